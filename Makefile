@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` and `make test`. Everything else is a helper.
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP) node_modules/.bin/azurite
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+node_modules/.bin/azurite: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: install
+	$(VPY) devtools/demo.py
+
+test: install
+	$(VPY) -m pytest -q tests
+
+bench: install
+	$(VPY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache

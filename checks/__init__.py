@@ -1,0 +1,2 @@
+"""MedicApp backup & restore verifier: checks, runner, journal, reports."""
+__version__ = "0.1.0"

@@ -1,0 +1,171 @@
+"""Command line: `python -m checks run|journal|list ...`.
+
+Exit codes: 0 nothing failed, 1 a check failed or errored, 2 usage or configuration error.
+Accepts the original procedure's flags: --dry-run, --azure-server NAME, --azure-resource-group NAME.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Sequence, TextIO
+
+from .config import ConfigError
+from .journal import JournalUnavailable
+from .model import Run, Status
+from .redact import RedactingFilter
+from .registry import UnknownCheck, all_checks
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+
+
+class UsageError(Exception):
+    pass
+
+
+def _month(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {value!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m checks",
+                                     description="MedicApp backup & restore verifier")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the checks and record them in the journal")
+    run.add_argument("--check", action="append", default=[], metavar="ID",
+                     help="check id or glob (repeatable), e.g. postgres.* ; default all")
+    run.add_argument("--dry-run", action="store_true", help="read-only checks only (the procedure's dry run)")
+    run.add_argument("--azure-server", metavar="NAME", help="PostgreSQL flexible server (overrides PG_SERVER_NAME)")
+    run.add_argument("--azure-resource-group", metavar="NAME",
+                     help="its resource group (overrides PG_RESOURCE_GROUP)")
+    run.add_argument("--json", action="store_true", help="print the run as JSON")
+    run.add_argument("--no-journal", action="store_true", help="do not write the journal")
+
+    journal = sub.add_parser("journal", help="read the journal")
+    journal.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC)")
+    journal.add_argument("--run", metavar="ID", help="one run's results")
+    journal.add_argument("--json", action="store_true")
+
+    sub.add_parser("list", help="list the known checks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env=None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage error
+        return EXIT_OK if exc.code == 0 else EXIT_USAGE
+    _setup_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args, out, env)
+    except (ConfigError, UnknownCheck, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except JournalUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+def cmd_run(args, out: TextIO, env) -> int:
+    from .service import RunRequest, load_settings, open_journal, verify
+
+    settings = load_settings(env)
+    overrides = {"pg_server_name": args.azure_server, "pg_resource_group": args.azure_resource_group}
+    journal = None
+    if not args.no_journal:
+        try:
+            journal = open_journal(settings)
+        except JournalUnavailable as exc:
+            print(f"warning: {exc}; results will not be recorded", file=sys.stderr)
+    request = RunRequest(trigger="cli", checks=args.check, dry_run=args.dry_run,
+                         write_journal=not args.no_journal, overrides=overrides)
+    run = verify(request, settings, journal)
+    if args.json:
+        json.dump(run.to_dict(), out, indent=2, default=str)
+        out.write("\n")
+    else:
+        print_run(run, out)
+    return EXIT_FAILED if run.status in (Status.FAIL, Status.ERROR) else EXIT_OK
+
+
+def print_run(run: Run, out: TextIO) -> None:
+    width = max([len(r.check_id) for r in run.results] + [8])
+    title = f"Run {run.run_id} ({run.trigger}{', dry run' if run.dry_run else ''})"
+    out.write(f"{title}\n{'-' * len(title)}\n")
+    for r in run.results:
+        out.write(f"{_MARK[r.status.value]:<6} {r.check_id:<{width}} {r.duration_ms:>7} ms  {r.summary}\n")
+        if r.status in (Status.WARN, Status.FAIL, Status.ERROR) and r.remediation:
+            out.write(f"{'':<6} {'':<{width}} {'':>10}  → {r.remediation}\n")
+        for line in r.details.get("listing", []) if isinstance(r.details.get("listing"), list) else []:
+            out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
+    counts = ", ".join(f"{v} {k}" for k, v in run.counts().items() if v) or "no checks"
+    out.write(f"\nOverall: {run.status.value.upper()} — {counts}; journal: {run.journal_status}\n")
+    for note in run.notes:
+        out.write(f"Note: {note}\n")
+
+
+def cmd_journal(args, out: TextIO, env) -> int:
+    from .service import load_settings, open_journal
+
+    journal = open_journal(load_settings(env))
+    if args.run:
+        try:
+            run = journal.get_run(args.run)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if run is None:
+            print(f"error: run {args.run} not found in the journal", file=sys.stderr)
+            return EXIT_FAILED
+        if args.json:
+            json.dump(run.to_dict(), out, indent=2, default=str)
+            out.write("\n")
+        else:
+            print_run(run, out)
+        return EXIT_OK
+    month = args.month or datetime.now(timezone.utc).strftime("%Y-%m")
+    runs = journal.list_runs(month)
+    if args.json:
+        json.dump(runs, out, indent=2, default=str)
+        out.write("\n")
+        return EXIT_OK
+    if not runs:
+        out.write(f"No runs recorded in {month}.\n")
+        return EXIT_OK
+    out.write(f"Runs in {month} (newest first)\n")
+    for r in runs:
+        c = r["counts"]
+        out.write(f"  {r['run_id']}  {r['status']:<7} {r['trigger']:<5} {r['started_at'][:19]}  "
+                  f"{r['check_count']} checks: {c['pass']} pass, {c['warn']} warn, {c['fail']} fail, "
+                  f"{c['error']} error, {c['skipped']} skipped\n")
+    return EXIT_OK
+
+
+def cmd_list(args, out: TextIO, env) -> int:
+    for spec in all_checks().values():
+        mode = "" if spec.read_only else "  (writes: not in --dry-run)"
+        out.write(f"{spec.id:<32} {spec.severity.value:<8} {spec.title}{mode}\n")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list}

@@ -1,0 +1,271 @@
+"""Settings: one object read from environment variables, validated once.
+
+The variable names are the same as the `Values` in local.settings.sample.json and the Function
+App's application settings (infra/main.bicep). An invalid value raises ConfigError with ONE
+message naming every bad variable and the form it expects. A capability that is simply not
+configured is not an error: its checks are skipped with the reason (see `Settings.require`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .model import NotConfigured
+
+
+class ConfigError(ValueError):
+    """Raised once with every invalid variable; `problems` maps variable -> expected form."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = dict(problems)
+        lines = [f"  {name}: {why}" for name, why in sorted(self.problems.items())]
+        super().__init__("invalid configuration:\n" + "\n".join(lines))
+
+
+# --- value parsers: each returns the parsed value or raises ValueError(expected form) -------------
+
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        form = "an integer" + (f" between {lo} and {hi}" if lo is not None and hi is not None
+                               else f" >= {lo}" if lo is not None else "")
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected {form}, got {raw!r}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ValueError(f"expected {form}, got {value}")
+        return value
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number between {lo:g} and {hi:g}, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected a number between {lo:g} and {hi:g}, got {value:g}")
+        return value
+    return parse
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        lowered = raw.strip().lower()
+        if lowered not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {raw!r}")
+        return lowered
+    return parse
+
+
+def _pattern(regex: str, form: str) -> Callable[[str], str]:
+    compiled = re.compile(regex)
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not compiled.fullmatch(value):
+            raise ValueError(f"expected {form}, got {value!r}")
+        return value
+    return parse
+
+
+def _csv(item: Callable[[str], str] | None = None) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        parts = tuple(p.strip() for p in raw.split(",") if p.strip())
+        return tuple(item(p) for p in parts) if item else parts
+    return parse
+
+
+_NCRONTAB = _pattern(r"(\S+\s+){5}\S+", "an NCRONTAB expression with 6 fields, e.g. '0 0 6 1 * *'")
+_TABLE_NAME = _pattern(r"[A-Za-z][A-Za-z0-9]{2,62}",
+                       "3-63 letters and digits, starting with a letter (Azure table name)")
+_GUID = _pattern(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
+                 "a subscription id (GUID, e.g. 00000000-0000-0000-0000-000000000000)")
+_RESOURCE_GROUP = _pattern(r"[-\w._()]{1,90}", "a resource group name (1-90 letters, digits, -_.())")
+_PG_SERVER = _pattern(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
+                      "a flexible server name (3-63 lowercase letters, digits and hyphens)")
+_STORAGE_ACCOUNT = _pattern(r"[a-z0-9]{3,24}",
+                            "a storage account name (3-24 lowercase letters and digits)")
+_CONTAINER = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]",
+                      "container names (3-63 lowercase letters, digits, single hyphens)")
+_HTTPS_URL = _pattern(r"https?://[^\s/]+(/\S*)?", "an http(s) URL, e.g. https://ACCOUNT.table.core.windows.net")
+_IDENT = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", "a SQL identifier (letters, digits, _)")
+_QUALIFIED = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}",
+                      "a table name, optionally schema-qualified (schema.table)")
+_ESSENTIAL = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}(>=\d+)?",
+                      "comma-separated tables, optionally with a minimum, e.g. public.patients>=1")
+_DRILL_PREFIX = _pattern(r"[a-z][a-z0-9-]{1,48}",
+                         "2-49 lowercase letters, digits or hyphens, starting with a letter")
+_RESTORE_POINT = _pattern(r"latest|random|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})",
+                          "latest, random, or an ISO time with zone, e.g. 2026-11-01T03:00:00Z")
+
+
+@dataclass(frozen=True)
+class Var:
+    """One environment variable: its name, parser, default and what it is for."""
+    name: str
+    parse: Callable[[str], Any] = str
+    default: Any = None
+    doc: str = ""
+
+
+# Every variable the verifier reads. Order = order in local.settings.sample.json and the README.
+VARIABLES: tuple[tuple[str, Var], ...] = (
+    # journal and scheduling
+    ("journal_table", Var("JOURNAL_TABLE", _TABLE_NAME, "BackupJournal", "Table Storage table of the journal")),
+    ("journal_connection_string", Var("AzureWebJobsStorage", str, None,
+                                      "journal storage by connection string (UseDevelopmentStorage=true locally)")),
+    ("journal_account_url", Var("JOURNAL_ACCOUNT_URL", _HTTPS_URL, None,
+                                "journal storage by account URL + managed identity (wins over the connection string)")),
+    ("verify_schedule", Var("VERIFY_SCHEDULE", _NCRONTAB, "0 0 6 1 * *", "NCRONTAB of the monthly run")),
+    ("check_timeout_seconds", Var("CHECK_TIMEOUT_SECONDS", _float(1, 600), 60.0, "timeout of one check")),
+    ("run_lease_seconds", Var("RUN_LEASE_SECONDS", _int(15, 60), 60, "lease that keeps one run at a time")),
+    ("log_level", Var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "logging level")),
+    # database (the application's view)
+    ("database_url", Var("DATABASE_URL", str, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),
+    ("pg_auth", Var("PG_AUTH", _choice("password", "entra"), "password", "password or Microsoft Entra token")),
+    ("db_connect_timeout_seconds", Var("DB_CONNECT_TIMEOUT_SECONDS", _int(1, 120), 10, "libpq connect_timeout")),
+    ("db_statement_timeout_ms", Var("DB_STATEMENT_TIMEOUT_MS", _int(100, 600000), 30000, "statement_timeout")),
+    ("alembic_version_table", Var("ALEMBIC_VERSION_TABLE", _IDENT, "alembic_version", "Alembic's table")),
+    ("alembic_schema", Var("ALEMBIC_SCHEMA", _IDENT, "public", "schema of Alembic's table")),
+    ("expected_alembic_revision", Var("EXPECTED_ALEMBIC_REVISION", _pattern(r"[0-9A-Za-z_]{1,64}", "an Alembic revision id"), None,
+                                      "revision production must be at")),
+    ("essential_tables", Var("ESSENTIAL_TABLES", _csv(_ESSENTIAL), (), "tables to count, e.g. public.patients>=1")),
+    ("exact_count_max_rows", Var("EXACT_COUNT_MAX_ROWS", _int(0), 1_000_000, "above this estimate, use the planner's count")),
+    ("count_drop_threshold_percent", Var("COUNT_DROP_THRESHOLD_PERCENT", _float(0, 100), 5.0,
+                                         "a drop larger than this vs the previous run fails")),
+    ("signed_document_table", Var("SIGNED_DOCUMENT_TABLE", _QUALIFIED, None, "table of documents")),
+    ("signed_document_signed_column", Var("SIGNED_DOCUMENT_SIGNED_COLUMN", _IDENT, "signed", "boolean signed flag")),
+    ("signed_document_path_column", Var("SIGNED_DOCUMENT_PATH_COLUMN", _IDENT, "blob_path", "blob path column")),
+    ("signed_document_checksum_column", Var("SIGNED_DOCUMENT_CHECKSUM_COLUMN", _IDENT, None, "sha256 hex column")),
+    ("signed_document_order_column", Var("SIGNED_DOCUMENT_ORDER_COLUMN", _IDENT, "created_at", "newest first by")),
+    ("signed_document_container", Var("SIGNED_DOCUMENT_CONTAINER", _CONTAINER, None, "container of the files")),
+    # Azure PostgreSQL Flexible Server (management plane)
+    ("azure_subscription_id", Var("AZURE_SUBSCRIPTION_ID", _GUID, None, "subscription of the targets")),
+    ("pg_resource_group", Var("PG_RESOURCE_GROUP", _RESOURCE_GROUP, None, "resource group of the server")),
+    ("pg_server_name", Var("PG_SERVER_NAME", _PG_SERVER, None, "production flexible server")),
+    ("backup_max_age_hours", Var("BACKUP_MAX_AGE_HOURS", _int(1, 24 * 40), 26, "newest backup must be younger")),
+    ("min_backup_retention_days", Var("MIN_BACKUP_RETENTION_DAYS", _int(7, 35), 7, "minimum retention (7-35)")),
+    ("require_geo_redundant_backup", Var("REQUIRE_GEO_REDUNDANT_BACKUP", _bool, False, "geo-redundant backup required")),
+    ("restore_window_tolerance_hours", Var("RESTORE_WINDOW_TOLERANCE_HOURS", _int(0, 240), 24,
+                                           "slack when comparing the earliest restore point with the window")),
+    # Blob Storage
+    ("storage_resource_group", Var("STORAGE_RESOURCE_GROUP", _RESOURCE_GROUP, None, "resource group of the account")),
+    ("storage_account_name", Var("STORAGE_ACCOUNT_NAME", _STORAGE_ACCOUNT, None, "checked storage account")),
+    ("blob_account_url", Var("BLOB_ACCOUNT_URL", _HTTPS_URL, None, "data plane URL (managed identity)")),
+    ("blob_connection_string", Var("BLOB_CONNECTION_STRING", str, None, "data plane by connection string (local)")),
+    ("blob_containers", Var("BLOB_CONTAINERS", _csv(_CONTAINER), (), "containers to check")),
+    ("blob_recent_prefix", Var("BLOB_RECENT_PREFIX", str, None, "only blobs under this prefix count as recent")),
+    ("blob_retention_min_days", Var("BLOB_RETENTION_MIN_DAYS", _int(1, 365), 30, "soft delete retention lower bound")),
+    ("blob_retention_max_days", Var("BLOB_RETENTION_MAX_DAYS", _int(1, 365), 90, "soft delete retention upper bound")),
+    ("recent_file_max_age_days", Var("RECENT_FILE_MAX_AGE_DAYS", _int(1, 365), 7, "newest blob must be younger")),
+    ("blob_list_cap", Var("BLOB_LIST_CAP", _int(1, 1_000_000), 5000, "blobs listed at most per container")),
+    ("blob_canary_container", Var("BLOB_CANARY_CONTAINER", _CONTAINER, None, "container for the canary round trip")),
+    # restore drill
+    ("restore_drill_enabled", Var("RESTORE_DRILL_ENABLED", _bool, False, "opt in to the restore drill")),
+    ("restore_drill_every_months", Var("RESTORE_DRILL_EVERY_MONTHS", _int(1, 12), 3, "monthly run starts a drill every N months")),
+    ("restore_point", Var("RESTORE_POINT", _RESTORE_POINT, "latest", "latest, random or an ISO time")),
+    ("restore_drill_prefix", Var("RESTORE_DRILL_PREFIX", _DRILL_PREFIX, "medicapp-db-restore", "name prefix of drill servers")),
+    ("restore_drill_keep", Var("RESTORE_DRILL_KEEP", _bool, False, "keep the restored server until its expiry tag")),
+    ("restore_drill_keep_hours", Var("RESTORE_DRILL_KEEP_HOURS", _int(1, 24 * 30), 24, "expiry of a kept drill server")),
+    ("restore_drill_max_hours", Var("RESTORE_DRILL_MAX_HOURS", _int(1, 72), 6, "a drill older than this fails")),
+    ("restore_drill_schedule", Var("RESTORE_DRILL_SCHEDULE", _NCRONTAB, "0 */10 * * * *", "NCRONTAB of the drill advancer")),
+)
+
+_FIELDS = {attr: var for attr, var in VARIABLES}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build with `Settings.from_env(os.environ)`."""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    # raw libpq PG* variables, kept aside (never logged) for the connection
+    libpq_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __getattr__(self, attr: str) -> Any:
+        values = object.__getattribute__(self, "values")
+        if attr in _FIELDS:
+            return values.get(attr, _FIELDS[attr].default)
+        raise AttributeError(attr)
+
+    def __repr__(self) -> str:  # never print secrets by accident
+        return f"Settings({len(self.values)} values set)"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+        values: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for attr, var in VARIABLES:
+            raw = env.get(var.name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[attr] = var.parse(raw)
+            except ValueError as exc:
+                problems[var.name] = str(exc)
+        _cross_checks(values, problems)
+        if problems:
+            raise ConfigError(problems)
+        libpq = {k: v for k, v in env.items() if k.startswith("PG") and k.isupper() and k not in
+                 {"PG_AUTH", "PG_RESOURCE_GROUP", "PG_SERVER_NAME"}}
+        return cls(values=values, libpq_env=libpq)
+
+    def override(self, **changes: Any) -> "Settings":
+        """A copy with some values replaced (CLI flags such as --azure-server); None = keep."""
+        merged = dict(self.values)
+        problems: dict[str, str] = {}
+        for attr, value in changes.items():
+            if value is None:
+                continue
+            var = _FIELDS[attr]
+            try:
+                merged[attr] = var.parse(value) if isinstance(value, str) else value
+            except ValueError as exc:
+                problems[var.name] = str(exc)
+        if problems:
+            raise ConfigError(problems)
+        return dataclasses.replace(self, values=merged)
+
+    def is_set(self, attr: str) -> bool:
+        value = getattr(self, attr)
+        return value not in (None, "", ())
+
+    def require(self, *attrs: str) -> None:
+        """Raise NotConfigured naming the first missing variables: the check becomes `skipped`."""
+        missing = [_FIELDS[a].name for a in attrs if not self.is_set(a)]
+        if missing:
+            raise NotConfigured(" and ".join(missing) + (" not set" if len(missing) == 1 else " not set"))
+
+    @property
+    def database_configured(self) -> bool:
+        return bool(self.database_url or self.libpq_env.get("PGHOST") or self.libpq_env.get("PGDATABASE"))
+
+
+def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
+    lo = values.get("blob_retention_min_days", _FIELDS["blob_retention_min_days"].default)
+    hi = values.get("blob_retention_max_days", _FIELDS["blob_retention_max_days"].default)
+    if lo > hi:
+        problems["BLOB_RETENTION_MAX_DAYS"] = f"expected >= BLOB_RETENTION_MIN_DAYS ({lo}), got {hi}"
+    url = values.get("database_url")
+    if url is not None and not re.match(r"(postgres|postgresql)://", url) and "=" not in url:
+        problems["DATABASE_URL"] = "expected postgresql://user@host:port/dbname or 'host=... dbname=...'"
+
+
+def variable_name(attr: str) -> str:
+    return _FIELDS[attr].name

@@ -1,0 +1,63 @@
+"""What a check gets to do its work: settings, a clock, the journal, shared clients.
+
+Azure SDK clients and the credential are built lazily, once per run, and shared by the checks
+of that run (Azure SDK guidelines). Tests inject `credential` and `azure_kwargs` (for example
+`transport=` and `retry_total=0`) to run the real clients over canned responses.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, TYPE_CHECKING
+
+from .config import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .journal import Journal
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    clock: Callable[[], datetime] = utcnow
+    journal: "Journal | None" = None  # read side, e.g. the previous run's counts
+    credential: Any = None  # None = DefaultAzureCredential, built on first use
+    azure_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to every Azure client
+    run_id: str = ""
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def get_credential(self) -> Any:
+        with self._lock:
+            if self.credential is None:
+                from azure.identity import DefaultAzureCredential  # lazy: cold start
+                self.credential = DefaultAzureCredential()
+            return self.credential
+
+    def client(self, key: str, factory: Callable[[], Any]) -> Any:
+        """The client cached under `key`, built by `factory()` the first time (once per run)."""
+        with self._lock:
+            if key in self._clients:
+                return self._clients[key]
+        built = factory()
+        with self._lock:
+            return self._clients.setdefault(key, built)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            close = getattr(c, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # closing is best effort
+                    pass

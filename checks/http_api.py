@@ -1,0 +1,157 @@
+"""HTTP handlers behind function_app.py's routes: parse, validate, call the service, answer JSON.
+
+Kept out of function_app.py so that file only wires triggers, and so tests can call the
+handlers with plain `azure.functions.HttpRequest` objects.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import azure.functions as func
+
+from .config import ConfigError
+from .journal import JournalUnavailable
+from .model import Status
+from .registry import UnknownCheck
+
+log = logging.getLogger("checks.http")
+
+MAX_BODY_BYTES = 16 * 1024
+_VERIFY_KEYS = {"checks": list, "dry_run": bool, "azure_server": str, "azure_resource_group": str}
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.extra = extra
+
+
+def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(payload, default=str, indent=1), status_code=status,
+                             mimetype="application/json")
+
+
+def error_response(message: str, status: int = 400, **extra: Any) -> func.HttpResponse:
+    return json_response({"error": message, **extra}, status)
+
+
+def read_json_body(req: func.HttpRequest, allowed: dict[str, type]) -> dict[str, Any]:
+    """The request's JSON object (empty body = {}), validated against `allowed` keys and types."""
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"request body too large: {len(body)} bytes (limit {MAX_BODY_BYTES})", 413)
+    if not body.strip():
+        return {}
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise BadRequest(f"expected Content-Type application/json, got {content_type or 'none'!r}", 415)
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"malformed JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("expected a JSON object, e.g. {\"checks\": [\"postgres.*\"]}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    for key, kind in allowed.items():
+        if key in data and not isinstance(data[key], kind):
+            raise BadRequest(f"field {key!r} must be a {kind.__name__}")
+    return data
+
+
+def handle(fn):
+    """Map the errors every handler can meet to JSON responses; never a stack trace to the caller."""
+    def wrapper(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
+        try:
+            return fn(req, *args, **kwargs)
+        except BadRequest as exc:
+            return error_response(str(exc), exc.status, **exc.extra)
+        except UnknownCheck as exc:
+            return error_response(str(exc), 400, known_checks=exc.known)
+        except ConfigError as exc:
+            log.error("configuration error: %s", exc)
+            return error_response("the verifier is misconfigured", 500, problems=exc.problems)
+        except JournalUnavailable as exc:
+            return error_response(str(exc), 503)
+        except Exception:  # last resort: log it, tell the caller without internals
+            log.exception("unexpected error in %s", fn.__name__)
+            return error_response("internal error; see the function's logs", 500)
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+def _journal_or_none(settings):
+    from .service import open_journal
+    try:
+        return open_journal(settings)
+    except JournalUnavailable as exc:
+        log.error("%s", exc)
+        return None
+
+
+@handle
+def verify(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/verify {"checks": [...], "dry_run": false, "azure_server": ..., "azure_resource_group": ...}"""
+    from .service import RunRequest, load_settings, verify as run_verify
+
+    body = read_json_body(req, _VERIFY_KEYS)
+    checks = body.get("checks", [])
+    if not all(isinstance(c, str) and c.strip() for c in checks):
+        raise BadRequest("field 'checks' must be a list of check ids or globs (strings)")
+    settings = load_settings()
+    request = RunRequest(trigger="http", checks=checks, dry_run=body.get("dry_run", False),
+                         overrides={"pg_server_name": body.get("azure_server"),
+                                    "pg_resource_group": body.get("azure_resource_group")})
+    run = run_verify(request, settings, _journal_or_none(settings))
+    return json_response(run.to_dict(), 200)
+
+
+def run_timer(past_due: bool) -> dict[str, Any]:
+    """The monthly timer: run every check, record it; never raises (the host would only retry)."""
+    from .service import RunRequest, load_settings, verify as run_verify
+
+    if past_due:
+        log.warning("timer is past due: running the monthly verification now")
+    try:
+        settings = load_settings()
+        run = run_verify(RunRequest(trigger="timer"), settings, _journal_or_none(settings))
+    except ConfigError as exc:
+        log.error("monthly verification not run: %s", exc)
+        return {"status": Status.ERROR.value, "error": str(exc)}
+    return run.to_dict()
+
+
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+
+
+@handle
+def journal_month(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/journal?month=YYYY-MM: the month's runs, newest first."""
+    from datetime import datetime, timezone
+    from .service import load_settings, open_journal
+
+    month = req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m")
+    if not _MONTH.fullmatch(month):
+        raise BadRequest(f"month must be YYYY-MM, got {month!r}")
+    runs = open_journal(load_settings()).list_runs(month)
+    return json_response({"month": month, "runs": runs})
+
+
+@handle
+def journal_run(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/journal/{run_id}: one run with its check results."""
+    from .service import load_settings, open_journal
+
+    run_id = req.route_params.get("run_id", "")
+    if not _RUN_ID.fullmatch(run_id):
+        raise BadRequest(f"run id must look like 20261126T092114Z-3f9a1c, got {run_id[:64]!r}")
+    run = open_journal(load_settings()).get_run(run_id)
+    if run is None:
+        return error_response(f"run {run_id} not found", 404)
+    return json_response(run.to_dict())

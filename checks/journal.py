@@ -1,0 +1,241 @@
+"""The internal journal: Azure Table Storage, one entity per check result plus one per run.
+
+Layout (reads well in Azure Storage Explorer):
+  PartitionKey  run month, UTC, `YYYY-MM` (a month's report is one partition query)
+  RowKey        `<inverted ms timestamp>-<run id>` for the run summary and
+                `<inverted ms timestamp>-<run id>-<check id>` for its checks, so the newest run
+                sorts first and a run's summary comes right before its checks.
+All entities of one run go in one `submit_transaction` (same partition; chunks of at most 100
+operations, the summary in the last chunk, so a run with a summary entity is complete).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from . import __version__
+from .config import Settings
+from .model import CheckResult, Run, Severity, Status
+from .redact import redact, redact_obj
+
+log = logging.getLogger("checks.journal")
+
+TRANSACTION_LIMIT = 100
+MAX_DETAILS_CHARS = 16_000  # a string property holds 32K UTF-16 chars; stay far below
+_INVERT_BASE = 10 ** 13
+
+
+class JournalUnavailable(Exception):
+    """The journal could not be reached or written; the message says why (never a secret)."""
+
+
+def inverted_ms(moment: datetime) -> str:
+    return f"{_INVERT_BASE - int(moment.timestamp() * 1000):013d}"
+
+
+def month_of(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m")
+
+
+def month_of_run_id(run_id: str) -> str:
+    """20261126T092114Z-3f9a1c -> 2026-11 (run ids carry their month)."""
+    if len(run_id) < 8 or not run_id[:8].isdigit():
+        raise ValueError(f"not a run id: {run_id!r} (expected e.g. 20261126T092114Z-3f9a1c)")
+    return f"{run_id[:4]}-{run_id[4:6]}"
+
+
+def _bounded_json(details: dict[str, Any]) -> str:
+    text = json.dumps(redact_obj(details), default=str, sort_keys=True)
+    if len(text) > MAX_DETAILS_CHARS:
+        text = json.dumps({"truncated": True, "preview": text[:MAX_DETAILS_CHARS - 100]})
+    return text
+
+
+def run_entity(run: Run) -> dict[str, Any]:
+    counts = run.counts()
+    return {
+        "PartitionKey": run.month,
+        "RowKey": f"{inverted_ms(run.started_at)}-{run.run_id}",
+        "Kind": "run",
+        "RunId": run.run_id,
+        "Trigger": run.trigger,
+        "Status": run.status.value,
+        "StartedAt": run.started_at,
+        "FinishedAt": run.finished_at or run.started_at,
+        "DurationMs": int(((run.finished_at or run.started_at) - run.started_at).total_seconds() * 1000),
+        "DryRun": run.dry_run,
+        "CheckCount": len(run.results),
+        "Passed": counts["pass"], "Warned": counts["warn"], "Failed": counts["fail"],
+        "Errors": counts["error"], "Skipped": counts["skipped"],
+        "Notes": redact(json.dumps(run.notes)),
+        "AppVersion": __version__,
+    }
+
+
+def check_entity(run: Run, result: CheckResult) -> dict[str, Any]:
+    return {
+        "PartitionKey": run.month,
+        "RowKey": f"{inverted_ms(run.started_at)}-{run.run_id}-{result.check_id}",
+        "Kind": "check",
+        "RunId": run.run_id,
+        "Trigger": run.trigger,
+        "CheckId": result.check_id,
+        "Title": result.title,
+        "Status": result.status.value,
+        "Severity": result.severity.value,
+        "Summary": redact(result.summary),
+        "Remediation": redact(result.remediation),
+        "StartedAt": result.started_at,
+        "DurationMs": result.duration_ms,
+        "Details": _bounded_json(result.details),
+        "AppVersion": __version__,
+    }
+
+
+def result_from_entity(entity: dict[str, Any]) -> CheckResult:
+    return CheckResult(
+        check_id=entity["CheckId"], title=entity.get("Title", ""), status=Status(entity["Status"]),
+        severity=Severity(entity.get("Severity", "medium")), summary=entity.get("Summary", ""),
+        details=json.loads(entity.get("Details") or "{}"), remediation=entity.get("Remediation", ""),
+        started_at=_as_datetime(entity.get("StartedAt")), duration_ms=int(entity.get("DurationMs", 0)))
+
+
+def run_from_entities(summary: dict[str, Any], checks: Iterable[dict[str, Any]]) -> Run:
+    run = Run(run_id=summary["RunId"], trigger=summary.get("Trigger", ""),
+              started_at=_as_datetime(summary.get("StartedAt")),
+              finished_at=_as_datetime(summary.get("FinishedAt")), dry_run=bool(summary.get("DryRun")),
+              notes=json.loads(summary.get("Notes") or "[]"), journal_status="written")
+    run.results = sorted((result_from_entity(e) for e in checks), key=lambda r: r.check_id)
+    return run
+
+
+def run_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A run summary entity as plain data (JSON-ready)."""
+    return {
+        "run_id": row["RunId"], "trigger": row.get("Trigger", ""), "status": row.get("Status", ""),
+        "started_at": _as_datetime(row.get("StartedAt")).isoformat(),
+        "finished_at": _as_datetime(row.get("FinishedAt")).isoformat(),
+        "duration_ms": row.get("DurationMs"), "dry_run": bool(row.get("DryRun")),
+        "check_count": row.get("CheckCount", 0),
+        "counts": {"pass": row.get("Passed", 0), "warn": row.get("Warned", 0), "fail": row.get("Failed", 0),
+                   "error": row.get("Errors", 0), "skipped": row.get("Skipped", 0)},
+        "notes": json.loads(row.get("Notes") or "[]"),
+    }
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromtimestamp(0, timezone.utc)
+
+
+def _entity_dict(entity: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(entity).items()}
+
+
+class Journal:
+    """Write and read runs in the journal table. Build with `Journal.from_settings(settings)`."""
+
+    def __init__(self, table_client: Any):
+        self._table = table_client
+        self._table_ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, credential: Any = None, **client_kwargs: Any) -> "Journal":
+        from azure.data.tables import TableClient  # lazy: cold start
+
+        client_kwargs.setdefault("retry_total", 3)  # the SDK's own retries with backoff
+        if settings.journal_account_url:
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
+                credential = DefaultAzureCredential()
+            table = TableClient(endpoint=settings.journal_account_url, table_name=settings.journal_table,
+                                credential=credential, **client_kwargs)
+        elif settings.journal_connection_string:
+            table = TableClient.from_connection_string(settings.journal_connection_string,
+                                                       table_name=settings.journal_table, **client_kwargs)
+        else:
+            raise JournalUnavailable("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
+                                     "or AzureWebJobsStorage (connection string)")
+        return cls(table)
+
+    @property
+    def table_client(self) -> Any:
+        return self._table
+
+    def ensure_table(self) -> None:
+        if self._table_ready:
+            return
+        from azure.core.exceptions import ResourceExistsError
+        try:
+            self._table.create_table()
+        except ResourceExistsError:
+            pass
+        self._table_ready = True
+
+    def _guard(self, action: str, fn, *args, **kwargs):
+        from azure.core.exceptions import AzureError
+        try:
+            return fn(*args, **kwargs)
+        except AzureError as exc:
+            raise JournalUnavailable(f"journal {action} failed: {redact(_short(exc))}") from None
+
+    # --- write side -------------------------------------------------------------------------
+    def write_run(self, run: Run) -> None:
+        """All entities of the run in one transaction (chunks of 100, summary last)."""
+        operations = [("upsert", check_entity(run, r)) for r in run.results]
+        operations.append(("upsert", run_entity(run)))
+        self._guard("table creation", self.ensure_table)
+        for start in range(0, len(operations), TRANSACTION_LIMIT):
+            self._guard("write", self._table.submit_transaction, operations[start:start + TRANSACTION_LIMIT])
+
+    def upsert(self, entity: dict[str, Any]) -> None:
+        """One entity outside a run (drill state, sign-off)."""
+        self._guard("table creation", self.ensure_table)
+        self._guard("write", self._table.upsert_entity, entity)
+
+    # --- read side --------------------------------------------------------------------------
+    def query(self, filter_: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        try:
+            return [_entity_dict(e) for e in self._table.query_entities(filter_, parameters=parameters or {})]
+        except ResourceNotFoundError:
+            return []  # no table yet = no entries
+        except AzureError as exc:
+            raise JournalUnavailable(f"journal read failed: {redact(_short(exc))}") from None
+
+    def partition(self, partition_key: str) -> list[dict[str, Any]]:
+        """Every entity of one partition: one query (paged by the SDK)."""
+        return self.query("PartitionKey eq @pk", {"pk": partition_key})
+
+    def list_runs(self, month: str) -> list[dict[str, Any]]:
+        """Run summaries of a month, newest first (one partition query)."""
+        rows = self.query("PartitionKey eq @pk and Kind eq 'run'", {"pk": month})
+        return [run_summary(row) for row in rows]
+
+    def get_run(self, run_id: str) -> Run | None:
+        rows = self.query("PartitionKey eq @pk and RunId eq @rid",
+                          {"pk": month_of_run_id(run_id), "rid": run_id})
+        summary = next((r for r in rows if r.get("Kind") == "run"), None)
+        if summary is None:
+            return None
+        return run_from_entities(summary, [r for r in rows if r.get("Kind") == "check"])
+
+    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "") -> CheckResult | None:
+        """The newest journaled result of a check in the given months (newest month first)."""
+        for month in months:
+            rows = self.query("PartitionKey eq @pk and Kind eq 'check' and CheckId eq @cid",
+                              {"pk": month, "cid": check_id})
+            for row in rows:  # RowKey order = newest first
+                if row.get("RunId") != exclude_run_id:
+                    return result_from_entity(row)
+        return None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,182 @@
+"""Result model: what a check produced, and what a run is.
+
+A check's rule returns an `Outcome` (status, summary, details). The runner adds the check's
+metadata and timing to make a `CheckResult`; a `Run` groups the results of one invocation.
+"""
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    @property
+    def rank(self) -> int:
+        # Overall status = worst result; a skipped check does not make a passing run look worse.
+        return _RANK[self]
+
+    @classmethod
+    def worst(cls, statuses) -> "Status":
+        statuses = list(statuses)
+        return max(statuses, key=lambda s: s.rank) if statuses else cls.SKIPPED
+
+
+_RANK = {Status.SKIPPED: 0, Status.PASS: 1, Status.WARN: 2, Status.FAIL: 3, Status.ERROR: 4}
+
+
+class Severity(str, enum.Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class NotConfigured(Exception):
+    """A capability the check needs is not configured: the check is skipped with this reason."""
+
+
+class CheckError(Exception):
+    """A check could not get its facts, with a reason and what to do about it.
+
+    Family modules translate SDK/driver exceptions into this so the journal says something a
+    person can act on ("grant the identity Reader on server X") instead of a stack trace.
+    """
+
+    def __init__(self, reason: str, remediation: str | None = None, details: dict | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.remediation = remediation
+        self.details = details or {}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a rule decided. `remediation` overrides the check's default when the rule knows better."""
+    status: Status
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    remediation: str | None = None
+
+    @classmethod
+    def passed(cls, summary: str, **details: Any) -> "Outcome":
+        return cls(Status.PASS, summary, details)
+
+    @classmethod
+    def warn(cls, summary: str, remediation: str | None = None, **details: Any) -> "Outcome":
+        return cls(Status.WARN, summary, details, remediation)
+
+    @classmethod
+    def fail(cls, summary: str, remediation: str | None = None, **details: Any) -> "Outcome":
+        return cls(Status.FAIL, summary, details, remediation)
+
+    @classmethod
+    def error(cls, summary: str, remediation: str | None = None, **details: Any) -> "Outcome":
+        return cls(Status.ERROR, summary, details, remediation)
+
+    @classmethod
+    def skipped(cls, summary: str, **details: Any) -> "Outcome":
+        return cls(Status.SKIPPED, summary, details)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check's metadata beside the function that runs it (Prowler style).
+
+    `run(ctx) -> Outcome` gathers facts (I/O) and hands them to a pure rule in the same module.
+    `read_only` checks are the ones `--dry-run` runs; a check that writes (the blob canary,
+    the restore drill) says so.
+    """
+    id: str
+    title: str
+    severity: Severity
+    remediation: str
+    risk: str
+    run: Callable[..., Outcome]
+    read_only: bool = True
+    timeout_seconds: float | None = None  # None = CHECK_TIMEOUT_SECONDS
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+@dataclass
+class CheckResult:
+    check_id: str
+    title: str
+    status: Status
+    severity: Severity
+    summary: str
+    details: dict[str, Any]
+    remediation: str
+    started_at: datetime
+    duration_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check_id": self.check_id,
+            "title": self.title,
+            "status": self.status.value,
+            "severity": self.severity.value,
+            "summary": self.summary,
+            "details": self.details,
+            "remediation": self.remediation,
+            "started_at": self.started_at.isoformat(),
+            "duration_ms": self.duration_ms,
+        }
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable and carries its month: 20261126T092114Z-3f9a1c (the journal finds it from the id)."""
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class Run:
+    run_id: str
+    trigger: str  # timer | http | cli
+    started_at: datetime
+    finished_at: datetime | None = None
+    results: list[CheckResult] = field(default_factory=list)
+    dry_run: bool = False
+    notes: list[str] = field(default_factory=list)  # run-level remarks (e.g. previous run not journaled)
+    journal_status: str = "not written"  # written | failed: <reason> | disabled
+
+    @property
+    def status(self) -> Status:
+        return Status.worst(r.status for r in self.results)
+
+    @property
+    def month(self) -> str:
+        return self.started_at.astimezone(timezone.utc).strftime("%Y-%m")
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for r in self.results:
+            out[r.status.value] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "trigger": self.trigger,
+            "status": self.status.value,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_ms": int((self.finished_at - self.started_at).total_seconds() * 1000)
+            if self.finished_at else None,
+            "dry_run": self.dry_run,
+            "counts": self.counts(),
+            "notes": list(self.notes),
+            "journal": self.journal_status,
+            "results": [r.to_dict() for r in self.results],
+        }

@@ -1,0 +1,91 @@
+"""Database sessions for the checks: always read-only, bounded in time, named, never leaking secrets.
+
+Connection parameters come from DATABASE_URL or the libpq PG* variables. With PG_AUTH=entra the
+password is a Microsoft Entra token from the run's credential (managed identity in Azure).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .config import Settings
+from .model import CheckError
+from .redact import redact, register_secrets
+
+APPLICATION_NAME = "medicapp-backup-verifier"
+ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
+_LIBPQ_ENV = {"PGHOST": "host", "PGPORT": "port", "PGDATABASE": "dbname", "PGUSER": "user",
+              "PGPASSWORD": "password", "PGSSLMODE": "sslmode", "PGSSLROOTCERT": "sslrootcert"}
+
+
+def connection_params(settings: Settings, host: str | None = None) -> dict[str, Any]:
+    """libpq parameters (without the Entra token): URL or PG*, plus the verifier's session rules."""
+    from psycopg.conninfo import conninfo_to_dict  # lazy: cold start
+
+    params: dict[str, Any] = {}
+    if settings.database_url:
+        params.update(conninfo_to_dict(settings.database_url))
+    else:
+        params.update({key: settings.libpq_env[env] for env, key in _LIBPQ_ENV.items()
+                       if settings.libpq_env.get(env)})
+    if host:
+        params["host"] = host  # the restore drill: same credentials, another server
+    is_local = str(params.get("host", "")).split(",")[0] in _LOCAL_HOSTS or str(params.get("host", "")).startswith("/")
+    params.setdefault("sslmode", "prefer" if is_local else "require")
+    params["connect_timeout"] = settings.db_connect_timeout_seconds
+    params["application_name"] = APPLICATION_NAME
+    # read-only at the session level: any write is refused by the server itself
+    params["options"] = (f"-c default_transaction_read_only=on "
+                         f"-c statement_timeout={settings.db_statement_timeout_ms}")
+    return params
+
+
+def connect(settings: Settings, credential_getter=None, host: str | None = None):
+    """Open a read-only session; failures become CheckError with a reason a person can act on."""
+    if not settings.database_configured:
+        from .model import NotConfigured
+        raise NotConfigured("DATABASE_URL (or PGHOST/PGDATABASE) not set")
+    import psycopg  # lazy: cold start
+
+    params = connection_params(settings, host)
+    if settings.pg_auth == "entra":
+        if credential_getter is None:
+            raise CheckError("PG_AUTH=entra but no Azure credential is available")
+        try:
+            params["password"] = credential_getter().get_token(ENTRA_SCOPE).token
+        except Exception as exc:
+            raise CheckError(f"could not get a Microsoft Entra token for PostgreSQL: {redact(str(exc))[:300]}",
+                             "Give the Function App a managed identity (or sign in locally with az login / "
+                             "VS Code) and create its database role with infra/sql/.") from None
+    register_secrets([params.get("password")])
+    target = f"{params.get('host', 'local socket')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    try:
+        return psycopg.connect(**params, autocommit=False)
+    except psycopg.OperationalError as exc:
+        raise CheckError(f"cannot connect to {target}: {_first_line(redact(str(exc)))}",
+                         _connect_remediation(str(exc)), {"target": target}) from None
+
+
+def _connect_remediation(message: str) -> str:
+    lowered = message.lower()
+    if "password authentication failed" in lowered or "authentication failed" in lowered:
+        return "Check the database user and password (or the Entra role) configured for the verifier."
+    if "does not exist" in lowered:
+        return "Check the database name in DATABASE_URL / PGDATABASE."
+    if "timeout" in lowered or "could not connect" in lowered or "connection refused" in lowered:
+        return ("Check the host and port, the server's firewall rules / private endpoint, and that the "
+                "server is running.")
+    return "Check DATABASE_URL / PG* settings and that the server accepts connections from the verifier."
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else text
+
+
+def timed_connect(settings: Settings, credential_getter=None, host: str | None = None):
+    """(connection, connect latency in ms)."""
+    t0 = time.perf_counter()
+    conn = connect(settings, credential_getter, host)
+    return conn, round((time.perf_counter() - t0) * 1000, 1)

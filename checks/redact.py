@@ -1,0 +1,102 @@
+"""Keep secrets out of results, the journal, logs and error messages.
+
+Two layers: known secret values (the configured password, connection strings, keys) are
+replaced wherever they appear, and secret-shaped fragments (password=..., AccountKey=...,
+SAS signatures, user:password@ in URLs) are masked even when we did not know the value.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any, Iterable, Mapping
+
+MASK = "***"
+
+_PATTERNS = (
+    # key=value secrets in connection strings / libpq DSNs / query strings
+    re.compile(r"(?i)\b(password|pwd|accountkey|sharedaccesskey|access_token|client_secret|sig)"
+               r"(\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s;&'\"]+)"),
+    # scheme://user:password@host
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]{0,30}://[^\s:/@]{1,256}:)([^\s@/]{1,512})(@)"),
+    # JSON-ish "password": "value"
+    re.compile(r"(?i)(\"(?:password|accountkey|secret|token)\"\s*:\s*\")([^\"]*)(\")"),
+    # Bearer tokens
+    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/-]+=*)()"),
+)
+
+_known: set[str] = set()
+_lock = threading.Lock()
+
+# Variables whose whole value is secret; connection strings are secret as a whole too.
+SECRET_VARIABLES = ("PGPASSWORD", "DATABASE_URL", "AzureWebJobsStorage", "BLOB_CONNECTION_STRING")
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Remember secret values (≥ 4 chars) so they are masked wherever they show up."""
+    with _lock:
+        for value in values:
+            if value and len(value) >= 4 and value != "UseDevelopmentStorage=true":
+                _known.add(value)
+                # also the secret parts inside it (a password inside a URL, a key inside a string)
+                for pattern in _PATTERNS:
+                    for match in pattern.finditer(value):
+                        part = _secret_part(pattern, match)
+                        if len(part) >= 4:
+                            _known.add(part.strip("'\""))
+
+
+def register_from_env(env: Mapping[str, str]) -> None:
+    register_secrets(env.get(name) for name in SECRET_VARIABLES)
+
+
+def redact(text: str) -> str:
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, MASK)
+    for pattern in _PATTERNS:
+        text = _sub(pattern, text)
+    return text
+
+
+def _secret_part(pattern: re.Pattern, match: re.Match) -> str:
+    return match.group(3) if pattern is _PATTERNS[0] else match.group(2)
+
+
+def _sub(pattern: re.Pattern, text: str) -> str:
+    if pattern is _PATTERNS[0]:
+        return pattern.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    return pattern.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+
+
+def redact_obj(value: Any) -> Any:
+    """Redact every string inside a JSON-like structure (details dicts)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: (MASK if _secret_key(k) else redact_obj(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_obj(v) for v in value]
+    return value
+
+
+def _secret_key(key: Any) -> bool:
+    return isinstance(key, str) and key.lower() in {"password", "pgpassword", "accountkey", "connection_string",
+                                                    "sas", "token", "secret"}
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter: the formatted message of every record is redacted before it is emitted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not kill logging
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        return True

@@ -1,0 +1,65 @@
+"""The catalogue of checks. Each family module registers its checks with `@check(...)`.
+
+Family modules are imported here, but none of them imports an Azure SDK or psycopg at module
+level: the function app cold-starts without loading them (see bench/bench_cold_start.py).
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from typing import Callable, Iterable
+
+from .model import CheckSpec, Outcome, Severity
+
+# One module per check family; adding a family = one line here.
+FAMILIES = (
+    "checks.database",
+)
+
+_REGISTRY: dict[str, CheckSpec] = {}
+
+
+class UnknownCheck(ValueError):
+    """A selection named a check that does not exist; the message lists the known ids."""
+
+    def __init__(self, unknown: list[str], known: Iterable[str]):
+        self.unknown = unknown
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown check id or pattern: {', '.join(unknown)}; known checks: {', '.join(self.known)}")
+
+
+def check(id: str, title: str, severity: Severity | str, remediation: str, risk: str,
+          read_only: bool = True, timeout_seconds: float | None = None
+          ) -> Callable[[Callable[..., Outcome]], Callable[..., Outcome]]:
+    """Register `run(ctx) -> Outcome` under `id` with its metadata."""
+    def register(fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
+        if id in _REGISTRY and _REGISTRY[id].run is not fn:
+            raise RuntimeError(f"check id registered twice: {id}")
+        _REGISTRY[id] = CheckSpec(id=id, title=title, severity=Severity(severity),
+                                  remediation=remediation, risk=risk, run=fn,
+                                  read_only=read_only, timeout_seconds=timeout_seconds)
+        return fn
+    return register
+
+
+def all_checks() -> dict[str, CheckSpec]:
+    for module in FAMILIES:
+        importlib.import_module(module)
+    return dict(sorted(_REGISTRY.items()))
+
+
+def select(patterns: Iterable[str] | None = None, read_only_only: bool = False) -> list[CheckSpec]:
+    """Checks matching ids or globs (`postgres.*`); none given = all. Unknown → UnknownCheck."""
+    catalogue = all_checks()
+    patterns = [p.strip() for p in (patterns or []) if p and p.strip()]
+    if not patterns:
+        chosen = list(catalogue.values())
+    else:
+        unknown = [p for p in patterns if not fnmatch.filter(catalogue, p)]
+        if unknown:
+            raise UnknownCheck(unknown, catalogue)
+        chosen = [spec for cid, spec in catalogue.items() if any(fnmatch.fnmatchcase(cid, p) for p in patterns)]
+    if read_only_only:
+        chosen = [spec for spec in chosen if spec.read_only]
+    return chosen

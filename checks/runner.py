@@ -1,0 +1,86 @@
+"""Run checks concurrently, each under a timeout; nothing one check does can kill the run.
+
+A check that raises becomes an `error` result with the reason and its remediation; one that
+runs past its timeout becomes `error` too and the others go on. Checks run in daemon threads
+so a hung driver call cannot keep the process (or the CLI) alive after the run is reported.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Sequence
+
+from .context import RunContext
+from .model import CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status, new_run_id
+from .redact import redact, redact_obj
+
+log = logging.getLogger("checks.runner")
+
+MAX_DETAIL_KEYS = 40
+
+
+def execute(spec: CheckSpec, ctx: RunContext) -> Outcome:
+    """Run one check synchronously and turn whatever happens into an Outcome."""
+    try:
+        outcome = spec.run(ctx)
+        if not isinstance(outcome, Outcome):
+            return Outcome.error(f"check returned {type(outcome).__name__}, not an Outcome")
+        return outcome
+    except NotConfigured as exc:
+        return Outcome.skipped(str(exc))
+    except CheckError as exc:
+        return Outcome(Status.ERROR, exc.reason, dict(exc.details), exc.remediation)
+    except Exception as exc:  # any bug or driver failure is a result, not a crash
+        log.debug("check %s raised", spec.id, exc_info=True)
+        return Outcome.error(f"{type(exc).__name__}: {exc}")
+
+
+def _to_result(spec: CheckSpec, outcome: Outcome, started: datetime, duration_ms: int) -> CheckResult:
+    details = dict(list(outcome.details.items())[:MAX_DETAIL_KEYS])
+    return CheckResult(
+        check_id=spec.id, title=spec.title, status=outcome.status, severity=spec.severity,
+        summary=redact(outcome.summary), details=redact_obj(details),
+        remediation=redact(outcome.remediation or (spec.remediation if outcome.status in
+                                                   (Status.WARN, Status.FAIL, Status.ERROR) else "")),
+        started_at=started, duration_ms=duration_ms)
+
+
+def run_checks(specs: Sequence[CheckSpec], ctx: RunContext, trigger: str, dry_run: bool = False,
+               run_id: str | None = None) -> Run:
+    started = ctx.now()
+    run = Run(run_id=run_id or ctx.run_id or new_run_id(started), trigger=trigger, started_at=started,
+              dry_run=dry_run)
+    ctx.run_id = run.run_id
+    default_timeout = ctx.settings.check_timeout_seconds
+    slots: dict[str, tuple[Outcome, int] | None] = {spec.id: None for spec in specs}
+    starts: dict[str, datetime] = {}
+    threads: list[tuple[CheckSpec, threading.Thread, float]] = []
+
+    def worker(spec: CheckSpec) -> None:
+        t0 = time.perf_counter()
+        outcome = execute(spec, ctx)
+        slots[spec.id] = (outcome, int((time.perf_counter() - t0) * 1000))
+
+    for spec in specs:
+        starts[spec.id] = ctx.now()
+        thread = threading.Thread(target=worker, args=(spec,), name=f"check:{spec.id}", daemon=True)
+        thread.start()
+        threads.append((spec, thread, time.monotonic() + (spec.timeout_seconds or default_timeout)))
+
+    for spec, thread, deadline in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        done = slots[spec.id]
+        if done is None:
+            timeout = spec.timeout_seconds or default_timeout
+            done = (Outcome.error(f"timed out after {timeout:g} s; the check was abandoned",
+                                  "Find out why the target answers slowly, or raise CHECK_TIMEOUT_SECONDS.",
+                                  timeout_seconds=timeout), int(timeout * 1000))
+        result = _to_result(spec, done[0], starts[spec.id], done[1])
+        run.results.append(result)
+        log.info("check %s: %s - %s", spec.id, result.status.value, result.summary,
+                 extra={"run_id": run.run_id, "check_id": spec.id, "status": result.status.value,
+                        "duration_ms": result.duration_ms})
+    run.finished_at = ctx.now()
+    return run

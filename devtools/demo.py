@@ -1,0 +1,57 @@
+"""`make demo`: a real PostgreSQL with the demo database + Azurite, every check, the journal.
+
+Starts what it needs on free ports, runs `python -m checks run` and `python -m checks journal`
+against them exactly as a user would, and stops everything it started (even on Ctrl-C).
+Azure targets (PostgreSQL server, storage account) are not configured here, so those checks
+show as skipped with the reason.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devtools.localstack import DEMO_SQL, Azurite, PostgresCluster  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_env(cluster: PostgresCluster, azurite: Azurite) -> dict[str, str]:
+    return {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "JOURNAL_TABLE": "BackupJournal",
+        "DATABASE_URL": cluster.url("verifier", "verifier-demo-pw", "medicapp"),
+        "EXPECTED_ALEMBIC_REVISION": "4f2b9c1d7e3a",
+        "ESSENTIAL_TABLES": "public.patients>=100,public.consultations>=1,public.documents>=1",
+        "SIGNED_DOCUMENT_TABLE": "public.documents",
+        "CHECK_TIMEOUT_SECONDS": "30",
+    }
+
+
+def main() -> int:
+    print("Starting a throwaway PostgreSQL cluster and Azurite...", flush=True)
+    cluster = PostgresCluster.start()
+    azurite = None
+    try:
+        cluster.create_database("medicapp", DEMO_SQL)
+        azurite = Azurite.start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | demo_env(cluster, azurite)
+        print(f"PostgreSQL on 127.0.0.1:{cluster.port}, Azurite tables on 127.0.0.1:{azurite.table_port}\n", flush=True)
+        run = subprocess.run([sys.executable, "-m", "checks", "run"], cwd=ROOT, env=env)
+        print(f"\n$ python -m checks journal --month {datetime.now(timezone.utc):%Y-%m}", flush=True)
+        subprocess.run([sys.executable, "-m", "checks", "journal"], cwd=ROOT, env=env, check=True)
+        print("\nThe run above is now in the Azurite table 'BackupJournal'.")
+        return run.returncode
+    finally:
+        if azurite:
+            azurite.stop()
+        cluster.stop()
+        print("Stopped PostgreSQL and Azurite.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

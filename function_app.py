@@ -1,0 +1,31 @@
+"""Azure Functions entry point (Python v2 model): wiring only. The logic lives in `checks/`."""
+import logging
+
+import azure.functions as func
+
+from checks import http_api
+from checks.logsetup import configure_logging
+
+configure_logging()
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.timer_trigger(schedule="%VERIFY_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+def monthly_verification(timer: func.TimerRequest) -> None:
+    result = http_api.run_timer(past_due=timer.past_due)
+    logging.getLogger("checks.timer").info("monthly verification: %s", result.get("status"))
+
+
+@app.route(route="verify", methods=["POST"])
+def verify(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.verify(req)
+
+
+@app.route(route="journal", methods=["GET"])
+def journal_month(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.journal_month(req)
+
+
+@app.route(route="journal/{run_id}", methods=["GET"])
+def journal_run(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.journal_run(req)

@@ -1,0 +1,150 @@
+"""Test-only: canned HTTP responses for the real Azure SDK clients (injected `transport=`).
+
+`CannedTransport` answers requests from a list of routes (method + URL regex → response or a
+sequence of responses), records every request, and fails loudly on an unexpected request.
+`arm_fixture(name)` loads an official ARM example from ../shared/fixtures/arm/ (never edited;
+tests derive variants with `derive`).
+"""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import requests
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest._requests_basic import RestRequestsTransportResponse
+
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "arm"
+
+
+def arm_fixture(name: str, status: str = "200") -> dict:
+    """The response body (status 200 by default) of an official example file."""
+    data = json.loads((FIXTURES / name).read_text())
+    return copy.deepcopy(data["responses"][status]["body"])
+
+
+def arm_example(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def derive(body: dict, path: str, value: Any) -> dict:
+    """A deep copy of `body` with the dotted `path` set to `value` (e.g. properties.backup.backupRetentionDays)."""
+    out = copy.deepcopy(body)
+    node = out
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+    return out
+
+
+@dataclass
+class Canned:
+    status: int = 200
+    body: Any = None  # dict/list → JSON, bytes/str → raw
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern
+    responses: list  # of Canned or callables(request) -> Canned; the last one repeats
+    hits: int = 0
+
+
+class CannedTransport(HttpTransport):
+    def __init__(self):
+        self.routes: list[Route] = []
+        self.requests: list[Any] = []
+
+    def add(self, method: str, url_regex: str, *responses: Canned | Callable[[Any], Canned]) -> "CannedTransport":
+        self.routes.append(Route(method.upper(), re.compile(url_regex), list(responses)))
+        return self
+
+    def json(self, method: str, url_regex: str, body: Any, status: int = 200, **headers: str) -> "CannedTransport":
+        return self.add(method, url_regex, Canned(status, body, headers))
+
+    # --- HttpTransport ---------------------------------------------------------------------
+    def send(self, request, **kwargs):
+        self.requests.append(request)
+        for route in self.routes:
+            if route.method == request.method.upper() and route.pattern.search(request.url):
+                canned = route.responses[min(route.hits, len(route.responses) - 1)]
+                route.hits += 1
+                if callable(canned):
+                    canned = canned(request)
+                return _response(request, canned)
+        raise AssertionError(f"unexpected request: {request.method} {request.url}")
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        pass
+
+    # --- assertions helpers ------------------------------------------------------------------
+    def urls(self, method: str | None = None) -> list[str]:
+        return [r.url for r in self.requests if method is None or r.method.upper() == method.upper()]
+
+
+def _response(request, canned: Canned):
+    raw = requests.Response()
+    raw.status_code = canned.status
+    body = canned.body
+    if isinstance(body, (dict, list)):
+        payload = json.dumps(body).encode()
+        raw.headers["Content-Type"] = "application/json; charset=utf-8"
+    elif isinstance(body, str):
+        payload = body.encode()
+    else:
+        payload = body or b""
+    raw.headers["Content-Length"] = str(len(payload))
+    raw.headers["x-ms-request-id"] = "00000000-0000-0000-0000-000000000000"
+    for key, value in canned.headers.items():
+        raw.headers[key] = value
+    raw.raw = io.BytesIO(payload)
+    raw.reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 401: "Unauthorized",
+                  403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
+                  500: "Internal Server Error"}.get(canned.status, "")
+    raw.request = None
+    raw.url = request.url
+    return RestRequestsTransportResponse(request=request, internal_response=raw)
+
+
+class StaticCredential:
+    """A token credential for tests: always the same fake bearer token."""
+
+    def __init__(self, token: str = "test-token"):
+        self.token = token
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(self.token, 4_102_444_800)
+
+    def get_token_info(self, *scopes: str, options=None):
+        from azure.core.credentials import AccessTokenInfo
+        self.scopes.append(scopes)
+        return AccessTokenInfo(self.token, 4_102_444_800)
+
+
+def arm_error(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}
+
+
+def sdk_kwargs(transport: CannedTransport) -> dict:
+    """Client kwargs for tests: our transport, no retries, no polling delay."""
+    return {"transport": transport, "retry_total": 0, "polling_interval": 0}

@@ -1,0 +1,68 @@
+"""Session fixtures: a real PostgreSQL cluster and Azurite, on free ports, stopped by PID."""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from devtools.localstack import DEMO_SQL, Azurite, PostgresCluster  # noqa: E402
+
+DEMO_DB = "medicapp"
+VERIFIER_PASSWORD = "verifier-demo-pw"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    cluster = PostgresCluster.start()
+    try:
+        cluster.create_database(DEMO_DB, DEMO_SQL)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_db_url(pg_cluster) -> str:
+    """The verifier's login (SELECT only) on the demo database."""
+    return pg_cluster.url("verifier", VERIFIER_PASSWORD, DEMO_DB)
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    instance = Azurite.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def journal_table_name() -> str:
+    """A fresh table per test so tests do not see each other's runs."""
+    return "J" + uuid.uuid4().hex[:20]
+
+
+@pytest.fixture
+def base_env(azurite, journal_table_name) -> dict[str, str]:
+    return {"AzureWebJobsStorage": azurite.connection_string, "JOURNAL_TABLE": journal_table_name,
+            "CHECK_TIMEOUT_SECONDS": "20"}
+
+
+@pytest.fixture
+def env_patch(monkeypatch):
+    """Replace the process environment with exactly the given variables (handlers read os.environ)."""
+    def apply(values: dict[str, str]) -> None:
+        for key in list(os.environ):
+            if key.startswith(("PG", "AZURE_", "DATABASE_URL", "JOURNAL_", "BLOB_", "STORAGE_", "RESTORE_",
+                               "AzureWebJobsStorage", "CHECK_", "ESSENTIAL_", "SIGNED_", "EXPECTED_")):
+                monkeypatch.delenv(key, raising=False)
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+    return apply

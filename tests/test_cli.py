@@ -1,0 +1,55 @@
+import io
+import json
+
+from checks.cli import main
+
+
+def run_cli(args, env):
+    out = io.StringIO()
+    code = main(args, out=out, env=env)
+    return code, out.getvalue()
+
+
+def test_run_prints_table_and_exits_zero(base_env, demo_db_url):
+    code, out = run_cli(["run", "--check", "database.connectivity"], dict(base_env, DATABASE_URL=demo_db_url))
+    assert code == 0, out
+    assert "PASS" in out and "database.connectivity" in out and "journal: written" in out
+
+
+def test_failed_check_exits_one(base_env):
+    env = dict(base_env, DATABASE_URL="postgresql://nobody:pw@127.0.0.1:9/none", DB_CONNECT_TIMEOUT_SECONDS="2")
+    code, out = run_cli(["run", "--check", "database.connectivity", "--json"], env)
+    assert code == 1
+    result = json.loads(out)["results"][0]
+    assert result["status"] == "error" and "cannot connect" in result["summary"]
+
+
+def test_usage_and_config_errors_exit_two(base_env, capsys):
+    assert run_cli(["run", "--check", "nope"], base_env)[0] == 2
+    assert "known checks" in capsys.readouterr().err
+    assert run_cli(["run"], dict(base_env, CHECK_TIMEOUT_SECONDS="x"))[0] == 2
+    assert "CHECK_TIMEOUT_SECONDS" in capsys.readouterr().err
+    assert run_cli(["bogus"], base_env)[0] == 2
+    assert run_cli(["journal", "--month", "2026-1"], base_env)[0] == 2
+    assert run_cli(["run", "--azure-server", "Bad_Name"], base_env)[0] == 2
+    assert "PG_SERVER_NAME" in capsys.readouterr().err
+
+
+def test_procedure_flags_are_accepted(base_env, demo_db_url):
+    env = dict(base_env, DATABASE_URL=demo_db_url)
+    code, out = run_cli(["run", "--dry-run", "--azure-server", "medicapp-db", "--azure-resource-group", "rg-medicapp",
+                         "--json", "--no-journal"], env)
+    run = json.loads(out)
+    assert run["dry_run"] is True and run["journal"] == "disabled"
+    assert all(r["check_id"] for r in run["results"])
+
+
+def test_journal_command_reads_back(base_env, demo_db_url):
+    env = dict(base_env, DATABASE_URL=demo_db_url)
+    code, out = run_cli(["run", "--json"], env)
+    run_id = json.loads(out)["run_id"]
+    code, out = run_cli(["journal", "--month", run_id[:4] + "-" + run_id[4:6]], env)
+    assert code == 0 and run_id in out
+    code, out = run_cli(["journal", "--run", run_id], env)
+    assert code == 0 and "database.connectivity" in out
+    assert run_cli(["journal", "--run", "20200101T000000Z-000000"], env)[0] == 1

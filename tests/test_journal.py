@@ -1,0 +1,104 @@
+"""Journal against Azurite: atomic write, read-back, ordering, bounds, secrets."""
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from checks.config import Settings
+from checks.journal import TRANSACTION_LIMIT, Journal, JournalUnavailable, month_of_run_id
+from checks.model import CheckResult, Run, Severity, Status
+from checks.redact import register_secrets
+
+
+def make_run(run_id, started, n=3, status=Status.PASS, trigger="cli", details=None):
+    run = Run(run_id=run_id, trigger=trigger, started_at=started, finished_at=started + timedelta(seconds=2))
+    for i in range(n):
+        run.results.append(CheckResult(f"fam.check{i:03d}", f"Check {i}", status if i == 0 else Status.PASS,
+                                       Severity.HIGH, f"summary {i}", details or {"i": i}, "", started, 10 + i))
+    return run
+
+
+@pytest.fixture
+def journal(base_env):
+    return Journal.from_settings(Settings.from_env(base_env))
+
+
+def test_write_and_read_back(journal):
+    t = datetime(2026, 11, 3, 6, 0, tzinfo=timezone.utc)
+    run = make_run("20261103T060000Z-aaaaaa", t, n=3, status=Status.WARN)
+    journal.write_run(run)
+    back = journal.get_run(run.run_id)
+    assert back.run_id == run.run_id and back.trigger == "cli"
+    assert [r.check_id for r in back.results] == ["fam.check000", "fam.check001", "fam.check002"]
+    assert back.results[0].status is Status.WARN and back.results[1].details == {"i": 1}
+    assert back.status is Status.WARN
+    rows = journal.partition("2026-11")
+    assert {r["Kind"] for r in rows} == {"run", "check"}
+    check_row = next(r for r in rows if r["Kind"] == "check")
+    for column in ("Status", "CheckId", "Summary", "Severity", "DurationMs", "Trigger", "RunId", "AppVersion"):
+        assert column in check_row
+
+
+def test_month_listing_newest_first(journal):
+    older = make_run("20261101T060000Z-000001", datetime(2026, 11, 1, 6, tzinfo=timezone.utc))
+    newer = make_run("20261120T060000Z-000002", datetime(2026, 11, 20, 6, tzinfo=timezone.utc))
+    other_month = make_run("20261020T060000Z-000003", datetime(2026, 10, 20, 6, tzinfo=timezone.utc))
+    for r in (older, other_month, newer):
+        journal.write_run(r)
+    runs = journal.list_runs("2026-11")
+    assert [r["run_id"] for r in runs] == [newer.run_id, older.run_id]
+    assert runs[0]["counts"]["pass"] == 3 and runs[0]["check_count"] == 3
+    assert journal.list_runs("2026-09") == []
+
+
+def test_more_checks_than_one_transaction_holds(journal):
+    run = make_run("20261105T060000Z-bbbbbb", datetime(2026, 11, 5, 6, tzinfo=timezone.utc), n=TRANSACTION_LIMIT + 20)
+    journal.write_run(run)
+    assert len(journal.get_run(run.run_id).results) == TRANSACTION_LIMIT + 20
+
+
+def test_transaction_is_atomic(journal):
+    """A batch with one invalid entity writes nothing at all."""
+    run = make_run("20261106T060000Z-cccccc", datetime(2026, 11, 6, 6, tzinfo=timezone.utc), n=2)
+    run.results[1].check_id = "bad/id#"  # '/' and '#' are not allowed in a RowKey
+    with pytest.raises(JournalUnavailable):
+        journal.write_run(run)
+    assert journal.get_run(run.run_id) is None
+    assert journal.partition("2026-11") == []
+
+
+def test_details_are_bounded(journal):
+    run = make_run("20261107T060000Z-dddddd", datetime(2026, 11, 7, 6, tzinfo=timezone.utc), n=1,
+                   details={"big": "x" * 100_000})
+    journal.write_run(run)
+    details = journal.get_run(run.run_id).results[0].details
+    assert details["truncated"] is True and len(json.dumps(details)) < 20_000
+
+
+def test_no_secret_is_written(journal):
+    secret = "Sentinel-Pa55word-7731"
+    register_secrets([f"postgresql://app:{secret}@db.example/medicapp"])
+    run = make_run("20261108T060000Z-eeeeee", datetime(2026, 11, 8, 6, tzinfo=timezone.utc), n=1,
+                   details={"dsn": f"postgresql://app:{secret}@db.example/medicapp", "password": "x"})
+    run.results[0].summary = f"failed with password={secret}"
+    run.notes.append(f"AccountKey={secret}")
+    journal.write_run(run)
+    raw = json.dumps(journal.partition("2026-11"), default=str)
+    assert secret not in raw
+    assert "***" in raw
+
+
+def test_run_id_month_and_bad_id():
+    assert month_of_run_id("20261126T092114Z-3f9a1c") == "2026-11"
+    with pytest.raises(ValueError):
+        month_of_run_id("../etc")
+
+
+def test_unreachable_journal_is_a_clear_error():
+    settings = Settings.from_env({"AzureWebJobsStorage": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                                  "AccountKey=c2VjcmV0;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;",
+                                  "JOURNAL_TABLE": "Nowhere"})
+    j = Journal.from_settings(settings, retry_total=0)
+    with pytest.raises(JournalUnavailable) as info:
+        j.write_run(make_run("20261109T060000Z-ffffff", datetime(2026, 11, 9, tzinfo=timezone.utc), n=1))
+    assert "c2VjcmV0" not in str(info.value)
