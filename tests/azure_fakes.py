@@ -141,7 +141,7 @@ class StaticCredential:
         return AccessTokenInfo(self.token, 4_102_444_800)
 
 
-def arm_error(code: str, message: str) -> dict:
+def arm_error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 

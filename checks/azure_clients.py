@@ -1,0 +1,90 @@
+"""Azure SDK clients, built once per run from the run context, and ARM error translation.
+
+Clients get the run's credential and `ctx.azure_kwargs` (tests inject `transport=`,
+`retry_total=0`, `polling_interval=0`). The SDK does retries, paging and long-running-operation
+polling; we never hand-write those. SDK imports are lazy so the function app cold-starts fast.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .context import RunContext
+from .model import CheckError
+from .redact import redact
+
+
+def postgres_client(ctx: RunContext) -> Any:
+    """PostgreSQLManagementClient for AZURE_SUBSCRIPTION_ID (NotConfigured if unset)."""
+    ctx.settings.require("azure_subscription_id")
+
+    def build():
+        from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+        return PostgreSQLManagementClient(ctx.get_credential(), ctx.settings.azure_subscription_id,
+                                          **ctx.azure_kwargs)
+    return ctx.client("postgres-mgmt", build)
+
+
+def storage_client(ctx: RunContext) -> Any:
+    """StorageManagementClient for AZURE_SUBSCRIPTION_ID (NotConfigured if unset)."""
+    ctx.settings.require("azure_subscription_id")
+
+    def build():
+        from azure.mgmt.storage import StorageManagementClient
+        return StorageManagementClient(ctx.get_credential(), ctx.settings.azure_subscription_id,
+                                       **ctx.azure_kwargs)
+    return ctx.client("storage-mgmt", build)
+
+
+def blob_service(ctx: RunContext) -> Any:
+    """BlobServiceClient: BLOB_ACCOUNT_URL + credential, or BLOB_CONNECTION_STRING (local)."""
+    settings = ctx.settings
+    if not (settings.blob_account_url or settings.blob_connection_string):
+        ctx.settings.require("blob_account_url")
+
+    def build():
+        from azure.storage.blob import BlobServiceClient
+        kwargs = {k: v for k, v in ctx.azure_kwargs.items() if k != "polling_interval"}
+        if settings.blob_account_url:
+            return BlobServiceClient(settings.blob_account_url, credential=ctx.get_credential(), **kwargs)
+        return BlobServiceClient.from_connection_string(settings.blob_connection_string, **kwargs)
+    return ctx.client("blob-data", build)
+
+
+def arm_error(exc: Exception, resource: str, scope: str, role: str = "Reader") -> CheckError:
+    """Translate an SDK exception about `resource` (e.g. "server medicapp-db") into a CheckError.
+
+    `scope` says where it was looked for ("resource group rg (subscription s)"); `role` is the
+    least role that would let the verifier read it.
+    """
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    status = getattr(exc, "status_code", None)
+    if status is None and getattr(exc, "response", None) is not None:
+        status = getattr(exc.response, "status_code", None)
+    message = redact(_first_line(str(getattr(exc, "message", None) or exc)))
+    details = {"http_status": status} if status else {}
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        return CheckError(f"no Azure credential available: {message[:400]}",
+                          "Give the Function App a managed identity, or sign in locally (az login, VS Code, "
+                          "or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the environment).")
+    if status in (401, 403):
+        return CheckError(f"access denied ({status}) reading {resource}",
+                          f"Grant the function's identity {role} on {resource}.", details)
+    if status == 404:
+        return CheckError(f"{resource} not found in {scope}",
+                          f"Check the name, resource group and subscription of {resource}.", details)
+    if status == 429 or (status and status >= 500):
+        return CheckError(f"Azure answered {status} for {resource} after the SDK's retries: {message[:300]}",
+                          "Transient Azure error or throttling: the next run retries; if it persists, "
+                          "check Azure status and the subscription's request limits.", details)
+    if isinstance(exc, ServiceRequestError):
+        return CheckError(f"cannot reach Azure for {resource}: {message[:300]}",
+                          "Check the Function App's outbound network access to management.azure.com.")
+    if isinstance(exc, HttpResponseError):
+        return CheckError(f"Azure error for {resource}: {message[:300]}", None, details)
+    return CheckError(f"{type(exc).__name__} for {resource}: {message[:300]}")
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else text
