@@ -29,6 +29,7 @@ class RunContext:
     credential: Any = None  # None = DefaultAzureCredential, built on first use
     azure_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to every Azure client
     run_id: str = ""
+    db_host: str | None = None  # the restore drill points the database checks at the restored server
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

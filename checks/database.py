@@ -39,7 +39,7 @@ def evaluate_connectivity(facts: ConnectivityFacts, settings: Settings) -> Outco
        remediation="Check DATABASE_URL / PG* settings, network access and credentials of the verifier.",
        risk="If the application's database cannot be reached, nothing else about it can be verified.")
 def connectivity(ctx: RunContext) -> Outcome:
-    conn, latency = timed_connect(ctx.settings, _credential_getter(ctx))
+    conn, latency = timed_connect(ctx.settings, _credential_getter(ctx), host=ctx.db_host)
     with conn:
         row = conn.execute("select current_setting('server_version'), "
                            "current_setting('default_transaction_read_only'), current_database(), "
