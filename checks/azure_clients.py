@@ -6,6 +6,7 @@ polling; we never hand-write those. SDK imports are lazy so the function app col
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .context import RunContext
@@ -64,9 +65,12 @@ def arm_error(exc: Exception, resource: str, scope: str, role: str = "Reader") -
     message = redact(_first_line(str(getattr(exc, "message", None) or exc)))
     details = {"http_status": status} if status else {}
     if isinstance(exc, ClientAuthenticationError) and status is None:
-        return CheckError(f"no Azure credential available: {message[:400]}",
+        tried = credentials_tried(str(getattr(exc, "message", None) or exc))
+        return CheckError(f"no Azure credential available: {message[:400]}"
+                          + (f" Tried: {', '.join(tried)}." if tried else ""),
                           "Give the Function App a managed identity, or sign in locally (az login, VS Code, "
-                          "or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the environment).")
+                          "or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the environment).",
+                          {"credentials_tried": tried} if tried else {})
     if status in (401, 403):
         return CheckError(f"access denied ({status}) reading {resource}",
                           f"Grant the function's identity {role} on {resource}.", details)
@@ -83,6 +87,22 @@ def arm_error(exc: Exception, resource: str, scope: str, role: str = "Reader") -
     if isinstance(exc, HttpResponseError):
         return CheckError(f"Azure error for {resource}: {message[:300]}", None, details)
     return CheckError(f"{type(exc).__name__} for {resource}: {message[:300]}")
+
+
+def credentials_tried(text: str) -> list[str]:
+    """The credential names in azure-identity's "Attempted credentials:" list (names only: the
+    per-credential messages are left out, they can quote environment details)."""
+    _, found, rest = text.partition("Attempted credentials:")
+    if not found:
+        return []
+    names: list[str] = []
+    for line in rest.splitlines():
+        if line.startswith("To mitigate"):
+            break
+        match = re.match(r"\t([A-Za-z]+Credential)\b", line)
+        if match and match.group(1) not in names:
+            names.append(match.group(1))
+    return names
 
 
 def _first_line(text: str) -> str:

@@ -14,6 +14,7 @@ from .model import CheckSpec, Outcome, Severity
 # One module per check family; adding a family = one line here.
 FAMILIES = (
     "checks.database",
+    "checks.postgres",
 )
 
 _REGISTRY: dict[str, CheckSpec] = {}

@@ -1,0 +1,322 @@
+"""Azure Database for PostgreSQL flexible server: backups and retention, through the management plane.
+
+The procedure's monthly review ("at least one recent backup visible, note its date/time;
+retention conforms: 7, 14 or 35 days by plan, enough to cover human error") without the Azure
+CLI: `PostgreSQLManagementClient` (API 2026-10-01) with the run's credential. Reading needs the
+**Reader** role on the server.
+
+`get_server(ctx, name=None)` is reusable (the restore drill reads the source and the restored
+server with it): it returns the SDK `Server` model, with SDK errors already mapped to
+`CheckError`s that say what to do. `server_facts(server, now)` turns it into plain facts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .azure_clients import arm_error, postgres_client
+from .config import Settings
+from .context import RunContext
+from .model import Outcome, Status
+from .registry import check
+
+LISTING_CAP = 20  # backups printed under the result (newest first)
+FUTURE_SKEW_TOLERANCE = timedelta(minutes=5)  # a backup this little "in the future" is clock noise
+
+
+# --- targeting and the reusable server read ---------------------------------------------------
+
+@dataclass(frozen=True)
+class ServerTarget:
+    subscription_id: str
+    resource_group: str
+    server_name: str
+
+    @property
+    def resource(self) -> str:
+        return f"server {self.server_name}"
+
+    @property
+    def scope(self) -> str:
+        return f"resource group {self.resource_group} (subscription {self.subscription_id})"
+
+
+def server_target(ctx: RunContext, name: str | None = None, resource_group: str | None = None) -> ServerTarget:
+    """Which server to read: `name`/`resource_group` or PG_SERVER_NAME/PG_RESOURCE_GROUP (CLI flags
+    --azure-server/--azure-resource-group override those). NotConfigured (→ skipped) names every
+    missing variable."""
+    needed = ["azure_subscription_id"]
+    if resource_group is None:
+        needed.append("pg_resource_group")
+    if name is None:
+        needed.append("pg_server_name")
+    ctx.settings.require(*needed)
+    return ServerTarget(ctx.settings.azure_subscription_id, resource_group or ctx.settings.pg_resource_group,
+                        name or ctx.settings.pg_server_name)
+
+
+def get_server(ctx: RunContext, name: str | None = None, resource_group: str | None = None) -> Any:
+    """The SDK `Server` model of `name` (default PG_SERVER_NAME) in `resource_group` (default
+    PG_RESOURCE_GROUP), read with the run's shared client.
+
+    Raises NotConfigured when the target is not configured, and CheckError (403 → grant Reader,
+    404 → not found in resource group/subscription, 429/5xx after the SDK's retries, no credential)
+    otherwise. A CheckError's `details["http_status"]` carries the HTTP status when there was one.
+    """
+    target = server_target(ctx, name, resource_group)
+    client = postgres_client(ctx)
+    try:
+        return client.servers.get(target.resource_group, target.server_name)
+    except Exception as exc:  # SDK / credential errors → an actionable CheckError
+        raise arm_error(exc, target.resource, target.scope, role="Reader") from exc
+
+
+def list_backups(ctx: RunContext, name: str | None = None, resource_group: str | None = None) -> list:
+    """All backups (automatic and on-demand) of the server, as SDK models; errors mapped as in get_server."""
+    target = server_target(ctx, name, resource_group)
+    client = postgres_client(ctx)
+    try:
+        return list(client.backups_automatic_and_on_demand.list_by_server(target.resource_group,
+                                                                           target.server_name))
+    except Exception as exc:
+        raise arm_error(exc, target.resource, target.scope, role="Reader") from exc
+
+
+# --- facts ------------------------------------------------------------------------------------
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return _utc(value).isoformat(timespec="seconds") if value is not None else None
+
+
+def _str(value: Any) -> str | None:
+    """SDK enums are str subclasses; journal plain strings."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    name: str
+    state: str | None
+    sku_tier: str | None
+    sku_name: str | None
+    retention_days: int | None
+    geo_redundant_backup: str | None  # "Enabled" | "Disabled" | None
+    earliest_restore: datetime | None
+    created_at: datetime | None
+    location: str | None
+    version: str | None
+    checked_at: datetime
+
+
+def server_facts(server: Any, now: datetime) -> ServerFacts:
+    props = server.properties
+    backup = props.backup if props is not None else None
+    sku = server.sku
+    system = server.system_data
+    return ServerFacts(
+        name=server.name,
+        state=_str(props.state) if props is not None else None,
+        sku_tier=_str(sku.tier) if sku is not None else None,
+        sku_name=sku.name if sku is not None else None,
+        retention_days=backup.backup_retention_days if backup is not None else None,
+        geo_redundant_backup=_str(backup.geo_redundant_backup) if backup is not None else None,
+        earliest_restore=_utc(backup.earliest_restore_date) if backup is not None else None,
+        created_at=_utc(system.created_at) if system is not None else None,
+        location=server.location,
+        version=_str(props.version) if props is not None else None,
+        checked_at=_utc(now),
+    )
+
+
+@dataclass(frozen=True)
+class BackupItem:
+    name: str
+    backup_type: str | None  # "Full" | "Customer On-Demand"
+    source: str | None  # "Automatic" | "Customer Initiated"
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BackupFacts:
+    server: str
+    backups: tuple[BackupItem, ...]
+    checked_at: datetime
+
+
+def backup_items(models: list) -> tuple[BackupItem, ...]:
+    return tuple(BackupItem(name=b.name, backup_type=_str(b.backup_type), source=_str(b.source),
+                            completed_at=_utc(b.completed_time)) for b in models)
+
+
+# --- pure rules -----------------------------------------------------------------------------
+
+def _hours(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 3600, 1)
+
+
+def _newest_first(backups: tuple[BackupItem, ...]) -> list[BackupItem]:
+    """Newest completed first; backups without a completion time (in progress) at the top."""
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(backups, key=lambda b: (b.completed_at is None, b.completed_at or floor), reverse=True)
+
+
+def backup_listing(backups: tuple[BackupItem, ...], cap: int = LISTING_CAP) -> list[str]:
+    """One short line per backup, newest first, at most `cap` lines (+ one saying how many more)."""
+    ordered = _newest_first(backups)
+    lines = [f"{_iso(b.completed_at) or 'in progress':<25}  {b.backup_type or '?':<18}  {b.name}"
+             + (f"  ({b.source})" if b.source else "") for b in ordered[:cap]]
+    if len(ordered) > cap:
+        lines.append(f"... and {len(ordered) - cap} older backups not shown")
+    return lines
+
+
+def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
+    """Passes when the newest completed backup is younger than BACKUP_MAX_AGE_HOURS.
+
+    Fails when no completed backup is listed or the newest is older than the limit. Warns when
+    the newest backup's completion time is ahead of the verifier's clock (clock skew: the age
+    cannot be trusted).
+    """
+    max_age = settings.backup_max_age_hours
+    now = facts.checked_at
+    completed = [b for b in _newest_first(facts.backups) if b.completed_at is not None]
+    details: dict[str, Any] = {"server": facts.server, "backup_count": len(facts.backups),
+                               "max_age_hours": max_age, "checked_at": _iso(now)}
+    if not completed:
+        in_progress = len(facts.backups)
+        return Outcome.fail(
+            f"no completed backup listed for server {facts.server}"
+            + (f" ({in_progress} in progress)" if in_progress else ""),
+            "Check the server's Backup and restore blade: automatic backups should appear daily. "
+            "If none do, open an Azure support request and take an on-demand backup meanwhile.",
+            **details, last_backup_at=None, listing=backup_listing(facts.backups))
+    newest = completed[0]
+    age = now - newest.completed_at
+    details.update(last_backup_name=newest.name, last_backup_type=newest.backup_type,
+                   last_backup_source=newest.source, last_backup_at=_iso(newest.completed_at),
+                   age_hours=_hours(age), listing=backup_listing(facts.backups))
+    described = f"{newest.name} ({newest.backup_type or 'unknown type'}) completed {_iso(newest.completed_at)}"
+    if age < -FUTURE_SKEW_TOLERANCE:
+        ahead = _hours(-age)
+        details["ahead_of_clock_hours"] = ahead
+        return Outcome.warn(
+            f"newest backup {described}, {ahead:g} h AHEAD of the verifier's clock ({_iso(now)}): "
+            f"clock skew, its age cannot be judged; {len(facts.backups)} backups listed",
+            "Check the verifier host's clock (NTP) and the backup's completion time in the portal.",
+            **details)
+    if age > timedelta(hours=max_age):
+        return Outcome.fail(
+            f"newest backup {described}, {_hours(age):g} h ago: older than {max_age} h; "
+            f"{len(facts.backups)} backups listed",
+            "Automatic backups are daily: check the server's state and the Backup and restore blade; "
+            "take an on-demand backup and open an Azure support request if backups stopped.",
+            **details)
+    return Outcome.passed(f"newest backup {described}, {max(_hours(age), 0.0):g} h ago "
+                          f"(limit {max_age} h); {len(facts.backups)} backups listed", **details)
+
+
+def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
+    """Passes when retention ≥ MIN_BACKUP_RETENTION_DAYS, geo-redundant backup is on when
+    REQUIRE_GEO_REDUNDANT_BACKUP=true, the earliest restore point covers the retention window
+    (earliest restore ≤ now − retention + RESTORE_WINDOW_TOLERANCE_HOURS) and the server is Ready.
+
+    Fails on too short a retention or missing geo-redundancy. Warns when the earliest restore point
+    is later than the window needs (a young server, lost backups) saying by how much, or when the
+    server's state is not Ready.
+    """
+    now = facts.checked_at
+    min_days = settings.min_backup_retention_days
+    geo_required = settings.require_geo_redundant_backup
+    tolerance = timedelta(hours=settings.restore_window_tolerance_hours)
+    details: dict[str, Any] = {
+        "server": facts.name,
+        "state": facts.state, "sku_tier": facts.sku_tier, "sku_name": facts.sku_name,
+        "retention_days": facts.retention_days, "min_retention_days": min_days,
+        "geo_redundant_backup": facts.geo_redundant_backup, "geo_redundant_required": geo_required,
+        "earliest_restore": _iso(facts.earliest_restore), "created_at": _iso(facts.created_at),
+        "checked_at": _iso(now),
+    }
+    fails: list[tuple[str, str]] = []
+    warns: list[tuple[str, str]] = []
+
+    if facts.retention_days is None:
+        fails.append(("the server reports no backup retention",
+                      "Check the server's backup settings (Compute + storage > Backup retention period)."))
+    elif facts.retention_days < min_days:
+        fails.append((f"backup retention {facts.retention_days} days is below the required {min_days}",
+                      f"Raise the server's backup retention period to at least {min_days} days "
+                      f"(portal: Compute + storage > Backup retention period)."))
+
+    geo = facts.geo_redundant_backup
+    if geo_required and (geo or "").lower() != "enabled":
+        fails.append((f"geo-redundant backup is {geo or 'not reported'} but REQUIRE_GEO_REDUNDANT_BACKUP=true",
+                      "Geo-redundant backup is chosen when a server is created: restore or migrate to a "
+                      "server created with geo-redundant backup, or change the requirement if the policy allows."))
+
+    if facts.retention_days is not None:
+        window_start = now - timedelta(days=facts.retention_days)
+        details["window_start"] = _iso(window_start)
+        if facts.earliest_restore is None:
+            warns.append(("the server reports no earliest restore date",
+                          "Check the server's Backup and restore blade for the earliest restore point."))
+        else:
+            gap = facts.earliest_restore - window_start  # how much of the window is missing
+            if gap > tolerance:
+                covered = max(now - facts.earliest_restore, timedelta(0))
+                details["restore_window_shortfall_hours"] = _hours(gap)
+                details["restore_window_covered_days"] = round(covered.total_seconds() / 86400, 1)
+                created = f"; server created {_iso(facts.created_at)}" if facts.created_at else ""
+                warns.append((
+                    f"earliest restore point {_iso(facts.earliest_restore)} covers only "
+                    f"{details['restore_window_covered_days']:g} of the {facts.retention_days} days of "
+                    f"retention: {_hours(gap):g} h short (tolerance {settings.restore_window_tolerance_hours} h)"
+                    + created,
+                    "A young server or lost backups: the promised window is not yet restorable. It fills "
+                    "up as days pass; if the server is old, ask Azure support why earlier points are gone."))
+
+    if (facts.state or "") != "Ready":
+        warns.append((f"server state is {facts.state or 'unknown'} (not Ready)",
+                      "Start the server or find out why it is not Ready: backups and restores need a "
+                      "healthy server."))
+
+    if fails:
+        status, problems = Status.FAIL, fails + warns
+    elif warns:
+        status, problems = Status.WARN, warns
+    else:
+        return Outcome.passed(
+            f"retention {facts.retention_days} days (required ≥ {min_days}), geo-redundant backup "
+            f"{geo or 'not reported'}, earliest restore point {_iso(facts.earliest_restore)} covers the window; "
+            f"server {facts.state}", **details)
+    return Outcome(status, "; ".join(p for p, _ in problems), details, " ".join(r for _, r in problems))
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+@check(id="postgres.backup_recent", title="PostgreSQL: a recent backup is listed", severity="high",
+       remediation="Check the server's Backup and restore blade; take an on-demand backup and open an "
+                   "Azure support request if automatic backups stopped.",
+       risk="Without a recent backup, a failure or a human error loses every change since the last one.")
+def backup_recent(ctx: RunContext) -> Outcome:
+    target = server_target(ctx)
+    models = list_backups(ctx)
+    return evaluate_backup_recent(BackupFacts(server=target.server_name, backups=backup_items(models),
+                                              checked_at=_utc(ctx.now())), ctx.settings)
+
+
+@check(id="postgres.retention", title="PostgreSQL: backup retention and restore window", severity="high",
+       remediation="Set the server's backup retention to at least MIN_BACKUP_RETENTION_DAYS and geo-redundant "
+                   "backup as policy requires.",
+       risk="Too short a retention lets a human error go unnoticed past the last restorable point.")
+def retention(ctx: RunContext) -> Outcome:
+    server = get_server(ctx)
+    return evaluate_retention(server_facts(server, ctx.now()), ctx.settings)
