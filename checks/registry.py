@@ -15,6 +15,8 @@ from .model import CheckSpec, Outcome, Severity
 FAMILIES = (
     "checks.database",
     "checks.postgres",
+    "checks.blob",
+    "checks.canary",
 )
 
 _REGISTRY: dict[str, CheckSpec] = {}

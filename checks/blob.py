@@ -1,0 +1,475 @@
+"""Blob Storage protection checks: soft delete, versioning, account security (management plane),
+a recent file and deleted blobs being visible (data plane, read-only).
+
+The writing canary round trip lives in checks/canary.py (`blob.canary`, read_only=False) so that
+`--dry-run` still runs every check here and skips only the one that writes.
+
+Management plane: StorageManagementClient (AZURE_SUBSCRIPTION_ID, STORAGE_RESOURCE_GROUP,
+STORAGE_ACCOUNT_NAME). Data plane: BlobServiceClient (BLOB_ACCOUNT_URL + managed identity, or
+BLOB_CONNECTION_STRING locally) over BLOB_CONTAINERS. Listings are bounded: page size and a cap
+(BLOB_LIST_CAP) per container, and an optional prefix (BLOB_RECENT_PREFIX).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from .azure_clients import arm_error, blob_service, storage_client
+from .config import Settings
+from .context import RunContext
+from .model import CheckError, Outcome, Status
+from .redact import redact
+from .registry import check
+
+# Blobs under this prefix belong to the canary (checks/canary.py); they never count as evidence
+# of application data (a recent file), and the canary never touches anything outside it.
+CANARY_PREFIX = "_verifier-canary/"
+MAX_PAGE = 5000  # the service's own maximum page size for List Blobs
+READER_ROLE = "Storage Blob Data Reader"
+
+
+# --- shared I/O helpers ---------------------------------------------------------------------------
+
+def _account_scope(ctx: RunContext) -> tuple[str, str, str]:
+    s = ctx.settings
+    s.require("storage_resource_group", "storage_account_name")
+    return (s.storage_account_name, s.storage_resource_group,
+            f"resource group {s.storage_resource_group} (subscription {s.azure_subscription_id})")
+
+
+def _blob_service_properties(ctx: RunContext) -> Any:
+    """GET .../blobServices/default, once per run (soft delete and versioning share it)."""
+    client = storage_client(ctx)
+    account, rg, scope = _account_scope(ctx)
+
+    def fetch():
+        try:
+            return client.blob_services.get_service_properties(rg, account)
+        except Exception as exc:
+            raise arm_error(exc, f"storage account {account}", scope) from exc
+    props = ctx.client(f"blob-service-properties:{rg}/{account}", fetch)
+    return props.blob_service_properties
+
+
+def _account_properties(ctx: RunContext) -> Any:
+    client = storage_client(ctx)
+    account, rg, scope = _account_scope(ctx)
+    try:
+        return client.storage_accounts.get_properties(rg, account)
+    except Exception as exc:
+        raise arm_error(exc, f"storage account {account}", scope) from exc
+
+
+def account_label(service: Any) -> str:
+    return getattr(service, "account_name", None) or getattr(service, "url", "?")
+
+
+def data_plane_error(exc: Exception, account: str, container: str | None, action: str,
+                     role: str = READER_ROLE, role_scope: str | None = None) -> CheckError:
+    """Translate a Blob data-plane exception into a CheckError that names what to do.
+
+    `action` says what was attempted ("listing blobs"); `role` is the least data role that allows
+    it and `role_scope` where to assign it (default: the account, or the container).
+    """
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    where = f"container {container} of storage account {account}" if container else f"storage account {account}"
+    status = getattr(exc, "status_code", None)
+    code = getattr(exc, "error_code", None)
+    code = getattr(code, "value", code)
+    text = str(getattr(exc, "message", None) or exc).strip()
+    message = redact(text.splitlines()[0][:300]) if text else type(exc).__name__
+    details: dict[str, Any] = {"account": account}
+    if container:
+        details["container"] = container
+    if status:
+        details["http_status"] = status
+    if code:
+        details["error_code"] = str(code)
+    scope = role_scope or where
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        return CheckError(f"no Azure credential available for {where}: {message}",
+                          "Give the Function App a managed identity, or sign in locally (az login), or set "
+                          "BLOB_CONNECTION_STRING for a local emulator.", details)
+    if status == 403:
+        if code == "AuthorizationFailure":
+            remediation = (f"Access is blocked by the account's network rules or the request's authorization "
+                           f"type: allow the Function App's outbound addresses / VNet on storage account "
+                           f"{account}, and grant its identity {role} on {scope}.")
+        else:
+            remediation = f"Grant the function's identity the {role} role on {scope}."
+        return CheckError(f"access denied (403{' ' + str(code) if code else ''}) {action} in {where}",
+                          remediation, details)
+    if status == 401:
+        return CheckError(f"not authenticated (401) {action} in {where}",
+                          f"Check the credential of the verifier and grant it {role} on {scope}.", details)
+    if status == 404:
+        if code == "ContainerNotFound" or (container and code != "BlobNotFound"):
+            return CheckError(f"container {container} not found in storage account {account}",
+                              f"Check BLOB_CONTAINERS / BLOB_CANARY_CONTAINER: container {container} does not "
+                              f"exist in storage account {account} (or the account URL points elsewhere).",
+                              details)
+        return CheckError(f"not found (404{' ' + str(code) if code else ''}) {action} in {where}",
+                          None, details)
+    if isinstance(exc, ServiceRequestError):
+        return CheckError(f"cannot reach storage account {account} {action}: {message}",
+                          "Check BLOB_ACCOUNT_URL (does storage account "
+                          f"{account} exist? a misspelt account name does not resolve in DNS) and the Function "
+                          "App's outbound network access to *.blob.core.windows.net.", details)
+    if status == 429 or (status and status >= 500):
+        return CheckError(f"Azure Storage answered {status} {action} in {where} after the SDK's retries: {message}",
+                          "Transient Azure error or throttling: the next run retries.", details)
+    if isinstance(exc, HttpResponseError):
+        return CheckError(f"Azure Storage error {action} in {where}: {message}", None, details)
+    return CheckError(f"{type(exc).__name__} {action} in {where}: {message}", None, details)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _containers(ctx: RunContext) -> tuple[str, ...]:
+    ctx.settings.require("blob_containers")
+    return tuple(ctx.settings.blob_containers)
+
+
+def bounded_listing(container_client: Any, cap: int, prefix: str | None = None,
+                    include: list[str] | None = None) -> tuple[list[Any], bool]:
+    """At most `cap` blob items (pages of min(cap, 5000)); True when the cap stopped the listing."""
+    items: list[Any] = []
+    pages = container_client.list_blobs(name_starts_with=prefix or None, include=include,
+                                        results_per_page=min(cap, MAX_PAGE)).by_page()
+    for page in pages:
+        for item in page:
+            if len(items) >= cap:
+                return items, True
+            items.append(item)
+        if len(items) >= cap:  # stop without asking for the next page; more exist if a marker came back
+            return items, bool(pages.continuation_token)
+    return items, False
+
+
+# --- blob.soft_delete -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SoftDeleteFacts:
+    account: str
+    enabled: bool
+    retention_days: int | None
+    container_enabled: bool
+    container_retention_days: int | None
+
+
+def evaluate_soft_delete(facts: SoftDeleteFacts, settings: Settings) -> Outcome:
+    """Passes when blob soft delete is on with a retention in [BLOB_RETENTION_MIN_DAYS,
+    BLOB_RETENTION_MAX_DAYS] and container soft delete is on. Fails when blob soft delete is off
+    or keeps deleted blobs fewer days than the minimum; warns when it keeps them longer than the
+    maximum (protected, but against the retention policy) or container soft delete is off."""
+    lo, hi = settings.blob_retention_min_days, settings.blob_retention_max_days
+    days = facts.retention_days if facts.enabled else None
+    details = {"account": facts.account, "enabled": facts.enabled, "retention_days": days,
+               "container_soft_delete_enabled": facts.container_enabled,
+               "container_retention_days": facts.container_retention_days if facts.container_enabled else None,
+               "min_days": lo, "max_days": hi}
+    if not facts.enabled:
+        return Outcome.fail(f"blob soft delete is OFF on storage account {facts.account}: deleted blobs "
+                            f"cannot be recovered",
+                            f"Enable blob soft delete with a retention of {lo}-{hi} days (Data protection → "
+                            f"'Enable soft delete for blobs').", **details)
+    if days is None or days < lo:
+        return Outcome.fail(f"blob soft delete keeps deleted blobs {days} days on {facts.account}, "
+                            f"below the required {lo}-{hi} days",
+                            f"Set the blob soft delete retention of {facts.account} to {lo}-{hi} days.", **details)
+    container_note = ("container soft delete on" + (f" ({facts.container_retention_days} days)"
+                                                    if facts.container_retention_days else "")
+                      if facts.container_enabled else "container soft delete OFF")
+    if days > hi:
+        return Outcome.warn(f"blob soft delete keeps deleted blobs {days} days on {facts.account}, above "
+                            f"the policy's {lo}-{hi} days ({container_note})",
+                            f"Lower the blob soft delete retention of {facts.account} to at most {hi} days "
+                            f"(deleted patient documents must not be kept longer than the policy says), or "
+                            f"raise BLOB_RETENTION_MAX_DAYS if the policy changed.", **details)
+    if not facts.container_enabled:
+        return Outcome.warn(f"blob soft delete on ({days} days), but container soft delete is OFF on "
+                            f"{facts.account}: a deleted container cannot be restored",
+                            f"Enable container soft delete on {facts.account} (Data protection → 'Enable soft "
+                            f"delete for containers'), e.g. with the same {days} days.", **details)
+    return Outcome.passed(f"blob soft delete on, {days} days (within {lo}-{hi}); {container_note}", **details)
+
+
+@check(id="blob.soft_delete", title="Blob soft delete on, retention within policy", severity="critical",
+       remediation="Enable blob soft delete (retention within BLOB_RETENTION_MIN_DAYS-BLOB_RETENTION_MAX_DAYS) "
+                   "and container soft delete on the storage account.",
+       risk="Without soft delete a deleted or overwritten patient document is lost for good.")
+def soft_delete(ctx: RunContext) -> Outcome:
+    props = _blob_service_properties(ctx)
+    policy = props.delete_retention_policy if props else None
+    cpolicy = props.container_delete_retention_policy if props else None
+    facts = SoftDeleteFacts(account=ctx.settings.storage_account_name,
+                            enabled=bool(policy and policy.enabled),
+                            retention_days=policy.days if policy else None,
+                            container_enabled=bool(cpolicy and cpolicy.enabled),
+                            container_retention_days=cpolicy.days if cpolicy else None)
+    return evaluate_soft_delete(facts, ctx.settings)
+
+
+# --- blob.versioning ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VersioningFacts:
+    account: str
+    versioning: bool
+    change_feed: bool
+    change_feed_retention_days: int | None
+    point_in_time_restore: bool
+    point_in_time_restore_days: int | None
+
+
+def evaluate_versioning(facts: VersioningFacts, settings: Settings) -> Outcome:
+    """Passes when blob versioning is on; fails when it is off. Change feed and point-in-time
+    restore are reported as facts (they do not change the status)."""
+    details = {"account": facts.account, "versioning": facts.versioning, "change_feed": facts.change_feed,
+               "change_feed_retention_days": facts.change_feed_retention_days,
+               "point_in_time_restore": facts.point_in_time_restore,
+               "point_in_time_restore_days": facts.point_in_time_restore_days}
+    extra = (f"change feed {'on' if facts.change_feed else 'off'}, point-in-time restore "
+             f"{'on (' + str(facts.point_in_time_restore_days) + ' days)' if facts.point_in_time_restore else 'off'}")
+    if not facts.versioning:
+        return Outcome.fail(f"blob versioning is OFF on storage account {facts.account}: an overwritten "
+                            f"document keeps no previous version ({extra})",
+                            f"Enable blob versioning on {facts.account} (Data protection → 'Enable versioning "
+                            f"for blobs') and a lifecycle rule that deletes old versions.", **details)
+    return Outcome.passed(f"blob versioning on ({extra})", **details)
+
+
+@check(id="blob.versioning", title="Blob versioning on", severity="high",
+       remediation="Enable blob versioning on the storage account.",
+       risk="Without versioning an overwritten document cannot be brought back to its previous content.")
+def versioning(ctx: RunContext) -> Outcome:
+    props = _blob_service_properties(ctx)
+    feed = props.change_feed if props else None
+    restore = props.restore_policy if props else None
+    facts = VersioningFacts(account=ctx.settings.storage_account_name,
+                            versioning=bool(props and props.is_versioning_enabled),
+                            change_feed=bool(feed and feed.enabled),
+                            change_feed_retention_days=feed.retention_in_days if feed else None,
+                            point_in_time_restore=bool(restore and restore.enabled),
+                            point_in_time_restore_days=restore.days if restore and restore.enabled else None)
+    return evaluate_versioning(facts, ctx.settings)
+
+
+# --- storage.account_security ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountSecurityFacts:
+    account: str
+    allow_blob_public_access: bool | None  # None = not reported by ARM
+    minimum_tls_version: str | None
+    https_only: bool | None
+
+
+_GOOD_TLS = ("TLS1_2", "TLS1_3")
+
+
+def evaluate_account_security(facts: AccountSecurityFacts, settings: Settings) -> Outcome:
+    """Passes when public blob access is off, the minimum TLS version is 1.2 or newer and only
+    HTTPS is accepted; warns (never fails) for each setting that is not so or not reported."""
+    details = {"account": facts.account, "allow_blob_public_access": facts.allow_blob_public_access,
+               "minimum_tls_version": facts.minimum_tls_version, "https_only": facts.https_only}
+    problems: list[str] = []
+    fixes: list[str] = []
+    if facts.allow_blob_public_access is not False:
+        problems.append("public blob access allowed" if facts.allow_blob_public_access
+                        else "public blob access not reported (may be allowed)")
+        fixes.append("set 'Allow Blob anonymous access' to Disabled")
+    if facts.minimum_tls_version not in _GOOD_TLS:
+        problems.append(f"minimum TLS version {facts.minimum_tls_version or 'not reported'}")
+        fixes.append("set the minimum TLS version to 1.2")
+    if facts.https_only is not True:
+        problems.append("HTTP allowed (secure transfer not required)" if facts.https_only is False
+                        else "secure transfer not reported")
+        fixes.append("enable 'Secure transfer required'")
+    if problems:
+        return Outcome.warn(f"storage account {facts.account}: " + "; ".join(problems),
+                            f"On storage account {facts.account}: " + ", ".join(fixes) + ".",
+                            problems=problems, **details)
+    return Outcome.passed(f"storage account {facts.account}: public blob access off, minimum TLS "
+                          f"{facts.minimum_tls_version}, HTTPS only", **details)
+
+
+@check(id="storage.account_security", title="Storage account: no public access, TLS 1.2+, HTTPS only",
+       severity="medium",
+       remediation="Disable anonymous blob access, set minimum TLS 1.2 and require secure transfer.",
+       risk="Public access or weak transport can expose patient documents outside the backup's control.")
+def account_security(ctx: RunContext) -> Outcome:
+    account = _account_properties(ctx)
+    tls = account.minimum_tls_version
+    facts = AccountSecurityFacts(account=ctx.settings.storage_account_name,
+                                 allow_blob_public_access=account.allow_blob_public_access,
+                                 minimum_tls_version=str(getattr(tls, "value", tls)) if tls else None,
+                                 https_only=account.enable_https_traffic_only)
+    return evaluate_account_security(facts, ctx.settings)
+
+
+# --- blob.recent_file -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NewestBlob:
+    container: str
+    name: str | None  # None = no blob listed
+    last_modified: datetime | None
+    listed: int
+    cap_hit: bool
+
+
+@dataclass(frozen=True)
+class RecentFileFacts:
+    account: str
+    prefix: str | None
+    now: datetime
+    containers: tuple[NewestBlob, ...]
+
+
+def evaluate_recent_file(facts: RecentFileFacts, settings: Settings) -> Outcome:
+    """Passes when, in every configured container, the newest blob listed (under BLOB_RECENT_PREFIX)
+    is younger than RECENT_FILE_MAX_AGE_DAYS. Fails when a container is empty or its newest blob is
+    older. Warns when only the first BLOB_LIST_CAP blobs were listed and none of them is recent
+    (a newer blob may sit beyond the cap: not proven either way)."""
+    max_age = timedelta(days=settings.recent_file_max_age_days)
+    per: dict[str, dict[str, Any]] = {}
+    statuses: list[Status] = []
+    notes: list[str] = []
+    for c in facts.containers:
+        age_days = round((facts.now - c.last_modified).total_seconds() / 86400, 2) if c.last_modified else None
+        per[c.container] = {"newest": c.name, "last_modified": _iso(c.last_modified), "age_days": age_days,
+                            "listed": c.listed, "cap_hit": c.cap_hit}
+        if c.name is None:
+            statuses.append(Status.FAIL)
+            notes.append(f"{c.container}: no blob" + (f" under {facts.prefix}" if facts.prefix else ""))
+        elif facts.now - c.last_modified <= max_age:
+            statuses.append(Status.PASS)
+            notes.append(f"{c.container}: {c.name} ({age_days} days old)")
+        elif c.cap_hit:
+            statuses.append(Status.WARN)
+            notes.append(f"{c.container}: none of the first {c.listed} blobs is recent (newest {c.name}, "
+                         f"{age_days} days); listing capped")
+        else:
+            statuses.append(Status.FAIL)
+            notes.append(f"{c.container}: newest blob {c.name} is {age_days} days old")
+    status = Status.worst(statuses)
+    details = {"account": facts.account, "prefix": facts.prefix,
+               "max_age_days": settings.recent_file_max_age_days, "list_cap": settings.blob_list_cap,
+               "cap_hit": any(c.cap_hit for c in facts.containers), "containers": per}
+    summary = "; ".join(notes)
+    if status is Status.PASS:
+        return Outcome.passed(f"recent file within {settings.recent_file_max_age_days} days: {summary}", **details)
+    if status is Status.WARN:
+        return Outcome.warn(f"recent file not proven: {summary}",
+                            "Set BLOB_RECENT_PREFIX to the folder new files land in (e.g. a year/month "
+                            "prefix) so the newest files are within the listing, or raise BLOB_LIST_CAP.",
+                            **details)
+    return Outcome.fail(f"no file younger than {settings.recent_file_max_age_days} days: {summary}",
+                        "New documents are not arriving in Blob Storage (or land elsewhere): check the "
+                        "application's uploads, BLOB_CONTAINERS and BLOB_RECENT_PREFIX.", **details)
+
+
+def newest_blob(container_client: Any, container: str, cap: int, prefix: str | None) -> NewestBlob:
+    """Newest blob by Last-Modified among at most `cap` listed (canary blobs excluded)."""
+    items, cap_hit = bounded_listing(container_client, cap, prefix)
+    newest = None
+    for item in items:
+        if item.name.startswith(CANARY_PREFIX):
+            continue
+        if newest is None or item.last_modified > newest.last_modified:
+            newest = item
+    return NewestBlob(container=container, name=newest.name if newest else None,
+                      last_modified=newest.last_modified if newest else None, listed=len(items), cap_hit=cap_hit)
+
+
+@check(id="blob.recent_file", title="A recent file is present in each container", severity="high",
+       remediation="Check that the application still writes documents to the configured containers.",
+       risk="If no new file arrives, uploads are failing or going elsewhere, and the backup protects stale data.")
+def recent_file(ctx: RunContext) -> Outcome:
+    containers = _containers(ctx)
+    service = blob_service(ctx)
+    account = account_label(service)
+    prefix = ctx.settings.blob_recent_prefix
+    found = []
+    for name in containers:
+        try:
+            found.append(newest_blob(service.get_container_client(name), name, ctx.settings.blob_list_cap, prefix))
+        except Exception as exc:
+            raise data_plane_error(exc, account, name, "listing blobs") from exc
+    return evaluate_recent_file(RecentFileFacts(account=account, prefix=prefix, now=ctx.now(),
+                                                containers=tuple(found)), ctx.settings)
+
+
+# --- blob.deleted_visible -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeletedSeen:
+    container: str
+    listed: int
+    cap_hit: bool
+    deleted: int
+    example: str | None = None
+    deleted_time: datetime | None = None
+    remaining_retention_days: int | None = None
+
+
+@dataclass(frozen=True)
+class DeletedVisibleFacts:
+    account: str
+    containers: tuple[DeletedSeen, ...]
+
+
+def evaluate_deleted_visible(facts: DeletedVisibleFacts, settings: Settings) -> Outcome:
+    """Passes when at least one soft-deleted blob (or a deleted blob kept as versions) is listed in
+    a configured container, i.e. "Deleted blobs" shows something restorable. Warns when none is
+    listed: nothing was deleted within the retention, soft delete is off, or the listing was capped
+    (the canary check `blob.canary` proves it live)."""
+    per = {c.container: {"listed": c.listed, "cap_hit": c.cap_hit, "deleted": c.deleted, "example": c.example,
+                         "deleted_time": _iso(c.deleted_time),
+                         "remaining_retention_days": c.remaining_retention_days}
+           for c in facts.containers}
+    total = sum(c.deleted for c in facts.containers)
+    details = {"account": facts.account, "deleted_seen": total, "containers": per,
+               "cap_hit": any(c.cap_hit for c in facts.containers)}
+    if total:
+        first = next(c for c in facts.containers if c.deleted)
+        return Outcome.passed(f"{total} deleted blob(s) listed as restorable, e.g. {first.container}/{first.example}"
+                              + (f" ({first.remaining_retention_days} days left)"
+                                 if first.remaining_retention_days is not None else ""), **details)
+    capped = [c.container for c in facts.containers if c.cap_hit]
+    return Outcome.warn("no deleted blob listed in " + ", ".join(per) +
+                        (f" (listing capped at {settings.blob_list_cap} in {', '.join(capped)})" if capped else ""),
+                        "Either nothing was deleted within the soft delete retention, or soft delete is off "
+                        "(see blob.soft_delete). Set BLOB_CANARY_CONTAINER so blob.canary proves deletion and "
+                        "restore live each month.", **details)
+
+
+def deleted_in(container_client: Any, container: str, cap: int) -> DeletedSeen:
+    items, cap_hit = bounded_listing(container_client, cap, None, include=["deleted", "deletedwithversions"])
+    deleted = [i for i in items if i.deleted or getattr(i, "has_versions_only", None)]
+    first = deleted[0] if deleted else None
+    return DeletedSeen(container=container, listed=len(items), cap_hit=cap_hit, deleted=len(deleted),
+                       example=first.name if first else None,
+                       deleted_time=getattr(first, "deleted_time", None) if first else None,
+                       remaining_retention_days=getattr(first, "remaining_retention_days", None) if first else None)
+
+
+@check(id="blob.deleted_visible", title="Deleted blobs are listed (restorable)", severity="high",
+       remediation="Enable blob soft delete; set BLOB_CANARY_CONTAINER for a live deletion/restore proof.",
+       risk="If deleted files do not show as deleted blobs, they cannot be restored from soft delete.")
+def deleted_visible(ctx: RunContext) -> Outcome:
+    containers = _containers(ctx)
+    service = blob_service(ctx)
+    account = account_label(service)
+    seen = []
+    for name in containers:
+        try:
+            seen.append(deleted_in(service.get_container_client(name), name, ctx.settings.blob_list_cap))
+        except Exception as exc:
+            raise data_plane_error(exc, account, name, "listing deleted blobs") from exc
+    return evaluate_deleted_visible(DeletedVisibleFacts(account=account, containers=tuple(seen)), ctx.settings)
