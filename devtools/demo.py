@@ -28,8 +28,24 @@ def demo_env(cluster: PostgresCluster, azurite: Azurite) -> dict[str, str]:
         "EXPECTED_ALEMBIC_REVISION": "4f2b9c1d7e3a",
         "ESSENTIAL_TABLES": "public.patients>=100,public.consultations>=1,public.documents>=1",
         "SIGNED_DOCUMENT_TABLE": "public.documents",
+        "SIGNED_DOCUMENT_CHECKSUM_COLUMN": "sha256",
+        "SIGNED_DOCUMENT_CONTAINER": "documents",
+        "BLOB_CONNECTION_STRING": azurite.connection_string,
         "CHECK_TIMEOUT_SECONDS": "30",
     }
+
+
+def upload_signed_documents(cluster: PostgresCluster, connection_string: str, container: str = "documents") -> None:
+    """The demo's signed documents' files into Azurite (content as described in demo_db.sql)."""
+    import psycopg
+    from azure.storage.blob import BlobServiceClient
+
+    client = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+    if not client.exists():
+        client.create_container()
+    with psycopg.connect(cluster.admin_url("medicapp")) as conn:
+        for path, title in conn.execute("select blob_path, title from documents where signed"):
+            client.upload_blob(path, f"MedicApp demo file for {title}".encode(), overwrite=True)
 
 
 def main() -> int:
@@ -39,6 +55,7 @@ def main() -> int:
     try:
         cluster.create_database("medicapp", DEMO_SQL)
         azurite = Azurite.start()
+        upload_signed_documents(cluster, azurite.connection_string)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | demo_env(cluster, azurite)
         print(f"PostgreSQL on 127.0.0.1:{cluster.port}, Azurite tables on 127.0.0.1:{azurite.table_port}\n", flush=True)
         run = subprocess.run([sys.executable, "-m", "checks", "run"], cwd=ROOT, env=env)

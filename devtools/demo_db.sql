@@ -31,8 +31,12 @@ CREATE TABLE documents (
     sha256 char(64),
     created_at timestamptz NOT NULL DEFAULT now()
 );
+-- Every third document is signed. A signed document's file (container `documents`, name = blob_path)
+-- holds the text 'MedicApp demo file for ' || title, and sha256 is its hash (devtools/demo.py uploads
+-- them to Azurite). The newest signed document is 'Document 3' (patients/4/doc-3.pdf).
 INSERT INTO documents (patient_id, title, signed, blob_path, sha256, created_at)
-SELECT 1 + (g % 120), 'Document ' || g, g % 3 = 0, 'patients/' || (1 + g % 120) || '/doc-' || g || '.pdf', NULL,
+SELECT 1 + (g % 120), 'Document ' || g, g % 3 = 0, 'patients/' || (1 + g % 120) || '/doc-' || g || '.pdf',
+       CASE WHEN g % 3 = 0 THEN encode(sha256(convert_to('MedicApp demo file for Document ' || g, 'UTF8')), 'hex') END,
        now() - (g || ' days')::interval
 FROM generate_series(1, 60) AS g;
 
