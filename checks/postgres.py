@@ -220,7 +220,10 @@ def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
             "Automatic backups are daily: check the server's state and the Backup and restore blade; "
             "take an on-demand backup and open an Azure support request if backups stopped.",
             **details)
-    return Outcome.passed(f"newest backup {described}, {max(_hours(age), 0.0):g} h ago "
+    if age < timedelta(0):  # within the skew tolerance: count it as just now
+        age = timedelta(0)
+        details["age_hours"] = 0.0
+    return Outcome.passed(f"newest backup {described}, {_hours(age):g} h ago "
                           f"(limit {max_age} h); {len(facts.backups)} backups listed", **details)
 
 
