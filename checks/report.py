@@ -1,0 +1,529 @@
+"""The procedure's monthly checklist, produced from the journal (no hand-filled boxes).
+
+One month = one partition of the journal table, read with ONE query (`Journal.partition`);
+the 12-month overview reads one partition per month, never the whole table.
+
+The five boxes and the evidence that ticks them (only results of runs recorded that month;
+a check entity without its run summary is an incomplete run and never counts):
+
+  backup      "Recent PostgreSQL backup visible"   postgres.backup_recent passed
+  retention   "Retention conforms"                  postgres.retention passed (warn = not ticked, remark)
+  soft_delete "Blob Storage soft delete on"         blob.soft_delete passed
+  dry_run     "Dry run OK"                          database.connectivity, .migration, .essential_counts
+                                                    and .signed_document all passed in ONE run (dry or
+                                                    full); a skipped one is no evidence, so a run where
+                                                    some passed and the rest were skipped is "partial"
+  journal     "Results noted in the internal journal"  at least one run recorded in the month
+
+For each box the NEWEST run that has a deciding result (anything but skipped) decides: the
+box is ticked only if that result passed, so a later failure is not hidden behind an earlier
+pass (the earlier pass is kept as a remark). Failures, warnings and errors of the month are
+listed with their remediation, and whether a later run of the month passed the same check.
+
+Sign-offs are entities `Kind=signoff` in the month's partition, insert-only (an earlier
+sign-off is never overwritten). Each stores the digest of the report it was given on, so a
+sign-off made before later runs changed the month is shown as such.
+
+Runs with trigger "drill" (the restore drill) count for the journal box and the drill, not for
+boxes 1-4: their database checks look at the restored copy, not at production.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from . import __version__
+from .journal import JournalUnavailable, result_from_entity, _as_datetime
+from .model import CheckResult, Status
+from .redact import redact
+
+MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+MAX_OVERVIEW_MONTHS = 36
+MAX_SIGNER_CHARS = 100
+MAX_COMMENT_CHARS = 500
+FORMATS = ("md", "html", "json")
+
+DRY_RUN_CHECKS = ("database.connectivity", "database.migration", "database.essential_counts",
+                  "database.signed_document")
+DRILL_CHECK = "drill.restore"
+DRILL_TRIGGER = "drill"
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    key: str
+    label: str
+    check_ids: tuple[str, ...]
+    values: tuple[str, ...]  # detail keys shown as evidence
+
+
+BOXES: tuple[BoxSpec, ...] = (
+    BoxSpec("backup", "Recent PostgreSQL backup visible", ("postgres.backup_recent",),
+            ("last_backup_at", "backup_name")),
+    BoxSpec("retention", "Retention conforms", ("postgres.retention",), ("retention_days", "earliest_restore")),
+    BoxSpec("soft_delete", "Blob Storage soft delete on", ("blob.soft_delete",), ("enabled", "retention_days")),
+    BoxSpec("dry_run", "Dry run OK", DRY_RUN_CHECKS, ()),
+    BoxSpec("journal", "Results noted in the internal journal", (), ()),
+)
+
+# box states
+TICKED, WARNING, FAILED, ERROR, PARTIAL, NO_EVIDENCE = "ticked", "warning", "failed", "error", "partial", "no evidence"
+_STATE_OF = {Status.PASS: TICKED, Status.WARN: WARNING, Status.FAIL: FAILED, Status.ERROR: ERROR}
+
+
+class ReportError(ValueError):
+    """Bad input to the report or sign-off (month, format, name, comment): a usage error."""
+
+
+# --- the report model ------------------------------------------------------------------------
+
+@dataclass
+class RunRef:
+    run_id: str
+    started_at: str
+    trigger: str
+    dry_run: bool
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Evidence:
+    run_id: str
+    at: str            # the run's start (UTC, ISO)
+    trigger: str
+    dry_run: bool
+    results: list[dict[str, Any]]  # [{check_id, status, summary, values}]
+
+
+@dataclass
+class Box:
+    key: str
+    label: str
+    state: str
+    evidence: Evidence | None = None
+    remarks: list[str] = field(default_factory=list)
+
+    @property
+    def ticked(self) -> bool:
+        return self.state == TICKED
+
+
+@dataclass
+class Problem:
+    run_id: str
+    at: str
+    check_id: str
+    title: str
+    status: str
+    severity: str
+    summary: str
+    remediation: str
+    resolved_by: str | None = None  # a later run of the month that passed the same check
+
+
+@dataclass
+class Drill:
+    run_id: str
+    at: str
+    trigger: str
+    status: str
+    summary: str
+    rto_minutes: Any
+    restore_point: Any
+    target_server: Any
+
+
+@dataclass
+class SignOff:
+    by: str
+    at: str
+    comment: str
+    via: str
+    digest: str
+    run_count: int
+    boxes_ticked: int
+    current: bool = True  # the report has not changed since
+
+
+@dataclass
+class MonthReport:
+    month: str
+    generated_at: str
+    runs: list[RunRef]
+    boxes: list[Box]
+    problems: list[Problem]
+    drill: Drill | None
+    signoffs: list[SignOff]
+    notes: list[str]
+    digest: str
+
+    @property
+    def ticked(self) -> int:
+        return sum(b.ticked for b in self.boxes)
+
+    @property
+    def complete(self) -> bool:
+        return self.ticked == len(self.boxes)
+
+    def box(self, key: str) -> Box:
+        return next(b for b in self.boxes if b.key == key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month, "generated_at": self.generated_at,
+            "complete": self.complete, "boxes_ticked": self.ticked, "boxes_total": len(self.boxes),
+            "boxes": [dict(asdict(b), ticked=b.ticked) for b in self.boxes],
+            "problems": [asdict(p) for p in self.problems],
+            "drill": asdict(self.drill) if self.drill else None,
+            "signoffs": [asdict(s) for s in self.signoffs],
+            "runs": [asdict(r) for r in self.runs],
+            "notes": list(self.notes), "digest": self.digest, "app_version": __version__,
+        }
+
+
+@dataclass
+class Overview:
+    first_month: str
+    last_month: str
+    generated_at: str
+    months: list[MonthReport]  # oldest first
+
+    @property
+    def complete(self) -> bool:
+        return all(m.complete for m in self.months)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "first_month": self.first_month, "last_month": self.last_month, "generated_at": self.generated_at,
+            "complete": self.complete,
+            "months": [{
+                "month": m.month, "complete": m.complete, "boxes_ticked": m.ticked,
+                "boxes": {b.key: b.state for b in m.boxes},
+                "runs": len(m.runs), "problems": len(m.problems),
+                "drill": ({"status": m.drill.status, "rto_minutes": m.drill.rto_minutes, "run_id": m.drill.run_id,
+                           "at": m.drill.at} if m.drill else None),
+                "signed_off_by": [s.by for s in m.signoffs],
+                "signoff_current": bool(m.signoffs) and m.signoffs[-1].current,
+            } for m in self.months],
+        }
+
+
+# --- input validation ------------------------------------------------------------------------
+
+def check_month(month: str) -> str:
+    if not isinstance(month, str) or not MONTH_RE.fullmatch(month):
+        raise ReportError(f"month must be YYYY-MM, got {str(month)[:32]!r}")
+    return month
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ReportError(f"format must be one of {', '.join(FORMATS)}, got {str(fmt)[:16]!r}")
+    return fmt
+
+
+def check_months(months: Any) -> int:
+    try:
+        value = int(months)
+    except (TypeError, ValueError):
+        raise ReportError(f"months must be an integer between 1 and {MAX_OVERVIEW_MONTHS}, got {str(months)[:16]!r}") from None
+    if not 1 <= value <= MAX_OVERVIEW_MONTHS:
+        raise ReportError(f"months must be an integer between 1 and {MAX_OVERVIEW_MONTHS}, got {value}")
+    return value
+
+
+def month_range(last: str, count: int) -> list[str]:
+    """`count` months ending with `last`, oldest first."""
+    year, month = int(last[:4]), int(last[5:7])
+    index = year * 12 + month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1)]
+
+
+# --- building a month from its partition ------------------------------------------------------
+
+def _iso(value: Any) -> str:
+    return _as_datetime(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _values(result: CheckResult, keys: Iterable[str]) -> dict[str, Any]:
+    return {k: result.details.get(k) for k in keys}
+
+
+def _result_dict(result: CheckResult, keys: Iterable[str] = ()) -> dict[str, Any]:
+    return {"check_id": result.check_id, "status": result.status.value, "summary": result.summary,
+            "values": _values(result, keys)}
+
+
+def _evidence(run: RunRef, results: list[dict[str, Any]]) -> Evidence:
+    return Evidence(run.run_id, run.started_at, run.trigger, run.dry_run, results)
+
+
+def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime | None = None) -> MonthReport:
+    """The checklist of `month` from the entities of its partition (pure: no I/O)."""
+    notes: list[str] = []
+    run_rows = {r["RunId"]: r for r in rows if r.get("Kind") == "run" and r.get("RunId")}
+    runs = sorted((RunRef(run_id=r["RunId"], started_at=_iso(r.get("StartedAt")), trigger=str(r.get("Trigger", "")),
+                          dry_run=bool(r.get("DryRun")), status=str(r.get("Status", "")),
+                          counts={"pass": r.get("Passed", 0), "warn": r.get("Warned", 0), "fail": r.get("Failed", 0),
+                                  "error": r.get("Errors", 0), "skipped": r.get("Skipped", 0)})
+                   for r in run_rows.values()), key=lambda r: (r.started_at, r.run_id), reverse=True)
+    results: dict[str, dict[str, CheckResult]] = defaultdict(dict)
+    orphans, unreadable = set(), 0
+    for row in rows:
+        if row.get("Kind") != "check":
+            continue
+        if row.get("RunId") not in run_rows:
+            orphans.add(row.get("RunId"))
+            continue
+        try:
+            result = result_from_entity(row)
+        except (KeyError, ValueError, TypeError):
+            unreadable += 1
+            continue
+        results[row["RunId"]][result.check_id] = result
+    if orphans:
+        notes.append(f"{len(orphans)} incomplete run(s) without a run summary ignored: "
+                     + ", ".join(sorted(str(o) for o in orphans)[:5]))
+    if unreadable:
+        notes.append(f"{unreadable} unreadable check entit{'y' if unreadable == 1 else 'ies'} ignored")
+
+    # a drill run's database checks look at the restored copy, not production: no evidence for boxes 1-4
+    verification = [r for r in runs if r.trigger != DRILL_TRIGGER]
+    boxes = [_single_box(spec, verification, results) for spec in BOXES[:3]]
+    boxes.append(_dry_run_box(BOXES[3], verification, results))
+    boxes.append(_journal_box(BOXES[4], runs))
+    problems = _problems(runs, results)
+    drill = _drill(runs, results)
+    digest = _digest(month, runs, boxes)
+    signoffs = _signoffs(rows, digest)
+    return MonthReport(month=month, generated_at=_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
+                       boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest)
+
+
+def _single_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Box:
+    check_id = spec.check_ids[0]
+    deciding: tuple[RunRef, CheckResult] | None = None
+    remarks: list[str] = []
+    skipped: CheckResult | None = None
+    for run in runs:  # newest first
+        result = results[run.run_id].get(check_id)
+        if result is None:
+            continue
+        if result.status is Status.SKIPPED:
+            skipped = skipped or result
+            continue
+        if deciding is None:
+            deciding = (run, result)
+        elif result.status is Status.PASS and deciding[1].status is not Status.PASS:
+            remarks.append(f"passed earlier in run {run.run_id} ({run.started_at}), "
+                           f"but the newest result is {deciding[1].status.value}")
+            break
+    if deciding is None:
+        box = Box(spec.key, spec.label, NO_EVIDENCE)
+        if skipped is not None:
+            box.remarks.append(f"{check_id} was skipped: {skipped.summary}")
+        elif runs:
+            box.remarks.append(f"no run of the month included {check_id}")
+        return box
+    run, result = deciding
+    box = Box(spec.key, spec.label, _STATE_OF[result.status],
+              _evidence(run, [_result_dict(result, spec.values)]), remarks)
+    if result.status is not Status.PASS:
+        box.remarks.insert(0, f"{result.status.value}: {result.summary}")
+    return box
+
+
+def _dry_run_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Box:
+    deciding: tuple[RunRef, str, list[CheckResult]] | None = None
+    remarks: list[str] = []
+    for run in runs:
+        db = [r for cid, r in sorted(results[run.run_id].items()) if cid.startswith("database.")]
+        considered = [r for r in db if r.status is not Status.SKIPPED]
+        if not considered:
+            continue
+        statuses = {r.status for r in considered}
+        present = {r.check_id for r in considered}
+        if Status.ERROR in statuses:
+            state = ERROR
+        elif Status.FAIL in statuses:
+            state = FAILED
+        elif Status.WARN in statuses:
+            state = WARNING
+        elif set(spec.check_ids) <= present:
+            state = TICKED
+        else:
+            state = PARTIAL
+        if deciding is None:
+            deciding = (run, state, db)
+        elif state == TICKED and deciding[1] != TICKED:
+            remarks.append(f"complete dry run passed earlier in run {run.run_id} ({run.started_at}), "
+                           f"but the newest is {deciding[1]}")
+            break
+    if deciding is None:
+        box = Box(spec.key, spec.label, NO_EVIDENCE)
+        box.remarks.append("no run of the month has a database check that was not skipped" if runs else "")
+        box.remarks = [r for r in box.remarks if r]
+        return box
+    run, state, db = deciding
+    box = Box(spec.key, spec.label, state, _evidence(run, [_result_dict(r) for r in db]), remarks)
+    by_id = {r.check_id: r for r in db}
+    if state == PARTIAL:
+        missing = [cid for cid in spec.check_ids if cid not in by_id or by_id[cid].status is Status.SKIPPED]
+        for cid in missing:
+            why = by_id[cid].summary if cid in by_id else "not run"
+            box.remarks.insert(0, f"{cid} gave no evidence ({why})")
+    elif state != TICKED:
+        for r in db:
+            if r.status in (Status.FAIL, Status.ERROR, Status.WARN):
+                box.remarks.insert(0, f"{r.check_id} {r.status.value}: {r.summary}")
+    return box
+
+
+def _journal_box(spec: BoxSpec, runs: list[RunRef]) -> Box:
+    if not runs:
+        return Box(spec.key, spec.label, NO_EVIDENCE, remarks=["no run recorded in the journal this month"])
+    newest = runs[0]
+    evidence = _evidence(newest, [{"check_id": "journal", "status": "pass",
+                                   "summary": f"{len(runs)} run(s) recorded this month",
+                                   "values": {"runs": len(runs), "first_run_at": runs[-1].started_at,
+                                              "last_run_at": newest.started_at}}])
+    return Box(spec.key, spec.label, TICKED, evidence)
+
+
+def _problems(runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> list[Problem]:
+    out: list[Problem] = []
+    for index, run in enumerate(runs):  # newest first
+        for result in sorted(results[run.run_id].values(), key=lambda r: r.check_id):
+            if result.status not in (Status.FAIL, Status.ERROR, Status.WARN):
+                continue
+            later_pass = next((later.run_id for later in reversed(runs[:index])
+                               if (r := results[later.run_id].get(result.check_id)) and r.status is Status.PASS),
+                              None)
+            out.append(Problem(run.run_id, run.started_at, result.check_id, result.title, result.status.value,
+                               result.severity.value, result.summary, result.remediation, later_pass))
+    return out
+
+
+def _drill(runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Drill | None:
+    for run in runs:
+        r = results[run.run_id].get(DRILL_CHECK)
+        if r is not None:
+            return Drill(run.run_id, run.started_at, run.trigger, r.status.value, r.summary,
+                         r.details.get("rto_minutes"), r.details.get("restore_point"), r.details.get("target_server"))
+    return None
+
+
+def _digest(month: str, runs: list[RunRef], boxes: list[Box]) -> str:
+    basis = {"month": month, "runs": sorted((r.run_id, r.status) for r in runs),
+             "boxes": [(b.key, b.state, b.evidence.run_id if b.evidence else None) for b in boxes]}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _signoffs(rows: list[dict[str, Any]], digest: str) -> list[SignOff]:
+    out = []
+    for row in rows:
+        if row.get("Kind") != "signoff":
+            continue
+        out.append(SignOff(by=str(row.get("SignedBy", "")), at=_iso(row.get("SignedAt")),
+                           comment=str(row.get("Comment", "")), via=str(row.get("Via", "")),
+                           digest=str(row.get("ReportDigest", "")),
+                           run_count=int(row.get("RunCount", 0) or 0), boxes_ticked=int(row.get("BoxesTicked", 0) or 0),
+                           current=row.get("ReportDigest") == digest))
+    return sorted(out, key=lambda s: s.at)
+
+
+# --- reading the journal ---------------------------------------------------------------------
+
+def month_report(journal: Any, month: str, now: datetime | None = None) -> MonthReport:
+    """One month's checklist: one partition query."""
+    check_month(month)
+    return build_month(month, journal.partition(month), now)
+
+
+def overview(journal: Any, last_month: str, months: int, now: datetime | None = None) -> Overview:
+    """`months` months ending with `last_month`: one partition query per month."""
+    check_month(last_month)
+    months = check_months(months)
+    now = now or datetime.now(timezone.utc)
+    reports = [build_month(m, journal.partition(m), now) for m in month_range(last_month, months)]
+    return Overview(reports[0].month, reports[-1].month, _iso(now), reports)
+
+
+# --- sign-off --------------------------------------------------------------------------------
+
+def _clean_text(value: Any, what: str, limit: int, multiline: bool) -> str:
+    if not isinstance(value, str):
+        raise ReportError(f"{what} must be a string")
+    text = value.strip()
+    if len(text) > limit:
+        raise ReportError(f"{what} is too long: {len(text)} characters (limit {limit})")
+    allowed = {"\n"} if multiline else set()
+    bad = sorted({repr(ch) for ch in text if not ch.isprintable() and ch not in allowed})
+    if bad:
+        raise ReportError(f"{what} contains control characters: {', '.join(bad[:5])}")
+    return text
+
+
+def validate_signoff(month: str, by: Any, comment: Any, now: datetime) -> tuple[str, str]:
+    check_month(month)
+    if month > now.astimezone(timezone.utc).strftime("%Y-%m"):
+        raise ReportError(f"cannot sign off {month}: the month has not started yet")
+    name = _clean_text(by, "name (--by)", MAX_SIGNER_CHARS, multiline=False)
+    if not name:
+        raise ReportError("name (--by) must not be empty")
+    text = _clean_text(comment if comment is not None else "", "comment", MAX_COMMENT_CHARS, multiline=True)
+    return name, text
+
+
+def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str = "cli",
+             now: datetime | None = None) -> tuple[SignOff, MonthReport]:
+    """Record who reviewed `month` (insert-only: an earlier sign-off is never overwritten).
+
+    Returns the stored sign-off and the report it was given on (read first: one partition query).
+    """
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    name, text = validate_signoff(month, by, comment, now)
+    report = month_report(journal, month, now)
+    entity = {
+        "PartitionKey": month, "Kind": "signoff", "SignedBy": name, "SignedAt": now,
+        "Comment": redact(text), "Via": via,
+        "ReportDigest": report.digest, "RunCount": len(report.runs), "BoxesTicked": report.ticked,
+        "AppVersion": __version__,
+    }
+    _insert(journal, entity, f"signoff-{now:%Y%m%dT%H%M%S%f}Z")
+    stored = SignOff(by=name, at=_iso(now), comment=entity["Comment"], via=via,
+                     digest=report.digest, run_count=len(report.runs), boxes_ticked=report.ticked, current=True)
+    report.signoffs.append(stored)
+    return stored, report
+
+
+def _insert(journal: Any, entity: dict[str, Any], row_prefix: str) -> None:
+    """create_entity (never upsert): a RowKey collision gets a new random suffix, never an overwrite."""
+    from azure.core.exceptions import AzureError, ResourceExistsError
+
+    try:
+        journal.ensure_table()
+    except AzureError as exc:
+        raise JournalUnavailable(f"journal table creation failed: {redact(_first_line(exc))}") from None
+    for _ in range(3):
+        entity["RowKey"] = f"{row_prefix}-{secrets.token_hex(3)}"
+        try:
+            journal.table_client.create_entity(entity)
+            return
+        except ResourceExistsError:
+            continue
+        except AzureError as exc:
+            raise JournalUnavailable(f"journal write failed: {redact(_first_line(exc))}") from None
+    raise JournalUnavailable("journal write failed: could not find a free sign-off RowKey")
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
