@@ -30,14 +30,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
+def _wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "",
+               host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what} exited early with code {proc.returncode}")
         with socket.socket() as s:
             s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout:g} s")
@@ -65,9 +66,11 @@ class PostgresCluster:
     datadir: Path
     proc: subprocess.Popen | None = None
     superuser: str = "postgres"
+    host: str = "127.0.0.1"
 
     @classmethod
-    def start(cls, base: Path | None = None) -> "PostgresCluster":
+    def start(cls, base: Path | None = None, host: str = "127.0.0.1", port: int | None = None) -> "PostgresCluster":
+        """`host`/`port`: e.g. a second cluster on 127.0.0.2 with the first one's port (restore drill tests)."""
         base = Path(base or tempfile.mkdtemp(prefix="verifier-pg-"))
         datadir = base / "data"
         datadir.mkdir(parents=True, exist_ok=True)
@@ -87,14 +90,14 @@ class PostgresCluster:
             "local all all trust\n"
             "host all postgres 127.0.0.1/32 trust\n"
             "host all all 127.0.0.1/32 scram-sha-256\n")
-        port = free_port()
+        port = port or free_port()
         proc = subprocess.Popen(
             _as_postgres([_pg_bin("postgres"), "-D", str(datadir), "-p", str(port), "-k", str(sockdir),
-                          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
+                          "-c", f"listen_addresses={host}", "-c", "fsync=off", "-c", "full_page_writes=off",
                           "-c", "synchronous_commit=off"]),
             stdout=subprocess.DEVNULL, stderr=open(base / "postgres.log", "wb"), start_new_session=True)
-        cluster = cls(port=port, datadir=datadir, proc=proc, superuser=superuser)
-        _wait_port(port, 30, proc, "postgres")
+        cluster = cls(port=port, datadir=datadir, proc=proc, superuser=superuser, host=host)
+        _wait_port(port, 30, proc, "postgres", host)
         cluster._wait_ready()
         return cluster
 
@@ -111,10 +114,10 @@ class PostgresCluster:
                 time.sleep(0.2)
 
     def admin_url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://{self.superuser}@127.0.0.1:{self.port}/{dbname}"
+        return f"postgresql://{self.superuser}@{self.host}:{self.port}/{dbname}"
 
     def url(self, user: str, password: str, dbname: str) -> str:
-        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
+        return f"postgresql://{user}:{password}@{self.host}:{self.port}/{dbname}"
 
     def execute(self, sql: str, dbname: str = "postgres") -> None:
         import psycopg

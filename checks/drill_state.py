@@ -1,0 +1,348 @@
+"""Restore drill: the persisted state and the Azure (ARM) actions, kept apart from the orchestration.
+
+`Drill` is one drill's state, one entity in the journal table (PartitionKey `drill`, RowKey the drill
+id). The ARM side creates the point-in-time restore, polls it with the SDK's long-running-operation
+support (a continuation token kept in the state, ONE status request per invocation: the function
+never sleeps waiting for Azure), and deletes drill servers behind guards:
+
+* a target name is valid for Azure, is never the source server's name, and GET must answer 404
+  before the PUT (a restore never lands on an existing server);
+* a delete first GETs the server and refuses unless it carries the drill's tags
+  (`created-by` = the verifier, `drill-id`, and the expected drill id when one is known) and is
+  not the source server.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .model import CheckError
+
+PARTITION = "drill"
+CREATED_BY = "medicapp-backup-verifier"
+TAG_CREATED_BY, TAG_DRILL_ID, TAG_SOURCE, TAG_EXPIRES = "created-by", "drill-id", "source", "expires-at"
+
+PROVISIONING, VERIFYING, CLEANING_UP, SUCCEEDED, FAILED = (
+    "provisioning", "verifying", "cleaning_up", "succeeded", "failed")
+ACTIVE = (PROVISIONING, VERIFYING, CLEANING_UP)
+TERMINAL = (SUCCEEDED, FAILED)
+
+_SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+MAX_EVENTS = 40
+
+
+class DrillGuardError(CheckError):
+    """A guard refused an action (restore over an existing server, delete of a foreign server...)."""
+
+
+class DrillActive(Exception):
+    """A drill is already running: one at a time."""
+
+    def __init__(self, drill_id: str, state: str):
+        self.drill_id, self.state = drill_id, state
+        super().__init__(f"restore drill {drill_id} is already active ({state}); "
+                         "wait for it to finish or see `python -m checks drill status`")
+
+
+def iso(moment: datetime | None) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else ""
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# --- state --------------------------------------------------------------------------------------
+@dataclass
+class Drill:
+    drill_id: str
+    state: str
+    trigger: str
+    source_server: str
+    resource_group: str
+    target_server: str
+    requested_at: str  # ISO, UTC
+    restore_point: str
+    restore_point_mode: str  # latest | random | given
+    expires_at: str
+    keep: bool = False
+    location: str = ""
+    created: bool = False  # Azure accepted our PUT: there is a server of ours to clean up
+    create_token: str = ""
+    delete_token: str = ""
+    ready_at: str = ""
+    target_host: str = ""
+    outcome: str = ""  # pass | warn | fail | error, decided by verification or a failure
+    summary: str = ""
+    verification: dict[str, Any] = field(default_factory=dict)
+    cleanup: str = ""  # deleted | kept until <expiry> | not needed | refused: ... | failed: ...
+    error: str = ""
+    events: list[str] = field(default_factory=list)
+    updated_at: str = ""
+    finished_at: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    def event(self, now: datetime, text: str) -> None:
+        self.events.append(f"{iso(now)} {text}")
+        self.events = self.events[-MAX_EVENTS:]
+
+    def to_entity(self) -> dict[str, Any]:
+        data = asdict(self)
+        entity = {"PartitionKey": PARTITION, "RowKey": self.drill_id, "Kind": "drill"}
+        for key, value in data.items():
+            name = "".join(part.capitalize() for part in key.split("_"))
+            entity[name] = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> "Drill":
+        kwargs = {}
+        for key, f in cls.__dataclass_fields__.items():
+            name = "".join(part.capitalize() for part in key.split("_"))
+            if name not in entity:
+                continue
+            value = entity[name]
+            if key in ("verification", "events"):
+                value = json.loads(value or ("{}" if key == "verification" else "[]"))
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    def public(self) -> dict[str, Any]:
+        """The state for people (CLI/HTTP): no continuation tokens."""
+        data = asdict(self)
+        data.pop("create_token"), data.pop("delete_token")
+        return data
+
+
+# --- names ------------------------------------------------------------------------------------
+def validate_server_name(name: str) -> str:
+    if not _SERVER_NAME.fullmatch(name or ""):
+        raise DrillGuardError(f"invalid server name {name!r}: Azure needs 3-63 lowercase letters, digits and "
+                              "hyphens, not starting or ending with a hyphen",
+                              "Choose another RESTORE_DRILL_PREFIX or target name.")
+    return name
+
+
+def target_names(prefix: str, now: datetime) -> list[str]:
+    """`<prefix>-YYYYMMDD`, then `<prefix>-YYYYMMDD-HHMM` when the day's name is taken."""
+    stamp = now.astimezone(timezone.utc)
+    return [f"{prefix}-{stamp:%Y%m%d}", f"{prefix}-{stamp:%Y%m%d-%H%M}"]
+
+
+def drill_tags(drill_id: str, source: str, expires_at: datetime) -> dict[str, str]:
+    return {TAG_CREATED_BY: CREATED_BY, TAG_DRILL_ID: drill_id, TAG_SOURCE: source,
+            TAG_EXPIRES: iso(expires_at)}
+
+
+def is_drill_server(tags: dict[str, str] | None, drill_id: str | None = None) -> bool:
+    tags = tags or {}
+    if tags.get(TAG_CREATED_BY) != CREATED_BY or not tags.get(TAG_DRILL_ID):
+        return False
+    return drill_id is None or tags.get(TAG_DRILL_ID) == drill_id
+
+
+# --- ARM --------------------------------------------------------------------------------------
+def _one_step_polling():
+    """ARMPolling that sends at most one status request per call and never sleeps.
+
+    The SDK's poller runs `run()` in a thread; with this method it returns after one status GET
+    (plus the final GET when the operation has just succeeded), so `poller.wait()` is short and
+    the function's invocation ends. The next invocation rebuilds the poller from the continuation
+    token kept in the drill state and polls once more.
+    """
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+    class _PollLater(Exception):
+        pass
+
+    class OneStepARMPolling(ARMPolling):
+        last_status_body: dict = {}
+
+        def _delay(self) -> None:  # where the SDK would sleep until the next poll
+            raise _PollLater()
+
+        def update_status(self) -> None:
+            super().update_status()
+            try:
+                body = self._pipeline_response.http_response.json()
+                self.last_status_body = body if isinstance(body, dict) else {}
+            except Exception:  # a status answer without a JSON body (Location polling)
+                self.last_status_body = {}
+
+        def run(self) -> None:
+            try:
+                super().run()
+            except _PollLater:
+                pass
+
+    return OneStepARMPolling(0)
+
+
+@dataclass
+class LroStep:
+    """What one poll of a long-running operation found."""
+    status: str  # InProgress | Succeeded | Failed | Canceled
+    token: str
+    resource: Any = None
+    error: str = ""
+    end_time: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status.lower() in ("succeeded", "failed", "canceled")
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.lower() == "succeeded"
+
+
+def _step(poller) -> LroStep:
+    from azure.core.exceptions import HttpResponseError
+
+    method = poller.polling_method()
+    try:
+        poller.wait(60)  # one status request: bounded by the transport's timeouts, not by Azure
+        failure = None
+    except HttpResponseError as exc:
+        failure = exc
+    body = getattr(method, "last_status_body", {}) or {}
+    try:
+        end_time = parse_iso(body.get("endTime"))
+    except ValueError:
+        end_time = None
+    token = poller.continuation_token()
+    if failure is not None:
+        exc = failure
+        error = body.get("error") or {}
+        detail = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ") if error else ""
+        return LroStep("Failed", token, error=detail or _first_line(str(exc)), end_time=end_time)
+    status = method.status()
+    return LroStep(status, token, method.resource() if status.lower() == "succeeded" else None,
+                   end_time=end_time)
+
+
+def get_server(client: Any, resource_group: str, name: str) -> Any | None:
+    """The server, or None on 404; other errors become CheckError."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from .azure_clients import arm_error
+
+    try:
+        return client.servers.get(resource_group, name)
+    except ResourceNotFoundError:
+        return None
+    except Exception as exc:
+        raise arm_error(exc, f"server {name}", f"resource group {resource_group}") from None
+
+
+def begin_restore(client: Any, resource_group: str, target: str, source: Any, point: datetime,
+                  tags: dict[str, str]) -> LroStep:
+    """PUT the point-in-time restore (guards first) and poll it once."""
+    from azure.mgmt.postgresqlflexibleservers.models import Server, ServerProperties
+    from .azure_clients import arm_error
+
+    validate_server_name(target)
+    if target.lower() == str(source.name).lower():
+        raise DrillGuardError(f"refused: the restore target {target} is the production server itself",
+                              "A drill always restores to a NEW server; fix RESTORE_DRILL_PREFIX or the target.")
+    if get_server(client, resource_group, target) is not None:
+        raise DrillGuardError(f"refused: server {target} already exists in {resource_group}; a restore never "
+                              "overwrites a server", "Delete the old drill server or choose another target name.")
+    parameters = Server(location=source.location, tags=tags, properties=ServerProperties(
+        create_mode="PointInTimeRestore", source_server_resource_id=source.id, point_in_time_utc=point))
+    try:
+        poller = client.servers.begin_create_or_update(resource_group, target, parameters,
+                                                       polling=_one_step_polling())
+    except Exception as exc:
+        raise arm_error(exc, f"server {target}", f"resource group {resource_group}", role="Contributor") from None
+    return _step(poller)
+
+
+def poll_restore(client: Any, resource_group: str, target: str, token: str) -> LroStep:
+    from .azure_clients import arm_error
+    try:
+        poller = client.servers.begin_create_or_update(resource_group, target, None, continuation_token=token,
+                                                       polling=_one_step_polling())
+        return _step(poller)
+    except CheckError:
+        raise
+    except Exception as exc:
+        raise arm_error(exc, f"restore of {target}", f"resource group {resource_group}") from None
+
+
+def begin_guarded_delete(client: Any, resource_group: str, name: str, source_name: str,
+                         drill_id: str | None = None) -> LroStep | None:
+    """Delete a drill server: None when it does not exist; DrillGuardError when it is not a drill's."""
+    from .azure_clients import arm_error
+
+    if name.lower() == (source_name or "").lower():
+        raise DrillGuardError(f"refused to delete {name}: it is the production server",
+                              "Drill cleanup only ever deletes restored drill servers.")
+    server = get_server(client, resource_group, name)
+    if server is None:
+        return None
+    if not is_drill_server(server.tags, drill_id):
+        which = f"drill {drill_id}'s" if drill_id else "a restore drill's"
+        raise DrillGuardError(f"refused to delete {name}: it does not carry {which} tags "
+                              f"({TAG_CREATED_BY}={CREATED_BY}, {TAG_DRILL_ID})",
+                              f"Only servers created by the drill are deleted; remove {name} by hand if intended.",
+                              {"tags": dict(server.tags or {})})
+    try:
+        poller = client.servers.begin_delete(resource_group, name, polling=_one_step_polling())
+    except Exception as exc:
+        raise arm_error(exc, f"server {name}", f"resource group {resource_group}", role="Contributor") from None
+    return _step(poller)
+
+
+def poll_delete(client: Any, resource_group: str, name: str, token: str) -> LroStep:
+    from .azure_clients import arm_error
+    try:
+        return _step(client.servers.begin_delete(resource_group, name, continuation_token=token,
+                                                 polling=_one_step_polling()))
+    except Exception as exc:
+        raise arm_error(exc, f"deletion of {name}", f"resource group {resource_group}") from None
+
+
+def expired_drill_servers(client: Any, resource_group: str, source_name: str, now: datetime) -> list[Any]:
+    """Servers of the resource group that carry the drill tags and whose expires-at has passed."""
+    from .azure_clients import arm_error
+    try:
+        servers = list(client.servers.list_by_resource_group(resource_group))
+    except Exception as exc:
+        raise arm_error(exc, f"servers of {resource_group}", f"resource group {resource_group}") from None
+    out = []
+    for server in servers:
+        tags = server.tags or {}
+        if not is_drill_server(tags) or str(server.name).lower() == source_name.lower():
+            continue
+        try:
+            expires = parse_iso(tags.get(TAG_EXPIRES))
+        except ValueError:
+            expires = None
+        if expires is not None and expires <= now:
+            out.append(server)
+    return out
+
+
+def restore_window(source: Any, now: datetime, margin: timedelta) -> tuple[datetime, datetime]:
+    """(earliest, latest) restore point of the source: earliestRestoreDate .. now - margin."""
+    backup = getattr(source.properties, "backup", None) if source.properties else None
+    earliest = getattr(backup, "earliest_restore_date", None) if backup else None
+    latest = now - margin
+    if earliest is None:
+        earliest = latest - timedelta(days=int(getattr(backup, "backup_retention_days", 7) or 7)) + margin
+    earliest = earliest if earliest.tzinfo else earliest.replace(tzinfo=timezone.utc)
+    return earliest, latest
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else text
