@@ -16,6 +16,18 @@ def monthly_verification(timer: func.TimerRequest) -> None:
     logging.getLogger("checks.timer").info("monthly verification: %s", result.get("status"))
 
 
+@app.timer_trigger(schedule="%RESTORE_DRILL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
+def restore_drill_timer(timer: func.TimerRequest) -> None:
+    result = http_api.run_drill_timer(past_due=timer.past_due)
+    if result.get("advanced") or result.get("swept") or result.get("error"):
+        logging.getLogger("checks.timer").info("restore drill: %s", result)
+
+
+@app.route(route="drill", methods=["POST"])
+def drill_start(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.drill_start(req)
+
+
 @app.route(route="verify", methods=["POST"])
 def verify(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.verify(req)
@@ -29,3 +41,13 @@ def journal_month(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="journal/{run_id}", methods=["GET"])
 def journal_run(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.journal_run(req)
+
+
+@app.route(route="report", methods=["GET"])
+def report(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.report(req)
+
+
+@app.route(route="report/{month}/signoff", methods=["POST"])
+def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.report_signoff(req)

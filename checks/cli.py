@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--json", action="store_true")
 
     sub.add_parser("list", help="list the known checks")
+
+    from .drill import add_cli as _add_drill_cli  # restore drill (checks/drill.py)
+    _add_drill_cli(sub)
+
+    report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
+    report.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC); last month of --months")
+    report.add_argument("--format", choices=("md", "html", "json"), default="md")
+    report.add_argument("--months", type=int, default=1, metavar="N", help="overview of N months ending --month")
+
+    signoff = sub.add_parser("signoff", help="record who reviewed a month's checklist")
+    signoff.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    signoff.add_argument("--by", required=True, metavar="NAME", help="who reviewed it")
+    signoff.add_argument("--comment", default="", help="optional remark (at most 500 characters)")
     return parser
 
 
@@ -168,4 +181,42 @@ def cmd_list(args, out: TextIO, env) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list}
+def cmd_report(args, out: TextIO, env) -> int:
+    from .report import ReportError, check_months, month_report, overview
+    from .report_render import render
+    from .service import load_settings, open_journal
+
+    try:
+        months = check_months(args.months)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    journal = open_journal(load_settings(env))
+    month = args.month or datetime.now(timezone.utc).strftime("%Y-%m")
+    result = month_report(journal, month) if months == 1 else overview(journal, month, months)
+    out.write(render(result, args.format))
+    return EXIT_OK if result.complete else EXIT_FAILED
+
+
+def cmd_signoff(args, out: TextIO, env) -> int:
+    from .report import ReportError, sign_off
+    from .service import load_settings, open_journal
+
+    journal = open_journal(load_settings(env))
+    try:
+        stored, report = sign_off(journal, args.month, args.by, args.comment, via="cli")
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    out.write(f"Signed off {args.month} by {stored.by} at {stored.at}: {report.ticked} of {len(report.boxes)} "
+              f"boxes ticked, {len(report.runs)} run(s), report digest {report.digest}\n")
+    if not report.complete:
+        out.write("Note: not every box is ticked; see `python -m checks report --month " + args.month + "`\n")
+    return EXIT_OK
+
+
+def cmd_drill(args, out: TextIO, env) -> int:
+    from .drill import cli_command
+    return cli_command(args, out, env)
+
+
+COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list, "report": cmd_report,
+            "signoff": cmd_signoff, "drill": cmd_drill}

@@ -155,3 +155,50 @@ def journal_run(req: func.HttpRequest) -> func.HttpResponse:
     if run is None:
         return error_response(f"run {run_id} not found", 404)
     return json_response(run.to_dict())
+
+
+@handle
+def report(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/report?month=YYYY-MM[&format=md|html|json][&months=N]: the monthly checklist
+    (months > 1 = overview of N months ending with `month`). Default: this month, JSON."""
+    from datetime import datetime, timezone
+    from .report import ReportError, check_format, check_month, check_months, month_report, overview
+    from .report_render import CONTENT_TYPES, CSP, render
+    from .service import load_settings, open_journal
+
+    try:
+        month = check_month(req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m"))
+        fmt = check_format(req.params.get("format") or "json")
+        months = check_months(req.params.get("months") or 1)
+    except ReportError as exc:
+        raise BadRequest(str(exc)) from None
+    journal = open_journal(load_settings())
+    result = month_report(journal, month) if months == 1 else overview(journal, month, months)
+    mimetype, _, _charset = CONTENT_TYPES[fmt].partition("; charset=")
+    return func.HttpResponse(render(result, fmt), status_code=200, mimetype=mimetype, charset="utf-8",
+                             headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
+
+
+@handle
+def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/report/{month}/signoff {"by": "NAME", "comment": "..."}: record who reviewed the month."""
+    from dataclasses import asdict
+    from .report import ReportError, check_month, sign_off
+    from .service import load_settings, open_journal
+
+    month = req.route_params.get("month", "")
+    try:
+        check_month(month)
+    except ReportError as exc:
+        raise BadRequest(str(exc)) from None
+    body = read_json_body(req, {"by": str, "comment": str})
+    if "by" not in body:
+        raise BadRequest("field 'by' (who reviewed the month) is required, e.g. {\"by\": \"Dr. A. Example\"}")
+    journal = open_journal(load_settings())
+    try:
+        stored, month_state = sign_off(journal, month, body["by"], body.get("comment"), via="http")
+    except ReportError as exc:
+        raise BadRequest(str(exc)) from None
+    return json_response({"month": month, "signoff": asdict(stored), "boxes_ticked": month_state.ticked,
+                          "boxes_total": len(month_state.boxes), "complete": month_state.complete,
+                          "digest": month_state.digest}, 201)
