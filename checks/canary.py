@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from .azure_clients import blob_service
 from .blob import CANARY_PREFIX, account_label, bounded_listing, data_plane_error
@@ -169,7 +170,8 @@ def round_trip(container_client: Any, account: str, container: str, name: str, n
 
         if v2_id:
             # versioned account: the deleted blob lives on as previous versions; restoring = promoting one
-            source = container_client.get_blob_client(name, version_id=v2_id).url
+            # (Microsoft's restore sample: the base blob's URL with ?versionid=; BlobClient.url omits it)
+            source = f"{blob.url}?versionid={quote(v2_id, safe='')}"
             copy = blob.start_copy_from_url(source)
             status = copy.get("copy_status")
             for _ in range(COPY_POLLS):
