@@ -1,0 +1,364 @@
+"""Restore drill over the REAL PostgreSQL management client (CannedTransport), the journal in Azurite,
+and a SECOND real PostgreSQL cluster standing in for the restored server.
+
+Host seam: the drill connects to the restored server at the FQDN that ARM reports
+(`properties.fullyQualifiedDomainName`), with production's credentials and port (exactly what it
+does in Azure). The stand-in cluster listens on 127.0.0.2 with the SAME port as the production
+cluster on 127.0.0.1, and the canned ARM bodies report FQDN "127.0.0.2": same URL, other server, no
+test hook in the product. (DATABASE_URL carries sslmode=disable because 127.0.0.2 is not "local"
+to pgconn, which would otherwise require TLS the test clusters do not offer.)
+"""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
+                         derive, sdk_kwargs)
+from checks import drill as drill_mod
+from checks.config import Settings
+from checks.context import RunContext
+from checks.drill_state import (CLEANING_UP, FAILED, PROVISIONING, SUCCEEDED, DrillGuardError,
+                                begin_guarded_delete)
+from checks.journal import Journal
+from devtools.localstack import DEMO_SQL, PostgresCluster
+
+SUB = "11111111-2222-3333-4444-555555555555"
+RG = "rg-medicapp"
+SOURCE = "medicapp-db"
+TARGET = "medicapp-db-restore-20261101"
+T0 = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
+API = "api-version=2026-10-01"
+CREATE_HEADERS = arm_example("postgresql_ServersCreatePointInTimeRestore.json")["responses"]["202"]["headers"]
+# the delete example reuses the create example's operation ids: derive distinct ones for delete
+DELETE_HEADERS = {k: v.replace("aaaaaaaa-aaaa", "cccccccc-cccc").replace("bbbbbbbb-bbbb", "dddddddd-dddd")
+                  for k, v in arm_example("postgresql_ServersDelete.json")["responses"]["202"]["headers"].items()}
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+def server_url(name: str) -> str:
+    return rf"/resourceGroups/{RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers/{name}\?"
+
+
+def source_body() -> dict:
+    body = arm_fixture("postgresql_ServersGet.json")
+    body = derive(body, "name", SOURCE)
+    body = derive(body, "id", f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.DBforPostgreSQL/"
+                              f"flexibleServers/{SOURCE}")
+    return derive(body, "properties.backup.earliestRestoreDate", "2026-10-25T06:00:00Z")
+
+
+class Arm:
+    """Canned ARM for one drill: the source, the target (404 until created) and the LROs."""
+
+    def __init__(self, create_status=(), delete_status=("Succeeded",), target_get=None):
+        self.t = CannedTransport()
+        self.t.json("GET", server_url(SOURCE), source_body())
+        self.t.add("GET", server_url(TARGET), *(target_get or [self.not_found, self.not_found, self.restored]))
+        self.t.add("PUT", server_url(TARGET), Canned(202, None, dict(CREATE_HEADERS)))
+        self.t.add("GET", r"azureAsyncOperation/aaaaaaaa", *[self.op(s) for s in create_status])
+        self.t.add("DELETE", server_url(TARGET), Canned(202, None, dict(DELETE_HEADERS)))
+        self.t.add("GET", r"azureAsyncOperation/cccccccc", *[self.op(s) for s in delete_status])
+        self.t.add("GET", r"operationResults/dddddddd", Canned(204))
+
+    not_found = Canned(404, arm_error_body("ResourceNotFound", f"server {TARGET} not found"))
+
+    @staticmethod
+    def op(status: str) -> Canned:
+        body = {"name": "aaaaaaaa", "status": status, "startTime": "2026-11-01T06:00:05Z"}
+        if status == "Succeeded":
+            body["endTime"] = "2026-11-01T06:34:00Z"
+        if status == "Failed":
+            body["error"] = {"code": "PointInTimeRestoreFailed", "message": "restore of the backup failed"}
+        return Canned(200, body)
+
+    def put_body(self) -> dict:
+        put = next(r for r in self.t.requests if r.method == "PUT")
+        return json.loads(getattr(put, "content", None) or put.body)
+
+    def restored(self, request=None) -> Canned:
+        """The restored server as ARM shows it: the tags of our PUT, FQDN = the stand-in cluster."""
+        body = derive(source_body(), "name", TARGET)
+        body = derive(body, "id", body["id"].replace(SOURCE, TARGET))
+        body = derive(body, "properties.fullyQualifiedDomainName", "127.0.0.2")
+        body["tags"] = self.put_body()["tags"]
+        return Canned(200, body)
+
+    def methods(self) -> list[tuple[str, str]]:
+        return [(r.method, r.url.split("?")[0].rsplit("/", 1)[-1]) for r in self.t.requests]
+
+
+@pytest.fixture(scope="session")
+def restored_cluster(pg_cluster):
+    """The restored server's stand-in: same port as production, on 127.0.0.2, demo schema, fewer rows."""
+    cluster = PostgresCluster.start(host="127.0.0.2", port=pg_cluster.port)
+    try:
+        cluster.create_database("medicapp", DEMO_SQL)
+        cluster.execute("DELETE FROM consultations WHERE id > 290", "medicapp")  # the restore point is older
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def count(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+@pytest.fixture
+def env(base_env, demo_db_url):
+    return dict(base_env, AZURE_SUBSCRIPTION_ID=SUB, PG_RESOURCE_GROUP=RG, PG_SERVER_NAME=SOURCE,
+                RESTORE_DRILL_ENABLED="true", DATABASE_URL=demo_db_url + "?sslmode=disable",
+                ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1")
+
+
+def make(env: dict, arm: Arm, clock: Clock, **extra: str):
+    settings = Settings.from_env(dict(env, **extra))
+    journal = Journal.from_settings(settings)
+    ctx = RunContext(settings=settings, clock=clock, credential=StaticCredential(), azure_kwargs=sdk_kwargs(arm.t))
+    return ctx, journal
+
+
+def drill_run(journal: Journal, drill_id: str):
+    run = journal.get_run(drill_id)
+    assert run is not None and run.trigger == "drill"
+    assert [r.check_id for r in run.results] == ["drill.restore"]
+    return run.results[0]
+
+
+# --- the whole drill across invocations ---------------------------------------------------------
+def test_drill_across_invocations_restores_verifies_measures_and_deletes(env, restored_cluster, pg_cluster):
+    arm = Arm(create_status=["InProgress", "InProgress", "Succeeded"], delete_status=["InProgress", "Succeeded"])
+    clock = Clock(T0)
+    ctx, journal = make(env, arm, clock)
+
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert drill.state == PROVISIONING and drill.target_server == TARGET and drill.created
+    put = arm.put_body()
+    assert put["location"] == "eastus" and put["properties"]["createMode"] == "PointInTimeRestore"
+    assert put["properties"]["sourceServerResourceId"].endswith(f"/resourceGroups/{RG}/providers/"
+                                                                f"Microsoft.DBforPostgreSQL/flexibleServers/{SOURCE}")
+    assert put["properties"]["pointInTimeUTC"] == "2026-11-01T05:50:00Z"  # latest = now - 10 min margin
+    assert put["tags"] == {"created-by": "medicapp-backup-verifier", "drill-id": drill.drill_id, "source": SOURCE,
+                           "expires-at": "2026-11-01T12:00:00Z"}
+    assert all(API in r.url for r in arm.t.requests)
+    # GET source, GET target (404: name free), GET target (404: guard right before the PUT), PUT, one poll
+    assert arm.methods() == [("GET", SOURCE), ("GET", TARGET), ("GET", TARGET), ("PUT", TARGET),
+                             ("GET", "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa")]
+    stored = drill_mod.load_drills(journal)
+    assert [(d.drill_id, d.state) for d in stored] == [(drill.drill_id, PROVISIONING)]
+    assert stored[0].create_token  # the continuation token survives in the journal
+
+    # a later invocation (a fresh context, as the next timer run would have): one poll, still running
+    clock.advance(minutes=20)
+    ctx2, journal2 = make(env, arm, clock)
+    before = len(arm.t.requests)
+    assert [d.state for d in drill_mod.advance_all(ctx2, journal2)] == [PROVISIONING]
+    assert len(arm.t.requests) == before + 1
+
+    # next: Succeeded → final GET → verify against the stand-in → delete requested (202, in progress)
+    clock.advance(minutes=20)
+    ctx3, journal3 = make(env, arm, clock)
+    (drill,) = drill_mod.advance_all(ctx3, journal3)
+    assert drill.state == CLEANING_UP and drill.cleanup == "deleting"
+    assert drill.ready_at == "2026-11-01T06:34:00Z" and drill.target_host == "127.0.0.2"
+    assert ("DELETE", TARGET) in arm.methods()
+
+    # last: deletion done → succeeded, the run is in the journal
+    clock.advance(minutes=10)
+    ctx4, journal4 = make(env, arm, clock)
+    (drill,) = drill_mod.advance_all(ctx4, journal4)
+    assert drill.state == SUCCEEDED and drill.cleanup == "deleted"
+    assert drill_mod.advance_all(ctx4, journal4) == []  # nothing active any more
+
+    result = drill_run(journal4, drill.drill_id)
+    assert result.status.value == "pass", result.summary
+    d = result.details
+    assert d["rto_minutes"] == 34.0 and d["restore_point"] == "2026-11-01T05:50:00Z"
+    assert d["target_server"] == TARGET and d["drill_id"] == drill.drill_id
+    v = d["verification"]
+    assert v["status"] == "pass"
+    assert v["checks"]["database.connectivity"]["status"] == "pass"
+    prod_consultations = count(pg_cluster.admin_url("medicapp"), "consultations")
+    assert v["counts"]["public.consultations"] == {
+        "restored": 290, "production": prod_consultations,
+        "shortfall_percent": round(100 * (prod_consultations - 290) / prod_consultations, 1)}
+    assert v["counts"]["public.patients"]["restored"] == v["counts"]["public.patients"]["production"]
+    assert v["alembic_revision"]["restored"] == v["alembic_revision"]["production"] == "4f2b9c1d7e3a"
+    assert "RTO 34 min" in result.summary and "server medicapp-db-restore-20261101: deleted" in result.summary
+    # the month's runs list the drill run (the monthly report reads it from there)
+    assert [r["trigger"] for r in journal4.list_runs("2026-11")] == ["drill"]
+
+
+def test_restored_server_larger_than_production_fails_and_is_still_cleaned_up(env, restored_cluster, pg_cluster):
+    """The comparison is real: a restored table with MORE rows than production fails the drill."""
+    for cluster in (pg_cluster, restored_cluster):  # a database of this test's own on both servers
+        cluster.create_database("medicapp_larger", DEMO_SQL)
+    restored_cluster.execute("INSERT INTO documents (patient_id, title) SELECT 1, 'extra ' || g "
+                             "FROM generate_series(1, 5) g", "medicapp_larger")
+    production = count(pg_cluster.admin_url("medicapp_larger"), "documents")
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"])
+    url = env["DATABASE_URL"].replace("/medicapp?", "/medicapp_larger?")
+    ctx, journal = make(env, arm, Clock(T0 + timedelta(hours=1)), DATABASE_URL=url,
+                        ESSENTIAL_TABLES="public.documents")
+    drill = drill_mod.start_drill(ctx, journal, trigger="http")
+    assert drill.state == FAILED and drill.cleanup == "deleted"
+    result = drill_run(journal, drill.drill_id)
+    assert result.status.value == "fail"
+    assert "more rows restored than in production" in result.summary
+    assert f"public.documents {production + 5}>{production}" in result.summary
+    assert result.details["verification"]["counts"]["public.documents"]["restored"] == production + 5
+
+
+# --- LRO outcomes ------------------------------------------------------------------------------
+def test_restore_failed_in_azure_fails_the_drill_and_cleans_nothing_foreign(env):
+    arm = Arm(create_status=["InProgress", "Failed"], target_get=[Arm.not_found])
+    clock = Clock(T0)
+    ctx, journal = make(env, arm, clock)
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert drill.state == PROVISIONING
+    clock.advance(minutes=15)
+    (drill,) = drill_mod.advance_all(ctx, journal)
+    assert drill.state == FAILED
+    assert "PointInTimeRestoreFailed" in drill.error and "restore of the backup failed" in drill.error
+    assert drill.cleanup.startswith("not needed")  # GET said 404: nothing to delete
+    assert "DELETE" not in [m for m, _ in arm.methods()]
+    result = drill_run(journal, drill.drill_id)
+    assert result.status.value == "fail" and result.details["rto_minutes"] is None
+    assert result.details["verification"]["status"] == "not run"
+
+
+def test_create_conflict_409_is_a_failed_drill_without_any_delete(env):
+    arm = Arm(target_get=[Arm.not_found])
+    arm.t.routes[2].responses = [Canned(409, arm_error_body("ServerNameAlreadyExists", "name in use"))]
+    ctx, journal = make(env, arm, Clock(T0))
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert drill.state == FAILED and not drill.created
+    assert "name in use" in drill.error
+    assert [m for m, _ in arm.methods()] == ["GET", "GET", "GET", "PUT"]
+    result = drill_run(journal, drill.drill_id)
+    assert result.status.value == "fail" and "drill not started" in result.summary
+
+
+def test_past_max_hours_fails_and_deletes_the_tagged_server(env):
+    arm = Arm(create_status=["InProgress"], delete_status=["Succeeded"])
+    clock = Clock(T0)
+    ctx, journal = make(env, arm, clock, RESTORE_DRILL_MAX_HOURS="2")
+    drill_mod.start_drill(ctx, journal, trigger="cli")
+    clock.advance(hours=1)
+    assert [d.state for d in drill_mod.advance_all(ctx, journal)] == [PROVISIONING]
+    clock.advance(hours=1, minutes=1)
+    (drill,) = drill_mod.advance_all(ctx, journal)
+    assert drill.state == FAILED and "RESTORE_DRILL_MAX_HOURS (2 h)" in drill.error
+    assert drill.cleanup == "deleted" and ("DELETE", TARGET) in arm.methods()
+
+
+# --- guards ------------------------------------------------------------------------------------
+def test_guard_target_is_production_refused_without_put(env):
+    arm = Arm()
+    ctx, journal = make(env, arm, Clock(T0))
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli", target=SOURCE)
+    assert drill.state == FAILED and "is the production server itself" in drill.error
+    assert "PUT" not in [m for m, _ in arm.methods()]
+
+
+def test_guard_existing_target_refused_and_day_name_falls_back_to_hhmm(env):
+    taken = Canned(200, derive(source_body(), "name", TARGET))
+    arm = Arm(target_get=[taken])
+    ctx, journal = make(env, arm, Clock(T0))
+    # both candidate names exist → refused, no PUT
+    arm.t.add("GET", server_url(TARGET + "-0600"), taken)
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert drill.state == FAILED and "already exists" in drill.error and TARGET + "-0600" in drill.error
+    assert "PUT" not in [m for m, _ in arm.methods()]
+
+
+def test_guard_delete_of_untagged_or_production_server_refused(env):
+    arm = Arm(target_get=[Canned(200, derive(source_body(), "name", TARGET))])  # no drill tags
+    ctx, _ = make(env, arm, Clock(T0))
+    client = __import__("checks.azure_clients", fromlist=["x"]).postgres_client(ctx)
+    with pytest.raises(DrillGuardError, match="does not carry"):
+        begin_guarded_delete(client, RG, TARGET, SOURCE)
+    with pytest.raises(DrillGuardError, match="it is the production server"):
+        begin_guarded_delete(client, RG, SOURCE, SOURCE)
+    # tagged, but by ANOTHER drill: refused for this drill's cleanup
+    tagged = derive(source_body(), "name", TARGET)
+    tagged["tags"] = {"created-by": "medicapp-backup-verifier", "drill-id": "20261001T060000Z-aaaaaa"}
+    arm.t.routes[1].responses = [Canned(200, tagged)]
+    with pytest.raises(DrillGuardError, match="drill 20261101T060000Z-bbbbbb's tags"):
+        begin_guarded_delete(client, RG, TARGET, SOURCE, drill_id="20261101T060000Z-bbbbbb")
+    assert "DELETE" not in [m for m, _ in arm.methods()]
+
+
+# --- keep, sweeper, timer, monthly, opt-in ------------------------------------------------------
+def test_keep_then_sweeper_deletes_only_expired_tagged_servers(env, restored_cluster):
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"])
+    clock = Clock(T0)
+    ctx, journal = make(env, arm, clock, RESTORE_DRILL_KEEP="true", RESTORE_DRILL_KEEP_HOURS="24")
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert drill.state == SUCCEEDED and drill.cleanup.startswith("kept until 2026-11-02T12:00:00Z")
+    assert "DELETE" not in [m for m, _ in arm.methods()]
+    assert arm.put_body()["tags"]["expires-at"] == "2026-11-02T12:00:00Z"  # max 6 h + keep 24 h
+
+    clock.advance(hours=2)
+    assert drill_mod.timer_tick(ctx, journal) == {"advanced": []}  # not expired: nothing at all
+    listing = [arm.restored().body, derive(source_body(), "name", "someone-elses-server"), source_body()]
+    listing[1]["tags"] = {"expires-at": "2026-01-01T00:00:00Z"}  # expired but not a drill's: untouched
+    arm.t.json("GET", rf"/resourceGroups/{RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
+               {"value": listing})
+    clock.advance(hours=29)
+    out = drill_mod.timer_tick(ctx, journal)
+    assert out["swept"] == [{"server": TARGET, "drill_id": drill.drill_id, "result": "deleted"}]
+    assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
+    assert drill_mod.load_drills(journal)[0].cleanup == "deleted by the sweeper after expiry"
+
+
+def test_timer_does_nothing_without_an_active_drill(env):
+    arm = Arm()
+    ctx, journal = make(env, arm, Clock(T0))
+    assert drill_mod.timer_tick(ctx, journal) == {"advanced": []}
+    assert arm.t.requests == []
+
+
+def test_opt_in_and_one_drill_at_a_time(env):
+    arm = Arm(create_status=["InProgress"])
+    ctx, journal = make(env, arm, Clock(T0), RESTORE_DRILL_ENABLED="false")
+    with pytest.raises(drill_mod.NotConfigured, match="RESTORE_DRILL_ENABLED"):
+        drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert arm.t.requests == []
+    ctx, journal = make(env, arm, Clock(T0))
+    first = drill_mod.start_drill(ctx, journal, trigger="cli")
+    with pytest.raises(drill_mod.DrillActive, match=first.drill_id):
+        drill_mod.start_drill(ctx, journal, trigger="cli")
+
+
+def test_monthly_hook_starts_every_n_months(env):
+    arm = Arm(create_status=["InProgress"])
+    clock = Clock(T0)
+    ctx, journal = make(env, arm, clock, RESTORE_DRILL_EVERY_MONTHS="3")
+    started = drill_mod.monthly_hook(ctx, journal)
+    assert started["drill"] == PROVISIONING and started["target_server"] == TARGET
+    assert drill_mod.monthly_hook(ctx, journal)["drill"] == "already active"
+    drill = drill_mod.load_drills(journal)[0]
+    drill.state = SUCCEEDED
+    journal.upsert(drill.to_entity())
+    clock.now = datetime(2027, 1, 1, 6, 0, tzinfo=timezone.utc)  # 2 months later
+    assert drill_mod.monthly_hook(ctx, journal)["drill"] == "not due"
+    clock.now = datetime(2027, 2, 1, 6, 0, tzinfo=timezone.utc)  # 3 months later: due again
+    arm.t.add("GET", server_url("medicapp-db-restore-20270201"), Arm.not_found)
+    arm.t.add("PUT", server_url("medicapp-db-restore-20270201"), Canned(202, None, dict(CREATE_HEADERS)))
+    assert drill_mod.monthly_hook(ctx, journal)["target_server"] == "medicapp-db-restore-20270201"
