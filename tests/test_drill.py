@@ -362,3 +362,50 @@ def test_monthly_hook_starts_every_n_months(env):
     arm.t.add("GET", server_url("medicapp-db-restore-20270201"), Arm.not_found)
     arm.t.add("PUT", server_url("medicapp-db-restore-20270201"), Canned(202, None, dict(CREATE_HEADERS)))
     assert drill_mod.monthly_hook(ctx, journal)["target_server"] == "medicapp-db-restore-20270201"
+
+
+# --- entry points: HTTP, CLI, timer binding -----------------------------------------------------
+def test_http_post_drill_cli_status_and_timer_binding(env, env_patch, monkeypatch):
+    import io
+    import azure.functions as func
+    import function_app
+    from checks import cli
+
+    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+    timer = json.loads(functions["restore_drill_timer"].get_function_json())["bindings"][0]
+    assert timer["schedule"] == "%RESTORE_DRILL_SCHEDULE%"
+    post = json.loads(functions["drill_start"].get_function_json())["bindings"][0]
+    assert post["methods"] == ["POST"] and post["route"] == "drill" and post["authLevel"] == "FUNCTION"
+
+    arm = Arm(create_status=["InProgress"])
+    clock = Clock(T0)
+    monkeypatch.setattr(drill_mod, "make_context", lambda settings: RunContext(
+        settings=settings, clock=clock, credential=StaticCredential(), azure_kwargs=sdk_kwargs(arm.t)))
+    handler = functions["drill_start"].get_user_function()
+
+    def request(body: dict):
+        return func.HttpRequest(method="POST", url="/api/drill", body=json.dumps(body).encode(),
+                                headers={"content-type": "application/json"})
+
+    env_patch(dict(env, RESTORE_DRILL_ENABLED="false"))
+    resp = handler(request({}))
+    assert resp.status_code == 400 and "opt-in" in json.loads(resp.get_body())["error"]
+    env_patch(env)
+    resp = handler(request({"restore_point": "2026-10-30T03:00:00Z"}))
+    assert resp.status_code == 202, resp.get_body()
+    started = json.loads(resp.get_body())
+    assert started["state"] == PROVISIONING and started["restore_point"] == "2026-10-30T03:00:00Z"
+    assert "create_token" not in started
+    again = handler(request({}))
+    assert again.status_code == 409 and json.loads(again.get_body())["drill_id"] == started["drill_id"]
+    assert handler(request({"tagret": "x"})).status_code == 400
+
+    out = io.StringIO()
+    assert cli.main(["drill", "status"], out=out, env=env) == 0
+    text = out.getvalue()
+    assert f"Drill {started['drill_id']}: PROVISIONING" in text and f"{SOURCE} → {TARGET}" in text
+    # the drill timer entry point: advances the active drill (one more poll), never raises
+    polls = len(arm.t.urls("GET"))
+    result = function_app.http_api.run_drill_timer(past_due=False)
+    assert result == {"advanced": [{"drill_id": started["drill_id"], "state": PROVISIONING}]}
+    assert len(arm.t.urls("GET")) == polls + 1

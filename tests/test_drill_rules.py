@@ -1,0 +1,77 @@
+"""Pure parts of the restore drill: the verification rule, the restore point, target names."""
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from checks.config import Settings
+from checks.drill import DrillFacts, choose_restore_point, evaluate_drill, months_between
+from checks.drill_state import DrillGuardError, target_names, validate_server_name
+
+S = Settings.from_env({})  # COUNT_DROP_THRESHOLD_PERCENT 5
+OK = {"database.connectivity": ("pass", "connected"), "database.signed_document": ("skipped", "not set")}
+E = datetime(2026, 10, 25, 6, 0, tzinfo=timezone.utc)
+L = datetime(2026, 11, 1, 5, 50, tzinfo=timezone.utc)
+
+
+def facts(**kw):
+    base = dict(target_server="t", restored_checks=OK, restored_counts={"p": 95}, production_counts={"p": 100},
+                restored_revision="abc", production_revision="abc", rto_minutes=34.0, restore_point="x")
+    base.update(kw)
+    return DrillFacts(**base)
+
+
+def test_pass_with_small_shortfall():
+    out = evaluate_drill(facts(), S)
+    assert out.status.value == "pass" and "RTO 34 min" in out.summary and "1 table(s) ≤ production" in out.summary
+    assert out.details["verification"]["counts"]["p"] == {"restored": 95, "production": 100, "shortfall_percent": 5.0}
+
+
+def test_large_shortfall_warns():
+    out = evaluate_drill(facts(restored_counts={"p": 80}), S)
+    assert out.status.value == "warn" and "p 80/100 (-20%)" in out.summary
+
+
+def test_more_rows_than_production_fails():
+    out = evaluate_drill(facts(restored_counts={"p": 101}), S)
+    assert out.status.value == "fail" and "p 101>100" in out.summary
+
+
+def test_revision_mismatch_and_failing_check_fail():
+    out = evaluate_drill(facts(restored_revision="old"), S)
+    assert out.status.value == "fail" and "Alembic revision old on the restored server, abc in production" in out.summary
+    out = evaluate_drill(facts(restored_checks={"database.connectivity": ("error", "cannot connect")}), S)
+    assert out.status.value == "fail" and "database.connectivity error (cannot connect)" in out.summary
+
+
+def test_nothing_verified_fails_and_no_counts_warns():
+    out = evaluate_drill(facts(restored_checks={"database.connectivity": ("skipped", "DATABASE_URL not set")}), S)
+    assert out.status.value == "fail" and "nothing was verified" in out.summary
+    out = evaluate_drill(facts(restored_counts={}, production_counts={}), S)
+    assert out.status.value == "warn" and "no essential table counts" in out.summary
+
+
+def test_restore_point_choices():
+    assert choose_restore_point("latest", E, L) == (L, "latest")
+    given = datetime(2026, 10, 30, 3, 0, tzinfo=timezone.utc)
+    assert choose_restore_point("2026-10-30T03:00:00Z", E, L) == (given, "given")
+    with pytest.raises(DrillGuardError, match="outside the restore window"):
+        choose_restore_point("2026-10-01T03:00:00Z", E, L)
+    points = [choose_restore_point("random", E, L, random.Random(seed))[0] for seed in range(20)]
+    assert all(E <= p <= L for p in points) and len(set(points)) > 10
+
+
+def test_target_names_and_validation():
+    now = datetime(2026, 11, 1, 6, 7, tzinfo=timezone.utc)
+    assert target_names("medicapp-db-restore", now) == ["medicapp-db-restore-20261101",
+                                                        "medicapp-db-restore-20261101-0607"]
+    longest = target_names("a" * 49, now)[1]
+    assert len(longest) == 63 and validate_server_name(longest) == longest
+    for bad in ("ab", "A-upper", "x" * 64, "ends-", "-starts", "under_score"):
+        with pytest.raises(DrillGuardError, match="invalid server name"):
+            validate_server_name(bad)
+
+
+def test_months_between():
+    assert months_between(datetime(2026, 11, 30), datetime(2027, 2, 1)) == 3
+    assert months_between(datetime(2026, 11, 1), datetime(2026, 11, 30)) == 0
