@@ -123,7 +123,46 @@ def run_timer(past_due: bool) -> dict[str, Any]:
     except ConfigError as exc:
         log.error("monthly verification not run: %s", exc)
         return {"status": Status.ERROR.value, "error": str(exc)}
-    return run.to_dict()
+    result = run.to_dict()
+    result["restore_drill"] = _monthly_drill(settings)  # every RESTORE_DRILL_EVERY_MONTHS when enabled
+    return result
+
+
+def _monthly_drill(settings) -> dict[str, Any] | None:
+    if not settings.restore_drill_enabled:
+        return None
+    from .drill import monthly_entry
+    journal = _journal_or_none(settings)
+    return monthly_entry(settings, journal) if journal is not None else {"drill": "error", "error": "no journal"}
+
+
+_DRILL_KEYS = {"restore_point": str, "target": str}
+
+
+@handle
+def drill_start(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/drill {"restore_point": "latest|random|ISO", "target": "name"}: 202 + the drill's state."""
+    from .drill import http_start
+    from .service import load_settings
+
+    body = read_json_body(req, _DRILL_KEYS)
+    status, payload = http_start(load_settings(), body)
+    return json_response(payload, status)
+
+
+def run_drill_timer(past_due: bool) -> dict[str, Any]:
+    """The drill timer (RESTORE_DRILL_SCHEDULE): advances an active drill; nothing when none is. Never raises."""
+    from .drill import timer_entry
+    from .service import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        log.error("restore drill timer not run: %s", exc)
+        return {"error": str(exc)}
+    return timer_entry(settings)
+
+
 
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
