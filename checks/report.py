@@ -60,12 +60,12 @@ class BoxSpec:
     key: str
     label: str
     check_ids: tuple[str, ...]
-    values: tuple[str, ...]  # detail keys shown as evidence
+    values: tuple[str | tuple[str, ...], ...]  # detail keys shown as evidence; a tuple = first key present
 
 
 BOXES: tuple[BoxSpec, ...] = (
     BoxSpec("backup", "Recent PostgreSQL backup visible", ("postgres.backup_recent",),
-            ("last_backup_at", "backup_name")),
+            ("last_backup_at", ("backup_name", "last_backup_name"))),
     BoxSpec("retention", "Retention conforms", ("postgres.retention",), ("retention_days", "earliest_restore")),
     BoxSpec("soft_delete", "Blob Storage soft delete on", ("blob.soft_delete",), ("enabled", "retention_days")),
     BoxSpec("dry_run", "Dry run OK", DRY_RUN_CHECKS, ()),
@@ -252,8 +252,12 @@ def _iso(value: Any) -> str:
     return _as_datetime(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _values(result: CheckResult, keys: Iterable[str]) -> dict[str, Any]:
-    return {k: result.details.get(k) for k in keys}
+def _values(result: CheckResult, keys: Iterable[str | tuple[str, ...]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in keys:
+        names = (key,) if isinstance(key, str) else key
+        out[names[0]] = next((result.details[n] for n in names if result.details.get(n) is not None), None)
+    return out
 
 
 def _result_dict(result: CheckResult, keys: Iterable[str] = ()) -> dict[str, Any]:

@@ -275,9 +275,14 @@ def test_signoff_is_stored_never_overwritten_and_shown(journal):
     # a later run changes the month: the earlier sign-offs are shown as given on an older report
     journal.write_run(make_run("20261010T060000Z-5b5b5b", at(10), [("blob.soft_delete", F, "off", {})]))
     report = month_report(journal, "2026-10")
-    assert [s.comment for s in report.signoffs] == ["reviewed, all fine", "second look"]
+    assert sorted(s.comment for s in report.signoffs) == ["reviewed, all fine", "second look"]  # same instant
     assert [s.current for s in report.signoffs] == [False, False]
+    third, _ = sign_off(journal, "2026-10", "B. Reviewer", now=at(11))
+    report = month_report(journal, "2026-10")
+    assert [s.by for s in report.signoffs][-1] == "B. Reviewer" and report.signoffs[-1].current  # oldest first
+    assert third.run_count == 2 and third.boxes_ticked == 4
     md = render(report, "md")
+    assert "Signed off by **B. Reviewer** on 2026-10-11 06:00 UTC via cli: 4 of 5 boxes ticked, 2 run(s)\n" in md
     assert "Signed off by **Dr. A. Example** on 2026-10-02 06:00 UTC via cli: 5 of 5 boxes ticked, 1 run(s) — " \
            "**the report changed after this sign-off**. Comment: reviewed, all fine" in md
 
@@ -313,3 +318,28 @@ def test_build_month_is_pure_and_tolerates_a_malformed_entity():
 def test_month_range_crosses_years():
     assert month_range("2026-02", 4) == ["2025-11", "2025-12", "2026-01", "2026-02"]
     assert month_range("2026-02", 1) == ["2026-02"]
+
+
+def test_evidence_from_the_real_rules_outcomes(journal):
+    """Contract with the postgres and blob families: their rules' details feed the boxes' values."""
+    from checks.blob import SoftDeleteFacts, evaluate_soft_delete
+    from checks.postgres import BackupFacts, BackupItem, ServerFacts, evaluate_backup_recent, evaluate_retention
+
+    now = at(1, 6)
+    settings = Settings.from_env({})
+    outcomes = {
+        "postgres.backup_recent": evaluate_backup_recent(BackupFacts("medicapp-db", (
+            BackupItem("Backup_20261001T031200", "Full", "Automatic", at(1, 3)),), now), settings),
+        "postgres.retention": evaluate_retention(ServerFacts(
+            "medicapp-db", "Ready", "GeneralPurpose", "Standard_D2ds_v5", 14, "Disabled", now - timedelta(days=14),
+            datetime(2025, 1, 1, tzinfo=UTC), "westeurope", "16", now), settings),
+        "blob.soft_delete": evaluate_soft_delete(SoftDeleteFacts("medicappdocs", True, 30, True, 7), settings),
+    }
+    assert {k: o.status for k, o in outcomes.items()} == {k: P for k in outcomes}
+    run = make_run("20261001T060000Z-c0c0c0", now, [(k, o.status, o.summary, o.details) for k, o in outcomes.items()])
+    journal.write_run(run)
+    report = month_report(journal, "2026-10")
+    values = {b.key: b.evidence.results[0]["values"] for b in report.boxes[:3]}
+    assert values["backup"] == {"last_backup_at": "2026-10-01T03:00:00+00:00", "backup_name": "Backup_20261001T031200"}
+    assert values["retention"]["retention_days"] == 14 and values["retention"]["earliest_restore"].startswith("2026-09-17")
+    assert values["soft_delete"] == {"enabled": True, "retention_days": 30}
