@@ -3,16 +3,24 @@ PY      ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+INFRA_STAMP := .venv-infra/.installed
 
 .PHONY: install demo test bench lint clean
 
-install: $(STAMP) node_modules/.bin/azurite
+install: $(STAMP) $(INFRA_STAMP) node_modules/.bin/azurite
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
+
+# checkov for tests/test_infra.py: a separate venv, its pins conflict with pytest's
+$(INFRA_STAMP): requirements-infra.txt
+	$(PY) -m venv .venv-infra
+	.venv-infra/bin/python -m pip install --quiet --upgrade pip
+	.venv-infra/bin/python -m pip install --quiet -r requirements-infra.txt
+	touch $(INFRA_STAMP)
 
 node_modules/.bin/azurite: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -28,4 +36,4 @@ bench: install
 	$(VPY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache
+	rm -rf $(VENV) .venv-infra node_modules .pytest_cache

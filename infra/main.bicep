@@ -1,0 +1,199 @@
+// MedicApp backup & restore verifier: `azd up` deploys the Function App (Flex Consumption, Linux,
+// Python 3.11), its identity, storage, monitoring and alerts into a new resource group, and grants
+// the identity least-privilege rights on the EXISTING targets (PostgreSQL flexible server, checked
+// storage account and containers), which this template references but never creates or changes
+// (except the verifier's own canary container in the checked account).
+// After deployment: run infra/sql/grant_readonly.sql on the database (README, "Deploy").
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names and tags derive from it.')
+param environmentName string
+
+@minLength(1)
+@description('Region of the verifier (a region that offers Flex Consumption).')
+param location string
+
+@description('Resource group of the verifier; default rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Email address that receives the run-failed and no-run alerts.')
+param alertEmail string
+
+// --- existing targets (not created here) -------------------------------------------------------
+@description('Production PostgreSQL flexible server (PG_SERVER_NAME).')
+param pgServerName string
+@description('Resource group of the server (PG_RESOURCE_GROUP); the restore drill creates servers there.')
+param pgResourceGroup string
+@description('Application database (PGDATABASE).')
+param pgDatabase string = 'medicapp'
+@description('DNS suffix of flexible servers (sovereign clouds differ).')
+param pgHostSuffix string = 'postgres.database.azure.com'
+@description('Checked storage account (STORAGE_ACCOUNT_NAME).')
+param storageAccountName string
+@description('Resource group of the checked storage account (STORAGE_RESOURCE_GROUP).')
+param storageResourceGroup string
+@description('Checked containers (BLOB_CONTAINERS); they must exist.')
+param blobContainers array = []
+@description('Container of the signed documents (SIGNED_DOCUMENT_CONTAINER); empty = none.')
+param signedDocumentContainer string = ''
+@description('Canary container (BLOB_CANARY_CONTAINER), created in the checked account; empty = no canary.')
+param blobCanaryContainer string = 'verifier-canary'
+
+// --- behaviour ---------------------------------------------------------------------------------
+@description('Restore drill (RESTORE_DRILL_ENABLED): grants create/delete of flexible servers in pgResourceGroup. Off by default.')
+param restoreDrillEnabled bool = false
+param restoreDrillPrefix string = 'medicapp-db-restore'
+param verifySchedule string = '0 0 6 1 * *'
+@allowed(['debug', 'info', 'warning', 'error'])
+param logLevel string = 'info'
+param journalTable string = 'BackupJournal'
+param expectedAlembicRevision string = ''
+param essentialTables string = ''
+param signedDocumentTable string = ''
+param signedDocumentChecksumColumn string = ''
+param blobRecentPrefix string = ''
+
+var abbrs = {
+  resourceGroup: 'rg-'
+  functionApp: 'func-'
+  plan: 'plan-'
+  storage: 'st'
+  logAnalytics: 'log-'
+  appInsights: 'appi-'
+  identity: 'id-'
+  actionGroup: 'ag-'
+}
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var appName = '${abbrs.functionApp}verifier-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+var readContainers = union(blobContainers, empty(signedDocumentContainer) ? [] : [signedDocumentContainer])
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourceGroup}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.identity}verifier-${resourceToken}'
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: '${abbrs.logAnalytics}${resourceToken}'
+    applicationInsightsName: '${abbrs.appInsights}${resourceToken}'
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    hostAccountName: '${abbrs.storage}host${resourceToken}'
+    journalAccountName: '${abbrs.storage}jrnl${resourceToken}'
+    deploymentContainerName: deploymentContainerName
+    journalTableName: journalTable
+  }
+}
+
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    planName: '${abbrs.plan}${resourceToken}'
+    appName: appName
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    identityPrincipalId: identity.outputs.principalId
+    identityName: identity.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    hostAccountName: storage.outputs.hostAccountName
+    journalAccountName: storage.outputs.journalAccountName
+    deploymentContainerName: deploymentContainerName
+    lockContainerName: storage.outputs.lockContainerName
+    journalTable: journalTable
+    journalTableEndpoint: storage.outputs.journalTableEndpoint
+    verifySchedule: verifySchedule
+    logLevel: logLevel
+    pgServerName: pgServerName
+    pgResourceGroup: pgResourceGroup
+    pgHostSuffix: pgHostSuffix
+    pgDatabase: pgDatabase
+    expectedAlembicRevision: expectedAlembicRevision
+    essentialTables: essentialTables
+    signedDocumentTable: signedDocumentTable
+    signedDocumentChecksumColumn: signedDocumentChecksumColumn
+    signedDocumentContainer: signedDocumentContainer
+    storageAccountName: storageAccountName
+    storageResourceGroup: storageResourceGroup
+    blobContainers: blobContainers
+    blobRecentPrefix: blobRecentPrefix
+    blobCanaryContainer: blobCanaryContainer
+    restoreDrillEnabled: restoreDrillEnabled
+    restoreDrillPrefix: restoreDrillPrefix
+  }
+}
+
+// Cross-resource-group rights: modules deployed to the targets' resource groups.
+module pgAccess 'modules/target-postgres.bicep' = {
+  name: 'target-postgres-access'
+  scope: resourceGroup(pgResourceGroup)
+  params: {
+    pgServerName: pgServerName
+    identityPrincipalId: identity.outputs.principalId
+    restoreDrillEnabled: restoreDrillEnabled
+  }
+}
+
+module storageAccess 'modules/target-storage.bicep' = {
+  name: 'target-storage-access'
+  scope: resourceGroup(storageResourceGroup)
+  params: {
+    storageAccountName: storageAccountName
+    identityPrincipalId: identity.outputs.principalId
+    readContainers: readContainers
+    canaryContainer: blobCanaryContainer
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    actionGroupName: '${abbrs.actionGroup}verifier-${resourceToken}'
+    alertEmail: alertEmail
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output AZURE_FUNCTION_APP_URI string = app.outputs.uri
+output VERIFIER_IDENTITY_NAME string = identity.outputs.name
+output VERIFIER_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output VERIFIER_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output JOURNAL_ACCOUNT_URL string = storage.outputs.journalTableEndpoint
+output PGHOST string = '${pgServerName}.${pgHostSuffix}'
+output PGDATABASE string = pgDatabase

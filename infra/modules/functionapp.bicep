@@ -1,0 +1,272 @@
+// The Function App on Flex Consumption (Linux, Python 3.11), its identity's rights on the
+// verifier's own resources, and every application setting that checks/config.py reads.
+// Shape of functionAppConfig: the azd Flex Consumption quickstarts (functions-quickstart-python-*).
+param location string
+param tags object
+param planName string
+param appName string
+param identityId string
+param identityClientId string
+param identityPrincipalId string
+param identityName string
+param applicationInsightsName string
+param hostAccountName string
+param journalAccountName string
+param deploymentContainerName string
+param lockContainerName string
+param maximumInstanceCount int = 40
+param instanceMemoryMB int = 2048
+
+// --- settings read by checks/config.py (names exactly as in VARIABLES) -----------------------------
+param journalTable string
+param journalTableEndpoint string
+param verifySchedule string
+param logLevel string
+param pgServerName string
+param pgResourceGroup string
+param pgHostSuffix string
+param pgDatabase string
+param expectedAlembicRevision string
+param essentialTables string
+param signedDocumentTable string
+param signedDocumentChecksumColumn string
+param signedDocumentContainer string
+param storageAccountName string
+param storageResourceGroup string
+param blobContainers array
+param blobRecentPrefix string
+param blobCanaryContainer string
+param restoreDrillEnabled bool
+param restoreDrillPrefix string
+
+// Built-in role definition ids (Azure built-in roles reference).
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostAccountName
+}
+
+resource journalAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: journalAccountName
+}
+
+resource journalBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: journalAccount
+  name: 'default'
+}
+
+resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: journalBlobService
+  name: lockContainerName
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:A monthly verification job; zone redundancy adds always-ready cost and is not offered in every Flex region
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_17:Client certificates are not used: callers present a function key over HTTPS
+  // checkov:skip=CKV_AZURE_222:Public network access is needed: no VNet in this deployment, the on-demand run is called over HTTPS with a function key
+  // checkov:skip=CKV_AZURE_213:Health check is not available on Flex Consumption and the app serves no traffic to balance
+  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero; a minimum instance count would cost for a monthly job
+  name: appName
+  location: location
+  tags: union(tags, { 'azd-service-name': 'verifier' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [
+        // host storage through the managed identity: no connection string, no key
+        { name: 'AzureWebJobsStorage__accountName', value: hostAccount.name }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        // DefaultAzureCredential picks the user-assigned identity by its client id
+        { name: 'AZURE_CLIENT_ID', value: identityClientId }
+        // journal and scheduling
+        { name: 'JOURNAL_TABLE', value: journalTable }
+        { name: 'JOURNAL_ACCOUNT_URL', value: journalTableEndpoint }
+        { name: 'VERIFY_SCHEDULE', value: verifySchedule }
+        { name: 'CHECK_TIMEOUT_SECONDS', value: '60' }
+        { name: 'RUN_LEASE_SECONDS', value: '60' }
+        { name: 'LOG_LEVEL', value: logLevel }
+        // database: Entra token of the identity as password; the login is the identity's name
+        { name: 'DATABASE_URL', value: '' }
+        { name: 'PG_AUTH', value: 'entra' }
+        { name: 'PGHOST', value: '${pgServerName}.${pgHostSuffix}' }
+        { name: 'PGPORT', value: '5432' }
+        { name: 'PGDATABASE', value: pgDatabase }
+        { name: 'PGUSER', value: identityName }
+        { name: 'PGSSLMODE', value: 'require' }
+        { name: 'DB_CONNECT_TIMEOUT_SECONDS', value: '10' }
+        { name: 'DB_STATEMENT_TIMEOUT_MS', value: '30000' }
+        { name: 'ALEMBIC_VERSION_TABLE', value: 'alembic_version' }
+        { name: 'ALEMBIC_SCHEMA', value: 'public' }
+        { name: 'EXPECTED_ALEMBIC_REVISION', value: expectedAlembicRevision }
+        { name: 'ESSENTIAL_TABLES', value: essentialTables }
+        { name: 'EXACT_COUNT_MAX_ROWS', value: '1000000' }
+        { name: 'COUNT_DROP_THRESHOLD_PERCENT', value: '5' }
+        { name: 'SIGNED_DOCUMENT_TABLE', value: signedDocumentTable }
+        { name: 'SIGNED_DOCUMENT_SIGNED_COLUMN', value: 'signed' }
+        { name: 'SIGNED_DOCUMENT_PATH_COLUMN', value: 'blob_path' }
+        { name: 'SIGNED_DOCUMENT_CHECKSUM_COLUMN', value: signedDocumentChecksumColumn }
+        { name: 'SIGNED_DOCUMENT_ORDER_COLUMN', value: 'created_at' }
+        { name: 'SIGNED_DOCUMENT_CONTAINER', value: signedDocumentContainer }
+        // PostgreSQL Flexible Server (management plane)
+        { name: 'AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
+        { name: 'PG_RESOURCE_GROUP', value: pgResourceGroup }
+        { name: 'PG_SERVER_NAME', value: pgServerName }
+        { name: 'BACKUP_MAX_AGE_HOURS', value: '26' }
+        { name: 'MIN_BACKUP_RETENTION_DAYS', value: '7' }
+        { name: 'REQUIRE_GEO_REDUNDANT_BACKUP', value: 'false' }
+        { name: 'RESTORE_WINDOW_TOLERANCE_HOURS', value: '24' }
+        // Blob Storage (the checked account)
+        { name: 'STORAGE_RESOURCE_GROUP', value: storageResourceGroup }
+        { name: 'STORAGE_ACCOUNT_NAME', value: storageAccountName }
+        { name: 'BLOB_ACCOUNT_URL', value: 'https://${storageAccountName}.blob.${environment().suffixes.storage}' }
+        { name: 'BLOB_CONNECTION_STRING', value: '' }
+        { name: 'BLOB_CONTAINERS', value: join(blobContainers, ',') }
+        { name: 'BLOB_RECENT_PREFIX', value: blobRecentPrefix }
+        { name: 'BLOB_RETENTION_MIN_DAYS', value: '30' }
+        { name: 'BLOB_RETENTION_MAX_DAYS', value: '90' }
+        { name: 'RECENT_FILE_MAX_AGE_DAYS', value: '7' }
+        { name: 'BLOB_LIST_CAP', value: '5000' }
+        { name: 'BLOB_CANARY_CONTAINER', value: blobCanaryContainer }
+        // restore drill (off unless restoreDrillEnabled)
+        { name: 'RESTORE_DRILL_ENABLED', value: restoreDrillEnabled ? 'true' : 'false' }
+        { name: 'RESTORE_DRILL_EVERY_MONTHS', value: '3' }
+        { name: 'RESTORE_POINT', value: 'latest' }
+        { name: 'RESTORE_DRILL_PREFIX', value: restoreDrillPrefix }
+        { name: 'RESTORE_DRILL_KEEP', value: 'false' }
+        { name: 'RESTORE_DRILL_KEEP_HOURS', value: '24' }
+        { name: 'RESTORE_DRILL_MAX_HOURS', value: '6' }
+        { name: 'RESTORE_DRILL_SCHEDULE', value: '0 */10 * * * *' }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostAccount.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// FTP and basic-auth (user/password) publishing off: deployments go through Entra (azd).
+resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2023-12-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2023-12-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// --- role assignments on the verifier's own resources ------------------------------------------
+
+// why: the Functions host keeps its keys, timer schedule monitor and leases in blobs of its own
+// storage account, and Flex Consumption reads the deployment package from its container there.
+resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostAccount.id, identityPrincipalId, storageBlobDataOwner)
+  scope: hostAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Functions host storage and deployment package (identity-based AzureWebJobsStorage)'
+  }
+}
+
+// why: every run writes its results to the journal table (and creates it on first use); the
+// reports read it back. Table data rights only, on the journal account only.
+resource journalTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(journalAccount.id, identityPrincipalId, storageTableDataContributor)
+  scope: journalAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Write and read the journal table'
+  }
+}
+
+// why: one run at a time per target: the run lease is a blob lease in `verifier-locks`
+// (checks/lease.py); blob write rights on that container only, not on the journal account.
+resource lockBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(lockContainer.id, identityPrincipalId, storageBlobDataContributor)
+  scope: lockContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Run lease blobs in verifier-locks'
+  }
+}
+
+// why: Application Insights has local (key) auth disabled; the host sends telemetry with the identity.
+resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, identityPrincipalId, monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Send telemetry to Application Insights with Entra auth'
+  }
+}
+
+output name string = functionApp.name
+output uri string = 'https://${functionApp.properties.defaultHostName}'

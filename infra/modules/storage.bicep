@@ -1,0 +1,114 @@
+// The verifier's own storage (created here, unlike the checked targets):
+//  - host account: the Functions host storage (AzureWebJobsStorage__accountName, via the managed
+//    identity) and the Flex Consumption deployment container;
+//  - journal account: the journal table and the `verifier-locks` container of the run lease.
+// Both: shared keys off (identity only), HTTPS only, TLS 1.2, no public blob access.
+param location string
+param tags object
+param hostAccountName string
+param journalAccountName string
+param deploymentContainerName string
+param journalTableName string
+param lockContainerName string = 'verifier-locks'
+
+resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:No VNet in this deployment: Flex Consumption reaches its host storage over the public endpoint; shared keys are off, access is Entra-only
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35; only the app's identity has data rights and no blob is public
+  // checkov:skip=CKV_AZURE_206:Host storage holds a redeployable package and host leases: LRS is enough
+  // checkov:skip=CKV_AZURE_43:The name is a parameter ('st' + 'host' + uniqueString, 19 lowercase letters/digits) that checkov cannot resolve
+  name: hostAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    supportsHttpsTrafficOnly: true
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource hostBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: hostAccount
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: hostBlobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource journalAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:No VNet in this deployment; the journal is reached by the app's identity only (shared keys off)
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35; no blob is public
+  // checkov:skip=CKV_AZURE_43:The name is a parameter ('st' + 'jrnl' + uniqueString, 19 lowercase letters/digits) that checkov cannot resolve
+  name: journalAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    // the journal is the audit evidence of the backup procedure: keep a copy in the paired region
+    name: 'Standard_GRS'
+  }
+  properties: {
+    supportsHttpsTrafficOnly: true
+    minimumTlsVersion: 'TLS1_2'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource journalBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: journalAccount
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: journalBlobService
+  name: lockContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource journalTableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: journalAccount
+  name: 'default'
+}
+
+resource journalTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: journalTableService
+  name: journalTableName
+}
+
+output hostAccountName string = hostAccount.name
+output hostAccountId string = hostAccount.id
+output hostBlobEndpoint string = hostAccount.properties.primaryEndpoints.blob
+output journalAccountName string = journalAccount.name
+output journalAccountId string = journalAccount.id
+output journalTableEndpoint string = journalAccount.properties.primaryEndpoints.table
+output lockContainerName string = lockContainer.name
