@@ -15,6 +15,7 @@ from typing import Sequence, TextIO
 
 from .config import ConfigError
 from .journal import JournalUnavailable
+from .lease import RunInProgress
 from .model import Run, Status
 from .redact import RedactingFilter
 from .registry import UnknownCheck, all_checks
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env=None)
     except (ConfigError, UnknownCheck, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except JournalUnavailable as exc:
+    except (JournalUnavailable, RunInProgress) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -119,7 +120,8 @@ def cmd_run(args, out: TextIO, env) -> int:
         out.write("\n")
     else:
         print_run(run, out)
-    return EXIT_FAILED if run.status in (Status.FAIL, Status.ERROR) else EXIT_OK
+    journal_failed = run.journal_status.startswith("error")
+    return EXIT_FAILED if run.status in (Status.FAIL, Status.ERROR) or journal_failed else EXIT_OK
 
 
 def print_run(run: Run, out: TextIO) -> None:

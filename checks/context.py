@@ -31,7 +31,7 @@ class RunContext:
     run_id: str = ""
     db_host: str | None = None  # the restore drill points the database checks at the restored server
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -45,12 +45,10 @@ class RunContext:
 
     def client(self, key: str, factory: Callable[[], Any]) -> Any:
         """The client cached under `key`, built by `factory()` the first time (once per run)."""
-        with self._lock:
-            if key in self._clients:
-                return self._clients[key]
-        built = factory()
-        with self._lock:
-            return self._clients.setdefault(key, built)
+        with self._lock:  # re-entrant: a factory may ask for the credential
+            if key not in self._clients:
+                self._clients[key] = factory()
+            return self._clients[key]
 
     def close(self) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ import azure.functions as func
 
 from .config import ConfigError
 from .journal import JournalUnavailable
+from .lease import RunInProgress
 from .model import Status
 from .registry import UnknownCheck
 
@@ -78,6 +79,8 @@ def handle(fn):
             return error_response("the verifier is misconfigured", 500, problems=exc.problems)
         except JournalUnavailable as exc:
             return error_response(str(exc), 503)
+        except RunInProgress as exc:
+            return error_response(str(exc), 409, running_run_id=exc.running_run_id)
         except Exception:  # last resort: log it, tell the caller without internals
             log.exception("unexpected error in %s", fn.__name__)
             return error_response("internal error; see the function's logs", 500)
@@ -123,6 +126,9 @@ def run_timer(past_due: bool) -> dict[str, Any]:
     except ConfigError as exc:
         log.error("monthly verification not run: %s", exc)
         return {"status": Status.ERROR.value, "error": str(exc)}
+    except RunInProgress as exc:
+        log.warning("monthly verification skipped: %s", exc)
+        return {"status": "busy", "running_run_id": exc.running_run_id}
     result = run.to_dict()
     result["restore_drill"] = _monthly_drill(settings)  # every RESTORE_DRILL_EVERY_MONTHS when enabled
     return result
@@ -161,8 +167,6 @@ def run_drill_timer(past_due: bool) -> dict[str, Any]:
         log.error("restore drill timer not run: %s", exc)
         return {"error": str(exc)}
     return timer_entry(settings)
-
-
 
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")

@@ -180,3 +180,20 @@ class Run:
             "journal": self.journal_status,
             "results": [r.to_dict() for r in self.results],
         }
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def run_from_dict(data: dict[str, Any]) -> Run:
+    """Inverse of Run.to_dict (used to replay runs kept back by a journal outage)."""
+    run = Run(run_id=data["run_id"], trigger=data["trigger"], started_at=_parse_time(data["started_at"]),
+              finished_at=_parse_time(data.get("finished_at")), dry_run=bool(data.get("dry_run")),
+              notes=list(data.get("notes") or []))
+    for r in data.get("results", []):
+        run.results.append(CheckResult(
+            check_id=r["check_id"], title=r["title"], status=Status(r["status"]), severity=Severity(r["severity"]),
+            summary=r["summary"], details=dict(r.get("details") or {}), remediation=r.get("remediation", ""),
+            started_at=_parse_time(r["started_at"]), duration_ms=int(r["duration_ms"])))
+    return run

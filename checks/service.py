@@ -1,25 +1,33 @@
 """One verification run, the same for the timer, HTTP and the CLI: settings → checks → journal.
 
-The journal write never loses results: if it fails, the run is still returned to the caller
-and logged in full, and `run.journal_status` says why it was not recorded.
+Nothing is lost when the journal is down: the write is retried with backoff (the SDK's retry
+policy), the run is still returned to the caller and logged in full, `run.journal_status`
+says `error: <why>`, and the run is kept in a local spool that the next run replays into the
+journal. One run at a time per target (checks/lease.py); the next run also says when the
+previous one never reached the journal.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .config import Settings
 from .context import RunContext
 from .journal import Journal, JournalUnavailable
-from .model import Run
+from .lease import HeldLease, RunInProgress, RunLease
+from .model import Run, new_run_id, run_from_dict
 from .redact import redact, register_from_env
 from .registry import select
 from .runner import run_checks
 
 log = logging.getLogger("checks.service")
+
+__all__ = ["RunRequest", "RunInProgress", "load_settings", "open_journal", "verify", "record"]
 
 
 @dataclass
@@ -41,9 +49,18 @@ def open_journal(settings: Settings, credential: Any = None, **client_kwargs: An
     return Journal.from_settings(settings, credential=credential, **client_kwargs)
 
 
+def spool_dir() -> Path:
+    """Where runs wait when the journal could not take them (per instance; the logs have them too)."""
+    return Path(os.environ.get("VERIFIER_SPOOL_DIR") or Path(tempfile.gettempdir()) / "medicapp-verifier-spool")
+
+
 def verify(request: RunRequest, settings: Settings, journal: Journal | None = None,
-           ctx: RunContext | None = None) -> Run:
-    """Run the selected checks and record them. Raises UnknownCheck for a bad selection only."""
+           ctx: RunContext | None = None, lease: RunLease | None = None) -> Run:
+    """Run the selected checks and record them.
+
+    Raises UnknownCheck for a bad selection and RunInProgress when another run holds the lease;
+    everything else ends up in the returned Run.
+    """
     if request.overrides:
         settings = settings.override(**request.overrides)
     specs = select(request.checks, read_only_only=request.dry_run)
@@ -51,20 +68,58 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
     ctx.settings = settings
     if ctx.journal is None:
         ctx.journal = journal
+    run_id = new_run_id(ctx.now())
+    notes: list[str] = []
+    held = _take_lease(request, settings, journal, lease, run_id, notes)
     try:
-        run = run_checks(specs, ctx, trigger=request.trigger, dry_run=request.dry_run)
+        if journal is not None and request.write_journal:
+            notes.extend(_replay_spool(journal))
+            if held and held.previous_run_id and held.previous_run_id != run_id:
+                notes.extend(_previous_run_missing(journal, held.previous_run_id))
+        try:
+            run = run_checks(specs, ctx, trigger=request.trigger, dry_run=request.dry_run, run_id=run_id)
+        finally:
+            ctx.close()
+        run.notes.extend(notes)
+        if not request.write_journal:
+            run.journal_status = "disabled"
+        elif journal is None:
+            run.journal_status = "error: journal not configured (set JOURNAL_ACCOUNT_URL or AzureWebJobsStorage)"
+            _log_full_run(run)
+        else:
+            record(run, journal)
     finally:
-        ctx.close()
-    if not request.write_journal:
-        run.journal_status = "disabled"
-    elif journal is None:
-        run.journal_status = "failed: journal not configured"
-    else:
-        record(run, journal)
+        if held:
+            held.release(run_id)
     log.info("run %s finished: %s (%s)", run.run_id, run.status.value,
              ", ".join(f"{k}={v}" for k, v in run.counts().items() if v),
-             extra={"run_id": run.run_id, "status": run.status.value})
+             extra={"run_id": run.run_id, "status": run.status.value, "trigger": run.trigger,
+                    "journal": run.journal_status})
     return run
+
+
+def _take_lease(request: RunRequest, settings: Settings, journal: Journal | None, lease: RunLease | None,
+                run_id: str, notes: list[str]) -> HeldLease | None:
+    if not request.write_journal or journal is None:
+        return None  # a run that writes nothing cannot clash in the journal
+    try:
+        return (lease or RunLease(settings)).acquire(run_id)
+    except RunInProgress:
+        raise
+    except Exception as exc:  # storage down: the checks still run, the note says the guard was off
+        notes.append(f"run lease not taken ({redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}); "
+                     "concurrent runs were not excluded")
+        return None
+
+
+def _previous_run_missing(journal: Journal, previous_run_id: str) -> list[str]:
+    try:
+        if journal.get_run(previous_run_id) is None:
+            return [f"the previous run {previous_run_id} was not recorded in the journal "
+                    "(it crashed or the journal was unavailable; its results are in the logs)"]
+    except (JournalUnavailable, ValueError):
+        pass
+    return []
 
 
 def record(run: Run, journal: Journal) -> None:
@@ -72,8 +127,41 @@ def record(run: Run, journal: Journal) -> None:
         journal.write_run(run)
         run.journal_status = "written"
     except JournalUnavailable as exc:
-        run.journal_status = f"failed: {exc}"
-        # nothing lost: the whole run goes to the log (Application Insights) instead
-        log.error("journal write failed for run %s; full run follows: %s", run.run_id,
-                  redact(json.dumps(run.to_dict(), default=str)),
-                  extra={"run_id": run.run_id, "status": "error"})
+        run.journal_status = f"error: {exc}"
+        _spool(run)
+        _log_full_run(run)
+
+
+def _log_full_run(run: Run) -> None:
+    # nothing lost: the whole run goes to the log (Application Insights) as well
+    log.error("run %s not recorded in the journal (%s); full run follows: %s", run.run_id, run.journal_status,
+              redact(json.dumps(run.to_dict(), default=str)), extra={"run_id": run.run_id, "status": "error"})
+
+
+def _spool(run: Run) -> None:
+    try:
+        folder = spool_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{run.run_id}.json").write_text(redact(json.dumps(run.to_dict(), default=str)))
+    except OSError as exc:
+        log.warning("could not spool run %s locally: %s", run.run_id, exc)
+
+
+def _replay_spool(journal: Journal) -> list[str]:
+    """Write runs that a journal outage kept back; returns notes for the current run."""
+    notes = []
+    folder = spool_dir()
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            spooled = run_from_dict(json.loads(path.read_text()))
+            spooled.notes.append("recorded late: the journal was unavailable when this run ended")
+            journal.write_run(spooled)
+        except JournalUnavailable:
+            break  # still down: keep them for the next run
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("unreadable spooled run %s: %s", path.name, exc)
+            continue
+        path.unlink(missing_ok=True)
+        notes.append(f"the previous run {spooled.run_id} could not be recorded when it ended "
+                     "(journal unavailable); it has been recorded now")
+    return notes

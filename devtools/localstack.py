@@ -180,9 +180,10 @@ class Azurite:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)  # Azurite exits at once on SIGINT, lingers on SIGTERM
+            # Azurite waits for idle keep-alive connections on SIGINT/SIGTERM; its data is throwaway
+            os.killpg(self.proc.pid, signal.SIGINT)
             try:
-                self.proc.wait(10)
+                self.proc.wait(2)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
