@@ -371,6 +371,8 @@ def test_http_post_drill_cli_status_and_timer_binding(env, env_patch, monkeypatc
     import function_app
     from checks import cli
 
+    # get_functions() validates names against what earlier calls registered: start from a clean slate
+    monkeypatch.setattr(function_app.app, "functions_bindings", {})
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     timer = json.loads(functions["restore_drill_timer"].get_function_json())["bindings"][0]
     assert timer["schedule"] == "%RESTORE_DRILL_SCHEDULE%"
