@@ -14,10 +14,18 @@ def run_one(env):
 
 
 def test_evaluate_read_only_and_not():
-    ok = evaluate_connectivity(ConnectivityFacts("15.18", 3.2, True, "medicapp", "verifier"), Settings.from_env({}))
-    assert ok.status is Status.PASS and "read-only" in ok.summary
-    bad = evaluate_connectivity(ConnectivityFacts("15.18", 3.2, False, "medicapp", "verifier"), Settings.from_env({}))
+    ok = evaluate_connectivity(ConnectivityFacts("15.18", 3.2, True, "medicapp", "verifier", "30s"),
+                               Settings.from_env({}))
+    assert ok.status is Status.PASS and "read-only" in ok.summary and "statement_timeout 30s" in ok.summary
+    bad = evaluate_connectivity(ConnectivityFacts("15.18", 3.2, False, "medicapp", "verifier", "30s"),
+                                Settings.from_env({}))
     assert bad.status is Status.FAIL
+
+
+def test_evaluate_unbounded_statements_warn():
+    out = evaluate_connectivity(ConnectivityFacts("15.18", 3.2, True, "medicapp", "verifier", "0"),
+                                Settings.from_env({}))
+    assert out.status is Status.WARN and "statement_timeout 0" in out.summary
 
 
 def test_real_connection_is_read_only(demo_db_url):
