@@ -28,12 +28,12 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Settings, variable_name
 from .context import RunContext
-from .drill_state import (ACTIVE, CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
+from .drill_state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
                           Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore, drill_tags,
                           expired_drill_servers, get_server, iso, parse_iso, poll_delete, poll_restore,
                           restore_window, target_names, validate_server_name)
@@ -288,7 +288,8 @@ def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime) -> None:
         return
     drill.delete_token = step.token
     if not step.done:
-        drill.event(now, f"deletion of {drill.target_server} requested") if drill.cleanup != "deleting" else None
+        if drill.cleanup != "deleting":
+            drill.event(now, f"deletion of {drill.target_server} requested")
         drill.cleanup = "deleting"
         return
     drill.cleanup = "deleted" if step.succeeded else f"failed: {step.error or step.status}; " \

@@ -10,7 +10,6 @@ to pgconn, which would otherwise require TLS the test clusters do not offer.)
 """
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime, timedelta, timezone
 

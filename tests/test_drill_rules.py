@@ -1,6 +1,6 @@
 """Pure parts of the restore drill: the verification rule, the restore point, target names."""
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
