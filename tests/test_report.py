@@ -38,6 +38,30 @@ def make_run(run_id: str, started: datetime, results, trigger="timer", dry_run=F
     return run
 
 
+def assert_balanced_html(text: str) -> None:
+    """Every non-void tag is closed in order (the document is well formed)."""
+    from html.parser import HTMLParser
+
+    class Parser(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.errors = [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in ("meta", "br"):
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if self.stack and self.stack[-1] == tag:
+                self.stack.pop()
+            else:
+                self.errors.append(tag)
+
+    parser = Parser()
+    parser.feed(text)
+    assert parser.stack == [] and parser.errors == []
+
+
 def at(day, hour=6, month=10):
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
@@ -137,6 +161,7 @@ def test_month_with_failed_check_lists_it_with_remediation(journal):
     assert "no restore drill recorded this month" in md
     html = render(report, "html")
     assert "Remediation: fix blob.soft_delete" in html and ">FAILED</td>" in html
+    assert_balanced_html(html)
 
 
 def test_problem_fixed_later_in_the_month_is_marked_resolved(journal):
@@ -217,6 +242,7 @@ def test_script_in_names_and_summaries_is_escaped(journal):
     assert "Mallory &lt;script&gt;" in html and "enable it on &lt;script&gt;" in html
     assert "http://" not in html and "https://" not in html and "src=" not in html  # self-contained
     assert "<link" not in html and "@media print" in html and "Content-Security-Policy" in html
+    assert_balanced_html(html)
 
     md = render(report, "md")
     assert "<script" not in md.lower() and "Mallory &lt;script&gt;" in md
@@ -260,6 +286,7 @@ def test_twelve_month_overview_reads_one_partition_per_month(settings):
     assert "| 2026-10 | ✔ | ✔ | ✔ | ✔ | ✔ | 5/5 | – | A. Auditor |" in md
     html = render(ov, "html")
     assert html.count("<tr><td>20") == 12
+    assert_balanced_html(html)
 
 
 def test_signoff_is_stored_never_overwritten_and_shown(journal):

@@ -7,13 +7,11 @@ import json
 import azure.functions as func
 import pytest
 
-import function_app
 from checks.cli import main
 from checks.config import Settings
 from checks.journal import Journal
+from test_function_app import FUNCTIONS  # app.get_functions() may only be called once per process
 from test_report import FULL, SOFT_DELETE, at, make_run
-
-FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 def fn(name):
