@@ -11,7 +11,7 @@ from typing import Any
 
 from .context import RunContext
 from .model import CheckError
-from .redact import redact
+from .redact import first_line, redact
 
 
 def postgres_client(ctx: RunContext) -> Any:
@@ -62,7 +62,7 @@ def arm_error(exc: Exception, resource: str, scope: str, role: str = "Reader") -
     status = getattr(exc, "status_code", None)
     if status is None and getattr(exc, "response", None) is not None:
         status = getattr(exc.response, "status_code", None)
-    message = redact(_first_line(str(getattr(exc, "message", None) or exc)))
+    message = redact(first_line(str(getattr(exc, "message", None) or exc)))
     details = {"http_status": status} if status else {}
     if isinstance(exc, ClientAuthenticationError) and status is None:
         tried = credentials_tried(str(getattr(exc, "message", None) or exc))
@@ -103,8 +103,3 @@ def credentials_tried(text: str) -> list[str]:
         if match and match.group(1) not in names:
             names.append(match.group(1))
     return names
-
-
-def _first_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else text

@@ -22,7 +22,7 @@ from .config import Settings
 from .context import RunContext
 from .model import CheckError, NotConfigured, Outcome
 from .pgconn import timed_connect
-from .redact import redact
+from .redact import first_line, redact
 from .registry import check
 
 
@@ -48,7 +48,7 @@ def query_error(exc: Exception, what: str) -> CheckError:
     """A driver error while reading `what` → CheckError that says why and what to do."""
     import psycopg.errors as e  # lazy: cold start
 
-    message = redact(_first_line(str(exc)))
+    message = redact(first_line(str(exc)))
     if isinstance(exc, e.ReadOnlySqlTransaction):
         return CheckError(f"refused by the read-only session while reading {what}: {message}",
                           "The verifier only reads; check the configured names for SQL fragments.")
@@ -64,11 +64,6 @@ def query_error(exc: Exception, what: str) -> CheckError:
                           "Check the configured table and column names (they are taken literally, "
                           "case-sensitive, as quoted identifiers).")
     return CheckError(f"cannot read {what}: {type(exc).__name__}: {message}")
-
-
-def _first_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else text
 
 
 def _iso(value: Any) -> Any:
@@ -358,7 +353,7 @@ def previous_counts(ctx: RunContext, target: str) -> tuple[dict[str, int] | None
         previous = ctx.journal.latest_result("database.essential_counts", months=month_and_previous(ctx.now()),
                                              exclude_run_id=ctx.run_id)
     except Exception as exc:  # JournalUnavailable or a driver error: the counts still stand
-        return None, None, f"journal read failed ({redact(_first_line(str(exc)))[:200]})", True
+        return None, None, f"journal read failed ({redact(first_line(str(exc)))[:200]})", True
     if previous is None:
         return None, None, "no previous run this month or last month: not compared", False
     run_id = previous.details.get("run_id") or None
@@ -521,7 +516,7 @@ def hash_blob(ctx: RunContext, container: str, path: str, with_hash: bool) -> di
         return {"exists": False, "code": getattr(exc, "error_code", None) or "BlobNotFound"}
     except ServiceRequestError as exc:
         raise CheckError(f"cannot reach Blob Storage for {container}/{path}: "
-                         f"{redact(_first_line(str(exc)))[:300]}",
+                         f"{redact(first_line(str(exc)))[:300]}",
                          "Check BLOB_ACCOUNT_URL / BLOB_CONNECTION_STRING and the network path to the account.") from None
     except AzureError as exc:
         raise arm_error(exc, f"blob {container}/{path}", "the configured storage account",

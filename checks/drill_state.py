@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .model import CheckError
+from .redact import first_line
 
 PARTITION = "drill"
 CREATED_BY = "medicapp-backup-verifier"
@@ -224,7 +225,7 @@ def _step(poller) -> LroStep:
         exc = failure
         error = body.get("error") or {}
         detail = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ") if error else ""
-        return LroStep("Failed", token, error=detail or _first_line(str(exc)), end_time=end_time)
+        return LroStep("Failed", token, error=detail or first_line(str(exc)), end_time=end_time)
     status = method.status()
     return LroStep(status, token, method.resource() if status.lower() == "succeeded" else None,
                    end_time=end_time)
@@ -341,8 +342,3 @@ def restore_window(source: Any, now: datetime, margin: timedelta) -> tuple[datet
         earliest = latest - timedelta(days=int(getattr(backup, "backup_retention_days", 7) or 7)) + margin
     earliest = earliest if earliest.tzinfo else earliest.replace(tzinfo=timezone.utc)
     return earliest, latest
-
-
-def _first_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else text

@@ -10,7 +10,7 @@ from typing import Any
 
 from .config import Settings
 from .model import CheckError
-from .redact import redact, register_secrets
+from .redact import first_line, redact, register_secrets
 
 APPLICATION_NAME = "medicapp-backup-verifier"
 ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
@@ -63,7 +63,7 @@ def connect(settings: Settings, credential_getter=None, host: str | None = None)
     try:
         return psycopg.connect(**params, autocommit=False)
     except psycopg.OperationalError as exc:
-        raise CheckError(f"cannot connect to {target}: {_first_line(redact(str(exc)))}",
+        raise CheckError(f"cannot connect to {target}: {first_line(redact(str(exc)))}",
                          _connect_remediation(str(exc)), {"target": target}) from None
 
 
@@ -77,11 +77,6 @@ def _connect_remediation(message: str) -> str:
         return ("Check the host and port, the server's firewall rules / private endpoint, and that the "
                 "server is running.")
     return "Check DATABASE_URL / PG* settings and that the server accepts connections from the verifier."
-
-
-def _first_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else text
 
 
 def timed_connect(settings: Settings, credential_getter=None, host: str | None = None):

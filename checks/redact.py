@@ -73,6 +73,12 @@ def _sub(pattern: re.Pattern, text: str) -> str:
     return pattern.sub(lambda m: m.group(1) + MASK + m.group(3), text)
 
 
+def first_line(text: str) -> str:
+    """The first non-blank line of an error message (driver and SDK errors run over many lines)."""
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else str(text)
+
+
 def redact_obj(value: Any) -> Any:
     """Redact every string inside a JSON-like structure (details dicts)."""
     if isinstance(value, str):
