@@ -250,7 +250,8 @@ class Settings:
         """Raise NotConfigured naming the first missing variables: the check becomes `skipped`."""
         missing = [_FIELDS[a].name for a in attrs if not self.is_set(a)]
         if missing:
-            raise NotConfigured(" and ".join(missing) + (" not set" if len(missing) == 1 else " not set"))
+            names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+            raise NotConfigured(f"{names} not set")
 
     @property
     def database_configured(self) -> bool:

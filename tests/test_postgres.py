@@ -332,7 +332,7 @@ def test_not_configured_is_skipped_naming_the_variables(check_id):
     ctx = RunContext(settings=Settings.from_env({}), credential=StaticCredential(), azure_kwargs=sdk_kwargs(t))
     outcome = execute(all_checks()[check_id], ctx)
     assert outcome.status is Status.SKIPPED
-    assert outcome.summary == "AZURE_SUBSCRIPTION_ID and PG_RESOURCE_GROUP and PG_SERVER_NAME not set"
+    assert outcome.summary == "AZURE_SUBSCRIPTION_ID, PG_RESOURCE_GROUP and PG_SERVER_NAME not set"
     ctx = RunContext(settings=Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, "PG_RESOURCE_GROUP": RG}),
                      credential=StaticCredential(), azure_kwargs=sdk_kwargs(t))
     assert execute(all_checks()[check_id], ctx).summary == "PG_SERVER_NAME not set"
