@@ -53,7 +53,7 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.report_signoff(req)
 
 
-@app.timer_trigger(schedule="0 30 6 * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+@app.timer_trigger(schedule="%HEARTBEAT_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
 def daily_heartbeat(timer: func.TimerRequest) -> None:
     """Feeds the dead-man alert (infra/modules/alerts.bicep): age of the newest journaled run."""
     from checks import heartbeat  # lazy: cold start

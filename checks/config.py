@@ -134,6 +134,8 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("journal_account_url", Var("JOURNAL_ACCOUNT_URL", _HTTPS_URL, None,
                                 "journal storage by account URL + managed identity (wins over the connection string)")),
     ("verify_schedule", Var("VERIFY_SCHEDULE", _NCRONTAB, "0 0 6 1 * *", "NCRONTAB of the monthly run")),
+    ("heartbeat_schedule", Var("HEARTBEAT_SCHEDULE", _NCRONTAB, "0 30 6 * * *",
+                               "NCRONTAB of the daily heartbeat that feeds the dead-man alert")),
     ("check_timeout_seconds", Var("CHECK_TIMEOUT_SECONDS", _float(1, 600), 60.0, "timeout of one check")),
     ("run_lease_seconds", Var("RUN_LEASE_SECONDS", _int(15, 60), 60, "lease that keeps one run at a time")),
     ("log_level", Var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "logging level")),

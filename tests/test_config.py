@@ -71,3 +71,25 @@ def test_override_validates_and_keeps_original():
 def test_repr_never_shows_values():
     s = Settings.from_env({"DATABASE_URL": "postgresql://u:hunter2secret@h/db"})
     assert "hunter2secret" not in repr(s)
+
+
+def test_sample_settings_list_every_variable_with_a_valid_value():
+    import json
+    from pathlib import Path
+    sample = json.loads((Path(__file__).resolve().parent.parent / "local.settings.sample.json").read_text())["Values"]
+    names = {var.name for _, var in VARIABLES}
+    assert names <= set(sample), f"missing from the sample: {sorted(names - set(sample))}"
+    settings = Settings.from_env(sample)  # every sample value passes validation
+    assert settings.verify_schedule == sample["VERIFY_SCHEDULE"]
+
+
+def test_function_app_schedules_come_from_app_settings():
+    import json
+    import function_app
+    from test_function_app import FUNCTIONS
+    schedules = {name: json.loads(f.get_function_json())["bindings"][0].get("schedule")
+                 for name, f in FUNCTIONS.items()}
+    timers = {name: s for name, s in schedules.items() if s}
+    assert timers and all(s.startswith("%") and s.endswith("%") for s in timers.values()), timers
+    for s in timers.values():
+        assert s.strip("%") in {var.name for _, var in VARIABLES}

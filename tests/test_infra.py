@@ -383,9 +383,10 @@ def test_dead_man_alert_reads_the_daily_heartbeat_with_a_32_day_threshold(caplog
     assert f'startswith "{heartbeat.PREFIX}"' in query
     assert f'!startswith "{heartbeat.PREFIX} ok"' in query
     assert "no verifier heartbeat in 2 days" in query and "toscalar(beats | count) == 0" in query
-    # the timer that writes it runs daily
+    # the timer that writes it runs daily, on the schedule the app setting gives
     source = (ROOT / "function_app.py").read_text()
-    assert re.search(r'schedule="0 30 6 \* \* \*".*\n(.*\n){0,3}.*heartbeat\.run_daily\(\)', source)
+    assert re.search(r'schedule="%HEARTBEAT_SCHEDULE%".*\n(.*\n){0,3}.*heartbeat\.run_daily\(\)', source)
+    assert re.fullmatch(r"0 \d+ \d+ \* \* \*", app_settings()["HEARTBEAT_SCHEDULE"])
 
 
 # --- checkov -----------------------------------------------------------------------------------------------

@@ -119,6 +119,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'JOURNAL_TABLE', value: journalTable }
         { name: 'JOURNAL_ACCOUNT_URL', value: journalTableEndpoint }
         { name: 'VERIFY_SCHEDULE', value: verifySchedule }
+        { name: 'HEARTBEAT_SCHEDULE', value: '0 30 6 * * *' }
         { name: 'CHECK_TIMEOUT_SECONDS', value: '60' }
         { name: 'RUN_LEASE_SECONDS', value: '60' }
         { name: 'LOG_LEVEL', value: logLevel }
