@@ -32,6 +32,7 @@ class RunContext:
     db_host: str | None = None  # the restore drill points the database checks at the restored server
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _key_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
@@ -44,11 +45,24 @@ class RunContext:
             return self.credential
 
     def client(self, key: str, factory: Callable[[], Any]) -> Any:
-        """The client cached under `key`, built by `factory()` the first time (once per run)."""
-        with self._lock:  # re-entrant: a factory may ask for the credential
-            if key not in self._clients:
-                self._clients[key] = factory()
-            return self._clients[key]
+        """The object cached under `key`, built by `factory()` once per run.
+
+        One lock per key: concurrent callers of the same key wait for a single build (one
+        client, one shared request), while other keys go ahead (a slow ARM call made by one
+        factory must not hold up the other checks).
+        """
+        with self._lock:
+            if key in self._clients:
+                return self._clients[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._clients:
+                    return self._clients[key]
+            built = factory()
+            with self._lock:
+                self._clients[key] = built
+            return built
 
     def close(self) -> None:
         with self._lock:
