@@ -95,3 +95,27 @@ def test_run_id_carries_month():
     c = RunContext(settings=Settings.from_env({}), clock=lambda: datetime(2026, 3, 1, 0, 0, 1, tzinfo=timezone.utc))
     run = run_checks([], c, "cli")
     assert run.run_id.startswith("20260301T000001Z-") and run.month == "2026-03"
+
+
+def test_shared_client_is_built_once_and_does_not_block_other_keys():
+    c = ctx()
+    builds = []
+    slow_started = threading.Event()
+
+    def slow_factory():
+        builds.append("slow")
+        slow_started.set()
+        time.sleep(0.5)
+        return object()
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(c.client("slow", slow_factory))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    slow_started.wait(2)
+    t0 = time.monotonic()
+    fast = c.client("fast", lambda: "fast-client")
+    assert fast == "fast-client" and time.monotonic() - t0 < 0.2  # not held up by the slow build
+    for t in threads:
+        t.join()
+    assert builds == ["slow"] and len({id(r) for r in results}) == 1
