@@ -79,7 +79,9 @@ def run_checks(specs: Sequence[CheckSpec], ctx: RunContext, trigger: str, dry_ru
                                   timeout_seconds=timeout), int(timeout * 1000))
         result = _to_result(spec, done[0], starts[spec.id], done[1])
         run.results.append(result)
-        log.info("check %s: %s - %s", spec.id, result.status.value, result.summary,
+        # run id, check id and status in the message itself: the Functions host forwards the message,
+        # not every `extra` field, to Application Insights
+        log.info("run %s check %s: %s - %s", run.run_id, spec.id, result.status.value, result.summary,
                  extra={"run_id": run.run_id, "check_id": spec.id, "status": result.status.value,
                         "duration_ms": result.duration_ms})
     run.finished_at = ctx.now()

@@ -186,6 +186,9 @@ def test_one_log_record_per_check_with_run_id(base_env, only, caplog):
     records = [r for r in caplog.records if r.name == "checks.runner"]
     assert sorted((r.check_id, r.status) for r in records) == [("t.a", "pass"), ("t.b", "warn")]
     assert {r.run_id for r in records} == {run.run_id}
+    # the message alone carries them too (what the Functions host forwards to Application Insights)
+    assert sorted(r.getMessage() for r in records) == [f"run {run.run_id} check t.a: pass - a",
+                                                       f"run {run.run_id} check t.b: warn - b"]
 
 
 @pytest.mark.parametrize("status,fragment,remedy", [
