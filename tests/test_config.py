@@ -93,3 +93,10 @@ def test_function_app_schedules_come_from_app_settings():
     assert timers and all(s.startswith("%") and s.endswith("%") for s in timers.values()), timers
     for s in timers.values():
         assert s.strip("%") in {var.name for _, var in VARIABLES}
+
+
+def test_readme_documents_every_variable():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    undocumented = [var.name for _, var in VARIABLES if f"| `{var.name}` |" not in readme]
+    assert undocumented == []
