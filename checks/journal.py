@@ -178,9 +178,11 @@ class Journal:
         self._table_ready = True
 
     def _guard(self, action: str, fn, *args, **kwargs):
-        from azure.core.exceptions import AzureError
+        from azure.core.exceptions import AzureError, ResourceExistsError
         try:
             return fn(*args, **kwargs)
+        except ResourceExistsError:
+            raise  # a conflict is an answer, not an outage (insert decides what it means)
         except AzureError as exc:
             raise JournalUnavailable(f"journal {action} failed: {redact(_short(exc))}") from None
 
@@ -192,6 +194,16 @@ class Journal:
         self._guard("table creation", self.ensure_table)
         for start in range(0, len(operations), TRANSACTION_LIMIT):
             self._guard("write", self._table.submit_transaction, operations[start:start + TRANSACTION_LIMIT])
+
+    def insert(self, entity: dict[str, Any]) -> bool:
+        """Create an entity that must never overwrite another: False when its RowKey is taken."""
+        from azure.core.exceptions import ResourceExistsError
+        self._guard("table creation", self.ensure_table)
+        try:
+            self._guard("write", self._table.create_entity, entity)
+        except ResourceExistsError:
+            return False
+        return True
 
     def upsert(self, entity: dict[str, Any]) -> None:
         """One entity outside a run (drill state, sign-off)."""

@@ -509,25 +509,9 @@ def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str
 
 
 def _insert(journal: Any, entity: dict[str, Any], row_prefix: str) -> None:
-    """create_entity (never upsert): a RowKey collision gets a new random suffix, never an overwrite."""
-    from azure.core.exceptions import AzureError, ResourceExistsError
-
-    try:
-        journal.ensure_table()
-    except AzureError as exc:
-        raise JournalUnavailable(f"journal table creation failed: {redact(_first_line(exc))}") from None
+    """Insert (never upsert): a RowKey collision gets a new random suffix, never an overwrite."""
     for _ in range(3):
         entity["RowKey"] = f"{row_prefix}-{secrets.token_hex(3)}"
-        try:
-            journal.table_client.create_entity(entity)
+        if journal.insert(entity):
             return
-        except ResourceExistsError:
-            continue
-        except AzureError as exc:
-            raise JournalUnavailable(f"journal write failed: {redact(_first_line(exc))}") from None
     raise JournalUnavailable("journal write failed: could not find a free sign-off RowKey")
-
-
-def _first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

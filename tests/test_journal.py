@@ -102,3 +102,11 @@ def test_unreachable_journal_is_a_clear_error():
     with pytest.raises(JournalUnavailable) as info:
         j.write_run(make_run("20261109T060000Z-ffffff", datetime(2026, 11, 9, tzinfo=timezone.utc), n=1))
     assert "c2VjcmV0" not in str(info.value)
+
+
+def test_insert_never_overwrites(journal):
+    entity = {"PartitionKey": "2026-11", "RowKey": "signoff-x", "Kind": "signoff", "By": "first"}
+    assert journal.insert(dict(entity)) is True
+    assert journal.insert(dict(entity, By="second")) is False
+    rows = journal.partition("2026-11")
+    assert [r["By"] for r in rows] == ["first"]
