@@ -4,7 +4,7 @@ import logging
 import azure.functions as func
 
 from checks import http_api
-from checks.logsetup import configure_logging
+from checks.engine.logsetup import configure_logging
 
 configure_logging()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

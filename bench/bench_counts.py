@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from checks.config import Settings  # noqa: E402
-from checks.context import RunContext  # noqa: E402
-from checks.model import Status  # noqa: E402
-from checks.registry import select  # noqa: E402
-from checks.runner import execute  # noqa: E402
+from checks.engine.config import Settings  # noqa: E402
+from checks.engine.context import RunContext  # noqa: E402
+from checks.engine.model import Status  # noqa: E402
+from checks.engine.registry import select  # noqa: E402
+from checks.engine.runner import execute  # noqa: E402
 from devtools.localstack import PostgresCluster  # noqa: E402
 
 

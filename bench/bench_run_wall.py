@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the canned transport (test tooling, never shipped)
 
-from checks.config import Settings  # noqa: E402
-from checks.context import RunContext  # noqa: E402
-from checks.model import Status  # noqa: E402
-from checks.registry import select  # noqa: E402
-from checks.runner import execute, run_checks  # noqa: E402
+from checks.engine.config import Settings  # noqa: E402
+from checks.engine.context import RunContext  # noqa: E402
+from checks.engine.model import Status  # noqa: E402
+from checks.engine.registry import select  # noqa: E402
+from checks.engine.runner import execute, run_checks  # noqa: E402
 from devtools.demo import demo_env  # noqa: E402
 from devtools.localstack import DEMO_SQL, Azurite, PostgresCluster  # noqa: E402
 

@@ -13,12 +13,12 @@ import sys
 from datetime import datetime, timezone
 from typing import Sequence, TextIO
 
-from .config import ConfigError
-from .journal import JournalUnavailable
-from .lease import RunInProgress
-from .model import Run, Status
-from .redact import RedactingFilter
-from .registry import UnknownCheck, all_checks
+from checks.engine.config import ConfigError
+from checks.journal.store import JournalUnavailable
+from checks.journal.lease import RunInProgress
+from checks.engine.model import Run, Status
+from checks.engine.redact import RedactingFilter
+from checks.engine.registry import UnknownCheck, all_checks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the known checks")
 
-    from .drill import add_cli as _add_drill_cli  # restore drill (checks/drill.py)
+    from checks.drill.restore_drill import add_cli as _add_drill_cli  # restore drill (checks/drill/restore_drill.py)
     _add_drill_cli(sub)
 
     report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
@@ -102,7 +102,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_run(args, out: TextIO, env) -> int:
-    from .service import RunRequest, load_settings, open_journal, verify
+    from checks.service import RunRequest, load_settings, open_journal, verify
 
     settings = load_settings(env)
     overrides = {"pg_server_name": args.azure_server, "pg_resource_group": args.azure_resource_group}
@@ -141,7 +141,7 @@ def print_run(run: Run, out: TextIO) -> None:
 
 
 def cmd_journal(args, out: TextIO, env) -> int:
-    from .service import load_settings, open_journal
+    from checks.service import load_settings, open_journal
 
     journal = open_journal(load_settings(env))
     if args.run:
@@ -184,9 +184,9 @@ def cmd_list(args, out: TextIO, env) -> int:
 
 
 def cmd_report(args, out: TextIO, env) -> int:
-    from .report import ReportError, check_months, month_report, overview
-    from .report_render import render
-    from .service import load_settings, open_journal
+    from checks.report.checklist import ReportError, check_months, month_report, overview
+    from checks.report.render import render
+    from checks.service import load_settings, open_journal
 
     try:
         months = check_months(args.months)
@@ -200,8 +200,8 @@ def cmd_report(args, out: TextIO, env) -> int:
 
 
 def cmd_signoff(args, out: TextIO, env) -> int:
-    from .report import ReportError, sign_off
-    from .service import load_settings, open_journal
+    from checks.report.checklist import ReportError, sign_off
+    from checks.service import load_settings, open_journal
 
     journal = open_journal(load_settings(env))
     try:
@@ -216,7 +216,7 @@ def cmd_signoff(args, out: TextIO, env) -> int:
 
 
 def cmd_drill(args, out: TextIO, env) -> int:
-    from .drill import cli_command
+    from checks.drill.restore_drill import cli_command
     return cli_command(args, out, env)
 
 

@@ -15,8 +15,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .journal import Journal, JournalUnavailable, month_of
-from .redact import redact
+from checks.journal.store import Journal, JournalUnavailable, month_of
+from checks.engine.redact import redact
 
 log = logging.getLogger("checks.heartbeat")
 
@@ -72,8 +72,8 @@ def heartbeat(journal: Journal | None, now: datetime, days: int = DEAD_MAN_DAYS)
 
 def run_daily(now: datetime | None = None) -> dict[str, Any]:
     """The daily timer: settings → journal → heartbeat line. Never raises (the host would retry)."""
-    from .config import ConfigError
-    from .service import load_settings, open_journal
+    from checks.engine.config import ConfigError
+    from checks.service import load_settings, open_journal
 
     now = now or datetime.now(timezone.utc)
     try:

@@ -12,11 +12,11 @@ from typing import Any
 
 import azure.functions as func
 
-from .config import ConfigError
-from .journal import JournalUnavailable
-from .lease import RunInProgress
-from .model import Status
-from .registry import UnknownCheck
+from checks.engine.config import ConfigError
+from checks.journal.store import JournalUnavailable
+from checks.journal.lease import RunInProgress
+from checks.engine.model import Status
+from checks.engine.registry import UnknownCheck
 
 log = logging.getLogger("checks.http")
 
@@ -89,7 +89,7 @@ def handle(fn):
 
 
 def _journal_or_none(settings):
-    from .service import open_journal
+    from checks.service import open_journal
     try:
         return open_journal(settings)
     except JournalUnavailable as exc:
@@ -100,7 +100,7 @@ def _journal_or_none(settings):
 @handle
 def verify(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/verify {"checks": [...], "dry_run": false, "azure_server": ..., "azure_resource_group": ...}"""
-    from .service import RunRequest, load_settings, verify as run_verify
+    from checks.service import RunRequest, load_settings, verify as run_verify
 
     body = read_json_body(req, _VERIFY_KEYS)
     checks = body.get("checks", [])
@@ -116,7 +116,7 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
 
 def run_timer(past_due: bool) -> dict[str, Any]:
     """The monthly timer: run every check, record it; never raises (the host would only retry)."""
-    from .service import RunRequest, load_settings, verify as run_verify
+    from checks.service import RunRequest, load_settings, verify as run_verify
 
     if past_due:
         log.warning("timer is past due: running the monthly verification now")
@@ -137,7 +137,7 @@ def run_timer(past_due: bool) -> dict[str, Any]:
 def _monthly_drill(settings) -> dict[str, Any] | None:
     if not settings.restore_drill_enabled:
         return None
-    from .drill import monthly_entry
+    from checks.drill.restore_drill import monthly_entry
     journal = _journal_or_none(settings)
     return monthly_entry(settings, journal) if journal is not None else {"drill": "error", "error": "no journal"}
 
@@ -148,8 +148,8 @@ _DRILL_KEYS = {"restore_point": str, "target": str}
 @handle
 def drill_start(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/drill {"restore_point": "latest|random|ISO", "target": "name"}: 202 + the drill's state."""
-    from .drill import http_start
-    from .service import load_settings
+    from checks.drill.restore_drill import http_start
+    from checks.service import load_settings
 
     body = read_json_body(req, _DRILL_KEYS)
     status, payload = http_start(load_settings(), body)
@@ -158,8 +158,8 @@ def drill_start(req: func.HttpRequest) -> func.HttpResponse:
 
 def run_drill_timer(past_due: bool) -> dict[str, Any]:
     """The drill timer (RESTORE_DRILL_SCHEDULE): advances an active drill; nothing when none is. Never raises."""
-    from .drill import timer_entry
-    from .service import load_settings
+    from checks.drill.restore_drill import timer_entry
+    from checks.service import load_settings
 
     try:
         settings = load_settings()
@@ -177,7 +177,7 @@ _RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 def journal_month(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/journal?month=YYYY-MM: the month's runs, newest first."""
     from datetime import datetime, timezone
-    from .service import load_settings, open_journal
+    from checks.service import load_settings, open_journal
 
     month = req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m")
     if not _MONTH.fullmatch(month):
@@ -189,7 +189,7 @@ def journal_month(req: func.HttpRequest) -> func.HttpResponse:
 @handle
 def journal_run(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/journal/{run_id}: one run with its check results."""
-    from .service import load_settings, open_journal
+    from checks.service import load_settings, open_journal
 
     run_id = req.route_params.get("run_id", "")
     if not _RUN_ID.fullmatch(run_id):
@@ -205,9 +205,9 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/report?month=YYYY-MM[&format=md|html|json][&months=N]: the monthly checklist
     (months > 1 = overview of N months ending with `month`). Default: this month, JSON."""
     from datetime import datetime, timezone
-    from .report import ReportError, check_format, check_month, check_months, month_report, overview
-    from .report_render import CONTENT_TYPES, CSP, render
-    from .service import load_settings, open_journal
+    from checks.report.checklist import ReportError, check_format, check_month, check_months, month_report, overview
+    from checks.report.render import CONTENT_TYPES, CSP, render
+    from checks.service import load_settings, open_journal
 
     try:
         month = check_month(req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m"))
@@ -226,8 +226,8 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
 def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/report/{month}/signoff {"by": "NAME", "comment": "..."}: record who reviewed the month."""
     from dataclasses import asdict
-    from .report import ReportError, check_month, sign_off
-    from .service import load_settings, open_journal
+    from checks.report.checklist import ReportError, check_month, sign_off
+    from checks.service import load_settings, open_journal
 
     month = req.route_params.get("month", "")
     try:

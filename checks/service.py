@@ -3,7 +3,7 @@
 Nothing is lost when the journal is down: the write is retried with backoff (the SDK's retry
 policy), the run is still returned to the caller and logged in full, `run.journal_status`
 says `error: <why>`, and the run is kept in a local spool that the next run replays into the
-journal. One run at a time per target (checks/lease.py); the next run also says when the
+journal. One run at a time per target (checks/journal/lease.py); the next run also says when the
 previous one never reached the journal.
 """
 from __future__ import annotations
@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .config import Settings
-from .context import RunContext
-from .journal import Journal, JournalUnavailable
-from .lease import HeldLease, RunInProgress, RunLease
-from .model import Run, new_run_id, run_from_dict
-from .redact import redact, register_from_env
-from .registry import select
-from .runner import run_checks
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.journal.store import Journal, JournalUnavailable
+from checks.journal.lease import HeldLease, RunInProgress, RunLease
+from checks.engine.model import Run, new_run_id, run_from_dict
+from checks.engine.redact import redact, register_from_env
+from checks.engine.registry import select
+from checks.engine.runner import run_checks
 
 log = logging.getLogger("checks.service")
 

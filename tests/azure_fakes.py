@@ -2,7 +2,7 @@
 
 `CannedTransport` answers requests from a list of routes (method + URL regex → response or a
 sequence of responses), records every request, and fails loudly on an unexpected request.
-`arm_fixture(name)` loads an official ARM example from ../shared/fixtures/arm/ (never edited;
+`arm_fixture(name)` loads an official ARM example vendored in tests/fixtures/arm/ (SOURCES.md; never edited;
 tests derive variants with `derive`).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "arm"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arm"
 
 
 def arm_fixture(name: str, status: str = "200") -> dict:

@@ -14,11 +14,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from azure_fakes import Canned, CannedTransport, Route, StaticCredential, sdk_kwargs
 from blob_xml import ACCOUNT_URL, XML, Item, http_date, list_blobs, storage_error
-from checks.config import Settings
-from checks.context import RunContext
-from checks.model import Status
-from checks.registry import all_checks, select
-from checks.runner import execute
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Status
+from checks.engine.registry import all_checks, select
+from checks.engine.runner import execute
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 RUN_ID = "20261126T090000Z-aaaaaa"

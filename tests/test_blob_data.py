@@ -15,11 +15,11 @@ import pytest
 
 from azure_fakes import CannedTransport, StaticCredential, sdk_kwargs
 from blob_xml import ACCOUNT_URL, SERVICE_VERSION, Item, list_blobs, storage_error
-from checks.config import Settings
-from checks.context import RunContext
-from checks.model import Status
-from checks.registry import all_checks
-from checks.runner import execute
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Status
+from checks.engine.registry import all_checks
+from checks.engine.runner import execute
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 

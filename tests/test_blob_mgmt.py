@@ -1,5 +1,5 @@
 """Management plane of the blob family: the real StorageManagementClient over CannedTransport,
-serving Azure's official examples (../shared/fixtures/arm/) and variants derived here."""
+serving Azure's official examples (tests/fixtures/arm/) and variants derived here."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from azure_fakes import CannedTransport, StaticCredential, arm_error_body, arm_fixture, derive, sdk_kwargs
-from checks import blob
-from checks.config import Settings
-from checks.context import RunContext
-from checks.model import Status
-from checks.registry import all_checks
-from checks.runner import execute
+from checks.families import blob
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Status
+from checks.engine.registry import all_checks
+from checks.engine.runner import execute
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "rg-medicapp"

@@ -1,7 +1,7 @@
 import pytest
 
-from checks.config import VARIABLES, ConfigError, Settings
-from checks.model import NotConfigured
+from checks.engine.config import VARIABLES, ConfigError, Settings
+from checks.engine.model import NotConfigured
 
 
 def test_defaults_when_nothing_is_set():

@@ -1,11 +1,11 @@
 import time
 
-from checks.config import Settings
-from checks.context import RunContext
-from checks.database import ConnectivityFacts, evaluate_connectivity
-from checks.model import Status
-from checks.registry import select
-from checks.runner import run_checks
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.families.database import ConnectivityFacts, evaluate_connectivity
+from checks.engine.model import Status
+from checks.engine.registry import select
+from checks.engine.runner import run_checks
 
 
 def run_one(env):

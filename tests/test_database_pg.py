@@ -10,13 +10,13 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from azure_fakes import StaticCredential
-from checks.config import Settings
-from checks.context import RunContext
-from checks.journal import Journal
-from checks.pgconn import ENTRA_SCOPE
-from checks.model import Status
-from checks.registry import select
-from checks.runner import run_checks
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.journal.store import Journal
+from checks.connect.database import ENTRA_SCOPE
+from checks.engine.model import Status
+from checks.engine.registry import select
+from checks.engine.runner import run_checks
 from devtools.localstack import DEMO_SQL
 
 REVISION = "4f2b9c1d7e3a"

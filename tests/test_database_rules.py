@@ -2,11 +2,11 @@
 import hashlib
 import base64
 
-from checks.config import Settings
-from checks.database import (CountFacts, MigrationFacts, SignedDocumentFacts, TableCount, TableSpec,
+from checks.engine.config import Settings
+from checks.families.database import (CountFacts, MigrationFacts, SignedDocumentFacts, TableCount, TableSpec,
                              evaluate_essential_counts, evaluate_migration, evaluate_signed_document,
                              month_and_previous, normalize_sha256)
-from checks.model import Status
+from checks.engine.model import Status
 from datetime import datetime, timezone
 
 

@@ -8,13 +8,13 @@ import uuid
 import psycopg
 import pytest
 
-from checks.config import ConfigError, Settings
-from checks.context import RunContext
-from checks.journal import Journal
-from checks.model import Status
-from checks.pgconn import connect
-from checks.registry import select
-from checks.runner import run_checks
+from checks.engine.config import ConfigError, Settings
+from checks.engine.context import RunContext
+from checks.journal.store import Journal
+from checks.engine.model import Status
+from checks.connect.database import connect
+from checks.engine.registry import select
+from checks.engine.runner import run_checks
 from checks.service import load_settings
 
 EVIL_TABLES = ("patients; DROP TABLE patients", "public.patients; DELETE FROM public.patients",
@@ -108,7 +108,7 @@ def test_read_only_session_refuses_writes_even_for_a_superuser(pg_cluster, state
 
 
 def test_read_only_refusal_is_reported_with_the_reason(pg_cluster):
-    from checks.database import query_error
+    from checks.families.database import query_error
     settings = Settings.from_env({"DATABASE_URL": pg_cluster.admin_url("medicapp")})
     with connect(settings) as conn:
         try:

@@ -18,12 +18,12 @@ import pytest
 
 from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
                          derive, sdk_kwargs)
-from checks import drill as drill_mod
-from checks.config import Settings
-from checks.context import RunContext
-from checks.drill_state import (CLEANING_UP, FAILED, PROVISIONING, SUCCEEDED, DrillGuardError,
+from checks.drill import restore_drill as drill_mod
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.drill.state import (CLEANING_UP, FAILED, PROVISIONING, SUCCEEDED, DrillGuardError,
                                 begin_guarded_delete)
-from checks.journal import Journal
+from checks.journal.store import Journal
 from devtools.localstack import DEMO_SQL, PostgresCluster
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -289,7 +289,7 @@ def test_guard_existing_target_refused_and_day_name_falls_back_to_hhmm(env):
 def test_guard_delete_of_untagged_or_production_server_refused(env):
     arm = Arm(target_get=[Canned(200, derive(source_body(), "name", TARGET))])  # no drill tags
     ctx, _ = make(env, arm, Clock(T0))
-    client = __import__("checks.azure_clients", fromlist=["x"]).postgres_client(ctx)
+    client = __import__("checks.connect.azure", fromlist=["x"]).postgres_client(ctx)
     with pytest.raises(DrillGuardError, match="does not carry"):
         begin_guarded_delete(client, RG, TARGET, SOURCE)
     with pytest.raises(DrillGuardError, match="it is the production server"):

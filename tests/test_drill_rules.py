@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from checks.config import Settings
-from checks.drill import DrillFacts, choose_restore_point, evaluate_drill, months_between
-from checks.drill_state import DrillGuardError, target_names, validate_server_name
+from checks.engine.config import Settings
+from checks.drill.restore_drill import DrillFacts, choose_restore_point, evaluate_drill, months_between
+from checks.drill.state import DrillGuardError, target_names, validate_server_name
 
 S = Settings.from_env({})  # COUNT_DROP_THRESHOLD_PERCENT 5
 OK = {"database.connectivity": ("pass", "connected"), "database.signed_document": ("skipped", "not set")}

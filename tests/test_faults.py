@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from checks.config import Settings
-from checks.context import RunContext
-from checks.journal import Journal
-from checks.lease import LOCK_CONTAINER, RunInProgress, RunLease, blob_service_for_journal
-from checks.model import CheckSpec, Outcome, Severity, Status
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.journal.store import Journal
+from checks.journal.lease import LOCK_CONTAINER, RunInProgress, RunLease, blob_service_for_journal
+from checks.engine.model import CheckSpec, Outcome, Severity, Status
 from checks import service
 from checks.service import RunRequest, verify
 from devtools.localstack import Azurite
@@ -170,7 +170,7 @@ def test_secrets_never_reach_logs_results_or_journal(base_env, pg_cluster, caplo
 
 
 def test_redacting_filter_on_log_records(caplog):
-    from checks.logsetup import configure_logging
+    from checks.engine.logsetup import configure_logging
     configure_logging()
     caplog.set_level(logging.INFO)
     logging.getLogger("checks.test").info("conn %s", "AccountName=x;AccountKey=abcd1234XYZ==;EndpointSuffix=core")
@@ -180,10 +180,10 @@ def test_redacting_filter_on_log_records(caplog):
 
 def test_one_log_record_per_check_with_run_id(base_env, only, caplog):
     only(spec("t.a", lambda c: Outcome.passed("a")), spec("t.b", lambda c: Outcome.warn("b")))
-    caplog.set_level(logging.INFO, logger="checks.runner")
+    caplog.set_level(logging.INFO, logger="checks.engine.runner")
     settings = Settings.from_env(base_env)
     run = verify(RunRequest(trigger="cli"), settings, Journal.from_settings(settings))
-    records = [r for r in caplog.records if r.name == "checks.runner"]
+    records = [r for r in caplog.records if r.name == "checks.engine.runner"]
     assert sorted((r.check_id, r.status) for r in records) == [("t.a", "pass"), ("t.b", "warn")]
     assert {r.run_id for r in records} == {run.run_id}
     # the message alone carries them too (what the Functions host forwards to Application Insights)
@@ -200,7 +200,7 @@ def test_one_log_record_per_check_with_run_id(base_env, only, caplog):
 ])
 def test_arm_errors_map_to_actionable_results(status, fragment, remedy):
     from azure_fakes import CannedTransport, StaticCredential, arm_error_body, sdk_kwargs
-    from checks.azure_clients import arm_error, postgres_client
+    from checks.connect.azure import arm_error, postgres_client
     transport = CannedTransport().json("GET", r"/flexibleServers/medicapp-db\?",
                                        arm_error_body("Code", "nope"), status=status)
     ctx = RunContext(settings=Settings.from_env({"AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000"}),
@@ -213,7 +213,7 @@ def test_arm_errors_map_to_actionable_results(status, fragment, remedy):
 
 def test_no_credential_is_an_error_naming_the_sources(monkeypatch):
     from azure.core.exceptions import ClientAuthenticationError
-    from checks.azure_clients import arm_error
+    from checks.connect.azure import arm_error
     err = arm_error(ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token: "
                                               "EnvironmentCredential: unavailable. ManagedIdentityCredential: "
                                               "unavailable"), "server x", "rg")

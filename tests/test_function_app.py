@@ -102,8 +102,8 @@ def test_timer_runs_everything_and_records(app_env, caplog):
     caplog.set_level("INFO")
     fn("monthly_verification")(Timer(past_due=True))
     assert "past due" in caplog.text
-    from checks.config import Settings
-    from checks.journal import Journal
+    from checks.engine.config import Settings
+    from checks.journal.store import Journal
     from datetime import datetime, timezone
     runs = Journal.from_settings(Settings.from_env(app_env)).list_runs(datetime.now(timezone.utc).strftime("%Y-%m"))
     assert runs and runs[0]["trigger"] == "timer"

@@ -5,9 +5,9 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from checks import heartbeat
-from checks.config import Settings
-from checks.journal import Journal
-from checks.model import CheckResult, Run, Severity, Status
+from checks.engine.config import Settings
+from checks.journal.store import Journal
+from checks.engine.model import CheckResult, Run, Severity, Status
 
 NOW = datetime(2026, 3, 1, 6, 30, tzinfo=timezone.utc)
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from pycep import BicepParser
 
-from checks.config import VARIABLES
-from checks.lease import LOCK_CONTAINER
+from checks.engine.config import VARIABLES
+from checks.journal.lease import LOCK_CONTAINER
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -160,7 +160,7 @@ def test_app_settings_values_point_at_the_identity_and_the_journal_table_endpoin
 
 
 def test_literal_setting_values_parse_to_the_configuration_defaults():
-    """A literal in the template must be what checks/config.py would use anyway (no silent drift)."""
+    """A literal in the template must be what checks/engine/config.py would use anyway (no silent drift)."""
     s = app_settings()
     fa = parse("modules/functionapp.bicep")
     params = set(fa["parameters"])
@@ -246,7 +246,7 @@ def test_write_rights_are_scoped_to_the_canary_and_lock_containers_and_the_journ
     assert ras[("modules/target-storage.bicep", "canaryContributor")]["scope"] == "canary"
     assert body(st["resources"]["canary"])["name"] == "canaryContainer"
     assert body(st["resources"]["canary"])["properties"]["publicAccess"] == "None"
-    # the lease container: `verifier-locks`, the name checks/lease.py uses
+    # the lease container: `verifier-locks`, the name checks/journal/lease.py uses
     storage = parse("modules/storage.bicep")
     assert storage["parameters"]["lockContainerName"]["default"] == LOCK_CONTAINER == "verifier-locks"
     assert body(storage["resources"]["lockContainer"])["parent"] == "journalBlobService"
@@ -337,8 +337,8 @@ def test_both_alerts_go_to_the_email_action_group():
 
 def test_run_failed_alert_matches_the_services_real_log_line_for_fail_and_error_only(monkeypatch, caplog):
     from checks import service
-    from checks.config import Settings
-    from checks.model import CheckResult, Run, Severity, Status
+    from checks.engine.config import Settings
+    from checks.engine.model import CheckResult, Run, Severity, Status
 
     props = body(alerts()["resources"]["runFailed"])["properties"]
     query = props["criteria"]["allOf"][0]["query"]

@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from checks.config import Settings
-from checks.journal import TRANSACTION_LIMIT, Journal, JournalUnavailable, month_of_run_id
-from checks.model import CheckResult, Run, Severity, Status
-from checks.redact import register_secrets
+from checks.engine.config import Settings
+from checks.journal.store import TRANSACTION_LIMIT, Journal, JournalUnavailable, month_of_run_id
+from checks.engine.model import CheckResult, Run, Severity, Status
+from checks.engine.redact import register_secrets
 
 
 def make_run(run_id, started, n=3, status=Status.PASS, trigger="cli", details=None):

@@ -1,5 +1,5 @@
 """Contract tests of the postgres.* checks: the real PostgreSQLManagementClient over CannedTransport
-serving Azure's official examples (../shared/fixtures/arm/) and variants derived here."""
+serving Azure's official examples (tests/fixtures/arm/) and variants derived here."""
 from __future__ import annotations
 
 import io
@@ -10,12 +10,12 @@ from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_bo
                          sdk_kwargs)
 
 from checks.cli import print_run
-from checks.config import Settings
-from checks.context import RunContext
-from checks.model import CheckError, NotConfigured, Status
-from checks.postgres import get_server
-from checks.registry import all_checks
-from checks.runner import execute
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import CheckError, NotConfigured, Status
+from checks.families.postgres import get_server
+from checks.engine.registry import all_checks
+from checks.engine.runner import execute
 from checks.service import RunRequest, verify
 
 SUB = "ffffffff-ffff-ffff-ffff-ffffffffffff"
@@ -368,7 +368,7 @@ def test_cli_overrides_target_another_server_and_the_listing_is_printed():
 def test_one_client_per_run_shared_by_both_checks():
     t = (CannedTransport().json("GET", BACKUPS_RE, BACKUPS_BODY).json("GET", SERVER_RE, SERVER_BODY))
     ctx = make_ctx(t, RETENTION_NOW)
-    from checks.azure_clients import postgres_client
+    from checks.connect.azure import postgres_client
     execute(all_checks()["postgres.backup_recent"], ctx)
     first = postgres_client(ctx)
     execute(all_checks()["postgres.retention"], ctx)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta, timezone
 
-from checks.azure_clients import arm_error, credentials_tried
-from checks.config import Settings
-from checks.model import Status
-from checks.postgres import (LISTING_CAP, BackupFacts, BackupItem, ServerFacts, backup_listing,
+from checks.connect.azure import arm_error, credentials_tried
+from checks.engine.config import Settings
+from checks.engine.model import Status
+from checks.families.postgres import (LISTING_CAP, BackupFacts, BackupItem, ServerFacts, backup_listing,
                              evaluate_backup_recent, evaluate_retention)
 
 NOW = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from checks.config import Settings
-from checks.journal import Journal
-from checks.model import CheckResult, Run, Severity, Status
-from checks.report import (NO_EVIDENCE, PARTIAL, TICKED, ReportError, build_month, month_range, month_report,
+from checks.engine.config import Settings
+from checks.journal.store import Journal
+from checks.engine.model import CheckResult, Run, Severity, Status
+from checks.report.checklist import (NO_EVIDENCE, PARTIAL, TICKED, ReportError, build_month, month_range, month_report,
                            overview, sign_off)
-from checks.report_render import render
+from checks.report.render import render
 
 UTC = timezone.utc
 P, W, F, E, S = Status.PASS, Status.WARN, Status.FAIL, Status.ERROR, Status.SKIPPED
@@ -216,7 +216,7 @@ def test_drill_run_database_checks_are_not_dry_run_evidence(journal):
 
 def test_check_entities_without_run_summary_are_ignored(journal):
     run = make_run("20261006T060000Z-abcabc", at(6), FULL)
-    from checks.journal import check_entity
+    from checks.journal.store import check_entity
     for result in run.results:  # an interrupted write: checks but no summary
         journal.upsert(check_entity(run, result))
     report = month_report(journal, "2026-10")
@@ -349,8 +349,8 @@ def test_month_range_crosses_years():
 
 def test_evidence_from_the_real_rules_outcomes(journal):
     """Contract with the postgres and blob families: their rules' details feed the boxes' values."""
-    from checks.blob import SoftDeleteFacts, evaluate_soft_delete
-    from checks.postgres import BackupFacts, BackupItem, ServerFacts, evaluate_backup_recent, evaluate_retention
+    from checks.families.blob import SoftDeleteFacts, evaluate_soft_delete
+    from checks.families.postgres import BackupFacts, BackupItem, ServerFacts, evaluate_backup_recent, evaluate_retention
 
     now = at(1, 6)
     settings = Settings.from_env({})

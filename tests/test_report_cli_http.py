@@ -8,8 +8,8 @@ import azure.functions as func
 import pytest
 
 from checks.cli import main
-from checks.config import Settings
-from checks.journal import Journal
+from checks.engine.config import Settings
+from checks.journal.store import Journal
 from test_function_app import FUNCTIONS  # app.get_functions() may only be called once per process
 from test_report import FULL, SOFT_DELETE, at, make_run
 

@@ -4,11 +4,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from checks.config import Settings
-from checks.context import RunContext
-from checks.model import CheckSpec, NotConfigured, Outcome, Severity, Status
-from checks.registry import UnknownCheck, select
-from checks.runner import run_checks
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import CheckSpec, NotConfigured, Outcome, Severity, Status
+from checks.engine.registry import UnknownCheck, select
+from checks.engine.runner import run_checks
 
 
 def spec(cid, fn, timeout=None, read_only=True):

@@ -1,7 +1,7 @@
 """`blob.canary`: a live soft delete / versioning / restore round trip in BLOB_CANARY_CONTAINER.
 
 This check WRITES, so it is registered read_only=False: `--dry-run` skips it, and the read-only
-`blob.deleted_visible` (checks/blob.py) still lists deleted blobs. It only ever touches blobs
+`blob.deleted_visible` (checks/families/blob.py) still lists deleted blobs. It only ever touches blobs
 under the reserved prefix `_verifier-canary/`: its own blob `_verifier-canary/<run id>`, and
 canaries of earlier runs that crashed before deleting theirs (older than STALE_AFTER).
 
@@ -21,12 +21,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .azure_clients import blob_service
-from .blob import CANARY_PREFIX, account_label, bounded_listing, data_plane_error
-from .config import Settings
-from .context import RunContext
-from .model import Outcome, new_run_id
-from .registry import check
+from checks.connect.azure import blob_service
+from checks.families.blob import CANARY_PREFIX, account_label, bounded_listing, data_plane_error
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Outcome, new_run_id
+from checks.engine.registry import check
 
 CONTRIBUTOR_ROLE = "Storage Blob Data Contributor"
 STALE_AFTER = timedelta(minutes=30)  # a younger canary may belong to a run still in progress

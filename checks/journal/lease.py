@@ -13,10 +13,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Settings
-from .redact import redact
+from checks.engine.config import Settings
+from checks.engine.redact import redact
 
-log = logging.getLogger("checks.lease")
+log = logging.getLogger("checks.journal.lease")
 
 LOCK_CONTAINER = "verifier-locks"
 

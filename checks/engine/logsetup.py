@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 
-from .redact import RedactingFilter
+from checks.engine.redact import RedactingFilter
 
 _FILTER = RedactingFilter()
 

@@ -12,11 +12,11 @@ import time
 from datetime import datetime
 from typing import Sequence
 
-from .context import RunContext
-from .model import CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status, new_run_id
-from .redact import redact, redact_obj
+from checks.engine.context import RunContext
+from checks.engine.model import CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status, new_run_id
+from checks.engine.redact import redact, redact_obj
 
-log = logging.getLogger("checks.runner")
+log = logging.getLogger("checks.engine.runner")
 
 MAX_DETAIL_KEYS = 40
 

@@ -9,14 +9,14 @@ import fnmatch
 import importlib
 from typing import Callable, Iterable
 
-from .model import CheckSpec, Outcome, Severity
+from checks.engine.model import CheckSpec, Outcome, Severity
 
 # One module per check family; adding a family = one line here.
 FAMILIES = (
-    "checks.database",
-    "checks.postgres",
-    "checks.blob",
-    "checks.canary",
+    "checks.families.database",
+    "checks.families.postgres",
+    "checks.families.blob",
+    "checks.families.canary",
 )
 
 _REGISTRY: dict[str, CheckSpec] = {}

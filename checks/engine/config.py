@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .model import NotConfigured
+from checks.engine.model import NotConfigured
 
 
 class ConfigError(ValueError):

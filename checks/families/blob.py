@@ -1,7 +1,7 @@
 """Blob Storage protection checks: soft delete, versioning, account security (management plane),
 a recent file and deleted blobs being visible (data plane, read-only).
 
-The writing canary round trip lives in checks/canary.py (`blob.canary`, read_only=False) so that
+The writing canary round trip lives in checks/families/canary.py (`blob.canary`, read_only=False) so that
 `--dry-run` still runs every check here and skips only the one that writes.
 
 Management plane: StorageManagementClient (AZURE_SUBSCRIPTION_ID, STORAGE_RESOURCE_GROUP,
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from .azure_clients import arm_error, blob_service, storage_client
-from .config import Settings
-from .context import RunContext
-from .model import CheckError, Outcome, Status
-from .redact import redact
-from .registry import check
+from checks.connect.azure import arm_error, blob_service, storage_client
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import CheckError, Outcome, Status
+from checks.engine.redact import redact
+from checks.engine.registry import check
 
-# Blobs under this prefix belong to the canary (checks/canary.py); they never count as evidence
+# Blobs under this prefix belong to the canary (checks/families/canary.py); they never count as evidence
 # of application data (a recent file), and the canary never touches anything outside it.
 CANARY_PREFIX = "_verifier-canary/"
 MAX_PAGE = 5000  # the service's own maximum page size for List Blobs

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .context import RunContext
-from .model import CheckError
-from .redact import first_line, redact
+from checks.engine.context import RunContext
+from checks.engine.model import CheckError
+from checks.engine.redact import first_line, redact
 
 
 def postgres_client(ctx: RunContext) -> Any:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, TYPE_CHECKING
 
-from .config import Settings
+from checks.engine.config import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .journal import Journal
+    from checks.journal.store import Journal
 
 
 def utcnow() -> datetime:

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .model import CheckError
-from .redact import first_line
+from checks.engine.model import CheckError
+from checks.engine.redact import first_line
 
 PARTITION = "drill"
 CREATED_BY = "medicapp-backup-verifier"
@@ -234,7 +234,7 @@ def _step(poller) -> LroStep:
 def get_server(client: Any, resource_group: str, name: str) -> Any | None:
     """The server, or None on 404; other errors become CheckError."""
     from azure.core.exceptions import ResourceNotFoundError
-    from .azure_clients import arm_error
+    from checks.connect.azure import arm_error
 
     try:
         return client.servers.get(resource_group, name)
@@ -248,7 +248,7 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
                   tags: dict[str, str]) -> LroStep:
     """PUT the point-in-time restore (guards first) and poll it once."""
     from azure.mgmt.postgresqlflexibleservers.models import Server, ServerProperties
-    from .azure_clients import arm_error
+    from checks.connect.azure import arm_error
 
     validate_server_name(target)
     if target.lower() == str(source.name).lower():
@@ -268,7 +268,7 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
 
 
 def poll_restore(client: Any, resource_group: str, target: str, token: str) -> LroStep:
-    from .azure_clients import arm_error
+    from checks.connect.azure import arm_error
     try:
         poller = client.servers.begin_create_or_update(resource_group, target, None, continuation_token=token,
                                                        polling=_one_step_polling())
@@ -282,7 +282,7 @@ def poll_restore(client: Any, resource_group: str, target: str, token: str) -> L
 def begin_guarded_delete(client: Any, resource_group: str, name: str, source_name: str,
                          drill_id: str | None = None) -> LroStep | None:
     """Delete a drill server: None when it does not exist; DrillGuardError when it is not a drill's."""
-    from .azure_clients import arm_error
+    from checks.connect.azure import arm_error
 
     if name.lower() == (source_name or "").lower():
         raise DrillGuardError(f"refused to delete {name}: it is the production server",
@@ -304,7 +304,7 @@ def begin_guarded_delete(client: Any, resource_group: str, name: str, source_nam
 
 
 def poll_delete(client: Any, resource_group: str, name: str, token: str) -> LroStep:
-    from .azure_clients import arm_error
+    from checks.connect.azure import arm_error
     try:
         return _step(client.servers.begin_delete(resource_group, name, continuation_token=token,
                                                  polling=_one_step_polling()))
@@ -314,7 +314,7 @@ def poll_delete(client: Any, resource_group: str, name: str, token: str) -> LroS
 
 def expired_drill_servers(client: Any, resource_group: str, source_name: str, now: datetime) -> list[Any]:
     """Servers of the resource group that carry the drill tags and whose expires-at has passed."""
-    from .azure_clients import arm_error
+    from checks.connect.azure import arm_error
     try:
         servers = list(client.servers.list_by_resource_group(resource_group))
     except Exception as exc:

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from .report import (BOXES, DRY_RUN_CHECKS, NO_EVIDENCE, PARTIAL, TICKED, Box, MonthReport, Overview)
+from checks.report.checklist import (BOXES, DRY_RUN_CHECKS, NO_EVIDENCE, PARTIAL, TICKED, Box, MonthReport, Overview)
 
 CONTENT_TYPES = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
                  "json": "application/json"}

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .azure_clients import arm_error, postgres_client
-from .config import Settings
-from .context import RunContext
-from .model import Outcome, Status
-from .registry import check
+from checks.connect.azure import arm_error, postgres_client
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Outcome, Status
+from checks.engine.registry import check
 
 LISTING_CAP = 20  # backups printed under the result (newest first)
 FUTURE_SKEW_TOLERANCE = timedelta(minutes=5)  # a backup this little "in the future" is clock noise

@@ -5,7 +5,7 @@ drill can run the same checks (through the registry) against a restored server b
 `RunContext.db_host`, and compare `details["counts"]` of `database.essential_counts` between
 production and the restore. Configured identifiers (tables, columns, schemas) are only ever
 passed to PostgreSQL quoted with `psycopg.sql.Identifier` or as bound parameters, never pasted
-into SQL text; the session is read-only on top of that (see checks/pgconn.py).
+into SQL text; the session is read-only on top of that (see checks/connect/database.py).
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Mapping
 
-from .config import Settings
-from .context import RunContext
-from .model import CheckError, NotConfigured, Outcome
-from .pgconn import timed_connect
-from .redact import first_line, redact
-from .registry import check
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import CheckError, NotConfigured, Outcome
+from checks.connect.database import timed_connect
+from checks.engine.redact import first_line, redact
+from checks.engine.registry import check
 
 
 def _credential_getter(ctx: RunContext):
@@ -498,7 +498,7 @@ def read_newest_signed(conn: Any, settings: Settings) -> tuple[bool, Any, Any, A
 def hash_blob(ctx: RunContext, container: str, path: str, with_hash: bool) -> dict[str, Any]:
     """exists/size (and sha256 streamed chunk by chunk, each chunk MD5-checked in transit)."""
     from azure.core.exceptions import AzureError, ResourceNotFoundError, ServiceRequestError
-    from .azure_clients import arm_error, blob_service
+    from checks.connect.azure import arm_error, blob_service
 
     blob = blob_service(ctx).get_blob_client(container, path)
     try:

@@ -1,7 +1,7 @@
 """Restore drill: point-in-time restore of production to a NEW server, verified, measured, cleaned up.
 
 A drill outlives one function invocation. Its state lives in the journal table (PartitionKey
-`drill`, RowKey the drill id, see checks/drill_state.py) and a state machine advances it on later
+`drill`, RowKey the drill id, see checks/drill/state.py) and a state machine advances it on later
 invocations (the drill timer, `python -m checks drill status`), each step doing bounded work:
 
     provisioning ──restore succeeded──▶ verifying ──▶ cleaning_up ──▶ succeeded | failed
@@ -31,15 +31,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .config import Settings, variable_name
-from .context import RunContext
-from .drill_state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
+from checks.engine.config import Settings, variable_name
+from checks.engine.context import RunContext
+from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
                           Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore, drill_tags,
                           expired_drill_servers, get_server, iso, parse_iso, poll_delete, poll_restore,
                           restore_window, target_names, validate_server_name)
-from .model import CheckError, CheckResult, NotConfigured, Outcome, Run, Severity, Status
+from checks.engine.model import CheckError, CheckResult, NotConfigured, Outcome, Run, Severity, Status
 
-log = logging.getLogger("checks.drill")
+log = logging.getLogger("checks.drill.restore_drill")
 
 CHECK_ID = "drill.restore"
 TITLE = "Restore drill: point-in-time restore to a new server"
@@ -103,7 +103,7 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
     CheckError (the source server cannot be read). Refusals by a guard and Azure errors on the PUT
     are recorded as a failed drill (with its journal run) and returned.
     """
-    from .azure_clients import postgres_client
+    from checks.connect.azure import postgres_client
 
     s = ctx.settings
     if not s.restore_drill_enabled:
@@ -120,7 +120,7 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
     if source is None:
         raise CheckError(f"source server {source_name} not found in resource group {rg}",
                          "Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID.")
-    from .model import new_run_id
+    from checks.engine.model import new_run_id
     drill_id = new_run_id(now)
     keep = bool(s.restore_drill_keep)
     expires = now + timedelta(hours=s.restore_drill_max_hours + (s.restore_drill_keep_hours if keep else 0))
@@ -209,7 +209,7 @@ def _overdue(drill: Drill, settings: Settings, now: datetime) -> bool:
 
 
 def _client(ctx: RunContext):
-    from .azure_clients import postgres_client
+    from checks.connect.azure import postgres_client
     return postgres_client(ctx)
 
 
@@ -434,8 +434,8 @@ def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
 
 def gather_facts(ctx: RunContext, drill: Drill) -> DrillFacts:
     """Run the database checks on the restored server and production's counts (bounded by check timeouts)."""
-    from .registry import select
-    from .runner import run_checks
+    from checks.engine.registry import select
+    from checks.engine.runner import run_checks
 
     specs = select(["database.*"])
     restored_ctx = _sub_context(ctx, drill.target_host or None)
@@ -489,7 +489,7 @@ def _counts(details: dict[str, Any]) -> dict[str, int]:
 def _alembic_revision(ctx: RunContext, host: str | None) -> tuple[str | None, str]:
     """(revision, error) read through a read-only session on the given host."""
     from psycopg import sql
-    from .pgconn import connect
+    from checks.connect.database import connect
 
     s = ctx.settings
     getter = ctx.get_credential if s.pg_auth == "entra" else None
@@ -612,7 +612,7 @@ def add_cli(sub) -> None:
 
 def cli_command(args, out, env) -> int:
     import json
-    from .service import load_settings, open_journal
+    from checks.service import load_settings, open_journal
 
     settings = load_settings(env)
     journal = open_journal(settings)
@@ -652,7 +652,7 @@ def cli_command(args, out, env) -> int:
 
 def http_start(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """POST /api/drill: (status code, payload)."""
-    from .service import open_journal
+    from checks.service import open_journal
 
     journal = open_journal(settings)
     ctx = make_context(settings)
@@ -672,7 +672,7 @@ def http_start(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str,
 
 def timer_entry(settings: Settings) -> dict[str, Any]:
     """The drill timer (RESTORE_DRILL_SCHEDULE): never raises."""
-    from .service import open_journal
+    from checks.service import open_journal
     try:
         journal = open_journal(settings)
         ctx = make_context(settings)

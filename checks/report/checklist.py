@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from . import __version__
-from .journal import JournalUnavailable, result_from_entity, _as_datetime
-from .model import CheckResult, Status
-from .redact import redact
+from checks import __version__
+from checks.journal.store import JournalUnavailable, result_from_entity, _as_datetime
+from checks.engine.model import CheckResult, Status
+from checks.engine.redact import redact
 
 MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 MAX_OVERVIEW_MONTHS = 36

@@ -15,12 +15,12 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from . import __version__
-from .config import Settings
-from .model import CheckResult, Run, Severity, Status
-from .redact import redact, redact_obj
+from checks import __version__
+from checks.engine.config import Settings
+from checks.engine.model import CheckResult, Run, Severity, Status
+from checks.engine.redact import redact, redact_obj
 
-log = logging.getLogger("checks.journal")
+log = logging.getLogger("checks.journal.store")
 
 TRANSACTION_LIMIT = 100
 MAX_DETAILS_CHARS = 16_000  # a string property holds 32K UTF-16 chars; stay far below

@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .config import Settings
-from .model import CheckError
-from .redact import first_line, redact, register_secrets
+from checks.engine.config import Settings
+from checks.engine.model import CheckError
+from checks.engine.redact import first_line, redact, register_secrets
 
 APPLICATION_NAME = "medicapp-backup-verifier"
 ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
@@ -44,7 +44,7 @@ def connection_params(settings: Settings, host: str | None = None) -> dict[str, 
 def connect(settings: Settings, credential_getter=None, host: str | None = None):
     """Open a read-only session; failures become CheckError with a reason a person can act on."""
     if not settings.database_configured:
-        from .model import NotConfigured
+        from checks.engine.model import NotConfigured
         raise NotConfigured("DATABASE_URL (or PGHOST/PGDATABASE) not set")
     import psycopg  # lazy: cold start
 

@@ -1,0 +1,1 @@
+"""Connections: Azure SDK clients and ARM error mapping, database sessions."""

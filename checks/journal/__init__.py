@@ -1,0 +1,1 @@
+"""The journal: Azure Table Storage evidence, the run lease and the outage spool."""
