@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the known checks")
 
-    from checks.drill.restore_drill import add_cli as _add_drill_cli  # restore drill (checks/drill/restore_drill.py)
-    _add_drill_cli(sub)
+    from checks.drill_face import add_cli as add_drill_cli  # restore drill (checks/drill_face.py)
+    add_drill_cli(sub)
 
     report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
     report.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC); last month of --months")
@@ -179,6 +179,8 @@ def cmd_journal(args, out: TextIO, env) -> int:
 def cmd_list(args, out: TextIO, env) -> int:
     for spec in all_checks().values():
         mode = "" if spec.read_only else "  (writes: not in --dry-run)"
+        if spec.on_demand:
+            mode = "  (writes; on demand: python -m checks drill start|status)"
         out.write(f"{spec.id:<32} {spec.severity.value:<8} {spec.title}{mode}\n")
     return EXIT_OK
 
@@ -216,7 +218,7 @@ def cmd_signoff(args, out: TextIO, env) -> int:
 
 
 def cmd_drill(args, out: TextIO, env) -> int:
-    from checks.drill.restore_drill import cli_command
+    from checks.drill_face import cli_command
     return cli_command(args, out, env)
 
 

@@ -15,7 +15,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from checks.journal.store import Journal, JournalUnavailable, month_of
+from checks.journal.store import Journal, JournalUnavailable
+from checks.engine.timeutil import month_of
 from checks.engine.redact import redact
 
 log = logging.getLogger("checks.heartbeat")

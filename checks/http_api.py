@@ -137,7 +137,7 @@ def run_timer(past_due: bool) -> dict[str, Any]:
 def _monthly_drill(settings) -> dict[str, Any] | None:
     if not settings.restore_drill_enabled:
         return None
-    from checks.drill.restore_drill import monthly_entry
+    from checks.drill_face import monthly_entry
     journal = _journal_or_none(settings)
     return monthly_entry(settings, journal) if journal is not None else {"drill": "error", "error": "no journal"}
 
@@ -148,7 +148,7 @@ _DRILL_KEYS = {"restore_point": str, "target": str}
 @handle
 def drill_start(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/drill {"restore_point": "latest|random|ISO", "target": "name"}: 202 + the drill's state."""
-    from checks.drill.restore_drill import http_start
+    from checks.drill_face import http_start
     from checks.service import load_settings
 
     body = read_json_body(req, _DRILL_KEYS)
@@ -158,7 +158,7 @@ def drill_start(req: func.HttpRequest) -> func.HttpResponse:
 
 def run_drill_timer(past_due: bool) -> dict[str, Any]:
     """The drill timer (RESTORE_DRILL_SCHEDULE): advances an active drill; nothing when none is. Never raises."""
-    from checks.drill.restore_drill import timer_entry
+    from checks.drill_face import timer_entry
     from checks.service import load_settings
 
     try:

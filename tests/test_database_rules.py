@@ -3,9 +3,10 @@ import hashlib
 import base64
 
 from checks.engine.config import Settings
-from checks.families.database import (CountFacts, MigrationFacts, SignedDocumentFacts, TableCount, TableSpec,
-                             evaluate_essential_counts, evaluate_migration, evaluate_signed_document,
-                             month_and_previous, normalize_sha256)
+from checks.families.database import (CountFacts, MigrationFacts, TableCount, TableSpec,
+                             evaluate_essential_counts, evaluate_migration)
+from checks.engine.timeutil import month_and_previous
+from checks.families.signed_document import SignedDocumentFacts, evaluate_signed_document, normalize_sha256
 from checks.engine.model import Status
 from datetime import datetime, timezone
 

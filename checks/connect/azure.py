@@ -13,6 +13,8 @@ from checks.engine.context import RunContext
 from checks.engine.model import CheckError
 from checks.engine.redact import first_line, redact
 
+READER_ROLE = "Storage Blob Data Reader"
+
 
 def postgres_client(ctx: RunContext) -> Any:
     """PostgreSQLManagementClient for AZURE_SUBSCRIPTION_ID (NotConfigured if unset)."""
@@ -87,6 +89,70 @@ def arm_error(exc: Exception, resource: str, scope: str, role: str = "Reader") -
     if isinstance(exc, HttpResponseError):
         return CheckError(f"Azure error for {resource}: {message[:300]}", None, details)
     return CheckError(f"{type(exc).__name__} for {resource}: {message[:300]}")
+
+
+def account_label(service: Any) -> str:
+    return getattr(service, "account_name", None) or getattr(service, "url", "?")
+
+
+def data_plane_error(exc: Exception, account: str, container: str | None, action: str,
+                     role: str = READER_ROLE, role_scope: str | None = None) -> CheckError:
+    """Translate a Blob data-plane exception into a CheckError that names what to do.
+
+    `action` says what was attempted ("listing blobs"); `role` is the least data role that allows
+    it and `role_scope` where to assign it (default: the account, or the container).
+    """
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+    where = f"container {container} of storage account {account}" if container else f"storage account {account}"
+    status = getattr(exc, "status_code", None)
+    code = getattr(exc, "error_code", None)
+    code = getattr(code, "value", code)
+    text = str(getattr(exc, "message", None) or exc).strip()
+    message = redact(text.splitlines()[0][:300]) if text else type(exc).__name__
+    details: dict[str, Any] = {"account": account}
+    if container:
+        details["container"] = container
+    if status:
+        details["http_status"] = status
+    if code:
+        details["error_code"] = str(code)
+    scope = role_scope or where
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        return CheckError(f"no Azure credential available for {where}: {message}",
+                          "Give the Function App a managed identity, or sign in locally (az login), or set "
+                          "BLOB_CONNECTION_STRING for a local emulator.", details)
+    if status == 403:
+        if code == "AuthorizationFailure":
+            remediation = (f"Access is blocked by the account's network rules or the request's authorization "
+                           f"type: allow the Function App's outbound addresses / VNet on storage account "
+                           f"{account}, and grant its identity {role} on {scope}.")
+        else:
+            remediation = f"Grant the function's identity the {role} role on {scope}."
+        return CheckError(f"access denied (403{' ' + str(code) if code else ''}) {action} in {where}",
+                          remediation, details)
+    if status == 401:
+        return CheckError(f"not authenticated (401) {action} in {where}",
+                          f"Check the credential of the verifier and grant it {role} on {scope}.", details)
+    if status == 404:
+        if code == "ContainerNotFound" or (container and code != "BlobNotFound"):
+            return CheckError(f"container {container} not found in storage account {account}",
+                              f"Check BLOB_CONTAINERS / BLOB_CANARY_CONTAINER: container {container} does not "
+                              f"exist in storage account {account} (or the account URL points elsewhere).",
+                              details)
+        return CheckError(f"not found (404{' ' + str(code) if code else ''}) {action} in {where}",
+                          None, details)
+    if isinstance(exc, ServiceRequestError):
+        return CheckError(f"cannot reach storage account {account} {action}: {message}",
+                          "Check BLOB_ACCOUNT_URL (does storage account "
+                          f"{account} exist? a misspelt account name does not resolve in DNS) and the Function "
+                          "App's outbound network access to *.blob.core.windows.net.", details)
+    if status == 429 or (status and status >= 500):
+        return CheckError(f"Azure Storage answered {status} {action} in {where} after the SDK's retries: {message}",
+                          "Transient Azure error or throttling: the next run retries.", details)
+    if isinstance(exc, HttpResponseError):
+        return CheckError(f"Azure Storage error {action} in {where}: {message}", None, details)
+    return CheckError(f"{type(exc).__name__} {action} in {where}: {message}", None, details)
 
 
 def credentials_tried(text: str) -> list[str]:

@@ -6,9 +6,11 @@ password is a Microsoft Entra token from the run's credential (managed identity 
 from __future__ import annotations
 
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from checks.engine.config import Settings
+from checks.engine.context import RunContext
 from checks.engine.model import CheckError
 from checks.engine.redact import first_line, redact, register_secrets
 
@@ -84,3 +86,44 @@ def timed_connect(settings: Settings, credential_getter=None, host: str | None =
     t0 = time.perf_counter()
     conn = connect(settings, credential_getter, host)
     return conn, round((time.perf_counter() - t0) * 1000, 1)
+
+
+def credential_getter(ctx: RunContext) -> Callable[[], Any] | None:
+    """The run's Azure credential getter when PG_AUTH=entra (the password is then a token), else None."""
+    return ctx.get_credential if ctx.settings.pg_auth == "entra" else None
+
+
+@contextmanager
+def session(ctx: RunContext) -> Iterator[Any]:
+    """A read-only session on the run's database target (`ctx.db_host` wins over the configured host)."""
+    conn, _ = timed_connect(ctx.settings, credential_getter(ctx), host=ctx.db_host)
+    with conn:
+        yield conn
+
+
+def target_of(conn: Any) -> str:
+    """host:port/dbname of an open session (never the password): which server the facts came from."""
+    info = conn.info
+    return f"{info.host}:{info.port}/{info.dbname}"
+
+
+def query_error(exc: Exception, what: str) -> CheckError:
+    """A driver error while reading `what` → CheckError that says why and what to do."""
+    import psycopg.errors as e  # lazy: cold start
+
+    message = redact(first_line(str(exc)))
+    if isinstance(exc, e.ReadOnlySqlTransaction):
+        return CheckError(f"refused by the read-only session while reading {what}: {message}",
+                          "The verifier only reads; check the configured names for SQL fragments.")
+    if isinstance(exc, e.InsufficientPrivilege):
+        return CheckError(f"permission denied reading {what}: {message}",
+                          "GRANT SELECT on it to the verifier's database role (see infra/sql/).")
+    if isinstance(exc, e.QueryCanceled):
+        return CheckError(f"statement timeout reading {what}: {message}",
+                          "The server answered too slowly: raise DB_STATEMENT_TIMEOUT_MS, or for counts "
+                          "ANALYZE the table / lower EXACT_COUNT_MAX_ROWS so the planner's estimate is used.")
+    if isinstance(exc, (e.UndefinedColumn, e.UndefinedTable, e.DatatypeMismatch, e.SyntaxError)):
+        return CheckError(f"cannot read {what}: {message}",
+                          "Check the configured table and column names (they are taken literally, "
+                          "case-sensitive, as quoted identifiers).")
+    return CheckError(f"cannot read {what}: {type(exc).__name__}: {message}")

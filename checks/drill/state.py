@@ -21,6 +21,7 @@ from typing import Any
 
 from checks.engine.model import CheckError
 from checks.engine.redact import first_line
+from checks.engine.timeutil import iso_z, parse_iso
 
 PARTITION = "drill"
 CREATED_BY = "medicapp-backup-verifier"
@@ -48,17 +49,6 @@ class DrillActive(Exception):
                          "wait for it to finish or see `python -m checks drill status`")
 
 
-def iso(moment: datetime | None) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else ""
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 # --- state --------------------------------------------------------------------------------------
 @dataclass
 class Drill:
@@ -79,7 +69,8 @@ class Drill:
     delete_token: str = ""
     ready_at: str = ""
     target_host: str = ""
-    outcome: str = ""  # pass | warn | fail | error, decided by verification or a failure
+    outcome: str = ""  # pass | warn | fail | error, decided by evaluate_drill (checks/drill/verify.py)
+    stopped_by: str = ""  # why it stopped before verification (verify.STOPPED_STATUS key); "" = it did not
     summary: str = ""
     verification: dict[str, Any] = field(default_factory=dict)
     cleanup: str = ""  # deleted | kept until <expiry> | not needed | refused: ... | failed: ...
@@ -93,7 +84,7 @@ class Drill:
         return self.state in ACTIVE
 
     def event(self, now: datetime, text: str) -> None:
-        self.events.append(f"{iso(now)} {text}")
+        self.events.append(f"{iso_z(now)} {text}")
         self.events = self.events[-MAX_EVENTS:]
 
     def to_entity(self) -> dict[str, Any]:
@@ -120,7 +111,7 @@ class Drill:
     def public(self) -> dict[str, Any]:
         """The state for people (CLI/HTTP): no continuation tokens."""
         data = asdict(self)
-        data.pop("create_token"), data.pop("delete_token")
+        data.pop("create_token"), data.pop("delete_token"), data.pop("stopped_by")
         return data
 
 
@@ -141,7 +132,7 @@ def target_names(prefix: str, now: datetime) -> list[str]:
 
 def drill_tags(drill_id: str, source: str, expires_at: datetime) -> dict[str, str]:
     return {TAG_CREATED_BY: CREATED_BY, TAG_DRILL_ID: drill_id, TAG_SOURCE: source,
-            TAG_EXPIRES: iso(expires_at)}
+            TAG_EXPIRES: iso_z(expires_at)}
 
 
 def is_drill_server(tags: dict[str, str] | None, drill_id: str | None = None) -> bool:

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, TYPE_CHECKING
+from datetime import datetime
+from typing import Any, Callable, Iterable, Protocol
 
 from checks.engine.config import Settings
+from checks.engine.model import CheckResult
+from checks.engine.timeutil import utcnow
 
-if TYPE_CHECKING:  # pragma: no cover
-    from checks.journal.store import Journal
 
+class JournalReader(Protocol):
+    """What a check may read from the journal (checks/journal/store.Journal provides it). A protocol,
+    so that the engine does not depend on the journal part."""
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "") -> CheckResult | None:
+        ...
 
 
 @dataclass
 class RunContext:
     settings: Settings
     clock: Callable[[], datetime] = utcnow
-    journal: "Journal | None" = None  # read side, e.g. the previous run's counts
+    journal: JournalReader | None = None  # read side, e.g. the previous run's counts
     credential: Any = None  # None = DefaultAzureCredential, built on first use
     azure_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to every Azure client
     run_id: str = ""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from checks.engine.timeutil import month_of, parse_iso
+
 
 class Status(str, enum.Enum):
     PASS = "pass"
@@ -103,6 +105,7 @@ class CheckSpec:
     run: Callable[..., Outcome]
     read_only: bool = True
     timeout_seconds: float | None = None  # None = CHECK_TIMEOUT_SECONDS
+    on_demand: bool = False  # only when selected by id or glob, never in a default run (the restore drill)
 
     @property
     def family(self) -> str:
@@ -157,7 +160,7 @@ class Run:
 
     @property
     def month(self) -> str:
-        return self.started_at.astimezone(timezone.utc).strftime("%Y-%m")
+        return month_of(self.started_at)
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}
@@ -182,18 +185,14 @@ class Run:
         }
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def run_from_dict(data: dict[str, Any]) -> Run:
     """Inverse of Run.to_dict (used to replay runs kept back by a journal outage)."""
-    run = Run(run_id=data["run_id"], trigger=data["trigger"], started_at=_parse_time(data["started_at"]),
-              finished_at=_parse_time(data.get("finished_at")), dry_run=bool(data.get("dry_run")),
+    run = Run(run_id=data["run_id"], trigger=data["trigger"], started_at=parse_iso(data["started_at"]),
+              finished_at=parse_iso(data.get("finished_at")), dry_run=bool(data.get("dry_run")),
               notes=list(data.get("notes") or []))
     for r in data.get("results", []):
         run.results.append(CheckResult(
             check_id=r["check_id"], title=r["title"], status=Status(r["status"]), severity=Severity(r["severity"]),
             summary=r["summary"], details=dict(r.get("details") or {}), remediation=r.get("remediation", ""),
-            started_at=_parse_time(r["started_at"]), duration_ms=int(r["duration_ms"])))
+            started_at=parse_iso(r["started_at"]), duration_ms=int(r["duration_ms"])))
     return run

@@ -14,9 +14,11 @@ from checks.engine.model import CheckSpec, Outcome, Severity
 # One module per check family; adding a family = one line here.
 FAMILIES = (
     "checks.families.database",
+    "checks.families.signed_document",
     "checks.families.postgres",
     "checks.families.blob",
     "checks.families.canary",
+    "checks.drill.restore_drill",  # drill.restore: on demand, through the drill's own entry points
 )
 
 _REGISTRY: dict[str, CheckSpec] = {}
@@ -33,15 +35,16 @@ class UnknownCheck(ValueError):
 
 
 def check(id: str, title: str, severity: Severity | str, remediation: str, risk: str,
-          read_only: bool = True, timeout_seconds: float | None = None
+          read_only: bool = True, timeout_seconds: float | None = None, on_demand: bool = False
           ) -> Callable[[Callable[..., Outcome]], Callable[..., Outcome]]:
-    """Register `run(ctx) -> Outcome` under `id` with its metadata."""
+    """Register `run(ctx) -> Outcome` under `id` with its metadata (`on_demand`: left out of a run
+    that selects nothing, run only when its id or a glob names it)."""
     def register(fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
         if id in _REGISTRY and _REGISTRY[id].run is not fn:
             raise RuntimeError(f"check id registered twice: {id}")
         _REGISTRY[id] = CheckSpec(id=id, title=title, severity=Severity(severity),
                                   remediation=remediation, risk=risk, run=fn,
-                                  read_only=read_only, timeout_seconds=timeout_seconds)
+                                  read_only=read_only, timeout_seconds=timeout_seconds, on_demand=on_demand)
         return fn
     return register
 
@@ -53,11 +56,11 @@ def all_checks() -> dict[str, CheckSpec]:
 
 
 def select(patterns: Iterable[str] | None = None, read_only_only: bool = False) -> list[CheckSpec]:
-    """Checks matching ids or globs (`postgres.*`); none given = all. Unknown → UnknownCheck."""
+    """Checks matching ids or globs (`postgres.*`); none given = all but the on-demand ones. Unknown → UnknownCheck."""
     catalogue = all_checks()
     patterns = [p.strip() for p in (patterns or []) if p and p.strip()]
     if not patterns:
-        chosen = list(catalogue.values())
+        chosen = [spec for spec in catalogue.values() if not spec.on_demand]
     else:
         unknown = [p for p in patterns if not fnmatch.filter(catalogue, p)]
         if unknown:

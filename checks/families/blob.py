@@ -15,18 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from checks.connect.azure import arm_error, blob_service, storage_client
+from checks.connect.azure import account_label, arm_error, blob_service, data_plane_error, storage_client
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.model import CheckError, Outcome, Status
-from checks.engine.redact import redact
+from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
+from checks.engine.timeutil import iso_or_none
 
 # Blobs under this prefix belong to the canary (checks/families/canary.py); they never count as evidence
 # of application data (a recent file), and the canary never touches anything outside it.
 CANARY_PREFIX = "_verifier-canary/"
 MAX_PAGE = 5000  # the service's own maximum page size for List Blobs
-READER_ROLE = "Storage Blob Data Reader"
 
 
 # --- shared I/O helpers ---------------------------------------------------------------------------
@@ -59,74 +58,6 @@ def _account_properties(ctx: RunContext) -> Any:
         return client.storage_accounts.get_properties(rg, account)
     except Exception as exc:
         raise arm_error(exc, f"storage account {account}", scope) from exc
-
-
-def account_label(service: Any) -> str:
-    return getattr(service, "account_name", None) or getattr(service, "url", "?")
-
-
-def data_plane_error(exc: Exception, account: str, container: str | None, action: str,
-                     role: str = READER_ROLE, role_scope: str | None = None) -> CheckError:
-    """Translate a Blob data-plane exception into a CheckError that names what to do.
-
-    `action` says what was attempted ("listing blobs"); `role` is the least data role that allows
-    it and `role_scope` where to assign it (default: the account, or the container).
-    """
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
-
-    where = f"container {container} of storage account {account}" if container else f"storage account {account}"
-    status = getattr(exc, "status_code", None)
-    code = getattr(exc, "error_code", None)
-    code = getattr(code, "value", code)
-    text = str(getattr(exc, "message", None) or exc).strip()
-    message = redact(text.splitlines()[0][:300]) if text else type(exc).__name__
-    details: dict[str, Any] = {"account": account}
-    if container:
-        details["container"] = container
-    if status:
-        details["http_status"] = status
-    if code:
-        details["error_code"] = str(code)
-    scope = role_scope or where
-    if isinstance(exc, ClientAuthenticationError) and status is None:
-        return CheckError(f"no Azure credential available for {where}: {message}",
-                          "Give the Function App a managed identity, or sign in locally (az login), or set "
-                          "BLOB_CONNECTION_STRING for a local emulator.", details)
-    if status == 403:
-        if code == "AuthorizationFailure":
-            remediation = (f"Access is blocked by the account's network rules or the request's authorization "
-                           f"type: allow the Function App's outbound addresses / VNet on storage account "
-                           f"{account}, and grant its identity {role} on {scope}.")
-        else:
-            remediation = f"Grant the function's identity the {role} role on {scope}."
-        return CheckError(f"access denied (403{' ' + str(code) if code else ''}) {action} in {where}",
-                          remediation, details)
-    if status == 401:
-        return CheckError(f"not authenticated (401) {action} in {where}",
-                          f"Check the credential of the verifier and grant it {role} on {scope}.", details)
-    if status == 404:
-        if code == "ContainerNotFound" or (container and code != "BlobNotFound"):
-            return CheckError(f"container {container} not found in storage account {account}",
-                              f"Check BLOB_CONTAINERS / BLOB_CANARY_CONTAINER: container {container} does not "
-                              f"exist in storage account {account} (or the account URL points elsewhere).",
-                              details)
-        return CheckError(f"not found (404{' ' + str(code) if code else ''}) {action} in {where}",
-                          None, details)
-    if isinstance(exc, ServiceRequestError):
-        return CheckError(f"cannot reach storage account {account} {action}: {message}",
-                          "Check BLOB_ACCOUNT_URL (does storage account "
-                          f"{account} exist? a misspelt account name does not resolve in DNS) and the Function "
-                          "App's outbound network access to *.blob.core.windows.net.", details)
-    if status == 429 or (status and status >= 500):
-        return CheckError(f"Azure Storage answered {status} {action} in {where} after the SDK's retries: {message}",
-                          "Transient Azure error or throttling: the next run retries.", details)
-    if isinstance(exc, HttpResponseError):
-        return CheckError(f"Azure Storage error {action} in {where}: {message}", None, details)
-    return CheckError(f"{type(exc).__name__} {action} in {where}: {message}", None, details)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _containers(ctx: RunContext) -> tuple[str, ...]:
@@ -342,7 +273,7 @@ def evaluate_recent_file(facts: RecentFileFacts, settings: Settings) -> Outcome:
     notes: list[str] = []
     for c in facts.containers:
         age_days = round((facts.now - c.last_modified).total_seconds() / 86400, 2) if c.last_modified else None
-        per[c.container] = {"newest": c.name, "last_modified": _iso(c.last_modified), "age_days": age_days,
+        per[c.container] = {"newest": c.name, "last_modified": iso_or_none(c.last_modified), "age_days": age_days,
                             "listed": c.listed, "cap_hit": c.cap_hit}
         if c.name is None:
             statuses.append(Status.FAIL)
@@ -430,7 +361,7 @@ def evaluate_deleted_visible(facts: DeletedVisibleFacts, settings: Settings) -> 
     listed: nothing was deleted within the retention, soft delete is off, or the listing was capped
     (the canary check `blob.canary` proves it live)."""
     per = {c.container: {"listed": c.listed, "cap_hit": c.cap_hit, "deleted": c.deleted, "example": c.example,
-                         "deleted_time": _iso(c.deleted_time),
+                         "deleted_time": iso_or_none(c.deleted_time),
                          "remaining_retention_days": c.remaining_retention_days}
            for c in facts.containers}
     total = sum(c.deleted for c in facts.containers)

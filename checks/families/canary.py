@@ -5,6 +5,7 @@ This check WRITES, so it is registered read_only=False: `--dry-run` skips it, an
 under the reserved prefix `_verifier-canary/`: its own blob `_verifier-canary/<run id>`, and
 canaries of earlier runs that crashed before deleting theirs (older than STALE_AFTER).
 
+The I/O (`round_trip`) records what each step showed in `CanaryFacts`; `evaluate_canary` decides.
 Round trip: upload v1 → overwrite with v2 (with versioning on, v1 must be listed as a previous
 version) → delete → listed as deleted → restore (Undelete Blob; with versioning on, copy the
 previous version over the base blob, which is how a versioned account restores) → SHA-256 of the
@@ -16,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from checks.connect.azure import blob_service
-from checks.families.blob import CANARY_PREFIX, account_label, bounded_listing, data_plane_error
+from checks.connect.azure import account_label, blob_service, data_plane_error
+from checks.families.blob import CANARY_PREFIX, bounded_listing
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.model import Outcome, new_run_id
+from checks.engine.model import CheckError, Outcome, new_run_id
 from checks.engine.registry import check
 
 CONTRIBUTOR_ROLE = "Storage Blob Data Contributor"
@@ -35,21 +36,36 @@ COPY_POLLS = 20
 COPY_POLL_SECONDS = 0.5
 
 
+STEPS = ("upload", "overwrite", "delete", "listed as deleted", "restore", "verify")
+
+
+class CanaryGuardError(CheckError):
+    """The canary was asked to touch a blob outside its reserved prefix: refused, nothing written."""
+
+
 @dataclass(frozen=True)
 class CanaryFacts:
+    """What the round trip saw; `evaluate_canary` judges it."""
     account: str
     container: str
     blob: str
-    versioning: bool | None = None  # the service returned a version id on upload
-    steps: tuple[str, ...] = ()  # steps done, in order
-    failed_step: str | None = None  # first expectation not met
-    observation: str | None = None  # what was seen there
+    reached: tuple[str, ...] = ()  # STEPS carried out, in order (whatever they showed)
+    overwritten_version: str | None = None  # version id of the first upload (None: versioning off)
     versions_listed: int | None = None
+    previous_version_listed: bool | None = None  # the overwritten version listed as a previous one
+    listed_as_deleted: bool | None = None  # the deleted canary listed as deleted (or versions only)
     restored_by: str | None = None  # undelete | copy of previous version
-    sha256: str | None = None
+    copy_status: str | None = None  # of the copy back (versioned accounts)
+    sha256: str | None = None  # of the restored content
+    expected_sha256: str | None = None  # of what was written last
+    restored_size: int | None = None
     final_delete: bool = False
     cleaned: tuple[str, ...] = ()  # canaries of crashed runs, deleted now
     left_alone: tuple[str, ...] = ()  # recent canaries: maybe a run in progress
+
+    @property
+    def versioning(self) -> bool | None:
+        return None if "upload" not in self.reached else self.overwritten_version is not None
 
 
 _FIXES = {
@@ -63,20 +79,43 @@ _FIXES = {
 }
 
 
+def first_unmet(facts: CanaryFacts) -> tuple[str, str] | None:
+    """(step, what was seen) of the first expectation the round trip did not meet, else None."""
+    if facts.overwritten_version and facts.previous_version_listed is False:
+        return "overwrite", (f"versioning is on but the overwritten version {facts.overwritten_version} is not "
+                             f"listed as a previous version ({facts.versions_listed} version(s) listed)")
+    if facts.listed_as_deleted is False:
+        return "listed as deleted", "the deleted canary is not listed as a deleted blob (soft delete off, or retention 0?)"
+    if facts.copy_status is not None and facts.copy_status != "success":
+        return "restore", f"copying the previous version back ended with copy status {facts.copy_status}"
+    if facts.sha256 is not None and facts.sha256 != facts.expected_sha256:
+        return "verify", (f"restored content has SHA-256 {facts.sha256[:16]}…, expected "
+                          f"{(facts.expected_sha256 or '')[:16]}… ({facts.restored_size} bytes)")
+    return None
+
+
 def evaluate_canary(facts: CanaryFacts, settings: Settings) -> Outcome:
     """Passes when the whole round trip worked (upload, overwrite with the previous version listed
     when versioning is on, delete, listed as deleted, restore, same SHA-256, delete again). Fails at
-    the first step whose expectation is not met. Warns when the round trip worked but the canary
-    could not be deleted at the end (the next run cleans it)."""
+    the first step whose expectation is not met (or that was never reached). Warns when the round
+    trip worked but the canary could not be deleted at the end (the next run cleans it)."""
+    unmet = first_unmet(facts)
+    if unmet is None and not set(STEPS) <= set(facts.reached):
+        missing = next(s for s in STEPS if s not in facts.reached)
+        unmet = (missing, f"the round trip stopped before '{missing}'")
+    passed = list(STEPS[:STEPS.index(unmet[0])] if unmet else STEPS)
+    if not unmet and facts.final_delete:
+        passed.append("delete again")
     details = {"account": facts.account, "container": facts.container, "blob": facts.blob,
-               "versioning": facts.versioning, "steps": list(facts.steps), "versions_listed": facts.versions_listed,
-               "restored_by": facts.restored_by, "sha256": facts.sha256, "final_delete": facts.final_delete,
+               "versioning": facts.versioning, "steps": passed, "versions_listed": facts.versions_listed,
+               "restored_by": facts.restored_by if facts.copy_status in (None, "success") else None,
+               "sha256": facts.sha256, "final_delete": facts.final_delete,
                "cleaned_leftovers": list(facts.cleaned), "left_alone": list(facts.left_alone)}
     cleaned = f"; cleaned {len(facts.cleaned)} canary(ies) left by earlier runs" if facts.cleaned else ""
-    if facts.failed_step:
-        details["failed_step"] = facts.failed_step
-        return Outcome.fail(f"canary round trip failed at '{facts.failed_step}': {facts.observation}{cleaned}",
-                            _FIXES.get(facts.failed_step), **details)
+    if unmet:
+        details["failed_step"] = unmet[0]
+        return Outcome.fail(f"canary round trip failed at '{unmet[0]}': {unmet[1]}{cleaned}",
+                            _FIXES.get(unmet[0]), **details)
     versions = (f" ({facts.versions_listed} versions listed)" if facts.versioning else " (versioning off)")
     summary = (f"canary {facts.container}/{facts.blob}: uploaded, overwritten{versions}, deleted, listed as "
                f"deleted, restored by {facts.restored_by}, SHA-256 verified")
@@ -85,14 +124,6 @@ def evaluate_canary(facts: CanaryFacts, settings: Settings) -> Outcome:
                             "The next run deletes leftover canaries; check the identity's Storage Blob Data "
                             "Contributor role on the canary container.", **details)
     return Outcome.passed(summary + f", deleted again{cleaned}", **details)
-
-
-class _Stop(Exception):
-    """An expectation of the round trip was not met (not an I/O error)."""
-
-    def __init__(self, step: str, observation: str):
-        super().__init__(observation)
-        self.step, self.observation = step, observation
 
 
 def _own(name: str) -> bool:
@@ -119,100 +150,112 @@ def _sha(data: bytes) -> str:
 
 
 def round_trip(container_client: Any, account: str, container: str, name: str, now) -> CanaryFacts:
-    """Do the round trip; I/O errors propagate, unmet expectations end it with failed_step."""
-    assert _own(name)
+    """Do the round trip and record what each step showed; it stops at the first unmet expectation
+    (`first_unmet`). I/O errors propagate (the canary blob is deleted first when it exists).
+
+    :raises CanaryGuardError: `name` is outside the canary's reserved prefix (nothing is touched).
+    """
+    if not _own(name):  # an explicit guard: an assert would vanish under python -O
+        raise CanaryGuardError(f"refused: canary blob {name!r} is outside the reserved prefix {CANARY_PREFIX}",
+                               "This is a bug in the verifier: the canary only ever writes under its prefix.")
     cleaned, left = clean_leftovers(container_client, name, now)
+    seen = _Seen(CanaryFacts(account=account, container=container, blob=name, cleaned=cleaned, left_alone=left))
     blob = container_client.get_blob_client(name)
-    token = secrets.token_hex(8)
-    v1, v2 = (f"MedicApp verifier canary {name} v1 {token}".encode(),
-              f"MedicApp verifier canary {name} v2 {token}".encode())
-    steps: list[str] = []
-    state: dict[str, Any] = {"versioning": None, "versions_listed": None, "restored_by": None, "sha256": None}
-    exists = False
-
-    def facts(failed: _Stop | None = None, final_delete: bool = False) -> CanaryFacts:
-        return CanaryFacts(account=account, container=container, blob=name, versioning=state["versioning"],
-                           steps=tuple(steps), failed_step=failed.step if failed else None,
-                           observation=failed.observation if failed else None,
-                           versions_listed=state["versions_listed"], restored_by=state["restored_by"],
-                           sha256=state["sha256"], final_delete=final_delete, cleaned=cleaned, left_alone=left)
-
+    finished = False
     try:
-        first = blob.upload_blob(v1, overwrite=False)
-        exists = True
-        steps.append("upload")
-        v1_id = first.get("version_id")
-        state["versioning"] = bool(v1_id)
-
-        second = blob.upload_blob(v2, overwrite=True)
-        v2_id = second.get("version_id")
-        if v1_id:
-            versions = [i for i in container_client.list_blobs(name_starts_with=name, include=["versions"])
-                        if i.name == name]
-            state["versions_listed"] = len(versions)
-            previous = [i for i in versions if i.version_id == v1_id and not i.is_current_version]
-            if not previous:
-                raise _Stop("overwrite", f"versioning is on but the overwritten version {v1_id} is not listed "
-                                         f"as a previous version ({len(versions)} version(s) listed)")
-        steps.append("overwrite")
-
-        blob.delete_blob(delete_snapshots="include")
-        exists = False
-        steps.append("delete")
-
-        listed = [i for i in container_client.list_blobs(name_starts_with=name,
-                                                          include=["deleted", "deletedwithversions"])
-                  if i.name == name]
-        if not any(i.deleted or getattr(i, "has_versions_only", None) for i in listed):
-            raise _Stop("listed as deleted", "the deleted canary is not listed as a deleted blob "
-                                             "(soft delete off, or retention 0?)")
-        steps.append("listed as deleted")
-
-        if v2_id:
-            # versioned account: the deleted blob lives on as previous versions; restoring = promoting one
-            # (Microsoft's restore sample: the base blob's URL with ?versionid=; BlobClient.url omits it)
-            source = f"{blob.url}?versionid={quote(v2_id, safe='')}"
-            copy = blob.start_copy_from_url(source)
-            status = copy.get("copy_status")
-            for _ in range(COPY_POLLS):
-                if status != "pending":
-                    break
-                time.sleep(COPY_POLL_SECONDS)
-                status = blob.get_blob_properties().copy.status
-            if status != "success":
-                raise _Stop("restore", f"copying the previous version back ended with copy status {status}")
-            state["restored_by"] = "copy of previous version"
-        else:
-            blob.undelete_blob()
-            state["restored_by"] = "undelete"
-        exists = True
-        steps.append("restore")
-
-        data = blob.download_blob().readall()
-        state["sha256"] = _sha(data)
-        if state["sha256"] != _sha(v2):
-            raise _Stop("verify", f"restored content has SHA-256 {state['sha256'][:16]}…, expected "
-                                  f"{_sha(v2)[:16]}… ({len(data)} bytes)")
-        steps.append("verify")
-    except _Stop as stop:
-        if exists:
+        for step in (_upload, _overwrite, _delete, _list_deleted, _restore, _verify):
+            step(container_client, blob, seen)
+            if first_unmet(seen.facts):
+                break
+        finished = True
+    finally:  # stopped by an I/O error or an unmet expectation: remove the canary if it exists
+        if seen.exists and (not finished or first_unmet(seen.facts)):
             _best_effort_delete(blob)
-        return facts(stop)
-    except Exception:
-        if exists:
-            _best_effort_delete(blob)
-        raise
-    final = _best_effort_delete(blob)
-    if final:
-        steps.append("delete again")
-    return facts(final_delete=final)
+    if first_unmet(seen.facts):
+        return seen.facts
+    return seen.record(final_delete=_best_effort_delete(blob))
+
+
+class _Seen:
+    """The facts so far, the content written, and whether the canary blob exists right now."""
+
+    def __init__(self, facts: CanaryFacts):
+        self.facts = facts
+        self.exists = False
+        token = secrets.token_hex(8)
+        self.v1 = f"MedicApp verifier canary {facts.blob} v1 {token}".encode()
+        self.v2 = f"MedicApp verifier canary {facts.blob} v2 {token}".encode()
+        self.v2_id: str | None = None
+
+    def record(self, step: str | None = None, **seen: Any) -> CanaryFacts:
+        reached = self.facts.reached + ((step,) if step else ())
+        self.facts = replace(self.facts, reached=reached, **seen)
+        return self.facts
+
+
+def _upload(container_client: Any, blob: Any, seen: _Seen) -> None:
+    first = blob.upload_blob(seen.v1, overwrite=False)
+    seen.exists = True
+    seen.record("upload", overwritten_version=first.get("version_id") or None)
+
+
+def _overwrite(container_client: Any, blob: Any, seen: _Seen) -> None:
+    seen.v2_id = blob.upload_blob(seen.v2, overwrite=True).get("version_id")
+    v1_id = seen.facts.overwritten_version
+    if not v1_id:
+        seen.record("overwrite")
+        return
+    name = seen.facts.blob
+    versions = [i for i in container_client.list_blobs(name_starts_with=name, include=["versions"]) if i.name == name]
+    listed = any(i.version_id == v1_id and not i.is_current_version for i in versions)
+    seen.record("overwrite", versions_listed=len(versions), previous_version_listed=listed)
+
+
+def _delete(container_client: Any, blob: Any, seen: _Seen) -> None:
+    blob.delete_blob(delete_snapshots="include")
+    seen.exists = False
+    seen.record("delete")
+
+
+def _list_deleted(container_client: Any, blob: Any, seen: _Seen) -> None:
+    name = seen.facts.blob
+    listed = [i for i in container_client.list_blobs(name_starts_with=name, include=["deleted", "deletedwithversions"])
+              if i.name == name]
+    seen.record("listed as deleted",
+                listed_as_deleted=any(i.deleted or getattr(i, "has_versions_only", None) for i in listed))
+
+
+def _restore(container_client: Any, blob: Any, seen: _Seen) -> None:
+    if not seen.v2_id:
+        blob.undelete_blob()
+        seen.exists = True
+        seen.record("restore", restored_by="undelete")
+        return
+    # versioned account: the deleted blob lives on as previous versions; restoring = promoting one
+    # (Microsoft's restore sample: the base blob's URL with ?versionid=; BlobClient.url omits it)
+    copy = blob.start_copy_from_url(f"{blob.url}?versionid={quote(seen.v2_id, safe='')}")
+    status = copy.get("copy_status")
+    for _ in range(COPY_POLLS):  # no SDK poller for a blob copy
+        if status != "pending":
+            break
+        time.sleep(COPY_POLL_SECONDS)
+        status = blob.get_blob_properties().copy.status
+    seen.exists = status == "success"
+    seen.record("restore", restored_by="copy of previous version", copy_status=str(status))
+
+
+def _verify(container_client: Any, blob: Any, seen: _Seen) -> None:
+    data = blob.download_blob().readall()
+    seen.record("verify", sha256=_sha(data), expected_sha256=_sha(seen.v2), restored_size=len(data))
 
 
 def _best_effort_delete(blob: Any) -> bool:
+    from azure.core.exceptions import AzureError  # lazy: cold start
+
     try:
         blob.delete_blob(delete_snapshots="include")
         return True
-    except Exception:  # the next run's cleanup deletes it
+    except AzureError:  # the next run's cleanup deletes it
         return False
 
 
@@ -227,9 +270,11 @@ def canary(ctx: RunContext) -> Outcome:
     service = blob_service(ctx)
     account = account_label(service)
     name = CANARY_PREFIX + (ctx.run_id or new_run_id(ctx.now()))
+    from azure.core.exceptions import AzureError  # lazy: cold start
+
     try:
         facts = round_trip(service.get_container_client(container), account, container, name, ctx.now())
-    except Exception as exc:
+    except AzureError as exc:
         raise data_plane_error(exc, account, container, "in the canary round trip", role=CONTRIBUTOR_ROLE,
                                role_scope=f"container {container} only (scope the assignment to the "
                                           f"container, not the account)") from exc

@@ -20,6 +20,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
+from checks.engine.timeutil import iso_seconds, to_utc
 
 LISTING_CAP = 20  # backups printed under the result (newest first)
 FUTURE_SKEW_TOLERANCE = timedelta(minutes=5)  # a backup this little "in the future" is clock noise
@@ -85,18 +86,6 @@ def list_backups(ctx: RunContext, name: str | None = None, resource_group: str |
 
 # --- facts ------------------------------------------------------------------------------------
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return _utc(value).isoformat(timespec="seconds") if value is not None else None
-
-
 def _str(value: Any) -> str | None:
     """SDK enums are str subclasses; journal plain strings."""
     return None if value is None else str(getattr(value, "value", value))
@@ -129,11 +118,11 @@ def server_facts(server: Any, now: datetime) -> ServerFacts:
         sku_name=sku.name if sku is not None else None,
         retention_days=backup.backup_retention_days if backup is not None else None,
         geo_redundant_backup=_str(backup.geo_redundant_backup) if backup is not None else None,
-        earliest_restore=_utc(backup.earliest_restore_date) if backup is not None else None,
-        created_at=_utc(system.created_at) if system is not None else None,
+        earliest_restore=to_utc(backup.earliest_restore_date) if backup is not None else None,
+        created_at=to_utc(system.created_at) if system is not None else None,
         location=server.location,
         version=_str(props.version) if props is not None else None,
-        checked_at=_utc(now),
+        checked_at=to_utc(now),
     )
 
 
@@ -154,7 +143,7 @@ class BackupFacts:
 
 def backup_items(models: list) -> tuple[BackupItem, ...]:
     return tuple(BackupItem(name=b.name, backup_type=_str(b.backup_type), source=_str(b.source),
-                            completed_at=_utc(b.completed_time)) for b in models)
+                            completed_at=to_utc(b.completed_time)) for b in models)
 
 
 # --- pure rules -----------------------------------------------------------------------------
@@ -172,7 +161,7 @@ def _newest_first(backups: tuple[BackupItem, ...]) -> list[BackupItem]:
 def backup_listing(backups: tuple[BackupItem, ...], cap: int = LISTING_CAP) -> list[str]:
     """One short line per backup, newest first, at most `cap` lines (+ one saying how many more)."""
     ordered = _newest_first(backups)
-    lines = [f"{_iso(b.completed_at) or 'in progress':<25}  {b.backup_type or '?':<18}  {b.name}"
+    lines = [f"{iso_seconds(b.completed_at) or 'in progress':<25}  {b.backup_type or '?':<18}  {b.name}"
              + (f"  ({b.source})" if b.source else "") for b in ordered[:cap]]
     if len(ordered) > cap:
         lines.append(f"... and {len(ordered) - cap} older backups not shown")
@@ -190,7 +179,7 @@ def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
     now = facts.checked_at
     completed = [b for b in _newest_first(facts.backups) if b.completed_at is not None]
     details: dict[str, Any] = {"server": facts.server, "backup_count": len(facts.backups),
-                               "max_age_hours": max_age, "checked_at": _iso(now)}
+                               "max_age_hours": max_age, "checked_at": iso_seconds(now)}
     if not completed:
         in_progress = len(facts.backups)
         return Outcome.fail(
@@ -202,14 +191,14 @@ def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
     newest = completed[0]
     age = now - newest.completed_at
     details.update(last_backup_name=newest.name, last_backup_type=newest.backup_type,
-                   last_backup_source=newest.source, last_backup_at=_iso(newest.completed_at),
+                   last_backup_source=newest.source, last_backup_at=iso_seconds(newest.completed_at),
                    age_hours=_hours(age), listing=backup_listing(facts.backups))
-    described = f"{newest.name} ({newest.backup_type or 'unknown type'}) completed {_iso(newest.completed_at)}"
+    described = f"{newest.name} ({newest.backup_type or 'unknown type'}) completed {iso_seconds(newest.completed_at)}"
     if age < -FUTURE_SKEW_TOLERANCE:
         ahead = _hours(-age)
         details["ahead_of_clock_hours"] = ahead
         return Outcome.warn(
-            f"newest backup {described}, {ahead:g} h AHEAD of the verifier's clock ({_iso(now)}): "
+            f"newest backup {described}, {ahead:g} h AHEAD of the verifier's clock ({iso_seconds(now)}): "
             f"clock skew, its age cannot be judged; {len(facts.backups)} backups listed",
             "Check the verifier host's clock (NTP) and the backup's completion time in the portal.",
             **details)
@@ -227,6 +216,28 @@ def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
                           f"(limit {max_age} h); {len(facts.backups)} backups listed", **details)
 
 
+def _window_warnings(facts: ServerFacts, settings: Settings, details: dict[str, Any]) -> list[tuple[str, str]]:
+    """Does the earliest restore point cover the retention window? (adds the window to `details`)"""
+    now = facts.checked_at
+    window_start = now - timedelta(days=facts.retention_days)
+    details["window_start"] = iso_seconds(window_start)
+    if facts.earliest_restore is None:
+        return [("the server reports no earliest restore date",
+                 "Check the server's Backup and restore blade for the earliest restore point.")]
+    gap = facts.earliest_restore - window_start  # how much of the window is missing
+    if gap <= timedelta(hours=settings.restore_window_tolerance_hours):
+        return []
+    covered = max(now - facts.earliest_restore, timedelta(0))
+    details["restore_window_shortfall_hours"] = _hours(gap)
+    details["restore_window_covered_days"] = round(covered.total_seconds() / 86400, 1)
+    created = f"; server created {iso_seconds(facts.created_at)}" if facts.created_at else ""
+    return [(f"earliest restore point {iso_seconds(facts.earliest_restore)} covers only "
+             f"{details['restore_window_covered_days']:g} of the {facts.retention_days} days of "
+             f"retention: {_hours(gap):g} h short (tolerance {settings.restore_window_tolerance_hours} h)" + created,
+             "A young server or lost backups: the promised window is not yet restorable. It fills "
+             "up as days pass; if the server is old, ask Azure support why earlier points are gone.")]
+
+
 def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
     """Passes when retention ≥ MIN_BACKUP_RETENTION_DAYS, geo-redundant backup is on when
     REQUIRE_GEO_REDUNDANT_BACKUP=true, the earliest restore point covers the retention window
@@ -239,14 +250,13 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
     now = facts.checked_at
     min_days = settings.min_backup_retention_days
     geo_required = settings.require_geo_redundant_backup
-    tolerance = timedelta(hours=settings.restore_window_tolerance_hours)
     details: dict[str, Any] = {
         "server": facts.name,
         "state": facts.state, "sku_tier": facts.sku_tier, "sku_name": facts.sku_name,
         "retention_days": facts.retention_days, "min_retention_days": min_days,
         "geo_redundant_backup": facts.geo_redundant_backup, "geo_redundant_required": geo_required,
-        "earliest_restore": _iso(facts.earliest_restore), "created_at": _iso(facts.created_at),
-        "checked_at": _iso(now),
+        "earliest_restore": iso_seconds(facts.earliest_restore), "created_at": iso_seconds(facts.created_at),
+        "checked_at": iso_seconds(now),
     }
     fails: list[tuple[str, str]] = []
     warns: list[tuple[str, str]] = []
@@ -266,25 +276,7 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
                       "server created with geo-redundant backup, or change the requirement if the policy allows."))
 
     if facts.retention_days is not None:
-        window_start = now - timedelta(days=facts.retention_days)
-        details["window_start"] = _iso(window_start)
-        if facts.earliest_restore is None:
-            warns.append(("the server reports no earliest restore date",
-                          "Check the server's Backup and restore blade for the earliest restore point."))
-        else:
-            gap = facts.earliest_restore - window_start  # how much of the window is missing
-            if gap > tolerance:
-                covered = max(now - facts.earliest_restore, timedelta(0))
-                details["restore_window_shortfall_hours"] = _hours(gap)
-                details["restore_window_covered_days"] = round(covered.total_seconds() / 86400, 1)
-                created = f"; server created {_iso(facts.created_at)}" if facts.created_at else ""
-                warns.append((
-                    f"earliest restore point {_iso(facts.earliest_restore)} covers only "
-                    f"{details['restore_window_covered_days']:g} of the {facts.retention_days} days of "
-                    f"retention: {_hours(gap):g} h short (tolerance {settings.restore_window_tolerance_hours} h)"
-                    + created,
-                    "A young server or lost backups: the promised window is not yet restorable. It fills "
-                    "up as days pass; if the server is old, ask Azure support why earlier points are gone."))
+        warns += _window_warnings(facts, settings, details)
 
     if (facts.state or "") != "Ready":
         warns.append((f"server state is {facts.state or 'unknown'} (not Ready)",
@@ -298,7 +290,7 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
     else:
         return Outcome.passed(
             f"retention {facts.retention_days} days (required ≥ {min_days}), geo-redundant backup "
-            f"{geo or 'not reported'}, earliest restore point {_iso(facts.earliest_restore)} covers the window; "
+            f"{geo or 'not reported'}, earliest restore point {iso_seconds(facts.earliest_restore)} covers the window; "
             f"server {facts.state}", **details)
     return Outcome(status, "; ".join(p for p, _ in problems), details, " ".join(r for _, r in problems))
 
@@ -313,7 +305,7 @@ def backup_recent(ctx: RunContext) -> Outcome:
     target = server_target(ctx)
     models = list_backups(ctx)
     return evaluate_backup_recent(BackupFacts(server=target.server_name, backups=backup_items(models),
-                                              checked_at=_utc(ctx.now())), ctx.settings)
+                                              checked_at=to_utc(ctx.now())), ctx.settings)
 
 
 @check(id="postgres.retention", title="PostgreSQL: backup retention and restore window", severity="high",

@@ -19,6 +19,7 @@ from checks import __version__
 from checks.engine.config import Settings
 from checks.engine.model import CheckResult, Run, Severity, Status
 from checks.engine.redact import redact, redact_obj
+from checks.engine.timeutil import as_datetime
 
 log = logging.getLogger("checks.journal.store")
 
@@ -33,10 +34,6 @@ class JournalUnavailable(Exception):
 
 def inverted_ms(moment: datetime) -> str:
     return f"{_INVERT_BASE - int(moment.timestamp() * 1000):013d}"
-
-
-def month_of(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m")
 
 
 def month_of_run_id(run_id: str) -> str:
@@ -99,13 +96,13 @@ def result_from_entity(entity: dict[str, Any]) -> CheckResult:
         check_id=entity["CheckId"], title=entity.get("Title", ""), status=Status(entity["Status"]),
         severity=Severity(entity.get("Severity", "medium")), summary=entity.get("Summary", ""),
         details=json.loads(entity.get("Details") or "{}"), remediation=entity.get("Remediation", ""),
-        started_at=_as_datetime(entity.get("StartedAt")), duration_ms=int(entity.get("DurationMs", 0)))
+        started_at=as_datetime(entity.get("StartedAt")), duration_ms=int(entity.get("DurationMs", 0)))
 
 
 def run_from_entities(summary: dict[str, Any], checks: Iterable[dict[str, Any]]) -> Run:
     run = Run(run_id=summary["RunId"], trigger=summary.get("Trigger", ""),
-              started_at=_as_datetime(summary.get("StartedAt")),
-              finished_at=_as_datetime(summary.get("FinishedAt")), dry_run=bool(summary.get("DryRun")),
+              started_at=as_datetime(summary.get("StartedAt")),
+              finished_at=as_datetime(summary.get("FinishedAt")), dry_run=bool(summary.get("DryRun")),
               notes=json.loads(summary.get("Notes") or "[]"), journal_status="written")
     run.results = sorted((result_from_entity(e) for e in checks), key=lambda r: r.check_id)
     return run
@@ -115,22 +112,14 @@ def run_summary(row: dict[str, Any]) -> dict[str, Any]:
     """A run summary entity as plain data (JSON-ready)."""
     return {
         "run_id": row["RunId"], "trigger": row.get("Trigger", ""), "status": row.get("Status", ""),
-        "started_at": _as_datetime(row.get("StartedAt")).isoformat(),
-        "finished_at": _as_datetime(row.get("FinishedAt")).isoformat(),
+        "started_at": as_datetime(row.get("StartedAt")).isoformat(),
+        "finished_at": as_datetime(row.get("FinishedAt")).isoformat(),
         "duration_ms": row.get("DurationMs"), "dry_run": bool(row.get("DryRun")),
         "check_count": row.get("CheckCount", 0),
         "counts": {"pass": row.get("Passed", 0), "warn": row.get("Warned", 0), "fail": row.get("Failed", 0),
                    "error": row.get("Errors", 0), "skipped": row.get("Skipped", 0)},
         "notes": json.loads(row.get("Notes") or "[]"),
     }
-
-
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return datetime.fromtimestamp(0, timezone.utc)
 
 
 def _entity_dict(entity: Any) -> dict[str, Any]:

@@ -31,194 +31,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from checks import __version__
-from checks.journal.store import JournalUnavailable, result_from_entity, _as_datetime
+from checks.journal.store import JournalUnavailable, result_from_entity
 from checks.engine.model import CheckResult, Status
 from checks.engine.redact import redact
+from checks.engine.timeutil import is_month, journal_iso, month_of
+from checks.report.model import (BOXES, ERROR, FAILED, NO_EVIDENCE, PARTIAL, STATE_OF, TICKED, WARNING, Box, BoxSpec,
+                                  DRILL_CHECK, DRILL_TRIGGER, Drill, Evidence, MonthReport, Overview, Problem,
+                                  ReportError, RunRef, SignOff)
 
-MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 MAX_OVERVIEW_MONTHS = 36
 MAX_SIGNER_CHARS = 100
 MAX_COMMENT_CHARS = 500
 FORMATS = ("md", "html", "json")
 
-DRY_RUN_CHECKS = ("database.connectivity", "database.migration", "database.essential_counts",
-                  "database.signed_document")
-DRILL_CHECK = "drill.restore"
-DRILL_TRIGGER = "drill"
-
-
-@dataclass(frozen=True)
-class BoxSpec:
-    key: str
-    label: str
-    check_ids: tuple[str, ...]
-    values: tuple[str | tuple[str, ...], ...]  # detail keys shown as evidence; a tuple = first key present
-
-
-BOXES: tuple[BoxSpec, ...] = (
-    BoxSpec("backup", "Recent PostgreSQL backup visible", ("postgres.backup_recent",),
-            ("last_backup_at", ("backup_name", "last_backup_name"))),
-    BoxSpec("retention", "Retention conforms", ("postgres.retention",), ("retention_days", "earliest_restore")),
-    BoxSpec("soft_delete", "Blob Storage soft delete on", ("blob.soft_delete",), ("enabled", "retention_days")),
-    BoxSpec("dry_run", "Dry run OK", DRY_RUN_CHECKS, ()),
-    BoxSpec("journal", "Results noted in the internal journal", (), ()),
-)
-
-# box states
-TICKED, WARNING, FAILED, ERROR, PARTIAL, NO_EVIDENCE = "ticked", "warning", "failed", "error", "partial", "no evidence"
-_STATE_OF = {Status.PASS: TICKED, Status.WARN: WARNING, Status.FAIL: FAILED, Status.ERROR: ERROR}
-
-
-class ReportError(ValueError):
-    """Bad input to the report or sign-off (month, format, name, comment): a usage error."""
-
-
-# --- the report model ------------------------------------------------------------------------
-
-@dataclass
-class RunRef:
-    run_id: str
-    started_at: str
-    trigger: str
-    dry_run: bool
-    status: str
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Evidence:
-    run_id: str
-    at: str            # the run's start (UTC, ISO)
-    trigger: str
-    dry_run: bool
-    results: list[dict[str, Any]]  # [{check_id, status, summary, values}]
-
-
-@dataclass
-class Box:
-    key: str
-    label: str
-    state: str
-    evidence: Evidence | None = None
-    remarks: list[str] = field(default_factory=list)
-
-    @property
-    def ticked(self) -> bool:
-        return self.state == TICKED
-
-
-@dataclass
-class Problem:
-    run_id: str
-    at: str
-    check_id: str
-    title: str
-    status: str
-    severity: str
-    summary: str
-    remediation: str
-    resolved_by: str | None = None  # a later run of the month that passed the same check
-
-
-@dataclass
-class Drill:
-    run_id: str
-    at: str
-    trigger: str
-    status: str
-    summary: str
-    rto_minutes: Any
-    restore_point: Any
-    target_server: Any
-
-
-@dataclass
-class SignOff:
-    by: str
-    at: str
-    comment: str
-    via: str
-    digest: str
-    run_count: int
-    boxes_ticked: int
-    current: bool = True  # the report has not changed since
-
-
-@dataclass
-class MonthReport:
-    month: str
-    generated_at: str
-    runs: list[RunRef]
-    boxes: list[Box]
-    problems: list[Problem]
-    drill: Drill | None
-    signoffs: list[SignOff]
-    notes: list[str]
-    digest: str
-
-    @property
-    def ticked(self) -> int:
-        return sum(b.ticked for b in self.boxes)
-
-    @property
-    def complete(self) -> bool:
-        return self.ticked == len(self.boxes)
-
-    def box(self, key: str) -> Box:
-        return next(b for b in self.boxes if b.key == key)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "month": self.month, "generated_at": self.generated_at,
-            "complete": self.complete, "boxes_ticked": self.ticked, "boxes_total": len(self.boxes),
-            "boxes": [dict(asdict(b), ticked=b.ticked) for b in self.boxes],
-            "problems": [asdict(p) for p in self.problems],
-            "drill": asdict(self.drill) if self.drill else None,
-            "signoffs": [asdict(s) for s in self.signoffs],
-            "runs": [asdict(r) for r in self.runs],
-            "notes": list(self.notes), "digest": self.digest, "app_version": __version__,
-        }
-
-
-@dataclass
-class Overview:
-    first_month: str
-    last_month: str
-    generated_at: str
-    months: list[MonthReport]  # oldest first
-
-    @property
-    def complete(self) -> bool:
-        return all(m.complete for m in self.months)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "first_month": self.first_month, "last_month": self.last_month, "generated_at": self.generated_at,
-            "complete": self.complete,
-            "months": [{
-                "month": m.month, "complete": m.complete, "boxes_ticked": m.ticked,
-                "boxes": {b.key: b.state for b in m.boxes},
-                "runs": len(m.runs), "problems": len(m.problems),
-                "drill": ({"status": m.drill.status, "rto_minutes": m.drill.rto_minutes, "run_id": m.drill.run_id,
-                           "at": m.drill.at} if m.drill else None),
-                "signed_off_by": [s.by for s in m.signoffs],
-                "signoff_current": bool(m.signoffs) and m.signoffs[-1].current,
-            } for m in self.months],
-        }
-
-
 # --- input validation ------------------------------------------------------------------------
 
 def check_month(month: str) -> str:
-    if not isinstance(month, str) or not MONTH_RE.fullmatch(month):
+    if not is_month(month):
         raise ReportError(f"month must be YYYY-MM, got {str(month)[:32]!r}")
     return month
 
@@ -248,10 +83,6 @@ def month_range(last: str, count: int) -> list[str]:
 
 # --- building a month from its partition ------------------------------------------------------
 
-def _iso(value: Any) -> str:
-    return _as_datetime(value).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def _values(result: CheckResult, keys: Iterable[str | tuple[str, ...]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in keys:
@@ -273,7 +104,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     """The checklist of `month` from the entities of its partition (pure: no I/O)."""
     notes: list[str] = []
     run_rows = {r["RunId"]: r for r in rows if r.get("Kind") == "run" and r.get("RunId")}
-    runs = sorted((RunRef(run_id=r["RunId"], started_at=_iso(r.get("StartedAt")), trigger=str(r.get("Trigger", "")),
+    runs = sorted((RunRef(run_id=r["RunId"], started_at=journal_iso(r.get("StartedAt")), trigger=str(r.get("Trigger", "")),
                           dry_run=bool(r.get("DryRun")), status=str(r.get("Status", "")),
                           counts={"pass": r.get("Passed", 0), "warn": r.get("Warned", 0), "fail": r.get("Failed", 0),
                                   "error": r.get("Errors", 0), "skipped": r.get("Skipped", 0)})
@@ -307,7 +138,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     drill = _drill(runs, results)
     digest = _digest(month, runs, boxes)
     signoffs = _signoffs(rows, digest)
-    return MonthReport(month=month, generated_at=_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
+    return MonthReport(month=month, generated_at=journal_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
                        boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest)
 
 
@@ -337,7 +168,7 @@ def _single_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str, 
             box.remarks.append(f"no run of the month included {check_id}")
         return box
     run, result = deciding
-    box = Box(spec.key, spec.label, _STATE_OF[result.status],
+    box = Box(spec.key, spec.label, STATE_OF[result.status],
               _evidence(run, [_result_dict(result, spec.values)]), remarks)
     if result.status is not Status.PASS:
         box.remarks.insert(0, f"{result.status.value}: {result.summary}")
@@ -435,7 +266,7 @@ def _signoffs(rows: list[dict[str, Any]], digest: str) -> list[SignOff]:
     for row in rows:
         if row.get("Kind") != "signoff":
             continue
-        out.append(SignOff(by=str(row.get("SignedBy", "")), at=_iso(row.get("SignedAt")),
+        out.append(SignOff(by=str(row.get("SignedBy", "")), at=journal_iso(row.get("SignedAt")),
                            comment=str(row.get("Comment", "")), via=str(row.get("Via", "")),
                            digest=str(row.get("ReportDigest", "")),
                            run_count=int(row.get("RunCount", 0) or 0), boxes_ticked=int(row.get("BoxesTicked", 0) or 0),
@@ -457,7 +288,7 @@ def overview(journal: Any, last_month: str, months: int, now: datetime | None = 
     months = check_months(months)
     now = now or datetime.now(timezone.utc)
     reports = [build_month(m, journal.partition(m), now) for m in month_range(last_month, months)]
-    return Overview(reports[0].month, reports[-1].month, _iso(now), reports)
+    return Overview(reports[0].month, reports[-1].month, journal_iso(now), reports)
 
 
 # --- sign-off --------------------------------------------------------------------------------
@@ -477,7 +308,7 @@ def _clean_text(value: Any, what: str, limit: int, multiline: bool) -> str:
 
 def validate_signoff(month: str, by: Any, comment: Any, now: datetime) -> tuple[str, str]:
     check_month(month)
-    if month > now.astimezone(timezone.utc).strftime("%Y-%m"):
+    if month > month_of(now):
         raise ReportError(f"cannot sign off {month}: the month has not started yet")
     name = _clean_text(by, "name (--by)", MAX_SIGNER_CHARS, multiline=False)
     if not name:
@@ -502,7 +333,7 @@ def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str
         "AppVersion": __version__,
     }
     _insert(journal, entity, f"signoff-{now:%Y%m%dT%H%M%S%f}Z")
-    stored = SignOff(by=name, at=_iso(now), comment=entity["Comment"], via=via,
+    stored = SignOff(by=name, at=journal_iso(now), comment=entity["Comment"], via=via,
                      digest=report.digest, run_count=len(report.runs), boxes_ticked=report.ticked, current=True)
     report.signoffs.append(stored)
     return stored, report

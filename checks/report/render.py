@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from checks.report.checklist import (BOXES, DRY_RUN_CHECKS, NO_EVIDENCE, PARTIAL, TICKED, Box, MonthReport, Overview)
+from checks.report.model import BOXES, DRY_RUN_CHECKS, NO_EVIDENCE, PARTIAL, TICKED, Box, MonthReport, Overview
 
 CONTENT_TYPES = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
                  "json": "application/json"}
@@ -206,6 +206,23 @@ def _state_cell(box: Box) -> str:
     return f"<td class=\"state {h(css)}\">{h(_STATE_WORD.get(box.state, box.state))}</td>"
 
 
+def _signoffs_html(report: MonthReport) -> list[str]:
+    if not report.signoffs:
+        return [f"<p>Not signed off yet. <code>python -m checks signoff --month {h(report.month)} "
+                f"--by NAME</code></p>"]
+    parts = ["<table><thead><tr><th>Reviewed by</th><th>When</th><th>Via</th><th>State at sign-off</th>"
+             "<th>Comment</th></tr></thead><tbody>"]
+    for s in report.signoffs:
+        who = h(s.by)
+        state = f"{s.boxes_ticked} of {len(BOXES)} ticked, {s.run_count} run(s)"
+        if not s.current:
+            state += "<div class=\"remark\">the report changed after this sign-off</div>"
+        parts.append(f"<tr><td>{who}</td><td>{h(_time(s.at))}</td><td>{h(s.via)}</td><td>{state}</td>"
+                     f"<td>{h(s.comment)}</td></tr>")
+    parts.append("</tbody></table>")
+    return parts
+
+
 def month_html(report: MonthReport) -> str:
     title = f"Monthly backup checklist — {report.month}"
     parts = [f"<h1>{h(title)}</h1>",
@@ -236,20 +253,7 @@ def month_html(report: MonthReport) -> str:
                          f"</span>{resolved}{remediation}</li>")
         parts.append("</ul>")
     parts += ["<h2>Latest restore drill</h2>", f"<p>{h(_drill_text(report))}</p>", "<h2>Sign-off</h2>"]
-    if not report.signoffs:
-        parts.append(f"<p>Not signed off yet. <code>python -m checks signoff --month {h(report.month)} "
-                     f"--by NAME</code></p>")
-    else:
-        parts.append("<table><thead><tr><th>Reviewed by</th><th>When</th><th>Via</th><th>State at sign-off</th>"
-                     "<th>Comment</th></tr></thead><tbody>")
-        for s in report.signoffs:
-            who = h(s.by)
-            state = f"{s.boxes_ticked} of {len(BOXES)} ticked, {s.run_count} run(s)"
-            if not s.current:
-                state += "<div class=\"remark\">the report changed after this sign-off</div>"
-            parts.append(f"<tr><td>{who}</td><td>{h(_time(s.at))}</td><td>{h(s.via)}</td><td>{state}</td>"
-                         f"<td>{h(s.comment)}</td></tr>")
-        parts.append("</tbody></table>")
+    parts += _signoffs_html(report)
     parts.append("<h2>Runs of the month</h2>")
     if not report.runs:
         parts.append("<p>No run recorded.</p>")

@@ -1,0 +1,245 @@
+"""The restore drill's rule and the facts it judges: `evaluate_drill(facts, settings) -> Outcome`.
+
+The one place that decides a drill's status, at every point the state machine needs one
+(checks/drill/restore_drill.py): a drill stopped before verification (refused by a guard, refused
+or failed in Azure, past its deadline), the verification of the restored server, and the
+downgrade of a passing drill whose server could not be cleaned up. `gather_facts` is the I/O:
+the database checks run on the restored server, production's counts and both Alembic revisions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Outcome, Status
+from checks.engine.timeutil import minutes, parse_iso
+
+# why a drill stopped before its verification → the status it gets
+STOPPED_STATUS = {"guard": Status.FAIL, "conflict": Status.FAIL, "restore_failed": Status.FAIL,
+                  "overdue": Status.FAIL, "azure": Status.ERROR}
+CLEANUP_PROBLEMS = ("refused", "failed")  # how a cleanup line starts when the server may still exist
+
+
+@dataclass(frozen=True)
+class DrillFacts:
+    target_server: str
+    restored_checks: dict[str, tuple[str, str]] = field(default_factory=dict)  # check id -> (status, summary)
+    restored_counts: dict[str, int] = field(default_factory=dict)
+    production_counts: dict[str, int] = field(default_factory=dict)
+    restored_revision: str | None = None
+    production_revision: str | None = None
+    revision_error: str = ""
+    production_error: str = ""
+    rto_minutes: float | None = None
+    restore_point: str = ""
+    stopped_by: str | None = None  # a STOPPED_STATUS key (or "" = unknown): no verification ran
+    stop_reason: str = ""  # the error that stopped it
+    stop_summary: str = ""  # what the drill said about it ("drill not started: ...")
+    cleanup: str = ""  # how the cleanup of the restored server ended ("" = not yet)
+
+
+def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
+    """Passes when every database check passes on the restored server, its Alembic revision equals
+    production's and no essential table holds more rows than production (it cannot: production only
+    grew since the restore point). Fails on a failing/erroring check, a revision mismatch or a table
+    larger than production's, and when the drill stopped before verification (refused by a guard,
+    409 in Azure, restore failed, past RESTORE_DRILL_MAX_HOURS); errors when Azure refused it
+    otherwise. Warns when the shortfall of a table exceeds COUNT_DROP_THRESHOLD_PERCENT, when there
+    were no counts to compare, or when a passing drill's server could not be cleaned up (refused or
+    failed delete: the sweeper has to remove it)."""
+    if facts.stopped_by is not None:
+        status = STOPPED_STATUS.get(facts.stopped_by, Status.ERROR)
+        reason = facts.stop_reason or facts.stop_summary
+        outcome = Outcome(status, facts.stop_summary or reason, {"verification": {"status": "not run",
+                                                                                  "reason": reason}})
+    else:
+        outcome = _verification(facts, settings)
+    if not facts.cleanup:
+        return outcome
+    status = outcome.status
+    if status == Status.PASS and facts.cleanup.startswith(CLEANUP_PROBLEMS):
+        status = Status.WARN
+    return Outcome(status, f"{outcome.summary}; server {facts.target_server}: {facts.cleanup}", outcome.details,
+                   outcome.remediation)
+
+
+def _compare_counts(facts: DrillFacts, threshold: float) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(per-table comparison, tables larger than production, shortfalls above the threshold)."""
+    counts, larger, short = {}, [], []
+    for table in sorted(set(facts.restored_counts) | set(facts.production_counts)):
+        restored, production = facts.restored_counts.get(table), facts.production_counts.get(table)
+        entry: dict[str, Any] = {"restored": restored, "production": production}
+        if restored is not None and production is not None:
+            entry["shortfall_percent"] = round(100 * (production - restored) / production, 1) if production else 0.0
+            if restored > production:
+                larger.append(table)
+            elif production and entry["shortfall_percent"] > threshold:
+                short.append(f"{table} {restored}/{production} (-{entry['shortfall_percent']:g}%)")
+        counts[table] = entry
+    return counts, larger, short
+
+
+def _verification_record(facts: DrillFacts, counts: dict[str, Any], threshold: float) -> dict[str, Any]:
+    verification = {
+        "checks": {cid: {"status": st, "summary": summary[:200]} for cid, (st, summary) in facts.restored_checks.items()},
+        "counts": counts,
+        "alembic_revision": {"restored": facts.restored_revision, "production": facts.production_revision},
+        "shortfall_threshold_percent": threshold,
+    }
+    if facts.revision_error:
+        verification["alembic_error"] = facts.revision_error[:300]
+    if facts.production_error:
+        verification["production_error"] = facts.production_error[:300]
+    return verification
+
+
+def _problems(facts: DrillFacts, counts: dict[str, Any], larger: list[str]) -> list[str]:
+    problems = []
+    failing = [cid for cid, (st, _) in facts.restored_checks.items() if st in ("fail", "error")]
+    if not any(st == "pass" for st, _ in facts.restored_checks.values()):
+        problems.append("nothing was verified on the restored server (no database check passed; "
+                        "is the database configured?)")
+    if failing:
+        problems.append("on the restored server: " + "; ".join(
+            f"{cid} {facts.restored_checks[cid][0]} ({facts.restored_checks[cid][1][:120]})" for cid in failing))
+    if facts.restored_revision != facts.production_revision:
+        problems.append(f"Alembic revision {facts.restored_revision or 'unknown'} on the restored server, "
+                        f"{facts.production_revision or 'unknown'} in production")
+    if larger:
+        problems.append("more rows restored than in production (wrong source, or production lost rows): " +
+                        ", ".join(f"{t} {counts[t]['restored']}>{counts[t]['production']}" for t in larger))
+    return problems
+
+
+def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
+    threshold = settings.count_drop_threshold_percent
+    counts, larger, short = _compare_counts(facts, threshold)
+    verification = _verification_record(facts, counts, threshold)
+    problems = _problems(facts, counts, larger)
+    warned = [cid for cid, (st, _) in facts.restored_checks.items() if st == "warn"]
+    warnings = []
+    if short:
+        warnings.append(f"shortfall above {threshold:g}% vs production: " + ", ".join(short))
+    if not counts:
+        warnings.append("no essential table counts to compare (ESSENTIAL_TABLES / database.essential_counts)")
+    if warned:
+        warnings.append("warnings on the restored server: " + ", ".join(warned))
+    rto = f"RTO {facts.rto_minutes:g} min" if facts.rto_minutes is not None else "RTO unknown"
+    if problems:
+        verification["status"] = Status.FAIL.value
+        return Outcome.fail(f"restore drill to {facts.target_server} failed verification: " + "; ".join(problems),
+                            "Investigate the restored server before trusting the backups; re-run the drill "
+                            "with RESTORE_DRILL_KEEP=true to inspect it.", verification=verification)
+    compared = f"{len(counts)} table(s) ≤ production" if counts else "no counts compared"
+    if warnings:
+        verification["status"] = Status.WARN.value
+        return Outcome.warn(f"restored {facts.target_server} ({rto}); " + "; ".join(warnings), None,
+                            verification=verification)
+    verification["status"] = Status.PASS.value
+    return Outcome.passed(f"restored {facts.target_server} to {facts.restore_point} ({rto}); "
+                          f"{len(facts.restored_checks)} database checks pass, {compared}, "
+                          f"Alembic {facts.restored_revision}", verification=verification)
+
+
+def recorded_facts(target_server: str, verification: dict[str, Any], rto_minutes: float | None,
+                   restore_point: str, cleanup: str) -> DrillFacts:
+    """The facts of a verification recorded earlier (the drill's `verification`, which holds them all:
+    checks, both counts, both revisions), with how the cleanup ended: a later invocation re-judges
+    the drill with the same rule."""
+    counts = verification.get("counts") or {}
+    revisions = verification.get("alembic_revision") or {}
+    return DrillFacts(
+        target_server=target_server,
+        restored_checks={cid: (c.get("status", ""), c.get("summary", ""))
+                         for cid, c in (verification.get("checks") or {}).items()},
+        restored_counts={t: c["restored"] for t, c in counts.items() if c.get("restored") is not None},
+        production_counts={t: c["production"] for t, c in counts.items() if c.get("production") is not None},
+        restored_revision=revisions.get("restored"), production_revision=revisions.get("production"),
+        revision_error=verification.get("alembic_error", ""), production_error=verification.get("production_error", ""),
+        rto_minutes=rto_minutes, restore_point=restore_point, cleanup=cleanup)
+
+
+# --- I/O --------------------------------------------------------------------------------------
+def gather_facts(ctx: RunContext, target_server: str, target_host: str, restore_point: str,
+                 requested_at: str, ready_at: str) -> DrillFacts:
+    """Run the database checks on the restored server and production's counts (bounded by check timeouts)."""
+    from checks.engine.registry import select
+    from checks.engine.runner import run_checks
+
+    specs = select(["database.*"])
+    restored_ctx = sub_context(ctx, target_host or None)
+    try:
+        restored = run_checks(specs, restored_ctx, trigger="drill")
+    finally:
+        restored_ctx.close()
+    production_counts, production_error = _production_counts(ctx, [s for s in specs
+                                                                   if s.id == "database.essential_counts"])
+    restored_counts = next((counts_of(r.details) for r in restored.results
+                            if r.check_id == "database.essential_counts"), {})
+    restored_rev, err1 = alembic_revision(ctx, target_host or None)
+    production_rev, err2 = alembic_revision(ctx, None)
+    ready, requested = parse_iso(ready_at), parse_iso(requested_at)
+    return DrillFacts(target_server=target_server,
+                      restored_checks={r.check_id: (r.status.value, r.summary) for r in restored.results},
+                      restored_counts=restored_counts, production_counts=production_counts,
+                      restored_revision=restored_rev, production_revision=production_rev,
+                      revision_error="; ".join(e for e in (err1 and f"restored: {err1}",
+                                                           err2 and f"production: {err2}") if e),
+                      production_error=production_error,
+                      rto_minutes=minutes(ready - requested) if ready and requested else None,
+                      restore_point=restore_point)
+
+
+def _production_counts(ctx: RunContext, count_specs: list) -> tuple[dict[str, int], str]:
+    from checks.engine.runner import run_checks
+
+    if not count_specs:
+        return {}, ""
+    prod_ctx = sub_context(ctx, None)
+    try:
+        prod = run_checks(count_specs, prod_ctx, trigger="drill").results[0]
+    finally:
+        prod_ctx.close()
+    counts = counts_of(prod.details)
+    return counts, (prod.summary if prod.status == Status.ERROR and not counts else "")
+
+
+def sub_context(ctx: RunContext, host: str | None) -> RunContext:
+    # no journal: the checks must not compare the restored server with production's previous run
+    return RunContext(settings=ctx.settings, clock=ctx.clock, credential=ctx.credential,
+                      azure_kwargs=dict(ctx.azure_kwargs), db_host=host)
+
+
+def counts_of(details: dict[str, Any]) -> dict[str, int]:
+    out = {}
+    for table, value in (details.get("counts") or {}).items():
+        if isinstance(value, dict):
+            value = value.get("count", value.get("rows"))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[str(table)] = int(value)
+    return out
+
+
+def alembic_revision(ctx: RunContext, host: str | None) -> tuple[str | None, str]:
+    """(revision, error) through a read-only session on the given host (database.read_migration)."""
+    import psycopg
+    from checks.connect.database import session
+    from checks.engine.model import CheckError, NotConfigured
+    from checks.families.database import read_migration
+
+    s = ctx.settings
+    host_ctx = sub_context(ctx, host)
+    try:
+        with session(host_ctx) as conn:
+            facts = read_migration(conn, s.alembic_schema, s.alembic_version_table)
+    except (CheckError, NotConfigured) as exc:
+        return None, str(exc)
+    except psycopg.Error as exc:
+        return None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    finally:
+        host_ctx.close()
+    if not facts.table_exists:
+        return None, f"Alembic version table {facts.table} not found"
+    return (facts.revisions[0], "") if facts.revisions else (None, "no Alembic revision row")

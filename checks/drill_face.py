@@ -1,0 +1,133 @@
+"""The restore drill's entry points (a face, beside checks/cli.py and checks/http_api.py):
+`python -m checks drill start|status|cleanup`, `POST /api/drill`, the drill timer and the monthly
+timer's hook. The drill itself (state machine, guards, rule) is checks/drill/.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, TextIO
+
+from checks.drill import restore_drill
+from checks.drill.state import FAILED, Drill, DrillActive
+from checks.engine.config import Settings
+from checks.engine.model import CheckError, NotConfigured
+from checks.service import load_settings, open_journal
+
+log = logging.getLogger("checks.drill_face")
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def describe(drill: Drill) -> str:
+    lines = [f"Drill {drill.drill_id}: {drill.state.upper()}"
+             f"{' (' + drill.outcome + ')' if drill.outcome else ''} — {drill.source_server} → {drill.target_server}",
+             f"  restore point {drill.restore_point or '-'} ({drill.restore_point_mode or '-'}), requested "
+             f"{drill.requested_at}, ready {drill.ready_at or '-'}, expires {drill.expires_at}"]
+    if drill.summary:
+        lines.append(f"  {drill.summary}")
+    if drill.cleanup:
+        lines.append(f"  cleanup: {drill.cleanup}")
+    lines += [f"    {e}" for e in drill.events[-8:]]
+    return "\n".join(lines) + "\n"
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+def add_cli(sub) -> None:
+    """`python -m checks drill start|status|cleanup` (registered by checks/cli.py)."""
+    drill = sub.add_parser("drill", help="restore drill: PITR to a new server, verified and cleaned up")
+    verbs = drill.add_subparsers(dest="drill_command", required=True)
+    start = verbs.add_parser("start", help="request a point-in-time restore to a new server (RESTORE_DRILL_ENABLED)")
+    start.add_argument("--restore-point", metavar="WHEN", help="latest | random | ISO time (default RESTORE_POINT)")
+    start.add_argument("--target", metavar="NAME", help="target server name (default <prefix>-YYYYMMDD[-HHMM])")
+    start.add_argument("--json", action="store_true")
+    status = verbs.add_parser("status", help="advance the active drill and show the latest drills")
+    status.add_argument("--json", action="store_true")
+    cleanup = verbs.add_parser("cleanup", help="delete expired drill servers (drill tags only)")
+    cleanup.add_argument("--json", action="store_true")
+
+
+def cli_command(args, out: TextIO, env) -> int:
+    settings = load_settings(env)
+    journal = open_journal(settings)
+    ctx = restore_drill.make_context(settings)
+    try:
+        if args.drill_command == "cleanup":
+            return _cli_cleanup(ctx, args, out)
+        if args.drill_command == "start":
+            try:
+                drills = [restore_drill.start_drill(ctx, journal, trigger="cli", restore_point=args.restore_point,
+                                                    target=args.target)]
+            except (NotConfigured, DrillActive, CheckError) as exc:
+                print(f"error: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+                return EXIT_FAILED
+        else:
+            restore_drill.advance_all(ctx, journal)
+            drills = restore_drill.load_drills(journal)[:5]
+    finally:
+        ctx.close()
+    if args.json:
+        json.dump([d.public() for d in drills], out, indent=2, default=str)
+        out.write("\n")
+    else:
+        out.write("".join(describe(d) for d in drills) or "No restore drill recorded.\n")
+    return EXIT_FAILED if drills and drills[0].state == FAILED else EXIT_OK
+
+
+def _cli_cleanup(ctx, args, out: TextIO) -> int:
+    try:
+        swept = restore_drill.sweep(ctx)
+    except (NotConfigured, CheckError) as exc:
+        print(f"error: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        json.dump({"swept": swept}, out, indent=2)
+        out.write("\n")
+    else:
+        out.write("".join(f"{r['server']}: {r['result']}\n" for r in swept) or "No expired drill server.\n")
+    return EXIT_FAILED if any(r["result"].startswith(("refused", "failed")) for r in swept) else EXIT_OK
+
+
+# --- HTTP and timers ----------------------------------------------------------------------------
+def http_start(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """POST /api/drill: (status code, payload)."""
+    journal = open_journal(settings)
+    ctx = restore_drill.make_context(settings)
+    try:
+        drill = restore_drill.start_drill(ctx, journal, trigger="http", restore_point=body.get("restore_point"),
+                                          target=body.get("target"))
+    except NotConfigured as exc:
+        return 400, {"error": str(exc)}
+    except DrillActive as exc:
+        return 409, {"error": str(exc), "drill_id": exc.drill_id, "state": exc.state}
+    except CheckError as exc:
+        return 502, {"error": exc.reason, "remediation": exc.remediation}
+    finally:
+        ctx.close()
+    return (422 if drill.state == FAILED else 202), drill.public()
+
+
+def timer_entry(settings: Settings) -> dict[str, Any]:
+    """The drill timer (RESTORE_DRILL_SCHEDULE): never raises."""
+    try:
+        journal = open_journal(settings)
+        ctx = restore_drill.make_context(settings)
+        try:
+            return restore_drill.timer_tick(ctx, journal)
+        finally:
+            ctx.close()
+    except Exception as exc:  # a timer must not crash the host; the log says what happened
+        log.error("restore drill timer: %s", exc)
+        return {"error": str(exc)[:300]}
+
+
+def monthly_entry(settings: Settings, journal) -> dict[str, Any] | None:
+    """From the monthly run (checks/http_api.run_timer): maybe start a drill; never raises."""
+    if not settings.restore_drill_enabled:
+        return None
+    ctx = restore_drill.make_context(settings)
+    try:
+        return restore_drill.monthly_hook(ctx, journal)
+    finally:
+        ctx.close()

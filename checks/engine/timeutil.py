@@ -1,0 +1,99 @@
+"""Time and month helpers, the one place for them (stdlib only; 3.11 `fromisoformat` reads `Z`).
+
+Three output forms exist on purpose, each kept where the journal already uses it:
+`iso_z` ("2026-11-01T06:00:00Z", drill state and the report), `iso_seconds` (UTC, seconds,
+"+00:00", the PostgreSQL checks) and `iso_or_none` (the value's own `isoformat()`, Blob checks).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")  # YYYY-MM
+EPOCH = datetime.fromtimestamp(0, timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """Aware UTC; a naive value is taken as UTC (the SDKs and the journal mean UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def iso_z(moment: datetime | None) -> str:
+    """'2026-11-01T06:00:00Z' ('' for None)."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else ""
+
+
+def iso_seconds(value: datetime | None) -> str | None:
+    """UTC to the second, '+00:00' (None for None)."""
+    return to_utc(value).isoformat(timespec="seconds") if value is not None else None
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """ISO 8601 (a trailing Z allowed) → aware datetime (naive = UTC); None for ''/None.
+
+    Raises ValueError for anything else.
+    """
+    if not text:
+        return None
+    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def as_datetime(value: Any) -> datetime:
+    """A journal property (datetime, ISO string, or missing) → aware datetime; the epoch when missing."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return EPOCH
+
+
+def journal_iso(value: Any) -> str:
+    """A journal property (see as_datetime) as `iso_z`."""
+    return iso_z(as_datetime(value))
+
+
+def plain(value: Any) -> Any:
+    """A database value made JSON-safe: dates as ISO strings, scalars as they are, the rest as str."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def month_of(moment: datetime) -> str:
+    """'YYYY-MM' of a moment, in UTC."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m")
+
+
+def this_month() -> str:
+    return month_of(utcnow())
+
+
+def is_month(value: Any) -> bool:
+    return isinstance(value, str) and MONTH_RE.fullmatch(value) is not None
+
+
+def month_and_previous(now: datetime) -> list[str]:
+    """[this month, last month] of `now` as 'YYYY-MM'."""
+    first = now.date().replace(day=1)
+    return [first.strftime("%Y-%m"), (first - timedelta(days=1)).strftime("%Y-%m")]
+
+
+def months_between(earlier: datetime, later: datetime) -> int:
+    """Calendar months from `earlier` to `later` (Nov 30 → Dec 1 is 1)."""
+    return (later.year * 12 + later.month) - (earlier.year * 12 + earlier.month)
+
+
+def minutes(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 60, 1)

@@ -1,0 +1,176 @@
+"""The monthly report's model: the checklist's boxes, their states, and what a month report holds.
+
+Built by checks/report/checklist.py from the journal, rendered by checks/report/render.py.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from checks import __version__
+from checks.engine.model import Status
+
+DRY_RUN_CHECKS = ("database.connectivity", "database.migration", "database.essential_counts",
+                  "database.signed_document")
+DRILL_CHECK = "drill.restore"
+DRILL_TRIGGER = "drill"
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    key: str
+    label: str
+    check_ids: tuple[str, ...]
+    values: tuple[str | tuple[str, ...], ...]  # detail keys shown as evidence; a tuple = first key present
+
+
+BOXES: tuple[BoxSpec, ...] = (
+    BoxSpec("backup", "Recent PostgreSQL backup visible", ("postgres.backup_recent",),
+            ("last_backup_at", ("backup_name", "last_backup_name"))),
+    BoxSpec("retention", "Retention conforms", ("postgres.retention",), ("retention_days", "earliest_restore")),
+    BoxSpec("soft_delete", "Blob Storage soft delete on", ("blob.soft_delete",), ("enabled", "retention_days")),
+    BoxSpec("dry_run", "Dry run OK", DRY_RUN_CHECKS, ()),
+    BoxSpec("journal", "Results noted in the internal journal", (), ()),
+)
+
+# box states
+TICKED, WARNING, FAILED, ERROR, PARTIAL, NO_EVIDENCE = "ticked", "warning", "failed", "error", "partial", "no evidence"
+STATE_OF = {Status.PASS: TICKED, Status.WARN: WARNING, Status.FAIL: FAILED, Status.ERROR: ERROR}
+
+
+class ReportError(ValueError):
+    """Bad input to the report or sign-off (month, format, name, comment): a usage error."""
+
+
+# --- the report model ------------------------------------------------------------------------
+
+@dataclass
+class RunRef:
+    run_id: str
+    started_at: str
+    trigger: str
+    dry_run: bool
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Evidence:
+    run_id: str
+    at: str            # the run's start (UTC, ISO)
+    trigger: str
+    dry_run: bool
+    results: list[dict[str, Any]]  # [{check_id, status, summary, values}]
+
+
+@dataclass
+class Box:
+    key: str
+    label: str
+    state: str
+    evidence: Evidence | None = None
+    remarks: list[str] = field(default_factory=list)
+
+    @property
+    def ticked(self) -> bool:
+        return self.state == TICKED
+
+
+@dataclass
+class Problem:
+    run_id: str
+    at: str
+    check_id: str
+    title: str
+    status: str
+    severity: str
+    summary: str
+    remediation: str
+    resolved_by: str | None = None  # a later run of the month that passed the same check
+
+
+@dataclass
+class Drill:
+    run_id: str
+    at: str
+    trigger: str
+    status: str
+    summary: str
+    rto_minutes: Any
+    restore_point: Any
+    target_server: Any
+
+
+@dataclass
+class SignOff:
+    by: str
+    at: str
+    comment: str
+    via: str
+    digest: str
+    run_count: int
+    boxes_ticked: int
+    current: bool = True  # the report has not changed since
+
+
+@dataclass
+class MonthReport:
+    month: str
+    generated_at: str
+    runs: list[RunRef]
+    boxes: list[Box]
+    problems: list[Problem]
+    drill: Drill | None
+    signoffs: list[SignOff]
+    notes: list[str]
+    digest: str
+
+    @property
+    def ticked(self) -> int:
+        return sum(b.ticked for b in self.boxes)
+
+    @property
+    def complete(self) -> bool:
+        return self.ticked == len(self.boxes)
+
+    def box(self, key: str) -> Box:
+        return next(b for b in self.boxes if b.key == key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month, "generated_at": self.generated_at,
+            "complete": self.complete, "boxes_ticked": self.ticked, "boxes_total": len(self.boxes),
+            "boxes": [dict(asdict(b), ticked=b.ticked) for b in self.boxes],
+            "problems": [asdict(p) for p in self.problems],
+            "drill": asdict(self.drill) if self.drill else None,
+            "signoffs": [asdict(s) for s in self.signoffs],
+            "runs": [asdict(r) for r in self.runs],
+            "notes": list(self.notes), "digest": self.digest, "app_version": __version__,
+        }
+
+
+@dataclass
+class Overview:
+    first_month: str
+    last_month: str
+    generated_at: str
+    months: list[MonthReport]  # oldest first
+
+    @property
+    def complete(self) -> bool:
+        return all(m.complete for m in self.months)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "first_month": self.first_month, "last_month": self.last_month, "generated_at": self.generated_at,
+            "complete": self.complete,
+            "months": [{
+                "month": m.month, "complete": m.complete, "boxes_ticked": m.ticked,
+                "boxes": {b.key: b.state for b in m.boxes},
+                "runs": len(m.runs), "problems": len(m.problems),
+                "drill": ({"status": m.drill.status, "rto_minutes": m.drill.rto_minutes, "run_id": m.drill.run_id,
+                           "at": m.drill.at} if m.drill else None),
+                "signed_off_by": [s.by for s in m.signoffs],
+                "signoff_current": bool(m.signoffs) and m.signoffs[-1].current,
+            } for m in self.months],
+        }
