@@ -13,6 +13,11 @@ param environmentName string
 
 @minLength(1)
 @description('Region of the verifier (a region that offers Flex Consumption).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Resource group of the verifier; default rg-<environmentName>.')
@@ -24,7 +29,7 @@ param alertEmail string
 // --- existing targets (not created here) -------------------------------------------------------
 @description('Production PostgreSQL flexible server (PG_SERVER_NAME).')
 param pgServerName string
-@description('Resource group of the server (PG_RESOURCE_GROUP); the restore drill creates servers there.')
+@description('Resource group of the server (PG_RESOURCE_GROUP); the verifier only ever reads there.')
 param pgResourceGroup string
 @description('Application database (PGDATABASE).')
 param pgDatabase string = 'medicapp'
@@ -41,10 +46,29 @@ param signedDocumentContainer string = ''
 @description('Canary container (BLOB_CANARY_CONTAINER), created in the checked account; empty = no canary.')
 param blobCanaryContainer string = 'verifier-canary'
 
-// --- behaviour ---------------------------------------------------------------------------------
-@description('Restore drill (RESTORE_DRILL_ENABLED): grants create/delete of flexible servers in pgResourceGroup. Off by default.')
+@description('Put a CanNotDelete lock on the production server.')
+param lockProductionServer bool = false
+
+// --- restore drill -------------------------------------------------------------------------------
+@description('Restore drill (RESTORE_DRILL_ENABLED): creates the drill resource group and grants create/delete of flexible servers THERE only. Off by default.')
 param restoreDrillEnabled bool = false
+@description('The drill resource group (RESTORE_DRILL_RESOURCE_GROUP), created here; default rg-<environmentName>-drills. Never pgResourceGroup.')
+param restoreDrillResourceGroup string = ''
 param restoreDrillPrefix string = 'medicapp-db-restore'
+@description('VNet-integrated source server only: resource id of its delegated subnet (the restored server joins it).')
+param pgSubnetId string = ''
+@description('Privately accessed source server only: resource id of its private DNS zone (the restored server joins it; the app VNet is linked to it).')
+param pgPrivateDnsZoneId string = ''
+
+// --- networks (README "Networks"); all empty = public mode ------------------------------------------
+@description('Private mode: subnet delegated to Microsoft.App/environments for the Function App (Flex Consumption VNet integration).')
+param appSubnetId string = ''
+@description('Private mode: subnet of the private endpoints of the verifier\'s host and journal storage.')
+param privateEndpointSubnetId string = ''
+@description('Private mode with pgPrivateDnsZoneId: link that zone to the app\'s VNet (false when it is linked already).')
+param linkPgPrivateDnsZone bool = true
+
+// --- behaviour ---------------------------------------------------------------------------------
 param verifySchedule string = '0 0 6 1 * *'
 @allowed(['debug', 'info', 'warning', 'error'])
 param logLevel string = 'info'
@@ -72,9 +96,18 @@ var tags = {
 var appName = '${abbrs.functionApp}verifier-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var readContainers = union(blobContainers, empty(signedDocumentContainer) ? [] : [signedDocumentContainer])
+var drillResourceGroupName = !empty(restoreDrillResourceGroup) ? restoreDrillResourceGroup : '${abbrs.resourceGroup}${environmentName}-drills'
+var privateMode = !empty(privateEndpointSubnetId)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourceGroup}${environmentName}'
+  location: location
+  tags: tags
+}
+
+// The only resource group where the verifier may create and delete servers (the restore drill).
+resource drillRg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (restoreDrillEnabled) {
+  name: drillResourceGroupName
   location: location
   tags: tags
 }
@@ -110,6 +143,19 @@ module storage 'modules/storage.bicep' = {
     journalAccountName: '${abbrs.storage}jrnl${resourceToken}'
     deploymentContainerName: deploymentContainerName
     journalTableName: journalTable
+    privateAccess: privateMode
+  }
+}
+
+module network 'modules/network.bicep' = if (privateMode) {
+  name: 'network'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    privateEndpointSubnetId: privateEndpointSubnetId
+    hostAccountName: storage.outputs.hostAccountName
+    journalAccountName: storage.outputs.journalAccountName
   }
 }
 
@@ -150,6 +196,9 @@ module app 'modules/functionapp.bicep' = {
     blobCanaryContainer: blobCanaryContainer
     restoreDrillEnabled: restoreDrillEnabled
     restoreDrillPrefix: restoreDrillPrefix
+    restoreDrillResourceGroup: restoreDrillEnabled ? drillResourceGroupName : ''
+    blobAccountUrl: storageAccess.outputs.blobEndpoint
+    appSubnetId: appSubnetId
   }
 }
 
@@ -160,7 +209,48 @@ module pgAccess 'modules/target-postgres.bicep' = {
   params: {
     pgServerName: pgServerName
     identityPrincipalId: identity.outputs.principalId
-    restoreDrillEnabled: restoreDrillEnabled
+    lockProductionServer: lockProductionServer
+  }
+}
+
+module drill 'modules/drill.bicep' = if (restoreDrillEnabled) {
+  name: 'restore-drill-access'
+  scope: resourceGroup(drillResourceGroupName)
+  dependsOn: [
+    drillRg
+  ]
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+// VNet-integrated source: the restored server joins the source's subnet and private DNS zone.
+module drillSubnetJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled && !empty(pgSubnetId)) {
+  name: 'restore-drill-subnet-join'
+  scope: resourceGroup(split(pgSubnetId, '/')[4])
+  params: {
+    subnetId: pgSubnetId
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module drillDnsJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled && !empty(pgPrivateDnsZoneId)) {
+  name: 'restore-drill-dns-join'
+  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[4])
+  params: {
+    privateDnsZoneId: pgPrivateDnsZoneId
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+// Private mode with a privately accessed server: the app's VNet resolves the server's private name.
+module pgDnsLink 'modules/pg-dns-link.bicep' = if (!empty(appSubnetId) && !empty(pgPrivateDnsZoneId) && linkPgPrivateDnsZone) {
+  name: 'pg-private-dns-link'
+  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[4])
+  params: {
+    privateDnsZoneName: last(split(pgPrivateDnsZoneId, '/'))
+    appVnetId: split(appSubnetId, '/subnets/')[0]
+    tags: tags
   }
 }
 
@@ -197,3 +287,4 @@ output VERIFIER_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output JOURNAL_ACCOUNT_URL string = storage.outputs.journalTableEndpoint
 output PGHOST string = '${pgServerName}.${pgHostSuffix}'
 output PGDATABASE string = pgDatabase
+output RESTORE_DRILL_RESOURCE_GROUP string = restoreDrillEnabled ? drillResourceGroupName : ''

@@ -22,12 +22,13 @@ from checks.drill import restore_drill as drill_mod
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.drill.state import (CLEANING_UP, FAILED, PROVISIONING, SUCCEEDED, DrillGuardError,
-                                begin_guarded_delete)
+                                begin_guarded_delete, begin_restore)
 from checks.journal.store import Journal
 from devtools.localstack import DEMO_SQL, PostgresCluster
 
 SUB = "11111111-2222-3333-4444-555555555555"
 RG = "rg-medicapp"
+DRILL_RG = "rg-medicapp-drills"  # RESTORE_DRILL_RESOURCE_GROUP: restored servers live here, never in RG
 SOURCE = "medicapp-db"
 TARGET = "medicapp-db-restore-20261101"
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
@@ -49,8 +50,8 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def server_url(name: str) -> str:
-    return rf"/resourceGroups/{RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers/{name}\?"
+def server_url(name: str, rg: str = DRILL_RG) -> str:
+    return rf"/resourceGroups/{rg}/providers/Microsoft\.DBforPostgreSQL/flexibleServers/{name}\?"
 
 
 def source_body() -> dict:
@@ -66,7 +67,7 @@ class Arm:
 
     def __init__(self, create_status=(), delete_status=("Succeeded",), target_get=None):
         self.t = CannedTransport()
-        self.t.json("GET", server_url(SOURCE), source_body())
+        self.t.json("GET", server_url(SOURCE, RG), source_body())
         self.t.add("GET", server_url(TARGET), *(target_get or [self.not_found, self.not_found, self.restored]))
         self.t.add("PUT", server_url(TARGET), Canned(202, None, dict(CREATE_HEADERS)))
         self.t.add("GET", r"azureAsyncOperation/aaaaaaaa", *[self.op(s) for s in create_status])
@@ -92,7 +93,7 @@ class Arm:
     def restored(self, request=None) -> Canned:
         """The restored server as ARM shows it: the tags of our PUT, FQDN = the stand-in cluster."""
         body = derive(source_body(), "name", TARGET)
-        body = derive(body, "id", body["id"].replace(SOURCE, TARGET))
+        body = derive(body, "id", body["id"].replace(SOURCE, TARGET).replace(f"/{RG}/", f"/{DRILL_RG}/"))
         body = derive(body, "properties.fullyQualifiedDomainName", "127.0.0.2")
         body["tags"] = self.put_body()["tags"]
         return Canned(200, body)
@@ -121,7 +122,8 @@ def count(url: str, table: str) -> int:
 @pytest.fixture
 def env(base_env, demo_db_url):
     return dict(base_env, AZURE_SUBSCRIPTION_ID=SUB, PG_RESOURCE_GROUP=RG, PG_SERVER_NAME=SOURCE,
-                RESTORE_DRILL_ENABLED="true", DATABASE_URL=demo_db_url + "?sslmode=disable",
+                RESTORE_DRILL_ENABLED="true", RESTORE_DRILL_RESOURCE_GROUP=DRILL_RG,
+                DATABASE_URL=demo_db_url + "?sslmode=disable",
                 ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1")
 
 
@@ -291,16 +293,46 @@ def test_guard_delete_of_untagged_or_production_server_refused(env):
     ctx, _ = make(env, arm, Clock(T0))
     client = __import__("checks.connect.azure", fromlist=["x"]).postgres_client(ctx)
     with pytest.raises(DrillGuardError, match="does not carry"):
-        begin_guarded_delete(client, RG, TARGET, SOURCE)
+        begin_guarded_delete(client, DRILL_RG, TARGET, SOURCE, drill_group=DRILL_RG)
     with pytest.raises(DrillGuardError, match="it is the production server"):
-        begin_guarded_delete(client, RG, SOURCE, SOURCE)
+        begin_guarded_delete(client, DRILL_RG, SOURCE, SOURCE, drill_group=DRILL_RG)
     # tagged, but by ANOTHER drill: refused for this drill's cleanup
     tagged = derive(source_body(), "name", TARGET)
     tagged["tags"] = {"created-by": "medicapp-backup-verifier", "drill-id": "20261001T060000Z-aaaaaa"}
     arm.t.routes[1].responses = [Canned(200, tagged)]
     with pytest.raises(DrillGuardError, match="drill 20261101T060000Z-bbbbbb's tags"):
-        begin_guarded_delete(client, RG, TARGET, SOURCE, drill_id="20261101T060000Z-bbbbbb")
+        begin_guarded_delete(client, DRILL_RG, TARGET, SOURCE, drill_id="20261101T060000Z-bbbbbb",
+                             drill_group=DRILL_RG)
     assert "DELETE" not in [m for m, _ in arm.methods()]
+
+
+def test_guard_create_and_delete_only_in_the_drill_resource_group(env):
+    """Outside RESTORE_DRILL_RESOURCE_GROUP (or in the source's group) nothing is even read: refused first."""
+    arm = Arm()
+    ctx, _ = make(env, arm, Clock(T0))
+    client = __import__("checks.connect.azure", fromlist=["x"]).postgres_client(ctx)
+    with pytest.raises(DrillGuardError, match=f"resource group {RG} is not the drill resource group"):
+        begin_guarded_delete(client, RG, TARGET, SOURCE, drill_group=DRILL_RG)
+    with pytest.raises(DrillGuardError, match="RESTORE_DRILL_RESOURCE_GROUP not set"):
+        begin_guarded_delete(client, DRILL_RG, TARGET, SOURCE, drill_group=None)
+    source = client.servers.get(RG, SOURCE)
+    with pytest.raises(DrillGuardError, match=f"resource group {RG} holds the source server"):
+        begin_restore(client, RG, TARGET, source, T0, {}, drill_group=RG)
+    with pytest.raises(DrillGuardError, match="is not the drill resource group"):
+        begin_restore(client, "rg-other", TARGET, source, T0, {}, drill_group=DRILL_RG)
+    assert arm.methods() == [("GET", SOURCE)]  # only the source read above; no target GET, PUT or DELETE
+
+
+def test_drill_needs_its_own_resource_group_distinct_from_production(env):
+    from checks.engine.config import ConfigError
+    arm = Arm()
+    ctx, journal = make(env, arm, Clock(T0), RESTORE_DRILL_RESOURCE_GROUP="")
+    with pytest.raises(drill_mod.NotConfigured, match="RESTORE_DRILL_RESOURCE_GROUP not set"):
+        drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert arm.t.requests == []
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(dict(env, RESTORE_DRILL_RESOURCE_GROUP=RG.upper()))
+    assert "other than PG_RESOURCE_GROUP" in err.value.problems["RESTORE_DRILL_RESOURCE_GROUP"]
 
 
 # --- keep, sweeper, timer, monthly, opt-in ------------------------------------------------------
@@ -317,7 +349,7 @@ def test_keep_then_sweeper_deletes_only_expired_tagged_servers(env, restored_clu
     assert drill_mod.timer_tick(ctx, journal) == {"advanced": []}  # not expired: nothing at all
     listing = [arm.restored().body, derive(source_body(), "name", "someone-elses-server"), source_body()]
     listing[1]["tags"] = {"expires-at": "2026-01-01T00:00:00Z"}  # expired but not a drill's: untouched
-    arm.t.json("GET", rf"/resourceGroups/{RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
+    arm.t.json("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
                {"value": listing})
     clock.advance(hours=29)
     out = drill_mod.timer_tick(ctx, journal)

@@ -9,6 +9,8 @@ variable is set (CI must never pass without the scan).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 import os
@@ -40,6 +42,11 @@ BROAD_ROLES = {"8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner", "b24988ac-6180-4
 
 
 def parse(name: str) -> dict:
+    return copy.deepcopy(_parse(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(name: str) -> dict:  # pycep takes ~1 s per file: parse each file once per session
     return BicepParser().parse(file_path=INFRA / name)
 
 
@@ -68,7 +75,8 @@ def test_every_bicep_file_parses_and_main_wires_every_module():
     assert {p.relative_to(INFRA).as_posix() for p in files} >= {
         "main.bicep", "modules/functionapp.bicep", "modules/storage.bicep", "modules/alerts.bicep",
         "modules/target-postgres.bicep", "modules/target-storage.bicep", "modules/monitoring.bicep",
-        "modules/identity.bicep"}
+        "modules/identity.bicep", "modules/drill.bicep", "modules/drill-network-join.bicep",
+        "modules/network.bicep", "modules/pg-dns-link.bicep"}
     for path in files:
         assert parse(path.relative_to(INFRA).as_posix())["resources"], path
     main = parse("main.bicep")
@@ -84,7 +92,7 @@ def test_existing_targets_are_parameters_and_cross_resource_group_modules():
                  "blobContainers", "alertEmail"):
         assert name in params, name
         assert params[name].get("default") is None or name == "blobContainers", name
-    scopes = {k: m["config"]["scope"] for k, m in main["modules"].items()}
+    scopes = {k: body(m)["scope"] for k, m in main["modules"].items()}
     assert scopes["pgAccess"]["function"]["parameters"]["resource_group_name"] == "pgResourceGroup"
     assert scopes["storageAccess"]["function"]["parameters"]["resource_group_name"] == "storageResourceGroup"
     # the targets are referenced, never created: `existing` in their modules
@@ -133,9 +141,10 @@ def test_app_settings_are_exactly_the_configuration_variables_plus_platform_sett
     assert "AzureWebJobsStorage" not in settings
     assert config_names - {"AzureWebJobsStorage"} <= set(settings), \
         f"missing app settings: {sorted(config_names - {'AzureWebJobsStorage'} - set(settings))}"
-    platform = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
+    platform = {"AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
                 "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
-                "AZURE_CLIENT_ID", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE"}
+                "AZURE_CLIENT_ID", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE",
+                "AzureWebJobs.restore_drill_timer.Disabled"}
     assert set(settings) - config_names == platform
     # the same names as the local sample (minus what is local-only)
     sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
@@ -157,6 +166,38 @@ def test_app_settings_values_point_at_the_identity_and_the_journal_table_endpoin
     assert s["DATABASE_URL"] == "" and s["BLOB_CONNECTION_STRING"] == ""  # no secrets in settings
     assert "PGPASSWORD" not in s
     assert s["RESTORE_DRILL_ENABLED"]["operator"]["type"] == "conditional"
+
+
+def test_host_storage_settings_match_the_host_identitys_roles_and_urls_come_from_the_accounts():
+    """Pins the old defect: AzureWebJobsStorage__accountName sent the host to queues/tables it has no role on."""
+    s = app_settings()
+    host = [k for k in s if k.startswith("AzureWebJobsStorage__")]
+    assert sorted(host) == ["AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__clientId",
+                            "AzureWebJobsStorage__credential"]
+    uri = json.dumps(s["AzureWebJobsStorage__blobServiceUri"])
+    assert '"hostAccount"' in uri and '"primaryEndpoints"' in uri and '"blob"' in uri
+    # ...and the only role of the identity on the host account is a blob data role
+    host_roles = {v["role"] for (f, n), v in role_assignments().items() if v["scope"] == "hostAccount"}
+    assert host_roles == {BLOB_DATA_OWNER}
+    # BLOB_ACCOUNT_URL: the checked account's own primaryEndpoints.blob, not a hand-built URL
+    assert s["BLOB_ACCOUNT_URL"] == "blobAccountUrl"
+    main = parse("main.bicep")
+    assert json.dumps(body(main["modules"]["app"])["params"]["blobAccountUrl"]).count("storageAccess") == 1
+    out = json.dumps(parse("modules/target-storage.bicep")["outputs"]["blobEndpoint"]["value"])
+    assert '"account"' in out and '"primaryEndpoints"' in out and '"blob"' in out
+    assert "environment().suffixes" not in (INFRA / "modules" / "functionapp.bicep").read_text()
+
+
+def test_azd_location_metadata_and_linter_rules_on():
+    location = parse("main.bicep")["parameters"]["location"]
+    assert {"type": "metadata", "argument": {"azd": {"type": "location"}}} in location["decorators"]
+    config = json.loads((INFRA / "bicepconfig.json").read_text())["analyzers"]["core"]
+    assert config["enabled"] is True
+    levels = {name: rule["level"] for name, rule in config["rules"].items()}
+    assert all(level in ("warning", "error") for level in levels.values())
+    for rule in ("no-unused-params", "no-unused-vars", "no-hardcoded-env-urls", "outputs-should-not-contain-secrets",
+                 "use-secure-value-for-secure-inputs", "no-hardcoded-location"):
+        assert levels[rule] == "error", rule
 
 
 def test_literal_setting_values_parse_to_the_configuration_defaults():
@@ -212,14 +253,20 @@ def role_assignments() -> dict[tuple[str, str], dict]:
     return found
 
 
+def custom(role_symbol: str) -> str:
+    """How role_assignments() names a custom role: the `id` of the role definition resource."""
+    return "custom:" + json.dumps({"operator": {"type": "property_accessor",
+                                                "operands": {"operand_1": role_symbol, "operand_2": "id"}}})
+
+
 def test_role_assignments_are_exactly_the_least_privilege_set():
     got = {k: (v["role"], v["scope_type"]) for k, v in role_assignments().items()}
     container = "Microsoft.Storage/storageAccounts/blobServices/containers"
     assert got == {
         ("modules/target-postgres.bicep", "serverReader"): (READER, "Microsoft.DBforPostgreSQL/flexibleServers"),
-        ("modules/target-postgres.bicep", "drillAssignment"):
-            ('custom:{"operator": {"type": "property_accessor", "operands": {"operand_1": "drillRole", "operand_2": "id"}}}',
-             None),
+        ("modules/drill.bicep", "drillAssignment"): (custom("drillRole"), None),  # the drill resource group
+        ("modules/drill-network-join.bicep", "subnetJoin"): (custom("joinRole"), "Microsoft.Network/virtualNetworks/subnets"),
+        ("modules/drill-network-join.bicep", "zoneJoin"): (custom("joinRole"), "Microsoft.Network/privateDnsZones"),
         ("modules/target-storage.bicep", "accountReader"): (READER, "Microsoft.Storage/storageAccounts"),
         ("modules/target-storage.bicep", "containerReaders"): (BLOB_DATA_READER, container),
         ("modules/target-storage.bicep", "canaryContributor"): (BLOB_DATA_CONTRIBUTOR, container),
@@ -255,24 +302,137 @@ def test_write_rights_are_scoped_to_the_canary_and_lock_containers_and_the_journ
     assert body(storage["resources"]["journalTableService"])["parent"] == "journalAccount"
 
 
-def test_restore_drill_custom_role_is_off_by_default_and_limited_to_flexible_servers_in_one_group():
-    assert parse("main.bicep")["parameters"]["restoreDrillEnabled"]["default"] is False
+DRILL_ACTIONS = ["Microsoft.DBforPostgreSQL/flexibleServers/read", "Microsoft.DBforPostgreSQL/flexibleServers/write",
+                 "Microsoft.DBforPostgreSQL/flexibleServers/delete",
+                 "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read",
+                 "Microsoft.DBforPostgreSQL/locations/operationResults/read"]
+
+
+def test_production_resource_group_gets_reader_only_and_an_optional_delete_lock():
+    """Pins the old defect: the drill role with write/delete used to be assigned on production's group."""
     pg = parse("modules/target-postgres.bicep")
-    assert pg["parameters"]["restoreDrillEnabled"]["default"] is False
-    role = pg["resources"]["drillRole"]
-    assert role["config"]["condition"] == "restoreDrillEnabled"
-    assert pg["resources"]["drillAssignment"]["config"]["condition"] == "restoreDrillEnabled"
-    props = body(role)["properties"]
-    assert props["type"] == "CustomRole"
-    assert props["permissions"] == [{"actions": ["Microsoft.DBforPostgreSQL/flexibleServers/read",
-                                                 "Microsoft.DBforPostgreSQL/flexibleServers/write",
-                                                 "Microsoft.DBforPostgreSQL/flexibleServers/delete"],
-                                     "notActions": [], "dataActions": [], "notDataActions": []}]
+    assert set(pg["resources"]) == {"server", "serverReader", "productionLock"}
+    assert not resources_of(pg, "Microsoft.Authorization/roleDefinitions")
+    (only,) = [v for (f, _), v in role_assignments().items() if f == "modules/target-postgres.bicep"]
+    assert only["role"] == READER and only["scope"] == "server"
+    lock = pg["resources"]["productionLock"]
+    assert lock["config"]["condition"] == "lockProductionServer" and pg["parameters"]["lockProductionServer"]["default"] is False
+    assert body(lock)["scope"] == "server" and body(lock)["properties"]["level"] == "CanNotDelete"
+    main = parse("main.bicep")
+    assert "restoreDrillEnabled" not in body(main["modules"]["pgAccess"])["params"]
+    assert body(main["modules"]["pgAccess"])["params"]["lockProductionServer"] == "lockProductionServer"
+
+
+def test_restore_drill_role_lives_in_its_own_resource_group_with_create_poll_delete_only():
+    """Pins the old defect: no async-operation read (every drill 403'd while polling), role name per RG name."""
+    main = parse("main.bicep")
+    assert main["parameters"]["restoreDrillEnabled"]["default"] is False
+    rg = main["resources"]["drillRg"]
+    assert rg["config"]["condition"] == "restoreDrillEnabled" and body(rg)["name"] == "drillResourceGroupName"
+    module = main["modules"]["drill"]
+    assert module["config"]["condition"] == "restoreDrillEnabled"
+    assert body(module)["scope"]["function"]["parameters"]["resource_group_name"] == "drillResourceGroupName"
+    assert body(module)["dependsOn"] == ["drillRg"]
+    default = json.dumps(main["variables"]["drillResourceGroupName"]["value"])
+    assert "restoreDrillResourceGroup" in default and "-drills" in default
+    drill = parse("modules/drill.bicep")
+    props = body(drill["resources"]["drillRole"])["properties"]
+    assert props["type"] == "CustomRole" and props["permissions"] == [
+        {"actions": "drillActions", "notActions": [], "dataActions": [], "notDataActions": []}]
+    assert variable(drill, "drillActions") == DRILL_ACTIONS
     (scope,) = props["assignableScopes"]
     assert scope["operator"]["operands"]["operand_1"]["function"]["type"] == "resource_group"
-    assert scope["operator"]["operands"]["operand_2"] == "id"
-    # the assignment has no explicit scope: the module's resource group, i.e. pgResourceGroup
-    assert "scope" not in body(pg["resources"]["drillAssignment"])
+    assert "scope" not in body(drill["resources"]["drillAssignment"])  # the module's group: the drill RG
+    # unique per tenant: the role name carries the subscription, the definition id hashes it too
+    assert "${subscription().subscriptionId}/${resourceGroup().name}" in props["roleName"]
+    name = body(drill["resources"]["drillRole"])["name"]["function"]["parameters"]
+    assert name["base_string"]["operator"]["operands"]["operand_1"]["function"]["type"] == "subscription"
+    # the app gets the drill group in its settings, and only when the drill is on
+    params = body(main["modules"]["app"])["params"]
+    assert params["restoreDrillResourceGroup"]["operator"]["operands"]["true_value"] == "drillResourceGroupName"
+    assert app_settings()["RESTORE_DRILL_RESOURCE_GROUP"] == "restoreDrillResourceGroup"
+
+
+def test_subnet_and_dns_joins_only_for_a_vnet_integrated_source():
+    main = parse("main.bicep")
+    for module, param in (("drillSubnetJoin", "pgSubnetId"), ("drillDnsJoin", "pgPrivateDnsZoneId")):
+        m = main["modules"][module]
+        assert main["parameters"][param]["default"] == ""
+        cond = json.dumps(m["config"]["condition"])
+        assert '"restoreDrillEnabled"' in cond and f'"item_to_test": "{param}"' in cond
+        rg = body(m)["scope"]["function"]["parameters"]["resource_group_name"]["operator"]
+        assert rg["operands"]["operand_2"] == 4 and rg["operands"]["operand_1"]["function"]["parameters"][
+            "input_string"] == param  # the group named in the id: /subscriptions/s/resourceGroups/<rg>/...
+    join = parse("modules/drill-network-join.bicep")
+    actions = body(join["resources"]["joinRole"])["properties"]["permissions"][0]["actions"]["function"]["parameters"]
+    assert actions["arg_1"]["operator"]["operands"]["true_value"] == ["Microsoft.Network/virtualNetworks/subnets/join/action"]
+    assert actions["arg_2"]["operator"]["operands"]["true_value"] == ["Microsoft.Network/privateDnsZones/join/action"]
+    assert join["resources"]["subnetJoin"]["config"]["condition"] == "joinSubnet"
+    assert join["resources"]["zoneJoin"]["config"]["condition"] == "joinZone"
+
+
+def test_drill_timer_is_disabled_by_app_setting_when_drills_are_off():
+    setting = app_settings()["AzureWebJobs.restore_drill_timer.Disabled"]["operator"]
+    assert setting["operands"] == {"condition": "restoreDrillEnabled", "true_value": "false", "false_value": "true"}
+    source = (ROOT / "function_app.py").read_text()  # the setting names the real function
+    assert re.search(r'schedule="%RESTORE_DRILL_SCHEDULE%".*\n\s*def restore_drill_timer\(', source)
+
+
+# --- networks ----------------------------------------------------------------------------------------------
+
+def test_public_mode_is_the_default_and_private_mode_is_wired_end_to_end():
+    main = parse("main.bicep")
+    for param in ("appSubnetId", "privateEndpointSubnetId", "pgPrivateDnsZoneId", "pgSubnetId"):
+        assert main["parameters"][param]["default"] == "", param  # all empty: public mode
+    assert json.dumps(main["variables"]["privateMode"]["value"]).count("privateEndpointSubnetId") == 1
+    # Flex Consumption VNet integration: the site's virtualNetworkSubnetId, null in public mode
+    fa = parse("modules/functionapp.bicep")
+    vnet = body(fa["resources"]["functionApp"])["properties"]["virtualNetworkSubnetId"]["operator"]["operands"]
+    assert vnet["true_value"] is None and vnet["false_value"] == "appSubnetId"
+    assert body(main["modules"]["app"])["params"]["appSubnetId"] == "appSubnetId"
+    # private endpoints for every storage service the app and its host use, with their DNS zones
+    assert main["modules"]["network"]["config"]["condition"] == "privateMode"
+    net = parse("modules/network.bicep")
+    endpoints = {(e["account"], e["service"]) for e in variable(net, "endpoints")}
+    assert endpoints == {("hostAccountName", "blob"), ("journalAccountName", "blob"), ("journalAccountName", "table")}
+    assert variable(net, "services") == ["blob", "table"]
+    assert body(net["resources"]["zones"])["name"] == "privatelink.${service}.${storageSuffix}"
+    assert body(net["resources"]["zoneLinks"])["properties"]["registrationEnabled"] is False
+    # ...and the accounts refuse public access in private mode only
+    storage = parse("modules/storage.bicep")
+    assert body(main["modules"]["storage"])["params"]["privateAccess"] == "privateMode"
+    access = storage["variables"]["networkAccess"]["value"]["operator"]["operands"]
+    assert (access["condition"], access["true_value"], access["false_value"]) == ("privateAccess", "Disabled", "Enabled")
+    for name in ("hostAccount", "journalAccount"):
+        props = body(storage["resources"][name])["properties"]
+        assert props["publicNetworkAccess"] == "networkAccess" and props["networkAcls"]["defaultAction"] == "networkDefault"
+    # a privately accessed PostgreSQL server: its DNS zone linked to the app's VNet
+    link = main["modules"]["pgDnsLink"]
+    cond = json.dumps(link["config"]["condition"])
+    assert all(p in cond for p in ('"appSubnetId"', '"pgPrivateDnsZoneId"', '"linkPgPrivateDnsZone"'))
+    dns = parse("modules/pg-dns-link.bicep")
+    assert dns["resources"]["zone"]["existing"] is True
+    assert body(dns["resources"]["link"])["properties"]["virtualNetwork"] == {"id": "appVnetId"}
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 4)
+    return text[start:end if end > 0 else None]
+
+
+def test_readme_deploy_and_networks_sections_name_every_parameter():
+    docs = readme_section("Deploy") + readme_section("Networks")
+    main = parse("main.bicep")
+    azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    for name in main["parameters"]:
+        env = re.match(r"\$\{(\w+)", str(azd.get(name, {}).get("value", "")))
+        assert f"`{name}`" in docs or (env and env.group(1) in docs), f"README does not mention {name}"
+    networks = readme_section("Networks")
+    for words in ("Microsoft.App/environments", "virtualNetworkSubnetId", "0.0.0.0", "privatelink.blob",
+                  "APP_SUBNET_ID", "PRIVATE_ENDPOINT_SUBNET_ID", "PG_PRIVATE_DNS_ZONE_ID"):
+        assert words in networks, words
 
 
 # --- security posture --------------------------------------------------------------------------------------
@@ -319,13 +479,13 @@ def kql_regexes(query: str) -> list[str]:
     return re.findall(r'matches regex @"([^"]+)"', query)
 
 
-def test_both_alerts_go_to_the_email_action_group():
+def test_every_alert_goes_to_the_email_action_group():
     doc = alerts()
     group = body(doc["resources"]["actionGroup"])
     assert group["properties"]["emailReceivers"][0]["emailAddress"] == "alertEmail"
     assert doc["parameters"]["alertEmail"].get("default") is None
     rules = resources_of(doc, "Microsoft.Insights/scheduledQueryRules")
-    assert set(rules) == {"runFailed", "deadMan"}
+    assert set(rules) == {"runFailed", "drillFailed", "failedInvocations", "deadMan"}
     for name, rule in rules.items():
         props = body(rule)["properties"]
         assert props["enabled"] is True and props["scopes"] == ["applicationInsightsId"], name
@@ -344,7 +504,10 @@ def test_run_failed_alert_matches_the_services_real_log_line_for_fail_and_error_
     query = props["criteria"]["allOf"][0]["query"]
     assert query.lstrip().startswith("traces")
     (pattern,) = kql_regexes(query)
-    assert props["evaluationFrequency"] == props["windowSize"] == "PT15M"  # every line is seen exactly once
+    # pins the old defect (window == frequency: a line ingested late was never seen): the window is
+    # longer than the frequency, and the second sighting of a line does not email again
+    assert (props["evaluationFrequency"], props["windowSize"], props["muteActionsDuration"]) == ("PT15M", "PT30M", "PT30M")
+    assert props["autoMitigate"] is False  # muting needs a rule that does not auto-resolve
 
     def finished_line(status: Status) -> str:
         started = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
@@ -371,6 +534,40 @@ def test_run_failed_alert_matches_the_services_real_log_line_for_fail_and_error_
     assert '"run %s not recorded in the journal (%s); full run follows: %s"' in service_src
     assert re.search(pattern, not_recorded)
     assert '"monthly verification not run: %s"' in http_src and 'startswith "monthly verification not run"' in query
+
+
+def drill_sources() -> str:
+    return "\n".join(p.read_text() for p in sorted((ROOT / "checks" / "drill").glob("*.py")))
+
+
+def test_drill_alert_matches_the_drills_real_failure_lines_only():
+    props = body(alerts()["resources"]["drillFailed"])["properties"]
+    query = props["criteria"]["allOf"][0]["query"]
+    (pattern,) = kql_regexes(query)
+    assert (props["evaluationFrequency"], props["windowSize"], props["muteActionsDuration"]) == ("PT15M", "PT30M", "PT30M")
+    source = drill_sources()
+    # the drill's terminal line: "restore drill <id> <state>: <summary>", state failed or succeeded
+    assert '"restore drill %s %s: %s", drill.drill_id, drill.state, drill.summary' in source
+    failed = "restore drill 20261101T060000Z-abc123 failed: restore failed in Azure: PointInTimeRestoreFailed"
+    succeeded = "restore drill 20261101T060000Z-abc123 succeeded: restored and verified"
+    assert re.search(pattern, failed) and not re.search(pattern, succeeded)
+    assert not re.search(pattern, "restore drill timer: boom")  # the timer lines are matched by prefix
+    drill_id = re.search(r'extract\(@"([^"]+)", 1, message\)', query).group(1)
+    assert re.search(drill_id, failed).group(1) == "20261101T060000Z-abc123"
+    for line in ("monthly restore drill not started", "restore drill timer"):
+        assert f'startswith "{line}"' in query
+    assert '"monthly restore drill not started: %s"' in source and '"restore drill timer: %s"' in source
+    assert '"restore drill timer not run: %s"' in (ROOT / "checks" / "http_api.py").read_text()
+
+
+def test_failed_invocations_alert_reads_failed_requests_and_exceptions():
+    props = body(alerts()["resources"]["failedInvocations"])["properties"]
+    query = props["criteria"]["allOf"][0]["query"]
+    assert "requests | where success == false" in query and "(exceptions |" in query
+    assert props["windowSize"] == "PT30M" and props["evaluationFrequency"] == "PT15M"
+    assert props["muteActionsDuration"] == "PT1H" and props["autoMitigate"] is False
+    (criterion,) = props["criteria"]["allOf"]
+    assert criterion["dimensions"][0]["name"] == "operation_Name" and "operation_Name" in query
 
 
 def test_dead_man_alert_reads_the_daily_heartbeat_with_a_32_day_threshold(caplog):

@@ -125,16 +125,16 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
     if not s.restore_drill_enabled:
         raise NotConfigured(f"{variable_name('restore_drill_enabled')} is not true: the restore drill is opt-in "
                             "(it creates a billable server for a few hours)")
-    s.require("azure_subscription_id", "pg_resource_group", "pg_server_name")
+    s.require("azure_subscription_id", "pg_resource_group", "pg_server_name", "restore_drill_resource_group")
     active = [d for d in load_drills(journal) if d.active]
     if active:
         raise DrillActive(active[0].drill_id, active[0].state)
     client = postgres_client(ctx)
     now = ctx.now()
-    rg, source_name = s.pg_resource_group, s.pg_server_name
-    source = get_server(client, rg, source_name)
+    rg, source_name = s.restore_drill_resource_group, s.pg_server_name  # rg: where the restored server goes
+    source = get_server(client, s.pg_resource_group, source_name)
     if source is None:
-        raise CheckError(f"source server {source_name} not found in resource group {rg}",
+        raise CheckError(f"source server {source_name} not found in resource group {s.pg_resource_group}",
                          "Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID.")
     drill = _new_drill(s, trigger, source, now, target)
     expires = parse_iso(drill.expires_at)
@@ -147,7 +147,7 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
                          f"requested ({trigger})")
         save(journal, drill, now)  # before the PUT: a crash after it still leaves a trace (and the tags)
         step = begin_restore(client, rg, drill.target_server, source, point,
-                             drill_tags(drill.drill_id, source_name, expires))
+                             drill_tags(drill.drill_id, source_name, expires), drill_group=rg)
     except CheckError as exc:
         # refused by a guard, or Azure refused the PUT (409, 403...): no server of ours exists
         kind = "guard" if isinstance(exc, DrillGuardError) else \
@@ -171,7 +171,7 @@ def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | N
     keep = bool(s.restore_drill_keep)
     expires = now + timedelta(hours=s.restore_drill_max_hours + (s.restore_drill_keep_hours if keep else 0))
     return Drill(drill_id=new_run_id(now), state=PROVISIONING, trigger=trigger, source_server=s.pg_server_name,
-                 resource_group=s.pg_resource_group, target_server=target or "", requested_at=iso(now),
+                 resource_group=s.restore_drill_resource_group, target_server=target or "", requested_at=iso(now),
                  restore_point="", restore_point_mode="", expires_at=iso(expires), keep=keep,
                  location=source.location or "")
 
@@ -294,7 +294,7 @@ def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime) -> None:
             step = poll_delete(client, drill.resource_group, drill.target_server, drill.delete_token)
         else:
             step = begin_guarded_delete(client, drill.resource_group, drill.target_server, drill.source_server,
-                                        drill.drill_id)
+                                        drill.drill_id, drill_group=ctx.settings.restore_drill_resource_group)
     except DrillGuardError as exc:
         drill.cleanup = f"refused: {exc.reason}"
         drill.event(now, drill.cleanup)
@@ -377,16 +377,17 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
 
 # --- sweeper, timer, monthly --------------------------------------------------------------------
 def sweep(ctx: RunContext) -> list[dict[str, str]]:
-    """Delete expired drill servers (drill tags and expires-at passed) in PG_RESOURCE_GROUP."""
+    """Delete expired drill servers (drill tags and expires-at passed) in RESTORE_DRILL_RESOURCE_GROUP."""
     s = ctx.settings
-    s.require("azure_subscription_id", "pg_resource_group", "pg_server_name")
+    s.require("azure_subscription_id", "restore_drill_resource_group", "pg_server_name")
     client = _client(ctx)
     now = ctx.now()
     report = []
-    for server in expired_drill_servers(client, s.pg_resource_group, s.pg_server_name, now):
+    rg = s.restore_drill_resource_group
+    for server in expired_drill_servers(client, rg, s.pg_server_name, now):
         name = str(server.name)
         try:
-            step = begin_guarded_delete(client, s.pg_resource_group, name, s.pg_server_name)
+            step = begin_guarded_delete(client, rg, name, s.pg_server_name, drill_group=rg)
             outcome = "absent" if step is None else ("deleted" if step.succeeded else
                                                      "deleting" if not step.done else f"failed: {step.error}")
         except CheckError as exc:

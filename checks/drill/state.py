@@ -7,6 +7,8 @@ never sleeps waiting for Azure), and deletes drill servers behind guards:
 
 * a target name is valid for Azure, is never the source server's name, and GET must answer 404
   before the PUT (a restore never lands on an existing server);
+* creates and deletes happen only in the drill resource group (RESTORE_DRILL_RESOURCE_GROUP), never in
+  the source server's group: the drill's write/delete role is assigned on that group alone;
 * a delete first GETs the server and refuses unless it carries the drill's tags
   (`created-by` = the verifier, `drill-id`, and the expected drill id when one is known) and is
   not the source server.
@@ -34,6 +36,7 @@ TERMINAL = (SUCCEEDED, FAILED)
 
 _SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 MAX_EVENTS = 40
+DRILL_ROLE = "the restore drill role of infra/modules/drill.bicep (assigned on RESTORE_DRILL_RESOURCE_GROUP)"
 
 
 class DrillGuardError(CheckError):
@@ -142,6 +145,17 @@ def is_drill_server(tags: dict[str, str] | None, drill_id: str | None = None) ->
     return drill_id is None or tags.get(TAG_DRILL_ID) == drill_id
 
 
+def guard_drill_group(resource_group: str, drill_group: str | None, source_id: str = "") -> None:
+    """Refuse a create/delete outside the drill resource group, or inside the source server's group."""
+    remedy = "Drills create and delete servers only in RESTORE_DRILL_RESOURCE_GROUP (not PG_RESOURCE_GROUP)."
+    if not drill_group or resource_group.lower() != drill_group.lower():
+        raise DrillGuardError(f"refused: resource group {resource_group} is not the drill resource group "
+                              f"({drill_group or 'RESTORE_DRILL_RESOURCE_GROUP not set'})", remedy)
+    match = re.search(r"/resourceGroups/([^/]+)/", source_id or "", re.I)
+    if match and match.group(1).lower() == resource_group.lower():
+        raise DrillGuardError(f"refused: resource group {resource_group} holds the source server", remedy)
+
+
 # --- ARM --------------------------------------------------------------------------------------
 def _one_step_polling():
     """ARMPolling that sends at most one status request per call and never sleeps.
@@ -236,11 +250,12 @@ def get_server(client: Any, resource_group: str, name: str) -> Any | None:
 
 
 def begin_restore(client: Any, resource_group: str, target: str, source: Any, point: datetime,
-                  tags: dict[str, str]) -> LroStep:
+                  tags: dict[str, str], *, drill_group: str | None) -> LroStep:
     """PUT the point-in-time restore (guards first) and poll it once."""
     from azure.mgmt.postgresqlflexibleservers.models import Server, ServerProperties
     from checks.connect.azure import arm_error
 
+    guard_drill_group(resource_group, drill_group, str(source.id or ""))
     validate_server_name(target)
     if target.lower() == str(source.name).lower():
         raise DrillGuardError(f"refused: the restore target {target} is the production server itself",
@@ -254,7 +269,7 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
         poller = client.servers.begin_create_or_update(resource_group, target, parameters,
                                                        polling=_one_step_polling())
     except Exception as exc:
-        raise arm_error(exc, f"server {target}", f"resource group {resource_group}", role="Contributor") from None
+        raise arm_error(exc, f"server {target}", f"resource group {resource_group}", role=DRILL_ROLE) from None
     return _step(poller)
 
 
@@ -271,10 +286,11 @@ def poll_restore(client: Any, resource_group: str, target: str, token: str) -> L
 
 
 def begin_guarded_delete(client: Any, resource_group: str, name: str, source_name: str,
-                         drill_id: str | None = None) -> LroStep | None:
+                         drill_id: str | None = None, *, drill_group: str | None) -> LroStep | None:
     """Delete a drill server: None when it does not exist; DrillGuardError when it is not a drill's."""
     from checks.connect.azure import arm_error
 
+    guard_drill_group(resource_group, drill_group)
     if name.lower() == (source_name or "").lower():
         raise DrillGuardError(f"refused to delete {name}: it is the production server",
                               "Drill cleanup only ever deletes restored drill servers.")
@@ -290,7 +306,7 @@ def begin_guarded_delete(client: Any, resource_group: str, name: str, source_nam
     try:
         poller = client.servers.begin_delete(resource_group, name, polling=_one_step_polling())
     except Exception as exc:
-        raise arm_error(exc, f"server {name}", f"resource group {resource_group}", role="Contributor") from None
+        raise arm_error(exc, f"server {name}", f"resource group {resource_group}", role=DRILL_ROLE) from None
     return _step(poller)
 
 

@@ -181,6 +181,8 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("blob_canary_container", Var("BLOB_CANARY_CONTAINER", _CONTAINER, None, "container for the canary round trip")),
     # restore drill
     ("restore_drill_enabled", Var("RESTORE_DRILL_ENABLED", _bool, False, "opt in to the restore drill")),
+    ("restore_drill_resource_group", Var("RESTORE_DRILL_RESOURCE_GROUP", _RESOURCE_GROUP, None,
+                                         "the only resource group where drills create and delete servers")),
     ("restore_drill_every_months", Var("RESTORE_DRILL_EVERY_MONTHS", _int(1, 12), 3, "monthly run starts a drill every N months")),
     ("restore_point", Var("RESTORE_POINT", _RESTORE_POINT, "latest", "latest, random or an ISO time")),
     ("restore_drill_prefix", Var("RESTORE_DRILL_PREFIX", _DRILL_PREFIX, "medicapp-db-restore", "name prefix of drill servers")),
@@ -265,6 +267,11 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
     hi = values.get("blob_retention_max_days", _FIELDS["blob_retention_max_days"].default)
     if lo > hi:
         problems["BLOB_RETENTION_MAX_DAYS"] = f"expected >= BLOB_RETENTION_MIN_DAYS ({lo}), got {hi}"
+    drill_group, production_group = values.get("restore_drill_resource_group"), values.get("pg_resource_group")
+    if drill_group and production_group and drill_group.lower() == production_group.lower():
+        # why: the drill's write/delete rights live in this group; production's must stay out of reach
+        problems["RESTORE_DRILL_RESOURCE_GROUP"] = (f"expected a resource group other than PG_RESOURCE_GROUP "
+                                                    f"({production_group}): drill servers never live next to production")
     url = values.get("database_url")
     if url is not None and not re.match(r"(postgres|postgresql)://", url) and "=" not in url:
         problems["DATABASE_URL"] = "expected postgresql://user@host:port/dbname or 'host=... dbname=...'"

@@ -3,6 +3,11 @@
 //    "run <id> finished: <status> (...)" on logger checks.service → App Insights `traces`), a run
 //    not recorded in the journal ("run <id> not recorded in the journal ..."), or a monthly run
 //    refused by a configuration error ("monthly verification not run: ...", checks/http_api.py);
+//  - drill failed: a restore drill that ends `failed` (checks/drill: "restore drill <id> failed: ..."),
+//    a monthly drill that could not start ("monthly restore drill not started: ...") or a drill timer
+//    that could not work ("restore drill timer: ...", "restore drill timer not run: ...");
+//  - failed invocations: any function invocation with success = false (`requests`) or an exception
+//    logged by the host or the app (`exceptions`): what the app's own lines cannot say;
 //  - dead man: no run completed in 32 days. A log search alert reads at most 2 days of data, so
 //    the app logs a daily heartbeat with the age of the last completed run from the journal
 //    (checks/heartbeat.py, "verifier heartbeat: ok|overdue|unknown ..."); the alert fires when the
@@ -44,8 +49,11 @@ resource runFailed 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     scopes: [
       applicationInsightsId
     ]
+    // why: the window is twice the frequency (a line ingested late is still seen) and the repeat
+    // within the same window is muted (one email per run, not two)
     evaluationFrequency: 'PT15M'
-    windowSize: 'PT15M'
+    windowSize: 'PT30M'
+    muteActionsDuration: 'PT30M'
     autoMitigate: false
     criteria: {
       allOf: [
@@ -63,6 +71,114 @@ traces
           dimensions: [
             {
               name: 'run_id'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource drillFailed 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'backup-verifier-drill-failed'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Restore drill failed or not started'
+    description: 'A restore drill ended failed, the monthly run could not start a due drill, or the drill timer could not work. See `python -m checks drill status` or the drill run in the journal.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT30M'
+    muteActionsDuration: 'PT30M'
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: '''
+traces
+| where message matches regex @"^restore drill \S+ failed: "
+    or message startswith "monthly restore drill not started"
+    or message startswith "restore drill timer"
+| extend drill_id = coalesce(extract(@"^restore drill (\d{8}T\d{6}Z-[0-9a-f]{6})", 1, message), "none")
+| project timestamp, drill_id, message
+'''
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'drill_id'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource failedInvocations 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'backup-verifier-failed-invocations'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Backup verifier function invocation failed'
+    description: 'A function invocation failed (requests success = false) or an exception was logged: a crash the app could not turn into a result. Open the exception in Application Insights.'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT30M'
+    muteActionsDuration: 'PT1H'
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: '''
+union
+  (requests | where success == false | project timestamp, operation_Name, problem = strcat("invocation failed: ", resultCode)),
+  (exceptions | project timestamp, operation_Name, problem = strcat(type, ": ", outerMessage))
+| extend operation_Name = coalesce(operation_Name, "none")
+'''
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'operation_Name'
               operator: 'Include'
               values: [
                 '*'

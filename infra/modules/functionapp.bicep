@@ -14,6 +14,8 @@ param hostAccountName string
 param journalAccountName string
 param deploymentContainerName string
 param lockContainerName string
+@description('Private mode: subnet delegated to Microsoft.App/environments for Flex Consumption VNet integration; empty = public mode.')
+param appSubnetId string = ''
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -38,6 +40,9 @@ param blobRecentPrefix string
 param blobCanaryContainer string
 param restoreDrillEnabled bool
 param restoreDrillPrefix string
+param restoreDrillResourceGroup string
+@description('Data plane URL of the checked account: its primaryEndpoints.blob (modules/target-storage.bicep).')
+param blobAccountUrl string
 
 // Built-in role definition ids (Azure built-in roles reference).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -84,7 +89,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17:Client certificates are not used: callers present a function key over HTTPS
-  // checkov:skip=CKV_AZURE_222:Public network access is needed: no VNet in this deployment, the on-demand run is called over HTTPS with a function key
+  // checkov:skip=CKV_AZURE_222:Inbound stays public in both modes: the on-demand run and the reports are called over HTTPS with a function key (outbound goes through appSubnetId in private mode)
   // checkov:skip=CKV_AZURE_213:Health check is not available on Flex Consumption and the app serves no traffic to balance
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero; a minimum instance count would cost for a monthly job
   name: appName
@@ -99,6 +104,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    // private mode: outbound traffic (storage, PostgreSQL, ARM) through the delegated subnet
+    virtualNetworkSubnetId: empty(appSubnetId) ? null : appSubnetId
     httpsOnly: true
     clientCertEnabled: false
     siteConfig: {
@@ -107,8 +114,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [
-        // host storage through the managed identity: no connection string, no key
-        { name: 'AzureWebJobsStorage__accountName', value: hostAccount.name }
+        // host storage through the managed identity: no connection string, no key. Blob service only
+        // (keys, timer schedule monitor, leases): the identity has Blob Data Owner and no queue or
+        // table role there, so the host must not be pointed at those services (Flex sample: one
+        // <service>ServiceUri per enabled service, from the account's primaryEndpoints).
+        { name: 'AzureWebJobsStorage__blobServiceUri', value: hostAccount.properties.primaryEndpoints.blob }
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
         { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
@@ -156,7 +166,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // Blob Storage (the checked account)
         { name: 'STORAGE_RESOURCE_GROUP', value: storageResourceGroup }
         { name: 'STORAGE_ACCOUNT_NAME', value: storageAccountName }
-        { name: 'BLOB_ACCOUNT_URL', value: 'https://${storageAccountName}.blob.${environment().suffixes.storage}' }
+        { name: 'BLOB_ACCOUNT_URL', value: blobAccountUrl }
         { name: 'BLOB_CONNECTION_STRING', value: '' }
         { name: 'BLOB_CONTAINERS', value: join(blobContainers, ',') }
         { name: 'BLOB_RECENT_PREFIX', value: blobRecentPrefix }
@@ -167,6 +177,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'BLOB_CANARY_CONTAINER', value: blobCanaryContainer }
         // restore drill (off unless restoreDrillEnabled)
         { name: 'RESTORE_DRILL_ENABLED', value: restoreDrillEnabled ? 'true' : 'false' }
+        { name: 'RESTORE_DRILL_RESOURCE_GROUP', value: restoreDrillResourceGroup }
+        // drills off: the drill timer (function restore_drill_timer) does not even start
+        { name: 'AzureWebJobs.restore_drill_timer.Disabled', value: restoreDrillEnabled ? 'false' : 'true' }
         { name: 'RESTORE_DRILL_EVERY_MONTHS', value: '3' }
         { name: 'RESTORE_POINT', value: 'latest' }
         { name: 'RESTORE_DRILL_PREFIX', value: restoreDrillPrefix }

@@ -2,7 +2,9 @@
 //  - host account: the Functions host storage (AzureWebJobsStorage__accountName, via the managed
 //    identity) and the Flex Consumption deployment container;
 //  - journal account: the journal table and the `verifier-locks` container of the run lease.
-// Both: shared keys off (identity only), HTTPS only, TLS 1.2, no public blob access.
+// Both: shared keys off (identity only), HTTPS only, TLS 1.2, no public blob access. With
+// privateAccess (README "Networks", private mode) both refuse public network access: the app reaches
+// them through the private endpoints of modules/network.bicep.
 param location string
 param tags object
 param hostAccountName string
@@ -10,10 +12,15 @@ param journalAccountName string
 param deploymentContainerName string
 param journalTableName string
 param lockContainerName string = 'verifier-locks'
+@description('Private mode: public network access off (private endpoints in modules/network.bicep).')
+param privateAccess bool = false
+
+var networkAccess = privateAccess ? 'Disabled' : 'Enabled'
+var networkDefault = privateAccess ? 'Deny' : 'Allow'
 
 resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35:No VNet in this deployment: Flex Consumption reaches its host storage over the public endpoint; shared keys are off, access is Entra-only
-  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35; only the app's identity has data rights and no blob is public
+  // checkov:skip=CKV_AZURE_35:Public mode is the default (privateAccess=true denies public access); shared keys are off, access is Entra-only
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is a parameter; only the app's identity has data rights
   // checkov:skip=CKV_AZURE_206:Host storage holds a redeployable package and host leases: LRS is enough
   // checkov:skip=CKV_AZURE_43:The name is a parameter ('st' + 'host' + uniqueString, 19 lowercase letters/digits) that checkov cannot resolve
   name: hostAccountName
@@ -29,10 +36,10 @@ resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: networkAccess
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: networkDefault
     }
   }
 }
@@ -51,8 +58,8 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 }
 
 resource journalAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35:No VNet in this deployment; the journal is reached by the app's identity only (shared keys off)
-  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35; no blob is public
+  // checkov:skip=CKV_AZURE_35:Public mode is the default (privateAccess=true denies public access); the journal is reached by the app's identity only
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is a parameter; no blob is public
   // checkov:skip=CKV_AZURE_43:The name is a parameter ('st' + 'jrnl' + uniqueString, 19 lowercase letters/digits) that checkov cannot resolve
   name: journalAccountName
   location: location
@@ -68,10 +75,10 @@ resource journalAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: networkAccess
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: networkDefault
     }
   }
 }

@@ -73,3 +73,6 @@ resource canaryContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' 
     description: 'Canary round trip in the canary container only'
   }
 }
+
+// the data plane URL from the account itself (custom domains and sovereign clouds included)
+output blobEndpoint string = account.properties.primaryEndpoints.blob
