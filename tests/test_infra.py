@@ -537,7 +537,8 @@ def test_run_failed_alert_matches_the_services_real_log_line_for_fail_and_error_
 
 
 def drill_sources() -> str:
-    return "\n".join(p.read_text() for p in sorted((ROOT / "checks" / "drill").glob("*.py")))
+    files = sorted((ROOT / "checks" / "drill").glob("*.py")) + sorted((ROOT / "checks").glob("drill*.py"))
+    return "\n".join(p.read_text() for p in files)
 
 
 def test_drill_alert_matches_the_drills_real_failure_lines_only():
