@@ -7,7 +7,7 @@ polling; we never hand-write those. SDK imports are lazy so the function app col
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError
@@ -51,6 +51,57 @@ def blob_service(ctx: RunContext) -> Any:
             return BlobServiceClient(settings.blob_account_url, credential=ctx.get_credential(), **kwargs)
         return BlobServiceClient.from_connection_string(settings.blob_connection_string, **kwargs)
     return ctx.client("blob-data", build)
+
+
+def fetch_once(ctx: RunContext, key: str, fetch: Callable[[], Any]) -> Any:
+    """`fetch()` once per run under `key`, shared by every check that needs the same ARM read.
+
+    A CheckError (403, 404, throttling...) is kept too, so the checks sharing a read that failed
+    report the same error without asking Azure again.
+    """
+    def build() -> tuple[Any, CheckError | None]:
+        try:
+            return fetch(), None
+        except CheckError as exc:
+            return None, exc
+    value, error = ctx.client(key, build)
+    if error is not None:
+        raise error
+    return value
+
+
+def storage_target(ctx: RunContext) -> tuple[str, str, str]:
+    """(account, resource group, "resource group rg (subscription s)") of STORAGE_ACCOUNT_NAME."""
+    s = ctx.settings
+    s.require("azure_subscription_id", "storage_resource_group", "storage_account_name")
+    return (s.storage_account_name, s.storage_resource_group,
+            f"resource group {s.storage_resource_group} (subscription {s.azure_subscription_id})")
+
+
+def storage_read(ctx: RunContext, what: str, call: Callable[[Any, str, str], Any]) -> Any:
+    """One management-plane read about the checked account, once per run (errors mapped)."""
+    from azure.core.exceptions import AzureError
+    account, rg, scope = storage_target(ctx)
+    client = storage_client(ctx)
+
+    def fetch():
+        try:
+            return call(client, rg, account)
+        except AzureError as exc:
+            raise arm_error(exc, f"storage account {account}", scope) from exc
+    return fetch_once(ctx, f"{what}:{rg}/{account}", fetch)
+
+
+def blob_service_properties(ctx: RunContext) -> Any:
+    """GET .../blobServices/default: soft delete, versioning, change feed, restore policy."""
+    props = storage_read(ctx, "blob-service-properties",
+                          lambda c, rg, account: c.blob_services.get_service_properties(rg, account))
+    return props.blob_service_properties
+
+
+def storage_account(ctx: RunContext) -> Any:
+    """GET .../storageAccounts/{account}: the account's properties (shared key, WORM, TLS...)."""
+    return storage_read(ctx, "storage-account", lambda c, rg, account: c.storage_accounts.get_properties(rg, account))
 
 
 def arm_error(exc: Exception, resource: str, scope: str, role: str = "Reader") -> CheckError:

@@ -112,6 +112,22 @@ _ESSENTIAL = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{
                       "comma-separated tables, optionally with a minimum, e.g. public.patients>=1")
 _DRILL_PREFIX = _pattern(r"[a-z][a-z0-9-]{1,48}",
                          "2-49 lowercase letters, digits or hyphens, starting with a letter")
+_RPO_PROBE = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}",
+                      "schema.table.timestamp_column, e.g. public.consultations.created_at")
+_REGION = _pattern(r"[a-z][a-z0-9]{2,39}", "Azure region names as ARM spells them, e.g. francecentral,westeurope")
+
+# European Economic Area regions (EU + Norway): HDS (French health-data hosting) keeps data in the EEA.
+# Switzerland and the UK are not in the EEA. Source: Microsoft Learn, "Azure geographies" / region list.
+EEA_REGIONS = ("austriaeast", "belgiumcentral", "francecentral", "francesouth", "germanynorth",
+               "germanywestcentral", "italynorth", "northeurope", "norwayeast", "norwaywest", "polandcentral",
+               "spaincentral", "swedencentral", "swedensouth", "westeurope")
+
+
+def _regions(raw: str) -> tuple[str, ...]:
+    # "France Central" and "francecentral" are the same region (ARM answers either form)
+    return _csv(_REGION)(raw.lower().replace(" ", ""))
+
+
 _RESTORE_POINT = _pattern(r"latest|random|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})",
                           "latest, random, or an ISO time with zone, e.g. 2026-11-01T03:00:00Z")
 
@@ -167,6 +183,11 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("require_geo_redundant_backup", Var("REQUIRE_GEO_REDUNDANT_BACKUP", _bool, False, "geo-redundant backup required")),
     ("restore_window_tolerance_hours", Var("RESTORE_WINDOW_TOLERANCE_HOURS", _int(0, 240), 24,
                                            "slack when comparing the earliest restore point with the window")),
+    ("allowed_backup_regions", Var("ALLOWED_BACKUP_REGIONS", _regions, EEA_REGIONS,
+                                   "regions backups may live in (server region + geo-backup pair)")),
+    ("ltr_required", Var("LTR_REQUIRED", _bool, False, "long-term retention backups required")),
+    ("ltr_max_age_days", Var("LTR_MAX_AGE_DAYS", _int(1, 3650), 35,
+                             "newest succeeded long-term retention backup must be younger")),
     # Blob Storage
     ("storage_resource_group", Var("STORAGE_RESOURCE_GROUP", _RESOURCE_GROUP, None, "resource group of the account")),
     ("storage_account_name", Var("STORAGE_ACCOUNT_NAME", _STORAGE_ACCOUNT, None, "checked storage account")),
@@ -179,6 +200,10 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("recent_file_max_age_days", Var("RECENT_FILE_MAX_AGE_DAYS", _int(1, 365), 7, "newest blob must be younger")),
     ("blob_list_cap", Var("BLOB_LIST_CAP", _int(1, 1_000_000), 5000, "blobs listed at most per container")),
     ("blob_canary_container", Var("BLOB_CANARY_CONTAINER", _CONTAINER, None, "container for the canary round trip")),
+    ("require_blob_point_in_time_restore", Var("REQUIRE_BLOB_POINT_IN_TIME_RESTORE", _bool, False,
+                                               "blob point-in-time restore off fails (else warns)")),
+    ("require_immutable_storage", Var("REQUIRE_IMMUTABLE_STORAGE", _bool, False,
+                                      "no immutable (WORM) storage fails (else reported only)")),
     # restore drill
     ("restore_drill_enabled", Var("RESTORE_DRILL_ENABLED", _bool, False, "opt in to the restore drill")),
     ("restore_drill_resource_group", Var("RESTORE_DRILL_RESOURCE_GROUP", _RESOURCE_GROUP, None,
@@ -190,6 +215,7 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("restore_drill_keep_hours", Var("RESTORE_DRILL_KEEP_HOURS", _int(1, 24 * 30), 24, "expiry of a kept drill server")),
     ("restore_drill_max_hours", Var("RESTORE_DRILL_MAX_HOURS", _int(1, 72), 6, "a drill older than this fails")),
     ("restore_drill_schedule", Var("RESTORE_DRILL_SCHEDULE", _NCRONTAB, "0 */10 * * * *", "NCRONTAB of the drill advancer")),
+    ("rpo_probe", Var("RPO_PROBE", _RPO_PROBE, None, "schema.table.timestamp_column measuring the drill's RPO")),
 )
 
 _FIELDS = {attr: var for attr, var in VARIABLES}

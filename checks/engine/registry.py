@@ -18,6 +18,9 @@ FAMILIES = (
     "checks.families.postgres",
     "checks.families.blob",
     "checks.families.canary",
+    "checks.families.storage_protection",
+    "checks.families.storage_lifecycle",
+    "checks.families.postgres_protection",
     "checks.drill.restore_drill",  # drill.restore: on demand, through the drill's own entry points
 )
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from checks.connect.azure import account_label, arm_error, blob_service, data_plane_error, storage_client
+from checks.connect.azure import (account_label, blob_service, blob_service_properties, data_plane_error,
+                                  storage_account)
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.model import Outcome, Status
@@ -30,34 +31,9 @@ MAX_PAGE = 5000  # the service's own maximum page size for List Blobs
 
 # --- shared I/O helpers ---------------------------------------------------------------------------
 
-def _account_scope(ctx: RunContext) -> tuple[str, str, str]:
-    s = ctx.settings
-    s.require("storage_resource_group", "storage_account_name")
-    return (s.storage_account_name, s.storage_resource_group,
-            f"resource group {s.storage_resource_group} (subscription {s.azure_subscription_id})")
-
-
-def _blob_service_properties(ctx: RunContext) -> Any:
-    """GET .../blobServices/default, once per run (soft delete and versioning share it)."""
-    client = storage_client(ctx)
-    account, rg, scope = _account_scope(ctx)
-
-    def fetch():
-        try:
-            return client.blob_services.get_service_properties(rg, account)
-        except Exception as exc:
-            raise arm_error(exc, f"storage account {account}", scope) from exc
-    props = ctx.client(f"blob-service-properties:{rg}/{account}", fetch)
-    return props.blob_service_properties
-
-
-def _account_properties(ctx: RunContext) -> Any:
-    client = storage_client(ctx)
-    account, rg, scope = _account_scope(ctx)
-    try:
-        return client.storage_accounts.get_properties(rg, account)
-    except Exception as exc:
-        raise arm_error(exc, f"storage account {account}", scope) from exc
+# One read each per run, shared with checks/families/storage_protection.py (checks/connect/azure.py).
+_blob_service_properties = blob_service_properties
+_account_properties = storage_account
 
 
 def _containers(ctx: RunContext) -> tuple[str, ...]:

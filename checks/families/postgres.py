@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from checks.connect.azure import arm_error, postgres_client
+from checks.connect.azure import arm_error, fetch_once, postgres_client
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.model import Outcome, Status
@@ -71,6 +71,13 @@ def get_server(ctx: RunContext, name: str | None = None, resource_group: str | N
         return client.servers.get(target.resource_group, target.server_name)
     except Exception as exc:  # SDK / credential errors → an actionable CheckError
         raise arm_error(exc, target.resource, target.scope, role="Reader") from exc
+
+
+def shared_server(ctx: RunContext) -> Any:
+    """PG_SERVER_NAME's `Server` model, read once per run and shared by every check that judges
+    it (retention, immutable backup, encryption, residency); errors as in get_server."""
+    target = server_target(ctx)
+    return fetch_once(ctx, f"pg-server:{target.resource_group}/{target.server_name}", lambda: get_server(ctx))
 
 
 def list_backups(ctx: RunContext, name: str | None = None, resource_group: str | None = None) -> list:
@@ -313,5 +320,5 @@ def backup_recent(ctx: RunContext) -> Outcome:
                    "backup as policy requires.",
        risk="Too short a retention lets a human error go unnoticed past the last restorable point.")
 def retention(ctx: RunContext) -> Outcome:
-    server = get_server(ctx)
+    server = shared_server(ctx)
     return evaluate_retention(server_facts(server, ctx.now()), ctx.settings)

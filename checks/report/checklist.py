@@ -40,6 +40,7 @@ from checks import __version__
 from checks.journal.store import JournalUnavailable, result_from_entity
 from checks.engine.model import CheckResult, Status
 from checks.engine.redact import redact
+from checks.report.protections import month_protections
 from checks.engine.timeutil import is_month, journal_iso, month_of
 from checks.report.model import (BOXES, ERROR, FAILED, NO_EVIDENCE, PARTIAL, STATE_OF, TICKED, WARNING, Box, BoxSpec,
                                   DRILL_CHECK, DRILL_TRIGGER, Drill, Evidence, MonthReport, Overview, Problem,
@@ -139,7 +140,8 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     digest = _digest(month, runs, boxes)
     signoffs = _signoffs(rows, digest)
     return MonthReport(month=month, generated_at=journal_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
-                       boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest)
+                       boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest,
+                       protections=month_protections(verification, results))
 
 
 def _single_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Box:

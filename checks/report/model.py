@@ -9,6 +9,7 @@ from typing import Any
 
 from checks import __version__
 from checks.engine.model import Status
+from checks.report.protections import Protection, counts_text
 
 DRY_RUN_CHECKS = ("database.connectivity", "database.migration", "database.essential_counts",
                   "database.signed_document")
@@ -124,6 +125,7 @@ class MonthReport:
     signoffs: list[SignOff]
     notes: list[str]
     digest: str
+    protections: list[Protection] = field(default_factory=list)  # beyond the boxes (issue 17)
 
     @property
     def ticked(self) -> int:
@@ -146,6 +148,7 @@ class MonthReport:
             "signoffs": [asdict(s) for s in self.signoffs],
             "runs": [asdict(r) for r in self.runs],
             "notes": list(self.notes), "digest": self.digest, "app_version": __version__,
+            "protections": [asdict(p) for p in self.protections],
         }
 
 
@@ -170,6 +173,8 @@ class Overview:
                 "runs": len(m.runs), "problems": len(m.problems),
                 "drill": ({"status": m.drill.status, "rto_minutes": m.drill.rto_minutes, "run_id": m.drill.run_id,
                            "at": m.drill.at} if m.drill else None),
+                "protections": {p.check_id: p.status for p in m.protections},
+                "protections_summary": counts_text(m.protections),
                 "signed_off_by": [s.by for s in m.signoffs],
                 "signoff_current": bool(m.signoffs) and m.signoffs[-1].current,
             } for m in self.months],

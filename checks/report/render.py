@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from checks.report.model import BOXES, DRY_RUN_CHECKS, NO_EVIDENCE, PARTIAL, TICKED, Box, MonthReport, Overview
+from checks.report.protections import counts_text
 
 CONTENT_TYPES = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
                  "json": "application/json"}
@@ -113,6 +114,10 @@ def month_md(report: MonthReport) -> str:
                    f"(run {md(p.run_id)}, {md(_time(p.at))}, severity {md(p.severity)}){resolved}")
         if p.remediation:
             out.append(f"  - Remediation: {md(p.remediation)}")
+    out += ["", "## Protections", "", "| Protection | Check | State | Newest result |", "|---|---|---|---|"]
+    for p in report.protections:
+        out.append(f"| {md(p.label)} | `{_code(p.check_id)}` | {md(p.status)} | "
+                   + (f"{md(p.summary)} (run {md(p.run_id)})" if p.run_id else "–") + " |")
     out += ["", "## Latest restore drill", "", md(_drill_text(report)), "", "## Sign-off", ""]
     if not report.signoffs:
         out.append(f"Not signed off yet. `python -m checks signoff --month {report.month} --by NAME`")
@@ -150,13 +155,14 @@ def _legend_md() -> str:
 def overview_md(ov: Overview) -> str:
     out = [f"# Backup checklist overview — {ov.first_month} to {ov.last_month}", "",
            f"Generated {md(_time(ov.generated_at))}; one journal partition read per month.", "",
-           "| Month | " + " | ".join(_SHORT[b.key] for b in BOXES) + " | Ticked | Restore drill | Signed off |",
-           "|---|" + "---|" * (len(BOXES) + 3)]
+           "| Month | " + " | ".join(_SHORT[b.key] for b in BOXES) + " | Ticked | Protections | Restore drill | Signed off |",
+           "|---|" + "---|" * (len(BOXES) + 4)]
     for m in ov.months:
         cells = [("✔" if b.ticked else "✘ " + md(_STATE_WORD.get(b.state, b.state))) for b in m.boxes]
         drill = (f"{md(m.drill.status)}, RTO {md(_fmt_value(m.drill.rto_minutes))} min" if m.drill else "–")
         signed = ", ".join(md(s.by) + ("" if s.current else " (stale)") for s in m.signoffs) or "–"
-        out.append(f"| {m.month} | " + " | ".join(cells) + f" | {m.ticked}/{len(m.boxes)} | {drill} | {signed} |")
+        out.append(f"| {m.month} | " + " | ".join(cells) + f" | {m.ticked}/{len(m.boxes)} | "
+                   f"{md(counts_text(m.protections))} | {drill} | {signed} |")
     out.append("")
     return "\n".join(out)
 
@@ -252,6 +258,13 @@ def month_html(report: MonthReport) -> str:
                          f"<span class=\"meta\">(run {h(p.run_id)}, {h(_time(p.at))}, severity {h(p.severity)})"
                          f"</span>{resolved}{remediation}</li>")
         parts.append("</ul>")
+    parts.append("<h2>Protections</h2><table><thead><tr><th>Protection</th><th>Check</th><th>State</th>"
+                 "<th>Newest result</th></tr></thead><tbody>")
+    for p in report.protections:
+        parts.append(f"<tr><td>{h(p.label)}</td><td><code>{h(p.check_id)}</code></td>"
+                     f"<td class=\"state {h(p.status.replace(' ', '-'))}\">{h(p.status)}</td>"
+                     f"<td>{h(p.summary) + ' (run ' + h(p.run_id) + ')' if p.run_id else '–'}</td></tr>")
+    parts.append("</tbody></table>")
     parts += ["<h2>Latest restore drill</h2>", f"<p>{h(_drill_text(report))}</p>", "<h2>Sign-off</h2>"]
     parts += _signoffs_html(report)
     parts.append("<h2>Runs of the month</h2>")
@@ -280,13 +293,13 @@ def overview_html(ov: Overview) -> str:
     parts = [f"<h1>{h(title)}</h1>",
              f"<p class=\"meta\">Generated {h(_time(ov.generated_at))}; one journal partition read per month.</p>",
              "<table><thead><tr><th>Month</th>" + "".join(f"<th>{h(_SHORT[b.key])}</th>" for b in BOXES)
-             + "<th>Ticked</th><th>Restore drill</th><th>Signed off</th></tr></thead><tbody>"]
+             + "<th>Ticked</th><th>Protections</th><th>Restore drill</th><th>Signed off</th></tr></thead><tbody>"]
     for m in ov.months:
         cells = "".join(f"<td class=\"state {h(b.state.replace(' ', '-'))}\">"
                         f"{'☑' if b.ticked else '☐'} {h(_STATE_WORD.get(b.state, b.state))}</td>" for b in m.boxes)
         drill = (f"{h(m.drill.status)}, RTO {h(_fmt_value(m.drill.rto_minutes))} min" if m.drill else "–")
         signed = ", ".join(h(s.by) + ("" if s.current else " (stale)") for s in m.signoffs) or "–"
-        parts.append(f"<tr><td>{h(m.month)}</td>{cells}<td>{m.ticked}/{len(m.boxes)}</td><td>{drill}</td>"
-                     f"<td>{signed}</td></tr>")
+        parts.append(f"<tr><td>{h(m.month)}</td>{cells}<td>{m.ticked}/{len(m.boxes)}</td>"
+                     f"<td>{h(counts_text(m.protections))}</td><td>{drill}</td><td>{signed}</td></tr>")
     parts.append("</tbody></table>")
     return _doc(title, "\n".join(parts))

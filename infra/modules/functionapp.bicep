@@ -163,6 +163,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MIN_BACKUP_RETENTION_DAYS', value: '7' }
         { name: 'REQUIRE_GEO_REDUNDANT_BACKUP', value: 'false' }
         { name: 'RESTORE_WINDOW_TOLERANCE_HOURS', value: '24' }
+        { name: 'ALLOWED_BACKUP_REGIONS', value: 'austriaeast,belgiumcentral,francecentral,francesouth,germanynorth,germanywestcentral,italynorth,northeurope,norwayeast,norwaywest,polandcentral,spaincentral,swedencentral,swedensouth,westeurope' }
+        { name: 'LTR_REQUIRED', value: 'false' }
+        { name: 'LTR_MAX_AGE_DAYS', value: '35' }
         // Blob Storage (the checked account)
         { name: 'STORAGE_RESOURCE_GROUP', value: storageResourceGroup }
         { name: 'STORAGE_ACCOUNT_NAME', value: storageAccountName }
@@ -175,6 +178,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RECENT_FILE_MAX_AGE_DAYS', value: '7' }
         { name: 'BLOB_LIST_CAP', value: '5000' }
         { name: 'BLOB_CANARY_CONTAINER', value: blobCanaryContainer }
+        { name: 'REQUIRE_BLOB_POINT_IN_TIME_RESTORE', value: 'false' }
+        { name: 'REQUIRE_IMMUTABLE_STORAGE', value: 'false' }
         // restore drill (off unless restoreDrillEnabled)
         { name: 'RESTORE_DRILL_ENABLED', value: restoreDrillEnabled ? 'true' : 'false' }
         { name: 'RESTORE_DRILL_RESOURCE_GROUP', value: restoreDrillResourceGroup }
@@ -187,6 +192,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RESTORE_DRILL_KEEP_HOURS', value: '24' }
         { name: 'RESTORE_DRILL_MAX_HOURS', value: '6' }
         { name: 'RESTORE_DRILL_SCHEDULE', value: '0 */10 * * * *' }
+        { name: 'RPO_PROBE', value: '' }
       ]
     }
     functionAppConfig: {

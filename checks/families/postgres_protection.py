@@ -1,0 +1,254 @@
+"""PostgreSQL flexible server protections beyond retention: immutable backups, customer-managed
+key health, where the backups live (HDS: in the EEA) and long-term retention.
+
+Checks: postgres.immutable_backup, postgres.encryption, postgres.backup_residency (from the one
+`servers.get` of the run, shared with postgres.retention) and postgres.long_term_retention
+(`backups_long_term_retention.list_by_server`). Reader on the server covers both reads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from checks.connect.azure import arm_error, postgres_client
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Outcome
+from checks.engine.registry import check
+from checks.engine.timeutil import to_utc
+from checks.families.postgres import server_target, shared_server
+
+# Azure region pairs: where a geo-redundant backup of a flexible server is kept (its region's pair).
+# Source: Microsoft Learn, "Azure region pairs and nonpaired regions"
+# (https://learn.microsoft.com/azure/reliability/cross-region-replication-azure), read 2026-11-26;
+# PostgreSQL flexible server "Backup and restore" (geo-redundant backup goes to the paired region).
+# One-way pairs are written as such (brazilsouth's pair is southcentralus: OUTSIDE its geography).
+# A region missing here is nonpaired (e.g. polandcentral, italynorth, spaincentral): the check warns.
+_PAIRS = (
+    ("eastasia", "southeastasia"), ("australiaeast", "australiasoutheast"),
+    ("australiacentral", "australiacentral2"), ("canadacentral", "canadaeast"),
+    ("chinanorth", "chinaeast"), ("chinanorth2", "chinaeast2"), ("chinanorth3", "chinaeast3"),
+    ("northeurope", "westeurope"), ("francecentral", "francesouth"), ("germanywestcentral", "germanynorth"),
+    ("centralindia", "southindia"), ("japaneast", "japanwest"), ("koreacentral", "koreasouth"),
+    ("eastus", "westus"), ("eastus2", "centralus"), ("northcentralus", "southcentralus"),
+    ("westus2", "westcentralus"), ("norwayeast", "norwaywest"), ("southafricanorth", "southafricawest"),
+    ("swedencentral", "swedensouth"), ("switzerlandnorth", "switzerlandwest"), ("uaenorth", "uaecentral"),
+    ("uksouth", "ukwest"),
+)
+_ONE_WAY = {"brazilsouth": "southcentralus", "brazilsoutheast": "brazilsouth", "westindia": "southindia",
+            "westus3": "eastus"}
+REGION_PAIRS: dict[str, str] = {**{a: b for a, b in _PAIRS}, **{b: a for a, b in _PAIRS}, **_ONE_WAY}
+
+
+def region_key(name: str | None) -> str:
+    """ARM answers "eastus" or "East US": compare without case and spaces."""
+    return (name or "").lower().replace(" ", "")
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class ProtectionFacts:
+    server: str
+    state: str | None
+    location: str | None
+    geo_redundant_backup: str | None
+    immutable_backup: str | None
+    encryption_type: str | None  # SystemManaged | AzureKeyVault
+    primary_key_status: str | None
+    geo_key_status: str | None
+    geo_key_configured: bool
+
+
+def protection_facts(server: Any) -> ProtectionFacts:
+    props = server.properties
+    backup = getattr(props, "backup", None)
+    enc = getattr(props, "data_encryption", None)
+    return ProtectionFacts(
+        server=server.name, state=_str(getattr(props, "state", None)), location=server.location,
+        geo_redundant_backup=_str(backup.geo_redundant_backup) if backup else None,
+        immutable_backup=_str(backup.immutable_backup) if backup else None,
+        encryption_type=_str(enc.type) if enc else None,
+        primary_key_status=_str(enc.primary_encryption_key_status) if enc else None,
+        geo_key_status=_str(enc.geo_backup_encryption_key_status) if enc else None,
+        geo_key_configured=bool(enc and enc.geo_backup_key_uri))
+
+
+# --- postgres.immutable_backup -----------------------------------------------------------------------
+
+def evaluate_immutable_backup(facts: ProtectionFacts, settings: Settings) -> Outcome:
+    """Passes when the server's backups are immutable (`backup.immutableBackup` Enabled); warns
+    otherwise (Disabled or not reported)."""
+    details = {"server": facts.server, "immutable_backup": facts.immutable_backup}
+    if (facts.immutable_backup or "").lower() == "enabled":
+        return Outcome.passed(f"immutable backups enabled on server {facts.server}", **details)
+    return Outcome.warn(f"immutable backups are {facts.immutable_backup or 'not reported'} on server {facts.server}: "
+                        f"a compromised administrator could shorten or remove the backups",
+                        f"Enable immutable backups on server {facts.server} (Backup and restore settings).",
+                        **details)
+
+
+@check(id="postgres.immutable_backup", title="PostgreSQL: immutable backups", severity="medium",
+       remediation="Enable immutable backups on the flexible server.",
+       risk="Mutable backups can be deleted or shortened by an attacker holding administrative rights.")
+def immutable_backup(ctx: RunContext) -> Outcome:
+    return evaluate_immutable_backup(protection_facts(shared_server(ctx)), ctx.settings)
+
+
+# --- postgres.encryption -----------------------------------------------------------------------------
+
+def evaluate_encryption(facts: ProtectionFacts, settings: Settings) -> Outcome:
+    """Fails when the server is Inaccessible (a revoked or missing key makes it and its restores
+    unusable) or, with customer-managed keys (AzureKeyVault), when the primary key status, or the
+    geo-backup key status when geo-redundant backup or a geo key is set, is not Valid. Warns when a
+    needed key status is not reported. Passes with service-managed keys or Valid keys."""
+    cmk = (facts.encryption_type or "").lower() == "azurekeyvault"
+    geo_needed = cmk and (facts.geo_key_configured or (facts.geo_redundant_backup or "").lower() == "enabled")
+    details = {"server": facts.server, "state": facts.state, "encryption_type": facts.encryption_type,
+               "primary_key_status": facts.primary_key_status,
+               "geo_backup_key_status": facts.geo_key_status if geo_needed else None}
+    fix = ("Restore access to the key: re-enable the key or its version in Key Vault, give the server's "
+           "user-assigned identity 'Key Vault Crypto Service Encryption User' again, then revalidate the key.")
+    if (facts.state or "").lower() == "inaccessible":
+        return Outcome.fail(f"server {facts.server} is Inaccessible: its encryption key cannot be used, so the "
+                            f"server and any restore of it are unusable", fix, **details)
+    if not cmk:
+        return Outcome.passed(f"server {facts.server} encrypted with {facts.encryption_type or 'service-managed'} keys",
+                              **details)
+    keys = [("primary key", facts.primary_key_status)] + ([("geo-backup key", facts.geo_key_status)] if geo_needed else [])
+    invalid = [f"{name} {status}" for name, status in keys if status and status.lower() != "valid"]
+    unknown = [name for name, status in keys if not status]
+    if invalid:
+        return Outcome.fail(f"customer-managed key on server {facts.server} not Valid: {', '.join(invalid)}",
+                            fix, **details)
+    if unknown:
+        return Outcome.warn(f"customer-managed key status not reported on server {facts.server}: {', '.join(unknown)}",
+                            "Check the server's Data encryption blade for the key status.", **details)
+    return Outcome.passed(f"customer-managed keys Valid on server {facts.server} ({', '.join(n for n, _ in keys)})",
+                          **details)
+
+
+@check(id="postgres.encryption", title="PostgreSQL: encryption keys usable", severity="critical",
+       remediation="Keep the customer-managed key (and the geo-backup key) enabled and accessible to the server.",
+       risk="A revoked customer-managed key makes the server and every restore of its backups unreadable.")
+def encryption(ctx: RunContext) -> Outcome:
+    return evaluate_encryption(protection_facts(shared_server(ctx)), ctx.settings)
+
+
+# --- postgres.backup_residency -----------------------------------------------------------------------
+
+def evaluate_backup_residency(facts: ProtectionFacts, settings: Settings) -> Outcome:
+    """Passes when every region holding backups (the server's region, plus its Azure pair when
+    geo-redundant backup is on) is in ALLOWED_BACKUP_REGIONS (default: the EEA regions, for HDS).
+    Fails when one is not; warns when geo-redundant backup is on but the region has no pair in
+    the cited table (the geo-backup region cannot be told)."""
+    allowed = set(settings.allowed_backup_regions)
+    region = region_key(facts.location)
+    geo = (facts.geo_redundant_backup or "").lower() == "enabled"
+    pair = REGION_PAIRS.get(region) if geo else None
+    regions = [region] + ([pair] if pair else [])
+    outside = [r for r in regions if r not in allowed]
+    details = {"server": facts.server, "region": region, "geo_redundant_backup": facts.geo_redundant_backup,
+               "geo_backup_region": pair, "backup_regions": regions, "outside": outside,
+               "allowed_regions": sorted(allowed)}
+    if outside:
+        return Outcome.fail(f"backups of server {facts.server} are kept in {', '.join(outside)}, outside "
+                            f"ALLOWED_BACKUP_REGIONS (health data must stay in the EEA under HDS)",
+                            "Move the server to an allowed region whose pair is allowed too, or turn geo-redundant "
+                            "backup off (chosen at creation: restore to a new server), or correct "
+                            "ALLOWED_BACKUP_REGIONS.", **details)
+    if geo and pair is None:
+        return Outcome.warn(f"geo-redundant backup is on but region {region} has no pair in the verifier's table: "
+                            f"the geo-backup region of server {facts.server} is unknown",
+                            "Look up the server's geo-backup region in the portal and update the region pair "
+                            "table (checks/families/postgres_protection.py) if Azure added a pair.", **details)
+    return Outcome.passed(f"backups of server {facts.server} stay in {', '.join(regions)} (allowed)", **details)
+
+
+@check(id="postgres.backup_residency", title="PostgreSQL: backups stay in allowed regions", severity="high",
+       remediation="Keep the server and its geo-backup pair inside ALLOWED_BACKUP_REGIONS.",
+       risk="A geo-backup copied outside the EEA breaks French health-data hosting (HDS) rules.")
+def backup_residency(ctx: RunContext) -> Outcome:
+    return evaluate_backup_residency(protection_facts(shared_server(ctx)), ctx.settings)
+
+
+# --- postgres.long_term_retention --------------------------------------------------------------------
+
+LTR_NOT_REQUIRED = "LTR_REQUIRED is false: long-term retention not checked"
+
+
+@dataclass(frozen=True)
+class LtrOperation:
+    name: str | None
+    status: str | None  # Running | Cancelled | Failed | Succeeded
+    start: datetime | None
+    end: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LtrFacts:
+    server: str
+    now: datetime
+    operations: tuple[LtrOperation, ...]
+
+
+def ltr_operations(models: list) -> tuple[LtrOperation, ...]:
+    out = []
+    for m in models:
+        p = m.properties
+        out.append(LtrOperation(name=p.backup_name or m.name, status=_str(p.status), start=to_utc(p.start_time),
+                                end=to_utc(p.end_time), error=p.error_message or p.error_code))
+    return tuple(out)
+
+
+def evaluate_long_term_retention(facts: LtrFacts, settings: Settings) -> Outcome:
+    """With LTR_REQUIRED=true: passes when the newest Succeeded long-term retention backup ended
+    within LTR_MAX_AGE_DAYS; fails when none succeeded or the newest is older (naming the last
+    failure). Skipped when LTR_REQUIRED is false."""
+    max_days = settings.ltr_max_age_days
+    if not settings.ltr_required:
+        return Outcome.skipped(LTR_NOT_REQUIRED)
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    ordered = sorted(facts.operations, key=lambda o: o.end or o.start or floor, reverse=True)
+    done = [o for o in ordered if (o.status or "").lower() == "succeeded"]
+    failed = next((o for o in ordered if (o.status or "").lower() in ("failed", "cancelled")), None)
+    details: dict[str, Any] = {"server": facts.server, "operations": len(ordered), "max_age_days": max_days,
+                               "statuses": [f"{o.name}: {o.status}" for o in ordered[:10]],
+                               "last_failure": f"{failed.name}: {failed.status} {failed.error or ''}".strip()
+                               if failed else None}
+    fix = ("Check the Azure Backup vault's long-term retention policy for the server (or start an LTR backup) "
+           "and why recent operations did not succeed.")
+    if not done:
+        return Outcome.fail(f"no succeeded long-term retention backup for server {facts.server} "
+                            f"({len(ordered)} operation(s) listed)", fix, **details)
+    newest = done[0]
+    when = newest.end or newest.start
+    age_days = round((facts.now - when).total_seconds() / 86400, 1)
+    details.update(last_ltr_backup=newest.name, last_ltr_at=when.isoformat(timespec="seconds"), age_days=age_days)
+    if age_days > max_days:
+        return Outcome.fail(f"newest long-term retention backup {newest.name} is {age_days:g} days old "
+                            f"(limit LTR_MAX_AGE_DAYS={max_days})", fix, **details)
+    return Outcome.passed(f"newest long-term retention backup {newest.name} succeeded {age_days:g} days ago "
+                          f"(limit {max_days})", **details)
+
+
+@check(id="postgres.long_term_retention", title="PostgreSQL: recent long-term retention backup",
+       severity="high",
+       remediation="Keep long-term retention backups running (Azure Backup vault policy) when LTR_REQUIRED=true.",
+       risk="Without long-term backups, data older than the 35-day window is gone for audits or late discoveries.")
+def long_term_retention(ctx: RunContext) -> Outcome:
+    from azure.core.exceptions import AzureError
+    if not ctx.settings.ltr_required:  # no ARM call for a capability not asked for
+        return Outcome.skipped(LTR_NOT_REQUIRED)
+    target = server_target(ctx)
+    client = postgres_client(ctx)
+    try:
+        models = list(client.backups_long_term_retention.list_by_server(target.resource_group, target.server_name))
+    except AzureError as exc:
+        raise arm_error(exc, target.resource, target.scope, role="Reader") from exc
+    return evaluate_long_term_retention(LtrFacts(target.server_name, to_utc(ctx.now()), ltr_operations(models)),
+                                        ctx.settings)

@@ -1,0 +1,297 @@
+"""Blob Storage protections beyond soft delete and versioning: whether a deleted container, a
+point in time, a permanently deleted blob or a tampered document can really come back.
+
+Checks: blob.container_soft_delete, blob.point_in_time_restore, blob.change_feed,
+storage.key_access, storage.immutability (blob.lifecycle lives in storage_lifecycle.py).
+
+Management plane only (Reader on the storage account). The blob service properties and the
+account are read once per run and shared with checks/families/blob.py (checks/connect/azure.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from checks.connect.azure import blob_service_properties, storage_account, storage_read
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import Outcome, Status
+from checks.engine.registry import check
+from checks.engine.timeutil import iso_or_none
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
+
+
+# --- facts of the blob service (one GET, shared) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class BlobServiceFacts:
+    account: str
+    soft_delete: bool
+    soft_delete_days: int | None
+    allow_permanent_delete: bool | None
+    container_soft_delete: bool
+    container_soft_delete_days: int | None
+    versioning: bool
+    change_feed: bool
+    change_feed_days: int | None  # None with change feed on = kept forever
+    restore: bool
+    restore_days: int | None
+    min_restore_time: datetime | None
+
+
+def blob_service_facts(props: Any, account: str) -> BlobServiceFacts:
+    """Plain facts from the SDK's BlobServicePropertiesProperties (None = nothing reported)."""
+    delete = getattr(props, "delete_retention_policy", None)
+    container = getattr(props, "container_delete_retention_policy", None)
+    feed = getattr(props, "change_feed", None)
+    restore = getattr(props, "restore_policy", None)
+    return BlobServiceFacts(
+        account=account,
+        soft_delete=bool(delete and delete.enabled), soft_delete_days=delete.days if delete else None,
+        allow_permanent_delete=delete.allow_permanent_delete if delete else None,
+        container_soft_delete=bool(container and container.enabled),
+        container_soft_delete_days=container.days if container else None,
+        versioning=bool(getattr(props, "is_versioning_enabled", None)),
+        change_feed=bool(feed and feed.enabled), change_feed_days=feed.retention_in_days if feed else None,
+        restore=bool(restore and restore.enabled), restore_days=restore.days if restore else None,
+        min_restore_time=restore.min_restore_time if restore else None)
+
+
+def _blob_facts(ctx: RunContext) -> BlobServiceFacts:
+    return blob_service_facts(blob_service_properties(ctx), ctx.settings.storage_account_name)
+
+
+# --- blob.container_soft_delete ---------------------------------------------------------------------
+
+def evaluate_container_soft_delete(facts: BlobServiceFacts, settings: Settings) -> Outcome:
+    """Passes when container soft delete is on with a retention in [BLOB_RETENTION_MIN_DAYS,
+    BLOB_RETENTION_MAX_DAYS] (the blob soft delete band). Fails when it is off or keeps deleted
+    containers fewer days than the minimum; warns when it keeps them longer than the maximum."""
+    lo, hi = settings.blob_retention_min_days, settings.blob_retention_max_days
+    days = facts.container_soft_delete_days if facts.container_soft_delete else None
+    details = {"account": facts.account, "enabled": facts.container_soft_delete, "retention_days": days,
+               "min_days": lo, "max_days": hi}
+    fix = (f"Enable container soft delete on {facts.account} with {lo}-{hi} days (Data protection → "
+           f"'Enable soft delete for containers').")
+    if not facts.container_soft_delete:
+        return Outcome.fail(f"container soft delete is OFF on {facts.account}: a deleted container (and every "
+                            f"document in it) cannot be brought back, not even by point-in-time restore",
+                            fix, **details)
+    if days is None or days < lo:
+        return Outcome.fail(f"container soft delete keeps deleted containers {days} days on {facts.account}, "
+                            f"below the required {lo}-{hi} days", fix, **details)
+    if days > hi:
+        return Outcome.warn(f"container soft delete keeps deleted containers {days} days on {facts.account}, "
+                            f"above the policy's {lo}-{hi} days",
+                            f"Lower the container soft delete retention of {facts.account} to at most {hi} days, "
+                            f"or raise BLOB_RETENTION_MAX_DAYS if the policy changed.", **details)
+    return Outcome.passed(f"container soft delete on, {days} days (within {lo}-{hi})", **details)
+
+
+@check(id="blob.container_soft_delete", title="Container soft delete on, retention within policy",
+       severity="high",
+       remediation="Enable container soft delete with the blob soft delete retention (Data protection blade).",
+       risk="Deleting a container deletes every document in it; without container soft delete it is final.")
+def container_soft_delete(ctx: RunContext) -> Outcome:
+    return evaluate_container_soft_delete(_blob_facts(ctx), ctx.settings)
+
+
+# --- blob.point_in_time_restore ---------------------------------------------------------------------
+
+def evaluate_point_in_time_restore(facts: BlobServiceFacts, settings: Settings) -> Outcome:
+    """When point-in-time restore is on, passes if versioning, change feed and blob soft delete are
+    on and the restore days are fewer than the soft delete days (Azure's own constraint); fails
+    otherwise. When it is off: fails with REQUIRE_BLOB_POINT_IN_TIME_RESTORE=true, else warns.
+    Reports `min_restore_time`, the earliest point the account can be restored to."""
+    details = {"account": facts.account, "enabled": facts.restore, "restore_days": facts.restore_days,
+               "min_restore_time": iso_or_none(facts.min_restore_time), "versioning": facts.versioning,
+               "change_feed": facts.change_feed, "soft_delete_days": facts.soft_delete_days if facts.soft_delete else None,
+               "required": settings.require_blob_point_in_time_restore}
+    if not facts.restore:
+        summary = (f"blob point-in-time restore is OFF on {facts.account}: block blobs cannot be rolled back "
+                   f"to an earlier state after a bulk overwrite or deletion")
+        fix = (f"Enable point-in-time restore on {facts.account} (needs versioning, change feed and blob soft "
+               f"delete; restore days fewer than the soft delete days).")
+        if settings.require_blob_point_in_time_restore:
+            return Outcome.fail(summary + " (REQUIRE_BLOB_POINT_IN_TIME_RESTORE=true)", fix, **details)
+        return Outcome.warn(summary, fix, **details)
+    problems = []
+    if not facts.versioning:
+        problems.append("blob versioning is off")
+    if not facts.change_feed:
+        problems.append("change feed is off")
+    if not facts.soft_delete:
+        problems.append("blob soft delete is off")
+    elif facts.restore_days is None or facts.soft_delete_days is None or facts.restore_days >= facts.soft_delete_days:
+        problems.append(f"restore days ({facts.restore_days}) must be fewer than the soft delete days "
+                        f"({facts.soft_delete_days})")
+    if problems:
+        return Outcome.fail(f"point-in-time restore on {facts.account} cannot work: " + "; ".join(problems),
+                            f"On {facts.account}: turn on versioning, change feed and blob soft delete, with a "
+                            f"soft delete retention longer than the point-in-time restore days.",
+                            problems=problems, **details)
+    return Outcome.passed(f"point-in-time restore on, {facts.restore_days} days (soft delete "
+                          f"{facts.soft_delete_days} days); earliest restore point "
+                          f"{iso_or_none(facts.min_restore_time) or 'not reported'}", **details)
+
+
+@check(id="blob.point_in_time_restore", title="Blob point-in-time restore usable", severity="high",
+       remediation="Enable point-in-time restore with versioning, change feed and a longer soft delete retention.",
+       risk="Without point-in-time restore a bulk overwrite or ransomware encryption must be undone blob by blob.")
+def point_in_time_restore(ctx: RunContext) -> Outcome:
+    return evaluate_point_in_time_restore(_blob_facts(ctx), ctx.settings)
+
+
+# --- blob.change_feed -------------------------------------------------------------------------------
+
+def evaluate_change_feed(facts: BlobServiceFacts, settings: Settings) -> Outcome:
+    """Passes when the change feed is on and kept at least as many days as point-in-time restore
+    goes back (or kept forever: no retention set). Fails when it is off while point-in-time restore
+    is on or required, or kept fewer days; warns when it is off and nothing needs it."""
+    restore_days = facts.restore_days if facts.restore else None
+    details = {"account": facts.account, "enabled": facts.change_feed,
+               "retention_days": facts.change_feed_days if facts.change_feed else None,
+               "unlimited": facts.change_feed and facts.change_feed_days is None,
+               "point_in_time_restore_days": restore_days}
+    fix = f"Enable the blob change feed on {facts.account} with no retention limit or ≥ the restore days."
+    if not facts.change_feed:
+        summary = f"blob change feed is OFF on {facts.account}: no log of which blobs changed or were deleted"
+        if facts.restore or settings.require_blob_point_in_time_restore:
+            return Outcome.fail(summary + " (point-in-time restore needs it)", fix, **details)
+        return Outcome.warn(summary, fix, **details)
+    if facts.change_feed_days is None:
+        return Outcome.passed("blob change feed on, kept without limit", **details)
+    if restore_days is not None and facts.change_feed_days < restore_days:
+        return Outcome.fail(f"blob change feed keeps {facts.change_feed_days} days on {facts.account}, fewer "
+                            f"than the {restore_days} days point-in-time restore goes back", fix, **details)
+    return Outcome.passed(f"blob change feed on, {facts.change_feed_days} days"
+                          + (f" (≥ {restore_days} restore days)" if restore_days is not None else ""), **details)
+
+
+@check(id="blob.change_feed", title="Blob change feed on, kept long enough", severity="medium",
+       remediation="Enable the blob change feed, kept at least as long as point-in-time restore goes back.",
+       risk="Point-in-time restore replays the change feed; without it the restore cannot run or cover the window.")
+def change_feed(ctx: RunContext) -> Outcome:
+    return evaluate_change_feed(_blob_facts(ctx), ctx.settings)
+
+
+# --- storage.key_access -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyAccessFacts:
+    account: str
+    allow_shared_key_access: bool | None  # None = not set: Azure allows Shared Key
+    allow_permanent_delete: bool | None
+
+
+def evaluate_key_access(facts: KeyAccessFacts, settings: Settings) -> Outcome:
+    """Fails when permanent delete is allowed on the blob service (it removes soft-deleted blobs
+    and versions before their retention ends). Warns when Shared Key (account key / SAS) access is
+    allowed or not set (not set = allowed). Passes when both are off."""
+    details = {"account": facts.account, "allow_shared_key_access": facts.allow_shared_key_access,
+               "allow_permanent_delete": facts.allow_permanent_delete}
+    if facts.allow_permanent_delete:
+        return Outcome.fail(f"permanent delete is ALLOWED on {facts.account}: soft-deleted blobs and versions "
+                            f"can be purged before their retention ends, which defeats soft delete",
+                            f"Turn off 'Enable permanent delete for soft deleted blobs' on {facts.account} "
+                            f"(deleteRetentionPolicy.allowPermanentDelete=false).", **details)
+    if facts.allow_shared_key_access is not False:
+        state = "allowed" if facts.allow_shared_key_access else "not set (Azure allows it)"
+        return Outcome.warn(f"Shared Key access is {state} on {facts.account}: anyone holding an account key or "
+                            f"a key-signed SAS can delete documents outside Microsoft Entra ID and RBAC",
+                            f"Set 'Allow storage account key access' to Disabled on {facts.account} once no "
+                            f"client uses account keys (allowSharedKeyAccess=false).", **details)
+    return Outcome.passed(f"Shared Key access disabled and permanent delete off on {facts.account}", **details)
+
+
+@check(id="storage.key_access", title="Storage: no Shared Key access, no permanent delete", severity="high",
+       remediation="Disallow Shared Key access and keep permanent delete of soft-deleted blobs off.",
+       risk="A leaked account key bypasses RBAC; permanent delete lets deleted documents be purged early.")
+def key_access(ctx: RunContext) -> Outcome:
+    account = storage_account(ctx)
+    service = _blob_facts(ctx)
+    return evaluate_key_access(KeyAccessFacts(account=ctx.settings.storage_account_name,
+                                              allow_shared_key_access=account.allow_shared_key_access,
+                                              allow_permanent_delete=service.allow_permanent_delete), ctx.settings)
+
+
+# --- storage.immutability ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ContainerWorm:
+    container: str
+    immutability_policy: bool
+    policy_state: str | None  # Locked | Unlocked
+    policy_days: int | None
+    legal_hold: bool
+    version_worm: bool  # container-level immutable storage with versioning
+
+
+@dataclass(frozen=True)
+class ImmutabilityFacts:
+    account: str
+    account_version_worm: bool
+    account_policy_state: str | None
+    account_policy_days: int | None
+    containers: tuple[ContainerWorm, ...]
+
+
+def evaluate_immutability(facts: ImmutabilityFacts, settings: Settings) -> Outcome:
+    """Reports version-level WORM (immutable storage with versioning) on the account and, per
+    checked container, an immutability policy, a legal hold or container-level version WORM.
+    Passes when the account or every checked container is immutable. Otherwise fails with
+    REQUIRE_IMMUTABLE_STORAGE=true, else passes as information only (summary says so)."""
+    per = {c.container: {"immutability_policy": c.immutability_policy, "policy_state": c.policy_state,
+                         "policy_days": c.policy_days, "legal_hold": c.legal_hold, "version_worm": c.version_worm}
+           for c in facts.containers}
+    protected = [c.container for c in facts.containers if c.immutability_policy or c.legal_hold or c.version_worm]
+    immutable = facts.account_version_worm or (bool(facts.containers) and len(protected) == len(facts.containers))
+    details = {"account": facts.account, "immutable": immutable, "required": settings.require_immutable_storage,
+               "account_version_worm": facts.account_version_worm, "account_policy_state": facts.account_policy_state,
+               "account_policy_days": facts.account_policy_days, "containers": per}
+    if facts.account_version_worm:
+        return Outcome.passed(f"version-level WORM on {facts.account} (policy {facts.account_policy_state or 'none'}"
+                              + (f", {facts.account_policy_days} days" if facts.account_policy_days else "") + ")",
+                              **details)
+    if immutable:
+        return Outcome.passed(f"every checked container is immutable: {', '.join(protected)}", **details)
+    missing = [c.container for c in facts.containers if c.container not in protected]
+    summary = (f"no immutable (WORM) storage on {facts.account}"
+               + (f": containers without policy or legal hold: {', '.join(missing)}" if missing else ""))
+    fix = (f"Enable version-level immutability on {facts.account} (or a time-based retention policy on each "
+           f"container) so a compromised identity cannot delete or overwrite documents.")
+    if settings.require_immutable_storage:
+        return Outcome.fail(summary + " (REQUIRE_IMMUTABLE_STORAGE=true)", fix, **details)
+    return Outcome(Status.PASS, "info: " + summary + " (not required: REQUIRE_IMMUTABLE_STORAGE=false)",
+                   details, fix)
+
+
+def container_worm(name: str, container: Any) -> ContainerWorm:
+    policy = getattr(container, "immutability_policy", None)
+    version = getattr(container, "immutable_storage_with_versioning", None)
+    return ContainerWorm(container=name, immutability_policy=bool(getattr(container, "has_immutability_policy", None)),
+                         policy_state=_str(policy.state) if policy is not None else None,
+                         policy_days=policy.immutability_period_since_creation_in_days if policy is not None else None,
+                         legal_hold=bool(getattr(container, "has_legal_hold", None)),
+                         version_worm=bool(version and version.enabled))
+
+
+@check(id="storage.immutability", title="Storage: immutable (WORM) protection reported", severity="medium",
+       remediation="Enable version-level immutability (or container retention policies) when policy requires it.",
+       risk="Without WORM storage an attacker with write access can delete documents and their versions.")
+def immutability(ctx: RunContext) -> Outcome:
+    account = storage_account(ctx)
+    worm = account.immutable_storage_with_versioning
+    policy = worm.immutability_policy if worm is not None else None
+    containers = tuple(container_worm(name, storage_read(
+        ctx, f"container-{name}", lambda c, rg, acct, n=name: c.blob_containers.get(rg, acct, n)))
+        for name in ctx.settings.blob_containers)
+    return evaluate_immutability(ImmutabilityFacts(
+        account=ctx.settings.storage_account_name, account_version_worm=bool(worm and worm.enabled),
+        account_policy_state=_str(policy.state) if policy is not None else None,
+        account_policy_days=policy.immutability_period_since_creation_in_days if policy is not None else None,
+        containers=containers), ctx.settings)

@@ -1,0 +1,59 @@
+"""The protections section of the monthly report: the state of each protection check beyond
+the procedure's five boxes (issue 17), as the month's newest verification run saw it.
+
+These are not boxes of the procedure (they do not change "N of 5 ticked" nor a sign-off), but
+a reviewer sees at a glance which protections were on that month and which were not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from checks.engine.model import CheckResult, Status
+
+PROTECTION_CHECKS: tuple[tuple[str, str], ...] = (
+    ("blob.container_soft_delete", "Container soft delete"),
+    ("blob.point_in_time_restore", "Blob point-in-time restore"),
+    ("blob.change_feed", "Blob change feed"),
+    ("blob.lifecycle", "Lifecycle rules keep the retention window"),
+    ("storage.key_access", "No Shared Key / permanent delete"),
+    ("storage.immutability", "Immutable (WORM) storage"),
+    ("postgres.immutable_backup", "PostgreSQL immutable backups"),
+    ("postgres.encryption", "PostgreSQL encryption keys usable"),
+    ("postgres.backup_residency", "PostgreSQL backups in allowed regions"),
+    ("postgres.long_term_retention", "PostgreSQL long-term retention"),
+)
+NO_EVIDENCE = "no evidence"
+
+
+@dataclass
+class Protection:
+    check_id: str
+    label: str
+    status: str  # pass | warn | fail | error | skipped | no evidence
+    summary: str = ""
+    run_id: str | None = None
+    at: str | None = None
+
+
+def month_protections(runs: list[Any], results: dict[str, dict[str, CheckResult]]) -> list[Protection]:
+    """Per protection check: the newest result that is not `skipped` among `runs` (newest first;
+    the caller leaves out drill runs); else the newest skip with its reason; else no evidence."""
+    out = []
+    for check_id, label in PROTECTION_CHECKS:
+        found = [(run, results[run.run_id][check_id]) for run in runs if check_id in results[run.run_id]]
+        deciding = next(((run, r) for run, r in found if r.status is not Status.SKIPPED), None) or \
+            (found[0] if found else None)
+        if deciding is None:
+            out.append(Protection(check_id, label, NO_EVIDENCE))
+            continue
+        run, result = deciding
+        out.append(Protection(check_id, label, result.status.value, result.summary, run.run_id, run.started_at))
+    return out
+
+
+def counts_text(protections: list[Protection]) -> str:
+    """"7 pass, 1 warn, 2 no evidence" (overview cell)."""
+    order = ("pass", "warn", "fail", "error", "skipped", NO_EVIDENCE)
+    counts = {s: sum(p.status == s for p in protections) for s in order}
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "–"
