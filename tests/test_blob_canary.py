@@ -234,4 +234,5 @@ def test_not_configured_and_dry_run():
     assert out.status is Status.SKIPPED and out.summary == "BLOB_CANARY_CONTAINER not set"
     # --dry-run runs only read-only checks: the canary writes, the listing checks do not
     dry = {spec.id for spec in select(["blob.*"], read_only_only=True)}
-    assert dry == {"blob.soft_delete", "blob.versioning", "blob.recent_file", "blob.deleted_visible"}
+    assert dry == {"blob.soft_delete", "blob.versioning", "blob.recent_file", "blob.deleted_visible",
+                   "blob.container_soft_delete", "blob.point_in_time_restore", "blob.change_feed", "blob.lifecycle"}
