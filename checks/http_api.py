@@ -21,6 +21,8 @@ from checks.engine.registry import UnknownCheck
 log = logging.getLogger("checks.http")
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 8  # our bodies are flat; deeper nesting is a caller error, never a RecursionError
+_OVERRIDE_FIELDS = {"azure_server": "pg_server_name", "azure_resource_group": "pg_resource_group"}
 _VERIFY_KEYS = {"checks": list, "dry_run": bool, "azure_server": str, "azure_resource_group": str}
 
 
@@ -54,6 +56,10 @@ def read_json_body(req: func.HttpRequest, allowed: dict[str, type]) -> dict[str,
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"malformed JSON body: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise BadRequest(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         raise BadRequest("expected a JSON object, e.g. {\"checks\": [\"postgres.*\"]}")
     unknown = sorted(set(data) - set(allowed))
@@ -63,6 +69,30 @@ def read_json_body(req: func.HttpRequest, allowed: dict[str, type]) -> dict[str,
         if key in data and not isinstance(data[key], kind):
             raise BadRequest(f"field {key!r} must be a {kind.__name__}")
     return data
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def checked_fields(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    """{attr: parsed value} for the body's fields that map to settings; 400 naming the first bad field."""
+    from checks.engine.config import parse_value
+    parsed = {}
+    for name, attr in fields.items():
+        if body.get(name) is not None:
+            try:
+                parsed[attr] = parse_value(attr, body[name])
+            except ValueError as exc:
+                raise BadRequest(f"field {name!r}: {exc}") from None
+    return parsed
 
 
 def handle(fn):
@@ -106,10 +136,9 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
     checks = body.get("checks", [])
     if not all(isinstance(c, str) and c.strip() for c in checks):
         raise BadRequest("field 'checks' must be a list of check ids or globs (strings)")
+    overrides = checked_fields(body, _OVERRIDE_FIELDS)  # a bad override is the caller's error: 400
     settings = load_settings()
-    request = RunRequest(trigger="http", checks=checks, dry_run=body.get("dry_run", False),
-                         overrides={"pg_server_name": body.get("azure_server"),
-                                    "pg_resource_group": body.get("azure_resource_group")})
+    request = RunRequest(trigger="http", checks=checks, dry_run=body.get("dry_run", False), overrides=overrides)
     run = run_verify(request, settings, _journal_or_none(settings))
     return json_response(run.to_dict(), 200)
 
@@ -152,6 +181,7 @@ def drill_start(req: func.HttpRequest) -> func.HttpResponse:
     from checks.service import load_settings
 
     body = read_json_body(req, _DRILL_KEYS)
+    checked_fields(body, {"restore_point": "restore_point", "target": "pg_server_name"})  # 400 before any work
     status, payload = http_start(load_settings(), body)
     return json_response(payload, status)
 
@@ -169,19 +199,20 @@ def run_drill_timer(past_due: bool) -> dict[str, Any]:
     return timer_entry(settings)
 
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+_RUN_ID = re.compile(r"20[0-9]{6}T[0-9]{6}Z-[0-9a-f]{6}")
 
 
 @handle
 def journal_month(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/journal?month=YYYY-MM: the month's runs, newest first."""
     from datetime import datetime, timezone
+    from checks.report.checklist import ReportError, check_month
     from checks.service import load_settings, open_journal
 
-    month = req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m")
-    if not _MONTH.fullmatch(month):
-        raise BadRequest(f"month must be YYYY-MM, got {month!r}")
+    try:
+        month = check_month(req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m"))
+    except ReportError as exc:
+        raise BadRequest(str(exc)) from None
     runs = open_journal(load_settings()).list_runs(month)
     return json_response({"month": month, "runs": runs})
 

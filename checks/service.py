@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.journal.store import Journal, JournalUnavailable
 from checks.journal.lease import HeldLease, RunInProgress, RunLease
+from checks.journal.spool import Spool, write_or_reduce
 from checks.engine.model import Run, new_run_id, run_from_dict
 from checks.engine.redact import redact, register_from_env
 from checks.engine.registry import select
@@ -49,11 +48,6 @@ def open_journal(settings: Settings, credential: Any = None, **client_kwargs: An
     return Journal.from_settings(settings, credential=credential, **client_kwargs)
 
 
-def spool_dir() -> Path:
-    """Where runs wait when the journal could not take them (per instance; the logs have them too)."""
-    return Path(os.environ.get("VERIFIER_SPOOL_DIR") or Path(tempfile.gettempdir()) / "medicapp-verifier-spool")
-
-
 def verify(request: RunRequest, settings: Settings, journal: Journal | None = None,
            ctx: RunContext | None = None, lease: RunLease | None = None) -> Run:
     """Run the selected checks and record them.
@@ -73,7 +67,7 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
     held = _take_lease(request, settings, journal, lease, run_id, notes)
     try:
         if journal is not None and request.write_journal:
-            notes.extend(_replay_spool(journal))
+            notes.extend(Spool(settings.spool_dir).replay(journal))
             if held and held.previous_run_id and held.previous_run_id != run_id:
                 notes.extend(_previous_run_missing(journal, held.previous_run_id))
         try:
@@ -87,7 +81,7 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
             run.journal_status = "error: journal not configured (set JOURNAL_ACCOUNT_URL or AzureWebJobsStorage)"
             _log_full_run(run)
         else:
-            record(run, journal)
+            record(run, journal, Spool(settings.spool_dir))
     finally:
         if held:
             held.release(run_id)
@@ -122,13 +116,13 @@ def _previous_run_missing(journal: Journal, previous_run_id: str) -> list[str]:
     return []
 
 
-def record(run: Run, journal: Journal) -> None:
+def record(run: Run, journal: Journal, spool: Spool) -> None:
+    """Write the run (reduced when the journal refuses its full form); else spool and log it in full."""
     try:
-        journal.write_run(run)
-        run.journal_status = "written"
+        run.journal_status = write_or_reduce(run, journal)
     except JournalUnavailable as exc:
         run.journal_status = f"error: {exc}"
-        _spool(run)
+        spool.save(run)
         _log_full_run(run)
 
 
@@ -136,32 +130,3 @@ def _log_full_run(run: Run) -> None:
     # nothing lost: the whole run goes to the log (Application Insights) as well
     log.error("run %s not recorded in the journal (%s); full run follows: %s", run.run_id, run.journal_status,
               redact(json.dumps(run.to_dict(), default=str)), extra={"run_id": run.run_id, "status": "error"})
-
-
-def _spool(run: Run) -> None:
-    try:
-        folder = spool_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{run.run_id}.json").write_text(redact(json.dumps(run.to_dict(), default=str)))
-    except OSError as exc:
-        log.warning("could not spool run %s locally: %s", run.run_id, exc)
-
-
-def _replay_spool(journal: Journal) -> list[str]:
-    """Write runs that a journal outage kept back; returns notes for the current run."""
-    notes = []
-    folder = spool_dir()
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            spooled = run_from_dict(json.loads(path.read_text()))
-            spooled.notes.append("recorded late: the journal was unavailable when this run ended")
-            journal.write_run(spooled)
-        except JournalUnavailable:
-            break  # still down: keep them for the next run
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("unreadable spooled run %s: %s", path.name, exc)
-            continue
-        path.unlink(missing_ok=True)
-        notes.append(f"the previous run {spooled.run_id} could not be recorded when it ended "
-                     "(journal unavailable); it has been recorded now")
-    return notes

@@ -8,8 +8,10 @@ show as skipped with the reason.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,8 +22,10 @@ from devtools.localstack import DEMO_SQL, Azurite, PostgresCluster  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def demo_env(cluster: PostgresCluster, azurite: Azurite) -> dict[str, str]:
+def demo_env(cluster: PostgresCluster, azurite: Azurite, spool_dir: str | None = None) -> dict[str, str]:
+    """The demo's settings; its own spool (a fresh temporary folder), never a user's pending runs."""
     return {
+        "VERIFIER_SPOOL_DIR": spool_dir or tempfile.mkdtemp(prefix="medicapp-demo-spool-"),
         "AzureWebJobsStorage": azurite.connection_string,
         "JOURNAL_TABLE": "BackupJournal",
         "DATABASE_URL": cluster.url("verifier", "verifier-demo-pw", "medicapp"),
@@ -52,11 +56,12 @@ def main() -> int:
     print("Starting a throwaway PostgreSQL cluster and Azurite...", flush=True)
     cluster = PostgresCluster.start()
     azurite = None
+    spool = tempfile.mkdtemp(prefix="medicapp-demo-spool-")
     try:
         cluster.create_database("medicapp", DEMO_SQL)
         azurite = Azurite.start()
         upload_signed_documents(cluster, azurite.connection_string)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | demo_env(cluster, azurite)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | demo_env(cluster, azurite, spool)
         print(f"PostgreSQL on 127.0.0.1:{cluster.port}, Azurite tables on 127.0.0.1:{azurite.table_port}\n", flush=True)
         run = subprocess.run([sys.executable, "-m", "checks", "run"], cwd=ROOT, env=env)
         print(f"\n$ python -m checks journal --month {datetime.now(timezone.utc):%Y-%m}", flush=True)
@@ -70,6 +75,7 @@ def main() -> int:
         if azurite:
             azurite.stop()
         cluster.stop()
+        shutil.rmtree(spool, ignore_errors=True)
         print("Stopped PostgreSQL and Azurite.")
 
 

@@ -49,10 +49,18 @@ def journal_table_name() -> str:
     return "J" + uuid.uuid4().hex[:20]
 
 
+@pytest.fixture(autouse=True)
+def private_state_home(tmp_path_factory, monkeypatch):
+    """The default spool lives under the user's state directory: never the real one in tests."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
+
+
 @pytest.fixture
-def base_env(azurite, journal_table_name) -> dict[str, str]:
+def base_env(azurite, journal_table_name, tmp_path) -> dict[str, str]:
     return {"AzureWebJobsStorage": azurite.connection_string, "JOURNAL_TABLE": journal_table_name,
-            "CHECK_TIMEOUT_SECONDS": "20"}
+            "CHECK_TIMEOUT_SECONDS": "20", "VERIFIER_SPOOL_DIR": str(tmp_path / "spool")}
 
 
 @pytest.fixture

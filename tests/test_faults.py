@@ -22,10 +22,9 @@ def spec(cid, fn):
     return CheckSpec(id=cid, title=cid, severity=Severity.HIGH, remediation="r", risk="r", run=fn)
 
 
-@pytest.fixture(autouse=True)
-def isolated_spool(tmp_path, monkeypatch):
-    monkeypatch.setenv("VERIFIER_SPOOL_DIR", str(tmp_path / "spool"))
-    return tmp_path / "spool"
+@pytest.fixture
+def isolated_spool(tmp_path):
+    return tmp_path / "spool"  # = base_env's VERIFIER_SPOOL_DIR
 
 
 @pytest.fixture
@@ -93,7 +92,8 @@ def test_lease_is_renewed_while_a_long_run_lasts(base_env):
 
 
 def test_journal_down_before_the_run_loses_nothing(only, caplog, isolated_spool):
-    settings = Settings.from_env({"AzureWebJobsStorage": DOWN_STORAGE, "JOURNAL_TABLE": "Down"})
+    settings = Settings.from_env({"AzureWebJobsStorage": DOWN_STORAGE, "JOURNAL_TABLE": "Down",
+                                  "VERIFIER_SPOOL_DIR": str(isolated_spool)})
     only(spec("t.ok", lambda c: Outcome.passed("all good", value=42)))
     caplog.set_level(logging.INFO)
     run = verify(RunRequest(trigger="timer"), settings, fast_journal(settings))
@@ -106,7 +106,8 @@ def test_journal_down_before_the_run_loses_nothing(only, caplog, isolated_spool)
 
 
 def test_journal_comes_back_and_next_run_says_so(base_env, only, isolated_spool):
-    down = Settings.from_env({"AzureWebJobsStorage": DOWN_STORAGE, "JOURNAL_TABLE": "Down"})
+    down = Settings.from_env({"AzureWebJobsStorage": DOWN_STORAGE, "JOURNAL_TABLE": "Down",
+                              "VERIFIER_SPOOL_DIR": str(isolated_spool)})
     only(spec("t.ok", lambda c: Outcome.passed("ok")))
     lost = verify(RunRequest(trigger="timer"), down, fast_journal(down))
     assert lost.journal_status.startswith("error")
@@ -126,7 +127,7 @@ def test_storage_goes_down_during_the_run(only, journal_table_name, isolated_spo
     azurite = Azurite.start()
     try:
         settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string,
-                                      "JOURNAL_TABLE": journal_table_name})
+                                      "JOURNAL_TABLE": journal_table_name, "VERIFIER_SPOOL_DIR": str(isolated_spool)})
 
         def pulls_the_plug(_ctx):
             azurite.stop()

@@ -8,10 +8,13 @@ configured is not an error: its checks are skipped with the reason (see `Setting
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from checks.engine import connparse
 from checks.engine.model import NotConfigured
 
 
@@ -26,14 +29,17 @@ class ConfigError(ValueError):
 
 # --- value parsers: each returns the parsed value or raises ValueError(expected form) -------------
 
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+_ASCII_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
 def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         form = "an integer" + (f" between {lo} and {hi}" if lo is not None and hi is not None
                                else f" >= {lo}" if lo is not None else "")
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected {form}, got {raw!r}") from None
+        if not _ASCII_INT.fullmatch(raw.strip()):  # int() would also take "1_0" and non-ASCII digits
+            raise ValueError(f"expected {form} (ASCII digits), got {raw[:40]!r}")
+        value = int(raw.strip())
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise ValueError(f"expected {form}, got {value}")
         return value
@@ -42,10 +48,9 @@ def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
 
 def _float(lo: float, hi: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a number between {lo:g} and {hi:g}, got {raw!r}") from None
+        if not _ASCII_FLOAT.fullmatch(raw.strip()):
+            raise ValueError(f"expected a number between {lo:g} and {hi:g} (ASCII digits), got {raw[:40]!r}")
+        value = float(raw.strip())
         if not lo <= value <= hi:
             raise ValueError(f"expected a number between {lo:g} and {hi:g}, got {value:g}")
         return value
@@ -104,7 +109,13 @@ _STORAGE_ACCOUNT = _pattern(r"[a-z0-9]{3,24}",
                             "a storage account name (3-24 lowercase letters and digits)")
 _CONTAINER = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]",
                       "container names (3-63 lowercase letters, digits, single hyphens)")
-_HTTPS_URL = _pattern(r"https?://[^\s/]+(/\S*)?", "an http(s) URL, e.g. https://ACCOUNT.table.core.windows.net")
+_HTTPS_URL = connparse.url  # host and port must parse, not just look like a URL
+
+
+def _abs_path(raw: str) -> str:
+    if not os.path.isabs(raw.strip()):
+        raise ValueError(f"expected an absolute directory path, got {raw[:100]!r}")
+    return raw.strip()
 _IDENT = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", "a SQL identifier (letters, digits, _)")
 _QUALIFIED = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}",
                       "a table name, optionally schema-qualified (schema.table)")
@@ -128,8 +139,20 @@ def _regions(raw: str) -> tuple[str, ...]:
     return _csv(_REGION)(raw.lower().replace(" ", ""))
 
 
-_RESTORE_POINT = _pattern(r"latest|random|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})",
-                          "latest, random, or an ISO time with zone, e.g. 2026-11-01T03:00:00Z")
+_RESTORE_POINT_FORM = _pattern(
+    r"latest|random|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})",
+    "latest, random, or an ISO time with zone, e.g. 2026-11-01T03:00:00Z")
+
+
+def _RESTORE_POINT(raw: str) -> str:
+    value = _RESTORE_POINT_FORM(raw)  # ASCII digits and a zone: a zone-less time is ambiguous
+    if value not in ("latest", "random"):
+        from datetime import datetime
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"expected a real date and time with zone, e.g. 2026-11-01T03:00:00Z, got {value!r}") from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -145,7 +168,7 @@ class Var:
 VARIABLES: tuple[tuple[str, Var], ...] = (
     # journal and scheduling
     ("journal_table", Var("JOURNAL_TABLE", _TABLE_NAME, "BackupJournal", "Table Storage table of the journal")),
-    ("journal_connection_string", Var("AzureWebJobsStorage", str, None,
+    ("journal_connection_string", Var("AzureWebJobsStorage", connparse.storage_connection_string, None,
                                       "journal storage by connection string (UseDevelopmentStorage=true locally)")),
     ("journal_account_url", Var("JOURNAL_ACCOUNT_URL", _HTTPS_URL, None,
                                 "journal storage by account URL + managed identity (wins over the connection string)")),
@@ -154,9 +177,12 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
                                "NCRONTAB of the daily heartbeat that feeds the dead-man alert")),
     ("check_timeout_seconds", Var("CHECK_TIMEOUT_SECONDS", _float(1, 600), 60.0, "timeout of one check")),
     ("run_lease_seconds", Var("RUN_LEASE_SECONDS", _int(15, 60), 60, "lease that keeps one run at a time")),
+    ("verifier_spool_dir", Var("VERIFIER_SPOOL_DIR", _abs_path, None,
+                               "where runs wait when the journal is down (default: one folder per journal "
+                               "account and table under the user's state directory)")),
     ("log_level", Var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "logging level")),
     # database (the application's view)
-    ("database_url", Var("DATABASE_URL", str, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),
+    ("database_url", Var("DATABASE_URL", connparse.database_url, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),
     ("pg_auth", Var("PG_AUTH", _choice("password", "entra"), "password", "password or Microsoft Entra token")),
     ("db_connect_timeout_seconds", Var("DB_CONNECT_TIMEOUT_SECONDS", _int(1, 120), 10, "libpq connect_timeout")),
     ("db_statement_timeout_ms", Var("DB_STATEMENT_TIMEOUT_MS", _int(100, 600000), 30000, "statement_timeout")),
@@ -192,7 +218,7 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("storage_resource_group", Var("STORAGE_RESOURCE_GROUP", _RESOURCE_GROUP, None, "resource group of the account")),
     ("storage_account_name", Var("STORAGE_ACCOUNT_NAME", _STORAGE_ACCOUNT, None, "checked storage account")),
     ("blob_account_url", Var("BLOB_ACCOUNT_URL", _HTTPS_URL, None, "data plane URL (managed identity)")),
-    ("blob_connection_string", Var("BLOB_CONNECTION_STRING", str, None, "data plane by connection string (local)")),
+    ("blob_connection_string", Var("BLOB_CONNECTION_STRING", connparse.storage_connection_string, None, "data plane by connection string (local)")),
     ("blob_containers", Var("BLOB_CONTAINERS", _csv(_CONTAINER), (), "containers to check")),
     ("blob_recent_prefix", Var("BLOB_RECENT_PREFIX", str, None, "only blobs under this prefix count as recent")),
     ("blob_retention_min_days", Var("BLOB_RETENTION_MIN_DAYS", _int(1, 365), 30, "soft delete retention lower bound")),
@@ -250,10 +276,11 @@ class Settings:
             except ValueError as exc:
                 problems[var.name] = str(exc)
         _cross_checks(values, problems)
-        if problems:
-            raise ConfigError(problems)
         libpq = {k: v for k, v in env.items() if k.startswith("PG") and k.isupper() and k not in
                  {"PG_AUTH", "PG_RESOURCE_GROUP", "PG_SERVER_NAME"}}
+        problems.update(connparse.libpq_problems(libpq))
+        if problems:
+            raise ConfigError(problems)
         return cls(values=values, libpq_env=libpq)
 
     def override(self, **changes: Any) -> "Settings":
@@ -284,6 +311,14 @@ class Settings:
             raise NotConfigured(f"{names} not set")
 
     @property
+    def spool_dir(self) -> Path:
+        """This deployment's outage spool: VERIFIER_SPOOL_DIR, else derived from the journal's account and table."""
+        if self.verifier_spool_dir:
+            return Path(self.verifier_spool_dir)
+        return connparse.default_spool_dir(os.environ, self.journal_account_url, self.journal_connection_string,
+                                           self.journal_table)
+
+    @property
     def database_configured(self) -> bool:
         return bool(self.database_url or self.libpq_env.get("PGHOST") or self.libpq_env.get("PGDATABASE"))
 
@@ -298,9 +333,11 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
         # why: the drill's write/delete rights live in this group; production's must stay out of reach
         problems["RESTORE_DRILL_RESOURCE_GROUP"] = (f"expected a resource group other than PG_RESOURCE_GROUP "
                                                     f"({production_group}): drill servers never live next to production")
-    url = values.get("database_url")
-    if url is not None and not re.match(r"(postgres|postgresql)://", url) and "=" not in url:
-        problems["DATABASE_URL"] = "expected postgresql://user@host:port/dbname or 'host=... dbname=...'"
+
+
+def parse_value(attr: str, raw: str) -> Any:
+    """Parse one value as its variable would be (ValueError naming the expected form)."""
+    return _FIELDS[attr].parse(raw)
 
 
 def variable_name(attr: str) -> str:

@@ -1,8 +1,10 @@
 """Keep secrets out of results, the journal, logs and error messages.
 
-Two layers: known secret values (the configured password, connection strings, keys) are
-replaced wherever they appear, and secret-shaped fragments (password=..., AccountKey=...,
-SAS signatures, user:password@ in URLs) are masked even when we did not know the value.
+Two layers: secrets in credential positions (password=..., AccountKey=..., SAS signatures,
+user:password@ in URLs) are masked even when we did not know the value, and known secret
+values of 8+ characters (a configured password, connection string, key) are masked where they
+stand alone. Never inside an identifier: with the password `public`, `public.patients` stays.
+Log records are redacted whole: message, exception text (`exc_info`) and stack.
 """
 from __future__ import annotations
 
@@ -27,23 +29,24 @@ _PATTERNS = (
 
 _known: set[str] = set()
 _lock = threading.Lock()
+MIN_KNOWN_CHARS = 8  # shorter values are masked in credential positions only (no over-masking)
 
 # Variables whose whole value is secret; connection strings are secret as a whole too.
 SECRET_VARIABLES = ("PGPASSWORD", "DATABASE_URL", "AzureWebJobsStorage", "BLOB_CONNECTION_STRING")
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
-    """Remember secret values (≥ 4 chars) so they are masked wherever they show up."""
+    """Remember secret values (8+ chars) so they are masked wherever they stand alone."""
     with _lock:
         for value in values:
-            if value and len(value) >= 4 and value != "UseDevelopmentStorage=true":
+            if value and len(value) >= MIN_KNOWN_CHARS and value != "UseDevelopmentStorage=true":
                 _known.add(value)
                 # also the secret parts inside it (a password inside a URL, a key inside a string)
                 for pattern in _PATTERNS:
                     for match in pattern.finditer(value):
-                        part = _secret_part(pattern, match)
-                        if len(part) >= 4:
-                            _known.add(part.strip("'\""))
+                        part = _secret_part(pattern, match).strip("'\"")
+                        if len(part) >= MIN_KNOWN_CHARS:
+                            _known.add(part)
 
 
 def register_from_env(env: Mapping[str, str]) -> None:
@@ -57,7 +60,8 @@ def redact(text: str) -> str:
         known = sorted(_known, key=len, reverse=True)
     for value in known:
         if value in text:
-            text = text.replace(value, MASK)
+            # standing alone: not preceded by a word char or '.', not followed by one (or by '.x')
+            text = re.sub(r"(?<![\w.])" + re.escape(value) + r"(?!\w)(?!\.\w)", MASK, text)
     for pattern in _PATTERNS:
         text = _sub(pattern, text)
     return text
@@ -96,7 +100,7 @@ def _secret_key(key: Any) -> bool:
 
 
 class RedactingFilter(logging.Filter):
-    """Logging filter: the formatted message of every record is redacted before it is emitted."""
+    """Logging filter: message, exception text and stack of every record are redacted before emission."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -105,4 +109,12 @@ class RedactingFilter(logging.Filter):
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None
+        if record.exc_info and record.exc_info != (None, None, None):
+            # formatted once here, redacted; exc_info dropped so no handler formats it raw again
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True

@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")  # YYYY-MM
+MONTH_RE = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")  # YYYY-MM, ASCII digits, 2000-2099
 EPOCH = datetime.fromtimestamp(0, timezone.utc)
 
 

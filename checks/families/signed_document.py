@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from checks.connect.database import query_error, session
 from checks.engine.config import Settings
@@ -39,6 +40,26 @@ class SignedDocumentFacts:
     blob_size: int | None = None
     actual_sha256: str | None = None
     extra: dict = field(default_factory=dict)
+    path_problem: str | None = None  # set when the path would leave its container (never read then)
+
+
+def blob_path_problem(path: str) -> str | None:
+    """Why a blob name from the database would leave its container, or None when it stays inside.
+
+    `..` or `.` segments, a leading `/`, backslashes, and the same once percent-decoded (repeatedly:
+    `%252e%252e`) are refused: a name must not reach another container's blob."""
+    decoded, seen = path, set()
+    while decoded not in seen and len(seen) < 5:
+        seen.add(decoded)
+        decoded = unquote(decoded)
+    for form in seen | {decoded}:
+        if "\\" in form:
+            return "it contains a backslash"
+        if form.startswith("/"):
+            return "it starts with /"
+        if any(seg in ("..", ".") for seg in form.split("/")):
+            return "it has a '..' or '.' segment" + (" once percent-decoded" if form != path else "")
+    return None
 
 
 def normalize_sha256(value: str | None) -> str | None:
@@ -72,6 +93,12 @@ def evaluate_signed_document(facts: SignedDocumentFacts, settings: Settings) -> 
         return Outcome.fail(f"the newest signed document in {facts.table} has no file path "
                             f"({settings.signed_document_path_column} is empty)",
                             "Check SIGNED_DOCUMENT_PATH_COLUMN and the application's document upload.", **details)
+    if facts.path_problem:
+        details["blob_path"] = str(facts.blob_path)[:300]
+        return Outcome.fail(f"the newest signed document's path leaves the container ({facts.path_problem}): "
+                            f"{str(facts.blob_path)[:200]!r}; the file was not read",
+                            "Find out how this path got into the documents table: paths must be blob names "
+                            "inside SIGNED_DOCUMENT_CONTAINER.", **details)
     if not facts.blob_checked:
         details["not_checked_reason"] = facts.not_checked_reason
         return Outcome.warn(f"newest signed document found ({facts.blob_path}), but its file was NOT verified: "
@@ -166,11 +193,11 @@ def signed_document(ctx: RunContext) -> Outcome:
     s.require("signed_document_table")
     with session(ctx) as conn:
         found, path, ordered_at, stored = read_newest_signed(conn, s)
-    path = str(path).lstrip("/") if path else path
+    path = str(path) if path else path
     base = dict(table=s.signed_document_table, found=found, blob_path=path, ordered_at=ordered_at,
                 stored_checksum=stored, checksum_column=s.signed_document_checksum_column,
-                container=s.signed_document_container)
-    if not found or not path:
+                container=s.signed_document_container, path_problem=blob_path_problem(path) if path else None)
+    if not found or not path or base["path_problem"]:
         return evaluate_signed_document(SignedDocumentFacts(**base), s)
     try:
         s.require("signed_document_container")

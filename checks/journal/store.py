@@ -16,20 +16,25 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from checks import __version__
-from checks.engine.config import Settings
+from checks.engine.config import ConfigError, Settings, variable_name
 from checks.engine.model import CheckResult, Run, Severity, Status
 from checks.engine.redact import redact, redact_obj
 from checks.engine.timeutil import as_datetime
+from checks.journal.bounds import LIMITS, batches, bound_entity, bounded_json, cut
 
 log = logging.getLogger("checks.journal.store")
 
 TRANSACTION_LIMIT = 100
-MAX_DETAILS_CHARS = 16_000  # a string property holds 32K UTF-16 chars; stay far below
+MAX_DETAILS_CHARS = LIMITS["Details"]  # a string property holds 32K UTF-16 units; stay far below
 _INVERT_BASE = 10 ** 13
 
 
 class JournalUnavailable(Exception):
     """The journal could not be reached or written; the message says why (never a secret)."""
+
+
+class JournalRejected(JournalUnavailable):
+    """The journal answered 4xx to a write: not an outage, the same write would fail again."""
 
 
 def inverted_ms(moment: datetime) -> str:
@@ -44,15 +49,12 @@ def month_of_run_id(run_id: str) -> str:
 
 
 def _bounded_json(details: dict[str, Any]) -> str:
-    text = json.dumps(redact_obj(details), default=str, sort_keys=True)
-    if len(text) > MAX_DETAILS_CHARS:
-        text = json.dumps({"truncated": True, "preview": text[:MAX_DETAILS_CHARS - 100]})
-    return text
+    return bounded_json(redact_obj(details), MAX_DETAILS_CHARS)
 
 
 def run_entity(run: Run) -> dict[str, Any]:
     counts = run.counts()
-    return {
+    return bound_entity({
         "PartitionKey": run.month,
         "RowKey": f"{inverted_ms(run.started_at)}-{run.run_id}",
         "Kind": "run",
@@ -66,13 +68,13 @@ def run_entity(run: Run) -> dict[str, Any]:
         "CheckCount": len(run.results),
         "Passed": counts["pass"], "Warned": counts["warn"], "Failed": counts["fail"],
         "Errors": counts["error"], "Skipped": counts["skipped"],
-        "Notes": redact(json.dumps(run.notes)),
+        "Notes": bounded_json([redact(n) for n in run.notes], LIMITS["Notes"]),
         "AppVersion": __version__,
-    }
+    }, f"run {run.run_id}")
 
 
 def check_entity(run: Run, result: CheckResult) -> dict[str, Any]:
-    return {
+    return bound_entity({
         "PartitionKey": run.month,
         "RowKey": f"{inverted_ms(run.started_at)}-{run.run_id}-{result.check_id}",
         "Kind": "check",
@@ -88,7 +90,18 @@ def check_entity(run: Run, result: CheckResult) -> dict[str, Any]:
         "DurationMs": result.duration_ms,
         "Details": _bounded_json(result.details),
         "AppVersion": __version__,
-    }
+    }, f"run {run.run_id} check {result.check_id}")
+
+
+def reduced_run(run: Run, why: str) -> Run:
+    """The run in its smallest form (texts cut short, details dropped) after the journal refused it."""
+    import dataclasses
+    marker = {"reduced": True, "why": cut(why, 500), "full_run": "in the logs"}
+    results = [dataclasses.replace(r, summary=cut(r.summary, 500), remediation=cut(r.remediation, 500),
+                                   title=cut(r.title, 200), details=marker) for r in run.results]
+    notes = [cut(n, 500) for n in run.notes[:20]] + [f"journal refused the full run ({cut(why, 300)}); "
+                                                      "reduced form written, full run in the logs"]
+    return dataclasses.replace(run, results=results, notes=notes)
 
 
 def result_from_entity(entity: dict[str, Any]) -> CheckResult:
@@ -135,22 +148,12 @@ class Journal:
 
     @classmethod
     def from_settings(cls, settings: Settings, credential: Any = None, **client_kwargs: Any) -> "Journal":
-        from azure.data.tables import TableClient  # lazy: cold start
-
         client_kwargs.setdefault("retry_total", 3)  # the SDK's own retries with backoff
-        if settings.journal_account_url:
-            if credential is None:
-                from azure.identity import DefaultAzureCredential
-                credential = DefaultAzureCredential()
-            table = TableClient(endpoint=settings.journal_account_url, table_name=settings.journal_table,
-                                credential=credential, **client_kwargs)
-        elif settings.journal_connection_string:
-            table = TableClient.from_connection_string(settings.journal_connection_string,
-                                                       table_name=settings.journal_table, **client_kwargs)
-        else:
-            raise JournalUnavailable("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
-                                     "or AzureWebJobsStorage (connection string)")
-        return cls(table)
+        try:
+            return cls(_table_client(settings, credential, client_kwargs))
+        except ValueError as exc:  # validation let through something the SDK refuses: still a config error
+            attr = "journal_account_url" if settings.journal_account_url else "journal_connection_string"
+            raise ConfigError({variable_name(attr): f"the Tables SDK refused it: {redact(_short(exc))}"}) from None
 
     @property
     def table_client(self) -> Any:
@@ -167,22 +170,29 @@ class Journal:
         self._table_ready = True
 
     def _guard(self, action: str, fn, *args, **kwargs):
-        from azure.core.exceptions import AzureError, ResourceExistsError
+        from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
         try:
             return fn(*args, **kwargs)
         except ResourceExistsError:
             raise  # a conflict is an answer, not an outage (insert decides what it means)
+        except HttpResponseError as exc:
+            status = exc.status_code or 0
+            kind = JournalRejected if 400 <= status < 500 and status not in (401, 403, 408, 429) else JournalUnavailable
+            raise kind(f"journal {action} failed: {redact(_short(exc))}") from None
         except AzureError as exc:
             raise JournalUnavailable(f"journal {action} failed: {redact(_short(exc))}") from None
 
     # --- write side -------------------------------------------------------------------------
     def write_run(self, run: Run) -> None:
-        """All entities of the run in one transaction (chunks of 100, summary last)."""
+        """All entities of the run in transactions within Azure's limits (summary last).
+
+        Raises JournalRejected on a 4xx (the same write would fail again) and JournalUnavailable
+        on an outage."""
         operations = [("upsert", check_entity(run, r)) for r in run.results]
         operations.append(("upsert", run_entity(run)))
         self._guard("table creation", self.ensure_table)
-        for start in range(0, len(operations), TRANSACTION_LIMIT):
-            self._guard("write", self._table.submit_transaction, operations[start:start + TRANSACTION_LIMIT])
+        for batch in batches(operations):
+            self._guard("write", self._table.submit_transaction, batch)
 
     def insert(self, entity: dict[str, Any]) -> bool:
         """Create an entity that must never overwrite another: False when its RowKey is taken."""
@@ -235,6 +245,22 @@ class Journal:
                 if row.get("RunId") != exclude_run_id:
                     return result_from_entity(row)
         return None
+
+
+def _table_client(settings: Settings, credential: Any, client_kwargs: dict[str, Any]) -> Any:
+    from azure.data.tables import TableClient  # lazy: cold start
+
+    if settings.journal_account_url:
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+            credential = DefaultAzureCredential()
+        return TableClient(endpoint=settings.journal_account_url, table_name=settings.journal_table,
+                           credential=credential, **client_kwargs)
+    if settings.journal_connection_string:
+        return TableClient.from_connection_string(settings.journal_connection_string,
+                                                  table_name=settings.journal_table, **client_kwargs)
+    raise JournalUnavailable("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
+                             "or AzureWebJobsStorage (connection string)")
 
 
 def _short(exc: Exception) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -55,7 +56,7 @@ FORMATS = ("md", "html", "json")
 
 def check_month(month: str) -> str:
     if not is_month(month):
-        raise ReportError(f"month must be YYYY-MM, got {str(month)[:32]!r}")
+        raise ReportError(f"month must be YYYY-MM (ASCII digits, 2000-2099), got {str(month)[:32]!r}")
     return month
 
 
@@ -67,6 +68,8 @@ def check_format(fmt: str) -> str:
 
 def check_months(months: Any) -> int:
     try:
+        if isinstance(months, str) and not re.fullmatch(r"[0-9]{1,3}", months.strip()):
+            raise ValueError("ASCII digits only")  # int() would take "1_0" and other scripts' digits
         value = int(months)
     except (TypeError, ValueError):
         raise ReportError(f"months must be an integer between 1 and {MAX_OVERVIEW_MONTHS}, got {str(months)[:16]!r}") from None

@@ -132,6 +132,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'HEARTBEAT_SCHEDULE', value: '0 30 6 * * *' }
         { name: 'CHECK_TIMEOUT_SECONDS', value: '60' }
         { name: 'RUN_LEASE_SECONDS', value: '60' }
+        { name: 'VERIFIER_SPOOL_DIR', value: '' } // default: per journal account + table under $HOME/.local/state
         { name: 'LOG_LEVEL', value: logLevel }
         // database: Entra token of the identity as password; the login is the identity's name
         { name: 'DATABASE_URL', value: '' }

@@ -1,0 +1,158 @@
+"""Evidence that cannot be lost (issue 15): bounded journal entities, 4xx is not an outage,
+quarantine of unwritable spool files, one spool per deployment."""
+import json
+import logging
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from checks import service
+from checks.engine.config import Settings
+from checks.engine.model import CheckResult, CheckSpec, Outcome, Run, Severity, Status
+from checks.journal import bounds
+from checks.journal.spool import QUARANTINE, Spool
+from checks.journal.store import Journal
+from checks.service import RunRequest, verify
+
+LONG_PATH = "documents/" + "a" * 40_000 + ".pdf"
+
+
+def spec(cid, fn):
+    return CheckSpec(id=cid, title=cid, severity=Severity.HIGH, remediation="r", risk="r", run=fn)
+
+
+@pytest.fixture
+def only(monkeypatch):
+    def use(*specs):
+        monkeypatch.setattr(service, "select", lambda patterns, read_only_only=False: list(specs))
+    return use
+
+
+def old_run(run_id, check_id="t.old", started=None):
+    started = started or datetime(2026, 11, 2, 6, tzinfo=timezone.utc)
+    run = Run(run_id=run_id, trigger="timer", started_at=started, finished_at=started + timedelta(seconds=1))
+    run.results.append(CheckResult(check_id, "Old", Status.PASS, Severity.HIGH, "fine", {}, "", started, 5))
+    return run
+
+
+def long_path_check(_ctx):
+    return Outcome.passed(f"newest signed document's file {LONG_PATH} exists and its sha256 matches",
+                          blob_path=LONG_PATH)
+
+
+def test_azure_refuses_an_unbounded_property(base_env):
+    """The fault as reported: a 40,000-character value in one property is a 400 from Table Storage."""
+    table = Journal.from_settings(Settings.from_env(base_env))
+    table.ensure_table()
+    with pytest.raises(HttpResponseError) as info:
+        table.table_client.upsert_entity({"PartitionKey": "p", "RowKey": "r", "Summary": LONG_PATH})
+    assert info.value.status_code == 400
+
+
+def test_a_40000_character_blob_path_is_cut_and_the_run_written(base_env, only, caplog):
+    only(spec("database.signed_document", long_path_check))
+    settings = Settings.from_env(base_env)
+    journal = Journal.from_settings(settings)
+    caplog.set_level(logging.WARNING, logger="checks.journal.bounds")
+    run = verify(RunRequest(trigger="cli"), settings, journal)
+    assert run.journal_status == "written"
+    back = journal.get_run(run.run_id).results[0]
+    assert "…[cut: " in back.summary and "the full text is in the logs" in back.summary
+    assert bounds.utf16_units(back.summary) <= bounds.LIMITS["Summary"]
+    assert LONG_PATH in caplog.text  # the logs keep what the journal cannot
+    assert list(Path(base_env["VERIFIER_SPOOL_DIR"]).glob("*.json")) == []  # nothing spooled
+
+
+def test_astral_characters_count_twice():
+    text = "𝄞" * 20_000  # 40,000 UTF-16 units although len() is 20,000
+    short = bounds.cut(text, 30_000)
+    assert bounds.utf16_units(short) <= 30_000 and "cut: 20000 characters" in short
+
+
+def test_batches_respect_operation_count_and_size():
+    ops = [("upsert", {"PartitionKey": "p", "RowKey": str(i), "Details": "x" * 30_000}) for i in range(250)]
+    chunks = bounds.batches(ops)
+    assert [op for chunk in chunks for op in chunk] == ops  # order kept, nothing dropped
+    assert all(len(c) <= 100 and sum(bounds.entity_bytes(e) for _, e in c) <= bounds.MAX_BATCH_BYTES
+               for c in chunks)
+    assert len(chunks) >= 5  # 250 × 60 KB: about 50 per batch, not 100
+
+
+def test_a_4xx_is_not_an_outage_the_run_is_rewritten_reduced(base_env, only, monkeypatch):
+    monkeypatch.setitem(bounds.LIMITS, "Summary", 60_000)  # bounds that miss: Azure answers 400
+    only(spec("database.signed_document", long_path_check))
+    settings = Settings.from_env(base_env)
+    journal = Journal.from_settings(settings)
+    run = verify(RunRequest(trigger="cli"), settings, journal)
+    assert run.journal_status.startswith("written in reduced form")
+    back = journal.get_run(run.run_id)
+    assert back.results[0].status is Status.PASS and back.results[0].details["reduced"] is True
+    assert any("reduced form written" in n for n in back.notes)
+    assert list(Path(base_env["VERIFIER_SPOOL_DIR"]).glob("*.json")) == []
+
+
+def test_unwritable_spool_file_is_quarantined_and_replay_goes_on(base_env, only):
+    settings = Settings.from_env(base_env)
+    spool = Spool(settings.spool_dir)
+    bad = old_run("20261102T060000Z-aaaaaa", check_id="t.bad#id")  # '#' in a RowKey: always a 400
+    good = old_run("20261103T060000Z-bbbbbb", started=datetime(2026, 11, 3, 6, tzinfo=timezone.utc))
+    spool.save(bad)
+    spool.save(good)
+    (spool.folder / "20261101T000000Z-cccccc.json").write_text("{not json")
+    only(spec("t.ok", lambda c: Outcome.passed("ok")))
+    journal = Journal.from_settings(settings)
+    run = verify(RunRequest(trigger="timer"), settings, journal)
+    assert run.journal_status == "written"
+    assert journal.get_run(good.run_id) is not None  # replay went on past the bad files
+    quarantined = sorted(p.name for p in (spool.folder / QUARANTINE).iterdir())
+    assert quarantined == ["20261101T000000Z-cccccc.json", f"{bad.run_id}.json"]
+    assert spool.pending() == []
+    notes = journal.get_run(run.run_id).notes  # the note is journaled with the current run
+    assert any(bad.run_id in n and "refused" in n and "replay went on" in n for n in notes)
+    assert any("20261101T000000Z-cccccc" in n and "unreadable" in n for n in notes)
+    again = verify(RunRequest(trigger="timer"), settings, journal)
+    assert not any("spooled run" in n for n in again.notes)  # quarantined once, not retried forever
+
+
+# --- item 2: one spool per deployment ---------------------------------------------------------------
+
+def test_default_spool_is_per_deployment_under_the_user_state_dir(private_state_home):
+    a = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOURNAL_TABLE": "BackupJournal"})
+    b = Settings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", "JOURNAL_TABLE": "OtherJournal"})
+    c = Settings.from_env({"JOURNAL_ACCOUNT_URL": "https://prodjournal.table.core.windows.net",
+                           "JOURNAL_TABLE": "BackupJournal"})
+    dirs = {a.spool_dir, b.spool_dir, c.spool_dir}
+    assert len(dirs) == 3
+    assert all(d.is_relative_to(private_state_home / "medicapp-verifier" / "spool") for d in dirs)
+    assert "prodjournal-BackupJournal" in c.spool_dir.name
+    assert not any(d.is_relative_to(tempfile.gettempdir()) and "medicapp-verifier-spool" in str(d) for d in dirs)
+    explicit = Settings.from_env({"VERIFIER_SPOOL_DIR": "/var/lib/verifier/spool"})
+    assert explicit.spool_dir == Path("/var/lib/verifier/spool")
+
+
+def test_another_deployment_never_replays_or_deletes_a_users_pending_run(base_env, only):
+    user = Settings.from_env({"JOURNAL_ACCOUNT_URL": "https://prodjournal.table.core.windows.net",
+                              "JOURNAL_TABLE": "BackupJournal"})
+    pending = old_run("20261104T060000Z-dddddd")
+    Spool(user.spool_dir).save(pending)
+    test_env = {k: v for k, v in base_env.items() if k != "VERIFIER_SPOOL_DIR"}  # default spool, own journal
+    settings = Settings.from_env(test_env)
+    journal = Journal.from_settings(settings)
+    only(spec("t.ok", lambda c: Outcome.passed("ok")))
+    run = verify(RunRequest(trigger="cli"), settings, journal)
+    assert run.journal_status == "written" and journal.get_run(pending.run_id) is None
+    assert (user.spool_dir / f"{pending.run_id}.json").exists()
+
+
+def test_the_demo_and_the_tests_use_their_own_spool(pg_cluster, azurite, base_env):
+    from devtools.demo import demo_env
+    first, second = demo_env(pg_cluster, azurite), demo_env(pg_cluster, azurite)
+    assert first["VERIFIER_SPOOL_DIR"] != second["VERIFIER_SPOOL_DIR"]
+    assert list(Path(first["VERIFIER_SPOOL_DIR"]).iterdir()) == []  # fresh, empty
+    assert Settings.from_env(first).spool_dir == Path(first["VERIFIER_SPOOL_DIR"])
+    assert Path(base_env["VERIFIER_SPOOL_DIR"]).name == "spool" and "pytest" in base_env["VERIFIER_SPOOL_DIR"]
+    for d in (first, second):
+        Path(d["VERIFIER_SPOOL_DIR"]).rmdir()
