@@ -48,6 +48,11 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.report(req)
 
 
+@app.route(route="pages/{page}", methods=["GET"])
+def pages(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.pages(req)
+
+
 @app.route(route="report/{month}/signoff", methods=["POST"])
 def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.report_signoff(req)

@@ -65,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
     report.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC); last month of --months")
     report.add_argument("--format", choices=("md", "html", "json"), default="md")
-    report.add_argument("--months", type=int, default=1, metavar="N", help="overview of N months ending --month")
+    report.add_argument("--months", type=int, default=None, metavar="N",
+                        help="overview of N months ending --month (default 1; 12 with --site)")
+    report.add_argument("--site", metavar="DIR", help="write the linked HTML pages (overview, months, runs, "
+                        "drills) into DIR as a static site; exit 0 once written")
 
     signoff = sub.add_parser("signoff", help="record who reviewed a month's checklist")
     signoff.add_argument("--month", type=_month, required=True, help="YYYY-MM")
@@ -191,8 +194,11 @@ def cmd_report(args, out: TextIO, env) -> int:
     from checks.report.render import render
     from checks.service import load_settings, open_journal
 
+    if args.site:
+        from checks.report.site import cli_site
+        return cli_site(args, out, open_journal(load_settings(env)), UsageError)
     try:
-        months = check_months(args.months)
+        months = check_months(1 if args.months is None else args.months)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     journal = open_journal(load_settings(env))

@@ -237,7 +237,8 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
     (months > 1 = overview of N months ending with `month`). Default: this month, JSON."""
     from datetime import datetime, timezone
     from checks.report.checklist import ReportError, check_format, check_month, check_months, month_report, overview
-    from checks.report.render import CONTENT_TYPES, CSP, render
+    from checks.report.pages import CSP, Links
+    from checks.report.render import CONTENT_TYPES, render
     from checks.service import load_settings, open_journal
 
     try:
@@ -249,8 +250,35 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
     journal = open_journal(load_settings())
     result = month_report(journal, month) if months == 1 else overview(journal, month, months)
     mimetype, _, _charset = CONTENT_TYPES[fmt].partition("; charset=")
-    return func.HttpResponse(render(result, fmt), status_code=200, mimetype=mimetype, charset="utf-8",
+    links = Links(base="pages/", code=req.params.get("code"))  # the linked pages live under /api/pages/
+    return func.HttpResponse(render(result, fmt, links), status_code=200, mimetype=mimetype, charset="utf-8",
                              headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
+
+
+@handle
+def pages(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/pages/{page}: the linked HTML pages (index.html = 12-month overview, month-YYYY-MM.html,
+    run-<id>.html, drill-<id>.html); index.html takes ?month=YYYY-MM&months=N. Links are relative and
+    carry the function key only when the caller gave it as ?code=."""
+    from checks.report.checklist import ReportError
+    from checks.report.site import NotFound, http_page
+    from checks.service import load_settings, open_journal
+
+    page = req.route_params.get("page", "")
+    try:
+        html = http_page(open_journal(load_settings()), page, dict(req.params))
+    except ReportError as exc:
+        raise BadRequest(str(exc)) from None
+    except NotFound as exc:
+        return error_response(str(exc), 404)
+    return html_response(html)
+
+
+def html_response(html: str, status: int = 200) -> func.HttpResponse:
+    from checks.report.pages import CSP
+    return func.HttpResponse(html, status_code=status, mimetype="text/html", charset="utf-8",
+                             headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                                      "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
 
 @handle

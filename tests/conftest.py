@@ -74,3 +74,7 @@ def env_patch(monkeypatch):
         for key, value in values.items():
             monkeypatch.setenv(key, value)
     return apply
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: runs in Chromium via Playwright (tests/test_pages_browser.py)")

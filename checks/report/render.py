@@ -1,14 +1,12 @@
 """Rendering of the monthly checklist and the overview: Markdown, HTML, JSON.
 
 Everything that comes from the journal (summaries, names, comments, server names: text from
-Azure, the database or a person) is escaped: `html.escape` in HTML, Markdown escaping plus
-`&lt;`/`&gt;` in Markdown (renderers pass raw HTML through). The HTML is one self-contained
-document: inline CSS, no scripts, no external assets, a CSP that forbids loading anything, and
-print rules (A4, no colours needed to read the state: every box says ticked / not ticked in words).
+Azure, the database or a person) is escaped: Markdown escaping plus `&lt;`/`&gt;` in Markdown
+(renderers pass raw HTML through); HTML comes from the Jinja2 templates of checks/report/pages.py
+(autoescape, a CSP that forbids every script and fetch, print rules for A4).
 """
 from __future__ import annotations
 
-import html
 import json
 import re
 from typing import Any
@@ -18,7 +16,6 @@ from checks.report.protections import counts_text
 
 CONTENT_TYPES = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
                  "json": "application/json"}
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 _SHORT = {"backup": "Backup", "retention": "Retention", "soft_delete": "Soft delete", "dry_run": "Dry run",
           "journal": "Journal"}
@@ -26,12 +23,15 @@ _STATE_WORD = {TICKED: "ticked", "warning": "warning", "failed": "FAILED", "erro
                NO_EVIDENCE: "no evidence"}
 
 
-def render(obj: MonthReport | Overview, fmt: str) -> str:
+def render(obj: MonthReport | Overview, fmt: str, links: Any = None) -> str:
+    """`links` (pages.Links) for HTML: where the linked pages are; default next to this page."""
     if fmt == "json":
         return json.dumps(obj.to_dict(), indent=2, default=str) + "\n"
-    if isinstance(obj, Overview):
-        return overview_md(obj) if fmt == "md" else overview_html(obj)
-    return month_md(obj) if fmt == "md" else month_html(obj)
+    if fmt == "html":
+        from checks.report.pages import Links, month_page, overview_page  # lazy: Jinja2 only for HTML
+        links = links or Links()
+        return overview_page(obj, links) if isinstance(obj, Overview) else month_page(obj, links)
+    return overview_md(obj) if isinstance(obj, Overview) else month_md(obj)
 
 
 # --- shared wording -------------------------------------------------------------------------
@@ -165,141 +165,3 @@ def overview_md(ov: Overview) -> str:
                    f"{md(counts_text(m.protections))} | {drill} | {signed} |")
     out.append("")
     return "\n".join(out)
-
-
-# --- HTML ------------------------------------------------------------------------------------
-
-def h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-_CSS = """
-:root { --ok: #1a7f37; --bad: #b42318; --warn: #9a6700; --muted: #57606a; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; color: #1f2328;
-       max-width: 1000px; margin: 2rem auto; padding: 0 1rem; }
-h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.15rem; margin-top: 1.75rem;
-     border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; }
-.meta { color: var(--muted); } code { font: 12px ui-monospace, Menlo, Consolas, monospace; }
-table { border-collapse: collapse; width: 100%; margin-top: .5rem; }
-th, td { border: 1px solid #d0d7de; padding: .35rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; }
-.box { font-size: 1.2rem; width: 2.2rem; text-align: center; }
-.state { font-weight: 600; white-space: nowrap; }
-.ticked { color: var(--ok); } .failed, .error { color: var(--bad); } .warning, .partial { color: var(--warn); }
-.no-evidence { color: var(--muted); }
-.remark { color: var(--warn); margin-top: .2rem; } .evidence div + div { margin-top: .15rem; }
-ul.problems li { margin-bottom: .5rem; } .remediation { color: var(--muted); }
-.summary-line { font-size: 1.05rem; font-weight: 600; }
-@media print {
-  @page { size: A4; margin: 15mm; }
-  body { margin: 0; max-width: none; font-size: 11pt; color: #000; }
-  th { background: none; } tr, li { break-inside: avoid; } h2 { break-after: avoid; }
-  .ticked, .failed, .error, .warning, .partial, .no-evidence, .remark, .remediation { color: #000; }
-}
-"""
-
-
-def _doc(title: str, body: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{h(CSP)}\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{h(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
-
-
-def _state_cell(box: Box) -> str:
-    css = box.state.replace(" ", "-")
-    return f"<td class=\"state {h(css)}\">{h(_STATE_WORD.get(box.state, box.state))}</td>"
-
-
-def _signoffs_html(report: MonthReport) -> list[str]:
-    if not report.signoffs:
-        return [f"<p>Not signed off yet. <code>python -m checks signoff --month {h(report.month)} "
-                f"--by NAME</code></p>"]
-    parts = ["<table><thead><tr><th>Reviewed by</th><th>When</th><th>Via</th><th>State at sign-off</th>"
-             "<th>Comment</th></tr></thead><tbody>"]
-    for s in report.signoffs:
-        who = h(s.by)
-        state = f"{s.boxes_ticked} of {len(BOXES)} ticked, {s.run_count} run(s)"
-        if not s.current:
-            state += "<div class=\"remark\">the report changed after this sign-off</div>"
-        parts.append(f"<tr><td>{who}</td><td>{h(_time(s.at))}</td><td>{h(s.via)}</td><td>{state}</td>"
-                     f"<td>{h(s.comment)}</td></tr>")
-    parts.append("</tbody></table>")
-    return parts
-
-
-def month_html(report: MonthReport) -> str:
-    title = f"Monthly backup checklist — {report.month}"
-    parts = [f"<h1>{h(title)}</h1>",
-             f"<p class=\"meta\">Generated {h(_time(report.generated_at))} from the internal journal; "
-             f"{len(report.runs)} run(s) recorded this month. Report digest <code>{h(report.digest)}</code>.</p>",
-             f"<p class=\"summary-line\">{report.ticked} of {len(report.boxes)} boxes ticked</p>",
-             "<table class=\"checklist\"><thead><tr><th>Box</th><th>Item</th><th>State</th><th>Evidence</th>"
-             "</tr></thead><tbody>"]
-    for box in report.boxes:
-        evidence = "".join(f"<div>{h(line)}</div>" for line in _evidence_lines(box)) or "<div>no evidence</div>"
-        remarks = "".join(f"<div class=\"remark\">⚠ {h(r)}</div>" for r in box.remarks)
-        parts.append(f"<tr><td class=\"box\" aria-label=\"{'ticked' if box.ticked else 'not ticked'}\">"
-                     f"{'☑' if box.ticked else '☐'}</td><td>{h(box.label)}</td>{_state_cell(box)}"
-                     f"<td class=\"evidence\">{evidence}{remarks}</td></tr>")
-    parts.append("</tbody></table>")
-    parts.append("<h2>Failures and warnings</h2>")
-    if not report.problems:
-        parts.append(f"<p>{'None this month.' if report.runs else 'None (no run recorded).'}</p>")
-    else:
-        parts.append("<ul class=\"problems\">")
-        for p in report.problems:
-            resolved = (f" — <em>resolved: passed later in run {h(p.resolved_by)}</em>" if p.resolved_by else "")
-            remediation = (f"<div class=\"remediation\">Remediation: {h(p.remediation)}</div>"
-                           if p.remediation else "")
-            parts.append(f"<li><span class=\"state {h(p.status)}\">{h(p.status.upper())}</span> "
-                         f"<code>{h(p.check_id)}</code> {h(p.title)} — {h(p.summary)} "
-                         f"<span class=\"meta\">(run {h(p.run_id)}, {h(_time(p.at))}, severity {h(p.severity)})"
-                         f"</span>{resolved}{remediation}</li>")
-        parts.append("</ul>")
-    parts.append("<h2>Protections</h2><table><thead><tr><th>Protection</th><th>Check</th><th>State</th>"
-                 "<th>Newest result</th></tr></thead><tbody>")
-    for p in report.protections:
-        parts.append(f"<tr><td>{h(p.label)}</td><td><code>{h(p.check_id)}</code></td>"
-                     f"<td class=\"state {h(p.status.replace(' ', '-'))}\">{h(p.status)}</td>"
-                     f"<td>{h(p.summary) + ' (run ' + h(p.run_id) + ')' if p.run_id else '–'}</td></tr>")
-    parts.append("</tbody></table>")
-    parts += ["<h2>Latest restore drill</h2>", f"<p>{h(_drill_text(report))}</p>", "<h2>Sign-off</h2>"]
-    parts += _signoffs_html(report)
-    parts.append("<h2>Runs of the month</h2>")
-    if not report.runs:
-        parts.append("<p>No run recorded.</p>")
-    else:
-        parts.append("<table><thead><tr><th>Run</th><th>Started</th><th>Trigger</th><th>Dry run</th><th>Status</th>"
-                     "<th>pass / warn / fail / error / skipped</th></tr></thead><tbody>")
-        for r in report.runs:
-            c = r.counts
-            parts.append(f"<tr><td><code>{h(r.run_id)}</code></td><td>{h(_time(r.started_at))}</td>"
-                         f"<td>{h(r.trigger)}</td><td>{'yes' if r.dry_run else 'no'}</td><td>{h(r.status)}</td>"
-                         f"<td>{h(c.get('pass', 0))} / {h(c.get('warn', 0))} / {h(c.get('fail', 0))} / "
-                         f"{h(c.get('error', 0))} / {h(c.get('skipped', 0))}</td></tr>")
-        parts.append("</tbody></table>")
-    for note in report.notes:
-        parts.append(f"<p class=\"meta\">Note: {h(note)}</p>")
-    parts.append("<p class=\"meta\">A box is ticked only by evidence from this month's runs: the newest run with a "
-                 "result for the item decides. Dry run = " + ", ".join(f"<code>{h(c)}</code>" for c in DRY_RUN_CHECKS)
-                 + " all passed in one run.</p>")
-    return _doc(title, "\n".join(parts))
-
-
-def overview_html(ov: Overview) -> str:
-    title = f"Backup checklist overview — {ov.first_month} to {ov.last_month}"
-    parts = [f"<h1>{h(title)}</h1>",
-             f"<p class=\"meta\">Generated {h(_time(ov.generated_at))}; one journal partition read per month.</p>",
-             "<table><thead><tr><th>Month</th>" + "".join(f"<th>{h(_SHORT[b.key])}</th>" for b in BOXES)
-             + "<th>Ticked</th><th>Protections</th><th>Restore drill</th><th>Signed off</th></tr></thead><tbody>"]
-    for m in ov.months:
-        cells = "".join(f"<td class=\"state {h(b.state.replace(' ', '-'))}\">"
-                        f"{'☑' if b.ticked else '☐'} {h(_STATE_WORD.get(b.state, b.state))}</td>" for b in m.boxes)
-        drill = (f"{h(m.drill.status)}, RTO {h(_fmt_value(m.drill.rto_minutes))} min" if m.drill else "–")
-        signed = ", ".join(h(s.by) + ("" if s.current else " (stale)") for s in m.signoffs) or "–"
-        parts.append(f"<tr><td>{h(m.month)}</td>{cells}<td>{m.ticked}/{len(m.boxes)}</td>"
-                     f"<td>{h(counts_text(m.protections))}</td><td>{drill}</td><td>{signed}</td></tr>")
-    parts.append("</tbody></table>")
-    return _doc(title, "\n".join(parts))

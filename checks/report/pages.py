@@ -1,0 +1,168 @@
+"""The journal as linked HTML pages: 12-month overview, a month's checklist, a run, a drill.
+
+Rendered from Jinja2 templates (checks/report/templates/) with autoescape on, so every value from
+the journal (summaries, names, comments: text from Azure, the database or a person) is escaped.
+The i18n extension is on with null translations: every visible string in the templates goes
+through `_()`, so a catalogue can be installed later without touching the templates.
+
+The same page names serve the HTTP app (`/api/pages/<name>`) and the static site
+(`python -m checks report --site DIR`), so the links between pages are the same relative links in
+both. Each page is one self-contained file: the stylesheet is inlined and allowed by its sha256 in
+the Content-Security-Policy, which forbids every script and every fetch.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from checks.engine.model import Run, Status
+from checks.engine.timeutil import minutes, parse_iso
+from checks.report.model import BOXES, DRY_RUN_CHECKS, MonthReport, Overview
+
+TEMPLATES = Path(__file__).with_name("templates")
+_CSS = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+_CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode("utf-8")).digest()).decode("ascii")
+# frame-ancestors only works as a header (a <meta> with it makes browsers log an error)
+META_CSP = (f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src data:; base-uri 'none'; "
+            "form-action 'none'")
+CSP = META_CSP + "; frame-ancestors 'none'"
+
+INDEX = "index.html"
+_RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"
+PAGE_NAME = re.compile(rf"(?P<index>index)\.html|month-(?P<month>\d{{4}}-(?:0[1-9]|1[0-2]))\.html|"
+                       rf"run-(?P<run>{_RUN_ID})\.html|drill-(?P<drill>{_RUN_ID})\.html")
+
+
+@dataclass(frozen=True)
+class Links:
+    """Relative links between the pages. `base` leads from the current page to the pages' folder
+    ("" on the pages themselves, "pages/" from /api/report); `code` is the function key, passed
+    along only when the caller supplied it as `?code=` (never added otherwise)."""
+    base: str = ""
+    code: str | None = None
+
+    def _href(self, name: str) -> str:
+        query = "?" + urlencode({"code": self.code}) if self.code else ""
+        return f"{self.base}{quote(name)}{query}"
+
+    def overview(self) -> str:
+        return self._href(INDEX)
+
+    def month(self, month: str) -> str:
+        return self._href(f"month-{month}.html")
+
+    def run(self, run_id: str) -> str:
+        return self._href(f"run-{run_id}.html")
+
+    def drill(self, drill_id: str) -> str:
+        return self._href(f"drill-{drill_id}.html")
+
+
+def parse_page_name(name: str) -> tuple[str, str] | None:
+    """('index'|'month'|'run'|'drill', value) for a valid page name, else None."""
+    match = PAGE_NAME.fullmatch(name or "")
+    if match is None:
+        return None
+    kind = next(k for k, v in match.groupdict().items() if v)
+    return kind, match.group(kind)
+
+
+# --- Jinja2 environment ---------------------------------------------------------------------
+
+def utc_time(iso: Any) -> str:
+    """2026-11-01T06:00:00.123Z (or a datetime) -> 2026-11-01 06:00 UTC"""
+    if isinstance(iso, datetime):
+        iso = iso.astimezone(timezone.utc).isoformat()
+    text = str(iso or "")
+    return f"{text[:10]} {text[11:16]} UTC" if len(text) >= 16 else (text or "–")
+
+
+@lru_cache(maxsize=1)
+def environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined  # lazy: cold start
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
+                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env.install_null_translations(newstyle=True)  # issue 20 installs the French/English catalogues
+    env.filters["utc"] = utc_time
+    env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS)
+    return env
+
+
+def _page(template: str, links: Links, **context: Any) -> str:
+    from markupsafe import Markup
+
+    now = datetime.now(timezone.utc).isoformat()
+    return environment().get_template(template).render(
+        links=links, csp=META_CSP, css=Markup(_CSS), lang="en", rendered_at=now, **context)
+
+
+# --- the pages ------------------------------------------------------------------------------
+
+def worst_status(report: MonthReport) -> str | None:
+    """The worst status of the month's runs (None without a run)."""
+    statuses = [Status(r.status) for r in report.runs if r.status in Status._value2member_map_]
+    return Status.worst(statuses).value if statuses else None
+
+
+def overview_page(ov: Overview, links: Links = Links()) -> str:
+    rows = [(m, worst_status(m)) for m in reversed(ov.months)]  # newest month first
+    return _page("overview.html", links, ov=ov, rows=rows)
+
+
+def month_page(report: MonthReport, links: Links = Links(), drill_pages: bool = True,
+               months: set[str] | None = None) -> str:
+    """`drill_pages`: link the latest drill's state page (False when there is none); `months`: the
+    months that have a page (the static site's range; None = any, as over HTTP)."""
+    previous, following = (m if months is None or m in months else None for m in _neighbours(report.month))
+    return _page("month.html", links, report=report, worst=worst_status(report), previous=previous,
+                 following=following, drill_pages=drill_pages)
+
+
+def run_page(run: Run, links: Links = Links(), drill_page: bool = False) -> str:
+    """One run: every result with status, summary, remediation and details."""
+    results = [(r, detail_rows(r.details)) for r in run.results]
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    return _page("run.html", links, run=run, month=run.month, results=results, counts=run.counts(),
+                 duration=duration, drill_page=drill_page)
+
+
+def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True) -> str:
+    """A restore drill's state (checks.drill.state.Drill): history, RTO, restore point, cleanup."""
+    from checks.drill.state import TERMINAL
+
+    requested, ready = parse_iso(drill.requested_at), parse_iso(drill.ready_at)
+    rto = minutes(ready - requested) if requested and ready else None  # as in the drill's journal run
+    events = [tuple(e.split(" ", 1)) if " " in e else (e, "") for e in drill.events]
+    month = drill.requested_at[:7] if requested else None
+    return _page("drill.html", links, drill=drill, rto=rto, events=events, month=month,
+                 verification=detail_rows(drill.verification),
+                 run_link=drill.state in TERMINAL and run_page_exists)
+
+
+def detail_rows(details: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(key, value, kind) per detail; kind: 'block' (lists and objects as indented JSON), 'bool',
+    'none' or 'text' (the template words yes/no/– so they can be translated)."""
+    rows = []
+    for key, value in (details or {}).items():
+        if isinstance(value, (dict, list)):
+            rows.append((str(key), json.dumps(value, indent=1, ensure_ascii=False, default=str), "block"))
+        elif isinstance(value, bool) or value is None:
+            rows.append((str(key), value, "bool" if value is not None else "none"))
+        else:
+            rows.append((str(key), str(value), "text"))
+    return rows
+
+
+def _neighbours(month: str) -> tuple[str, str]:
+    year, number = int(month[:4]), int(month[5:7])
+    index = year * 12 + number - 1
+    return tuple(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in (index - 1, index + 1))  # type: ignore[return-value]

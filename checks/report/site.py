@@ -1,0 +1,137 @@
+"""The linked pages read from the journal: one page for the HTTP app, or all of them as a static site.
+
+Both use the page names of checks/report/pages.py, so a static site (`python -m checks report
+--site DIR`, for an audit folder or a static host) has exactly the links of `/api/pages/`.
+Reads: one query per month partition (shared by the overview, the month pages and the run pages)
+and one for the drill partition; a single page reads only what it shows.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from checks.journal.store import run_from_entities
+from checks.report.checklist import check_month, check_months, month_report, overview
+from checks.report.model import ReportError
+from checks.report.pages import (INDEX, Links, drill_page, month_page, overview_page, parse_page_name,
+                                 run_page)
+
+DEFAULT_SITE_MONTHS = 12
+
+
+class NotFound(LookupError):
+    """No such page, run or drill (HTTP 404)."""
+
+
+class _OncePerPartition:
+    """The journal, reading each partition at most once (the site needs a month for several pages)."""
+
+    def __init__(self, journal: Any):
+        self.journal, self.rows = journal, {}
+
+    def partition(self, key: str) -> list[dict[str, Any]]:
+        if key not in self.rows:
+            self.rows[key] = self.journal.partition(key)
+        return self.rows[key]
+
+
+def runs_of(rows: list[dict[str, Any]]) -> list:
+    """The complete runs (summary present) among a partition's entities, as `Run`s."""
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("Kind") == "check":
+            checks.setdefault(row.get("RunId"), []).append(row)
+    return [run_from_entities(row, checks.get(row["RunId"], []))
+            for row in rows if row.get("Kind") == "run" and row.get("RunId")]
+
+
+def load_drill(journal: Any, drill_id: str):
+    from checks.drill.state import PARTITION, Drill
+
+    rows = journal.query("PartitionKey eq @pk and RowKey eq @rk", {"pk": PARTITION, "rk": drill_id})
+    return Drill.from_entity(rows[0]) if rows else None
+
+
+def _drills(journal: Any) -> dict[str, Any]:
+    from checks.drill.state import PARTITION, Drill
+
+    return {d.drill_id: d for d in (Drill.from_entity(e) for e in journal.partition(PARTITION))}
+
+
+# --- one page (HTTP) --------------------------------------------------------------------------
+
+def http_page(journal: Any, name: str, params: dict[str, str]) -> str:
+    """The page called `name`; params: `code` (the function key, kept in links), and for the
+    overview `month` (last month, default this month) and `months` (default 12)."""
+    parsed = parse_page_name(name)
+    if parsed is None:
+        raise NotFound(f"no page {name[:80]!r}: pages are {INDEX}, month-YYYY-MM.html, run-<run id>.html "
+                       "and drill-<drill id>.html")
+    kind, value = parsed
+    links = Links(code=params.get("code") or None)
+    if kind == "index":
+        month = check_month(params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m"))
+        return overview_page(overview(journal, month, check_months(params.get("months") or DEFAULT_SITE_MONTHS)),
+                             links)
+    if kind == "month":
+        report = month_report(journal, value)
+        has_drill = report.drill is not None and load_drill(journal, report.drill.run_id) is not None
+        return month_page(report, links, drill_pages=has_drill)
+    if kind == "run":
+        run = journal.get_run(value)
+        if run is None:
+            raise NotFound(f"run {value} not found in the journal")
+        return run_page(run, links, drill_page=run.trigger == "drill" and load_drill(journal, value) is not None)
+    drill = load_drill(journal, value)
+    if drill is None:
+        raise NotFound(f"restore drill {value} not found in the journal")
+    return drill_page(drill, links)
+
+
+# --- every page (static site) -----------------------------------------------------------------
+
+def write_site(journal: Any, directory: Path, last_month: str, months: int = DEFAULT_SITE_MONTHS,
+               now: datetime | None = None) -> list[Path]:
+    """Write the overview of `months` months ending with `last_month`, each month, each run of those
+    months and each drill they recorded into `directory` (created if missing; other files kept)."""
+    check_month(last_month)
+    months = check_months(months)
+    if directory.exists() and not directory.is_dir():
+        raise ReportError(f"--site {directory}: exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    reader = _OncePerPartition(journal)
+    ov = overview(reader, last_month, months, now)
+    drills = _drills(journal)
+    links, written = Links(), []
+
+    def write(name: str, html: str) -> None:
+        path = directory / name
+        path.write_text(html, encoding="utf-8")
+        written.append(path)
+
+    run_ids, in_range = set(), {m.month for m in ov.months}
+    for report in ov.months:
+        for run in runs_of(reader.partition(report.month)):
+            run_ids.add(run.run_id)
+            write(f"run-{run.run_id}.html", run_page(run, links, drill_page=run.run_id in drills))
+        drill_linked = report.drill is not None and report.drill.run_id in drills
+        write(f"month-{report.month}.html", month_page(report, links, drill_pages=drill_linked, months=in_range))
+    for drill_id in sorted(run_ids & set(drills)):
+        write(f"drill-{drill_id}.html", drill_page(drills[drill_id], links, run_page_exists=True))
+    write(INDEX, overview_page(ov, links))
+    return written
+
+
+def cli_site(args: Any, out: Any, journal: Any, usage_error: type[Exception]) -> int:
+    """`python -m checks report --site DIR [--month M] [--months N]`."""
+    month = args.month or datetime.now(timezone.utc).strftime("%Y-%m")
+    directory = Path(args.site)
+    try:
+        written = write_site(journal, directory, month, DEFAULT_SITE_MONTHS if args.months is None else args.months)
+    except ReportError as exc:
+        raise usage_error(str(exc)) from None
+    except OSError as exc:
+        raise usage_error(f"--site {directory}: cannot write there ({exc.strerror or exc})") from None
+    out.write(f"Wrote {len(written)} pages to {directory}; open {directory / INDEX}\n")
+    return 0
