@@ -66,7 +66,9 @@ def _seed_drill(journal, drill_id: str, requested: datetime) -> None:
                   restore_point=iso(requested - timedelta(hours=2)), restore_point_mode="random",
                   expires_at=iso(requested + timedelta(hours=6)), ready_at=iso(ready), outcome="pass",
                   summary="restored copy verified: 4 checks passed", cleanup="deleted",
-                  verification={"database.connectivity": "pass", "counts": {"public.patients": 120}},
+                  verification={"checks": {"database.connectivity": {"status": "pass", "summary": "connected"}},
+                                "counts": {"public.patients": {"restored": 120, "production": 120}},
+                                "alembic_revision": {"restored": "4f2b9c1d7e3a", "production": "4f2b9c1d7e3a"}},
                   finished_at=iso(done))
     for moment, text in ((requested, "restore requested"), (ready, "server ready"),
                          (ready + timedelta(minutes=5), "verification passed"), (done, "server deleted")):
