@@ -28,6 +28,11 @@ def drill_start(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.drill_start(req)
 
 
+@app.route(route="restore/plan", methods=["POST"])
+def restore_plan(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.restore_plan(req)
+
+
 @app.route(route="verify", methods=["POST"])
 def verify(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.verify(req)

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from checks.drill_face import add_cli as add_drill_cli  # restore drill (checks/drill_face.py)
     add_drill_cli(sub)
+    from checks.restore_cli import add_cli as add_restore_cli  # incident restore (checks/restore_cli.py)
+    add_restore_cli(sub)
 
     report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
     report.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC); last month of --months")
@@ -229,5 +231,10 @@ def cmd_drill(args, out: TextIO, env) -> int:
     return cli_command(args, out, env)
 
 
+def cmd_restore(args, out: TextIO, env) -> int:
+    from checks.restore_cli import command
+    return command(args, out, env)
+
+
 COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list, "report": cmd_report,
-            "signoff": cmd_signoff, "drill": cmd_drill}
+            "signoff": cmd_signoff, "drill": cmd_drill, "restore": cmd_restore}

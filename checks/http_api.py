@@ -199,6 +199,36 @@ def run_drill_timer(past_due: bool) -> dict[str, Any]:
     return timer_entry(settings)
 
 
+_RESTORE_PLAN_KEYS = {"kind": str, "point": str, "name": str, "resource_group": str}
+
+
+@handle
+def restore_plan(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/restore/plan {"kind": "postgres", "point": "latest|ISO", "name": ..., "resource_group": ...}:
+    the incident restore's plan (never a write): 200 valid, 422 invalid with every reason. Applying
+    stays a person's CLI action (`python -m checks restore ... --apply`)."""
+    from checks import restore
+    from checks.engine.model import NotConfigured
+    from checks.restore.postgres import plan_postgres
+    from checks.service import load_settings
+
+    body = read_json_body(req, _RESTORE_PLAN_KEYS)
+    if body.get("kind", "postgres") != "postgres":
+        raise BadRequest("field 'kind' must be 'postgres'")
+    if "point" not in body:
+        raise BadRequest("field 'point' is required: 'latest' or an ISO time with a zone, e.g. 2026-11-26T03:00:00Z")
+    settings = load_settings()
+    ctx = restore.make_context(settings)
+    try:
+        plan, _source = plan_postgres(ctx, _journal_or_none(settings), body["point"], body.get("name"),
+                                      body.get("resource_group"))
+    except NotConfigured as exc:
+        raise BadRequest(f"incident restore not configured: {exc}") from None
+    finally:
+        ctx.close()
+    return json_response(plan.to_dict(), 200 if plan.valid else 422)
+
+
 _RUN_ID = re.compile(r"20[0-9]{6}T[0-9]{6}Z-[0-9a-f]{6}")
 
 

@@ -148,3 +148,19 @@ def arm_error_body(code: str, message: str) -> dict:
 def sdk_kwargs(transport: CannedTransport) -> dict:
     """Client kwargs for tests: our transport, no retries, no polling delay."""
     return {"transport": transport, "retry_total": 0, "polling_interval": 0}
+
+
+def lro_status(status: str, start: str, end: str | None = None, error: tuple[str, str] | None = None) -> Canned:
+    """An Azure-AsyncOperation status answer: InProgress | Succeeded (with endTime) | Failed (with error)."""
+    body: dict[str, Any] = {"name": "operation", "status": status, "startTime": start}
+    if end and status == "Succeeded":
+        body["endTime"] = end
+    if error and status == "Failed":
+        body["error"] = {"code": error[0], "message": error[1]}
+    return Canned(200, body)
+
+
+def sent_json(transport: CannedTransport, method: str) -> dict:
+    """The JSON body of the first request sent with `method` (e.g. the PUT of a restore)."""
+    request = next(r for r in transport.requests if r.method == method)
+    return json.loads(getattr(request, "content", None) or request.body)

@@ -12,9 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "checks"
-LOWER_PARTS = ("engine", "journal", "connect", "families", "drill", "report")
+LOWER_PARTS = ("engine", "journal", "connect", "families", "drill", "report", "restore")
 FACES = ("checks.cli", "checks.http_api", "checks.service", "checks.heartbeat", "checks.drill_face",
-         "function_app")
+         "checks.restore_cli", "function_app")
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 450
 

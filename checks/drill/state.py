@@ -28,6 +28,8 @@ from checks.engine.timeutil import iso_z, parse_iso
 PARTITION = "drill"
 CREATED_BY = "medicapp-backup-verifier"
 TAG_CREATED_BY, TAG_DRILL_ID, TAG_SOURCE, TAG_EXPIRES = "created-by", "drill-id", "source", "expires-at"
+# an incident restore's server (checks/restore/postgres.py) is the on-call person's: never a drill's to delete
+TAG_PURPOSE, PURPOSE_INCIDENT = "purpose", "incident-restore"
 
 PROVISIONING, VERIFYING, CLEANING_UP, SUCCEEDED, FAILED = (
     "provisioning", "verifying", "cleaning_up", "succeeded", "failed")
@@ -140,6 +142,8 @@ def drill_tags(drill_id: str, source: str, expires_at: datetime) -> dict[str, st
 
 def is_drill_server(tags: dict[str, str] | None, drill_id: str | None = None) -> bool:
     tags = tags or {}
+    if tags.get(TAG_PURPOSE) == PURPOSE_INCIDENT:
+        return False
     if tags.get(TAG_CREATED_BY) != CREATED_BY or not tags.get(TAG_DRILL_ID):
         return False
     return drill_id is None or tags.get(TAG_DRILL_ID) == drill_id

@@ -1,0 +1,294 @@
+"""PostgreSQL incident restore: point-in-time restore of production to a NEW server, verified, journaled.
+
+plan (no write): the point inside [earliestRestoreDate, now - 10 min], the target name (default
+`<PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM`), free (GET answers 404) and not production's, the resource
+group, the network mode the restored server inherits from the source, and an estimate from past
+drills' RTO. Every problem is a reason; a plan without reasons is valid.
+
+apply: the drill's guarded PUT (checks/drill/state.begin_restore: name valid, not the source, GET 404
+right before the PUT), tagged `purpose=incident-restore` so no drill cleanup or sweeper ever deletes
+it. `watch` follows the long-running operation with the SDK's ARM poller, one status request per
+step (continuation token saved in the record after each), bounded by a wait limit; an interrupted
+watch is resumed from the record. When the server is ready, the database checks run against it and
+its counts are compared with production's (the drill's verification). Nothing is switched over.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from checks.drill.state import (CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TAG_PURPOSE, TAG_SOURCE,
+                                DrillGuardError, begin_restore, get_server, poll_restore, restore_window,
+                                validate_server_name)
+from checks.engine.config import VARIABLES
+from checks.engine.context import RunContext
+from checks.engine.model import CheckError, new_run_id
+from checks.engine.timeutil import iso_z, parse_iso
+from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
+
+LATEST_MARGIN = timedelta(minutes=10)  # 'latest' = now - margin: the newest WAL may not be archived yet
+POLL_SECONDS = 30.0  # between two status requests while watching (ARM asks for 15-60 s)
+DRILLS_FOR_ESTIMATE = 5
+TAG_INCIDENT_ID = "incident-id"
+_RESOURCE_GROUP = dict(VARIABLES)["pg_resource_group"].parse
+
+
+@dataclass
+class PostgresPlan:
+    source_server: str
+    source_resource_group: str
+    resource_group: str  # where the new server goes
+    target_server: str
+    point: str = ""  # ISO UTC, once validated against the window
+    point_mode: str = ""  # latest | given
+    window: list[str] = field(default_factory=list)  # [earliest, latest]
+    target_free: bool | None = None
+    location: str = ""
+    network: str = ""
+    estimated_minutes: float | None = None
+    estimate_basis: str = ""
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "valid": self.valid}
+
+
+def parse_point(spec: str | None) -> tuple[datetime | None, str, str]:
+    """(point, mode, reason): `latest` or an ISO time WITH a zone; reason is '' when well-formed."""
+    text = (spec or "").strip()
+    if text == "latest":
+        return None, "latest", ""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None, "given", (f"--point {text!r} is not 'latest' or an ISO time with a zone, "
+                               "e.g. 2026-11-26T03:00:00Z")
+    if value.tzinfo is None:
+        return None, "given", (f"--point {text!r} has no time zone: add Z (UTC) or an offset, "
+                               f"e.g. {text}Z")
+    return value, "given", ""
+
+
+def default_target(source: str, now: datetime) -> str:
+    stamp = f"-pitr-{now:%Y%m%d-%H%M}"
+    return source[:63 - len(stamp)].rstrip("-") + stamp
+
+
+def network_mode(source: Any) -> str:
+    network = getattr(source.properties, "network", None) if source.properties else None
+    subnet = getattr(network, "delegated_subnet_resource_id", None) if network else None
+    if subnet:
+        return f"private access (VNet integration): subnet {subnet.rsplit('/', 1)[-1]}, inherited from the source"
+    public = getattr(network, "public_network_access", None) if network else None
+    public = getattr(public, "value", public)  # an SDK enum prints its class name
+    return f"public access {public or 'unknown'} (inherited from the source; check the firewall rules)"
+
+
+def estimate(journal) -> tuple[float | None, str]:
+    """Median time to ready of the last drills (the journal's drill records)."""
+    from checks.drill.restore_drill import load_drills
+
+    if journal is None:
+        return None, "journal not available"
+    minutes = []
+    for drill in load_drills(journal):
+        ready, requested = parse_iso(drill.ready_at), parse_iso(drill.requested_at)
+        if ready and requested:
+            minutes.append(round((ready - requested).total_seconds() / 60, 1))
+        if len(minutes) == DRILLS_FOR_ESTIMATE:
+            break
+    if not minutes:
+        return None, "no drill with a ready time in the journal (run `python -m checks drill start` to measure)"
+    return statistics.median(minutes), f"median of the last {len(minutes)} drill(s): {minutes} min"
+
+
+def _check_names(plan: PostgresPlan) -> bool:
+    """Name and resource group checks that need no Azure call; True when the target may be looked up."""
+    ok = True
+    try:
+        _RESOURCE_GROUP(plan.resource_group)
+    except ValueError as exc:
+        plan.reasons.append(f"--resource-group: {exc}")
+        ok = False
+    try:
+        validate_server_name(plan.target_server)
+    except DrillGuardError as exc:
+        plan.reasons.append(f"--name: {exc.reason}")
+        return False
+    if plan.target_server.lower() == plan.source_server.lower():
+        plan.reasons.append(f"--name: {plan.target_server} is the production server itself; "
+                            "an incident restore always goes to a NEW server")
+        return False
+    return ok
+
+
+def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | None = None,
+                  resource_group: str | None = None) -> tuple[PostgresPlan, Any]:
+    """The plan and the source server (None when it could not be read). Writes nothing.
+
+    Raises NotConfigured when AZURE_SUBSCRIPTION_ID, PG_RESOURCE_GROUP or PG_SERVER_NAME is unset.
+    """
+    from checks.connect.azure import postgres_client
+
+    s = ctx.settings
+    s.require("azure_subscription_id", "pg_resource_group", "pg_server_name")
+    now = ctx.now()
+    plan = PostgresPlan(source_server=s.pg_server_name, source_resource_group=s.pg_resource_group,
+                        resource_group=resource_group or s.pg_resource_group,
+                        target_server=name or default_target(s.pg_server_name, now))
+    point, plan.point_mode, why = parse_point(point_spec)
+    if why:
+        plan.reasons.append(why)
+    names_ok = _check_names(plan)
+    client = postgres_client(ctx)
+    source = _read(client, plan.source_resource_group, plan.source_server, plan.reasons, "source server")
+    if source is not None:
+        earliest, latest = restore_window(source, now, LATEST_MARGIN)
+        plan.window = [iso_z(earliest), iso_z(latest)]
+        plan.location, plan.network = source.location or "", network_mode(source)
+        point = latest.replace(microsecond=0) if plan.point_mode == "latest" else point
+        if point is not None and earliest <= point <= latest:
+            plan.point = iso_z(point)
+        elif point is not None:
+            plan.reasons.append(f"--point {iso_z(point)} is outside the restore window {plan.window[0]} .. "
+                                f"{plan.window[1]}")
+    if names_ok:
+        existing = _read(client, plan.resource_group, plan.target_server, plan.reasons, "target server")
+        plan.target_free = existing is None and not any("target server" in r for r in plan.reasons)
+        if existing is not None:
+            plan.reasons.append(f"--name: server {plan.target_server} already exists in {plan.resource_group}; "
+                                "a restore never overwrites a server (choose another --name)")
+    plan.estimated_minutes, plan.estimate_basis = estimate(journal)
+    return plan, source
+
+
+def _read(client: Any, rg: str, name: str, reasons: list[str], what: str) -> Any | None:
+    try:
+        server = get_server(client, rg, name)
+    except CheckError as exc:
+        reasons.append(f"{what} {name}: {exc.reason}" + (f" ({exc.remediation})" if exc.remediation else ""))
+        return None
+    if server is None and what == "source server":
+        reasons.append(f"source server {name} not found in resource group {rg} "
+                       "(check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID)")
+    return server
+
+
+def incident_tags(incident_id: str, source: str) -> dict[str, str]:
+    """No `drill-id` and `purpose=incident-restore`: drill cleanup and the sweeper never touch it."""
+    return {TAG_CREATED_BY: CREATED_BY, TAG_PURPOSE: PURPOSE_INCIDENT, TAG_INCIDENT_ID: incident_id,
+            TAG_SOURCE: source}
+
+
+def apply_postgres(ctx: RunContext, journal, plan: PostgresPlan, source: Any, by: str) -> Incident:
+    """Journal the incident, then request the restore (guards first) and poll it once."""
+    from checks.connect.azure import postgres_client
+
+    if not plan.valid or source is None:
+        raise ValueError("apply_postgres needs a valid plan")  # the faces refuse before calling
+    now = ctx.now()
+    incident = Incident(incident_id=new_run_id(now), kind="postgres", state=PROVISIONING, by=by,
+                        requested_at=iso_z(now), restore_point=plan.point, source_server=plan.source_server,
+                        resource_group=plan.resource_group, target_server=plan.target_server, plan=plan.to_dict())
+    incident.event(now, f"restore of {plan.source_server} at {plan.point} to {plan.target_server} "
+                        f"(resource group {plan.resource_group}) requested by {by}")
+    save(journal, incident, now)  # before the PUT: a crash after it still leaves the record (and the tags)
+    try:
+        step = begin_restore(postgres_client(ctx), plan.resource_group, plan.target_server, source,
+                             parse_iso(plan.point), incident_tags(incident.incident_id, plan.source_server))
+    except CheckError as exc:
+        incident.state, incident.outcome = FAILED, "fail"
+        incident.summary = f"restore not started: {exc.reason}"
+        incident.event(now, incident.summary)
+        save(journal, incident, now)
+        return incident
+    incident.create_token = step.token
+    incident.event(now, f"Azure accepted the restore (operation {step.status})")
+    after_poll(incident, step, now)
+    save(journal, incident, now)
+    return incident
+
+
+def after_poll(incident: Incident, step: Any, now: datetime) -> None:
+    incident.plan["operation_status"] = step.status
+    if not step.done:
+        return
+    if not step.succeeded:
+        incident.state, incident.outcome = FAILED, "fail"
+        incident.summary = f"restore failed in Azure: {step.error or step.status}"
+        incident.event(now, incident.summary)
+        return
+    requested = parse_iso(incident.requested_at)
+    ready = step.end_time if step.end_time and requested <= step.end_time <= now else now
+    incident.ready_at = iso_z(ready)
+    incident.time_to_ready_minutes = round((ready - requested).total_seconds() / 60, 1)
+    props = getattr(step.resource, "properties", None)
+    incident.target_host = (getattr(props, "fully_qualified_domain_name", None) or "") if props else ""
+    incident.event(now, f"{incident.target_server} ready at {incident.ready_at} "
+                        f"({incident.time_to_ready_minutes:g} min), host {incident.target_host or '?'}")
+    incident.state = VERIFYING
+
+
+Progress = Callable[[Incident, timedelta], None]
+
+
+def watch(ctx: RunContext, journal, incident: Incident, progress: Progress, sleep: Callable[[float], None],
+          wait_minutes: float, poll_seconds: float = POLL_SECONDS) -> Incident:
+    """Follow the restore until ready (then verify), failed, or `wait_minutes` passed.
+
+    Ctrl-C (KeyboardInterrupt) propagates to the face; the record already holds the continuation
+    token of the last status request, so `restore status ID` resumes from there.
+    """
+    from checks.connect.azure import postgres_client
+
+    deadline = ctx.now() + timedelta(minutes=wait_minutes)
+    client = postgres_client(ctx)
+    while incident.state == PROVISIONING:
+        now = ctx.now()
+        progress(incident, now - parse_iso(incident.requested_at))
+        if now >= deadline:
+            incident.event(now, f"stopped watching after {wait_minutes:g} min; Azure goes on")
+            save(journal, incident, now)
+            return incident
+        sleep(poll_seconds)
+        try:
+            step = poll_restore(client, incident.resource_group, incident.target_server, incident.create_token)
+        except CheckError as exc:  # transient: the next step asks again, the wait limit bounds it
+            incident.event(ctx.now(), f"status request failed: {exc.reason}")
+            continue
+        incident.create_token = step.token
+        after_poll(incident, step, ctx.now())
+        save(journal, incident, ctx.now())
+    if incident.state == VERIFYING:
+        progress(incident, ctx.now() - parse_iso(incident.requested_at))
+        verify(ctx, journal, incident)
+    return incident
+
+
+def verify(ctx: RunContext, journal, incident: Incident) -> None:
+    """The drill's verification on the restored server: database checks, counts beside production's."""
+    from checks.connect.azure import postgres_client
+    from checks.drill.verify import evaluate_drill, gather_facts
+
+    if not incident.target_host:
+        server = get_server(postgres_client(ctx), incident.resource_group, incident.target_server)
+        props = server.properties if server is not None else None
+        incident.target_host = (props.fully_qualified_domain_name or "") if props else ""
+    facts = gather_facts(ctx, incident.target_server, incident.target_host, incident.restore_point,
+                         incident.requested_at, incident.ready_at)
+    outcome = evaluate_drill(facts, ctx.settings)
+    incident.verification = dict(outcome.details.get("verification", {}))
+    incident.outcome = outcome.status.value
+    incident.summary = (f"{incident.target_server} restored to {incident.restore_point}, ready in "
+                        f"{incident.time_to_ready_minutes:g} min; verification {outcome.status.value}: "
+                        f"{outcome.summary}")
+    incident.state = READY
+    now = ctx.now()
+    incident.event(now, f"verification {outcome.status.value}")
+    save(journal, incident, now)

@@ -1,0 +1,83 @@
+"""The incident record: one journal entity per incident restore (PartitionKey `incident`, RowKey its id).
+
+Written before Azure is asked for anything (so a crash or Ctrl-C still leaves a trace) and updated
+as the restore goes: who asked (`--by`), when, the point, the target, time to ready, the checks.
+A few flat columns read well in Storage Explorer; the whole record is in `Data` (JSON, redacted).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from checks.engine.timeutil import iso_z
+from checks.engine.redact import redact_obj
+
+PARTITION = "incident"
+MAX_EVENTS = 60
+
+PROVISIONING, VERIFYING, READY, FAILED, DONE = "provisioning", "verifying", "ready", "failed", "done"
+WATCHABLE = (PROVISIONING, VERIFYING)  # `restore status ID` resumes these
+
+
+@dataclass
+class Incident:
+    incident_id: str
+    kind: str  # postgres | blobs | blob-ranges
+    state: str
+    by: str
+    requested_at: str  # ISO, UTC
+    restore_point: str = ""
+    source_server: str = ""
+    resource_group: str = ""
+    target_server: str = ""  # postgres: the NEW server; blobs: "<account>/<container>"
+    target_host: str = ""
+    create_token: str = ""  # continuation token of the restore's long-running operation
+    ready_at: str = ""
+    time_to_ready_minutes: float | None = None
+    outcome: str = ""  # pass | warn | fail | error
+    summary: str = ""
+    verification: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+    updated_at: str = ""
+
+    def event(self, now: datetime, text: str) -> None:
+        self.events.append(f"{iso_z(now)} {text}")
+        self.events = self.events[-MAX_EVENTS:]
+
+    def to_entity(self) -> dict[str, Any]:
+        data = redact_obj(asdict(self))
+        return {"PartitionKey": PARTITION, "RowKey": self.incident_id, "Kind": "incident",
+                "RestoreKind": self.kind, "State": self.state, "By": data["by"], "RequestedAt": self.requested_at,
+                "RestorePoint": self.restore_point, "Target": self.target_server, "ReadyAt": self.ready_at,
+                "Outcome": self.outcome, "Data": json.dumps(data, default=str)}
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> "Incident":
+        data = json.loads(entity.get("Data") or "{}")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def public(self) -> dict[str, Any]:
+        """For people (CLI/HTTP): no continuation token."""
+        data = asdict(self)
+        data.pop("create_token")
+        return data
+
+
+def save(journal, incident: Incident, now: datetime) -> None:
+    incident.updated_at = iso_z(now)
+    journal.upsert(incident.to_entity())
+
+
+def load(journal, incident_id: str) -> Incident | None:
+    rows = journal.query("PartitionKey eq @pk and RowKey eq @rk", {"pk": PARTITION, "rk": incident_id})
+    return Incident.from_entity(rows[0]) if rows else None
+
+
+def recent(journal, limit: int = 5) -> list[Incident]:
+    """The newest incident records (ids sort by time)."""
+    rows = sorted(journal.partition(PARTITION), key=lambda e: e.get("RowKey", ""), reverse=True)
+    return [Incident.from_entity(e) for e in rows[:limit]]

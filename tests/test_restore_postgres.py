@@ -1,0 +1,328 @@
+"""Incident restore of PostgreSQL through the public command (`python -m checks restore ...`):
+the REAL PostgreSQL management client over canned ARM (the official point-in-time-restore example),
+the journal in Azurite, and a SECOND real PostgreSQL cluster standing in for the restored server.
+
+Host seam (as in tests/test_drill.py): the restored server is reached at the FQDN ARM reports; the
+stand-in listens on 127.0.0.3 with production's port, and the canned server body says "127.0.0.3".
+"""
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
+                         derive, lro_status, sdk_kwargs, sent_json)
+from checks import cli, restore, restore_cli
+from checks.drill import restore_drill as drill_mod
+from checks.drill.state import Drill, DrillGuardError, begin_guarded_delete
+from checks.engine.context import RunContext
+from checks.journal.store import Journal
+from checks.engine.config import Settings
+from checks.restore.record import PARTITION, load
+from devtools.localstack import DEMO_SQL, PostgresCluster
+
+SUB = "11111111-2222-3333-4444-555555555555"
+RG = "rg-medicapp"
+SOURCE = "medicapp-db"
+T0 = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)
+TARGET = "medicapp-db-pitr-20261126-1400"  # the default name at T0
+CREATE_HEADERS = arm_example("postgresql_ServersCreatePointInTimeRestore.json")["responses"]["202"]["headers"]
+HOST = "127.0.0.3"
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def server_url(name: str, rg: str = RG) -> str:
+    return rf"/resourceGroups/{rg}/providers/Microsoft\.DBforPostgreSQL/flexibleServers/{name}\?"
+
+
+def source_body() -> dict:
+    body = derive(arm_fixture("postgresql_ServersGet.json"), "name", SOURCE)
+    body = derive(body, "id", f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.DBforPostgreSQL/"
+                              f"flexibleServers/{SOURCE}")
+    return derive(body, "properties.backup.earliestRestoreDate", "2026-11-19T14:00:00Z")
+
+
+not_found = Canned(404, arm_error_body("ResourceNotFound", "server not found"))
+
+
+class Arm:
+    """The source, the target (404 until created) and the restore's operation."""
+
+    def __init__(self, create_status=("InProgress",), target=TARGET, target_get=None):
+        self.target = target
+        self.t = CannedTransport()
+        self.t.json("GET", server_url(SOURCE), source_body())
+        self.t.add("GET", server_url(target), *(target_get or [not_found, not_found, self.restored]))
+        self.t.add("PUT", server_url(target), Canned(202, None, dict(CREATE_HEADERS)))
+        self.t.add("GET", r"azureAsyncOperation/aaaaaaaa", *[self.op(s) for s in create_status])
+
+    @staticmethod
+    def op(status: str) -> Canned:
+        return lro_status(status, "2026-11-26T14:00:05Z", "2026-11-26T14:34:00Z",
+                          ("PointInTimeRestoreFailed", "restore of the backup failed"))
+
+    def put_body(self) -> dict:
+        return sent_json(self.t, "PUT")
+
+    def restored(self, request=None) -> Canned:
+        body = derive(source_body(), "name", self.target)
+        body = derive(body, "id", body["id"].replace(SOURCE, self.target))
+        body = derive(body, "properties.fullyQualifiedDomainName", HOST)
+        body["tags"] = self.put_body()["tags"]
+        return Canned(200, body)
+
+    def methods(self) -> list[str]:
+        return [r.method for r in self.t.requests]
+
+
+@pytest.fixture(scope="module")
+def restored_cluster(pg_cluster):
+    """The restored server's stand-in: production's port on 127.0.0.3, demo schema, fewer consultations."""
+    cluster = PostgresCluster.start(host=HOST, port=pg_cluster.port)
+    try:
+        cluster.create_database("medicapp", DEMO_SQL)
+        cluster.execute("DELETE FROM consultations WHERE id > 280", "medicapp")  # the restore point is older
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def env(base_env, demo_db_url):
+    return dict(base_env, AZURE_SUBSCRIPTION_ID=SUB, PG_RESOURCE_GROUP=RG, PG_SERVER_NAME=SOURCE,
+                DATABASE_URL=demo_db_url + "?sslmode=disable",
+                ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1")
+
+
+class Harness:
+    def __init__(self, env: dict, arm: Arm, monkeypatch, minutes_per_sleep: float = 20):
+        self.env, self.arm, self.clock = env, arm, Clock(T0)
+        self.sleeps: list[float] = []
+        self.interrupt_on_sleep = False
+        self.minutes_per_sleep = minutes_per_sleep
+        monkeypatch.setattr(restore, "make_context", lambda settings: RunContext(
+            settings=settings, clock=self.clock, credential=StaticCredential(), azure_kwargs=sdk_kwargs(arm.t)))
+        monkeypatch.setattr(restore_cli, "sleep", self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        if self.interrupt_on_sleep:
+            raise KeyboardInterrupt
+        self.sleeps.append(seconds)
+        self.clock.now += timedelta(minutes=self.minutes_per_sleep)
+
+    def run(self, *argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        code = cli.main(["restore", *argv], out=out, env=self.env)
+        return code, out.getvalue()
+
+    def journal(self) -> Journal:
+        return Journal.from_settings(Settings.from_env(self.env))
+
+    def incidents(self) -> list[dict]:
+        return self.journal().partition(PARTITION)
+
+
+def count(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+# --- plan -------------------------------------------------------------------------------------------------------
+def test_plan_is_valid_shows_window_target_network_estimate_and_writes_nothing(env, monkeypatch):
+    h = Harness(env, Arm(target_get=[not_found]), monkeypatch)
+    journal = h.journal()  # a past drill took 41 minutes to ready: the estimate comes from it
+    journal.upsert(Drill(drill_id="20261101T060000Z-aaaaaa", state="succeeded", trigger="timer", source_server=SOURCE,
+                         resource_group=RG, target_server="x-restore", requested_at="2026-11-01T06:00:00Z",
+                         restore_point="", restore_point_mode="latest", expires_at="",
+                         ready_at="2026-11-01T06:41:00Z").to_entity())
+    code, text = h.run("postgres", "--point", "latest")
+    assert code == 0, text
+    assert "Plan (VALID)" in text and f"target          {TARGET} in resource group {RG} (free)" in text
+    assert "2026-11-26T13:50:00Z (latest); window 2026-11-19T14:00:00Z .. 2026-11-26T13:50:00Z" in text
+    assert "public access Enabled (inherited from the source" in text
+    assert "~41 min (median of the last 1 drill(s): [41.0] min)" in text
+    assert set(h.arm.methods()) == {"GET"} and h.incidents() == []
+
+
+def test_plan_json_and_given_point(env, monkeypatch):
+    h = Harness(env, Arm(target="incident-copy", target_get=[not_found]), monkeypatch)
+    code, text = h.run("postgres", "--point", "2026-11-25T08:30:00+01:00", "--name", "incident-copy", "--json")
+    plan = json.loads(text)
+    assert code == 0 and plan["valid"] and plan["point"] == "2026-11-25T07:30:00Z" and plan["point_mode"] == "given"
+    assert plan["target_server"] == "incident-copy" and plan["target_free"] is True and plan["reasons"] == []
+
+
+@pytest.mark.parametrize("argv,reason", [
+    (["--point", "2026-11-25T03:00:00"], "has no time zone: add Z (UTC) or an offset"),
+    (["--point", "yesterday"], "is not 'latest' or an ISO time with a zone"),
+    (["--point", "2026-11-01T03:00:00Z"], "outside the restore window 2026-11-19T14:00:00Z .. 2026-11-26T13:50:00Z"),
+    (["--point", "latest", "--name", "Bad_Name"], "--name: invalid server name 'Bad_Name'"),
+    (["--point", "latest", "--name", SOURCE], "is the production server itself"),
+    (["--point", "latest", "--resource-group", "rg with spaces"], "--resource-group: expected a resource group name"),
+])
+def test_each_guard_refuses_through_the_command_exit_2_and_nothing_written(env, monkeypatch, argv, reason):
+    h = Harness(env, Arm(), monkeypatch)
+    for apply in ([], ["--apply", "--yes", "--by", "On-call"]):
+        code, text = h.run("postgres", *argv, *apply)
+        assert code == 2 and "Plan (INVALID)" in text and reason in text, text
+    assert "PUT" not in h.arm.methods() and h.incidents() == []
+
+
+def test_existing_target_refused_and_every_reason_listed(env, monkeypatch):
+    taken = Canned(200, derive(source_body(), "name", TARGET))
+    h = Harness(env, Arm(target_get=[taken]), monkeypatch)
+    code, text = h.run("postgres", "--point", "2026-11-01T00:00:00Z", "--apply", "--yes", "--by", "On-call")
+    assert code == 2
+    assert f"server {TARGET} already exists in {RG}; a restore never overwrites" in text
+    assert "outside the restore window" in text  # both reasons, not just the first
+    assert "PUT" not in h.arm.methods() and h.incidents() == []
+
+
+def test_apply_refused_without_terminal_unless_yes_and_needs_by(env, monkeypatch, capsys):
+    h = Harness(env, Arm(), monkeypatch)
+    assert h.run("postgres", "--point", "latest", "--apply", "--by", "On-call")[0] == 2
+    assert "refusing --apply without a terminal; add --yes" in capsys.readouterr().err
+    assert h.run("postgres", "--point", "latest", "--apply", "--yes")[0] == 2
+    assert "--apply needs --by NAME" in capsys.readouterr().err
+    assert h.arm.t.requests == [] and h.incidents() == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_target_must_be_typed(env, monkeypatch):
+    h = Harness(env, Arm(create_status=["Failed"], target_get=[not_found]), monkeypatch)
+    monkeypatch.setattr("sys.stdin", Terminal("medicapp-db\n"))
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--by", "On-call")
+    assert code == 2 and "Not confirmed: nothing was done." in text
+    assert "PUT" not in h.arm.methods() and h.incidents() == []
+    monkeypatch.setattr("sys.stdin", Terminal(TARGET + "\n"))
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--by", "On-call")
+    assert code == 1 and "PUT" in h.arm.methods()
+    assert "restore failed in Azure: PointInTimeRestoreFailed: restore of the backup failed" in text
+    (record,) = h.incidents()
+    assert record["State"] == "failed" and record["By"] == "On-call"
+
+
+# --- apply, watch, verify ---------------------------------------------------------------------------------------
+def test_apply_restores_to_a_new_tagged_server_verifies_and_journals(env, monkeypatch, restored_cluster, pg_cluster):
+    h = Harness(env, Arm(create_status=["InProgress", "InProgress", "Succeeded"]), monkeypatch)
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "Dr. On-Call")
+    assert code == 0, text
+    put = h.arm.put_body()
+    assert put["properties"]["createMode"] == "PointInTimeRestore"
+    assert put["properties"]["pointInTimeUTC"] == "2026-11-26T13:50:00Z"
+    assert put["properties"]["sourceServerResourceId"].endswith(f"/flexibleServers/{SOURCE}")
+    assert put["tags"]["purpose"] == "incident-restore" and "drill-id" not in put["tags"]
+    assert "00:00:00 elapsed" in text and "00:20:00 elapsed" in text and "(Azure: InProgress)" in text
+    assert h.sleeps == [30.0, 30.0]  # bounded polling at the ARM cadence, through the injected sleep
+    production = count(pg_cluster.admin_url("medicapp"), "consultations")
+    assert f"public.consultations" in text and f"{280:>10} {production:>10}" in text
+    assert "Runbook (nothing was switched over" in text and f"host={HOST}" in text
+    assert "DELETE" not in h.arm.methods()
+    (entity,) = h.incidents()
+    record = load(h.journal(), entity["RowKey"])
+    assert record.state == "ready" and record.by == "Dr. On-Call"
+    # fewer consultations than production beyond COUNT_DROP_THRESHOLD_PERCENT: a warning, still exit 0
+    assert record.outcome == "warn" and "shortfall above 5% vs production: public.consultations 280/" in record.summary
+    assert record.restore_point == "2026-11-26T13:50:00Z" and record.target_server == TARGET
+    assert record.ready_at == "2026-11-26T14:34:00Z" and record.time_to_ready_minutes == 34.0
+    v = record.verification
+    assert v["checks"]["database.connectivity"]["status"] == "pass"
+    assert v["counts"]["public.consultations"]["restored"] == 280
+    assert v["counts"]["public.consultations"]["production"] == production
+
+
+def test_interrupt_then_resume_with_status(env, monkeypatch, restored_cluster):
+    h = Harness(env, Arm(create_status=["InProgress", "InProgress", "Succeeded"]), monkeypatch)
+    h.interrupt_on_sleep = True  # Ctrl-C while waiting for Azure
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "On-call")
+    (entity,) = h.incidents()
+    incident_id = entity["RowKey"]
+    assert code == 130 and f"Resume watching: python -m checks restore status {incident_id}" in text
+    kept = load(h.journal(), incident_id)
+    assert kept.state == "provisioning" and kept.create_token and "interrupted" in kept.events[-1]
+
+    h.interrupt_on_sleep = False
+    code, text = h.run("status", incident_id)
+    assert code == 0, text
+    assert f"Incident {incident_id} (postgres): READY (warn)" in text
+    assert load(h.journal(), incident_id).time_to_ready_minutes == 34.0
+    code, text = h.run("status")  # the latest incidents, no Azure call
+    assert code == 0 and incident_id in text
+
+
+def test_wait_limit_stops_watching_exit_3(env, monkeypatch):
+    h = Harness(env, Arm(create_status=["InProgress"]), monkeypatch, minutes_per_sleep=1)
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "On-call", "--wait-minutes", "3")
+    assert code == 3 and "Still in progress after 3 min" in text and len(h.sleeps) == 3
+    assert load(h.journal(), h.incidents()[0]["RowKey"]).state == "provisioning"
+
+
+def test_status_of_unknown_incident_is_a_usage_error(env, monkeypatch, capsys):
+    h = Harness(env, Arm(), monkeypatch)
+    assert h.run("status", "20261126T140000Z-ffffff")[0] == 2
+    assert "not found in the journal" in capsys.readouterr().err
+
+
+# --- the drill's sweeper and cleanup never delete an incident server -------------------------------------------
+def test_sweeper_and_drill_cleanup_never_delete_an_incident_server(env):
+    incident = derive(source_body(), "name", TARGET)
+    # even if it (wrongly) carried drill tags with an expiry long past, purpose=incident-restore wins
+    incident["tags"] = {"created-by": "medicapp-backup-verifier", "purpose": "incident-restore",
+                        "drill-id": "20261001T060000Z-aaaaaa", "expires-at": "2026-10-01T12:00:00Z"}
+    t = CannedTransport()
+    t.json("GET", rf"/resourceGroups/{RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
+           {"value": [incident, source_body()]})
+    t.json("GET", server_url(TARGET), incident)
+    settings = Settings.from_env(dict(env, RESTORE_DRILL_ENABLED="true"))
+    ctx = RunContext(settings=settings, clock=Clock(T0), credential=StaticCredential(), azure_kwargs=sdk_kwargs(t))
+    assert drill_mod.sweep(ctx) == []
+    from checks.connect.azure import postgres_client
+    with pytest.raises(DrillGuardError, match="does not carry"):
+        begin_guarded_delete(postgres_client(ctx), RG, TARGET, SOURCE)
+    assert "DELETE" not in [r.method for r in t.requests]
+
+
+# --- HTTP: plan only --------------------------------------------------------------------------------------------
+def test_http_restore_plan_same_validation_json_and_never_writes(env, env_patch, monkeypatch):
+    import azure.functions as func
+    import function_app
+
+    monkeypatch.setattr(function_app.app, "functions_bindings", {})  # get_functions() from a clean slate
+    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+    binding = json.loads(functions["restore_plan"].get_function_json())["bindings"][0]
+    assert binding["route"] == "restore/plan" and binding["methods"] == ["POST"] and binding["authLevel"] == "FUNCTION"
+    handler = functions["restore_plan"].get_user_function()
+    h = Harness(env, Arm(target_get=[not_found]), monkeypatch)
+    env_patch(env)
+
+    def post(body) -> tuple[int, dict]:
+        resp = handler(func.HttpRequest(method="POST", url="/api/restore/plan", body=json.dumps(body).encode(),
+                                        headers={"content-type": "application/json"}))
+        return resp.status_code, json.loads(resp.get_body())
+
+    status, plan = post({"point": "latest"})
+    assert status == 200 and plan["valid"] and plan["target_server"] == TARGET and plan["point"] == "2026-11-26T13:50:00Z"
+    status, plan = post({"point": "2026-11-25T03:00:00", "name": SOURCE})
+    assert status == 422 and not plan["valid"] and len(plan["reasons"]) == 2
+    assert any("no time zone" in r for r in plan["reasons"]) and any("production server" in r for r in plan["reasons"])
+    assert post({})[0] == 400 and "'point' is required" in post({})[1]["error"]
+    assert post({"point": "latest", "apply": True})[0] == 400  # applying is not an HTTP action
+    assert set(h.arm.methods()) == {"GET"} and h.incidents() == []
+    env_patch({k: v for k, v in env.items() if k != "PG_SERVER_NAME"})
+    status, body = post({"point": "latest"})
+    assert status == 400 and "PG_SERVER_NAME not set" in body["error"]
