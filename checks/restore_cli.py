@@ -43,7 +43,7 @@ def add_cli(sub) -> None:
     pg = verbs.add_parser("postgres", help="point-in-time restore of production to a NEW server (plan unless --apply)")
     pg.add_argument("--point", required=True, metavar="ISO|latest", help="restore point: latest, or ISO time with zone")
     pg.add_argument("--name", metavar="NAME", help="new server name (default <PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM)")
-    pg.add_argument("--resource-group", metavar="RG", help="resource group of the new server (default PG_RESOURCE_GROUP)")
+    pg.add_argument("--resource-group", metavar="RG", help="resource group of the new server (default RESTORE_DRILL_RESOURCE_GROUP; never production's)")
     _apply_flags(pg)
     status = verbs.add_parser("status", help="show an incident restore; resume watching one still in progress")
     status.add_argument("incident_id", nargs="?", metavar="ID", help="incident id (default: list the latest)")

@@ -27,6 +27,7 @@ from devtools.localstack import DEMO_SQL, PostgresCluster
 
 SUB = "11111111-2222-3333-4444-555555555555"
 RG = "rg-medicapp"
+DRG = "rg-medicapp-restore"  # RESTORE_DRILL_RESOURCE_GROUP: where new servers go (never production's group)
 SOURCE = "medicapp-db"
 T0 = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)
 TARGET = "medicapp-db-pitr-20261126-1400"  # the default name at T0
@@ -63,8 +64,8 @@ class Arm:
         self.target = target
         self.t = CannedTransport()
         self.t.json("GET", server_url(SOURCE), source_body())
-        self.t.add("GET", server_url(target), *(target_get or [not_found, not_found, self.restored]))
-        self.t.add("PUT", server_url(target), Canned(202, None, dict(CREATE_HEADERS)))
+        self.t.add("GET", server_url(target, DRG), *(target_get or [not_found, not_found, self.restored]))
+        self.t.add("PUT", server_url(target, DRG), Canned(202, None, dict(CREATE_HEADERS)))
         self.t.add("GET", r"azureAsyncOperation/aaaaaaaa", *[self.op(s) for s in create_status])
 
     @staticmethod
@@ -101,7 +102,7 @@ def restored_cluster(pg_cluster):
 @pytest.fixture
 def env(base_env, demo_db_url):
     return dict(base_env, AZURE_SUBSCRIPTION_ID=SUB, PG_RESOURCE_GROUP=RG, PG_SERVER_NAME=SOURCE,
-                DATABASE_URL=demo_db_url + "?sslmode=disable",
+                RESTORE_DRILL_RESOURCE_GROUP=DRG, DATABASE_URL=demo_db_url + "?sslmode=disable",
                 ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1")
 
 
@@ -148,7 +149,7 @@ def test_plan_is_valid_shows_window_target_network_estimate_and_writes_nothing(e
                          ready_at="2026-11-01T06:41:00Z").to_entity())
     code, text = h.run("postgres", "--point", "latest")
     assert code == 0, text
-    assert "Plan (VALID)" in text and f"target          {TARGET} in resource group {RG} (free)" in text
+    assert "Plan (VALID)" in text and f"target          {TARGET} in resource group {DRG} (free)" in text
     assert "2026-11-26T13:50:00Z (latest); window 2026-11-19T14:00:00Z .. 2026-11-26T13:50:00Z" in text
     assert "public access Enabled (inherited from the source" in text
     assert "~41 min (median of the last 1 drill(s): [41.0] min)" in text
@@ -170,6 +171,7 @@ def test_plan_json_and_given_point(env, monkeypatch):
     (["--point", "latest", "--name", "Bad_Name"], "--name: invalid server name 'Bad_Name'"),
     (["--point", "latest", "--name", SOURCE], "is the production server itself"),
     (["--point", "latest", "--resource-group", "rg with spaces"], "--resource-group: expected a resource group name"),
+    (["--point", "latest", "--resource-group", RG], f"--resource-group: refused: resource group {RG} holds the source"),
 ])
 def test_each_guard_refuses_through_the_command_exit_2_and_nothing_written(env, monkeypatch, argv, reason):
     h = Harness(env, Arm(), monkeypatch)
@@ -184,7 +186,7 @@ def test_existing_target_refused_and_every_reason_listed(env, monkeypatch):
     h = Harness(env, Arm(target_get=[taken]), monkeypatch)
     code, text = h.run("postgres", "--point", "2026-11-01T00:00:00Z", "--apply", "--yes", "--by", "On-call")
     assert code == 2
-    assert f"server {TARGET} already exists in {RG}; a restore never overwrites" in text
+    assert f"server {TARGET} already exists in {DRG}; a restore never overwrites" in text
     assert "outside the restore window" in text  # both reasons, not just the first
     assert "PUT" not in h.arm.methods() and h.incidents() == []
 
@@ -285,15 +287,15 @@ def test_sweeper_and_drill_cleanup_never_delete_an_incident_server(env):
     incident["tags"] = {"created-by": "medicapp-backup-verifier", "purpose": "incident-restore",
                         "drill-id": "20261001T060000Z-aaaaaa", "expires-at": "2026-10-01T12:00:00Z"}
     t = CannedTransport()
-    t.json("GET", rf"/resourceGroups/{RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
+    t.json("GET", rf"/resourceGroups/{DRG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
            {"value": [incident, source_body()]})
-    t.json("GET", server_url(TARGET), incident)
+    t.json("GET", server_url(TARGET, DRG), incident)
     settings = Settings.from_env(dict(env, RESTORE_DRILL_ENABLED="true"))
     ctx = RunContext(settings=settings, clock=Clock(T0), credential=StaticCredential(), azure_kwargs=sdk_kwargs(t))
     assert drill_mod.sweep(ctx) == []
     from checks.connect.azure import postgres_client
     with pytest.raises(DrillGuardError, match="does not carry"):
-        begin_guarded_delete(postgres_client(ctx), RG, TARGET, SOURCE)
+        begin_guarded_delete(postgres_client(ctx), DRG, TARGET, SOURCE, drill_group=DRG)
     assert "DELETE" not in [r.method for r in t.requests]
 
 
@@ -326,3 +328,11 @@ def test_http_restore_plan_same_validation_json_and_never_writes(env, env_patch,
     env_patch({k: v for k, v in env.items() if k != "PG_SERVER_NAME"})
     status, body = post({"point": "latest"})
     assert status == 400 and "PG_SERVER_NAME not set" in body["error"]
+
+
+def test_without_a_resource_group_for_the_new_server_the_plan_is_invalid(env, monkeypatch):
+    env = {k: v for k, v in env.items() if k != "RESTORE_DRILL_RESOURCE_GROUP"}
+    h = Harness(env, Arm(), monkeypatch)
+    code, text = h.run("postgres", "--point", "latest")
+    assert code == 2 and "--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set" in text
+    assert "PUT" not in h.arm.methods()

@@ -2,7 +2,7 @@
 
 plan (no write): the point inside [earliestRestoreDate, now - 10 min], the target name (default
 `<PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM`), free (GET answers 404) and not production's, the resource
-group, the network mode the restored server inherits from the source, and an estimate from past
+group (default RESTORE_DRILL_RESOURCE_GROUP; never the source's, the drill's guard), the network mode the restored server inherits from the source, and an estimate from past
 drills' RTO. Every problem is a reason; a plan without reasons is valid.
 
 apply: the drill's guarded PUT (checks/drill/state.begin_restore: name valid, not the source, GET 404
@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from checks.drill.state import (CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TAG_PURPOSE, TAG_SOURCE,
-                                DrillGuardError, begin_restore, get_server, poll_restore, restore_window,
-                                validate_server_name)
+                                DrillGuardError, begin_restore, get_server, guard_drill_group, poll_restore,
+                                restore_window, validate_server_name)
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, new_run_id
@@ -114,7 +114,9 @@ def _check_names(plan: PostgresPlan) -> bool:
     try:
         _RESOURCE_GROUP(plan.resource_group)
     except ValueError as exc:
-        plan.reasons.append(f"--resource-group: {exc}")
+        plan.reasons.append(f"--resource-group: {exc}" if plan.resource_group else
+                            "--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set: where should "
+                            "the new server go? (never production's group)")
         ok = False
     try:
         validate_server_name(plan.target_server)
@@ -140,7 +142,7 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
     s.require("azure_subscription_id", "pg_resource_group", "pg_server_name")
     now = ctx.now()
     plan = PostgresPlan(source_server=s.pg_server_name, source_resource_group=s.pg_resource_group,
-                        resource_group=resource_group or s.pg_resource_group,
+                        resource_group=resource_group or s.restore_drill_resource_group or "",
                         target_server=name or default_target(s.pg_server_name, now))
     point, plan.point_mode, why = parse_point(point_spec)
     if why:
@@ -152,6 +154,7 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
         earliest, latest = restore_window(source, now, LATEST_MARGIN)
         plan.window = [iso_z(earliest), iso_z(latest)]
         plan.location, plan.network = source.location or "", network_mode(source)
+        _check_group(plan, source)
         point = latest.replace(microsecond=0) if plan.point_mode == "latest" else point
         if point is not None and earliest <= point <= latest:
             plan.point = iso_z(point)
@@ -166,6 +169,15 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
                                 "a restore never overwrites a server (choose another --name)")
     plan.estimated_minutes, plan.estimate_basis = estimate(journal)
     return plan, source
+
+
+def _check_group(plan: PostgresPlan, source: Any) -> None:
+    """The drill's resource-group guard: the new server never goes into the source server's group."""
+    try:
+        guard_drill_group(plan.resource_group, plan.resource_group, str(source.id or ""))
+    except DrillGuardError as exc:
+        plan.reasons.append(f"--resource-group: {exc.reason} (restore into another group, e.g. "
+                            "RESTORE_DRILL_RESOURCE_GROUP)")
 
 
 def _read(client: Any, rg: str, name: str, reasons: list[str], what: str) -> Any | None:
@@ -201,7 +213,8 @@ def apply_postgres(ctx: RunContext, journal, plan: PostgresPlan, source: Any, by
     save(journal, incident, now)  # before the PUT: a crash after it still leaves the record (and the tags)
     try:
         step = begin_restore(postgres_client(ctx), plan.resource_group, plan.target_server, source,
-                             parse_iso(plan.point), incident_tags(incident.incident_id, plan.source_server))
+                             parse_iso(plan.point), incident_tags(incident.incident_id, plan.source_server),
+                             drill_group=plan.resource_group)
     except CheckError as exc:
         incident.state, incident.outcome = FAILED, "fail"
         incident.summary = f"restore not started: {exc.reason}"
