@@ -162,7 +162,10 @@ def test_deleted_visible_lists_soft_deleted_blob():
              remaining_retention_days=28)]))
     out = run("blob.deleted_visible", canned_ctx(t))
     assert out.status is Status.PASS
-    assert out.summary == "1 deleted blob(s) listed as restorable, e.g. docs/old/contract.pdf (28 days left)"
+    assert out.summary == "1 deleted blob(s) listed as restorable, e.g. docs/old/contract.pdf (28 days left) [listing]"
+    # no management plane configured: the change feed state is unknown, so the listing is used
+    assert out.details["strategy"] == "listing"
+    assert out.details["strategy_reason"] == "change feed state unknown (AZURE_SUBSCRIPTION_ID not set)"
     assert out.details["containers"]["docs"] == {"listed": 2, "cap_hit": False, "deleted": 1,
                                                  "example": "old/contract.pdf",
                                                  "deleted_time": "2026-11-24T09:00:00+00:00",
@@ -186,7 +189,7 @@ def test_deleted_visible_none_warns_and_points_to_canary():
     t = CannedTransport().add("GET", r"comp=list", list_blobs("docs", [Item("a.pdf", NOW)]))
     out = run("blob.deleted_visible", canned_ctx(t))
     assert out.status is Status.WARN
-    assert out.summary == "no deleted blob listed in docs"
+    assert out.summary == "no deleted blob listed in docs [listing]"
     assert "BLOB_CANARY_CONTAINER" in out.remediation
 
 

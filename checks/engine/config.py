@@ -155,6 +155,10 @@ def _RESTORE_POINT(raw: str) -> str:
     return value
 
 
+_PREFIX_TEMPLATE = _pattern(r"[^{}]*(\{(yyyy|mm)\}[^{}]*)+",
+                            "a blob name prefix with {yyyy} and/or {mm}, e.g. uploads/{yyyy}/{mm}/")
+
+
 @dataclass(frozen=True)
 class Var:
     """One environment variable: its name, parser, default and what it is for."""
@@ -225,6 +229,12 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("blob_retention_max_days", Var("BLOB_RETENTION_MAX_DAYS", _int(1, 365), 90, "soft delete retention upper bound")),
     ("recent_file_max_age_days", Var("RECENT_FILE_MAX_AGE_DAYS", _int(1, 365), 7, "newest blob must be younger")),
     ("blob_list_cap", Var("BLOB_LIST_CAP", _int(1, 1_000_000), 5000, "blobs listed at most per container")),
+    ("blob_activity_source", Var("BLOB_ACTIVITY_SOURCE", _choice("auto", "change_feed", "listing"), "auto",
+                                 "recent/deleted files from the change feed or a listing (auto: feed when on)")),
+    ("blob_recent_prefix_template", Var("BLOB_RECENT_PREFIX_TEMPLATE", _PREFIX_TEMPLATE, None,
+                                        "listing prefix by date, e.g. uploads/{yyyy}/{mm}/ (this and last month)")),
+    ("blob_deleted_sample", Var("BLOB_DELETED_SAMPLE", _int(1, 20), 3,
+                                "deleted blobs from the change feed checked per container")),
     ("blob_canary_container", Var("BLOB_CANARY_CONTAINER", _CONTAINER, None, "container for the canary round trip")),
     ("require_blob_point_in_time_restore", Var("REQUIRE_BLOB_POINT_IN_TIME_RESTORE", _bool, False,
                                                "blob point-in-time restore off fails (else warns)")),
@@ -333,6 +343,8 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
         # why: the drill's write/delete rights live in this group; production's must stay out of reach
         problems["RESTORE_DRILL_RESOURCE_GROUP"] = (f"expected a resource group other than PG_RESOURCE_GROUP "
                                                     f"({production_group}): drill servers never live next to production")
+    if values.get("blob_recent_prefix") and values.get("blob_recent_prefix_template"):
+        problems["BLOB_RECENT_PREFIX_TEMPLATE"] = "expected BLOB_RECENT_PREFIX or BLOB_RECENT_PREFIX_TEMPLATE, not both"
 
 
 def parse_value(attr: str, raw: str) -> Any:

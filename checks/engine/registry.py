@@ -17,6 +17,7 @@ FAMILIES = (
     "checks.families.signed_document",
     "checks.families.postgres",
     "checks.families.blob",
+    "checks.families.blob_activity",
     "checks.families.canary",
     "checks.families.storage_protection",
     "checks.families.storage_lifecycle",

@@ -7,7 +7,9 @@ The writing canary round trip lives in checks/families/canary.py (`blob.canary`,
 Management plane: StorageManagementClient (AZURE_SUBSCRIPTION_ID, STORAGE_RESOURCE_GROUP,
 STORAGE_ACCOUNT_NAME). Data plane: BlobServiceClient (BLOB_ACCOUNT_URL + managed identity, or
 BLOB_CONNECTION_STRING locally) over BLOB_CONTAINERS. Listings are bounded: page size and a cap
-(BLOB_LIST_CAP) per container, and an optional prefix (BLOB_RECENT_PREFIX).
+(BLOB_LIST_CAP) per container, and an optional prefix (BLOB_RECENT_PREFIX). The two activity
+checks (blob.recent_file, blob.deleted_visible) are registered in checks/families/blob_activity.py,
+which picks the change feed or this module's listing strategy.
 """
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from checks.connect.azure import (account_label, blob_service, blob_service_properties, data_plane_error,
-                                  storage_account)
+from checks.connect.azure import blob_service_properties, storage_account
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.model import Outcome, Status
@@ -32,11 +33,10 @@ MAX_PAGE = 5000  # the service's own maximum page size for List Blobs
 # --- shared I/O helpers ---------------------------------------------------------------------------
 
 # One read each per run, shared with checks/families/storage_protection.py (checks/connect/azure.py).
-_blob_service_properties = blob_service_properties
 _account_properties = storage_account
 
 
-def _containers(ctx: RunContext) -> tuple[str, ...]:
+def checked_containers(ctx: RunContext) -> tuple[str, ...]:
     ctx.settings.require("blob_containers")
     return tuple(ctx.settings.blob_containers)
 
@@ -110,7 +110,7 @@ def evaluate_soft_delete(facts: SoftDeleteFacts, settings: Settings) -> Outcome:
                    "and container soft delete on the storage account.",
        risk="Without soft delete a deleted or overwritten patient document is lost for good.")
 def soft_delete(ctx: RunContext) -> Outcome:
-    props = _blob_service_properties(ctx)
+    props = blob_service_properties(ctx)
     policy = props.delete_retention_policy if props else None
     cpolicy = props.container_delete_retention_policy if props else None
     facts = SoftDeleteFacts(account=ctx.settings.storage_account_name,
@@ -154,7 +154,7 @@ def evaluate_versioning(facts: VersioningFacts, settings: Settings) -> Outcome:
        remediation="Enable blob versioning on the storage account.",
        risk="Without versioning an overwritten document cannot be brought back to its previous content.")
 def versioning(ctx: RunContext) -> Outcome:
-    props = _blob_service_properties(ctx)
+    props = blob_service_properties(ctx)
     feed = props.change_feed if props else None
     restore = props.restore_policy if props else None
     facts = VersioningFacts(account=ctx.settings.storage_account_name,
@@ -294,24 +294,6 @@ def newest_blob(container_client: Any, container: str, cap: int, prefix: str | N
                       last_modified=newest.last_modified if newest else None, listed=len(items), cap_hit=cap_hit)
 
 
-@check(id="blob.recent_file", title="A recent file is present in each container", severity="high",
-       remediation="Check that the application still writes documents to the configured containers.",
-       risk="If no new file arrives, uploads are failing or going elsewhere, and the backup protects stale data.")
-def recent_file(ctx: RunContext) -> Outcome:
-    containers = _containers(ctx)
-    service = blob_service(ctx)
-    account = account_label(service)
-    prefix = ctx.settings.blob_recent_prefix
-    found = []
-    for name in containers:
-        try:
-            found.append(newest_blob(service.get_container_client(name), name, ctx.settings.blob_list_cap, prefix))
-        except Exception as exc:
-            raise data_plane_error(exc, account, name, "listing blobs") from exc
-    return evaluate_recent_file(RecentFileFacts(account=account, prefix=prefix, now=ctx.now(),
-                                                containers=tuple(found)), ctx.settings)
-
-
 # --- blob.deleted_visible -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -364,19 +346,3 @@ def deleted_in(container_client: Any, container: str, cap: int) -> DeletedSeen:
                        example=first.name if first else None,
                        deleted_time=getattr(first, "deleted_time", None) if first else None,
                        remaining_retention_days=getattr(first, "remaining_retention_days", None) if first else None)
-
-
-@check(id="blob.deleted_visible", title="Deleted blobs are listed (restorable)", severity="high",
-       remediation="Enable blob soft delete; set BLOB_CANARY_CONTAINER for a live deletion/restore proof.",
-       risk="If deleted files do not show as deleted blobs, they cannot be restored from soft delete.")
-def deleted_visible(ctx: RunContext) -> Outcome:
-    containers = _containers(ctx)
-    service = blob_service(ctx)
-    account = account_label(service)
-    seen = []
-    for name in containers:
-        try:
-            seen.append(deleted_in(service.get_container_client(name), name, ctx.settings.blob_list_cap))
-        except Exception as exc:
-            raise data_plane_error(exc, account, name, "listing deleted blobs") from exc
-    return evaluate_deleted_visible(DeletedVisibleFacts(account=account, containers=tuple(seen)), ctx.settings)

@@ -178,6 +178,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'BLOB_RETENTION_MAX_DAYS', value: '90' }
         { name: 'RECENT_FILE_MAX_AGE_DAYS', value: '7' }
         { name: 'BLOB_LIST_CAP', value: '5000' }
+        { name: 'BLOB_ACTIVITY_SOURCE', value: 'auto' }
+        { name: 'BLOB_RECENT_PREFIX_TEMPLATE', value: '' }
+        { name: 'BLOB_DELETED_SAMPLE', value: '3' }
         { name: 'BLOB_CANARY_CONTAINER', value: blobCanaryContainer }
         { name: 'REQUIRE_BLOB_POINT_IN_TIME_RESTORE', value: 'false' }
         { name: 'REQUIRE_IMMUTABLE_STORAGE', value: 'false' }
