@@ -165,7 +165,8 @@ def test_deleted_visible_lists_soft_deleted_blob():
     assert out.summary == "1 deleted blob(s) listed as restorable, e.g. docs/old/contract.pdf (28 days left) [listing]"
     # no management plane configured: the change feed state is unknown, so the listing is used
     assert out.details["strategy"] == "listing"
-    assert out.details["strategy_reason"] == "change feed state unknown (AZURE_SUBSCRIPTION_ID not set)"
+    assert out.details["strategy_reason"] == ("change feed state unknown (AZURE_SUBSCRIPTION_ID, STORAGE_RESOURCE_GROUP "
+                                              "and STORAGE_ACCOUNT_NAME not set)")
     assert out.details["containers"]["docs"] == {"listed": 2, "cap_hit": False, "deleted": 1,
                                                  "example": "old/contract.pdf",
                                                  "deleted_time": "2026-11-24T09:00:00+00:00",
