@@ -442,3 +442,62 @@ def test_http_post_drill_cli_status_and_timer_binding(env, env_patch, monkeypatc
     result = function_app.http_api.run_drill_timer(past_due=False)
     assert result == {"advanced": [{"drill_id": started["drill_id"], "state": PROVISIONING}]}
     assert len(arm.t.urls("GET")) == polls + 1
+
+
+# --- measured RPO (RPO_PROBE) on two real clusters ------------------------------------------------
+RPO_T = datetime(2026, 11, 1, 6, 30, tzinfo=timezone.utc)
+RPO_ROWS = {"before": [RPO_T - timedelta(hours=3), RPO_T - timedelta(hours=2), RPO_T - timedelta(seconds=90)],
+            "after": [RPO_T + timedelta(seconds=60), RPO_T + timedelta(minutes=5)]}
+
+
+def visits_db(cluster, name: str, times: list[datetime]) -> None:
+    """The demo database plus an append-mostly table `public.visits(created_at)` holding `times`."""
+    cluster.create_database(name, DEMO_SQL)
+    values = ", ".join(f"('{t.isoformat()}')" for t in times) or "(NULL)"
+    cluster.execute("CREATE TABLE public.visits (id bigserial PRIMARY KEY, created_at timestamptz);"
+                    f"INSERT INTO public.visits (created_at) VALUES {values};"
+                    "DELETE FROM public.visits WHERE created_at IS NULL;"
+                    "GRANT SELECT ON public.visits TO verifier;", name)
+
+
+@pytest.mark.parametrize("case,restored,status,rpo_seconds,rows_lost,fragment", [
+    ("exact", RPO_ROWS["before"], "pass", 90.0, 0, "RPO 90 s"),
+    ("loss", RPO_ROWS["before"][1:], "fail", 90.0, 1, "1 row(s) of public.visits.created_at up to"),
+    ("not_at_t", RPO_ROWS["before"] + RPO_ROWS["after"][:1], "fail", -60.0, 0, "restore is not at"),
+])
+def test_drill_measures_rpo_and_zero_loss_up_to_t(env, restored_cluster, pg_cluster, case, restored, status,
+                                                  rpo_seconds, rows_lost, fragment):
+    """Production holds rows before AND after T; the restored server what a restore to T holds (or not)."""
+    name = f"medicapp_rpo_{case}"
+    visits_db(pg_cluster, name, RPO_ROWS["before"] + RPO_ROWS["after"])
+    visits_db(restored_cluster, name, restored)
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"])
+    ctx, journal = make(env, arm, Clock(T0 + timedelta(hours=1)), DATABASE_URL=env["DATABASE_URL"].replace(
+        "/medicapp?", f"/{name}?"), ESSENTIAL_TABLES="public.patients", RPO_PROBE="public.visits.created_at")
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli", restore_point="2026-11-01T06:30:00Z")
+    assert drill.cleanup == "deleted"
+    result = drill_run(journal, drill.drill_id)
+    assert result.status.value == status, result.summary
+    assert fragment in result.summary
+    assert result.details["rpo_seconds"] == rpo_seconds and result.details["rows_lost"] == rows_lost
+    rpo = result.details["verification"]["rpo"]
+    assert rpo["production_rows_upto_t"] == 3 and rpo["restored_rows_upto_t"] == 3 - rows_lost
+    assert rpo["restore_point"] == "2026-11-01T06:30:00Z"
+
+
+def test_drill_without_rpo_probe_records_no_rpo(env, restored_cluster):
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"])
+    ctx, journal = make(env, arm, Clock(T0 + timedelta(hours=1)))
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    result = drill_run(journal, drill.drill_id)
+    assert result.details["rpo_seconds"] is None and result.details["rows_lost"] is None
+    assert "rpo" not in result.details["verification"]
+
+
+def test_rpo_probe_missing_table_warns_not_measured(env, restored_cluster):
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"])
+    ctx, journal = make(env, arm, Clock(T0 + timedelta(hours=1)), RPO_PROBE="public.nosuch.created_at")
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    result = drill_run(journal, drill.drill_id)
+    assert "RPO not measured" in result.summary and result.status.value == "warn"
+    assert result.details["verification"]["rpo"]["error"] and result.details["rpo_seconds"] is None

@@ -38,7 +38,7 @@ from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SU
                                 Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore, drill_tags,
                                 expired_drill_servers, get_server, poll_delete, poll_restore, restore_window,
                                 target_names, validate_server_name)
-from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts
+from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, CheckResult, NotConfigured, Outcome, Run, Severity, Status, new_run_id
@@ -362,7 +362,7 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
         "restore_point_mode": drill.restore_point_mode,
         "requested_at": drill.requested_at,
         "ready_at": drill.ready_at or None,
-        "rto_minutes": rto,
+        "rto_minutes": rto, **rpo_figures(drill.verification),  # RPO_PROBE: measured RPO and loss
         "verification": drill.verification or {"status": "not run", "reason": drill.error or drill.summary},
         "cleanup": cleanup,
         "state": drill.state,

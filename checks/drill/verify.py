@@ -14,6 +14,7 @@ from typing import Any
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.model import Outcome, Status
+from checks.drill.rpo import RpoFacts, evaluate_rpo, measure_rpo, rpo_figures  # noqa: F401 (re-exported)
 from checks.engine.timeutil import minutes, parse_iso
 
 # why a drill stopped before its verification → the status it gets
@@ -38,6 +39,7 @@ class DrillFacts:
     stop_reason: str = ""  # the error that stopped it
     stop_summary: str = ""  # what the drill said about it ("drill not started: ...")
     cleanup: str = ""  # how the cleanup of the restored server ended ("" = not yet)
+    rpo: RpoFacts | None = None  # RPO_PROBE measured on both servers (None = not configured)
 
 
 def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
@@ -48,7 +50,8 @@ def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
     409 in Azure, restore failed, past RESTORE_DRILL_MAX_HOURS); errors when Azure refused it
     otherwise. Warns when the shortfall of a table exceeds COUNT_DROP_THRESHOLD_PERCENT, when there
     were no counts to compare, or when a passing drill's server could not be cleaned up (refused or
-    failed delete: the sweeper has to remove it)."""
+    failed delete: the sweeper has to remove it). With RPO_PROBE, `evaluate_rpo` adds its verdict
+    (fail: not restored to T, or rows up to T missing; warn: not measured)."""
     if facts.stopped_by is not None:
         status = STOPPED_STATUS.get(facts.stopped_by, Status.ERROR)
         reason = facts.stop_reason or facts.stop_summary
@@ -120,6 +123,10 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
     problems = _problems(facts, counts, larger)
     warned = [cid for cid, (st, _) in facts.restored_checks.items() if st == "warn"]
     warnings = []
+    rpo_status, rpo_line, rpo_record = evaluate_rpo(facts.rpo) if facts.rpo else (None, "", None)
+    if rpo_record is not None:
+        verification["rpo"] = rpo_record
+        (problems if rpo_status is Status.FAIL else warnings if rpo_status is Status.WARN else []).append(rpo_line)
     if short:
         warnings.append(f"shortfall above {threshold:g}% vs production: " + ", ".join(short))
     if not counts:
@@ -140,7 +147,8 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
     verification["status"] = Status.PASS.value
     return Outcome.passed(f"restored {facts.target_server} to {facts.restore_point} ({rto}); "
                           f"{len(facts.restored_checks)} database checks pass, {compared}, "
-                          f"Alembic {facts.restored_revision}", verification=verification)
+                          f"Alembic {facts.restored_revision}" + (f"; {rpo_line}" if rpo_line else ""),
+                          verification=verification)
 
 
 def recorded_facts(target_server: str, verification: dict[str, Any], rto_minutes: float | None,
@@ -158,7 +166,17 @@ def recorded_facts(target_server: str, verification: dict[str, Any], rto_minutes
         production_counts={t: c["production"] for t, c in counts.items() if c.get("production") is not None},
         restored_revision=revisions.get("restored"), production_revision=revisions.get("production"),
         revision_error=verification.get("alembic_error", ""), production_error=verification.get("production_error", ""),
-        rto_minutes=rto_minutes, restore_point=restore_point, cleanup=cleanup)
+        rto_minutes=rto_minutes, restore_point=restore_point, cleanup=cleanup, rpo=recorded_rpo(verification.get("rpo")))
+
+
+def recorded_rpo(record: dict[str, Any] | None) -> RpoFacts | None:
+    """The RPO facts back from their journaled record (evaluate_rpo's third value)."""
+    if not record:
+        return None
+    return RpoFacts(probe=record["probe"], restore_point=parse_iso(record["restore_point"]),
+                    restored_newest=parse_iso(record.get("restored_newest")),
+                    restored_upto=record.get("restored_rows_upto_t"),
+                    production_upto=record.get("production_rows_upto_t"), error=record.get("error", ""))
 
 
 # --- I/O --------------------------------------------------------------------------------------
@@ -189,7 +207,7 @@ def gather_facts(ctx: RunContext, target_server: str, target_host: str, restore_
                                                            err2 and f"production: {err2}") if e),
                       production_error=production_error,
                       rto_minutes=minutes(ready - requested) if ready and requested else None,
-                      restore_point=restore_point)
+                      restore_point=restore_point, rpo=measure_rpo(ctx, target_host or None, restore_point))
 
 
 def _production_counts(ctx: RunContext, count_specs: list) -> tuple[dict[str, int], str]:

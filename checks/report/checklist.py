@@ -256,7 +256,8 @@ def _drill(runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Dr
         r = results[run.run_id].get(DRILL_CHECK)
         if r is not None:
             return Drill(run.run_id, run.started_at, run.trigger, r.status.value, r.summary,
-                         r.details.get("rto_minutes"), r.details.get("restore_point"), r.details.get("target_server"))
+                         r.details.get("rto_minutes"), r.details.get("restore_point"), r.details.get("target_server"),
+                         r.details.get("rpo_seconds"), r.details.get("rows_lost"))
     return None
 
 

@@ -100,6 +100,8 @@ class Drill:
     rto_minutes: Any
     restore_point: Any
     target_server: Any
+    rpo_seconds: Any = None  # RPO_PROBE: T − newest probe time restored
+    rows_lost: Any = None  # rows with probe time ≤ T missing on the restored server
 
 
 @dataclass
@@ -171,7 +173,8 @@ class Overview:
                 "month": m.month, "complete": m.complete, "boxes_ticked": m.ticked,
                 "boxes": {b.key: b.state for b in m.boxes},
                 "runs": len(m.runs), "problems": len(m.problems),
-                "drill": ({"status": m.drill.status, "rto_minutes": m.drill.rto_minutes, "run_id": m.drill.run_id,
+                "drill": ({"status": m.drill.status, "rto_minutes": m.drill.rto_minutes, "rpo_seconds": m.drill.rpo_seconds,
+                           "rows_lost": m.drill.rows_lost, "run_id": m.drill.run_id,
                            "at": m.drill.at} if m.drill else None),
                 "protections": {p.check_id: p.status for p in m.protections},
                 "protections_summary": counts_text(m.protections),

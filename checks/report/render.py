@@ -74,7 +74,9 @@ def _drill_text(report: MonthReport) -> str:
     d = report.drill
     if d is None:
         return "no restore drill recorded this month"
-    return (f"{d.status}: RTO {_fmt_value(d.rto_minutes)} min, restore point {_fmt_value(d.restore_point)}, "
+    rpo = (f", RPO {_fmt_value(d.rpo_seconds)} s, rows lost up to the restore point: {_fmt_value(d.rows_lost)}"
+           if d.rpo_seconds is not None or d.rows_lost is not None else "")
+    return (f"{d.status}: RTO {_fmt_value(d.rto_minutes)} min{rpo}, restore point {_fmt_value(d.restore_point)}, "
             f"target server {_fmt_value(d.target_server)} (run {d.run_id}, {_time(d.at)}) — {d.summary}")
 
 
@@ -160,6 +162,7 @@ def overview_md(ov: Overview) -> str:
     for m in ov.months:
         cells = [("✔" if b.ticked else "✘ " + md(_STATE_WORD.get(b.state, b.state))) for b in m.boxes]
         drill = (f"{md(m.drill.status)}, RTO {md(_fmt_value(m.drill.rto_minutes))} min" if m.drill else "–")
+        drill += f", RPO {md(_fmt_value(m.drill.rpo_seconds))} s" if m.drill and m.drill.rpo_seconds is not None else ""
         signed = ", ".join(md(s.by) + ("" if s.current else " (stale)") for s in m.signoffs) or "–"
         out.append(f"| {m.month} | " + " | ".join(cells) + f" | {m.ticked}/{len(m.boxes)} | "
                    f"{md(counts_text(m.protections))} | {drill} | {signed} |")

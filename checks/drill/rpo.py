@@ -1,0 +1,108 @@
+"""The restore drill's measured RPO, from RPO_PROBE = schema.table.timestamp_column (an
+append-mostly table, e.g. consultations' creation time).
+
+After a drill restored production to point T, with read-only sessions on both servers:
+* newest probe time in the restored database ≤ T (otherwise the restore is not at T);
+* data-freshness gap = T − that newest probe time (`rpo_seconds`);
+* rows with probe time ≤ T: production count == restored count (zero loss up to T); a shortfall
+  fails with the number of missing rows (`rows_lost`).
+`measure_rpo` is the I/O, `evaluate_rpo` the pure rule; checks/drill/verify.py folds the result
+into the drill's verification, and the journal/report carry `rpo_seconds` and `rows_lost`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from checks.engine.context import RunContext
+from checks.engine.model import CheckError, NotConfigured, Status
+from checks.engine.timeutil import iso_z, parse_iso, to_utc
+
+
+@dataclass(frozen=True)
+class RpoFacts:
+    probe: str  # schema.table.column
+    restore_point: datetime
+    restored_newest: datetime | None = None  # newest probe time in the restored database
+    restored_upto: int | None = None  # restored rows with probe time ≤ T
+    production_upto: int | None = None  # production rows with probe time ≤ T
+    error: str = ""  # why it could not be measured
+
+
+def evaluate_rpo(facts: RpoFacts) -> tuple[Status, str, dict[str, Any]]:
+    """(status, one line, the record journaled under verification.rpo).
+
+    Passes when the restored newest probe time is ≤ T and production and the restore hold the
+    same number of rows up to T (`rpo_seconds` = T − newest). Fails when the newest restored row
+    is after T (not restored to T) or rows up to T are missing (`rows_lost`). Warns when it could
+    not be measured, the restored table has no row, or production holds FEWER rows up to T than
+    the restore (rows deleted in production since T: loss cannot be judged for them)."""
+    record: dict[str, Any] = {"probe": facts.probe, "restore_point": iso_z(facts.restore_point),
+                              "restored_newest": iso_z(facts.restored_newest) or None,
+                              "restored_rows_upto_t": facts.restored_upto, "production_rows_upto_t": facts.production_upto,
+                              "rpo_seconds": None, "rows_lost": None}
+    if facts.error:
+        record["error"] = facts.error[:300]
+        return Status.WARN, f"RPO not measured ({facts.error[:160]})", record
+    if facts.restored_newest is None:
+        return Status.WARN, f"RPO not measured: no row in {facts.probe} on the restored server", record
+    gap = (facts.restore_point - facts.restored_newest).total_seconds()
+    record["rpo_seconds"] = round(gap, 3)
+    lost = (facts.production_upto or 0) - (facts.restored_upto or 0)
+    record["rows_lost"] = max(lost, 0)
+    if gap < 0:
+        return (Status.FAIL, f"restore is not at {record['restore_point']}: newest {facts.probe} on the restored "
+                f"server is {record['restored_newest']}, {-gap:g} s after it", record)
+    if lost > 0:
+        return (Status.FAIL, f"{lost} row(s) of {facts.probe} up to {record['restore_point']} missing on the "
+                f"restored server ({facts.restored_upto} vs {facts.production_upto} in production)", record)
+    if lost < 0:
+        return (Status.WARN, f"production holds {-lost} row(s) FEWER than the restore up to "
+                f"{record['restore_point']} in {facts.probe} (deleted since?); RPO {gap:g} s", record)
+    return (Status.PASS, f"RPO {gap:g} s (newest {facts.probe} restored: {record['restored_newest']}), "
+            f"0 rows lost up to T ({facts.production_upto} rows)", record)
+
+
+def _read(ctx: RunContext, host: str | None, probe: str, t: datetime, newest: bool) -> tuple[Any, int]:
+    """(newest probe time or None, rows with probe time ≤ t) through a read-only session."""
+    import psycopg
+    from psycopg import sql
+
+    from checks.connect.database import query_error, session
+    from checks.drill.verify import sub_context
+
+    schema, table, column = probe.split(".")
+    col, tbl = sql.Identifier(column), sql.Identifier(schema, table)
+    query = sql.SQL("select {}, count(*) filter (where {} <= %s) from {}").format(
+        sql.SQL("max({})").format(col) if newest else sql.SQL("null"), col, tbl)
+    host_ctx = sub_context(ctx, host)
+    try:
+        with session(host_ctx) as conn:
+            row = conn.execute(query, (t,)).fetchone()
+    except psycopg.Error as exc:
+        raise query_error(exc, f"RPO_PROBE {probe}") from None
+    finally:
+        host_ctx.close()
+    return (to_utc(row[0]) if newest else None), int(row[1])
+
+
+def measure_rpo(ctx: RunContext, restored_host: str | None, restore_point: str) -> RpoFacts | None:
+    """The RPO facts of a drill (None when RPO_PROBE is not set). Never raises: a failed read is
+    recorded as the reason it was not measured."""
+    probe = ctx.settings.rpo_probe
+    t = parse_iso(restore_point)
+    if not probe or t is None:
+        return None
+    try:
+        newest, restored_upto = _read(ctx, restored_host, probe, t, newest=True)
+        _, production_upto = _read(ctx, None, probe, t, newest=False)
+    except (CheckError, NotConfigured) as exc:
+        return RpoFacts(probe, t, error=str(exc))
+    return RpoFacts(probe, t, newest, restored_upto, production_upto)
+
+
+def rpo_figures(verification: dict[str, Any] | None) -> dict[str, Any]:
+    """`rpo_seconds` and `rows_lost` for the top level of the drill's journal details."""
+    rpo = (verification or {}).get("rpo") or {}
+    return {"rpo_seconds": rpo.get("rpo_seconds"), "rows_lost": rpo.get("rows_lost")}
