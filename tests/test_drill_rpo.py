@@ -73,3 +73,15 @@ def test_monthly_report_and_overview_show_rpo_and_loss(base_env):
     ov = overview(journal, "2026-11", 1, now=T + timedelta(days=1))
     assert ov.to_dict()["months"][0]["drill"]["rpo_seconds"] == 90.0
     assert "RTO 34 min, RPO 90.0 s" in render(ov, "md")
+
+
+def test_drill_page_shows_the_measured_rpo():
+    from checks.drill.state import Drill
+    from checks.report import pages
+
+    rpo = evaluate_rpo(RpoFacts(PROBE, T, T - timedelta(seconds=90), 2, 3))[2]
+    drill = Drill("20261101T063000Z-abc123", "failed", "cli", "medicapp-db", "rg-drills", "medicapp-db-restore-1",
+                  "2026-11-01T06:40:00Z", "2026-11-01T06:30:00Z", "given", "2026-11-01T13:00:00Z",
+                  verification={"status": "fail", "rpo": rpo})
+    html = pages.drill_page(drill)
+    assert "90.0 s; rows lost up to the restore point: 1" in html
