@@ -199,34 +199,47 @@ def run_drill_timer(past_due: bool) -> dict[str, Any]:
     return timer_entry(settings)
 
 
-_RESTORE_PLAN_KEYS = {"kind": str, "point": str, "name": str, "resource_group": str}
+_RESTORE_PLAN_KEYS = {"kind": str, "point": str, "name": str, "resource_group": str, "container": str,
+                      "prefix": str, "deleted_since": str}
 
 
 @handle
 def restore_plan(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/restore/plan {"kind": "postgres", "point": "latest|ISO", "name": ..., "resource_group": ...}:
-    the incident restore's plan (never a write): 200 valid, 422 invalid with every reason. Applying
-    stays a person's CLI action (`python -m checks restore ... --apply`)."""
+    """POST /api/restore/plan: the incident restore's plan (never a write), same validation as the CLI:
+    {"kind": "postgres", "point": "latest|ISO", "name": ..., "resource_group": ...} or
+    {"kind": "blobs", "container": ..., "prefix": ..., "deleted_since": ISO}. 200 valid, 422 invalid
+    with every reason. Applying stays a person's CLI action (`python -m checks restore ... --apply`)."""
     from checks import restore
     from checks.engine.model import NotConfigured
-    from checks.restore.postgres import plan_postgres
     from checks.service import load_settings
 
     body = read_json_body(req, _RESTORE_PLAN_KEYS)
-    if body.get("kind", "postgres") != "postgres":
-        raise BadRequest("field 'kind' must be 'postgres'")
-    if "point" not in body:
-        raise BadRequest("field 'point' is required: 'latest' or an ISO time with a zone, e.g. 2026-11-26T03:00:00Z")
+    kind = body.get("kind", "postgres")
+    required = {"postgres": ("point", "'latest' or an ISO time with a zone, e.g. 2026-11-26T03:00:00Z"),
+                "blobs": ("container", "the container's name")}
+    if kind not in required:
+        raise BadRequest("field 'kind' must be 'postgres' or 'blobs'")
+    if required[kind][0] not in body:
+        raise BadRequest(f"field '{required[kind][0]}' is required for kind {kind}: {required[kind][1]}")
     settings = load_settings()
     ctx = restore.make_context(settings)
     try:
-        plan, _source = plan_postgres(ctx, _journal_or_none(settings), body["point"], body.get("name"),
-                                      body.get("resource_group"))
+        plan = _restore_plan(ctx, settings, kind, body)
     except NotConfigured as exc:
         raise BadRequest(f"incident restore not configured: {exc}") from None
     finally:
         ctx.close()
     return json_response(plan.to_dict(), 200 if plan.valid else 422)
+
+
+def _restore_plan(ctx, settings, kind: str, body: dict[str, Any]):
+    if kind == "blobs":
+        from checks.restore.blobs import plan_blobs
+        return plan_blobs(ctx, body["container"], body.get("prefix"), body.get("deleted_since"))
+    from checks.restore.postgres import plan_postgres
+    plan, _source = plan_postgres(ctx, _journal_or_none(settings), body["point"], body.get("name"),
+                                  body.get("resource_group"))
+    return plan
 
 
 _RUN_ID = re.compile(r"20[0-9]{6}T[0-9]{6}Z-[0-9a-f]{6}")

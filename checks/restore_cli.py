@@ -45,6 +45,11 @@ def add_cli(sub) -> None:
     pg.add_argument("--name", metavar="NAME", help="new server name (default <PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM)")
     pg.add_argument("--resource-group", metavar="RG", help="resource group of the new server (default RESTORE_DRILL_RESOURCE_GROUP; never production's)")
     _apply_flags(pg)
+    blobs = verbs.add_parser("blobs", help="bring back deleted or overwritten blobs (plan unless --apply); never deletes")
+    blobs.add_argument("--container", required=True, metavar="C", help="the container")
+    blobs.add_argument("--prefix", metavar="P", help="only blobs whose name starts with P")
+    blobs.add_argument("--deleted-since", metavar="ISO", help="deleted (or overwritten) at or after this time, with zone")
+    _apply_flags(blobs)
     status = verbs.add_parser("status", help="show an incident restore; resume watching one still in progress")
     status.add_argument("incident_id", nargs="?", metavar="ID", help="incident id (default: list the latest)")
     status.add_argument("--wait-minutes", type=_minutes, default=DEFAULT_WAIT_MINUTES, metavar="N")
@@ -74,6 +79,8 @@ def command(args, out: TextIO, env) -> int:
     try:
         if args.restore_command == "postgres":
             return _postgres(ctx, journal, args, out)
+        if args.restore_command == "blobs":
+            return _blobs(ctx, journal, args, out)
         return _status(ctx, journal, args, out)
     except NotConfigured as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -99,22 +106,30 @@ def _confirmed(target: str, out: TextIO, args) -> bool:
     return sys.stdin.readline().strip() == target
 
 
+def _gate(plan, describe_fn, confirm_word: str, args, out: TextIO, nothing_to_do: bool = False) -> int | None:
+    """Show the plan; the exit code when nothing is to be applied (invalid, plan only, not confirmed), else None."""
+    if args.json and not args.apply:
+        _dump(plan.to_dict(), out)
+    else:
+        out.write(describe_fn(plan, applying=args.apply))
+    if not plan.valid:
+        return EXIT_USAGE
+    if not args.apply or nothing_to_do:
+        return EXIT_OK
+    if not _confirmed(confirm_word, out, args):
+        out.write("Not confirmed: nothing was done.\n")
+        return EXIT_USAGE
+    return None
+
+
 # --- postgres ---------------------------------------------------------------------------------------------------
 def _postgres(ctx: RunContext, journal, args, out: TextIO) -> int:
     from checks.restore.postgres import apply_postgres, plan_postgres
 
     plan, source = plan_postgres(ctx, journal, args.point, args.name, args.resource_group)
-    if args.json and not args.apply:
-        _dump(plan.to_dict(), out)
-    else:
-        out.write(describe_plan(plan, applying=args.apply))
-    if not plan.valid:
-        return EXIT_USAGE
-    if not args.apply:
-        return EXIT_OK
-    if not _confirmed(plan.target_server, out, args):
-        out.write("Not confirmed: nothing was done.\n")
-        return EXIT_USAGE
+    stop = _gate(plan, describe_plan, plan.target_server, args, out)
+    if stop is not None:
+        return stop
     incident = apply_postgres(ctx, journal, plan, source, args.by.strip())
     out.write(f"Incident {incident.incident_id}: restore requested ({incident.target_server}).\n")
     return _follow(ctx, journal, incident, args, out)
@@ -181,6 +196,7 @@ def describe(incident) -> str:
                                               if incident.time_to_ready_minutes is not None else "")]
     if incident.summary:
         lines.append(f"  {incident.summary}")
+    lines += [f"    {r['name']}: {r.get('result')}, {r.get('hash', '-')}" for r in incident.verification.get("results", [])[:20]]
     checks = incident.verification.get("checks", {})
     lines += [f"    {cid}: {c['status']} — {c['summary']}" for cid, c in checks.items()]
     counts = incident.verification.get("counts", {})
@@ -212,6 +228,38 @@ def runbook(incident, settings: Settings) -> str:
         f"     the server is tagged purpose=incident-restore and is never deleted automatically: delete "
         f"{incident.target_server} by hand when done.",
     ]) + "\n"
+
+
+# --- blobs ---------------------------------------------------------------------------------------------------
+def _blobs(ctx: RunContext, journal, args, out: TextIO) -> int:
+    from checks.restore.blobs import apply_blobs, plan_blobs
+
+    plan = plan_blobs(ctx, args.container, args.prefix, args.deleted_since)
+    stop = _gate(plan, describe_blob_plan, plan.container, args, out, nothing_to_do=not plan.candidates)
+    if stop is not None:
+        return stop
+    incident = apply_blobs(ctx, journal, plan, args.by.strip())
+    if args.json:
+        _dump(incident.public(), out)
+    else:
+        out.write(describe(incident))
+    return EXIT_OK if incident.outcome in ("pass", "warn") else EXIT_FAILED
+
+
+def describe_blob_plan(plan, applying: bool = False) -> str:
+    data = plan.to_dict()
+    since = f", deleted or overwritten since {plan.deleted_since}" if plan.deleted_since else ""
+    lines = [f"Plan ({'VALID' if plan.valid else 'INVALID'}): restore blobs in {plan.account}/{plan.container}"
+             f"{' under ' + repr(plan.prefix) if plan.prefix else ''}{since}",
+             f"  {data['count']} blob(s) to restore, {data['bytes']} bytes; {plan.listed} listed"
+             + (" (listing capped at BLOB_LIST_CAP: narrow with --prefix)" if plan.cap_hit else "")]
+    lines += [f"    {c.action:<8} {c.name}  ({c.why})" for c in plan.candidates[:5]]
+    if len(plan.candidates) > 5:
+        lines.append(f"    ... and {len(plan.candidates) - 5} more (--json lists them)")
+    lines += [f"  ✗ {reason}" for reason in plan.reasons]
+    if plan.valid and not applying:
+        lines.append("Nothing was written; nothing is ever deleted. Add --apply --by NAME to restore.")
+    return "\n".join(lines) + "\n"
 
 
 # --- status -----------------------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ class Item:
     is_current_version: bool | None = None
     deleted_time: datetime | None = None
     remaining_retention_days: int | None = None
+    content_md5: str | None = None  # base64, as the service lists it
+    size: int = 42
 
     def xml(self) -> str:
         parts = [f"<Name>{escape(self.name)}</Name>"]
@@ -42,7 +44,9 @@ class Item:
         if self.is_current_version:
             parts.append("<IsCurrentVersion>true</IsCurrentVersion>")
         props = [f"<Last-Modified>{http_date(self.last_modified)}</Last-Modified>", "<Etag>0x8DD0000000000</Etag>",
-                 "<Content-Length>42</Content-Length>", "<BlobType>BlockBlob</BlobType>"]
+                 f"<Content-Length>{self.size}</Content-Length>", "<BlobType>BlockBlob</BlobType>"]
+        if self.content_md5:
+            props.append(f"<Content-MD5>{self.content_md5}</Content-MD5>")
         if self.deleted_time:
             props.append(f"<DeletedTime>{http_date(self.deleted_time)}</DeletedTime>")
         if self.remaining_retention_days is not None:

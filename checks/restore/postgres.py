@@ -27,6 +27,7 @@ from checks.engine.context import RunContext
 from checks.engine.model import CheckError, new_run_id
 from checks.engine.timeutil import iso_z, parse_iso
 from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
+from checks.restore.timepoint import parse_zoned
 
 LATEST_MARGIN = timedelta(minutes=10)  # 'latest' = now - margin: the newest WAL may not be archived yet
 POLL_SECONDS = 30.0  # between two status requests while watching (ARM asks for 15-60 s)
@@ -61,18 +62,10 @@ class PostgresPlan:
 
 def parse_point(spec: str | None) -> tuple[datetime | None, str, str]:
     """(point, mode, reason): `latest` or an ISO time WITH a zone; reason is '' when well-formed."""
-    text = (spec or "").strip()
-    if text == "latest":
+    if (spec or "").strip() == "latest":
         return None, "latest", ""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None, "given", (f"--point {text!r} is not 'latest' or an ISO time with a zone, "
-                               "e.g. 2026-11-26T03:00:00Z")
-    if value.tzinfo is None:
-        return None, "given", (f"--point {text!r} has no time zone: add Z (UTC) or an offset, "
-                               f"e.g. {text}Z")
-    return value, "given", ""
+    point, why = parse_zoned("--point", spec)
+    return point, "given", why.replace("is not an ISO time", "is not 'latest' or an ISO time")
 
 
 def default_target(source: str, now: datetime) -> str:
