@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import sys
-from datetime import datetime, timezone
 from typing import Sequence, TextIO
 
 from checks.engine.config import ConfigError
@@ -18,6 +17,7 @@ from checks.journal.lease import RunInProgress
 from checks.engine.model import Run, Status
 from checks.engine.redact import RedactingFilter
 from checks.engine.registry import UnknownCheck, all_checks
+from checks.engine.timeutil import this_month
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -164,7 +164,7 @@ def cmd_journal(args, out: TextIO, env) -> int:
         else:
             print_run(run, out)
         return EXIT_OK
-    month = args.month or datetime.now(timezone.utc).strftime("%Y-%m")
+    month = args.month or this_month()
     runs = journal.list_runs(month)
     if args.json:
         json.dump(runs, out, indent=2, default=str)
@@ -204,7 +204,7 @@ def cmd_report(args, out: TextIO, env) -> int:
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     journal = open_journal(load_settings(env))
-    month = args.month or datetime.now(timezone.utc).strftime("%Y-%m")
+    month = args.month or this_month()
     result = month_report(journal, month) if months == 1 else overview(journal, month, months)
     out.write(render(result, args.format))
     return EXIT_OK if result.complete else EXIT_FAILED

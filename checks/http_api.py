@@ -17,6 +17,7 @@ from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
 from checks.engine.registry import UnknownCheck
+from checks.engine.timeutil import this_month
 
 log = logging.getLogger("checks.http")
 
@@ -248,12 +249,11 @@ _RUN_ID = re.compile(r"20[0-9]{6}T[0-9]{6}Z-[0-9a-f]{6}")
 @handle
 def journal_month(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/journal?month=YYYY-MM: the month's runs, newest first."""
-    from datetime import datetime, timezone
     from checks.report.checklist import ReportError, check_month
     from checks.service import load_settings, open_journal
 
     try:
-        month = check_month(req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m"))
+        month = check_month(req.params.get("month") or this_month())
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
     runs = open_journal(load_settings()).list_runs(month)
@@ -278,14 +278,13 @@ def journal_run(req: func.HttpRequest) -> func.HttpResponse:
 def report(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/report?month=YYYY-MM[&format=md|html|json][&months=N]: the monthly checklist
     (months > 1 = overview of N months ending with `month`). Default: this month, JSON."""
-    from datetime import datetime, timezone
     from checks.report.checklist import ReportError, check_format, check_month, check_months, month_report, overview
     from checks.report.pages import CSP, Links
     from checks.report.render import CONTENT_TYPES, render
     from checks.service import load_settings, open_journal
 
     try:
-        month = check_month(req.params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m"))
+        month = check_month(req.params.get("month") or this_month())
         fmt = check_format(req.params.get("format") or "json")
         months = check_months(req.params.get("months") or 1)
     except ReportError as exc:

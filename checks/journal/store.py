@@ -52,6 +52,15 @@ def _bounded_json(details: dict[str, Any]) -> str:
     return bounded_json(redact_obj(details), MAX_DETAILS_CHARS)
 
 
+# run summary columns holding how many results had each status
+COUNT_COLUMNS = {"pass": "Passed", "warn": "Warned", "fail": "Failed", "error": "Errors", "skipped": "Skipped"}
+
+
+def counts_of_entity(row: dict[str, Any]) -> dict[str, int]:
+    """{status: number of results} of a run summary entity."""
+    return {status: row.get(column, 0) for status, column in COUNT_COLUMNS.items()}
+
+
 def run_entity(run: Run) -> dict[str, Any]:
     counts = run.counts()
     return bound_entity({
@@ -66,8 +75,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "DurationMs": int(((run.finished_at or run.started_at) - run.started_at).total_seconds() * 1000),
         "DryRun": run.dry_run,
         "CheckCount": len(run.results),
-        "Passed": counts["pass"], "Warned": counts["warn"], "Failed": counts["fail"],
-        "Errors": counts["error"], "Skipped": counts["skipped"],
+        **{column: counts[status] for status, column in COUNT_COLUMNS.items()},
         "Notes": bounded_json([redact(n) for n in run.notes], LIMITS["Notes"]),
         "AppVersion": __version__,
     }, f"run {run.run_id}")
@@ -129,8 +137,7 @@ def run_summary(row: dict[str, Any]) -> dict[str, Any]:
         "finished_at": as_datetime(row.get("FinishedAt")).isoformat(),
         "duration_ms": row.get("DurationMs"), "dry_run": bool(row.get("DryRun")),
         "check_count": row.get("CheckCount", 0),
-        "counts": {"pass": row.get("Passed", 0), "warn": row.get("Warned", 0), "fail": row.get("Failed", 0),
-                   "error": row.get("Errors", 0), "skipped": row.get("Skipped", 0)},
+        "counts": counts_of_entity(row),
         "notes": json.loads(row.get("Notes") or "[]"),
     }
 

@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from checks import __version__
-from checks.journal.store import JournalUnavailable, result_from_entity
+from checks.journal.store import JournalUnavailable, counts_of_entity, result_from_entity
 from checks.engine.model import CheckResult, Status
 from checks.engine.redact import redact
 from checks.report.protections import month_protections
@@ -110,8 +110,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     run_rows = {r["RunId"]: r for r in rows if r.get("Kind") == "run" and r.get("RunId")}
     runs = sorted((RunRef(run_id=r["RunId"], started_at=journal_iso(r.get("StartedAt")), trigger=str(r.get("Trigger", "")),
                           dry_run=bool(r.get("DryRun")), status=str(r.get("Status", "")),
-                          counts={"pass": r.get("Passed", 0), "warn": r.get("Warned", 0), "fail": r.get("Failed", 0),
-                                  "error": r.get("Errors", 0), "skipped": r.get("Skipped", 0)})
+                          counts=counts_of_entity(r))
                    for r in run_rows.values()), key=lambda r: (r.started_at, r.run_id), reverse=True)
     results: dict[str, dict[str, CheckResult]] = defaultdict(dict)
     orphans, unreadable = set(), 0
