@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -236,3 +237,31 @@ def test_not_configured_and_dry_run():
     dry = {spec.id for spec in select(["blob.*"], read_only_only=True)}
     assert dry == {"blob.soft_delete", "blob.versioning", "blob.recent_file", "blob.deleted_visible",
                    "blob.container_soft_delete", "blob.point_in_time_restore", "blob.change_feed", "blob.lifecycle"}
+
+
+def test_guard_refuses_a_blob_outside_the_canary_prefix_before_any_request():
+    """An explicit guard (not an assert, which python -O drops): nothing is listed or written."""
+    import pytest
+    from checks.connect.azure import blob_service
+    from checks.families.canary import CanaryGuardError, round_trip
+
+    svc = FakeService(versioning=False)
+    container = blob_service(make_ctx(svc)).get_container_client("canary")
+    with pytest.raises(CanaryGuardError, match="outside the reserved prefix"):
+        round_trip(container, "medicappdocs", "canary", "patients/record-1.pdf", NOW)
+    assert svc.transport.requests == []
+
+
+def test_the_rule_alone_decides_from_what_was_seen():
+    from checks.families.canary import STEPS, CanaryFacts, evaluate_canary
+
+    seen = CanaryFacts("a", "canary", BLOB, reached=STEPS, listed_as_deleted=True, restored_by="undelete",
+                       sha256="ab" * 32, expected_sha256="ab" * 32, restored_size=10, final_delete=True)
+    settings = Settings.from_env({})
+    assert evaluate_canary(seen, settings).status is Status.PASS
+    tampered = evaluate_canary(replace(seen, sha256="cd" * 32), settings)
+    assert tampered.status is Status.FAIL and tampered.details["failed_step"] == "verify"
+    assert tampered.details["steps"] == ["upload", "overwrite", "delete", "listed as deleted", "restore"]
+    stopped = evaluate_canary(replace(seen, reached=STEPS[:3], sha256=None), settings)
+    assert stopped.status is Status.FAIL and "stopped before 'listed as deleted'" in stopped.summary
+    assert evaluate_canary(replace(seen, final_delete=False), settings).status is Status.WARN

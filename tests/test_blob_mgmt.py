@@ -108,6 +108,15 @@ def test_soft_delete_365_days_is_above_maximum():
     assert "at most 90 days" in out.remediation
 
 
+@pytest.mark.parametrize("days,status", [(29, Status.FAIL), (30, Status.PASS), (90, Status.PASS), (91, Status.WARN)])
+def test_soft_delete_band_edges_are_inclusive(days, status):
+    """The policy band is [30, 90] days: exactly 90 passes, 91 warns (and 30 passes, 29 fails)."""
+    body = derive(GOOD_SERVICES, "properties.deleteRetentionPolicy", {"enabled": True, "days": days})
+    out = run("blob.soft_delete", make_ctx(services(body)))
+    assert out.status is status, out.summary
+    assert out.details["retention_days"] == days
+
+
 def test_soft_delete_band_follows_settings():
     body = derive(GOOD_SERVICES, "properties.deleteRetentionPolicy", {"enabled": True, "days": 365})
     out = run("blob.soft_delete", make_ctx(services(body), BLOB_RETENTION_MAX_DAYS="365"))

@@ -2,6 +2,7 @@ import io
 import json
 
 from checks.cli import main
+from checks.engine.registry import all_checks, select
 
 
 def run_cli(args, env):
@@ -40,8 +41,14 @@ def test_procedure_flags_are_accepted(base_env, demo_db_url):
     code, out = run_cli(["run", "--dry-run", "--azure-server", "medicapp-db", "--azure-resource-group", "rg-medicapp",
                          "--json", "--no-journal"], env)
     run = json.loads(out)
+    assert code == 0, out
     assert run["dry_run"] is True and run["journal"] == "disabled"
-    assert all(r["check_id"] for r in run["results"])
+    results = {r["check_id"]: r for r in run["results"]}
+    # --dry-run: every read-only check, not the writing canary (nor the on-demand drill)
+    assert set(results) == {s.id for s in select()} - {"blob.canary"}
+    assert results["database.connectivity"]["status"] == "pass"
+    # the flags supplied the server and resource group: only the subscription is still missing
+    assert results["postgres.backup_recent"]["summary"] == "AZURE_SUBSCRIPTION_ID not set"
 
 
 def test_journal_command_reads_back(base_env, demo_db_url):
@@ -53,3 +60,14 @@ def test_journal_command_reads_back(base_env, demo_db_url):
     code, out = run_cli(["journal", "--run", run_id], env)
     assert code == 0 and "database.connectivity" in out
     assert run_cli(["journal", "--run", "20200101T000000Z-000000"], env)[0] == 1
+
+
+def test_list_shows_every_check_with_its_metadata_including_the_drill(base_env):
+    code, out = run_cli(["list"], base_env)
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert set(lines) == set(all_checks())
+    assert "drill.restore" in lines and "high" in lines["drill.restore"]
+    assert "Restore drill: point-in-time restore to a new server" in lines["drill.restore"]
+    assert "on demand" in lines["drill.restore"] and "on demand" not in lines["blob.canary"]
+

@@ -1,6 +1,7 @@
 """Pure rules of the database checks: no server needed."""
 import hashlib
 import base64
+from dataclasses import replace
 
 from checks.engine.config import Settings
 from checks.families.database import (CountFacts, MigrationFacts, TableCount, TableSpec,
@@ -149,3 +150,16 @@ def test_normalize_sha256_accepts_hex_and_base64_only():
     assert normalize_sha256(raw.hex().upper()) == raw.hex()
     assert normalize_sha256(base64.b64encode(raw).decode()) == raw.hex()
     assert normalize_sha256("abc") is None and normalize_sha256(None) is None
+
+
+def test_counts_from_another_server_are_not_compared_by_the_rule():
+    """The rule (not the journal read) decides: a previous result taken on another server (the drill's
+    restored one) is not a baseline, so even a big 'drop' is no failure."""
+    facts = counts(TableCount("public.patients", 10, "exact", 1), previous={"public.patients": 100},
+                   previous_target="restored:5432/app")
+    out = evaluate_essential_counts(facts, settings())
+    assert out.status is Status.PASS
+    assert out.details["comparison"] == "the previous result was for another server (restored:5432/app): not compared"
+    assert out.details["previous_counts"] is None
+    same = evaluate_essential_counts(replace(facts, previous_target="db:5432/app"), settings())
+    assert same.status is Status.FAIL and "possible data loss" in same.summary

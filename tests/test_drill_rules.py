@@ -6,6 +6,7 @@ import pytest
 
 from checks.engine.config import Settings
 from checks.drill.restore_drill import DrillFacts, choose_restore_point, evaluate_drill, months_between
+from checks.drill.verify import recorded_facts
 from checks.drill.state import DrillGuardError, target_names, validate_server_name
 
 S = Settings.from_env({})  # COUNT_DROP_THRESHOLD_PERCENT 5
@@ -75,3 +76,41 @@ def test_target_names_and_validation():
 def test_months_between():
     assert months_between(datetime(2026, 11, 30), datetime(2027, 2, 1)) == 3
     assert months_between(datetime(2026, 11, 1), datetime(2026, 11, 30)) == 0
+
+
+# --- the whole drill's status, one rule ---------------------------------------------------------
+@pytest.mark.parametrize("cleanup", ["refused: server t does not carry the drill's tags",
+                                     "failed: Conflict; the sweeper deletes it after 2026-11-01T12:00:00Z"])
+def test_passing_drill_whose_server_was_not_cleaned_up_warns(cleanup):
+    out = evaluate_drill(facts(cleanup=cleanup), S)
+    assert out.status.value == "warn"
+    assert out.summary.endswith(f"; server t: {cleanup}")
+    assert out.details["verification"]["status"] == "pass"  # the restore itself was fine
+
+
+def test_cleanup_that_worked_keeps_pass_and_a_failed_drill_stays_failed():
+    assert evaluate_drill(facts(cleanup="deleted"), S).status.value == "pass"
+    kept = evaluate_drill(facts(cleanup="kept until 2026-11-02T12:00:00Z (RESTORE_DRILL_KEEP)"), S)
+    assert kept.status.value == "pass"
+    failed = evaluate_drill(facts(restored_counts={"p": 101}, cleanup="refused: not ours"), S)
+    assert failed.status.value == "fail"
+    warned = evaluate_drill(facts(restored_counts={"p": 80}, cleanup="refused: not ours"), S)
+    assert warned.status.value == "warn"
+
+
+@pytest.mark.parametrize("kind,status", [("guard", "fail"), ("conflict", "fail"), ("restore_failed", "fail"),
+                                         ("overdue", "fail"), ("azure", "error"), ("", "error")])
+def test_a_drill_stopped_before_verification(kind, status):
+    out = evaluate_drill(DrillFacts("t", stopped_by=kind, stop_reason="why", stop_summary="drill not started: why",
+                                    cleanup="not needed (no server was created)"), S)
+    assert out.status.value == status
+    assert out.summary == "drill not started: why; server t: not needed (no server was created)"
+    assert out.details["verification"] == {"status": "not run", "reason": "why"}
+
+
+def test_recorded_verification_is_judged_the_same_way():
+    """A later invocation re-judges the drill from its recorded verification: same status, same summary."""
+    for variant in ({}, {"restored_counts": {"p": 80}}, {"restored_counts": {"p": 101}}, {"restored_revision": "x"}):
+        first = evaluate_drill(facts(**variant), S)
+        again = evaluate_drill(recorded_facts("t", first.details["verification"], 34.0, "x", ""), S)
+        assert (again.status, again.summary) == (first.status, first.summary)

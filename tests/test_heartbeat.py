@@ -64,3 +64,11 @@ def test_unconfigured_journal_is_unknown_not_ok(monkeypatch, caplog):
     assert beat["state"] == "unknown" and "journal not configured" in beat["message"]
     (line,) = [r.getMessage() for r in caplog.records if r.name == "checks.heartbeat"]
     assert line.startswith("verifier heartbeat: unknown journal unavailable:")
+
+
+def test_age_boundary_exactly_32_days_is_ok_one_second_more_is_overdue(base_env):
+    journal = journal_for(base_env)
+    finished = NOW - timedelta(days=heartbeat.DEAD_MAN_DAYS)
+    write_run(journal, finished, "20260128T062800Z-dddddd")
+    assert heartbeat.heartbeat(journal, NOW)["state"] == "ok"
+    assert heartbeat.heartbeat(journal, NOW + timedelta(seconds=1))["state"] == "overdue"

@@ -78,14 +78,17 @@ def test_details_are_bounded(journal):
 def test_no_secret_is_written(journal):
     secret = "Sentinel-Pa55word-7731"
     register_secrets([f"postgresql://app:{secret}@db.example/medicapp"])
+    unregistered = "Details-Only-Pw-5120"  # never registered: masked because of its key name alone
     run = make_run("20261108T060000Z-eeeeee", datetime(2026, 11, 8, 6, tzinfo=timezone.utc), n=1,
-                   details={"dsn": f"postgresql://app:{secret}@db.example/medicapp", "password": "x"})
+                   details={"dsn": f"postgresql://app:{secret}@db.example/medicapp", "password": unregistered})
     run.results[0].summary = f"failed with password={secret}"
     run.notes.append(f"AccountKey={secret}")
     journal.write_run(run)
     raw = json.dumps(journal.partition("2026-11"), default=str)
-    assert secret not in raw
+    assert secret not in raw and unregistered not in raw
     assert "***" in raw
+    details = journal.get_run(run.run_id).results[0].details
+    assert details["password"] == "***"
 
 
 def test_run_id_month_and_bad_id():
@@ -110,3 +113,42 @@ def test_insert_never_overwrites(journal):
     assert journal.insert(dict(entity, By="second")) is False
     rows = journal.partition("2026-11")
     assert [r["By"] for r in rows] == ["first"]
+
+
+class RecordingTable:
+    """The real table client, with every write call recorded (which entities went in which call)."""
+
+    def __init__(self, table):
+        self.table, self.calls = table, []
+
+    def submit_transaction(self, operations):
+        self.calls.append([entity["Kind"] for _, entity in operations])
+        return self.table.submit_transaction(operations)
+
+    def __getattr__(self, name):
+        if name in ("upsert_entity", "create_entity", "update_entity"):
+            def record(entity, *args, **kwargs):
+                self.calls.append([f"{name}:{entity.get('Kind')}"])
+                return getattr(self.table, name)(entity, *args, **kwargs)
+            return record
+        return getattr(self.table, name)
+
+
+def test_run_summary_is_written_in_the_same_transaction_as_its_checks(journal):
+    """A reader never sees a summary without its checks (or the reverse): one transaction, whatever the order."""
+    recording = RecordingTable(journal.table_client)
+    journal = Journal(recording)
+    run = make_run("20261109T060000Z-ffffff", datetime(2026, 11, 9, 6, tzinfo=timezone.utc), n=3)
+    journal.write_run(run)
+    assert len(recording.calls) == 1
+    assert sorted(recording.calls[0]) == ["check", "check", "check", "run"]
+    assert len(journal.get_run(run.run_id).results) == 3
+
+
+def test_with_more_than_100_checks_the_summary_goes_in_the_last_transaction(journal):
+    recording = RecordingTable(journal.table_client)
+    journal = Journal(recording)
+    run = make_run("20261110T060000Z-abcdef", datetime(2026, 11, 10, 6, tzinfo=timezone.utc), n=TRANSACTION_LIMIT + 5)
+    journal.write_run(run)
+    assert [len(c) for c in recording.calls] == [TRANSACTION_LIMIT, 6]
+    assert "run" not in recording.calls[0] and recording.calls[-1].count("run") == 1

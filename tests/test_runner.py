@@ -119,3 +119,23 @@ def test_shared_client_is_built_once_and_does_not_block_other_keys():
     for t in threads:
         t.join()
     assert builds == ["slow"] and len({id(r) for r in results}) == 1
+
+
+def test_a_password_key_in_details_is_masked_whatever_its_value():
+    """Redaction by key name: the value is not a registered secret and has no secret shape."""
+    def leaky(_ctx):
+        return Outcome.passed("ok", password="plainvalue42", nested={"Password": "other77", "kept": "visible"})
+
+    (result,) = run_checks([spec("t.leaky", leaky)], ctx(), "cli").results
+    assert result.details["password"] == "***"
+    assert result.details["nested"] == {"Password": "***", "kept": "visible"}
+
+
+def test_an_on_demand_check_runs_only_when_named():
+    """drill.restore is in the catalogue but not in a default run; named, it says where it runs."""
+    from checks.engine.registry import all_checks
+    assert all_checks()["drill.restore"].on_demand and not all_checks()["database.migration"].on_demand
+    assert "drill.restore" not in {s.id for s in select()}
+    assert [s.id for s in select(["drill.*"])] == ["drill.restore"]
+    (result,) = run_checks(select(["drill.restore"]), ctx(), "cli").results
+    assert result.status is Status.SKIPPED and "python -m checks drill start" in result.summary
