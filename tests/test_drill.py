@@ -504,18 +504,20 @@ def test_rpo_probe_missing_table_warns_not_measured(env, restored_cluster):
 
 
 def test_sweeper_never_selects_the_source_server_even_when_tagged_and_expired(env):
-    """Production carrying (copied or forged) drill tags with a past expiry is still never a sweep candidate."""
+    """A server named like production (any case) carrying drill tags with a past expiry is never a sweep candidate."""
     from checks.drill.state import expired_drill_servers
     tagged_source = source_body()
     tagged_source["tags"] = {"created-by": "medicapp-backup-verifier", "drill-id": "20261001T060000Z-aaaaaa",
                              "expires-at": "2026-10-01T00:00:00Z"}
     upper = derive(tagged_source, "name", SOURCE.upper())
     expired_drill = derive(tagged_source, "name", TARGET)
+    drill_id_path = expired_drill["id"].replace(SOURCE, TARGET).replace(f"/{RG}/", f"/{DRILL_RG}/")
+    expired_drill = derive(expired_drill, "id", drill_id_path)
     arm = Arm(target_get=[Canned(200, expired_drill)])
     ctx, _ = make(env, arm, Clock(T0))
-    arm.t.json("GET", rf"/resourceGroups/{RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
+    arm.t.json("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
                {"value": [tagged_source, upper, expired_drill]})
     client = __import__("checks.connect.azure", fromlist=["x"]).postgres_client(ctx)
-    assert [s.name for s in expired_drill_servers(client, RG, SOURCE, T0)] == [TARGET]
+    assert [s.name for s in expired_drill_servers(client, DRILL_RG, SOURCE, T0)] == [TARGET]
     assert drill_mod.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "result": "deleted"}]
     assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
