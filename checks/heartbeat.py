@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from checks.journal.store import Journal, JournalUnavailable
-from checks.engine.timeutil import month_of
+from checks.engine.timeutil import month_of, parse_iso
 from checks.engine.redact import redact
 
 log = logging.getLogger("checks.heartbeat")
@@ -62,7 +62,7 @@ def heartbeat(journal: Journal | None, now: datetime, days: int = DEAD_MAN_DAYS)
         state, age = "overdue", None
         text = f"no run in the journal in the last {days} days"
     else:
-        finished = datetime.fromisoformat(run["finished_at"])
+        finished = parse_iso(run["finished_at"])
         elapsed = now - finished
         age = round(elapsed.total_seconds() / 86400, 1)
         state = "ok" if elapsed <= timedelta(days=days) else "overdue"

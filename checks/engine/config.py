@@ -147,9 +147,9 @@ _RESTORE_POINT_FORM = _pattern(
 def _RESTORE_POINT(raw: str) -> str:
     value = _RESTORE_POINT_FORM(raw)  # ASCII digits and a zone: a zone-less time is ambiguous
     if value not in ("latest", "random"):
-        from datetime import datetime
+        from checks.engine.timeutil import parse_iso
         try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parse_iso(value)
         except ValueError:
             raise ValueError(f"expected a real date and time with zone, e.g. 2026-11-01T03:00:00Z, got {value!r}") from None
     return value
