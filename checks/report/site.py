@@ -7,10 +7,11 @@ and one for the drill partition; a single page reads only what it shows.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from checks.engine.timeutil import this_month
 from checks.journal.store import run_from_entities
 from checks.report.checklist import check_month, check_months, month_report, overview
 from checks.report.model import ReportError
@@ -71,7 +72,7 @@ def http_page(journal: Any, name: str, params: dict[str, str]) -> str:
     kind, value = parsed
     links = Links(code=params.get("code") or None)
     if kind == "index":
-        month = check_month(params.get("month") or datetime.now(timezone.utc).strftime("%Y-%m"))
+        month = check_month(params.get("month") or this_month())
         return overview_page(overview(journal, month, check_months(params.get("months") or DEFAULT_SITE_MONTHS)),
                              links)
     if kind == "month":
@@ -125,7 +126,7 @@ def write_site(journal: Any, directory: Path, last_month: str, months: int = DEF
 
 def cli_site(args: Any, out: Any, journal: Any, usage_error: type[Exception]) -> int:
     """`python -m checks report --site DIR [--month M] [--months N]`."""
-    month = args.month or datetime.now(timezone.utc).strftime("%Y-%m")
+    month = args.month or this_month()
     directory = Path(args.site)
     try:
         written = write_site(journal, directory, month, DEFAULT_SITE_MONTHS if args.months is None else args.months)
