@@ -25,7 +25,7 @@ from checks.drill.state import (CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TA
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, new_run_id
-from checks.engine.timeutil import iso_z, parse_iso
+from checks.engine.timeutil import iso_z, minutes, parse_iso
 from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
 from checks.restore.timepoint import parse_zoned
 
@@ -89,16 +89,16 @@ def estimate(journal) -> tuple[float | None, str]:
 
     if journal is None:
         return None, "journal not available"
-    minutes = []
+    durations = []
     for drill in load_drills(journal):
         ready, requested = parse_iso(drill.ready_at), parse_iso(drill.requested_at)
         if ready and requested:
-            minutes.append(round((ready - requested).total_seconds() / 60, 1))
-        if len(minutes) == DRILLS_FOR_ESTIMATE:
+            durations.append(minutes(ready - requested))
+        if len(durations) == DRILLS_FOR_ESTIMATE:
             break
-    if not minutes:
+    if not durations:
         return None, "no drill with a ready time in the journal (run `python -m checks drill start` to measure)"
-    return statistics.median(minutes), f"median of the last {len(minutes)} drill(s): {minutes} min"
+    return statistics.median(durations), f"median of the last {len(durations)} drill(s): {durations} min"
 
 
 def _check_names(plan: PostgresPlan) -> bool:
@@ -233,7 +233,7 @@ def after_poll(incident: Incident, step: Any, now: datetime) -> None:
     requested = parse_iso(incident.requested_at)
     ready = step.end_time if step.end_time and requested <= step.end_time <= now else now
     incident.ready_at = iso_z(ready)
-    incident.time_to_ready_minutes = round((ready - requested).total_seconds() / 60, 1)
+    incident.time_to_ready_minutes = minutes(ready - requested)
     props = getattr(step.resource, "properties", None)
     incident.target_host = (getattr(props, "fully_qualified_domain_name", None) or "") if props else ""
     incident.event(now, f"{incident.target_server} ready at {incident.ready_at} "
