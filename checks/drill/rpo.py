@@ -74,17 +74,18 @@ def _read(ctx: RunContext, host: str | None, probe: str, t: datetime, newest: bo
 
     schema, table, column = probe.split(".")
     col, tbl = sql.Identifier(column), sql.Identifier(schema, table)
-    query = sql.SQL("select {}, count(*) filter (where {} <= %s) from {}").format(
-        sql.SQL("max({})").format(col) if newest else sql.SQL("null"), col, tbl)
+    # two plain queries, so an index on the probe column serves both (max, and count up to T)
+    upto = sql.SQL("select count(*) from {} where {} <= %s").format(tbl, col)
     host_ctx = sub_context(ctx, host)
     try:
         with session(host_ctx) as conn:
-            row = conn.execute(query, (t,)).fetchone()
+            latest = conn.execute(sql.SQL("select max({}) from {}").format(col, tbl)).fetchone()[0] if newest else None
+            count = conn.execute(upto, (t,)).fetchone()[0]
     except psycopg.Error as exc:
         raise query_error(exc, f"RPO_PROBE {probe}") from None
     finally:
         host_ctx.close()
-    return (to_utc(row[0]) if newest else None), int(row[1])
+    return to_utc(latest), int(count)
 
 
 def measure_rpo(ctx: RunContext, restored_host: str | None, restore_point: str) -> RpoFacts | None:
