@@ -46,7 +46,7 @@ def seed(journal, now: datetime | None = None) -> Seeded:
     full = [r if r[0] != "postgres.retention" else ("postgres.retention", W, "earliest restore point 30 h short",
                                                    {"retention_days": 7, "earliest_restore": None})
             for r in FULL]
-    full.append(("blob.canary", S, "BLOB_CANARY_CONTAINER not set", {}))
+    full += [("blob.canary", S, "BLOB_CANARY_CONTAINER not set", {}), ("blob.change_feed", P, "change feed on", {})]
     journal.write_run(make_run(ids.full_run, start + timedelta(minutes=1), full))
     journal.write_run(make_run(ids.problem_run, start + timedelta(minutes=2), [
         ("blob.soft_delete", F, f"soft delete is off on container {EVIL}", {"enabled": False, "retention_days": None}),

@@ -162,6 +162,9 @@ def test_templates_translate_every_visible_string():
         text = re.sub(r"<code>.*?</code>|<!DOCTYPE html>|<[^>]*>|&\w+;", "", text, flags=re.S)  # markup out
         untranslated += [(name, line.strip()) for line in text.splitlines() if re.search(r"[A-Za-z]", line)]
     assert untranslated == []
+    # newstyle gettext marks the message safe: only literals may be messages, never data
+    sources = "".join(env.loader.get_source(env, n)[0] for n in env.list_templates(extensions=["html"]))
+    assert re.findall(r"\b_\(\s*[^\s\"']", sources) == []
     messages = [m[2][0] if isinstance(m[2], tuple) else m[2] for name in env.list_templates(extensions=["html"])
                 for m in env.extract_translations(env.loader.get_source(env, name)[0])]
     assert "Failures and warnings" in messages and "Restore drill %(id)s" in messages and len(messages) > 80

@@ -119,6 +119,8 @@ def _crawl(page, start: str, same: str) -> list[str]:
         page.page.goto(url)
         # the inlined stylesheet applies: its hash in the CSP matches (else Chromium refuses it)
         assert page.page.evaluate("getComputedStyle(document.body).maxWidth") == "1100px", url
+        # nothing wider than the window (1200 px): no sideways scrolling
+        assert page.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), url
         todo += [h for h in page.hrefs("a[href]:not([rel])") if h.startswith(same) and h.split("#")[0] not in seen]
     return seen
 
