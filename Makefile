@@ -13,6 +13,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -r requirements-dev.txt
+	$(VPY) devtools/i18n.py compile  # gettext catalogs: .po (in git) -> .mo
 	touch $(STAMP)
 
 # checkov for tests/test_infra.py: a separate venv, its pins conflict with pytest's

@@ -12,6 +12,7 @@ import sys
 from typing import Sequence, TextIO
 
 from checks.engine.config import ConfigError
+from checks.engine.i18n import language
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Run, Status
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m checks",
                                      description="MedicApp backup & restore verifier")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--lang", choices=("en", "fr"), help="language of the output (default: LANGUAGE, else en)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the checks and record them in the journal")
@@ -67,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
     report.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC); last month of --months")
     report.add_argument("--format", choices=("md", "html", "json"), default="md")
+    report.add_argument("--lang", choices=("en", "fr"), default=argparse.SUPPRESS,
+                        help="language of the report (default: LANGUAGE, else en)")
     report.add_argument("--months", type=int, default=None, metavar="N",
                         help="overview of N months ending --month (default 1; 12 with --site)")
     report.add_argument("--site", metavar="DIR", help="write the linked HTML pages (overview, months, runs, "
@@ -88,13 +92,24 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env=None)
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
     _setup_logging(args.verbose)
     try:
-        return COMMANDS[args.command](args, out, env)
+        with language(args.lang or _configured_language(env)):
+            return COMMANDS[args.command](args, out, env)
     except (ConfigError, UnknownCheck, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (JournalUnavailable, RunInProgress) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _configured_language(env) -> str | None:
+    """LANGUAGE from the settings; None (English) while the settings are invalid: the command
+    itself then reports the configuration error."""
+    from checks.service import load_settings
+    try:
+        return load_settings(env).language
+    except ConfigError:
+        return None
 
 
 def _setup_logging(verbose: bool) -> None:

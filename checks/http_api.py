@@ -13,6 +13,7 @@ from typing import Any
 import azure.functions as func
 
 from checks.engine.config import ConfigError
+from checks.engine.i18n import language, msg
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
@@ -28,8 +29,11 @@ _VERIFY_KEYS = {"checks": list, "dry_run": bool, "azure_server": str, "azure_res
 
 
 class BadRequest(Exception):
+    """A caller error; `message` is a Message (or plain text) rendered in the caller's language."""
+
     def __init__(self, message: str, status: int = 400, **extra: Any):
         super().__init__(message)
+        self.message = message
         self.status = status
         self.extra = extra
 
@@ -40,35 +44,42 @@ def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
 
 
 def error_response(message: str, status: int = 400, **extra: Any) -> func.HttpResponse:
-    return json_response({"error": message, **extra}, status)
+    """{"error": text in the caller's language, ...}; a Message also gives its language-neutral id."""
+    from checks.engine.i18n import current, fact_of
+    fact = fact_of(message)
+    payload = {"error": current().message(message), **({"error_id": fact["id"]} if fact else {}), **extra}
+    return json_response(payload, status)
 
 
 def read_json_body(req: func.HttpRequest, allowed: dict[str, type]) -> dict[str, Any]:
     """The request's JSON object (empty body = {}), validated against `allowed` keys and types."""
     body = req.get_body() or b""
     if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(f"request body too large: {len(body)} bytes (limit {MAX_BODY_BYTES})", 413)
+        raise BadRequest(msg("request body too large: {size} bytes (limit {limit})", size=len(body),
+                             limit=MAX_BODY_BYTES), 413)
     if not body.strip():
         return {}
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise BadRequest(f"expected Content-Type application/json, got {content_type or 'none'!r}", 415)
+        raise BadRequest(msg("expected Content-Type application/json, got {content_type}",
+                             content_type=repr(content_type or "none")), 415)
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"malformed JSON body: {exc}") from None
+        raise BadRequest(msg("malformed JSON body: {reason}", reason=str(exc))) from None
     except RecursionError:
-        raise BadRequest(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise BadRequest(msg("body: JSON nested deeper than {depth} levels", depth=MAX_JSON_DEPTH)) from None
     if json_depth(data) > MAX_JSON_DEPTH:
-        raise BadRequest(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        raise BadRequest(msg("body: JSON nested deeper than {depth} levels", depth=MAX_JSON_DEPTH))
     if not isinstance(data, dict):
-        raise BadRequest("expected a JSON object, e.g. {\"checks\": [\"postgres.*\"]}")
+        raise BadRequest(msg("expected a JSON object, e.g. {example}", example='{"checks": ["postgres.*"]}'))
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        raise BadRequest(msg("unknown field(s): {unknown}; allowed: {allowed}", unknown=", ".join(unknown),
+                             allowed=", ".join(sorted(allowed))))
     for key, kind in allowed.items():
         if key in data and not isinstance(data[key], kind):
-            raise BadRequest(f"field {key!r} must be a {kind.__name__}")
+            raise BadRequest(msg("field {field} must be a {kind}", field=repr(key), kind=kind.__name__))
     return data
 
 
@@ -92,31 +103,60 @@ def checked_fields(body: dict[str, Any], fields: dict[str, str]) -> dict[str, An
             try:
                 parsed[attr] = parse_value(attr, body[name])
             except ValueError as exc:
-                raise BadRequest(f"field {name!r}: {exc}") from None
+                raise BadRequest(msg("field {field}: {reason}", field=repr(name), reason=str(exc))) from None
     return parsed
 
 
+def request_language(req: func.HttpRequest) -> str | None:
+    """?lang=en|fr, else the best of Accept-Language, else None (the LANGUAGE setting decides)."""
+    from checks.engine.i18n import LANGUAGES, negotiate, normalise_language
+    asked = req.params.get("lang")
+    if asked is not None:
+        if normalise_language(asked) is None:
+            raise BadRequest(msg("lang: expected one of {languages}", languages=", ".join(LANGUAGES)))
+        return normalise_language(asked)
+    return negotiate(req.headers.get("accept-language"))
+
+
+def _configured_language() -> str | None:
+    from checks.service import load_settings
+    try:
+        return load_settings().language
+    except ConfigError:
+        return None  # the handler reports the configuration error itself
+
+
 def handle(fn):
-    """Map the errors every handler can meet to JSON responses; never a stack trace to the caller."""
+    """Map the errors every handler can meet to JSON responses; never a stack trace to the caller.
+    The handler runs in the caller's language (?lang=, Accept-Language, else LANGUAGE)."""
     def wrapper(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
         try:
-            return fn(req, *args, **kwargs)
+            lang = request_language(req) or _configured_language()
         except BadRequest as exc:
-            return error_response(str(exc), exc.status, **exc.extra)
-        except UnknownCheck as exc:
-            return error_response(str(exc), 400, known_checks=exc.known)
-        except ConfigError as exc:
-            log.error("configuration error: %s", exc)
-            return error_response("the verifier is misconfigured", 500, problems=exc.problems)
-        except JournalUnavailable as exc:
-            return error_response(str(exc), 503)
-        except RunInProgress as exc:
-            return error_response(str(exc), 409, running_run_id=exc.running_run_id)
-        except Exception:  # last resort: log it, tell the caller without internals
-            log.exception("unexpected error in %s", fn.__name__)
-            return error_response("internal error; see the function's logs", 500)
+            return error_response(exc.message, exc.status)
+        with language(lang):
+            return _answer(fn, req, *args, **kwargs)
     wrapper.__name__ = fn.__name__
     return wrapper
+
+
+def _answer(fn, req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
+    try:
+        return fn(req, *args, **kwargs)
+    except BadRequest as exc:
+        return error_response(exc.message, exc.status, **exc.extra)
+    except UnknownCheck as exc:
+        return error_response(str(exc), 400, known_checks=exc.known)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return error_response(msg("the verifier is misconfigured"), 500, problems=exc.problems)
+    except JournalUnavailable as exc:
+        return error_response(str(exc), 503)
+    except RunInProgress as exc:
+        return error_response(str(exc), 409, running_run_id=exc.running_run_id)
+    except Exception:  # last resort: log it, tell the caller without internals
+        log.exception("unexpected error in %s", fn.__name__)
+        return error_response(msg("internal error; see the function's logs"), 500)
 
 
 def _journal_or_none(settings):
@@ -136,7 +176,7 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json_body(req, _VERIFY_KEYS)
     checks = body.get("checks", [])
     if not all(isinstance(c, str) and c.strip() for c in checks):
-        raise BadRequest("field 'checks' must be a list of check ids or globs (strings)")
+        raise BadRequest(msg("field 'checks' must be a list of check ids or globs (strings)"))
     overrides = checked_fields(body, _OVERRIDE_FIELDS)  # a bad override is the caller's error: 400
     settings = load_settings()
     request = RunRequest(trigger="http", checks=checks, dry_run=body.get("dry_run", False), overrides=overrides)
@@ -267,10 +307,11 @@ def journal_run(req: func.HttpRequest) -> func.HttpResponse:
 
     run_id = req.route_params.get("run_id", "")
     if not _RUN_ID.fullmatch(run_id):
-        raise BadRequest(f"run id must look like 20261126T092114Z-3f9a1c, got {run_id[:64]!r}")
+        raise BadRequest(msg("run id must look like {example}, got {value}", example="20261126T092114Z-3f9a1c",
+                             value=repr(run_id[:64])))
     run = open_journal(load_settings()).get_run(run_id)
     if run is None:
-        return error_response(f"run {run_id} not found", 404)
+        return error_response(msg("run {run_id} not found", run_id=run_id), 404)
     return json_response(run.to_dict())
 
 
@@ -337,7 +378,8 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
         raise BadRequest(str(exc)) from None
     body = read_json_body(req, {"by": str, "comment": str})
     if "by" not in body:
-        raise BadRequest("field 'by' (who reviewed the month) is required, e.g. {\"by\": \"Dr. A. Example\"}")
+        raise BadRequest(msg("field 'by' (who reviewed the month) is required, e.g. {example}",
+                             example='{"by": "Dr. A. Example"}'))
     journal = open_journal(load_settings())
     try:
         stored, month_state = sign_off(journal, month, body["by"], body.get("comment"), via="http")

@@ -42,18 +42,20 @@ from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, record
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, CheckResult, NotConfigured, Outcome, Run, Severity, Status, new_run_id
+from checks.engine.i18n import N_
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_z as iso, minutes, months_between, parse_iso
 
 log = logging.getLogger("checks.drill.restore_drill")
 
 CHECK_ID = "drill.restore"
-TITLE = "Restore drill: point-in-time restore to a new server"
+TITLE = N_("Restore drill: point-in-time restore to a new server")
 SEVERITY = Severity.HIGH
-REMEDIATION = ("Read the drill's events (python -m checks drill status); fix what failed (restore permissions: "
+REMEDIATION = N_("Read the drill's events (python -m checks drill status); fix what failed (restore permissions: "
                "Contributor on the resource group; network access of the verifier to the restored server), "
                "then start a new drill.")
-RISK = "A backup that has never been restored is a hope, not a backup: the drill proves restore works and how long it takes."
+RISK = N_("A backup that has never been restored is a hope, not a backup: the drill proves restore works and "
+         "how long it takes.")
 LATEST_MARGIN = timedelta(minutes=10)  # 'latest' = now - margin: the newest WAL may not be archived yet
 CLEANUP_GRACE = timedelta(hours=24)  # a delete still not done this long after the deadline is left to the sweeper
 MAX_STEPS = 4  # per invocation: provisioning → verifying → cleaning_up → done

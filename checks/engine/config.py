@@ -168,6 +168,15 @@ class Var:
     doc: str = ""
 
 
+def _language(raw: str) -> str:
+    """en or fr; also a POSIX LANGUAGE list (fr_FR:fr), whose first supported entry wins."""
+    from checks.engine.i18n import normalise_language
+    found = next((code for part in raw.split(":") if (code := normalise_language(part))), None)
+    if found is None:
+        raise ValueError("en or fr (a POSIX list such as fr_FR:fr is accepted)")
+    return found
+
+
 # Every variable the verifier reads. Order = order in local.settings.sample.json and the README.
 VARIABLES: tuple[tuple[str, Var], ...] = (
     # journal and scheduling
@@ -185,6 +194,7 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
                                "where runs wait when the journal is down (default: one folder per journal "
                                "account and table under the user's state directory)")),
     ("log_level", Var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "logging level")),
+    ("language", Var("LANGUAGE", _language, "en", "language of reports, CLI and HTTP output (en or fr)")),
     # database (the application's view)
     ("database_url", Var("DATABASE_URL", connparse.database_url, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),
     ("pg_auth", Var("PG_AUTH", _choice("password", "entra"), "password", "password or Microsoft Entra token")),

@@ -123,6 +123,9 @@ class CheckResult:
     remediation: str
     started_at: datetime
     duration_ms: int
+    # language-neutral form of summary/remediation: {"summary": {"id": template, "params": {...}}};
+    # empty for texts written before messages had ids (they render as stored)
+    messages: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +138,7 @@ class CheckResult:
             "remediation": self.remediation,
             "started_at": self.started_at.isoformat(),
             "duration_ms": self.duration_ms,
+            "messages": self.messages,
         }
 
 
@@ -194,5 +198,6 @@ def run_from_dict(data: dict[str, Any]) -> Run:
         run.results.append(CheckResult(
             check_id=r["check_id"], title=r["title"], status=Status(r["status"]), severity=Severity(r["severity"]),
             summary=r["summary"], details=dict(r.get("details") or {}), remediation=r.get("remediation", ""),
-            started_at=parse_iso(r["started_at"]), duration_ms=int(r["duration_ms"])))
+            started_at=parse_iso(r["started_at"]), duration_ms=int(r["duration_ms"]),
+            messages=dict(r.get("messages") or {})))
     return run

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Sequence
 
 from checks.engine.context import RunContext
+from checks.engine.i18n import fact_of
 from checks.engine.model import CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status, new_run_id
 from checks.engine.redact import redact, redact_obj
 
@@ -39,12 +40,24 @@ def execute(spec: CheckSpec, ctx: RunContext) -> Outcome:
 
 def _to_result(spec: CheckSpec, outcome: Outcome, started: datetime, duration_ms: int) -> CheckResult:
     details = dict(list(outcome.details.items())[:MAX_DETAIL_KEYS])
+    remediation = outcome.remediation or (spec.remediation if outcome.status in
+                                          (Status.WARN, Status.FAIL, Status.ERROR) else "")
     return CheckResult(
         check_id=spec.id, title=spec.title, status=outcome.status, severity=spec.severity,
-        summary=redact(outcome.summary), details=redact_obj(details),
-        remediation=redact(outcome.remediation or (spec.remediation if outcome.status in
-                                                   (Status.WARN, Status.FAIL, Status.ERROR) else "")),
-        started_at=started, duration_ms=duration_ms)
+        summary=redact(outcome.summary), details=redact_obj(details), remediation=redact(remediation),
+        started_at=started, duration_ms=duration_ms,
+        messages=message_facts(summary=outcome.summary, remediation=remediation))
+
+
+def message_facts(**texts: object) -> dict[str, dict]:
+    """The message id and (redacted) parameters of each text that is a Message (the journal's
+    language-neutral form: any language can be rendered from it later)."""
+    facts = {}
+    for name, text in texts.items():
+        fact = fact_of(text)
+        if fact is not None:
+            facts[name] = {"id": fact["id"], "params": redact_obj(fact["params"])}
+    return facts
 
 
 def run_checks(specs: Sequence[CheckSpec], ctx: RunContext, trigger: str, dry_run: bool = False,

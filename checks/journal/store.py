@@ -97,6 +97,7 @@ def check_entity(run: Run, result: CheckResult) -> dict[str, Any]:
         "StartedAt": result.started_at,
         "DurationMs": result.duration_ms,
         "Details": _bounded_json(result.details),
+        "Messages": _bounded_json(result.messages),
         "AppVersion": __version__,
     }, f"run {run.run_id} check {result.check_id}")
 
@@ -117,7 +118,18 @@ def result_from_entity(entity: dict[str, Any]) -> CheckResult:
         check_id=entity["CheckId"], title=entity.get("Title", ""), status=Status(entity["Status"]),
         severity=Severity(entity.get("Severity", "medium")), summary=entity.get("Summary", ""),
         details=json.loads(entity.get("Details") or "{}"), remediation=entity.get("Remediation", ""),
-        started_at=as_datetime(entity.get("StartedAt")), duration_ms=int(entity.get("DurationMs", 0)))
+        started_at=as_datetime(entity.get("StartedAt")), duration_ms=int(entity.get("DurationMs", 0)),
+        messages=_messages(entity.get("Messages")))
+
+
+def _messages(stored: str | None) -> dict[str, Any]:
+    """The language-neutral messages of a check entity; {} for entities written before them or
+    cut by the size bounds (those render as stored)."""
+    try:
+        value = json.loads(stored or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()) else {}
 
 
 def run_from_entities(summary: dict[str, Any], checks: Iterable[dict[str, Any]]) -> Run:

@@ -39,6 +39,7 @@ from typing import Any, Iterable
 
 from checks import __version__
 from checks.journal.store import JournalUnavailable, counts_of_entity, result_from_entity
+from checks.engine.i18n import msg, remediation_of, summary_of
 from checks.engine.model import CheckResult, Status
 from checks.engine.redact import redact
 from checks.report.protections import month_protections
@@ -96,7 +97,7 @@ def _values(result: CheckResult, keys: Iterable[str | tuple[str, ...]]) -> dict[
 
 
 def _result_dict(result: CheckResult, keys: Iterable[str] = ()) -> dict[str, Any]:
-    return {"check_id": result.check_id, "status": result.status.value, "summary": result.summary,
+    return {"check_id": result.check_id, "status": result.status.value, "summary": summary_of(result),
             "values": _values(result, keys)}
 
 
@@ -161,21 +162,21 @@ def _single_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str, 
         if deciding is None:
             deciding = (run, result)
         elif result.status is Status.PASS and deciding[1].status is not Status.PASS:
-            remarks.append(f"passed earlier in run {run.run_id} ({run.started_at}), "
-                           f"but the newest result is {deciding[1].status.value}")
+            remarks.append(msg("passed earlier in run {run_id} ({at}), but the newest result is {status}",
+                               run_id=run.run_id, at=run.started_at, status=deciding[1].status.value))
             break
     if deciding is None:
         box = Box(spec.key, spec.label, NO_EVIDENCE)
         if skipped is not None:
-            box.remarks.append(f"{check_id} was skipped: {skipped.summary}")
+            box.remarks.append(msg("{check_id} was skipped: {reason}", check_id=check_id, reason=summary_of(skipped)))
         elif runs:
-            box.remarks.append(f"no run of the month included {check_id}")
+            box.remarks.append(msg("no run of the month included {check_id}", check_id=check_id))
         return box
     run, result = deciding
     box = Box(spec.key, spec.label, STATE_OF[result.status],
               _evidence(run, [_result_dict(result, spec.values)]), remarks)
     if result.status is not Status.PASS:
-        box.remarks.insert(0, f"{result.status.value}: {result.summary}")
+        box.remarks.insert(0, msg("{status}: {summary}", status=result.status.value, summary=summary_of(result)))
     return box
 
 
@@ -202,12 +203,12 @@ def _dry_run_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str,
         if deciding is None:
             deciding = (run, state, db)
         elif state == TICKED and deciding[1] != TICKED:
-            remarks.append(f"complete dry run passed earlier in run {run.run_id} ({run.started_at}), "
-                           f"but the newest is {deciding[1]}")
+            remarks.append(msg("complete dry run passed earlier in run {run_id} ({at}), but the newest is {state}",
+                               run_id=run.run_id, at=run.started_at, state=deciding[1]))
             break
     if deciding is None:
         box = Box(spec.key, spec.label, NO_EVIDENCE)
-        box.remarks.append("no run of the month has a database check that was not skipped" if runs else "")
+        box.remarks.append(msg("no run of the month has a database check that was not skipped") if runs else "")
         box.remarks = [r for r in box.remarks if r]
         return box
     run, state, db = deciding
@@ -216,21 +217,22 @@ def _dry_run_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str,
     if state == PARTIAL:
         missing = [cid for cid in spec.check_ids if cid not in by_id or by_id[cid].status is Status.SKIPPED]
         for cid in missing:
-            why = by_id[cid].summary if cid in by_id else "not run"
-            box.remarks.insert(0, f"{cid} gave no evidence ({why})")
+            why = summary_of(by_id[cid]) if cid in by_id else msg("not run")
+            box.remarks.insert(0, msg("{check_id} gave no evidence ({why})", check_id=cid, why=why))
     elif state != TICKED:
         for r in db:
             if r.status in (Status.FAIL, Status.ERROR, Status.WARN):
-                box.remarks.insert(0, f"{r.check_id} {r.status.value}: {r.summary}")
+                box.remarks.insert(0, msg("{check_id} {status}: {summary}", check_id=r.check_id, status=r.status.value,
+                                           summary=summary_of(r)))
     return box
 
 
 def _journal_box(spec: BoxSpec, runs: list[RunRef]) -> Box:
     if not runs:
-        return Box(spec.key, spec.label, NO_EVIDENCE, remarks=["no run recorded in the journal this month"])
+        return Box(spec.key, spec.label, NO_EVIDENCE, remarks=[msg("no run recorded in the journal this month")])
     newest = runs[0]
     evidence = _evidence(newest, [{"check_id": "journal", "status": "pass",
-                                   "summary": f"{len(runs)} run(s) recorded this month",
+                                   "summary": msg("{count} run(s) recorded this month", count=len(runs)),
                                    "values": {"runs": len(runs), "first_run_at": runs[-1].started_at,
                                               "last_run_at": newest.started_at}}])
     return Box(spec.key, spec.label, TICKED, evidence)
@@ -246,7 +248,7 @@ def _problems(runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) ->
                                if (r := results[later.run_id].get(result.check_id)) and r.status is Status.PASS),
                               None)
             out.append(Problem(run.run_id, run.started_at, result.check_id, result.title, result.status.value,
-                               result.severity.value, result.summary, result.remediation, later_pass))
+                               result.severity.value, summary_of(result), remediation_of(result), later_pass))
     return out
 
 
@@ -254,7 +256,7 @@ def _drill(runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Dr
     for run in runs:
         r = results[run.run_id].get(DRILL_CHECK)
         if r is not None:
-            return Drill(run.run_id, run.started_at, run.trigger, r.status.value, r.summary,
+            return Drill(run.run_id, run.started_at, run.trigger, r.status.value, summary_of(r),
                          r.details.get("rto_minutes"), r.details.get("restore_point"), r.details.get("target_server"),
                          r.details.get("rpo_seconds"), r.details.get("rows_lost"))
     return None

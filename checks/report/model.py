@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from checks import __version__
+from checks.engine.i18n import N_
 from checks.engine.model import Status
 from checks.report.protections import Protection, counts_text
 
@@ -26,12 +27,12 @@ class BoxSpec:
 
 
 BOXES: tuple[BoxSpec, ...] = (
-    BoxSpec("backup", "Recent PostgreSQL backup visible", ("postgres.backup_recent",),
+    BoxSpec("backup", N_("Recent PostgreSQL backup visible"), ("postgres.backup_recent",),
             ("last_backup_at", ("backup_name", "last_backup_name"))),
-    BoxSpec("retention", "Retention conforms", ("postgres.retention",), ("retention_days", "earliest_restore")),
-    BoxSpec("soft_delete", "Blob Storage soft delete on", ("blob.soft_delete",), ("enabled", "retention_days")),
-    BoxSpec("dry_run", "Dry run OK", DRY_RUN_CHECKS, ()),
-    BoxSpec("journal", "Results noted in the internal journal", (), ()),
+    BoxSpec("retention", N_("Retention conforms"), ("postgres.retention",), ("retention_days", "earliest_restore")),
+    BoxSpec("soft_delete", N_("Blob Storage soft delete on"), ("blob.soft_delete",), ("enabled", "retention_days")),
+    BoxSpec("dry_run", N_("Dry run OK"), DRY_RUN_CHECKS, ()),
+    BoxSpec("journal", N_("Results noted in the internal journal"), (), ()),
 )
 
 # box states

@@ -78,31 +78,70 @@ def parse_page_name(name: str) -> tuple[str, str] | None:
 # --- Jinja2 environment ---------------------------------------------------------------------
 
 def utc_time(iso: Any) -> str:
-    """2026-11-01T06:00:00.123Z (or a datetime) -> 2026-11-01 06:00 UTC"""
+    """2026-11-01T06:00:00.123Z (or a datetime) -> 2026-11-01 06:00 UTC; in French, the date the
+    French way (1 nov. 2026 06:00 UTC)."""
+    from checks.engine.i18n import DEFAULT_LANGUAGE, current
+
+    try:
+        moment = iso if isinstance(iso, datetime) else parse_iso(str(iso)) if iso else None
+    except ValueError:  # not a time: shown as stored
+        moment = None
     if isinstance(iso, datetime):
         iso = iso.astimezone(timezone.utc).isoformat()
     text = str(iso or "")
-    return f"{text[:10]} {text[11:16]} UTC" if len(text) >= 16 else (text or "–")
+    if len(text) < 16:
+        return text or "–"
+    if moment is None:
+        return text
+    if current().lang == DEFAULT_LANGUAGE:
+        return f"{text[:10]} {text[11:16]} UTC"
+    return f"{current().date(moment.astimezone(timezone.utc))} {text[11:16]} UTC"
 
 
 @lru_cache(maxsize=1)
 def environment():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined  # lazy: cold start
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
+    from checks.engine import i18n
+
+    # HTML escapes everything; the Markdown templates escape with the `md` filter instead
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
+                      autoescape=lambda name: not (name or "").endswith(".md"),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
-    env.install_null_translations(newstyle=True)  # issue 20 installs the French/English catalogues
-    env.filters["utc"] = utc_time
-    env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS)
+    # `_()` speaks the language of the rendering in progress (i18n.language(...), set by a face)
+    env.install_gettext_callables(gettext=lambda text: i18n.current().gettext(text),
+                                  ngettext=lambda s, p, n: i18n.current().ngettext(s, p, n), newstyle=True)
+    env.filters.update(utc=utc_time, md=md_escape, code=md_code, number=lambda v: i18n.current().value(v))
+    env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS,
+                       tm=lambda text, fact=None: i18n.current().message(text, fact))
     return env
+
+
+def render_template(template: str, **context: Any) -> str:
+    from checks.engine.i18n import current
+    return environment().get_template(template).render(lang=current().lang, **context)
 
 
 def _page(template: str, links: Links, **context: Any) -> str:
     from markupsafe import Markup
 
     now = datetime.now(timezone.utc).isoformat()
-    return environment().get_template(template).render(
-        links=links, csp=META_CSP, css=Markup(_CSS), lang="en", rendered_at=now, **context)
+    return render_template(template, links=links, csp=META_CSP, css=Markup(_CSS), rendered_at=now, **context)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def md_escape(text: Any) -> str:
+    """Escape for Markdown inline text and table cells; raw HTML is neutralised too."""
+    value = str(text).replace("\r", " ").replace("\n", " ")
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    return value.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_code(text: Any) -> str:
+    """Text inside `backticks`."""
+    return str(text).replace("`", "'").replace("\n", " ")
 
 
 # --- the pages ------------------------------------------------------------------------------

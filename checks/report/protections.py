@@ -9,19 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from checks.engine.i18n import N_, summary_of
 from checks.engine.model import CheckResult, Status
 
 PROTECTION_CHECKS: tuple[tuple[str, str], ...] = (
-    ("blob.container_soft_delete", "Container soft delete"),
-    ("blob.point_in_time_restore", "Blob point-in-time restore"),
-    ("blob.change_feed", "Blob change feed"),
-    ("blob.lifecycle", "Lifecycle rules keep the retention window"),
-    ("storage.key_access", "No Shared Key / permanent delete"),
-    ("storage.immutability", "Immutable (WORM) storage"),
-    ("postgres.immutable_backup", "PostgreSQL immutable backups"),
-    ("postgres.encryption", "PostgreSQL encryption keys usable"),
-    ("postgres.backup_residency", "PostgreSQL backups in allowed regions"),
-    ("postgres.long_term_retention", "PostgreSQL long-term retention"),
+    ("blob.container_soft_delete", N_("Container soft delete")),
+    ("blob.point_in_time_restore", N_("Blob point-in-time restore")),
+    ("blob.change_feed", N_("Blob change feed")),
+    ("blob.lifecycle", N_("Lifecycle rules keep the retention window")),
+    ("storage.key_access", N_("No Shared Key / permanent delete")),
+    ("storage.immutability", N_("Immutable (WORM) storage")),
+    ("postgres.immutable_backup", N_("PostgreSQL immutable backups")),
+    ("postgres.encryption", N_("PostgreSQL encryption keys usable")),
+    ("postgres.backup_residency", N_("PostgreSQL backups in allowed regions")),
+    ("postgres.long_term_retention", N_("PostgreSQL long-term retention")),
 )
 NO_EVIDENCE = "no evidence"
 
@@ -48,7 +49,7 @@ def month_protections(runs: list[Any], results: dict[str, dict[str, CheckResult]
             out.append(Protection(check_id, label, NO_EVIDENCE))
             continue
         run, result = deciding
-        out.append(Protection(check_id, label, result.status.value, result.summary, run.run_id, run.started_at))
+        out.append(Protection(check_id, label, result.status.value, summary_of(result), run.run_id, run.started_at))
     return out
 
 

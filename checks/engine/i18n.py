@@ -1,0 +1,225 @@
+"""French and English output from language-neutral facts (gettext catalogs + Babel).
+
+A rule writes its summary as `msg("Newest backup is {age_hours} h old", age_hours=30.5)`: a
+`Message` is a `str` (today's English text, so every reader of a summary keeps working) that also
+carries its message id (the English template) and its parameters. The journal stores both, so any
+past run can be rendered again in another language; an old entity without an id renders as stored.
+
+Catalogs live in checks/locale/<lang>/LC_MESSAGES/checks.po (the source, in the repository); the
+install step compiles them to .mo. Where a .mo is missing (a deployment built without that step)
+the .po is compiled in memory by Babel, so output is never silently English.
+"""
+from __future__ import annotations
+
+import contextvars
+import gettext
+import string
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+DOMAIN = "checks"
+LANGUAGES = ("en", "fr")
+DEFAULT_LANGUAGE = "en"
+
+
+class Message(str):
+    """English text that remembers its template (`msgid`) and parameters (`params`)."""
+
+    msgid: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> "Message":
+        text = super().__new__(cls, template.format(**params) if params else template)
+        text.msgid = template
+        text.params = dict(params)
+        return text
+
+    def __reduce__(self):  # pickling/copying keeps the id (the spool and deepcopy use it)
+        return (_rebuild, (self.msgid, self.params))
+
+    def as_fact(self) -> dict[str, Any]:
+        """What the journal stores beside the English text."""
+        return {"id": self.msgid, "params": self.params}
+
+
+def _rebuild(template: str, params: dict[str, Any]) -> "Message":
+    return Message(template, **params)
+
+
+def msg(template: str, **params: Any) -> Message:
+    """Mark a user-visible text for translation; `{name}` placeholders take `params`."""
+    return Message(template, **params)
+
+
+def N_(text: str) -> str:
+    """Mark a constant for extraction only (translated where it is shown)."""
+    return text
+
+
+def placeholders(template: str) -> set[str]:
+    """The `{name}` placeholders of a message template (the catalog test compares them)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def normalise_language(value: str | None) -> str | None:
+    """'fr', 'fr-FR', 'FR_fr' -> 'fr'; an unknown language -> None."""
+    code = (value or "").strip().replace("_", "-").split("-", 1)[0].lower()
+    return code if code in LANGUAGES else None
+
+
+def negotiate(accept_language: str | None) -> str | None:
+    """The best supported language of an HTTP Accept-Language header, or None."""
+    from babel import Locale  # lazy: cold start
+
+    preferred = []
+    for part in (accept_language or "").split(","):
+        tag, _, quality = part.strip().partition(";q=")
+        try:
+            weight = float(quality) if quality else 1.0
+        except ValueError:
+            continue
+        if tag and weight > 0:
+            preferred.append((weight, tag.strip().replace("-", "_")))
+    ordered = [tag for _, tag in sorted(preferred, key=lambda item: -item[0])]
+    found = Locale.negotiate(ordered, list(LANGUAGES), sep="_") if ordered else None
+    return str(found.language) if found else None
+
+
+@lru_cache(maxsize=None)
+def translations(lang: str) -> gettext.NullTranslations:
+    """The catalog for `lang` ('en' has none: the message ids are English)."""
+    if lang == DEFAULT_LANGUAGE:
+        return gettext.NullTranslations()
+    mo = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    po = mo.with_suffix(".po")
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        with mo.open("rb") as handle:
+            return gettext.GNUTranslations(handle)
+    return _compile_in_memory(po)
+
+
+def _compile_in_memory(po: Path) -> gettext.GNUTranslations:
+    import io
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with po.open("rb") as handle:
+        catalog = read_po(handle)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+class Translator:
+    """Everything a face needs to speak one language: text, messages, dates, numbers."""
+
+    def __init__(self, lang: str | None = None):
+        self.lang = normalise_language(lang) or DEFAULT_LANGUAGE
+        self._catalog = translations(self.lang)
+
+    def gettext(self, text: str) -> str:
+        return self._catalog.gettext(text) if text else text
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._catalog.ngettext(singular, plural, n)
+
+    def __call__(self, text: str, **params: Any) -> str:
+        """Translate a template and fill it (numbers and dates in the language's format)."""
+        template = self.gettext(text)
+        return template.format(**self._formatted(params)) if placeholders(template) or params else template
+
+    def message(self, text: str | None, fact: Mapping[str, Any] | None = None) -> str:
+        """A stored text with its message fact (id + params) in this language; without a fact,
+        the text itself through the catalog (static texts: titles, remediations), else as stored."""
+        if fact and isinstance(fact.get("id"), str):
+            try:
+                return self(fact["id"], **dict(fact.get("params") or {}))
+            except (KeyError, IndexError, ValueError):  # a catalog/param mismatch: keep the evidence as stored
+                return text or ""
+        if isinstance(text, Message):
+            return self.message(text, text.as_fact())
+        return self.gettext(text or "")
+
+    def _formatted(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: self.value(value) for key, value in params.items()}
+
+    def value(self, value: Any) -> Any:
+        """Numbers and dates in the language's format (1 234,5 / 26 nov. 2026); text as is."""
+        from babel.dates import format_date, format_datetime
+        from babel.numbers import format_decimal
+
+        if isinstance(value, Message):  # a message inside a message (a remark quoting a summary)
+            return self.message(value)
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)):
+            return format_decimal(value, locale=self.lang)
+        if isinstance(value, datetime):
+            return format_datetime(value, "medium", tzinfo=value.tzinfo, locale=self.lang)
+        if isinstance(value, date):
+            return format_date(value, "medium", locale=self.lang)
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(self.value(item)) for item in value)
+        return value
+
+    def date(self, value: date | datetime) -> str:
+        from babel.dates import format_date
+        return format_date(value, "medium", locale=self.lang)
+
+    def number(self, value: float) -> str:
+        from babel.numbers import format_decimal
+        return format_decimal(value, locale=self.lang)
+
+
+@lru_cache(maxsize=None)
+def translator(lang: str | None = None) -> Translator:
+    return Translator(lang)
+
+
+# The language of what is being rendered now: set by a face (CLI --lang, HTTP ?lang=) around the
+# rendering, read by the templates' `_()`; a context variable, so concurrent requests don't mix.
+_CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("checks_language", default=DEFAULT_LANGUAGE)
+
+
+def current() -> Translator:
+    return translator(_CURRENT.get())
+
+
+@contextmanager
+def language(lang: str | None) -> Iterator[Translator]:
+    token = _CURRENT.set(normalise_language(lang) or DEFAULT_LANGUAGE)
+    try:
+        yield current()
+    finally:
+        _CURRENT.reset(token)
+
+
+def restored(text: str, fact: Mapping[str, Any] | None) -> str:
+    """A journaled text as a Message again (from its stored id + params), so it can be rendered in
+    any language later; the stored text itself when it has no usable fact."""
+    if not fact or not isinstance(fact.get("id"), str) or not isinstance(fact.get("params", {}), dict):
+        return text
+    try:
+        return Message(fact["id"], **(fact.get("params") or {}))
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
+def summary_of(result: Any) -> str:
+    """A check result's summary, language-neutral where the journal kept its message."""
+    return restored(result.summary, (getattr(result, "messages", None) or {}).get("summary"))
+
+
+def remediation_of(result: Any) -> str:
+    return restored(result.remediation, (getattr(result, "messages", None) or {}).get("remediation"))
+
+
+def fact_of(text: Any) -> dict[str, Any] | None:
+    """The message fact of a text, when it is a Message."""
+    return text.as_fact() if isinstance(text, Message) else None
