@@ -72,6 +72,9 @@ param linkPgPrivateDnsZone bool = true
 param verifySchedule string = '0 0 6 1 * *'
 @allowed(['debug', 'info', 'warning', 'error'])
 param logLevel string = 'info'
+@description('Language of reports, CLI and HTTP output (LANGUAGE): en or fr')
+@allowed(['en', 'fr'])
+param language string = 'en'
 param journalTable string = 'BackupJournal'
 param expectedAlembicRevision string = ''
 param essentialTables string = ''
@@ -180,6 +183,7 @@ module app 'modules/functionapp.bicep' = {
     journalTableEndpoint: storage.outputs.journalTableEndpoint
     verifySchedule: verifySchedule
     logLevel: logLevel
+    language: language
     pgServerName: pgServerName
     pgResourceGroup: pgResourceGroup
     pgHostSuffix: pgHostSuffix

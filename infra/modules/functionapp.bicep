@@ -24,6 +24,7 @@ param journalTable string
 param journalTableEndpoint string
 param verifySchedule string
 param logLevel string
+param language string
 param pgServerName string
 param pgResourceGroup string
 param pgHostSuffix string
@@ -134,6 +135,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RUN_LEASE_SECONDS', value: '60' }
         { name: 'VERIFIER_SPOOL_DIR', value: '' } // default: per journal account + table under $HOME/.local/state
         { name: 'LOG_LEVEL', value: logLevel }
+        { name: 'LANGUAGE', value: language }
         // database: Entra token of the identity as password; the login is the identity's name
         { name: 'DATABASE_URL', value: '' }
         { name: 'PG_AUTH', value: 'entra' }
