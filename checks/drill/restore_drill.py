@@ -54,8 +54,7 @@ SEVERITY = Severity.HIGH
 REMEDIATION = N_("Read the drill's events (python -m checks drill status); fix what failed (restore permissions: "
                "Contributor on the resource group; network access of the verifier to the restored server), "
                "then start a new drill.")
-RISK = N_("A backup that has never been restored is a hope, not a backup: the drill proves restore works and "
-         "how long it takes.")
+RISK = N_("A backup that has never been restored is a hope, not a backup: the drill proves restore works and how long it takes.")
 LATEST_MARGIN = timedelta(minutes=10)  # 'latest' = now - margin: the newest WAL may not be archived yet
 CLEANUP_GRACE = timedelta(hours=24)  # a delete still not done this long after the deadline is left to the sweeper
 MAX_STEPS = 4  # per invocation: provisioning → verifying → cleaning_up → done
