@@ -158,6 +158,8 @@ class Translator:
             return self.message(value)
         if isinstance(value, bool) or value is None or isinstance(value, str):
             return value
+        if self.lang == DEFAULT_LANGUAGE:  # English keeps the plain forms readers and tools already parse
+            return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         if isinstance(value, (int, float)):
             return format_decimal(value, locale=self.lang)
         if isinstance(value, datetime):
