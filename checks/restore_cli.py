@@ -49,6 +49,8 @@ def add_cli(sub) -> None:
     blobs.add_argument("--container", required=True, metavar="C", help="the container")
     blobs.add_argument("--prefix", metavar="P", help="only blobs whose name starts with P")
     blobs.add_argument("--deleted-since", metavar="ISO", help="deleted (or overwritten) at or after this time, with zone")
+    blobs.add_argument("--point", metavar="ISO", help="blob point-in-time restore of --prefix's range to this time "
+                                                      "(account restore policy on; undoes every later change)")
     _apply_flags(blobs)
     status = verbs.add_parser("status", help="show an incident restore; resume watching one still in progress")
     status.add_argument("incident_id", nargs="?", metavar="ID", help="incident id (default: list the latest)")
@@ -153,7 +155,8 @@ def describe_plan(plan, applying: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _follow(ctx: RunContext, journal, incident, args, out: TextIO) -> int:
+def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any = None) -> int:
+    from checks.restore.blob_ranges import watch_ranges
     from checks.restore.postgres import watch
     from checks.restore.record import FAILED, PROVISIONING, save
 
@@ -163,7 +166,9 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO) -> int:
         out.flush()
 
     try:
-        if incident.state in (PROVISIONING, "verifying"):
+        if incident.kind == "blob-ranges" and incident.state == PROVISIONING:
+            incident = watch_ranges(ctx, journal, incident, progress, args.wait_minutes, poller)
+        elif incident.state in (PROVISIONING, "verifying"):
             incident = watch(ctx, journal, incident, progress, sleep, args.wait_minutes)
     except KeyboardInterrupt:
         incident.event(ctx.now(), "watching interrupted (Ctrl-C); the restore goes on in Azure")
@@ -178,7 +183,8 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO) -> int:
     out.write(describe(incident))
     if incident.state == FAILED:
         return EXIT_FAILED
-    out.write(runbook(incident, ctx.settings))
+    if incident.kind == "postgres":
+        out.write(runbook(incident, ctx.settings))
     return EXIT_OK if incident.outcome in ("pass", "warn") else EXIT_FAILED
 
 
@@ -234,6 +240,8 @@ def runbook(incident, settings: Settings) -> str:
 def _blobs(ctx: RunContext, journal, args, out: TextIO) -> int:
     from checks.restore.blobs import apply_blobs, plan_blobs
 
+    if args.point is not None:
+        return _blob_ranges(ctx, journal, args, out)
     plan = plan_blobs(ctx, args.container, args.prefix, args.deleted_since)
     stop = _gate(plan, describe_blob_plan, plan.container, args, out, nothing_to_do=not plan.candidates)
     if stop is not None:
@@ -244,6 +252,33 @@ def _blobs(ctx: RunContext, journal, args, out: TextIO) -> int:
     else:
         out.write(describe(incident))
     return EXIT_OK if incident.outcome in ("pass", "warn") else EXIT_FAILED
+
+
+def _blob_ranges(ctx: RunContext, journal, args, out: TextIO) -> int:
+    from checks.restore.blob_ranges import apply_ranges, plan_ranges
+
+    plan = plan_ranges(ctx, args.container, args.prefix, args.point)
+    if args.deleted_since:
+        plan.reasons.append("--deleted-since and --point do not go together (--point restores the whole range)")
+    stop = _gate(plan, describe_range_plan, plan.range_start, args, out)
+    if stop is not None:
+        return stop
+    incident, poller = apply_ranges(ctx, journal, plan, args.by.strip())
+    out.write(f"Incident {incident.incident_id}: blob range restore requested ({plan.range_start}).\n")
+    return _follow(ctx, journal, incident, args, out, poller)
+
+
+def describe_range_plan(plan, applying: bool = False) -> str:
+    lines = [f"Plan ({'VALID' if plan.valid else 'INVALID'}): blob point-in-time restore in storage account "
+             f"{plan.account} (resource group {plan.resource_group})",
+             f"  range           {plan.range_start or '-'} (included) .. {plan.range_end or '-'} (excluded)",
+             f"  restore point   {plan.point or '-'}; window {' .. '.join(plan.window) or 'unknown'}",
+             "  documented limits:"]
+    lines += [f"    - {limit}" for limit in plan.limits]
+    lines += [f"  ✗ {reason}" for reason in plan.reasons]
+    if plan.valid and not applying:
+        lines.append(f"Nothing was written. Add --apply --by NAME to restore (you will type {plan.range_start}).")
+    return "\n".join(lines) + "\n"
 
 
 def describe_blob_plan(plan, applying: bool = False) -> str:
@@ -277,7 +312,7 @@ def _status(ctx: RunContext, journal, args, out: TextIO) -> int:
     if incident is None:
         print(f"error: incident {args.incident_id} not found in the journal", file=sys.stderr)
         return EXIT_USAGE
-    if incident.kind == "postgres" and incident.state in WATCHABLE:
+    if incident.kind in ("postgres", "blob-ranges") and incident.state in WATCHABLE:
         return _follow(ctx, journal, incident, args, out)
     if args.json:
         _dump(incident.public(), out)

@@ -216,3 +216,104 @@ def test_http_restore_plan_for_blobs(azurite_env, env_patch):
     assert status == 422 and "not found" in plan["reasons"][0]
     assert post({"kind": "blobs"})[0] == 400 and post({"kind": "tapes", "container": "x"})[0] == 400
     assert incidents(azurite_env) == []
+
+
+# --- blob point-in-time restore of a prefix's range (ARM, official BlobRangesRestore example) -------------------
+from azure_fakes import arm_example, arm_fixture, derive, sent_json  # noqa: E402
+
+SUB = "11111111-2222-3333-4444-555555555555"
+RANGES = arm_example("storage_BlobRangesRestore.json")["responses"]
+
+
+class RangeArm:
+    """blobServices/default with a restore policy, the restoreBlobRanges POST and its Location polling."""
+
+    def __init__(self, policy: dict | None, in_progress: int = 1):
+        self.done = in_progress == 0
+        self.t = CannedTransport()
+        body = arm_fixture("storage_BlobServicesGet.json")
+        if policy is not None:
+            body = derive(body, "properties.restorePolicy", policy)
+        self.t.json("GET", r"/storageAccounts/medicappdocs/blobServices/default\?", body)
+        self.t.add("POST", r"/storageAccounts/medicappdocs/restoreBlobRanges\?",
+                   Canned(202, RANGES["202"]["body"], dict(RANGES["202"]["headers"])))
+        self.t.add("GET", r"/operationResults/00000000-0000-0000-0000-000000000000", self.status)
+
+    def status(self, request) -> Canned:
+        if self.done:
+            return Canned(200, RANGES["200"]["body"])
+        return Canned(202, RANGES["202"]["body"], {"location": RANGES["202"]["headers"]["location"],
+                                                   "Retry-After": "0"})
+
+
+@pytest.fixture
+def range_env(base_env, monkeypatch):
+    def make(arm: RangeArm, polling_interval: float = 0) -> dict:
+        monkeypatch.setattr(restore, "make_context", lambda settings: RunContext(
+            settings=settings, clock=lambda: NOW, credential=StaticCredential(),
+            azure_kwargs=dict(sdk_kwargs(arm.t), polling_interval=polling_interval)))
+        return dict(base_env, AZURE_SUBSCRIPTION_ID=SUB, STORAGE_RESOURCE_GROUP="rg-medicapp",
+                    STORAGE_ACCOUNT_NAME="medicappdocs")
+    return make
+
+
+def test_range_restore_plan_shows_range_window_and_limits_then_restores(range_env):
+    arm = RangeArm({"enabled": True, "days": 6}, in_progress=0)
+    env = range_env(arm)
+    argv = ["--container", "docs", "--prefix", "2026/11/", "--point", "2026-11-26T06:00:00Z"]
+    code, text = run(env, *argv)
+    assert code == 0, text
+    assert "range           docs/2026/11/ (included) .. docs/2026/110 (excluded)" in text
+    assert "window 2026-11-20T14:00:00Z .. 2026-11-26T14:00:00Z" in text
+    assert "blobs created after the point in the range are removed (by Azure's restore)" in text
+    assert [r.method for r in arm.t.requests] == ["GET"]
+
+    code, text = run(env, *argv, "--apply", "--yes", "--by", "On-call")
+    assert code == 0, text
+    sent = sent_json(arm.t, "POST")
+    assert sent == {"timeToRestore": "2026-11-26T06:00:00Z",
+                    "blobRanges": [{"startRange": "docs/2026/11/", "endRange": "docs/2026/110"}]}
+    assert "(blob-ranges): DONE (pass)" in text and "medicappdocs/docs/2026/11/ restored to 2026-11-26T06:00:00Z" in text
+    (entity,) = incidents(env)
+    assert entity["RestoreKind"] == "blob-ranges" and entity["By"] == "On-call" and entity["Outcome"] == "pass"
+
+
+@pytest.mark.parametrize("policy,argv,reason", [
+    (None, ["--prefix", "a/", "--point", "2026-11-26T06:00:00Z"], "blob point-in-time restore is off"),
+    ({"enabled": True, "days": 2}, ["--prefix", "a/", "--point", "2026-11-20T06:00:00Z"], "outside the restore window"),
+    ({"enabled": True, "days": 6}, ["--point", "2026-11-26T06:00:00Z"], "--prefix is required with --point"),
+    ({"enabled": True, "days": 6}, ["--prefix", "a/", "--point", "2026-11-26T06:00"], "has no time zone"),
+])
+def test_range_restore_guards_exit_2_nothing_written(range_env, policy, argv, reason):
+    arm = RangeArm(policy)
+    env = range_env(arm)
+    code, text = run(env, "--container", "docs", *argv, "--apply", "--yes", "--by", "On-call")
+    assert code == 2 and reason in text, text
+    assert "POST" not in [r.method for r in arm.t.requests] and incidents(env) == []
+
+
+class CtrlC(io.StringIO):
+    """Ctrl-C while the progress line is being shown (once)."""
+    fired = False
+
+    def write(self, text: str) -> int:
+        if "elapsed" in text and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+        return super().write(text)
+
+
+def test_range_restore_interrupted_then_resumed_with_status(range_env):
+    arm = RangeArm({"enabled": True, "days": 6}, in_progress=1)
+    env = range_env(arm, polling_interval=0.05)
+    out = CtrlC()
+    code = cli.main(["restore", "blobs", "--container", "docs", "--prefix", "2026/11/", "--point",
+                     "2026-11-26T06:00:00Z", "--apply", "--yes", "--by", "On-call"], out=out, env=env)
+    (entity,) = incidents(env)
+    assert code == 130 and f"python -m checks restore status {entity['RowKey']}" in out.getvalue()
+    assert entity["State"] == "provisioning"
+    arm.done = True  # Azure finished meanwhile
+    out = io.StringIO()
+    assert cli.main(["restore", "status", entity["RowKey"]], out=out, env=env) == 0, out.getvalue()
+    assert "(blob-ranges): DONE (pass)" in out.getvalue()
+    assert incidents(env)[0]["State"] == "done"
