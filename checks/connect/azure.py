@@ -80,11 +80,11 @@ def storage_target(ctx: RunContext) -> tuple[str, str, str]:
 
 def storage_read(ctx: RunContext, what: str, call: Callable[[Any, str, str], Any]) -> Any:
     """One management-plane read about the checked account, once per run (errors mapped)."""
-    from azure.core.exceptions import AzureError
-    account, rg, scope = storage_target(ctx)
+    account, rg, scope = storage_target(ctx)  # NotConfigured → skipped before any SDK import
     client = storage_client(ctx)
 
     def fetch():
+        from azure.core.exceptions import AzureError
         try:
             return call(client, rg, account)
         except AzureError as exc:

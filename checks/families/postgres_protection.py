@@ -241,11 +241,11 @@ def evaluate_long_term_retention(facts: LtrFacts, settings: Settings) -> Outcome
        remediation="Keep long-term retention backups running (Azure Backup vault policy) when LTR_REQUIRED=true.",
        risk="Without long-term backups, data older than the 35-day window is gone for audits or late discoveries.")
 def long_term_retention(ctx: RunContext) -> Outcome:
-    from azure.core.exceptions import AzureError
     if not ctx.settings.ltr_required:  # no ARM call for a capability not asked for
         return Outcome.skipped(LTR_NOT_REQUIRED)
     target = server_target(ctx)
     client = postgres_client(ctx)
+    from azure.core.exceptions import AzureError  # lazy: cold start
     try:
         models = list(client.backups_long_term_retention.list_by_server(target.resource_group, target.server_name))
     except AzureError as exc:
