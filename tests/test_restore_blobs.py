@@ -317,3 +317,19 @@ def test_range_restore_interrupted_then_resumed_with_status(range_env):
     assert cli.main(["restore", "status", entity["RowKey"]], out=out, env=env) == 0, out.getvalue()
     assert "(blob-ranges): DONE (pass)" in out.getvalue()
     assert incidents(env)[0]["State"] == "done"
+
+
+def test_a_large_blob_incident_record_stays_within_a_journal_entity(fake_env):
+    long = "2026/" + "n" * 200
+    items = [Item(f"{long}-{i:03d}.pdf", NOW - timedelta(days=3), deleted=True, deleted_time=NOW - timedelta(hours=1))
+             for i in range(150)]
+    fake = FakeContainer(items, {i.name: b"x" for i in items})
+    env = fake_env(fake)
+    code, text = run(env, "--container", "docs", "--apply", "--yes", "--by", "On-call")
+    assert code == 0, text
+    (entity,) = incidents(env)  # a 64 KiB property limit: the write would have failed otherwise
+    assert len(entity["Data"]) <= 30_000
+    record = load(Journal.from_settings(Settings.from_env(env)), entity["RowKey"])
+    assert record.verification["restored"] == 150 and record.plan["count"] == 150
+    assert len(record.verification["results"]) == 10 and record.verification["results_truncated_from"] == 100
+    assert "unknown (no Content-MD5 listed)" in record.verification["results"][0]["hash"]

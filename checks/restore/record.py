@@ -16,6 +16,8 @@ from checks.engine.redact import redact_obj
 
 PARTITION = "incident"
 MAX_EVENTS = 60
+MAX_DATA_CHARS = 30_000  # a Table Storage string property holds 32K UTF-16 characters
+KEPT_WHEN_SHRUNK = 10  # list entries kept in each long list of an oversized record (counts stay whole)
 
 PROVISIONING, VERIFYING, READY, FAILED, DONE = "provisioning", "verifying", "ready", "failed", "done"
 WATCHABLE = (PROVISIONING, VERIFYING)  # `restore status ID` resumes these
@@ -49,10 +51,13 @@ class Incident:
 
     def to_entity(self) -> dict[str, Any]:
         data = redact_obj(asdict(self))
+        text = json.dumps(data, default=str)
+        if len(text) > MAX_DATA_CHARS:
+            text = json.dumps(shrunk(data), default=str)
         return {"PartitionKey": PARTITION, "RowKey": self.incident_id, "Kind": "incident",
                 "RestoreKind": self.kind, "State": self.state, "By": data["by"], "RequestedAt": self.requested_at,
                 "RestorePoint": self.restore_point, "Target": self.target_server, "ReadyAt": self.ready_at,
-                "Outcome": self.outcome, "Data": json.dumps(data, default=str)}
+                "Outcome": self.outcome, "Data": text}
 
     @classmethod
     def from_entity(cls, entity: dict[str, Any]) -> "Incident":
@@ -65,6 +70,22 @@ class Incident:
         data = asdict(self)
         data.pop("create_token")
         return data
+
+
+def shrunk(data: dict[str, Any]) -> dict[str, Any]:
+    """The record with its long lists cut to their first entries (the counts beside them stay whole)."""
+    out = json.loads(json.dumps(data, default=str))
+    for section, key in (("verification", "results"), ("plan", "candidates")):
+        items = (out.get(section) or {}).get(key)
+        if isinstance(items, list) and len(items) > KEPT_WHEN_SHRUNK:
+            out[section][key] = items[:KEPT_WHEN_SHRUNK]
+            out[section][f"{key}_truncated_from"] = len(items)
+    out["events"] = out.get("events", [])[-KEPT_WHEN_SHRUNK:]
+    text = json.dumps(out)
+    if len(text) > MAX_DATA_CHARS:  # still too large (huge names): keep the counts only
+        for section, key in (("verification", "results"), ("plan", "candidates")):
+            (out.get(section) or {}).pop(key, None)
+    return out
 
 
 def save(journal, incident: Incident, now: datetime) -> None:
