@@ -114,3 +114,21 @@ def test_recorded_verification_is_judged_the_same_way():
         first = evaluate_drill(facts(**variant), S)
         again = evaluate_drill(recorded_facts("t", first.details["verification"], 34.0, "x", ""), S)
         assert (again.status, again.summary) == (first.status, first.summary)
+
+
+def test_a_drill_stored_before_stopped_by_existed_keeps_its_status():
+    """Drill entities written by the previous version (no StoppedBy column) finish with the status decided then."""
+    from checks.drill.restore_drill import drill_run
+    from checks.drill.state import Drill
+
+    base = Drill(drill_id="20261101T060000Z-aaaaaa", state="failed", trigger="cli", source_server="s",
+                 resource_group="rg", target_server="t", requested_at="2026-11-01T06:00:00Z", restore_point="",
+                 restore_point_mode="", expires_at="2026-11-01T12:00:00Z", outcome="fail",
+                 error="restore failed in Azure: Failed", summary="restore failed in Azure: Failed",
+                 cleanup="not needed (the server does not exist)")
+    for outcome, status in (("fail", "fail"), ("error", "error")):
+        entity = {k: v for k, v in base.to_entity().items() if k != "StoppedBy"}
+        entity["Outcome"] = outcome
+        run = drill_run(Drill.from_entity(entity), L, S)
+        assert run.results[0].status.value == status
+    assert Drill.from_entity(base.to_entity()).stopped_by == ""  # a current entity is taken as stored

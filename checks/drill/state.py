@@ -111,6 +111,9 @@ class Drill:
             if key in ("verification", "events"):
                 value = json.loads(value or ("{}" if key == "verification" else "[]"))
             kwargs[key] = value
+        if "StoppedBy" not in entity and kwargs.get("outcome") in ("fail", "error") and not kwargs.get("verification"):
+            # stored before `stopped_by` existed: keep the status decided then (verify.STOPPED_STATUS)
+            kwargs["stopped_by"] = "failed" if kwargs["outcome"] == "fail" else "azure"
         return cls(**kwargs)
 
     def public(self) -> dict[str, Any]:

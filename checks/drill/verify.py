@@ -19,7 +19,8 @@ from checks.engine.timeutil import minutes, parse_iso
 
 # why a drill stopped before its verification → the status it gets
 STOPPED_STATUS = {"guard": Status.FAIL, "conflict": Status.FAIL, "restore_failed": Status.FAIL,
-                  "overdue": Status.FAIL, "azure": Status.ERROR}
+                  "overdue": Status.FAIL, "azure": Status.ERROR,
+                  "failed": Status.FAIL}  # a drill stored before `stopped_by` existed, that had failed
 CLEANUP_PROBLEMS = ("refused", "failed")  # how a cleanup line starts when the server may still exist
 
 
