@@ -35,9 +35,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
-                                Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore, drill_tags,
-                                expired_drill_servers, get_server, poll_delete, poll_restore, restore_window,
-                                target_names, validate_server_name)
+                                Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore,
+                                choose_restore_point, drill_tags, expired_drill_servers, get_server, poll_delete,
+                                poll_restore, restore_window, target_names, validate_server_name)
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
@@ -84,31 +84,6 @@ def load_drills(journal) -> list[Drill]:
 def save(journal, drill: Drill, now: datetime) -> None:
     drill.updated_at = iso(now)
     journal.upsert(drill.to_entity())
-
-
-# --- restore point ------------------------------------------------------------------------------
-def choose_restore_point(spec: str, earliest: datetime, latest: datetime,
-                         rng: random.Random | None = None) -> tuple[datetime, str]:
-    """(point, mode) for RESTORE_POINT = latest | random | ISO time, inside [earliest, latest]."""
-    if latest <= earliest:
-        raise CheckError(f"no restore window: earliest restore point {iso(earliest)} is not before {iso(latest)}",
-                         "Check the source server's backups (postgres.* checks) before drilling.")
-    if spec == "latest":
-        return latest, "latest"
-    if spec == "random":
-        rng = rng or random.SystemRandom()
-        span = (latest - earliest).total_seconds()
-        return (earliest + timedelta(seconds=int(span * rng.random()))).replace(microsecond=0), "random"
-    try:
-        point = parse_iso(spec)
-    except ValueError:
-        point = None
-    if point is None:
-        raise DrillGuardError(f"restore point {spec!r} is not latest, random or an ISO time with a zone")
-    if not earliest <= point <= latest:
-        raise DrillGuardError(f"restore point {iso(point)} is outside the restore window {iso(earliest)} .. "
-                              f"{iso(latest)}", "Pick a time inside the backup retention window.")
-    return point, "given"
 
 
 # --- start --------------------------------------------------------------------------------------

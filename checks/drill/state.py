@@ -16,6 +16,7 @@ never sleeps waiting for Azure), and deletes drill servers behind guards:
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -356,3 +357,27 @@ def restore_window(source: Any, now: datetime, margin: timedelta) -> tuple[datet
         earliest = latest - timedelta(days=int(getattr(backup, "backup_retention_days", 7) or 7)) + margin
     earliest = earliest if earliest.tzinfo else earliest.replace(tzinfo=timezone.utc)
     return earliest, latest
+
+
+def choose_restore_point(spec: str, earliest: datetime, latest: datetime,
+                         rng: random.Random | None = None) -> tuple[datetime, str]:
+    """(point, mode) for RESTORE_POINT = latest | random | ISO time, inside [earliest, latest]."""
+    if latest <= earliest:
+        raise CheckError(f"no restore window: earliest restore point {iso_z(earliest)} is not before {iso_z(latest)}",
+                         "Check the source server's backups (postgres.* checks) before drilling.")
+    if spec == "latest":
+        return latest, "latest"
+    if spec == "random":
+        rng = rng or random.SystemRandom()
+        span = (latest - earliest).total_seconds()
+        return (earliest + timedelta(seconds=int(span * rng.random()))).replace(microsecond=0), "random"
+    try:
+        point = parse_iso(spec)
+    except ValueError:
+        point = None
+    if point is None:
+        raise DrillGuardError(f"restore point {spec!r} is not latest, random or an ISO time with a zone")
+    if not earliest <= point <= latest:
+        raise DrillGuardError(f"restore point {iso_z(point)} is outside the restore window {iso_z(earliest)} .. "
+                              f"{iso_z(latest)}", "Pick a time inside the backup retention window.")
+    return point, "given"
