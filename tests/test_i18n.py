@@ -177,3 +177,61 @@ def test_http_errors_and_pages_speak_the_callers_language(env_patch, base_env):
     assert english["error"].startswith("malformed JSON body") and english["error_id"] == "malformed JSON body: {reason}"
     wrong = call("/api/verify?lang=xx")
     assert wrong.status_code == 400 and "lang" in json.loads(wrong.get_body())["error"]
+
+
+# --- check families speak through messages ------------------------------------------------------
+
+# Families whose rules write every summary and remediation as msg(...); the others still write
+# English f-strings (README "Languages" says so) and join this list as they move.
+CONVERTED_FAMILIES = ["checks/families/postgres.py"]
+_OUTCOME_FACTORIES = {"passed", "warn", "fail", "error", "skipped"}
+
+
+def _literal_texts(tree: ast.AST) -> list[int]:
+    """Line numbers of Outcome calls whose summary or remediation is a bare string or f-string."""
+    bad = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        factory = isinstance(func, ast.Attribute) and func.attr in _OUTCOME_FACTORIES and \
+            getattr(func.value, "id", None) == "Outcome"
+        direct = getattr(func, "id", None) == "Outcome"
+        texts = node.args[:1] if factory else node.args[1:2] if direct else []
+        texts += [k.value for k in node.keywords if k.arg in ("summary", "remediation")] if factory or direct else []
+        if factory and len(node.args) > 1:
+            texts.append(node.args[1])
+        bad += [node.lineno for t in texts if isinstance(t, (ast.JoinedStr, ast.Constant)) and
+                isinstance(getattr(t, "value", ""), str)]
+    return bad
+
+
+@pytest.mark.parametrize("path", CONVERTED_FAMILIES)
+def test_converted_families_write_no_bare_strings(path):
+    assert _literal_texts(ast.parse((ROOT / path).read_text())) == []
+
+
+def test_the_ast_check_sees_a_bare_string():
+    assert _literal_texts(ast.parse('Outcome.fail(f"x {y}", "fix it")\nOutcome.passed(msg("ok"))')) == [1, 1]
+
+
+def test_a_postgres_rule_renders_in_french_through_the_journal_form():
+    import dataclasses
+    import json
+
+    from checks.engine.runner import message_facts
+    from checks.families.postgres import ServerFacts, evaluate_retention
+    now = datetime(2026, 11, 26, 6, tzinfo=UTC)
+    facts = ServerFacts(name="medicapp-db", state="Stopped", sku_tier="Burstable", sku_name="B1ms", retention_days=3,
+                        geo_redundant_backup="Disabled", earliest_restore=now - timedelta(days=3),
+                        created_at=now - timedelta(days=400), location="westeurope", version="16", checked_at=now)
+    outcome = evaluate_retention(facts, Settings.from_env({}))
+    assert outcome.status is Status.FAIL
+    assert outcome.summary == "backup retention 3 days is below the required 7; server state is Stopped (not Ready)"
+    stored = json.loads(json.dumps(message_facts(summary=outcome.summary, remediation=outcome.remediation)))
+    fr = translator("fr")
+    assert fr.message(outcome.summary, stored["summary"]) == (
+        "la rétention des sauvegardes de 3 jours est inférieure aux 7 exigés; l'état du serveur est Stopped (pas Ready)")
+    assert fr.message(outcome.remediation, stored["remediation"]).startswith(
+        "Porter la période de rétention des sauvegardes du serveur à au moins 7 jours")
+    assert dataclasses.replace(outcome).summary == outcome.summary

@@ -42,17 +42,41 @@ class Message(str):
         return (_rebuild, (self.msgid, self.params))
 
     def as_fact(self) -> dict[str, Any]:
-        """What the journal stores beside the English text."""
-        return {"id": self.msgid, "params": self.params}
+        """What the journal stores beside the English text (a message inside stays a message)."""
+        return {"id": self.msgid, "params": {key: {NESTED: value.as_fact()} if isinstance(value, Message) else value
+                                             for key, value in self.params.items()}}
+
+
+NESTED = "$msg"
 
 
 def _rebuild(template: str, params: dict[str, Any]) -> "Message":
     return Message(template, **params)
 
 
+def from_fact(fact: Mapping[str, Any]) -> Message:
+    """The Message a stored fact describes (KeyError/ValueError/TypeError when it does not fit)."""
+    params = {key: from_fact(value[NESTED]) if isinstance(value, dict) and NESTED in value else value
+              for key, value in dict(fact.get("params") or {}).items()}
+    return Message(fact["id"], **params)
+
+
+def join_messages(parts: list[str], separator: str = "; ") -> str:
+    """Several texts as one (e.g. every problem of a check), each part still translatable."""
+    if len(parts) == 1:
+        return parts[0]
+    template = separator.join(f"{{p{index}}}" for index in range(len(parts)))
+    return Message(template, **{f"p{index}": part for index, part in enumerate(parts)})
+
+
 def msg(template: str, **params: Any) -> Message:
     """Mark a user-visible text for translation; `{name}` placeholders take `params`."""
     return Message(template, **params)
+
+
+def plain(number: float) -> float | int:
+    """A number as `{:g}` printed it (30.0 -> 30), kept a number so each language can format it."""
+    return int(number) if float(number).is_integer() else number
 
 
 def N_(text: str) -> str:
@@ -139,8 +163,8 @@ class Translator:
         the text itself through the catalog (static texts: titles, remediations), else as stored."""
         if fact and isinstance(fact.get("id"), str):
             try:
-                return self(fact["id"], **dict(fact.get("params") or {}))
-            except (KeyError, IndexError, ValueError):  # a catalog/param mismatch: keep the evidence as stored
+                return self(fact["id"], **from_fact(fact).params)
+            except (KeyError, IndexError, ValueError, TypeError):  # a catalog/param mismatch: keep the evidence
                 return text or ""
         if isinstance(text, Message):
             return self.message(text, text.as_fact())
@@ -208,8 +232,8 @@ def restored(text: str, fact: Mapping[str, Any] | None) -> str:
     if not fact or not isinstance(fact.get("id"), str) or not isinstance(fact.get("params", {}), dict):
         return text
     try:
-        return Message(fact["id"], **(fact.get("params") or {}))
-    except (KeyError, IndexError, ValueError):
+        return from_fact(fact)
+    except (KeyError, IndexError, ValueError, TypeError):
         return text
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from checks.connect.azure import arm_error, fetch_once, postgres_client
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg, plain
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_seconds, to_utc
@@ -190,37 +191,41 @@ def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
     if not completed:
         in_progress = len(facts.backups)
         return Outcome.fail(
-            f"no completed backup listed for server {facts.server}"
-            + (f" ({in_progress} in progress)" if in_progress else ""),
-            "Check the server's Backup and restore blade: automatic backups should appear daily. "
-            "If none do, open an Azure support request and take an on-demand backup meanwhile.",
+            msg("no completed backup listed for server {server} ({count} in progress)", server=facts.server,
+                count=in_progress) if in_progress else
+            msg("no completed backup listed for server {server}", server=facts.server),
+            msg("Check the server's Backup and restore blade: automatic backups should appear daily. "
+                "If none do, open an Azure support request and take an on-demand backup meanwhile."),
             **details, last_backup_at=None, listing=backup_listing(facts.backups))
     newest = completed[0]
     age = now - newest.completed_at
     details.update(last_backup_name=newest.name, last_backup_type=newest.backup_type,
                    last_backup_source=newest.source, last_backup_at=iso_seconds(newest.completed_at),
                    age_hours=_hours(age), listing=backup_listing(facts.backups))
-    described = f"{newest.name} ({newest.backup_type or 'unknown type'}) completed {iso_seconds(newest.completed_at)}"
+    described = msg("{name} ({type}) completed {at}", name=newest.name, type=newest.backup_type or msg("unknown type"),
+                    at=iso_seconds(newest.completed_at))
     if age < -FUTURE_SKEW_TOLERANCE:
         ahead = _hours(-age)
         details["ahead_of_clock_hours"] = ahead
         return Outcome.warn(
-            f"newest backup {described}, {ahead:g} h AHEAD of the verifier's clock ({iso_seconds(now)}): "
-            f"clock skew, its age cannot be judged; {len(facts.backups)} backups listed",
-            "Check the verifier host's clock (NTP) and the backup's completion time in the portal.",
+            msg("newest backup {backup}, {hours} h AHEAD of the verifier's clock ({now}): clock skew, its age "
+                "cannot be judged; {count} backups listed", backup=described, hours=plain(ahead),
+                now=iso_seconds(now), count=len(facts.backups)),
+            msg("Check the verifier host's clock (NTP) and the backup's completion time in the portal."),
             **details)
     if age > timedelta(hours=max_age):
         return Outcome.fail(
-            f"newest backup {described}, {_hours(age):g} h ago: older than {max_age} h; "
-            f"{len(facts.backups)} backups listed",
-            "Automatic backups are daily: check the server's state and the Backup and restore blade; "
-            "take an on-demand backup and open an Azure support request if backups stopped.",
+            msg("newest backup {backup}, {hours} h ago: older than {max_age} h; {count} backups listed",
+                backup=described, hours=plain(_hours(age)), max_age=plain(max_age), count=len(facts.backups)),
+            msg("Automatic backups are daily: check the server's state and the Backup and restore blade; "
+                "take an on-demand backup and open an Azure support request if backups stopped."),
             **details)
     if age < timedelta(0):  # within the skew tolerance: count it as just now
         age = timedelta(0)
         details["age_hours"] = 0.0
-    return Outcome.passed(f"newest backup {described}, {_hours(age):g} h ago "
-                          f"(limit {max_age} h); {len(facts.backups)} backups listed", **details)
+    return Outcome.passed(msg("newest backup {backup}, {hours} h ago (limit {max_age} h); {count} backups listed",
+                              backup=described, hours=plain(_hours(age)), max_age=plain(max_age),
+                              count=len(facts.backups)), **details)
 
 
 def _window_warnings(facts: ServerFacts, settings: Settings, details: dict[str, Any]) -> list[tuple[str, str]]:
@@ -229,20 +234,24 @@ def _window_warnings(facts: ServerFacts, settings: Settings, details: dict[str, 
     window_start = now - timedelta(days=facts.retention_days)
     details["window_start"] = iso_seconds(window_start)
     if facts.earliest_restore is None:
-        return [("the server reports no earliest restore date",
-                 "Check the server's Backup and restore blade for the earliest restore point.")]
+        return [(msg("the server reports no earliest restore date"),
+                 msg("Check the server's Backup and restore blade for the earliest restore point."))]
     gap = facts.earliest_restore - window_start  # how much of the window is missing
     if gap <= timedelta(hours=settings.restore_window_tolerance_hours):
         return []
     covered = max(now - facts.earliest_restore, timedelta(0))
     details["restore_window_shortfall_hours"] = _hours(gap)
     details["restore_window_covered_days"] = round(covered.total_seconds() / 86400, 1)
-    created = f"; server created {iso_seconds(facts.created_at)}" if facts.created_at else ""
-    return [(f"earliest restore point {iso_seconds(facts.earliest_restore)} covers only "
-             f"{details['restore_window_covered_days']:g} of the {facts.retention_days} days of "
-             f"retention: {_hours(gap):g} h short (tolerance {settings.restore_window_tolerance_hours} h)" + created,
-             "A young server or lost backups: the promised window is not yet restorable. It fills "
-             "up as days pass; if the server is old, ask Azure support why earlier points are gone.")]
+    short = dict(earliest=iso_seconds(facts.earliest_restore), covered=plain(details["restore_window_covered_days"]),
+                 days=facts.retention_days, hours=plain(_hours(gap)),
+                 tolerance=plain(settings.restore_window_tolerance_hours))
+    problem = msg("earliest restore point {earliest} covers only {covered} of the {days} days of retention: "
+                  "{hours} h short (tolerance {tolerance} h); server created {created}",
+                  created=iso_seconds(facts.created_at), **short) if facts.created_at else \
+        msg("earliest restore point {earliest} covers only {covered} of the {days} days of retention: "
+            "{hours} h short (tolerance {tolerance} h)", **short)
+    return [(problem, msg("A young server or lost backups: the promised window is not yet restorable. It fills "
+                          "up as days pass; if the server is old, ask Azure support why earlier points are gone."))]
 
 
 def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
@@ -269,26 +278,28 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
     warns: list[tuple[str, str]] = []
 
     if facts.retention_days is None:
-        fails.append(("the server reports no backup retention",
-                      "Check the server's backup settings (Compute + storage > Backup retention period)."))
+        fails.append((msg("the server reports no backup retention"),
+                      msg("Check the server's backup settings (Compute + storage > Backup retention period).")))
     elif facts.retention_days < min_days:
-        fails.append((f"backup retention {facts.retention_days} days is below the required {min_days}",
-                      f"Raise the server's backup retention period to at least {min_days} days "
-                      f"(portal: Compute + storage > Backup retention period)."))
+        fails.append((msg("backup retention {days} days is below the required {min_days}", days=facts.retention_days,
+                          min_days=min_days),
+                      msg("Raise the server's backup retention period to at least {min_days} days "
+                          "(portal: Compute + storage > Backup retention period).", min_days=min_days)))
 
     geo = facts.geo_redundant_backup
     if geo_required and (geo or "").lower() != "enabled":
-        fails.append((f"geo-redundant backup is {geo or 'not reported'} but REQUIRE_GEO_REDUNDANT_BACKUP=true",
-                      "Geo-redundant backup is chosen when a server is created: restore or migrate to a "
-                      "server created with geo-redundant backup, or change the requirement if the policy allows."))
+        fails.append((msg("geo-redundant backup is {geo} but REQUIRE_GEO_REDUNDANT_BACKUP=true",
+                          geo=geo or msg("not reported")),
+                      msg("Geo-redundant backup is chosen when a server is created: restore or migrate to a server "
+                          "created with geo-redundant backup, or change the requirement if the policy allows.")))
 
     if facts.retention_days is not None:
         warns += _window_warnings(facts, settings, details)
 
     if (facts.state or "") != "Ready":
-        warns.append((f"server state is {facts.state or 'unknown'} (not Ready)",
-                      "Start the server or find out why it is not Ready: backups and restores need a "
-                      "healthy server."))
+        warns.append((msg("server state is {state} (not Ready)", state=facts.state or msg("unknown")),
+                      msg("Start the server or find out why it is not Ready: backups and restores need a "
+                          "healthy server.")))
 
     if fails:
         status, problems = Status.FAIL, fails + warns
@@ -296,10 +307,12 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
         status, problems = Status.WARN, warns
     else:
         return Outcome.passed(
-            f"retention {facts.retention_days} days (required ≥ {min_days}), geo-redundant backup "
-            f"{geo or 'not reported'}, earliest restore point {iso_seconds(facts.earliest_restore)} covers the window; "
-            f"server {facts.state}", **details)
-    return Outcome(status, "; ".join(p for p, _ in problems), details, " ".join(r for _, r in problems))
+            msg("retention {days} days (required ≥ {min_days}), geo-redundant backup {geo}, earliest restore point "
+                "{earliest} covers the window; server {state}", days=facts.retention_days, min_days=min_days,
+                geo=geo or msg("not reported"), earliest=iso_seconds(facts.earliest_restore), state=facts.state),
+            **details)
+    return Outcome(status, join_messages([p for p, _ in problems]), details,
+                   join_messages([r for _, r in problems], " "))
 
 
 # --- checks -----------------------------------------------------------------------------------
