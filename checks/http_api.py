@@ -333,7 +333,8 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
     journal = open_journal(load_settings())
     result = month_report(journal, month) if months == 1 else overview(journal, month, months)
     mimetype, _, _charset = CONTENT_TYPES[fmt].partition("; charset=")
-    links = Links(base="pages/", code=req.params.get("code"))  # the linked pages live under /api/pages/
+    # the linked pages live under /api/pages/; key and language go along only when given in the URL
+    links = Links(base="pages/", code=req.params.get("code") or None, lang=req.params.get("lang") or None)
     return func.HttpResponse(render(result, fmt, links), status_code=200, mimetype=mimetype, charset="utf-8",
                              headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
 

@@ -44,14 +44,15 @@ PAGE_NAME = re.compile(rf"(?P<index>index)\.html|month-(?P<month>\d{{4}}-(?:0[1-
 @dataclass(frozen=True)
 class Links:
     """Relative links between the pages. `base` leads from the current page to the pages' folder
-    ("" on the pages themselves, "pages/" from /api/report); `code` is the function key, passed
-    along only when the caller supplied it as `?code=` (never added otherwise)."""
+    ("" on the pages themselves, "pages/" from /api/report); `code` is the function key and `lang`
+    the language, each passed along only when the caller supplied it (`?code=`, `?lang=`)."""
     base: str = ""
     code: str | None = None
+    lang: str | None = None
 
     def _href(self, name: str) -> str:
-        query = "?" + urlencode({"code": self.code}) if self.code else ""
-        return f"{self.base}{quote(name)}{query}"
+        params = {key: value for key, value in (("code", self.code), ("lang", self.lang)) if value}
+        return f"{self.base}{quote(name)}" + ("?" + urlencode(params) if params else "")
 
     def overview(self) -> str:
         return self._href(INDEX)

@@ -63,14 +63,14 @@ def _drills(journal: Any) -> dict[str, Any]:
 # --- one page (HTTP) --------------------------------------------------------------------------
 
 def http_page(journal: Any, name: str, params: dict[str, str]) -> str:
-    """The page called `name`; params: `code` (the function key, kept in links), and for the
+    """The page called `name`; params: `code` (the function key) and `lang`, kept in links; for the
     overview `month` (last month, default this month) and `months` (default 12)."""
     parsed = parse_page_name(name)
     if parsed is None:
         raise NotFound(f"no page {name[:80]!r}: pages are {INDEX}, month-YYYY-MM.html, run-<run id>.html "
                        "and drill-<drill id>.html")
     kind, value = parsed
-    links = Links(code=params.get("code") or None)
+    links = Links(code=params.get("code") or None, lang=params.get("lang") or None)  # lang: checked by the face
     if kind == "index":
         month = check_month(params.get("month") or this_month())
         return overview_page(overview(journal, month, check_months(params.get("months") or DEFAULT_SITE_MONTHS)),
