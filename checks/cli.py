@@ -16,6 +16,7 @@ from checks.engine.i18n import language
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Run, Status
+from checks.engine.target import Target
 from checks.engine.redact import RedactingFilter
 from checks.engine.registry import UnknownCheck, all_checks
 from checks.engine.timeutil import this_month
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="overview of N months ending --month (default 1; 12 with --site)")
     report.add_argument("--site", metavar="DIR", help="write the linked HTML pages (overview, months, runs, "
                         "drills) into DIR as a static site; exit 0 once written")
+
+    ack = sub.add_parser("ack", help="accept a result's counts as the new baseline (e.g. after a known deletion)")
+    ack.add_argument("--run", required=True, metavar="RUN", help="run id whose counts to accept")
+    ack.add_argument("--check", required=True, metavar="ID", help="e.g. database.essential_counts")
+    ack.add_argument("--by", required=True, metavar="NAME", help="who accepts them")
+    ack.add_argument("--reason", required=True, metavar="TEXT", help="why the drop is expected")
 
     signoff = sub.add_parser("signoff", help="record who reviewed a month's checklist")
     signoff.add_argument("--month", type=_month, required=True, help="YYYY-MM")
@@ -157,6 +164,8 @@ def print_run(run: Run, out: TextIO) -> None:
             out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
     counts = ", ".join(f"{v} {k}" for k, v in run.counts().items() if v) or "no checks"
     out.write(f"\nOverall: {run.status.value.upper()} — {counts}; journal: {run.journal_status}\n")
+    if run.target:
+        out.write(f"Target: {run.target.label()}\n")
     for note in run.notes:
         out.write(f"Note: {note}\n")
 
@@ -218,9 +227,11 @@ def cmd_report(args, out: TextIO, env) -> int:
         months = check_months(1 if args.months is None else args.months)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
-    journal = open_journal(load_settings(env))
+    settings = load_settings(env)
+    journal, production = open_journal(settings), Target.from_settings(settings)
     month = args.month or this_month()
-    result = month_report(journal, month) if months == 1 else overview(journal, month, months)
+    result = (month_report(journal, month, production=production) if months == 1
+              else overview(journal, month, months, production=production))
     out.write(render(result, args.format))
     return EXIT_OK if result.complete else EXIT_FAILED
 
@@ -229,15 +240,30 @@ def cmd_signoff(args, out: TextIO, env) -> int:
     from checks.report.checklist import ReportError, sign_off
     from checks.service import load_settings, open_journal
 
-    journal = open_journal(load_settings(env))
+    settings = load_settings(env)
     try:
-        stored, report = sign_off(journal, args.month, args.by, args.comment, via="cli")
+        stored, report = sign_off(open_journal(settings), args.month, args.by, args.comment, via="cli",
+                                  production=Target.from_settings(settings))
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     out.write(f"Signed off {args.month} by {stored.by} at {stored.at}: {report.ticked} of {len(report.boxes)} "
               f"boxes ticked, {len(report.runs)} run(s), report digest {report.digest}\n")
     if not report.complete:
         out.write("Note: not every box is ticked; see `python -m checks report --month " + args.month + "`\n")
+    return EXIT_OK
+
+
+def cmd_ack(args, out: TextIO, env) -> int:
+    from checks.report.acks import acknowledge
+    from checks.report.checklist import ReportError
+    from checks.service import load_settings, open_journal
+
+    try:
+        ack = acknowledge(open_journal(load_settings(env)), args.run, args.check, args.by, args.reason, via="cli")
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    out.write(f"Acknowledged {ack['check_id']} in run {ack['run_id']} by {ack['by']} at {ack['at']}; "
+              f"the next run compares with these counts: {json.dumps(ack['counts'], sort_keys=True)}\n")
     return EXIT_OK
 
 
@@ -252,4 +278,4 @@ def cmd_restore(args, out: TextIO, env) -> int:
 
 
 COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list, "report": cmd_report,
-            "signoff": cmd_signoff, "drill": cmd_drill, "restore": cmd_restore}
+            "signoff": cmd_signoff, "ack": cmd_ack, "drill": cmd_drill, "restore": cmd_restore}

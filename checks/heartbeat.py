@@ -15,6 +15,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from checks.engine.model import something_ran
 from checks.journal.store import Journal, JournalUnavailable
 from checks.engine.timeutil import month_of, parse_iso
 from checks.engine.redact import redact
@@ -40,9 +41,10 @@ def months_back(now: datetime, days: int) -> list[str]:
 
 
 def last_completed_run(journal: Journal, now: datetime, days: int = DEAD_MAN_DAYS) -> dict[str, Any] | None:
-    """The newest run summary in the journal within `days` days (any trigger), or None."""
+    """The newest run summary in the journal within `days` days (any trigger) in which a check
+    ran, or None: a run where everything was skipped checked nothing and keeps no one alive."""
     for month in months_back(now, days):
-        runs = journal.list_runs(month)  # newest first
+        runs = [r for r in journal.list_runs(month) if something_ran(r["counts"])]
         if runs:
             return max(runs, key=lambda r: r["finished_at"])
     return None

@@ -17,6 +17,7 @@ from checks.engine.i18n import language, msg
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
+from checks.engine.target import Target
 from checks.engine.registry import UnknownCheck
 from checks.engine.timeutil import this_month
 
@@ -330,8 +331,10 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
         months = check_months(req.params.get("months") or 1)
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
-    journal = open_journal(load_settings())
-    result = month_report(journal, month) if months == 1 else overview(journal, month, months)
+    settings = load_settings()
+    journal, production = open_journal(settings), Target.from_settings(settings)
+    result = (month_report(journal, month, production=production) if months == 1
+              else overview(journal, month, months, production=production))
     mimetype, _, _charset = CONTENT_TYPES[fmt].partition("; charset=")
     # the linked pages live under /api/pages/; key and language go along only when given in the URL
     links = Links(base="pages/", code=req.params.get("code") or None, lang=req.params.get("lang") or None)
@@ -381,9 +384,10 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     if "by" not in body:
         raise BadRequest(msg("field 'by' (who reviewed the month) is required, e.g. {example}",
                              example='{"by": "Dr. A. Example"}'))
-    journal = open_journal(load_settings())
+    settings = load_settings()
     try:
-        stored, month_state = sign_off(journal, month, body["by"], body.get("comment"), via="http")
+        stored, month_state = sign_off(open_journal(settings), month, body["by"], body.get("comment"), via="http",
+                                       production=Target.from_settings(settings))
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
     return json_response({"month": month, "signoff": asdict(stored), "boxes_ticked": month_state.ticked,

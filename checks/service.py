@@ -8,6 +8,7 @@ previous one never reached the journal.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.target import Target
 from checks.journal.store import Journal, JournalUnavailable
 from checks.journal.lease import HeldLease, RunInProgress, RunLease
 from checks.journal.spool import Spool, write_or_reduce
@@ -55,8 +57,11 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
     Raises UnknownCheck for a bad selection and RunInProgress when another run holds the lease;
     everything else ends up in the returned Run.
     """
+    configured = Target.from_settings(settings)
     if request.overrides:
         settings = settings.override(**request.overrides)
+    target = Target.from_settings(settings)
+    target = dataclasses.replace(target, override=not target.same_resources(configured))
     specs = select(request.checks, read_only_only=request.dry_run)
     ctx = ctx or RunContext(settings=settings)
     ctx.settings = settings
@@ -75,6 +80,9 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
         finally:
             ctx.close()
         run.notes.extend(notes)
+        run.target = target
+        if target.override:
+            run.notes.append(f"run against an override ({target.label()}): never evidence for production's checklist")
         if not request.write_journal:
             run.journal_status = "disabled"
         elif journal is None:

@@ -16,6 +16,7 @@ from checks.journal import bounds
 from checks.journal.spool import QUARANTINE, Spool
 from checks.journal.store import Journal
 from checks.service import RunRequest, verify
+from test_database_pg import scratch_db  # noqa: F401 (fixture)
 
 LONG_PATH = "documents/" + "a" * 40_000 + ".pdf"
 
@@ -156,3 +157,148 @@ def test_the_demo_and_the_tests_use_their_own_spool(pg_cluster, azurite, base_en
     assert Path(base_env["VERIFIER_SPOOL_DIR"]).name == "spool" and "pytest" in base_env["VERIFIER_SPOOL_DIR"]
     for d in (first, second):
         Path(d["VERIFIER_SPOOL_DIR"]).rmdir()
+
+
+# --- item 10: a run in which nothing ran is recorded but is not evidence ----------------------------
+
+def test_an_all_skipped_run_is_recorded_but_ticks_nothing_and_feeds_no_heartbeat(base_env, only):
+    from checks.engine.model import NotConfigured
+    from checks.heartbeat import heartbeat
+    from checks.report.checklist import month_report
+
+    def unconfigured(_ctx):
+        raise NotConfigured("PG_SERVER_NAME not set")
+
+    only(spec("postgres.backup_recent", unconfigured), spec("database.connectivity", unconfigured))
+    settings = Settings.from_env(base_env)
+    journal = Journal.from_settings(settings)
+    run = verify(RunRequest(trigger="timer"), settings, journal)
+    assert run.journal_status == "written" and journal.get_run(run.run_id) is not None  # recorded
+    assert {r.status for r in run.results} == {Status.SKIPPED} and not run.is_evidence
+    report = month_report(journal, run.month)
+    assert all(box.state != "ticked" for box in report.boxes)
+    journal_box = next(b for b in report.boxes if b.key == "journal")
+    assert "in none of them did a check run" in journal_box.remarks[0]
+    assert any(run.run_id in n and "not evidence" in n for n in report.notes)
+    beat = heartbeat(journal, run.finished_at + timedelta(minutes=1))
+    assert beat["state"] == "overdue" and beat["run_id"] is None
+    only(spec("t.ok", lambda c: Outcome.passed("ok")))
+    real = verify(RunRequest(trigger="timer"), settings, journal)
+    assert heartbeat(journal, real.finished_at + timedelta(minutes=1))["run_id"] == real.run_id
+    assert next(b for b in month_report(journal, run.month).boxes if b.key == "journal").state == "ticked"
+
+
+# --- item 3: every run and result records its target; overrides never tick production's boxes ------
+
+PROD = {"AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000", "PG_RESOURCE_GROUP": "rg-medicapp",
+        "PG_SERVER_NAME": "medicapp-db", "STORAGE_ACCOUNT_NAME": "medicappdocs"}
+
+
+def test_another_servers_pass_never_ticks_productions_box(base_env, only, env_patch):
+    import azure.functions as func
+    from checks import http_api
+    from checks.engine.target import Target
+    from checks.report.checklist import month_report
+    from checks.report.render import render
+    settings = Settings.from_env(dict(base_env, **PROD))
+    journal = Journal.from_settings(settings)
+
+    def backup_recent(ctx):  # production's newest backup is 300 h old; other-db's is fresh
+        if ctx.settings.pg_server_name == "medicapp-db":
+            return Outcome.fail("newest completed backup is 300.0 h old", age_hours=300.0)
+        return Outcome.passed("newest completed backup is 2.0 h old", age_hours=2.0)
+
+    only(spec("postgres.backup_recent", backup_recent))
+    prod = verify(RunRequest(trigger="timer"), settings, journal)
+    other = verify(RunRequest(trigger="cli", overrides={"pg_server_name": "other-db"}), settings, journal)
+    env_patch(dict(base_env, **PROD))
+    resp = http_api.verify(func.HttpRequest(method="POST", url="/api/verify", body=b'{"azure_server": "other-db2"}',
+                                            headers={"Content-Type": "application/json"}))
+    via_http = json.loads(resp.get_body())
+    assert via_http["target"]["server"] == "other-db2" and via_http["target"]["override"] is True
+    assert other.target.server == "other-db" and other.target.override and not prod.target.override
+    assert any("override" in n and "never evidence" in n for n in other.notes)
+    rows = journal.partition(prod.month)
+    checks = {(r["RunId"], r["TargetServer"], r["TargetOverride"]) for r in rows if r["Kind"] == "check"}
+    assert (other.run_id, "other-db", True) in checks and (prod.run_id, "medicapp-db", False) in checks
+    assert journal.get_run(other.run_id).target == other.target  # read back
+    report = month_report(journal, prod.month, production=Target.from_settings(settings))
+    box = report.box("backup")
+    assert box.state != "ticked" and box.evidence.run_id == prod.run_id  # the newer other-db pass is ignored
+    assert any(other.run_id in n and "other-db" in n and "not evidence" in n for n in report.notes)
+    assert "medicapp-db" in report.target and "medicappdocs" in report.target
+    assert "Target: server 00000000-0000-0000-0000-000000000000/rg-medicapp/medicapp-db" in render(report, "md")
+
+
+def test_a_run_recorded_by_settings_for_another_server_does_not_count(base_env, only):
+    from checks.engine.target import Target
+    from checks.report.checklist import month_report
+    only(spec("postgres.backup_recent", lambda c: Outcome.passed("fresh")))
+    elsewhere = Settings.from_env({**base_env, **PROD, "PG_SERVER_NAME": "staging-db"})  # configured, not an override
+    journal = Journal.from_settings(elsewhere)
+    run = verify(RunRequest(trigger="timer"), elsewhere, journal)
+    production = Target.from_settings(Settings.from_env(dict(base_env, **PROD)))
+    assert month_report(journal, run.month, production=production).box("backup").state == "no evidence"
+    assert month_report(journal, run.month, production=Target.from_settings(elsewhere)).box("backup").state == "ticked"
+
+
+def test_entities_written_before_targets_still_read_and_count(base_env):
+    from checks.engine.target import Target
+    from checks.report.checklist import month_report
+    journal = Journal.from_settings(Settings.from_env(base_env))
+    legacy = old_run("20261105T060000Z-eeeeee", check_id="postgres.backup_recent",
+                     started=datetime(2026, 11, 5, 6, tzinfo=timezone.utc))
+    journal.write_run(legacy)  # target None: no Target* columns, as before
+    assert "TargetOverride" not in journal.partition("2026-11")[0]
+    assert journal.get_run(legacy.run_id).target is None
+    report = month_report(journal, "2026-11", production=Target.from_settings(Settings.from_env(dict(base_env, **PROD))))
+    assert report.box("backup").state == "ticked"
+
+
+# --- item 4: the count baseline is the last accepted run; a drop stays failing until acknowledged ---
+
+def test_a_data_loss_is_not_resolved_by_running_again_only_by_an_acknowledgement(base_env, pg_cluster, scratch_db):
+    import io
+    from checks.cli import main
+    from checks.report.checklist import month_report
+    from checks.report.render import render
+    env = dict(base_env, DATABASE_URL=pg_cluster.url("verifier", "verifier-demo-pw", scratch_db),
+               ESSENTIAL_TABLES="public.patients>=1")
+    settings = Settings.from_env(env)
+    journal = Journal.from_settings(settings)
+    counts = RunRequest(trigger="cli", checks=["database.essential_counts"])
+    first = verify(counts, settings, journal)
+    assert first.results[0].status is Status.PASS
+    pg_cluster.execute("DELETE FROM consultations WHERE patient_id > 60; DELETE FROM documents WHERE patient_id > 60; "
+                       "DELETE FROM patients WHERE id > 60;", scratch_db)
+    dropped = verify(counts, settings, journal)
+    again = verify(counts, settings, journal)  # before: passed, the failed run's counts were the baseline
+    for run in (dropped, again):
+        assert run.results[0].status is Status.FAIL
+        assert "public.patients dropped from 120 to 60 rows" in run.results[0].summary
+    report = month_report(journal, first.month)
+    assert [p.resolved_by for p in report.problems if p.check_id == "database.essential_counts"] == [None, None]
+    assert report.box("dry_run").state != "ticked"
+    out = io.StringIO()
+    assert main(["ack", "--run", again.run_id, "--check", "database.essential_counts", "--by", "Dr. A. Example",
+                 "--reason", "test patients removed on purpose"], out=out, env=env) == 0
+    assert '"public.patients": 60' in out.getvalue()
+    after = verify(counts, settings, journal)
+    assert after.results[0].status is Status.PASS
+    assert "acknowledged by Dr. A. Example" in after.results[0].summary
+    text = render(month_report(journal, first.month), "md")
+    assert f"Acknowledged: database.essential\\_counts in run {again.run_id} by Dr. A. Example" in text
+    assert "test patients removed on purpose" in text
+
+
+def test_acknowledging_a_passed_or_unknown_result_is_refused(base_env, only, capsys):
+    from checks.cli import main
+    only(spec("database.essential_counts", lambda c: Outcome.passed("fine", counts={"public.patients": 5})))
+    settings = Settings.from_env(base_env)
+    run = verify(RunRequest(trigger="cli"), settings, Journal.from_settings(settings))
+    args = ["ack", "--check", "database.essential_counts", "--by", "X", "--reason", "y"]
+    assert main(args[:1] + ["--run", run.run_id] + args[1:], env=base_env) == 2
+    assert "nothing to acknowledge" in capsys.readouterr().err
+    assert main(args[:1] + ["--run", "20261101T000000Z-000000"] + args[1:], env=base_env) == 2
+    assert main(args[:1] + ["--run", run.run_id, "--check", "database.essential_counts", "--by", " ",
+                            "--reason", "y"], env=base_env) == 2

@@ -20,7 +20,11 @@ class JournalReader(Protocol):
     """What a check may read from the journal (checks/journal/store.Journal provides it). A protocol,
     so that the engine does not depend on the journal part."""
 
-    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "") -> CheckResult | None:
+    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "",
+                      accepted_only: bool = False) -> CheckResult | None:
+        ...
+
+    def latest_ack(self, check_id: str, months: Iterable[str]) -> dict[str, Any] | None:
         ...
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from checks.engine.target import Target
 from checks.engine.timeutil import month_of, parse_iso
 
 
@@ -157,6 +158,7 @@ class Run:
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)  # run-level remarks (e.g. previous run not journaled)
     journal_status: str = "not written"  # written | failed: <reason> | disabled
+    target: Target | None = None  # what the results are about (None: journaled before targets were)
 
     @property
     def status(self) -> Status:
@@ -172,6 +174,10 @@ class Run:
             out[r.status.value] += 1
         return out
 
+    @property
+    def is_evidence(self) -> bool:
+        return something_ran(self.counts())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -185,15 +191,21 @@ class Run:
             "counts": self.counts(),
             "notes": list(self.notes),
             "journal": self.journal_status,
+            "target": self.target.to_dict() if self.target else None,
             "results": [r.to_dict() for r in self.results],
         }
+
+
+def something_ran(counts: dict[str, int]) -> bool:
+    """A run is evidence only if some check ran (pass, warn, fail or error); all skipped = nothing checked."""
+    return any(int(counts.get(k) or 0) > 0 for k in ("pass", "warn", "fail", "error"))
 
 
 def run_from_dict(data: dict[str, Any]) -> Run:
     """Inverse of Run.to_dict (used to replay runs kept back by a journal outage)."""
     run = Run(run_id=data["run_id"], trigger=data["trigger"], started_at=parse_iso(data["started_at"]),
               finished_at=parse_iso(data.get("finished_at")), dry_run=bool(data.get("dry_run")),
-              notes=list(data.get("notes") or []))
+              notes=list(data.get("notes") or []), target=Target.from_dict(data.get("target")))
     for r in data.get("results", []):
         run.results.append(CheckResult(
             check_id=r["check_id"], title=r["title"], status=Status(r["status"]), severity=Severity(r["severity"]),

@@ -303,26 +303,35 @@ def count_tables(conn: Any, specs: tuple[TableSpec, ...], exact_max_rows: int) -
 
 
 def previous_counts(ctx: RunContext, tables: tuple[TableCount, ...], target: str) -> CountFacts:
-    """The facts with what this check's previous journaled run counted (and on which server)."""
+    """The facts with the baseline: the counts of the last run whose counts were accepted (passed),
+    or the counts someone acknowledged after a drop (`python -m checks ack`), whichever is newer.
+    A failed run's counts never become the baseline: a drop stays failing until the counts
+    recover or someone acknowledges it."""
     facts = CountFacts(tables, target)
     if ctx.journal is None:
         return replace(facts, comparison="no journal available: not compared with a previous run")
+    months = month_and_previous(ctx.now())
     try:
-        previous = ctx.journal.latest_result("database.essential_counts", months=month_and_previous(ctx.now()),
-                                             exclude_run_id=ctx.run_id)
+        previous = ctx.journal.latest_result("database.essential_counts", months=months,
+                                             exclude_run_id=ctx.run_id, accepted_only=True)
+        ack = ctx.journal.latest_ack("database.essential_counts", months=months)
     except Exception as exc:  # JournalUnavailable or a driver error: the counts still stand
         return replace(facts, comparison=f"journal read failed ({redact(first_line(str(exc)))[:200]})",
                        comparison_failed=True)
+    when = previous.started_at.isoformat() if previous and previous.started_at else ""
+    if ack and isinstance(ack.get("counts"), dict) and ack["counts"] and ack["at"] > when:
+        return replace(facts, previous={k: v for k, v in ack["counts"].items() if isinstance(v, (int, float))},
+                       previous_run_id=ack["run_id"], previous_target=ack.get("target"),
+                       comparison=f"compared with the counts of run {ack['run_id']} acknowledged by {ack['by']} "
+                                  f"at {ack['at']}: {ack['reason']}")
     if previous is None:
-        return replace(facts, comparison="no previous run this month or last month: not compared")
+        return replace(facts, comparison="no previous run with accepted (passed) counts this month or last month: not compared")
     run_id = previous.details.get("run_id") or None
     counts = previous.details.get("counts")
     if not isinstance(counts, dict) or not counts:
-        return replace(facts, previous_run_id=run_id,
-                       comparison=f"the previous result ({previous.status.value}) has no counts: not compared")
-    when = previous.started_at.isoformat() if previous.started_at else "?"
+        return replace(facts, previous_run_id=run_id, comparison="the last accepted result has no counts: not compared")
     return replace(facts, previous={k: v for k, v in counts.items() if isinstance(v, (int, float))},
-                   previous_run_id=run_id, comparison=f"compared with the previous run of {when}",
+                   previous_run_id=run_id, comparison=f"compared with the last accepted run of {when}",
                    previous_target=previous.details.get("target") or None)
 
 

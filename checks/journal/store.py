@@ -19,6 +19,7 @@ from checks import __version__
 from checks.engine.config import ConfigError, Settings, variable_name
 from checks.engine.model import CheckResult, Run, Severity, Status
 from checks.engine.redact import redact, redact_obj
+from checks.engine.target import Target
 from checks.engine.timeutil import as_datetime
 from checks.journal.bounds import LIMITS, batches, bound_entity, bounded_json, cut
 
@@ -78,6 +79,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         **{column: counts[status] for status, column in COUNT_COLUMNS.items()},
         "Notes": bounded_json([redact(n) for n in run.notes], LIMITS["Notes"]),
         "AppVersion": __version__,
+        **(run.target.to_columns() if run.target else {}),
     }, f"run {run.run_id}")
 
 
@@ -99,6 +101,7 @@ def check_entity(run: Run, result: CheckResult) -> dict[str, Any]:
         "Details": _bounded_json(result.details),
         "Messages": _bounded_json(result.messages),
         "AppVersion": __version__,
+        **(run.target.to_columns() if run.target else {}),  # each result says what it is about
     }, f"run {run.run_id} check {result.check_id}")
 
 
@@ -136,7 +139,8 @@ def run_from_entities(summary: dict[str, Any], checks: Iterable[dict[str, Any]])
     run = Run(run_id=summary["RunId"], trigger=summary.get("Trigger", ""),
               started_at=as_datetime(summary.get("StartedAt")),
               finished_at=as_datetime(summary.get("FinishedAt")), dry_run=bool(summary.get("DryRun")),
-              notes=json.loads(summary.get("Notes") or "[]"), journal_status="written")
+              notes=json.loads(summary.get("Notes") or "[]"), journal_status="written",
+              target=Target.from_columns(summary))
     run.results = sorted((result_from_entity(e) for e in checks), key=lambda r: r.check_id)
     return run
 
@@ -151,6 +155,7 @@ def run_summary(row: dict[str, Any]) -> dict[str, Any]:
         "check_count": row.get("CheckCount", 0),
         "counts": counts_of_entity(row),
         "notes": json.loads(row.get("Notes") or "[]"),
+        "target": (Target.from_columns(row) or Target()).to_dict() if "TargetOverride" in row else None,
     }
 
 
@@ -255,15 +260,33 @@ class Journal:
             return None
         return run_from_entities(summary, [r for r in rows if r.get("Kind") == "check"])
 
-    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "") -> CheckResult | None:
-        """The newest journaled result of a check in the given months (newest month first)."""
+    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "",
+                      accepted_only: bool = False) -> CheckResult | None:
+        """The newest journaled result of a check in the given months (newest month first);
+        `accepted_only`: the newest that passed (a failed run's counts are never a baseline)."""
+        accepted = " and Status eq 'pass'" if accepted_only else ""
         for month in months:
-            rows = self.query("PartitionKey eq @pk and Kind eq 'check' and CheckId eq @cid",
+            rows = self.query("PartitionKey eq @pk and Kind eq 'check' and CheckId eq @cid" + accepted,
                               {"pk": month, "cid": check_id})
             for row in rows:  # RowKey order = newest first
                 if row.get("RunId") != exclude_run_id:
                     return result_from_entity(row)
         return None
+
+    def latest_ack(self, check_id: str, months: Iterable[str]) -> dict[str, Any] | None:
+        """The newest acknowledgement (Kind=ack) of a result of this check, as plain data, or None."""
+        for month in months:
+            rows = self.query("PartitionKey eq @pk and Kind eq 'ack' and CheckId eq @cid", {"pk": month, "cid": check_id})
+            if rows:
+                return ack_summary(max(rows, key=lambda r: as_datetime(r.get("AckAt"))))
+        return None
+
+
+def ack_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """An acknowledgement entity as plain data (JSON-ready)."""
+    return {"run_id": row.get("RunId", ""), "check_id": row.get("CheckId", ""), "by": row.get("AckBy", ""),
+            "reason": row.get("AckReason", ""), "at": as_datetime(row.get("AckAt")).isoformat(),
+            "counts": json.loads(row.get("Counts") or "{}"), "target": row.get("CountsTarget") or None}
 
 
 def _table_client(settings: Settings, credential: Any, client_kwargs: dict[str, Any]) -> Any:

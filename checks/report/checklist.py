@@ -38,9 +38,10 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from checks import __version__
-from checks.journal.store import JournalUnavailable, counts_of_entity, result_from_entity
+from checks.journal.store import JournalUnavailable, ack_summary, counts_of_entity, result_from_entity
 from checks.engine.i18n import msg, remediation_of, summary_of
-from checks.engine.model import CheckResult, Status
+from checks.engine.model import CheckResult, Status, something_ran
+from checks.engine.target import Target
 from checks.engine.redact import redact
 from checks.report.protections import month_protections
 from checks.engine.timeutil import is_month, journal_iso, month_of
@@ -105,13 +106,23 @@ def _evidence(run: RunRef, results: list[dict[str, Any]]) -> Evidence:
     return Evidence(run.run_id, run.started_at, run.trigger, run.dry_run, results)
 
 
-def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime | None = None) -> MonthReport:
-    """The checklist of `month` from the entities of its partition (pure: no I/O)."""
+def about_production(target: Target | None, production: Target | None) -> bool:
+    """Evidence for production's boxes: not an override and, when production is named, the same resources.
+    A run journaled before runs recorded their target (None) still counts (backwards compatible)."""
+    if target is None:
+        return True
+    return not target.override and (production is None or target.same_resources(production))
+
+
+def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime | None = None,
+                production: Target | None = None) -> MonthReport:
+    """The checklist of `month` from the entities of its partition (pure: no I/O); boxes are ticked
+    only by runs about `production` (the configured target)."""
     notes: list[str] = []
     run_rows = {r["RunId"]: r for r in rows if r.get("Kind") == "run" and r.get("RunId")}
     runs = sorted((RunRef(run_id=r["RunId"], started_at=journal_iso(r.get("StartedAt")), trigger=str(r.get("Trigger", "")),
                           dry_run=bool(r.get("DryRun")), status=str(r.get("Status", "")),
-                          counts=counts_of_entity(r))
+                          counts=counts_of_entity(r), target=Target.from_columns(r))
                    for r in run_rows.values()), key=lambda r: (r.started_at, r.run_id), reverse=True)
     results: dict[str, dict[str, CheckResult]] = defaultdict(dict)
     orphans, unreadable = set(), 0
@@ -133,18 +144,33 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     if unreadable:
         notes.append(f"{unreadable} unreadable check entit{'y' if unreadable == 1 else 'ies'} ignored")
 
+    # a run in which every check was skipped is recorded but checked nothing: no evidence for any box
+    empty = [r.run_id for r in runs if not something_ran(r.counts)
+             and all(res.status is Status.SKIPPED for res in results[r.run_id].values())]
+    if empty:
+        notes.append(f"{len(empty)} run(s) in which every check was skipped (recorded, not evidence): "
+                     + ", ".join(empty[:5]))
+    foreign = [r for r in runs if r.run_id not in empty and not about_production(r.target, production)]
+    for r in foreign[:10]:
+        notes.append(f"run {r.run_id} is about {r.target.label() if r.target else 'another target'}: "
+                     "not evidence for production's boxes")
+    evidence = [r for r in runs if r.run_id not in empty and r not in foreign]
     # a drill run's database checks look at the restored copy, not production: no evidence for boxes 1-4
-    verification = [r for r in runs if r.trigger != DRILL_TRIGGER]
+    verification = [r for r in evidence if r.trigger != DRILL_TRIGGER]
     boxes = [_single_box(spec, verification, results) for spec in BOXES[:3]]
     boxes.append(_dry_run_box(BOXES[3], verification, results))
-    boxes.append(_journal_box(BOXES[4], runs))
+    boxes.append(_journal_box(BOXES[4], evidence))
+    if empty and not evidence:
+        boxes[-1].remarks = [f"{len(empty)} run(s) recorded, but in none of them did a check run"]
     problems = _problems(runs, results)
     drill = _drill(runs, results)
     digest = _digest(month, runs, boxes)
     signoffs = _signoffs(rows, digest)
     return MonthReport(month=month, generated_at=journal_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
                        boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest,
-                       protections=month_protections(verification, results))
+                       protections=month_protections(verification, results),
+                       target=production.label() if production else "",
+                       acks=sorted((ack_summary(r) for r in rows if r.get("Kind") == "ack"), key=lambda a: a["at"]))
 
 
 def _single_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Box:
@@ -283,18 +309,19 @@ def _signoffs(rows: list[dict[str, Any]], digest: str) -> list[SignOff]:
 
 # --- reading the journal ---------------------------------------------------------------------
 
-def month_report(journal: Any, month: str, now: datetime | None = None) -> MonthReport:
+def month_report(journal: Any, month: str, now: datetime | None = None, production: Target | None = None) -> MonthReport:
     """One month's checklist: one partition query."""
     check_month(month)
-    return build_month(month, journal.partition(month), now)
+    return build_month(month, journal.partition(month), now, production)
 
 
-def overview(journal: Any, last_month: str, months: int, now: datetime | None = None) -> Overview:
+def overview(journal: Any, last_month: str, months: int, now: datetime | None = None,
+             production: Target | None = None) -> Overview:
     """`months` months ending with `last_month`: one partition query per month."""
     check_month(last_month)
     months = check_months(months)
     now = now or datetime.now(timezone.utc)
-    reports = [build_month(m, journal.partition(m), now) for m in month_range(last_month, months)]
+    reports = [build_month(m, journal.partition(m), now, production) for m in month_range(last_month, months)]
     return Overview(reports[0].month, reports[-1].month, journal_iso(now), reports)
 
 
@@ -325,14 +352,14 @@ def validate_signoff(month: str, by: Any, comment: Any, now: datetime) -> tuple[
 
 
 def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str = "cli",
-             now: datetime | None = None) -> tuple[SignOff, MonthReport]:
+             now: datetime | None = None, production: Target | None = None) -> tuple[SignOff, MonthReport]:
     """Record who reviewed `month` (insert-only: an earlier sign-off is never overwritten).
 
     Returns the stored sign-off and the report it was given on (read first: one partition query).
     """
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     name, text = validate_signoff(month, by, comment, now)
-    report = month_report(journal, month, now)
+    report = month_report(journal, month, now, production)
     entity = {
         "PartitionKey": month, "Kind": "signoff", "SignedBy": name, "SignedAt": now,
         "Comment": redact(text), "Via": via,

@@ -10,6 +10,7 @@ from typing import Any
 from checks import __version__
 from checks.engine.i18n import N_
 from checks.engine.model import Status
+from checks.engine.target import Target
 from checks.report.protections import Protection, counts_text
 
 DRY_RUN_CHECKS = ("database.connectivity", "database.migration", "database.essential_counts",
@@ -54,6 +55,7 @@ class RunRef:
     dry_run: bool
     status: str
     counts: dict[str, int] = field(default_factory=dict)
+    target: Target | None = None  # None: journaled before runs recorded their target
 
 
 @dataclass
@@ -129,6 +131,8 @@ class MonthReport:
     notes: list[str]
     digest: str
     protections: list[Protection] = field(default_factory=list)  # beyond the boxes (issue 17)
+    target: str = ""  # the production target the boxes are about (label), "" when not named
+    acks: list[dict[str, Any]] = field(default_factory=list)  # acknowledged count drops (checks/report/acks.py)
 
     @property
     def ticked(self) -> int:
@@ -152,6 +156,7 @@ class MonthReport:
             "runs": [asdict(r) for r in self.runs],
             "notes": list(self.notes), "digest": self.digest, "app_version": __version__,
             "protections": [asdict(p) for p in self.protections],
+            "target": self.target, "acks": list(self.acks),
         }
 
 

@@ -1,0 +1,54 @@
+"""Acknowledging a count drop: `python -m checks ack --run RUN --check CHECK --by NAME --reason TEXT`.
+
+A drop in `database.essential_counts` stays failing run after run (the baseline is the last run
+whose counts passed) until the counts recover or a person acknowledges the drop. The
+acknowledgement is journaled (Kind=ack, insert-only, in the month of the acknowledged run),
+shown in that month's report, and the next run compares with the acknowledged counts.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from checks import __version__
+from checks.engine.model import Status
+from checks.engine.redact import redact
+from checks.journal.store import ack_summary, month_of_run_id
+from checks.report.model import ReportError
+
+MAX_BY_CHARS, MAX_REASON_CHARS = 100, 500
+
+
+def _text(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ReportError(f"{what} is required (1-{limit} characters)")
+    text = " ".join(value.split())
+    if len(text) > limit or not text.isprintable():
+        raise ReportError(f"{what} must be 1-{limit} printable characters")
+    return text
+
+
+def acknowledge(journal: Any, run_id: str, check_id: str, by: Any, reason: Any, *, via: str = "cli",
+                now: datetime | None = None) -> dict[str, Any]:
+    """Journal that `by` accepts the counts of `check_id` in `run_id` as the new baseline, and why."""
+    name, why = _text(by, "name (--by)", MAX_BY_CHARS), _text(reason, "reason (--reason)", MAX_REASON_CHARS)
+    try:
+        run = journal.get_run(run_id)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    result = next((r for r in run.results if r.check_id == check_id), None) if run else None
+    if result is None:
+        raise ReportError(f"no result of {check_id} in run {run_id} in the journal")
+    counts = result.details.get("counts")
+    if result.status is Status.PASS or not isinstance(counts, dict) or not counts:
+        raise ReportError(f"nothing to acknowledge: {check_id} in run {run_id} is {result.status.value}"
+                          + ("" if counts else " and has no counts"))
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    entity = {"PartitionKey": month_of_run_id(run_id), "RowKey": f"ack-{now:%Y%m%dT%H%M%S%f}Z-{run_id}-{check_id}",
+              "Kind": "ack", "RunId": run_id, "CheckId": check_id, "AckBy": name, "AckReason": redact(why),
+              "AckAt": now, "Counts": json.dumps(counts, sort_keys=True),
+              "CountsTarget": str(result.details.get("target") or ""), "Via": via, "AppVersion": __version__}
+    if not journal.insert(entity):
+        raise ReportError("an acknowledgement with the same time already exists; try again")
+    return ack_summary(entity)
