@@ -228,6 +228,7 @@ def test_another_servers_pass_never_ticks_productions_box(base_env, only, env_pa
     assert any(other.run_id in n and "other-db" in n and "not evidence" in n for n in report.notes)
     assert "medicapp-db" in report.target and "medicappdocs" in report.target
     assert "Target: server 00000000-0000-0000-0000-000000000000/rg-medicapp/medicapp-db" in render(report, "md")
+    assert "Target: server 00000000-0000-0000-0000-000000000000/rg-medicapp/medicapp-db" in render(report, "html")
 
 
 def test_a_run_recorded_by_settings_for_another_server_does_not_count(base_env, only):
@@ -289,6 +290,7 @@ def test_a_data_loss_is_not_resolved_by_running_again_only_by_an_acknowledgement
     text = render(month_report(journal, first.month), "md")
     assert f"Acknowledged: database.essential\\_counts in run {again.run_id} by Dr. A. Example" in text
     assert "test patients removed on purpose" in text
+    assert "test patients removed on purpose" in render(month_report(journal, first.month), "html")
 
 
 def test_acknowledging_a_passed_or_unknown_result_is_refused(base_env, only, capsys):
