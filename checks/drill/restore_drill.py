@@ -38,6 +38,7 @@ from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SU
                                 Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore,
                                 choose_restore_point, drill_tags, expired_drill_servers, get_server, poll_delete,
                                 poll_restore, restore_window, target_names, validate_server_name)
+from checks.drill import slot
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
@@ -102,51 +103,50 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
         raise NotConfigured(f"{variable_name('restore_drill_enabled')} is not true: the restore drill is opt-in "
                             "(it creates a billable server for a few hours)")
     s.require("azure_subscription_id", "pg_resource_group", "pg_server_name", "restore_drill_resource_group")
-    active = [d for d in load_drills(journal) if d.active]
-    if active:
-        raise DrillActive(active[0].drill_id, active[0].state)
     client = postgres_client(ctx)
     now = ctx.now()
-    rg, source_name = s.restore_drill_resource_group, s.pg_server_name  # rg: where the restored server goes
-    source = get_server(client, s.pg_resource_group, source_name)
-    if source is None:
-        raise CheckError(f"source server {source_name} not found in resource group {s.pg_resource_group}",
-                         "Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID.")
-    drill = _new_drill(s, trigger, source, now, target)
-    expires = parse_iso(drill.expires_at)
-    try:
-        earliest, latest = restore_window(source, now, LATEST_MARGIN)
-        point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
-        drill.restore_point, drill.restore_point_mode = iso(point), mode
-        drill.target_server = _pick_target(client, rg, source_name, s.restore_drill_prefix, now, target)
-        drill.event(now, f"restore of {source_name} at {drill.restore_point} ({mode}) to {drill.target_server} "
-                         f"requested ({trigger})")
-        save(journal, drill, now)  # before the PUT: a crash after it still leaves a trace (and the tags)
-        step = begin_restore(client, rg, drill.target_server, source, point,
-                             drill_tags(drill.drill_id, source_name, expires), drill_group=rg)
-    except CheckError as exc:
-        # refused by a guard, or Azure refused the PUT (409, 403...): no server of ours exists
-        kind = "guard" if isinstance(exc, DrillGuardError) else \
-            "conflict" if exc.details.get("http_status") == 409 else "azure"
-        _stop(drill, kind, exc.reason, f"drill not started: {exc.reason}", s)
-        drill.cleanup = "not needed (no server was created)"
-        drill.event(now, f"refused: {exc.reason}")
-        _finish(ctx, journal, drill, now)
+    drill_id = new_run_id(now)
+    with slot.claimed(journal, drill_id, now):  # atomic, and refused while any drill is active
+        rg, source_name = s.restore_drill_resource_group, s.pg_server_name  # rg: where the restored server goes
+        source = get_server(client, s.pg_resource_group, source_name)
+        if source is None:
+            raise CheckError(f"source server {source_name} not found in resource group {s.pg_resource_group}",
+                             "Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID.")
+        drill = _new_drill(s, trigger, source, now, target, drill_id)
+        expires = parse_iso(drill.expires_at)
+        try:
+            earliest, latest = restore_window(source, now, LATEST_MARGIN)
+            point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
+            drill.restore_point, drill.restore_point_mode = iso(point), mode
+            drill.target_server = _pick_target(client, rg, source_name, s.restore_drill_prefix, now, target)
+            drill.event(now, f"restore of {source_name} at {drill.restore_point} ({mode}) to {drill.target_server} "
+                             f"requested ({trigger})")
+            save(journal, drill, now)  # before the PUT: a crash after it still leaves a trace (and the tags)
+            step = begin_restore(client, rg, drill.target_server, source, point,
+                                 drill_tags(drill.drill_id, source_name, expires), drill_group=rg)
+        except CheckError as exc:
+            # refused by a guard, or Azure refused the PUT (409, 403...): no server of ours exists
+            kind = "guard" if isinstance(exc, DrillGuardError) else \
+                "conflict" if exc.details.get("http_status") == 409 else "azure"
+            _stop(drill, kind, exc.reason, f"drill not started: {exc.reason}", s)
+            drill.cleanup = "not needed (no server was created)"
+            drill.event(now, f"refused: {exc.reason}")
+            _finish(ctx, journal, drill, now)
+            return drill
+        drill.created = True
+        drill.create_token = step.token
+        drill.event(now, f"Azure accepted the restore (operation {step.status})")
+        _after_restore_poll(drill, step, now, s)
+        save(journal, drill, now)
+        if drill.state != PROVISIONING:
+            return advance_drill(ctx, journal, drill)
         return drill
-    drill.created = True
-    drill.create_token = step.token
-    drill.event(now, f"Azure accepted the restore (operation {step.status})")
-    _after_restore_poll(drill, step, now, s)
-    save(journal, drill, now)
-    if drill.state != PROVISIONING:
-        return advance_drill(ctx, journal, drill)
-    return drill
 
 
-def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None) -> Drill:
+def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None, drill_id: str) -> Drill:
     keep = bool(s.restore_drill_keep)
     expires = now + timedelta(hours=s.restore_drill_max_hours + (s.restore_drill_keep_hours if keep else 0))
-    return Drill(drill_id=new_run_id(now), state=PROVISIONING, trigger=trigger, source_server=s.pg_server_name,
+    return Drill(drill_id=drill_id, state=PROVISIONING, trigger=trigger, source_server=s.pg_server_name,
                  resource_group=s.restore_drill_resource_group, target_server=target or "", requested_at=iso(now),
                  restore_point="", restore_point_mode="", expires_at=iso(expires), keep=keep,
                  location=source.location or "")

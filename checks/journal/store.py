@@ -193,10 +193,13 @@ class Journal:
             pass
         self._table_ready = True
 
-    def _guard(self, action: str, fn, *args, **kwargs):
+    def _guard(self, action: str, fn, *args, answers: tuple = (), **kwargs):
+        """Call the SDK; `answers` (and a 409) are re-raised as they are: the caller decides what they mean."""
         from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
         try:
             return fn(*args, **kwargs)
+        except answers:
+            raise
         except ResourceExistsError:
             raise  # a conflict is an answer, not an outage (insert decides what it means)
         except HttpResponseError as exc:
@@ -225,6 +228,28 @@ class Journal:
         try:
             self._guard("write", self._table.create_entity, entity)
         except ResourceExistsError:
+            return False
+        return True
+
+    def get_entity(self, partition_key: str, row_key: str) -> tuple[dict[str, Any], str] | None:
+        """(entity, etag) or None when it does not exist (for conditional updates)."""
+        from azure.core.exceptions import ResourceNotFoundError
+        try:
+            entity = self._guard("read", self._table.get_entity, partition_key, row_key,
+                                 answers=(ResourceNotFoundError,))
+        except ResourceNotFoundError:
+            return None
+        return _entity_dict(entity), entity.metadata["etag"]
+
+    def replace_if_unchanged(self, entity: dict[str, Any], etag: str) -> bool:
+        """Replace an entity only if nobody changed it since it was read with `etag`: False when they did."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.data.tables import UpdateMode
+        try:
+            self._guard("write", self._table.update_entity, entity, mode=UpdateMode.REPLACE, etag=etag,
+                        match_condition=MatchConditions.IfNotModified, answers=(ResourceModifiedError,))
+        except ResourceModifiedError:
             return False
         return True
 
