@@ -15,7 +15,7 @@ from avro_writer import container_file
 from azure_fakes import Canned, CannedTransport, StaticCredential, arm_error_body, arm_fixture, derive, sdk_kwargs
 from blob_xml import ACCOUNT_URL, XML, Item, http_date, list_blobs, storage_error
 from changefeed_fakes import SCHEMA, FakeFeed, record
-from checks.connect.changefeed import ChangeFeed, month_prefixes, parse_subject, read_chunk, segment_start
+from checks.connect.changefeed import ChangeFeed, day_prefixes, parse_subject, read_chunk, segment_start
 from checks.engine.config import ConfigError, Settings
 from checks.engine.context import RunContext
 from checks.engine.model import Status
@@ -97,8 +97,8 @@ def test_layout_helpers():
     assert segment_start("idx/segments/2026/11/26/0800/other.json") is None
     assert parse_subject("/blobServices/default/containers/docs/blobs/a/blobs/b.pdf") == ("docs", "a/blobs/b.pdf")
     assert parse_subject("/blobServices/default/containers/docs") is None
-    assert month_prefixes(datetime(2026, 12, 28, tzinfo=timezone.utc), datetime(2027, 2, 1, tzinfo=timezone.utc)) == [
-        "idx/segments/2027/02/", "idx/segments/2027/01/", "idx/segments/2026/12/"]
+    assert day_prefixes(datetime(2026, 12, 30, 23, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc)) == [
+        "idx/segments/2027/01/01/", "idx/segments/2026/12/31/", "idx/segments/2026/12/30/"]
 
 
 def test_scan_reads_only_the_window_newest_first_and_only_consumable_hours():
@@ -114,7 +114,8 @@ def test_scan_reads_only_the_window_newest_first_and_only_consumable_hours():
     assert starts[-1] == (NOW - 2 * D).replace(minute=0) and len(hours) == 48
     assert [e.name for _, ev in hours for e in ev] == ["in.pdf"]
     read = f.feed_requests(t)
-    assert read[:2] == ["meta/segments.json", "list:idx/segments/2026/11/"]
+    assert read[:2] == ["meta/segments.json", "list:idx/segments/2026/11/26/"]
+    assert [r for r in read if r.startswith("list:idx/")] == [f"list:idx/segments/2026/11/{d}/" for d in (26, 25, 24)]
     manifests = [r for r in read if r.startswith("idx/")]
     assert len(manifests) == 48 and "idx/segments/2026/11/06/0900/meta.json" not in manifests
 

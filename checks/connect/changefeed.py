@@ -7,8 +7,8 @@ Layout (learn.microsoft.com, "Change feed support in Azure Blob Storage", Specif
                                                ["$blobchangefeed/log/00/YYYY/MM/DD/hhmm/", ...]}
   log/<shard>/YYYY/MM/DD/hhmm/NNNNN.avro       the events of that hour and shard (Avro, codec null)
 
-Cost follows the window, not the size of any container: one listing of manifests per month of the
-window, then per hour read: the manifest, one listing per shard, one GET per chunk. Hours are read
+Cost follows the window, not the size of any container: one listing of manifests per day reached,
+then per hour read: the manifest, one listing per shard, one GET per chunk. Hours are read
 newest first, a few at a time concurrently (the SDK client is thread-safe), and the caller stops as
 soon as it has what it needs. One ChangeFeed per run (RunContext) caches what it read, so
 `blob.recent_file` and `blob.deleted_visible` never read the same hour twice.
@@ -20,6 +20,7 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
@@ -91,13 +92,12 @@ def read_chunk(data: bytes) -> list[ChangeEvent]:
     return events
 
 
-def month_prefixes(start: datetime, end: datetime) -> list[str]:
-    """`idx/segments/YYYY/MM/` for every month from start to end, newest first."""
-    prefixes = []
-    year, month = end.year, end.month
-    while (year, month) >= (start.year, start.month):
-        prefixes.append(f"{SEGMENT_ROOT}{year:04d}/{month:02d}/")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+def day_prefixes(start: datetime, end: datetime) -> list[str]:
+    """`idx/segments/YYYY/MM/DD/` for every day from start to end, newest first."""
+    prefixes, day = [], end.date()
+    while day >= start.date():
+        prefixes.append(f"{SEGMENT_ROOT}{day:%Y/%m/%d}/")
+        day -= timedelta(days=1)
     return prefixes
 
 
@@ -126,18 +126,17 @@ class ChangeFeed:
             self._consumable = (parse_time(value) if value else None,)
         return self._consumable[0]
 
-    def segments(self, start: datetime, end: datetime) -> list[Segment]:
-        """Hours overlapping [start, end] that are consumable, newest first."""
+    def segments(self, start: datetime, end: datetime) -> Iterator[Segment]:
+        """Hours overlapping [start, end] that are consumable, newest first; a day is listed only
+        when the caller gets that far (a recent-file check usually needs today only)."""
         until = self.consumable_until()
         first_hour = start.replace(minute=0, second=0, microsecond=0)
-        found = []
-        for prefix in month_prefixes(first_hour, end):
-            for seg in self._month(prefix):
+        for prefix in day_prefixes(first_hour, end):
+            for seg in sorted(self._day(prefix), key=lambda s: s.start, reverse=True):
                 if first_hour <= seg.start <= end and (until is None or seg.start <= until):
-                    found.append(seg)
-        return sorted(found, key=lambda s: s.start, reverse=True)
+                    yield seg
 
-    def _month(self, prefix: str) -> list[Segment]:
+    def _day(self, prefix: str) -> list[Segment]:
         with self._lock:
             if prefix in self._listed:
                 return self._listed[prefix]
@@ -175,8 +174,7 @@ class ChangeFeed:
         """(hour, its events inside [start, end]) newest first; stop iterating to stop reading."""
         segments = self.segments(start, end)
         with ThreadPoolExecutor(max_workers=self.prefetch, thread_name_prefix="changefeed") as pool:
-            for i in range(0, len(segments), self.prefetch):
-                batch = segments[i:i + self.prefetch]
+            while batch := list(islice(segments, self.prefetch)):
                 for seg, events in zip(batch, pool.map(self.events, batch)):
                     yield seg, [e for e in events if start <= e.at <= end]
 
