@@ -342,3 +342,16 @@ def test_prefix_settings_are_validated():
     with pytest.raises(ConfigError) as err:
         Settings.from_env({"BLOB_ACTIVITY_SOURCE": "feed"})
     assert "auto, change_feed, listing" in err.value.problems["BLOB_ACTIVITY_SOURCE"]
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+def test_the_reports_run_page_shows_the_strategy_and_why():
+    from checks.engine.runner import run_checks
+    from checks.report.pages import run_page
+    t, ctx = make(feed().add("docs", "a.pdf", "BlobCreated", NOW - H))
+    t.add("HEAD", r"/docs/a\.pdf$", head_ok(NOW - H))
+    run = run_checks([all_checks()["blob.recent_file"]], ctx, "cli")
+    html = run_page(run)
+    assert "docs: a.pdf (0.04 days old) [change feed]" in html
+    assert "strategy_reason" in html and "change feed on (retention 7 days)" in html
