@@ -1,7 +1,8 @@
 """A small local HTTP server in front of the Function App's real HTTP functions, for a browser.
 
 `python devtools/functions_server.py [--port 7071]` serves the report pages locally (no Functions
-host needed) with the journal settings of the environment and prints the overview's URL; the
+host needed) and prints the overview's URL. Like `func start`, it takes the `Values` of
+./local.settings.json (written by `make demo KEEP=1`) as app settings; the environment wins. The
 browser tests (tests/test_pages_browser.py) use the same server.
 
 Each GET becomes an `azure.functions.HttpRequest` (params, route params from the route templates
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import secrets
 import sys
@@ -87,11 +89,24 @@ class FunctionsServer:
         return 404, {"Content-Type": "text/plain"}, b"no such route"
 
 
+def apply_local_settings(path: Path) -> None:
+    """The Functions host's local.settings.json `Values` as environment variables (set ones win)."""
+    if not path.is_file():
+        return
+    try:
+        values = json.loads(path.read_text(encoding="utf-8")).get("Values") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        sys.exit(f"{path}: not a local.settings.json with a \"Values\" object ({exc})")
+    for name, value in values.items():
+        os.environ.setdefault(str(name), str(value))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="serve the Function App's HTTP routes on 127.0.0.1")
     parser.add_argument("--port", type=int, default=7071, help="default 7071, the Functions host's port")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+    apply_local_settings(Path("local.settings.json"))
     import function_app
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
