@@ -1,13 +1,18 @@
 # The README's two commands: `make demo` and `make test`. Everything else is a helper.
+# `make demo KEEP=1` / `make stack` leave PostgreSQL (127.0.0.1:55432) and Azurite (10000-10002)
+# running with ./local.settings.json pointing at them; `make stop` stops both by PID.
 PY      ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 INFRA_STAMP := .venv-infra/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install install-infra demo stack stop test bench lint clean
 
-install: $(STAMP) $(INFRA_STAMP) node_modules/.bin/azurite
+# what the demo, the stack and the CLI need; the checkov venv is only for `make test`
+install: $(STAMP) node_modules/.bin/azurite
+
+install-infra: $(INFRA_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -28,13 +33,19 @@ node_modules/.bin/azurite: package.json package-lock.json
 	touch $@
 
 demo: install
-	$(VPY) devtools/demo.py
+	$(VPY) devtools/demo.py $(if $(KEEP),--keep)
 
-test: install
+stack: install
+	$(VPY) devtools/stack.py start
+
+stop:
+	$(if $(wildcard $(VPY)),$(VPY),$(PY)) devtools/stack.py stop
+
+test: install install-infra
 	$(VPY) -m pytest -q tests
 
 bench: install
 	$(VPY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .venv-infra node_modules .pytest_cache
+	rm -rf $(VENV) .venv-infra node_modules .pytest_cache demo-output

@@ -2,28 +2,37 @@
 
 Exit codes: 0 nothing failed, 1 a check failed or errored, 2 usage or configuration error.
 Accepts the original procedure's flags: --dry-run, --azure-server NAME, --azure-resource-group NAME.
+Settings: environment variables, over the `Values` of ./local.settings.json when it exists (the
+file `make stack` writes and `func start` reads) or of `--settings FILE`.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
-from typing import Sequence, TextIO
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Mapping, Sequence, TextIO
 
-from checks.engine.config import ConfigError
+from checks.cli_text import print_run, print_run_list, use_colour
+from checks.engine.config import ConfigError, read_settings_file
 from checks.engine.i18n import language
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
-from checks.engine.model import Run, Status
+from checks.engine.model import Status
 from checks.engine.target import Target
 from checks.engine.redact import RedactingFilter
 from checks.engine.registry import UnknownCheck, all_checks
 from checks.engine.timeutil import this_month
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_SETTINGS_FILE = "local.settings.json"
+MAX_JOURNAL_MONTHS = 24  # --since/--until: one query per month, bounded
+_FLAGS = {"PG_SERVER_NAME": "--azure-server", "PG_RESOURCE_GROUP": "--azure-resource-group"}
 
-_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+__all__ = ["main", "build_parser", "print_run"]
 
 
 class UsageError(Exception):
@@ -38,10 +47,36 @@ def _month(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
+    # SUPPRESS below the top level: a subcommand without the flag keeps what was given before it
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="log progress to stderr (LOG_LEVEL info)")
+    parser.add_argument("--settings", metavar="FILE", default=default,
+                        help=f"read variables from this local.settings.json (default ./{DEFAULT_SETTINGS_FILE} "
+                             "if present); environment variables win")
+
+
+def _common_everywhere(parser: argparse.ArgumentParser) -> None:
+    """-v and --settings also after the subcommand (`python -m checks run -v`), at every level."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _add_common(child, top=False)
+                _common_everywhere(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m checks",
                                      description="MedicApp backup & restore verifier")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    _add_common(parser, top=True)
     parser.add_argument("--lang", choices=("en", "fr"), help="language of the output (default: LANGUAGE, else en)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -58,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     journal = sub.add_parser("journal", help="read the journal")
     journal.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC)")
     journal.add_argument("--run", metavar="ID", help="one run's results")
+    journal.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="runs started on or after this day (UTC)")
+    journal.add_argument("--until", type=_day, metavar="YYYY-MM-DD",
+                         help="runs started on or before this day (UTC; default today)")
     journal.add_argument("--json", action="store_true")
 
     sub.add_parser("list", help="list the known checks")
@@ -87,18 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
     signoff.add_argument("--month", type=_month, required=True, help="YYYY-MM")
     signoff.add_argument("--by", required=True, metavar="NAME", help="who reviewed it")
     signoff.add_argument("--comment", default="", help="optional remark (at most 500 characters)")
+    _common_everywhere(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env=None) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env: Mapping[str, str] | None = None) -> int:
+    """`env`: the variables to use (tests); None = os.environ over ./local.settings.json."""
     out = out or sys.stdout
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage error
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
-    _setup_logging(args.verbose)
     try:
+        env = effective_env(args.settings, env)
+        _setup_logging(args.verbose, env)
+        args.colour = use_colour(out, env)
         with language(args.lang or _configured_language(env)):
             return COMMANDS[args.command](args, out, env)
     except (ConfigError, UnknownCheck, UsageError) as exc:
@@ -119,14 +161,31 @@ def _configured_language(env) -> str | None:
         return None
 
 
-def _setup_logging(verbose: bool) -> None:
+def effective_env(settings_file: str | None, env: Mapping[str, str] | None) -> Mapping[str, str]:
+    """Environment variables over the settings file's Values. An explicit `env` (tests, embedding)
+    only reads a file named with --settings, never ./local.settings.json by itself."""
+    if settings_file is None:
+        default = Path.cwd() / DEFAULT_SETTINGS_FILE
+        if env is not None or not default.is_file():
+            return os.environ if env is None else env
+        settings_file = str(default)
+    base = os.environ if env is None else env
+    return {**read_settings_file(settings_file), **base}
+
+
+def _setup_logging(verbose: bool, env: Mapping[str, str]) -> None:
+    """LOG_LEVEL sets the level (the CLI's default: warning); -v raises it to at least info."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    name = (env.get("LOG_LEVEL") or "").strip().upper()  # an invalid value is reported by Settings
+    level = getattr(logging, name) if name in ("DEBUG", "INFO", "WARNING", "ERROR") else logging.WARNING
+    root.setLevel(min(level, logging.INFO) if verbose else level)
     logging.getLogger("azure").setLevel(logging.WARNING)
+    # a missing credential is explained in the results (once, in the summary), not per attempt here
+    logging.getLogger("azure.identity").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
 
 
 def cmd_run(args, out: TextIO, env) -> int:
@@ -134,6 +193,10 @@ def cmd_run(args, out: TextIO, env) -> int:
 
     settings = load_settings(env)
     overrides = {"pg_server_name": args.azure_server, "pg_resource_group": args.azure_resource_group}
+    try:
+        settings.override(**overrides)
+    except ConfigError as exc:  # report the flag the user typed, not the variable it overrides
+        raise UsageError("; ".join(f"{_FLAGS.get(n, n)}: {why}" for n, why in sorted(exc.problems.items()))) from None
     journal = None
     if not args.no_journal:
         try:
@@ -147,27 +210,9 @@ def cmd_run(args, out: TextIO, env) -> int:
         json.dump(run.to_dict(), out, indent=2, default=str)
         out.write("\n")
     else:
-        print_run(run, out)
+        print_run(run, out, args.colour)
     journal_failed = run.journal_status.startswith("error")
     return EXIT_FAILED if run.status in (Status.FAIL, Status.ERROR) or journal_failed else EXIT_OK
-
-
-def print_run(run: Run, out: TextIO) -> None:
-    width = max([len(r.check_id) for r in run.results] + [8])
-    title = f"Run {run.run_id} ({run.trigger}{', dry run' if run.dry_run else ''})"
-    out.write(f"{title}\n{'-' * len(title)}\n")
-    for r in run.results:
-        out.write(f"{_MARK[r.status.value]:<6} {r.check_id:<{width}} {r.duration_ms:>7} ms  {r.summary}\n")
-        if r.status in (Status.WARN, Status.FAIL, Status.ERROR) and r.remediation:
-            out.write(f"{'':<6} {'':<{width}} {'':>10}  → {r.remediation}\n")
-        for line in r.details.get("listing", []) if isinstance(r.details.get("listing"), list) else []:
-            out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
-    counts = ", ".join(f"{v} {k}" for k, v in run.counts().items() if v) or "no checks"
-    out.write(f"\nOverall: {run.status.value.upper()} — {counts}; journal: {run.journal_status}\n")
-    if run.target:
-        out.write(f"Target: {run.target.label()}\n")
-    for note in run.notes:
-        out.write(f"Note: {note}\n")
 
 
 def cmd_journal(args, out: TextIO, env) -> int:
@@ -186,24 +231,44 @@ def cmd_journal(args, out: TextIO, env) -> int:
             json.dump(run.to_dict(), out, indent=2, default=str)
             out.write("\n")
         else:
-            print_run(run, out)
+            print_run(run, out, args.colour)
         return EXIT_OK
-    month = args.month or this_month()
-    runs = journal.list_runs(month)
+    runs, heading = _journal_runs(journal, args)
     if args.json:
         json.dump(runs, out, indent=2, default=str)
         out.write("\n")
         return EXIT_OK
-    if not runs:
-        out.write(f"No runs recorded in {month}.\n")
-        return EXIT_OK
-    out.write(f"Runs in {month} (newest first)\n")
-    for r in runs:
-        c = r["counts"]
-        out.write(f"  {r['run_id']}  {r['status']:<7} {r['trigger']:<5} {r['started_at'][:19]}  "
-                  f"{r['check_count']} checks: {c['pass']} pass, {c['warn']} warn, {c['fail']} fail, "
-                  f"{c['error']} error, {c['skipped']} skipped\n")
+    print_run_list(runs, heading, out, args.colour)
     return EXIT_OK
+
+
+def _journal_runs(journal, args) -> tuple[list[dict], str]:
+    """Runs of --month (default this month) or of --since/--until, one query per month."""
+    if args.month and (args.since or args.until):
+        raise UsageError("--month cannot be combined with --since/--until")
+    if not (args.since or args.until):
+        month = args.month or this_month()
+        return journal.list_runs(month), f"in {month}"
+    until = args.until or datetime.now(timezone.utc).date()
+    since = args.since or until.replace(day=1)
+    if since > until:
+        raise UsageError(f"--since {since} is after --until {until}")
+    months = _months_between(since, until)
+    if len(months) > MAX_JOURNAL_MONTHS:
+        raise UsageError(f"--since/--until span {len(months)} months; at most {MAX_JOURNAL_MONTHS}")
+    start = datetime.combine(since, time.min, timezone.utc)
+    end = datetime.combine(until + timedelta(days=1), time.min, timezone.utc)
+    runs = [r for month in reversed(months) for r in journal.list_runs(month)
+            if start <= datetime.fromisoformat(r["started_at"]) < end]
+    return runs, f"from {since} to {until}"
+
+
+def _months_between(since: date, until: date) -> list[str]:
+    months, year, month = [], since.year, since.month
+    while (year, month) <= (until.year, until.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
 
 
 def cmd_list(args, out: TextIO, env) -> int:

@@ -1,14 +1,17 @@
-"""`make demo`: a real PostgreSQL with the demo database + Azurite, every check, the journal.
+"""`make demo`: real PostgreSQL with the demo database + Azurite, every check they can back.
 
-Starts what it needs on free ports, runs `python -m checks run` and `python -m checks journal`
-against them exactly as a user would, and stops everything it started (even on Ctrl-C).
-Azure targets (PostgreSQL server, storage account) are not configured here, so those checks
-show as skipped with the reason.
+Runs `python -m checks` exactly as a user would: the database checks and the blob data-plane
+checks (`blob.recent_file`, `blob.deleted_visible` on the `documents` container) against the
+local services; the management-plane checks are skipped, each naming what it needs. Writes the
+monthly checklist as HTML under demo-output/ and prints its path.
+
+    python devtools/demo.py           # throwaway services on free ports, stopped at the end
+    python devtools/demo.py --keep    # = make demo KEEP=1: the `make stack` services, left running
 """
 from __future__ import annotations
 
 import os
-import shutil
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -17,67 +20,89 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devtools.localstack import DEMO_SQL, Azurite, PostgresCluster  # noqa: E402
+from checks.engine.config import VARIABLES  # noqa: E402
+from devtools import stack  # noqa: E402
+from devtools.localstack import Azurite, PostgresCluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "demo-output"
+# what a real subscription adds (README "Against a real subscription"): passed through when set
+AZURE_TARGET = ("AZURE_SUBSCRIPTION_ID", "PG_RESOURCE_GROUP", "PG_SERVER_NAME", "STORAGE_RESOURCE_GROUP",
+                "STORAGE_ACCOUNT_NAME")
 
 
 def demo_env(cluster: PostgresCluster, azurite: Azurite, spool_dir: str | None = None) -> dict[str, str]:
-    """The demo's settings; its own spool (a fresh temporary folder), never a user's pending runs."""
-    return {
-        "VERIFIER_SPOOL_DIR": spool_dir or tempfile.mkdtemp(prefix="medicapp-demo-spool-"),
-        "AzureWebJobsStorage": azurite.connection_string,
-        "JOURNAL_TABLE": "BackupJournal",
-        "DATABASE_URL": cluster.url("verifier", "verifier-demo-pw", "medicapp"),
-        "EXPECTED_ALEMBIC_REVISION": "4f2b9c1d7e3a",
-        "ESSENTIAL_TABLES": "public.patients>=100,public.consultations>=1,public.documents>=1",
-        "SIGNED_DOCUMENT_TABLE": "public.documents",
-        "SIGNED_DOCUMENT_CHECKSUM_COLUMN": "sha256",
-        "SIGNED_DOCUMENT_CONTAINER": "documents",
-        "BLOB_CONNECTION_STRING": azurite.connection_string,
-        "CHECK_TIMEOUT_SECONDS": "30",
-    }
+    """The verifier's variables for these services: the sample's, pointed at their ports, with its
+    own spool (a fresh temporary folder), never a user's pending runs."""
+    spool = Path(spool_dir or tempfile.mkdtemp(prefix="medicapp-demo-spool-"))
+    values = stack.settings_document(cluster.port, _ports(azurite), spool)
+    return {k: v for k, v in values["Values"].items() if v != ""}
 
 
-def upload_signed_documents(cluster: PostgresCluster, connection_string: str, container: str = "documents") -> None:
-    """The demo's signed documents' files into Azurite (content as described in demo_db.sql)."""
-    import psycopg
-    from azure.storage.blob import BlobServiceClient
-
-    client = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
-    if not client.exists():
-        client.create_container()
-    with psycopg.connect(cluster.admin_url("medicapp")) as conn:
-        for path, title in conn.execute("select blob_path, title from documents where signed"):
-            client.upload_blob(path, f"MedicApp demo file for {title}".encode(), overwrite=True)
+def _ports(azurite: Azurite) -> tuple[int, int, int]:
+    return azurite.blob_port, azurite.queue_port, azurite.table_port
 
 
-def main() -> int:
-    print("Starting a throwaway PostgreSQL cluster and Azurite...", flush=True)
-    cluster = PostgresCluster.start()
-    azurite = None
-    spool = tempfile.mkdtemp(prefix="medicapp-demo-spool-")
-    try:
-        cluster.create_database("medicapp", DEMO_SQL)
-        azurite = Azurite.start()
-        upload_signed_documents(cluster, azurite.connection_string)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | demo_env(cluster, azurite, spool)
-        print(f"PostgreSQL on 127.0.0.1:{cluster.port}, Azurite tables on 127.0.0.1:{azurite.table_port}\n", flush=True)
-        run = subprocess.run([sys.executable, "-m", "checks", "run"], cwd=ROOT, env=env)
-        print(f"\n$ python -m checks journal --month {datetime.now(timezone.utc):%Y-%m}", flush=True)
-        subprocess.run([sys.executable, "-m", "checks", "journal"], cwd=ROOT, env=env, check=True)
-        print("\nThe run above is now in the Azurite table 'BackupJournal'.")
-        # the monthly checklist from the journal: boxes without Azure evidence stay unticked here
-        print("\n$ python -m checks report", flush=True)
-        subprocess.run([sys.executable, "-m", "checks", "report"], cwd=ROOT, env=env)
-        return run.returncode
-    finally:
-        if azurite:
+def clean_environ() -> dict[str, str]:
+    """The caller's environment without verifier or libpq variables (they would win over the
+    settings file), except the Azure target, which turns the management-plane checks on."""
+    ours = {var.name for _, var in VARIABLES}
+    return {k: v for k, v in os.environ.items()
+            if k in AZURE_TARGET or (k not in ours and not k.startswith("PG") and k != "DATABASE_URL")}
+
+
+def cli(args: list[str], settings: Path | None, env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
+    shown = ["python", "-m", "checks", *args]
+    print(f"\n$ {shlex.join(shown)}", flush=True)
+    prefix = ["--settings", str(settings)] if settings else []
+    return subprocess.run([sys.executable, "-m", "checks", *prefix, *args], cwd=ROOT, env=env, **kwargs)
+
+
+def show(settings: Path | None) -> int:
+    """The demo's commands; returns the run's exit code."""
+    env = clean_environ()
+    cli(["list"], settings, env)
+    run = cli(["run"], settings, env)
+    cli(["journal"], settings, env)
+    month = f"{datetime.now(timezone.utc):%Y-%m}"
+    OUTPUT.mkdir(exist_ok=True)
+    html = OUTPUT / f"checklist-{month}.html"
+    report = cli(["report", "--month", month, "--format", "html"], settings, env, capture_output=True, text=True)
+    html.write_text(report.stdout)
+    sys.stderr.write(report.stderr)
+    print(f"\nMonthly checklist written to {html}\n(boxes that need Azure evidence stay unticked locally: "
+          "see README, 'Against a real subscription')")
+    return run.returncode
+
+
+def main(argv: list[str]) -> int:
+    if "--keep" in argv:
+        state = stack.read_state()
+        if state and stack.alive(state):
+            print("Using the running local stack:\n" + stack.describe(state))
+        else:
+            print("Starting PostgreSQL and Azurite on their fixed ports (make stack)...", flush=True)
+            state = stack.start()
+            print(stack.describe(state))
+        code = show(None)  # as the user will: ./local.settings.json, no flags
+        print("\nStill running: go on with `. .venv/bin/activate` and `python -m checks ...`; "
+              "`make stop` stops both.")
+        return code
+    print("Starting a throwaway PostgreSQL cluster and Azurite on free ports...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="verifier-demo-") as folder:
+        cluster, azurite = stack.start_services(Path(folder), None, None)
+        try:
+            settings = Path(folder) / "local.settings.json"
+            document = stack.settings_document(cluster.port, _ports(azurite), Path(folder) / "spool")
+            stack.write_settings(settings, document, Path(folder))
+            print(f"PostgreSQL on 127.0.0.1:{cluster.port}, Azurite blob/table on 127.0.0.1:"
+                  f"{azurite.blob_port}/{azurite.table_port}", flush=True)
+            return show(settings)
+        finally:
             azurite.stop()
-        cluster.stop()
-        shutil.rmtree(spool, ignore_errors=True)
-        print("Stopped PostgreSQL and Azurite.")
+            cluster.stop()
+            print("Stopped PostgreSQL and Azurite (`make demo KEEP=1` leaves them running).")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -154,12 +154,14 @@ class Azurite:
     proc: subprocess.Popen | None = None
 
     @classmethod
-    def start(cls, location: Path | None = None) -> "Azurite":
+    def start(cls, location: Path | None = None, ports: tuple[int, int, int] | None = None) -> "Azurite":
+        """`ports` = (blob, queue, table); default three free ports (make stack: Azurite's own 10000-10002)."""
         exe = ROOT / "node_modules" / ".bin" / "azurite"
         if not exe.exists():
             raise RuntimeError("Azurite not installed: run `npm ci` (or `make install`) in the repository")
         location = Path(location or tempfile.mkdtemp(prefix="verifier-azurite-"))
-        blob, queue, table = free_port(), free_port(), free_port()
+        location.mkdir(parents=True, exist_ok=True)
+        blob, queue, table = ports or (free_port(), free_port(), free_port())
         proc = subprocess.Popen(
             [str(exe), "--silent", "--skipApiVersionCheck", "--loose", "--location", str(location),
              "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",

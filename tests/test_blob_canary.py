@@ -233,6 +233,8 @@ def test_not_configured_and_dry_run():
     ctx = RunContext(settings=Settings.from_env({"BLOB_ACCOUNT_URL": ACCOUNT_URL}))
     out = run(ctx)
     assert out.status is Status.SKIPPED and out.summary == "BLOB_CANARY_CONTAINER not set"
+    nothing = run(RunContext(settings=Settings.from_env({})))
+    assert nothing.summary == "BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING) and BLOB_CANARY_CONTAINER not set"
     # --dry-run runs only read-only checks: the canary writes, the listing checks do not
     dry = {spec.id for spec in select(["blob.*"], read_only_only=True)}
     assert dry == {"blob.soft_delete", "blob.versioning", "blob.recent_file", "blob.deleted_visible",

@@ -136,7 +136,12 @@ def test_recent_file_missing_container_is_named(azurite, service):
 
 def test_data_plane_not_configured_is_skipped():
     ctx = RunContext(settings=Settings.from_env({"BLOB_CONTAINERS": "docs"}))
-    assert run("blob.recent_file", ctx).summary == "BLOB_ACCOUNT_URL not set"
+    assert run("blob.recent_file", ctx).summary == "BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING) not set"
+    # nothing set: every missing variable is named at once, not one per attempt
+    nothing = RunContext(settings=Settings.from_env({}))
+    for check_id in ("blob.recent_file", "blob.deleted_visible"):
+        assert run(check_id, nothing).summary == \
+            "BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING) and BLOB_CONTAINERS not set"
     ctx = RunContext(settings=Settings.from_env({"BLOB_ACCOUNT_URL": ACCOUNT_URL}))
     out = run("blob.deleted_visible", ctx)
     assert out.status is Status.SKIPPED and out.summary == "BLOB_CONTAINERS not set"

@@ -167,6 +167,13 @@ def test_not_configured_is_skipped_without_any_request(missing):
     assert t.requests == []
 
 
+def test_every_missing_management_variable_is_named_at_once():
+    ctx = RunContext(settings=Settings.from_env({}), credential=StaticCredential())
+    for check_id in ("blob.soft_delete", "blob.versioning", "storage.account_security"):
+        assert run(check_id, ctx).summary == \
+            "AZURE_SUBSCRIPTION_ID, STORAGE_RESOURCE_GROUP and STORAGE_ACCOUNT_NAME not set"
+
+
 # --- blob.versioning ------------------------------------------------------------------------------
 
 def test_versioning_on_reports_change_feed_and_point_in_time_restore():

@@ -285,7 +285,8 @@ def test_signed_document_blob_side_not_configured_warns(demo_db_url, azurite):
     env = {"DATABASE_URL": demo_db_url, "SIGNED_DOCUMENT_TABLE": "public.documents"}
     no_container = one(env, "database.signed_document")
     assert no_container.status is Status.WARN
-    assert "NOT verified: SIGNED_DOCUMENT_CONTAINER not set" in no_container.summary
+    assert ("NOT verified: SIGNED_DOCUMENT_CONTAINER and BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING) not set"
+            in no_container.summary)  # both named at once
     no_account = one(dict(env, SIGNED_DOCUMENT_CONTAINER="documents"), "database.signed_document")
     assert no_account.status is Status.WARN and "BLOB_ACCOUNT_URL" in no_account.summary
 
@@ -303,3 +304,8 @@ def test_signed_document_not_configured_is_skipped(demo_db_url):
     assert result.status is Status.SKIPPED and result.summary == "SIGNED_DOCUMENT_TABLE not set"
     counts = one({"DATABASE_URL": demo_db_url}, "database.essential_counts")
     assert counts.status is Status.SKIPPED and counts.summary == "ESSENTIAL_TABLES not set"
+    # nothing configured: the database and the check's own variable are named together
+    assert one({}, "database.essential_counts").summary == \
+        "DATABASE_URL (or PGHOST/PGDATABASE) and ESSENTIAL_TABLES not set"
+    assert one({}, "database.signed_document").summary == \
+        "DATABASE_URL (or PGHOST/PGDATABASE) and SIGNED_DOCUMENT_TABLE not set"

@@ -8,13 +8,14 @@ configured is not an error: its checks are skipped with the reason (see `Setting
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from checks.engine import connparse
+from checks.engine import connparse, ncrontab
 from checks.engine.model import NotConfigured
 
 
@@ -97,7 +98,7 @@ def _csv(item: Callable[[str], str] | None = None) -> Callable[[str], tuple[str,
     return parse
 
 
-_NCRONTAB = _pattern(r"(\S+\s+){5}\S+", "an NCRONTAB expression with 6 fields, e.g. '0 0 6 1 * *'")
+_NCRONTAB = ncrontab.validate  # field by field: ranges, steps, names
 _TABLE_NAME = _pattern(r"[A-Za-z][A-Za-z0-9]{2,62}",
                        "3-63 letters and digits, starting with a letter (Azure table name)")
 _GUID = _pattern(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
@@ -119,8 +120,13 @@ def _abs_path(raw: str) -> str:
 _IDENT = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", "a SQL identifier (letters, digits, _)")
 _QUALIFIED = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}",
                       "a table name, optionally schema-qualified (schema.table)")
-_ESSENTIAL = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}(>=\d+)?",
-                      "comma-separated tables, optionally with a minimum, e.g. public.patients>=1")
+_ESSENTIAL_FORM = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}(>=\d+)?",
+                           "comma-separated tables, optionally with a minimum, e.g. public.patients>=1")
+
+
+def _essential_entry(raw: str) -> str:
+    """One ESSENTIAL_TABLES entry; `public.patients >= 1` is read as `public.patients>=1`."""
+    return _ESSENTIAL_FORM(re.sub(r"\s*>=\s*", ">=", raw.strip()))
 _DRILL_PREFIX = _pattern(r"[a-z][a-z0-9-]{1,48}",
                          "2-49 lowercase letters, digits or hyphens, starting with a letter")
 _RPO_PROBE = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}",
@@ -204,7 +210,7 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("alembic_schema", Var("ALEMBIC_SCHEMA", _IDENT, "public", "schema of Alembic's table")),
     ("expected_alembic_revision", Var("EXPECTED_ALEMBIC_REVISION", _pattern(r"[0-9A-Za-z_]{1,64}", "an Alembic revision id"), None,
                                       "revision production must be at")),
-    ("essential_tables", Var("ESSENTIAL_TABLES", _csv(_ESSENTIAL), (), "tables to count, e.g. public.patients>=1")),
+    ("essential_tables", Var("ESSENTIAL_TABLES", _csv(_essential_entry), (), "tables to count, e.g. public.patients>=1")),
     ("exact_count_max_rows", Var("EXACT_COUNT_MAX_ROWS", _int(0), 1_000_000, "above this estimate, use the planner's count")),
     ("count_drop_threshold_percent", Var("COUNT_DROP_THRESHOLD_PERCENT", _float(0, 100), 5.0,
                                          "a drop larger than this vs the previous run fails")),
@@ -265,6 +271,7 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
 )
 
 _FIELDS = {attr: var for attr, var in VARIABLES}
+DATABASE = "database"  # Settings.require(DATABASE): DATABASE_URL or PGHOST/PGDATABASE
 
 
 @dataclass(frozen=True)
@@ -323,12 +330,28 @@ class Settings:
         value = getattr(self, attr)
         return value not in (None, "", ())
 
-    def require(self, *attrs: str) -> None:
-        """Raise NotConfigured naming the first missing variables: the check becomes `skipped`."""
-        missing = [_FIELDS[a].name for a in attrs if not self.is_set(a)]
+    def require(self, *needs: str | tuple[str, ...]) -> None:
+        """Raise NotConfigured naming EVERY missing variable at once: the check becomes `skipped`.
+
+        A need is an attribute, a tuple of alternatives (any one will do), or DATABASE (the
+        database connection: DATABASE_URL or the libpq PG* variables).
+        """
+        missing = [self._missing_label(need) for need in needs if not self._satisfied(need)]
         if missing:
             names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
             raise NotConfigured(f"{names} not set")
+
+    def _satisfied(self, need: str | tuple[str, ...]) -> bool:
+        if need == DATABASE:
+            return self.database_configured
+        return any(self.is_set(a) for a in ((need,) if isinstance(need, str) else need))
+
+    @staticmethod
+    def _missing_label(need: str | tuple[str, ...]) -> str:
+        if need == DATABASE:
+            return "DATABASE_URL (or PGHOST/PGDATABASE)"
+        first, *others = (need,) if isinstance(need, str) else need
+        return _FIELDS[first].name + (f" (or {' or '.join(_FIELDS[o].name for o in others)})" if others else "")
 
     @property
     def spool_dir(self) -> Path:
@@ -364,3 +387,24 @@ def parse_value(attr: str, raw: str) -> Any:
 
 def variable_name(attr: str) -> str:
     return _FIELDS[attr].name
+
+
+def read_settings_file(path: str | Path) -> dict[str, str]:
+    """The `Values` of a local.settings.json (the Functions host's format), as environment variables.
+
+    Raises ConfigError naming the file when it cannot be read or is not in that format.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError({str(path): f"cannot read the settings file: {exc.strerror or exc}"}) from None
+    except ValueError as exc:
+        raise ConfigError({str(path): f"not valid JSON: {exc}"}) from None
+    values = document.get("Values") if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise ConfigError({str(path): 'expected a JSON object with "Values": {"NAME": "value", ...}'})
+    wrong = sorted(k for k, v in values.items() if not isinstance(v, (str, int, float, bool)))
+    if wrong:
+        raise ConfigError({str(path): f"expected string values, got objects or lists for {', '.join(wrong)}"})
+    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}

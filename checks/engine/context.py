@@ -28,6 +28,43 @@ class JournalReader(Protocol):
         ...
 
 
+class FailOnce:
+    """Wraps the run's own credential: when the first token request finds no credential at all,
+    every later request in the run fails at once with the same error, instead of each check
+    probing every credential source again (and logging the whole list each time)."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+        self._first = threading.Lock()
+        self._answered = False
+        self._failure: Exception | None = None
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        from azure.core.exceptions import ClientAuthenticationError
+        if not self._answered:
+            with self._first:  # held only until the first answer; later requests run concurrently
+                if not self._answered:
+                    try:
+                        return getattr(self._inner, method)(*args, **kwargs)
+                    except ClientAuthenticationError as exc:
+                        self._failure = exc
+                        raise
+                    finally:
+                        self._answered = True
+        if self._failure is not None:
+            raise type(self._failure)(message=str(getattr(self._failure, "message", self._failure)))
+        return getattr(self._inner, method)(*args, **kwargs)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._call("get_token", *scopes, **kwargs)
+
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
+        return self._call("get_token_info", *scopes, **kwargs)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 @dataclass
 class RunContext:
     settings: Settings
@@ -48,7 +85,7 @@ class RunContext:
         with self._lock:
             if self.credential is None:
                 from azure.identity import DefaultAzureCredential  # lazy: cold start
-                self.credential = DefaultAzureCredential()
+                self.credential = FailOnce(DefaultAzureCredential())
             return self.credential
 
     def client(self, key: str, factory: Callable[[], Any]) -> Any:

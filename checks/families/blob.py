@@ -37,7 +37,7 @@ _account_properties = storage_account
 
 
 def checked_containers(ctx: RunContext) -> tuple[str, ...]:
-    ctx.settings.require("blob_containers")
+    ctx.settings.require(("blob_account_url", "blob_connection_string"), "blob_containers")  # all missing at once
     return tuple(ctx.settings.blob_containers)
 
 

@@ -265,7 +265,7 @@ def _best_effort_delete(blob: Any) -> bool:
        risk="Settings can look right while restore does not work; only a live round trip proves it.",
        read_only=False)
 def canary(ctx: RunContext) -> Outcome:
-    ctx.settings.require("blob_canary_container")
+    ctx.settings.require(("blob_account_url", "blob_connection_string"), "blob_canary_container")
     container = ctx.settings.blob_canary_container
     service = blob_service(ctx)
     account = account_label(service)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from checks.engine.config import Settings
+from checks.engine.config import DATABASE, Settings
 from checks.engine.context import RunContext
 from checks.engine.model import Outcome
 from checks.connect.database import credential_getter, query_error, session, target_of, timed_connect
@@ -340,7 +340,7 @@ def previous_counts(ctx: RunContext, tables: tuple[TableCount, ...], target: str
        risk="Lost rows (a bad deploy, a wrong delete, a partial restore) go unnoticed until someone needs them.")
 def essential_counts(ctx: RunContext) -> Outcome:
     s = ctx.settings
-    s.require("essential_tables")
+    s.require(DATABASE, "essential_tables")  # every missing variable at once
     specs = tuple(TableSpec.parse(e) for e in s.essential_tables)
     with session(ctx) as conn:
         target = target_of(conn)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from checks.connect.database import query_error, session
-from checks.engine.config import Settings
+from checks.engine.config import DATABASE, Settings
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, NotConfigured, Outcome
 from checks.engine.redact import first_line, redact
@@ -190,7 +190,7 @@ def hash_blob(ctx: RunContext, container: str, path: str, with_hash: bool) -> di
        risk="A database restore is useless for signed documents whose files are gone or altered.")
 def signed_document(ctx: RunContext) -> Outcome:
     s = ctx.settings
-    s.require("signed_document_table")
+    s.require(DATABASE, "signed_document_table")  # every missing variable at once
     with session(ctx) as conn:
         found, path, ordered_at, stored = read_newest_signed(conn, s)
     path = str(path) if path else path
@@ -200,9 +200,7 @@ def signed_document(ctx: RunContext) -> Outcome:
     if not found or not path or base["path_problem"]:
         return evaluate_signed_document(SignedDocumentFacts(**base), s)
     try:
-        s.require("signed_document_container")
-        if not (s.blob_account_url or s.blob_connection_string):
-            raise NotConfigured("BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING) not set")
+        s.require("signed_document_container", ("blob_account_url", "blob_connection_string"))
     except NotConfigured as exc:
         return evaluate_signed_document(SignedDocumentFacts(**base, not_checked_reason=str(exc)), s)
     blob = hash_blob(ctx, s.signed_document_container, path,
