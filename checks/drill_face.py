@@ -10,14 +10,42 @@ import sys
 from typing import Any, TextIO
 
 from checks.drill import restore_drill
-from checks.drill.state import FAILED, Drill, DrillActive
-from checks.engine.config import Settings
+from checks.drill.state import FAILED, Drill, DrillActive, DrillGuardError, validate_server_name
+from checks.engine.config import ConfigError, Settings
 from checks.engine.model import CheckError, NotConfigured
+from checks.engine.timeutil import parse_iso
 from checks.service import load_settings, open_journal
 
 log = logging.getLogger("checks.drill_face")
 
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CLI_FLAGS = {"restore_point": "--restore-point", "target": "--target"}
+
+
+def start_problems(settings: Settings, restore_point: str | None, target: str | None,
+                   names: dict[str, str] | None = None) -> dict[str, str]:
+    """What is wrong with a drill request, found before anything is asked of Azure: {field: why}.
+
+    `names` maps restore_point/target to what the caller calls them (CLI flags, JSON fields)."""
+    names = names or {"restore_point": "restore_point", "target": "target"}
+    problems: dict[str, str] = {}
+    if restore_point is not None:
+        try:
+            point = settings.override(restore_point=restore_point).restore_point
+            if point not in ("latest", "random"):
+                parse_iso(point)  # the form matched; is it a real time (no month 13)?
+        except (ConfigError, ValueError) as exc:
+            why = exc.problems["RESTORE_POINT"] if isinstance(exc, ConfigError) else f"not a real time: {exc}"
+            problems[names["restore_point"]] = why
+    if target is not None:
+        try:
+            validate_server_name(target)
+            if settings.pg_server_name and target.lower() == settings.pg_server_name.lower():
+                raise DrillGuardError(f"{target!r} is production's server (PG_SERVER_NAME): a drill restores "
+                                      "to a new server only")
+        except DrillGuardError as exc:
+            problems[names["target"]] = exc.reason
+    return problems
 
 
 def describe(drill: Drill) -> str:
@@ -50,6 +78,11 @@ def add_cli(sub) -> None:
 
 def cli_command(args, out: TextIO, env) -> int:
     settings = load_settings(env)
+    if args.drill_command == "start":  # the arguments first: nothing touches Azure for a typo
+        problems = start_problems(settings, args.restore_point, args.target, CLI_FLAGS)
+        if problems:
+            print("\n".join(f"error: {flag}: {why}" for flag, why in problems.items()), file=sys.stderr)
+            return EXIT_USAGE
     journal = open_journal(settings)
     ctx = restore_drill.make_context(settings)
     try:
@@ -59,7 +92,10 @@ def cli_command(args, out: TextIO, env) -> int:
             try:
                 drills = [restore_drill.start_drill(ctx, journal, trigger="cli", restore_point=args.restore_point,
                                                     target=args.target)]
-            except (NotConfigured, DrillActive, CheckError) as exc:
+            except NotConfigured as exc:  # not enabled, or the Azure target not set: configuration
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            except (DrillActive, CheckError) as exc:
                 print(f"error: {getattr(exc, 'reason', exc)}", file=sys.stderr)
                 return EXIT_FAILED
         else:
@@ -78,8 +114,11 @@ def cli_command(args, out: TextIO, env) -> int:
 def _cli_cleanup(ctx, args, out: TextIO) -> int:
     try:
         swept = restore_drill.sweep(ctx)
-    except (NotConfigured, CheckError) as exc:
-        print(f"error: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+    except NotConfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CheckError as exc:
+        print(f"error: {exc.reason}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         json.dump({"swept": swept}, out, indent=2)
@@ -92,6 +131,9 @@ def _cli_cleanup(ctx, args, out: TextIO) -> int:
 # --- HTTP and timers ----------------------------------------------------------------------------
 def http_start(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """POST /api/drill: (status code, payload)."""
+    problems = start_problems(settings, body.get("restore_point"), body.get("target"))
+    if problems:
+        return 400, {"error": "; ".join(f"{k}: {v}" for k, v in problems.items()), "problems": problems}
     journal = open_journal(settings)
     ctx = restore_drill.make_context(settings)
     try:

@@ -256,3 +256,48 @@ def test_every_variable_the_code_reads_is_in_the_readme_configuration_table():
     found = code_variables()
     assert {"VERIFIER_SPOOL_DIR", "PGSSLROOTCERT", "LOG_LEVEL", "NO_COLOR"} <= found  # the scan works
     assert sorted(found - readme_table_variables() - PLATFORM) == []
+
+
+# --- drill start: its own arguments first, a disabled drill is a configuration error -----------------
+
+@pytest.fixture
+def no_azure(monkeypatch):
+    """Fails the test if the drill reaches the journal or Azure."""
+    from checks import drill_face
+
+    def touched(*args, **kwargs):
+        raise AssertionError("touched the journal or Azure before validating the arguments")
+    monkeypatch.setattr(drill_face, "open_journal", touched)
+    monkeypatch.setattr(drill_face.restore_drill, "make_context", touched)
+
+
+@pytest.mark.parametrize("argv,messages", [
+    (["--restore-point", "yesterday"],
+     ["error: --restore-point: expected latest, random, or an ISO time with zone", "got 'yesterday'"]),
+    (["--restore-point", "2026-13-01T03:00:00Z"], ["error: --restore-point: not a real time"]),
+    (["--target", "Prod_DB"], ["error: --target: invalid server name 'Prod_DB'"]),
+    (["--target", "medicapp-db"], ["error: --target: 'medicapp-db' is production's server (PG_SERVER_NAME)"]),
+    (["--restore-point", "soon", "--target", "x"], ["error: --restore-point:", "error: --target:"]),
+])
+def test_drill_start_validates_its_arguments_before_touching_azure(no_azure, argv, messages, capsys):
+    env = {"RESTORE_DRILL_ENABLED": "true", "PG_SERVER_NAME": "medicapp-db"}
+    assert run_cli(["drill", "start", *argv], env)[0] == 2
+    err = capsys.readouterr().err
+    for message in messages:
+        assert message in err
+
+
+def test_disabled_or_unconfigured_drill_is_a_configuration_error(base_env, capsys):
+    assert run_cli(["drill", "start", "--restore-point", "latest"], base_env)[0] == 2
+    assert "RESTORE_DRILL_ENABLED is not true" in capsys.readouterr().err
+    assert run_cli(["drill", "start"], dict(base_env, RESTORE_DRILL_ENABLED="true"))[0] == 2
+    assert "AZURE_SUBSCRIPTION_ID" in capsys.readouterr().err
+    assert run_cli(["drill", "cleanup"], base_env)[0] == 2
+    assert "AZURE_SUBSCRIPTION_ID" in capsys.readouterr().err
+
+
+def test_http_drill_start_refuses_bad_fields_with_400(no_azure):
+    from checks.drill_face import http_start
+    code, body = http_start(Settings.from_env({"RESTORE_DRILL_ENABLED": "true"}),
+                            {"restore_point": "2026-11-01", "target": "-bad-"})
+    assert code == 400 and set(body["problems"]) == {"restore_point", "target"}
