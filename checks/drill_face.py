@@ -13,7 +13,6 @@ from checks.drill import restore_drill
 from checks.drill.state import FAILED, Drill, DrillActive, DrillGuardError, validate_server_name
 from checks.engine.config import ConfigError, Settings
 from checks.engine.model import CheckError, NotConfigured
-from checks.engine.timeutil import parse_iso
 from checks.service import load_settings, open_journal
 
 log = logging.getLogger("checks.drill_face")
@@ -31,12 +30,9 @@ def start_problems(settings: Settings, restore_point: str | None, target: str | 
     problems: dict[str, str] = {}
     if restore_point is not None:
         try:
-            point = settings.override(restore_point=restore_point).restore_point
-            if point not in ("latest", "random"):
-                parse_iso(point)  # the form matched; is it a real time (no month 13)?
-        except (ConfigError, ValueError) as exc:
-            why = exc.problems["RESTORE_POINT"] if isinstance(exc, ConfigError) else f"not a real time: {exc}"
-            problems[names["restore_point"]] = why
+            settings.override(restore_point=restore_point)  # RESTORE_POINT's own validation (a real time)
+        except ConfigError as exc:
+            problems[names["restore_point"]] = exc.problems["RESTORE_POINT"]
     if target is not None:
         try:
             validate_server_name(target)

@@ -274,7 +274,7 @@ def no_azure(monkeypatch):
 @pytest.mark.parametrize("argv,messages", [
     (["--restore-point", "yesterday"],
      ["error: --restore-point: expected latest, random, or an ISO time with zone", "got 'yesterday'"]),
-    (["--restore-point", "2026-13-01T03:00:00Z"], ["error: --restore-point: not a real time"]),
+    (["--restore-point", "2026-13-01T03:00:00Z"], ["error: --restore-point: expected a real date and time with zone"]),
     (["--target", "Prod_DB"], ["error: --target: invalid server name 'Prod_DB'"]),
     (["--target", "medicapp-db"], ["error: --target: 'medicapp-db' is production's server (PG_SERVER_NAME)"]),
     (["--restore-point", "soon", "--target", "x"], ["error: --restore-point:", "error: --target:"]),
@@ -301,3 +301,35 @@ def test_http_drill_start_refuses_bad_fields_with_400(no_azure):
     code, body = http_start(Settings.from_env({"RESTORE_DRILL_ENABLED": "true"}),
                             {"restore_point": "2026-11-01", "target": "-bad-"})
     assert code == 400 and set(body["problems"]) == {"restore_point", "target"}
+
+
+# --- concurrent first imports of Azure SDKs ---------------------------------------------------------
+
+PRELOAD_PROBE = """
+import sys
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.model import CheckSpec, Outcome, Severity
+from checks.engine.runner import run_checks
+
+seen = []
+def probe(ctx):
+    seen.append("azure.core.pipeline" in sys.modules)
+    return Outcome.passed("ok")
+
+spec = CheckSpec(id="t.probe", title="t", severity=Severity.LOW, remediation="", risk="", run=probe)
+assert "azure.core.pipeline" not in sys.modules
+run_checks([spec], RunContext(settings=Settings.from_env(dict(ENV))), trigger="test")
+print(seen)
+"""
+
+
+@pytest.mark.parametrize("env,loaded", [({"AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000"}, True),
+                                        ({"BLOB_CONNECTION_STRING": "UseDevelopmentStorage=true"}, True),
+                                        ({"DATABASE_URL": "postgresql://u@127.0.0.1/db"}, False)])
+def test_azure_core_is_imported_before_the_check_threads_start(env, loaded):
+    """Without it, two checks importing two Azure SDKs for the first time can deadlock each other."""
+    done = subprocess.run([sys.executable, "-c", PRELOAD_PROBE.replace("ENV", repr(env))], cwd=ROOT,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"[{loaded}]"

@@ -60,8 +60,24 @@ def message_facts(**texts: object) -> dict[str, dict]:
     return facts
 
 
+def uses_azure(settings) -> bool:
+    """Will this run's checks load an Azure SDK (a target, the blob data plane, or Entra auth)?"""
+    return bool(settings.azure_subscription_id or settings.blob_account_url or settings.blob_connection_string
+                or settings.pg_auth == "entra")
+
+
+def preload_azure_core() -> None:
+    """Import azure-core in this thread before the check threads start: the first imports of two
+    Azure SDKs racing in two threads can deadlock on azure-core's own modules (the check then
+    errors with ImportError 'cannot import name Pipeline' or a _DeadlockError)."""
+    import azure.core.exceptions  # noqa: F401
+    import azure.core.pipeline  # noqa: F401
+
+
 def run_checks(specs: Sequence[CheckSpec], ctx: RunContext, trigger: str, dry_run: bool = False,
                run_id: str | None = None) -> Run:
+    if uses_azure(ctx.settings):
+        preload_azure_core()  # only then: a database-only run does not pay for the import
     started = ctx.now()
     run = Run(run_id=run_id or ctx.run_id or new_run_id(started), trigger=trigger, started_at=started,
               dry_run=dry_run)
