@@ -88,6 +88,7 @@ def readme_commands() -> list[str]:
     """Every `python -m checks ...` line of the README's code blocks, without its comment; an
     optional `[...]` of a synopsis is left out."""
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)
+    blocks = [re.sub(r"\\\n\s*", "", block) for block in blocks]  # a `\` continuation joins its next line
     lines = [line.split(" #")[0].strip() for block in blocks for line in block.splitlines()]
     return [re.sub(r"\s*\[[^\]]*\]", "", line) for line in lines if line.startswith("python -m checks")]
 
