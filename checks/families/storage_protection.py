@@ -16,6 +16,7 @@ from typing import Any
 from checks.connect.azure import blob_service_properties, storage_account, storage_read
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
@@ -75,21 +76,24 @@ def evaluate_container_soft_delete(facts: BlobServiceFacts, settings: Settings) 
     days = facts.container_soft_delete_days if facts.container_soft_delete else None
     details = {"account": facts.account, "enabled": facts.container_soft_delete, "retention_days": days,
                "min_days": lo, "max_days": hi}
-    fix = (f"Enable container soft delete on {facts.account} with {lo}-{hi} days (Data protection → "
-           f"'Enable soft delete for containers').")
+    band = dict(account=facts.account, min_days=lo, max_days=hi)
+    fix = msg("Enable container soft delete on {account} with {min_days}-{max_days} days (Data protection → "
+              "'Enable soft delete for containers').", **band)
     if not facts.container_soft_delete:
-        return Outcome.fail(f"container soft delete is OFF on {facts.account}: a deleted container (and every "
-                            f"document in it) cannot be brought back, not even by point-in-time restore",
-                            fix, **details)
+        return Outcome.fail(msg("container soft delete is OFF on {account}: a deleted container (and every "
+                                "document in it) cannot be brought back, not even by point-in-time restore",
+                                account=facts.account), fix, **details)
     if days is None or days < lo:
-        return Outcome.fail(f"container soft delete keeps deleted containers {days} days on {facts.account}, "
-                            f"below the required {lo}-{hi} days", fix, **details)
+        return Outcome.fail(msg("container soft delete keeps deleted containers {days} days on {account}, "
+                                "below the required {min_days}-{max_days} days", days=days, **band), fix, **details)
     if days > hi:
-        return Outcome.warn(f"container soft delete keeps deleted containers {days} days on {facts.account}, "
-                            f"above the policy's {lo}-{hi} days",
-                            f"Lower the container soft delete retention of {facts.account} to at most {hi} days, "
-                            f"or raise BLOB_RETENTION_MAX_DAYS if the policy changed.", **details)
-    return Outcome.passed(f"container soft delete on, {days} days (within {lo}-{hi})", **details)
+        return Outcome.warn(msg("container soft delete keeps deleted containers {days} days on {account}, "
+                                "above the policy's {min_days}-{max_days} days", days=days, **band),
+                            msg("Lower the container soft delete retention of {account} to at most {max_days} days, "
+                                "or raise BLOB_RETENTION_MAX_DAYS if the policy changed.",
+                                account=facts.account, max_days=hi), **details)
+    return Outcome.passed(msg("container soft delete on, {days} days (within {min_days}-{max_days})",
+                              days=days, min_days=lo, max_days=hi), **details)
 
 
 @check(id="blob.container_soft_delete", title="Container soft delete on, retention within policy",
@@ -112,31 +116,36 @@ def evaluate_point_in_time_restore(facts: BlobServiceFacts, settings: Settings) 
                "change_feed": facts.change_feed, "soft_delete_days": facts.soft_delete_days if facts.soft_delete else None,
                "required": settings.require_blob_point_in_time_restore}
     if not facts.restore:
-        summary = (f"blob point-in-time restore is OFF on {facts.account}: block blobs cannot be rolled back "
-                   f"to an earlier state after a bulk overwrite or deletion")
-        fix = (f"Enable point-in-time restore on {facts.account} (needs versioning, change feed and blob soft "
-               f"delete; restore days fewer than the soft delete days).")
+        summary = msg("blob point-in-time restore is OFF on {account}: block blobs cannot be rolled back "
+                      "to an earlier state after a bulk overwrite or deletion", account=facts.account)
+        fix = msg("Enable point-in-time restore on {account} (needs versioning, change feed and blob soft "
+                  "delete; restore days fewer than the soft delete days).", account=facts.account)
         if settings.require_blob_point_in_time_restore:
-            return Outcome.fail(summary + " (REQUIRE_BLOB_POINT_IN_TIME_RESTORE=true)", fix, **details)
+            return Outcome.fail(msg("{summary} (REQUIRE_BLOB_POINT_IN_TIME_RESTORE=true)", summary=summary),
+                                fix, **details)
         return Outcome.warn(summary, fix, **details)
     problems = []
     if not facts.versioning:
-        problems.append("blob versioning is off")
+        problems.append(msg("blob versioning is off"))
     if not facts.change_feed:
-        problems.append("change feed is off")
+        problems.append(msg("change feed is off"))
     if not facts.soft_delete:
-        problems.append("blob soft delete is off")
+        problems.append(msg("blob soft delete is off"))
     elif facts.restore_days is None or facts.soft_delete_days is None or facts.restore_days >= facts.soft_delete_days:
-        problems.append(f"restore days ({facts.restore_days}) must be fewer than the soft delete days "
-                        f"({facts.soft_delete_days})")
+        problems.append(msg("restore days ({restore_days}) must be fewer than the soft delete days "
+                            "({soft_delete_days})", restore_days=facts.restore_days,
+                            soft_delete_days=facts.soft_delete_days))
     if problems:
-        return Outcome.fail(f"point-in-time restore on {facts.account} cannot work: " + "; ".join(problems),
-                            f"On {facts.account}: turn on versioning, change feed and blob soft delete, with a "
-                            f"soft delete retention longer than the point-in-time restore days.",
+        return Outcome.fail(msg("point-in-time restore on {account} cannot work: {problems}", account=facts.account,
+                                problems=join_messages(problems)),
+                            msg("On {account}: turn on versioning, change feed and blob soft delete, with a "
+                                "soft delete retention longer than the point-in-time restore days.",
+                                account=facts.account),
                             problems=problems, **details)
-    return Outcome.passed(f"point-in-time restore on, {facts.restore_days} days (soft delete "
-                          f"{facts.soft_delete_days} days); earliest restore point "
-                          f"{iso_or_none(facts.min_restore_time) or 'not reported'}", **details)
+    return Outcome.passed(msg("point-in-time restore on, {restore_days} days (soft delete "
+                              "{soft_delete_days} days); earliest restore point {earliest}",
+                              restore_days=facts.restore_days, soft_delete_days=facts.soft_delete_days,
+                              earliest=iso_or_none(facts.min_restore_time) or msg("not reported")), **details)
 
 
 @check(id="blob.point_in_time_restore", title="Blob point-in-time restore usable", severity="high",
@@ -157,19 +166,24 @@ def evaluate_change_feed(facts: BlobServiceFacts, settings: Settings) -> Outcome
                "retention_days": facts.change_feed_days if facts.change_feed else None,
                "unlimited": facts.change_feed and facts.change_feed_days is None,
                "point_in_time_restore_days": restore_days}
-    fix = f"Enable the blob change feed on {facts.account} with no retention limit or ≥ the restore days."
+    fix = msg("Enable the blob change feed on {account} with no retention limit or ≥ the restore days.",
+              account=facts.account)
     if not facts.change_feed:
-        summary = f"blob change feed is OFF on {facts.account}: no log of which blobs changed or were deleted"
+        summary = msg("blob change feed is OFF on {account}: no log of which blobs changed or were deleted",
+                      account=facts.account)
         if facts.restore or settings.require_blob_point_in_time_restore:
-            return Outcome.fail(summary + " (point-in-time restore needs it)", fix, **details)
+            return Outcome.fail(msg("{summary} (point-in-time restore needs it)", summary=summary), fix, **details)
         return Outcome.warn(summary, fix, **details)
     if facts.change_feed_days is None:
-        return Outcome.passed("blob change feed on, kept without limit", **details)
+        return Outcome.passed(msg("blob change feed on, kept without limit"), **details)
     if restore_days is not None and facts.change_feed_days < restore_days:
-        return Outcome.fail(f"blob change feed keeps {facts.change_feed_days} days on {facts.account}, fewer "
-                            f"than the {restore_days} days point-in-time restore goes back", fix, **details)
-    return Outcome.passed(f"blob change feed on, {facts.change_feed_days} days"
-                          + (f" (≥ {restore_days} restore days)" if restore_days is not None else ""), **details)
+        return Outcome.fail(msg("blob change feed keeps {days} days on {account}, fewer than the {restore_days} "
+                                "days point-in-time restore goes back", days=facts.change_feed_days,
+                                account=facts.account, restore_days=restore_days), fix, **details)
+    if restore_days is None:
+        return Outcome.passed(msg("blob change feed on, {days} days", days=facts.change_feed_days), **details)
+    return Outcome.passed(msg("blob change feed on, {days} days (≥ {restore_days} restore days)",
+                              days=facts.change_feed_days, restore_days=restore_days), **details)
 
 
 @check(id="blob.change_feed", title="Blob change feed on, kept long enough", severity="medium",
@@ -195,17 +209,22 @@ def evaluate_key_access(facts: KeyAccessFacts, settings: Settings) -> Outcome:
     details = {"account": facts.account, "allow_shared_key_access": facts.allow_shared_key_access,
                "allow_permanent_delete": facts.allow_permanent_delete}
     if facts.allow_permanent_delete:
-        return Outcome.fail(f"permanent delete is ALLOWED on {facts.account}: soft-deleted blobs and versions "
-                            f"can be purged before their retention ends, which defeats soft delete",
-                            f"Turn off 'Enable permanent delete for soft deleted blobs' on {facts.account} "
-                            f"(deleteRetentionPolicy.allowPermanentDelete=false).", **details)
+        return Outcome.fail(msg("permanent delete is ALLOWED on {account}: soft-deleted blobs and versions "
+                                "can be purged before their retention ends, which defeats soft delete",
+                                account=facts.account),
+                            msg("Turn off 'Enable permanent delete for soft deleted blobs' on {account} "
+                                "(deleteRetentionPolicy.allowPermanentDelete=false).", account=facts.account),
+                            **details)
     if facts.allow_shared_key_access is not False:
-        state = "allowed" if facts.allow_shared_key_access else "not set (Azure allows it)"
-        return Outcome.warn(f"Shared Key access is {state} on {facts.account}: anyone holding an account key or "
-                            f"a key-signed SAS can delete documents outside Microsoft Entra ID and RBAC",
-                            f"Set 'Allow storage account key access' to Disabled on {facts.account} once no "
-                            f"client uses account keys (allowSharedKeyAccess=false).", **details)
-    return Outcome.passed(f"Shared Key access disabled and permanent delete off on {facts.account}", **details)
+        state = msg("allowed") if facts.allow_shared_key_access else msg("not set (Azure allows it)")
+        return Outcome.warn(msg("Shared Key access is {state} on {account}: anyone holding an account key or "
+                                "a key-signed SAS can delete documents outside Microsoft Entra ID and RBAC",
+                                state=state, account=facts.account),
+                            msg("Set 'Allow storage account key access' to Disabled on {account} once no "
+                                "client uses account keys (allowSharedKeyAccess=false).", account=facts.account),
+                            **details)
+    return Outcome.passed(msg("Shared Key access disabled and permanent delete off on {account}",
+                              account=facts.account), **details)
 
 
 @check(id="storage.key_access", title="Storage: no Shared Key access, no permanent delete", severity="high",
@@ -254,20 +273,24 @@ def evaluate_immutability(facts: ImmutabilityFacts, settings: Settings) -> Outco
                "account_version_worm": facts.account_version_worm, "account_policy_state": facts.account_policy_state,
                "account_policy_days": facts.account_policy_days, "containers": per}
     if facts.account_version_worm:
-        return Outcome.passed(f"version-level WORM on {facts.account} (policy {facts.account_policy_state or 'none'}"
-                              + (f", {facts.account_policy_days} days" if facts.account_policy_days else "") + ")",
-                              **details)
+        worm = dict(account=facts.account, state=facts.account_policy_state or msg("none"))
+        if facts.account_policy_days:
+            return Outcome.passed(msg("version-level WORM on {account} (policy {state}, {days} days)",
+                                      days=facts.account_policy_days, **worm), **details)
+        return Outcome.passed(msg("version-level WORM on {account} (policy {state})", **worm), **details)
     if immutable:
-        return Outcome.passed(f"every checked container is immutable: {', '.join(protected)}", **details)
+        return Outcome.passed(msg("every checked container is immutable: {containers}",
+                                  containers=", ".join(protected)), **details)
     missing = [c.container for c in facts.containers if c.container not in protected]
-    summary = (f"no immutable (WORM) storage on {facts.account}"
-               + (f": containers without policy or legal hold: {', '.join(missing)}" if missing else ""))
-    fix = (f"Enable version-level immutability on {facts.account} (or a time-based retention policy on each "
-           f"container) so a compromised identity cannot delete or overwrite documents.")
+    summary = (msg("no immutable (WORM) storage on {account}: containers without policy or legal hold: {containers}",
+                   account=facts.account, containers=", ".join(missing)) if missing
+               else msg("no immutable (WORM) storage on {account}", account=facts.account))
+    fix = msg("Enable version-level immutability on {account} (or a time-based retention policy on each "
+              "container) so a compromised identity cannot delete or overwrite documents.", account=facts.account)
     if settings.require_immutable_storage:
-        return Outcome.fail(summary + " (REQUIRE_IMMUTABLE_STORAGE=true)", fix, **details)
-    return Outcome(Status.PASS, "info: " + summary + " (not required: REQUIRE_IMMUTABLE_STORAGE=false)",
-                   details, fix)
+        return Outcome.fail(msg("{summary} (REQUIRE_IMMUTABLE_STORAGE=true)", summary=summary), fix, **details)
+    return Outcome(Status.PASS, msg("info: {summary} (not required: REQUIRE_IMMUTABLE_STORAGE=false)",
+                                    summary=summary), details, fix)
 
 
 def container_worm(name: str, container: Any) -> ContainerWorm:
