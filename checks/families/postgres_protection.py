@@ -14,6 +14,7 @@ from typing import Any
 from checks.connect.azure import arm_error, postgres_client
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg, plain
 from checks.engine.model import Outcome
 from checks.engine.registry import check
 from checks.engine.timeutil import to_utc
@@ -84,10 +85,12 @@ def evaluate_immutable_backup(facts: ProtectionFacts, settings: Settings) -> Out
     otherwise (Disabled or not reported)."""
     details = {"server": facts.server, "immutable_backup": facts.immutable_backup}
     if (facts.immutable_backup or "").lower() == "enabled":
-        return Outcome.passed(f"immutable backups enabled on server {facts.server}", **details)
-    return Outcome.warn(f"immutable backups are {facts.immutable_backup or 'not reported'} on server {facts.server}: "
-                        f"a compromised administrator could shorten or remove the backups",
-                        f"Enable immutable backups on server {facts.server} (Backup and restore settings).",
+        return Outcome.passed(msg("immutable backups enabled on server {server}", server=facts.server), **details)
+    return Outcome.warn(msg("immutable backups are {state} on server {server}: "
+                            "a compromised administrator could shorten or remove the backups",
+                            state=facts.immutable_backup or msg("not reported"), server=facts.server),
+                        msg("Enable immutable backups on server {server} (Backup and restore settings).",
+                            server=facts.server),
                         **details)
 
 
@@ -110,25 +113,28 @@ def evaluate_encryption(facts: ProtectionFacts, settings: Settings) -> Outcome:
     details = {"server": facts.server, "state": facts.state, "encryption_type": facts.encryption_type,
                "primary_key_status": facts.primary_key_status,
                "geo_backup_key_status": facts.geo_key_status if geo_needed else None}
-    fix = ("Restore access to the key: re-enable the key or its version in Key Vault, give the server's "
-           "user-assigned identity 'Key Vault Crypto Service Encryption User' again, then revalidate the key.")
+    fix = msg("Restore access to the key: re-enable the key or its version in Key Vault, give the server's "
+              "user-assigned identity 'Key Vault Crypto Service Encryption User' again, then revalidate the key.")
     if (facts.state or "").lower() == "inaccessible":
-        return Outcome.fail(f"server {facts.server} is Inaccessible: its encryption key cannot be used, so the "
-                            f"server and any restore of it are unusable", fix, **details)
+        return Outcome.fail(msg("server {server} is Inaccessible: its encryption key cannot be used, so the "
+                                "server and any restore of it are unusable", server=facts.server), fix, **details)
     if not cmk:
-        return Outcome.passed(f"server {facts.server} encrypted with {facts.encryption_type or 'service-managed'} keys",
-                              **details)
-    keys = [("primary key", facts.primary_key_status)] + ([("geo-backup key", facts.geo_key_status)] if geo_needed else [])
-    invalid = [f"{name} {status}" for name, status in keys if status and status.lower() != "valid"]
+        return Outcome.passed(msg("server {server} encrypted with {type} keys", server=facts.server,
+                                  type=facts.encryption_type or msg("service-managed")), **details)
+    keys = [(msg("primary key"), facts.primary_key_status)] + \
+        ([(msg("geo-backup key"), facts.geo_key_status)] if geo_needed else [])
+    invalid = [msg("{key} {status}", key=name, status=status) for name, status in keys
+               if status and status.lower() != "valid"]
     unknown = [name for name, status in keys if not status]
     if invalid:
-        return Outcome.fail(f"customer-managed key on server {facts.server} not Valid: {', '.join(invalid)}",
-                            fix, **details)
+        return Outcome.fail(msg("customer-managed key on server {server} not Valid: {keys}", server=facts.server,
+                                keys=join_messages(invalid, ", ")), fix, **details)
     if unknown:
-        return Outcome.warn(f"customer-managed key status not reported on server {facts.server}: {', '.join(unknown)}",
-                            "Check the server's Data encryption blade for the key status.", **details)
-    return Outcome.passed(f"customer-managed keys Valid on server {facts.server} ({', '.join(n for n, _ in keys)})",
-                          **details)
+        return Outcome.warn(msg("customer-managed key status not reported on server {server}: {keys}",
+                                server=facts.server, keys=join_messages(unknown, ", ")),
+                            msg("Check the server's Data encryption blade for the key status."), **details)
+    return Outcome.passed(msg("customer-managed keys Valid on server {server} ({keys})", server=facts.server,
+                              keys=join_messages([n for n, _ in keys], ", ")), **details)
 
 
 @check(id="postgres.encryption", title="PostgreSQL: encryption keys usable", severity="critical",
@@ -155,17 +161,20 @@ def evaluate_backup_residency(facts: ProtectionFacts, settings: Settings) -> Out
                "geo_backup_region": pair, "backup_regions": regions, "outside": outside,
                "allowed_regions": sorted(allowed)}
     if outside:
-        return Outcome.fail(f"backups of server {facts.server} are kept in {', '.join(outside)}, outside "
-                            f"ALLOWED_BACKUP_REGIONS (health data must stay in the EEA under HDS)",
-                            "Move the server to an allowed region whose pair is allowed too, or turn geo-redundant "
+        return Outcome.fail(msg("backups of server {server} are kept in {regions}, outside "
+                                "ALLOWED_BACKUP_REGIONS (health data must stay in the EEA under HDS)",
+                                server=facts.server, regions=", ".join(outside)),
+                            msg("Move the server to an allowed region whose pair is allowed too, or turn geo-redundant "
                             "backup off (chosen at creation: restore to a new server), or correct "
-                            "ALLOWED_BACKUP_REGIONS.", **details)
+                            "ALLOWED_BACKUP_REGIONS."), **details)
     if geo and pair is None:
-        return Outcome.warn(f"geo-redundant backup is on but region {region} has no pair in the verifier's table: "
-                            f"the geo-backup region of server {facts.server} is unknown",
-                            "Look up the server's geo-backup region in the portal and update the region pair "
-                            "table (checks/families/postgres_protection.py) if Azure added a pair.", **details)
-    return Outcome.passed(f"backups of server {facts.server} stay in {', '.join(regions)} (allowed)", **details)
+        return Outcome.warn(msg("geo-redundant backup is on but region {region} has no pair in the verifier's "
+                                "table: the geo-backup region of server {server} is unknown",
+                                region=region, server=facts.server),
+                            msg("Look up the server's geo-backup region in the portal and update the region pair "
+                                "table (checks/families/postgres_protection.py) if Azure added a pair."), **details)
+    return Outcome.passed(msg("backups of server {server} stay in {regions} (allowed)", server=facts.server,
+                              regions=", ".join(regions)), **details)
 
 
 @check(id="postgres.backup_residency", title="PostgreSQL: backups stay in allowed regions", severity="high",
@@ -177,7 +186,7 @@ def backup_residency(ctx: RunContext) -> Outcome:
 
 # --- postgres.long_term_retention --------------------------------------------------------------------
 
-LTR_NOT_REQUIRED = "LTR_REQUIRED is false: long-term retention not checked"
+LTR_NOT_REQUIRED = msg("LTR_REQUIRED is false: long-term retention not checked")
 
 
 @dataclass(frozen=True)
@@ -220,20 +229,23 @@ def evaluate_long_term_retention(facts: LtrFacts, settings: Settings) -> Outcome
                                "statuses": [f"{o.name}: {o.status}" for o in ordered[:10]],
                                "last_failure": f"{failed.name}: {failed.status} {failed.error or ''}".strip()
                                if failed else None}
-    fix = ("Check the Azure Backup vault's long-term retention policy for the server (or start an LTR backup) "
-           "and why recent operations did not succeed.")
+    fix = msg("Check the Azure Backup vault's long-term retention policy for the server (or start an LTR backup) "
+              "and why recent operations did not succeed.")
     if not done:
-        return Outcome.fail(f"no succeeded long-term retention backup for server {facts.server} "
-                            f"({len(ordered)} operation(s) listed)", fix, **details)
+        return Outcome.fail(msg("no succeeded long-term retention backup for server {server} "
+                                "({count} operation(s) listed)", server=facts.server, count=len(ordered)),
+                            fix, **details)
     newest = done[0]
     when = newest.end or newest.start
     age_days = round((facts.now - when).total_seconds() / 86400, 1)
     details.update(last_ltr_backup=newest.name, last_ltr_at=when.isoformat(timespec="seconds"), age_days=age_days)
     if age_days > max_days:
-        return Outcome.fail(f"newest long-term retention backup {newest.name} is {age_days:g} days old "
-                            f"(limit LTR_MAX_AGE_DAYS={max_days})", fix, **details)
-    return Outcome.passed(f"newest long-term retention backup {newest.name} succeeded {age_days:g} days ago "
-                          f"(limit {max_days})", **details)
+        return Outcome.fail(msg("newest long-term retention backup {backup} is {age_days} days old "
+                                "(limit LTR_MAX_AGE_DAYS={max_days})", backup=newest.name, age_days=plain(age_days),
+                                max_days=max_days), fix, **details)
+    return Outcome.passed(msg("newest long-term retention backup {backup} succeeded {age_days} days ago "
+                              "(limit {max_days})", backup=newest.name, age_days=plain(age_days),
+                              max_days=max_days), **details)
 
 
 @check(id="postgres.long_term_retention", title="PostgreSQL: recent long-term retention backup",

@@ -13,6 +13,7 @@ from typing import Any
 from checks.connect.azure import storage_account, storage_read
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg, plain
 from checks.engine.model import CheckError, Outcome
 from checks.engine.registry import check
 
@@ -53,8 +54,8 @@ def evaluate_lifecycle(facts: LifecycleFacts, settings: Settings) -> Outcome:
     details: dict[str, Any] = {"account": facts.account, "has_policy": facts.has_policy, "window_days": window,
                                "containers": list(facts.containers), "disabled_rules": list(facts.disabled_rules)}
     if not facts.has_policy:
-        return Outcome.passed(f"no lifecycle management policy on {facts.account}: nothing is deleted by rule",
-                              **details)
+        return Outcome.passed(msg("no lifecycle management policy on {account}: nothing is deleted by rule",
+                                  account=facts.account), **details)
     relevant = [d for d in facts.deletes
                 if not facts.containers or not d.prefixes
                 or any(applies_to(p, c) for p in d.prefixes for c in facts.containers)]
@@ -62,16 +63,27 @@ def evaluate_lifecycle(facts: LifecycleFacts, settings: Settings) -> Outcome:
     details["delete_actions"] = [{"rule": d.rule, "target": d.target, "days": d.days, "prefixes": list(d.prefixes)}
                                  for d in relevant]
     if early:
-        lines = [f"rule {d.rule} deletes {d.target.replace('_', ' ')}s after {d.days:g} days" for d in early]
+        lines = [msg("rule {rule} deletes {target} after {days} days", rule=d.rule, target=_target_name(d.target),
+                     days=plain(d.days)) for d in early]
         details["too_early"] = lines
-        return Outcome.fail(f"lifecycle policy on {facts.account} deletes inside the {window}-day retention "
-                            f"window: " + "; ".join(lines),
-                            f"Raise the delete conditions of these lifecycle rules to at least {window} days, or "
-                            f"narrow their prefixMatch so they do not reach the checked containers.", **details)
-    shortest = min((d.days for d in relevant), default=None)
-    return Outcome.passed(f"lifecycle policy on {facts.account}: {len(relevant)} delete action(s) reach the checked "
-                          f"containers" + (f", the earliest after {shortest:g} days (≥ {window})" if relevant else ""),
+        return Outcome.fail(msg("lifecycle policy on {account} deletes inside the {window}-day retention "
+                                "window: {rules}", account=facts.account, window=window, rules=join_messages(lines)),
+                            msg("Raise the delete conditions of these lifecycle rules to at least {window} days, or "
+                                "narrow their prefixMatch so they do not reach the checked containers.",
+                                window=window), **details)
+    if not relevant:
+        return Outcome.passed(msg("lifecycle policy on {account}: {count} delete action(s) reach the checked "
+                                  "containers", account=facts.account, count=0), **details)
+    return Outcome.passed(msg("lifecycle policy on {account}: {count} delete action(s) reach the checked "
+                              "containers, the earliest after {days} days (≥ {window})", account=facts.account,
+                              count=len(relevant), days=plain(min(d.days for d in relevant)), window=window),
                           **details)
+
+
+def _target_name(target: str) -> str:
+    """What a delete action removes, in words (base_blob -> "base blobs")."""
+    names = {"base_blob": msg("base blobs"), "version": msg("versions"), "snapshot": msg("snapshots")}
+    return names.get(target) or target.replace("_", " ") + "s"
 
 
 def _delete_days(action: Any) -> float | None:
