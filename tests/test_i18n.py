@@ -185,7 +185,8 @@ def test_http_errors_and_pages_speak_the_callers_language(env_patch, base_env):
 # English f-strings (README "Languages" says so) and join this list as they move.
 CONVERTED_FAMILIES = ["checks/families/postgres.py", "checks/families/storage_protection.py",
                       "checks/families/postgres_protection.py",
-                      "checks/families/storage_lifecycle.py"]
+                      "checks/families/storage_lifecycle.py",
+                      "checks/families/canary.py"]
 _OUTCOME_FACTORIES = {"passed", "warn", "fail", "error", "skipped"}
 
 

@@ -26,6 +26,7 @@ from checks.connect.azure import account_label, blob_service, data_plane_error
 from checks.families.blob import CANARY_PREFIX, bounded_listing
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import msg
 from checks.engine.model import CheckError, Outcome, new_run_id
 from checks.engine.registry import check
 
@@ -69,28 +70,32 @@ class CanaryFacts:
 
 
 _FIXES = {
-    "overwrite": "Enable blob versioning on the storage account (see blob.versioning).",
-    "listed as deleted": "Enable blob soft delete (see blob.soft_delete): a deleted blob must stay listed as "
-                         "deleted and restorable during the retention.",
-    "restore": "A soft-deleted blob could not be restored: check soft delete / versioning settings and that "
-               "the identity has Storage Blob Data Contributor on the canary container.",
-    "verify": "The restored canary's content differs from what was written: open a support case; do not rely "
-              "on soft delete restore until explained.",
+    "overwrite": msg("Enable blob versioning on the storage account (see blob.versioning)."),
+    "listed as deleted": msg("Enable blob soft delete (see blob.soft_delete): a deleted blob must stay listed as "
+                             "deleted and restorable during the retention."),
+    "restore": msg("A soft-deleted blob could not be restored: check soft delete / versioning settings and that "
+                   "the identity has Storage Blob Data Contributor on the canary container."),
+    "verify": msg("The restored canary's content differs from what was written: open a support case; do not rely "
+                  "on soft delete restore until explained."),
 }
 
 
 def first_unmet(facts: CanaryFacts) -> tuple[str, str] | None:
     """(step, what was seen) of the first expectation the round trip did not meet, else None."""
     if facts.overwritten_version and facts.previous_version_listed is False:
-        return "overwrite", (f"versioning is on but the overwritten version {facts.overwritten_version} is not "
-                             f"listed as a previous version ({facts.versions_listed} version(s) listed)")
+        return "overwrite", msg("versioning is on but the overwritten version {version} is not listed as a "
+                                "previous version ({count} version(s) listed)",
+                                version=facts.overwritten_version, count=facts.versions_listed)
     if facts.listed_as_deleted is False:
-        return "listed as deleted", "the deleted canary is not listed as a deleted blob (soft delete off, or retention 0?)"
+        return "listed as deleted", msg("the deleted canary is not listed as a deleted blob (soft delete off, or "
+                                        "retention 0?)")
     if facts.copy_status is not None and facts.copy_status != "success":
-        return "restore", f"copying the previous version back ended with copy status {facts.copy_status}"
+        return "restore", msg("copying the previous version back ended with copy status {status}",
+                              status=facts.copy_status)
     if facts.sha256 is not None and facts.sha256 != facts.expected_sha256:
-        return "verify", (f"restored content has SHA-256 {facts.sha256[:16]}…, expected "
-                          f"{(facts.expected_sha256 or '')[:16]}… ({facts.restored_size} bytes)")
+        return "verify", msg("restored content has SHA-256 {sha256}…, expected {expected}… ({size} bytes)",
+                             sha256=facts.sha256[:16], expected=(facts.expected_sha256 or "")[:16],
+                             size=facts.restored_size)
     return None
 
 
@@ -102,7 +107,7 @@ def evaluate_canary(facts: CanaryFacts, settings: Settings) -> Outcome:
     unmet = first_unmet(facts)
     if unmet is None and not set(STEPS) <= set(facts.reached):
         missing = next(s for s in STEPS if s not in facts.reached)
-        unmet = (missing, f"the round trip stopped before '{missing}'")
+        unmet = (missing, msg("the round trip stopped before '{step}'", step=missing))
     passed = list(STEPS[:STEPS.index(unmet[0])] if unmet else STEPS)
     if not unmet and facts.final_delete:
         passed.append("delete again")
@@ -111,19 +116,22 @@ def evaluate_canary(facts: CanaryFacts, settings: Settings) -> Outcome:
                "restored_by": facts.restored_by if facts.copy_status in (None, "success") else None,
                "sha256": facts.sha256, "final_delete": facts.final_delete,
                "cleaned_leftovers": list(facts.cleaned), "left_alone": list(facts.left_alone)}
-    cleaned = f"; cleaned {len(facts.cleaned)} canary(ies) left by earlier runs" if facts.cleaned else ""
+    cleaned = msg("; cleaned {count} canary(ies) left by earlier runs", count=len(facts.cleaned)) \
+        if facts.cleaned else ""
     if unmet:
         details["failed_step"] = unmet[0]
-        return Outcome.fail(f"canary round trip failed at '{unmet[0]}': {unmet[1]}{cleaned}",
-                            _FIXES.get(unmet[0]), **details)
-    versions = (f" ({facts.versions_listed} versions listed)" if facts.versioning else " (versioning off)")
-    summary = (f"canary {facts.container}/{facts.blob}: uploaded, overwritten{versions}, deleted, listed as "
-               f"deleted, restored by {facts.restored_by}, SHA-256 verified")
+        return Outcome.fail(msg("canary round trip failed at '{step}': {problem}{cleaned}", step=unmet[0],
+                                problem=unmet[1], cleaned=cleaned), _FIXES.get(unmet[0]), **details)
+    versions = msg("{count} versions listed", count=facts.versions_listed) if facts.versioning \
+        else msg("versioning off")
+    summary = msg("canary {container}/{blob}: uploaded, overwritten ({versions}), deleted, listed as deleted, "
+                  "restored by {restored_by}, SHA-256 verified", container=facts.container, blob=facts.blob,
+                  versions=versions, restored_by=facts.restored_by)
     if not facts.final_delete:
-        return Outcome.warn(summary + f", but not deleted again{cleaned}",
-                            "The next run deletes leftover canaries; check the identity's Storage Blob Data "
-                            "Contributor role on the canary container.", **details)
-    return Outcome.passed(summary + f", deleted again{cleaned}", **details)
+        return Outcome.warn(msg("{summary}, but not deleted again{cleaned}", summary=summary, cleaned=cleaned),
+                            msg("The next run deletes leftover canaries; check the identity's Storage Blob Data "
+                                "Contributor role on the canary container."), **details)
+    return Outcome.passed(msg("{summary}, deleted again{cleaned}", summary=summary, cleaned=cleaned), **details)
 
 
 def _own(name: str) -> bool:
