@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -21,6 +23,43 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arm"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request a fake (or Azurite) received, for the permission contract (tests/test_permissions.py)."""
+    method: str
+    url: str
+    status: int
+    location: str = ""  # Azure-AsyncOperation / Location of the answer: a poll URL belongs to this request
+    origin: str = ""  # the innermost project file that sent it: checks/... = the product, tests/... = setup
+    test: str = ""  # the test that was running
+
+
+# Session-wide: every request the suite's CannedTransports and the Azurite-backed SDK clients send.
+SESSION_REQUESTS: list[Sent] = []
+
+
+def _origin() -> str:
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.is_relative_to(ROOT) and ".venv" not in path.parts and path.name != "azure_fakes.py" \
+                and path.name != "conftest.py":
+            return path.relative_to(ROOT).as_posix()
+        frame = frame.f_back
+    return ""
+
+
+def record(request, response) -> None:
+    headers = getattr(response, "headers", {}) or {}
+    location = headers.get("Azure-AsyncOperation") or headers.get("Location") or ""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    SESSION_REQUESTS.append(Sent(request.method.upper(), request.url, int(response.status_code), location,
+                                 _origin(), test))
 
 
 def arm_fixture(name: str, status: str = "200") -> dict:
@@ -80,7 +119,9 @@ class CannedTransport(HttpTransport):
                 route.hits += 1
                 if callable(canned):
                     canned = canned(request)
-                return _response(request, canned)
+                response = _response(request, canned)
+                record(request, response)
+                return response
         raise AssertionError(f"unexpected request: {request.method} {request.url}")
 
     def open(self):

@@ -34,6 +34,26 @@ def demo_db_url(pg_cluster) -> str:
     return pg_cluster.url("verifier", VERIFIER_PASSWORD, DEMO_DB)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def record_azurite_requests():
+    """Every request the real SDK clients send over the network (Azurite) joins the session's record."""
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure_fakes import record
+
+    original = RequestsTransport.send
+
+    def send(self, request, **kwargs):
+        response = original(self, request, **kwargs)
+        record(request, response)
+        return response
+
+    RequestsTransport.send = send
+    try:
+        yield
+    finally:
+        RequestsTransport.send = original
+
+
 @pytest.fixture(scope="session")
 def azurite():
     instance = Azurite.start()
@@ -78,3 +98,7 @@ def env_patch(monkeypatch):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: runs in Chromium via Playwright (tests/test_pages_browser.py)")
+
+def pytest_collection_modifyitems(session, config, items):
+    """The permission contract judges the requests of the whole session: its tests run last."""
+    items.sort(key=lambda item: item.module.__name__ == "test_permissions")

@@ -382,14 +382,15 @@ def test_get_server_is_reusable_for_another_server_and_maps_errors():
          .json("GET", r"/flexibleServers/medicapp-db-restore-1\?", SERVER_BODY)
          .json("GET", r"/flexibleServers/gone\?", arm_error_body("ResourceNotFound", "gone"), status=404))
     ctx = make_ctx(t, RETENTION_NOW)
-    server = get_server(ctx, "medicapp-db-restore-1")
+    drills = "rg-medicapp-drills"  # restored servers live in the drill resource group, not production's
+    server = get_server(ctx, "medicapp-db-restore-1", drills)
     assert server.properties.backup.backup_retention_days == 7
     assert server.properties.state == "Ready"
-    assert t.urls()[0] == (f"{ARM}/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.DBforPostgreSQL/"
+    assert t.urls()[0] == (f"{ARM}/subscriptions/{SUB}/resourceGroups/{drills}/providers/Microsoft.DBforPostgreSQL/"
                            f"flexibleServers/medicapp-db-restore-1?api-version=2026-10-01")
     with pytest.raises(CheckError) as err:
-        get_server(ctx, "gone")
-    assert err.value.reason == ("server gone not found in resource group exampleresourcegroup "
+        get_server(ctx, "gone", drills)
+    assert err.value.reason == ("server gone not found in resource group rg-medicapp-drills "
                                 "(subscription ffffffff-ffff-ffff-ffff-ffffffffffff)")
     assert err.value.details == {"http_status": 404}
     with pytest.raises(NotConfigured):

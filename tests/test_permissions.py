@@ -1,0 +1,361 @@
+"""Permission contract: every request the product sent during this test session (ARM through the
+CannedTransports, blob/table data plane through them and through Azurite; recorded by
+tests/azure_fakes.py) is mapped to the RBAC action or data action Azure checks for it, and must be
+granted by a role assignment of infra/ (built-in roles from tests/fixtures/roles/, custom roles
+parsed from the Bicep) whose scope covers the resource. Also lists what is granted but never used.
+
+These tests run last (tests/conftest.py orders them) and judge what the session recorded: run the
+whole suite (`make test`). Alone they have nothing to judge and skip (and fail under CI).
+
+The suite's fixtures name the deployment's parameters: `DEPLOYMENT` says which names stand for
+production, the drill resource group, the checked account and the journal (Azurite has one account
+for all: tables and `verifier-locks` are the journal's, other containers the checked account's).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pytest
+
+from azure_fakes import SESSION_REQUESTS, Sent
+from test_infra import INFRA, body, resources_of
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILTIN = json.loads((Path(__file__).parent / "fixtures" / "roles" / "builtin_roles.json").read_text())
+SUB = "/subscriptions/SUB"
+ST = "Microsoft.Storage/storageAccounts"
+PG = "Microsoft.DBforPostgreSQL/flexibleServers"
+DEPLOYMENT = {
+    "production": [("exampleresourcegroup", "exampleserver"), ("rg-medicapp", "medicapp-db")],
+    "drill_rg": "rg-medicapp-drills",
+    "checked": ("rg-medicapp", "medicappdocs"),
+    "canary": "canary",
+    "journal": ("rg-verifier", "stjrnlverifier"),
+    "host": ("rg-verifier", "sthostverifier"),
+}
+
+
+def account_id(rg_and_name: tuple[str, str]) -> str:
+    return f"{SUB}/resourceGroups/{rg_and_name[0]}/providers/{ST}/{rg_and_name[1]}"
+
+
+def scope_ids(file: str, symbol: str | None) -> list[str]:
+    """The deployed resource ids behind a role assignment's scope symbol ('*' = any one segment)."""
+    checked, journal = account_id(DEPLOYMENT["checked"]), account_id(DEPLOYMENT["journal"])
+    containers = "blobServices/default/containers"
+    return {
+        ("modules/target-postgres.bicep", "server"):
+            [f"{SUB}/resourceGroups/{rg}/providers/{PG}/{name}" for rg, name in DEPLOYMENT["production"]],
+        ("modules/drill.bicep", None): [f"{SUB}/resourceGroups/{DEPLOYMENT['drill_rg']}"],
+        ("modules/target-storage.bicep", "account"): [checked],
+        ("modules/target-storage.bicep", "containers"): [f"{checked}/{containers}/*"],
+        ("modules/target-storage.bicep", "canary"): [f"{checked}/{containers}/{DEPLOYMENT['canary']}"],
+        ("modules/functionapp.bicep", "hostAccount"): [account_id(DEPLOYMENT["host"])],
+        ("modules/functionapp.bicep", "journalAccount"): [journal],
+        ("modules/functionapp.bicep", "lockContainer"): [f"{journal}/{containers}/verifier-locks"],
+        ("modules/functionapp.bicep", "appInsights"):
+            [f"{SUB}/resourceGroups/rg-verifier/providers/Microsoft.Insights/components/appi-verifier"],
+        ("modules/drill-network-join.bicep", "subnet"):
+            [f"{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-pg"],
+        ("modules/drill-network-join.bicep", "zone"):
+            [f"{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/privateDnsZones/pg.private.postgres"],
+    }[(file, symbol)]
+
+
+def resource_type(resource_id: str) -> str:
+    """Microsoft.X/a/b for /subscriptions/../providers/Microsoft.X/a/NAME/b/NAME."""
+    tail = resource_id.split("/providers/", 1)[1].split("/")
+    return "/".join([tail[0]] + tail[1::2])
+
+
+@dataclass(frozen=True)
+class Grant:
+    source: tuple[str, str]  # (bicep file, role assignment symbol)
+    scopes: tuple[str, ...]
+    actions: tuple[str, ...]
+    data_actions: tuple[str, ...]
+
+
+def grants(infra: Path = INFRA) -> list[Grant]:
+    """Every role assignment in the Bicep: its role's permissions and its deployed scope ids."""
+    from pycep import BicepParser
+
+    out = []
+    for path in sorted(infra.rglob("*.bicep")):
+        rel, doc = path.relative_to(infra).as_posix(), BicepParser().parse(file_path=path)
+        for name, res in resources_of(doc, "Microsoft.Authorization/roleAssignments").items():
+            props, scope = body(res)["properties"], body(res).get("scope")
+            scope = scope["operator"]["operands"]["operand_1"] if isinstance(scope, dict) else scope
+            ids = scope_ids(rel, scope)
+            if scope:  # the template's resource type must be the type the ids stand for
+                assert all(resource_type(i) == doc["resources"][scope]["type"] for i in ids), (rel, scope)
+            out.append(Grant((rel, name), tuple(ids), *role_permissions(doc, props["roleDefinitionId"])))
+    return out
+
+
+def role_permissions(doc: dict, role_ref) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if isinstance(role_ref, dict) and "function" in role_ref:  # subscriptionResourceId(..., builtin)
+        builtin = BUILTIN[doc["variables"][role_ref["function"]["parameters"]["resource_name_1"]]["value"]]
+        return tuple(builtin["actions"]), tuple(builtin["dataActions"])
+    symbol = role_ref["operator"]["operands"]["operand_1"]  # customRole.id
+    (perm,) = body(doc["resources"][symbol])["properties"]["permissions"]
+    return tuple(custom_list(doc, perm["actions"])), tuple(custom_list(doc, perm["dataActions"]))
+
+
+def custom_list(doc: dict, value) -> list[str]:
+    """A custom role's action list: a literal, a variable, or concat() of conditional literals (all taken)."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return doc["variables"][value]["value"]
+    args = value["function"]["parameters"].values()
+    return [a for arg in args for a in arg["operator"]["operands"]["true_value"]]
+
+
+# --- requests → (permission, kind, resource id) ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Need:
+    permission: str
+    data: bool  # a data action (else an action)
+    resource: str
+    request: str
+    test: str = ""
+
+
+def arm_need(sent: Sent, path: str, origins: dict[str, str]) -> Need:
+    """ARM: provider + resource types + read|write|delete (POST: the action's name + /action)."""
+    path = re.sub(r"^/subscriptions/[^/]+", SUB, path)
+    tail = path.split("/providers/", 1)[1].split("/")
+    if sent.method == "POST":
+        permission = "/".join([tail[0]] + tail[1:-1:2] + [tail[-1], "action"])
+    else:
+        verb = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}[sent.method]
+        permission = "/".join([tail[0]] + tail[1::2] + [verb])
+    resource = path if len(tail) % 2 else path.rsplit("/", 1)[0]  # a list: its parent
+    if "/locations/" in path and re.search(r"/(azureAsyncOperation|operationResults)/", path):
+        resource = origins[path]  # an operation status: the resource whose operation it is
+    return Need(permission, False, resource, f"{sent.method} {path}")
+
+
+BLOB = "Microsoft.Storage/storageAccounts/blobServices/containers"
+TABLE = "Microsoft.Storage/storageAccounts/tableServices/tables"
+
+
+def blob_need(method: str, container: str, blob: str, query: dict) -> tuple[str, bool]:
+    """Microsoft's 'Permissions for calling data operations' (Blob service)."""
+    if not blob:
+        if query.get("comp") == ["list"]:
+            return f"{BLOB}/blobs/read", True  # List Blobs
+        return f"{BLOB}/" + {"PUT": "write", "DELETE": "delete"}.get(method, "read"), False
+    if method in ("GET", "HEAD"):
+        return f"{BLOB}/blobs/read", True  # Get Blob / Get Blob Properties
+    if method == "DELETE":
+        return f"{BLOB}/blobs/delete", True
+    return f"{BLOB}/blobs/write", True  # Put Blob, Set Metadata, Lease Blob, Undelete Blob
+
+
+def table_need(method: str, name: str) -> tuple[str, bool]:
+    """Microsoft's 'Permissions for calling data operations' (Table service)."""
+    if name in ("Tables", "$batch"):
+        return (f"{TABLE}/" + {"POST": "write", "DELETE": "delete"}.get(method, "read"), False) \
+            if name == "Tables" else (f"{TABLE}/entities/write", True)
+    if method == "GET":
+        return f"{TABLE}/entities/read", True
+    if method == "POST":
+        return f"{TABLE}/entities/add/action", True  # Insert Entity
+    return f"{TABLE}/entities/" + ("delete" if method == "DELETE" else "write"), True
+
+
+def is_table_request(method: str, url, first: str) -> bool:
+    host = url.hostname or ""
+    if ".table." in host or ".blob." in host:
+        return ".table." in host
+    # Azurite (path-style, one host): only the table service has these paths and methods
+    return first in ("Tables", "$batch") or "(" in first or method in ("PATCH", "MERGE") or \
+        (method == "POST" and "comp=" not in url.query)
+
+
+def data_need(sent: Sent, url) -> Need:
+    segments = [unquote(s) for s in url.path.split("/") if s]
+    if url.hostname in ("127.0.0.1", "localhost"):
+        segments = segments[1:]  # Azurite: /devstoreaccount1/...
+    first = segments[0] if segments else ""
+    if is_table_request(sent.method, url, first):
+        name = first.split("(", 1)[0]
+        permission, data = table_need(sent.method, name)
+        where = "" if name in ("Tables", "$batch") else f"/tables/{name}"
+        return Need(permission, data, account_id(DEPLOYMENT["journal"]) + "/tableServices/default" + where,
+                    f"{sent.method} /{first}")
+    container, blob = first, "/".join(segments[1:])
+    permission, data = blob_need(sent.method, container, blob, parse_qs(url.query))
+    account = DEPLOYMENT["journal"] if container == "verifier-locks" else DEPLOYMENT["checked"]
+    return Need(permission, data, f"{account_id(account)}/blobServices/default/containers/{container}",
+                f"{sent.method} /{container}{'/…' if blob else ''}?{url.query}")
+
+
+def needs(sent_list: list[Sent]) -> list[Need]:
+    """What Azure checks for each request the product (checks/, function_app.py) sent."""
+    origins: dict[str, str] = {}
+    out = []
+    for sent in sent_list:
+        url = urlparse(sent.url)
+        if url.hostname == "management.azure.com":
+            need = arm_need(sent, url.path, origins)
+            if sent.location:  # its operation's status URL is authorized against this resource
+                origins[re.sub(r"^/subscriptions/[^/]+", SUB, urlparse(sent.location).path)] = need.resource
+        else:
+            need = data_need(sent, url)
+        if sent.origin.startswith("checks/") or sent.origin == "function_app.py":
+            out.append(dataclasses.replace(need, test=sent.test))
+    return out
+
+
+# --- the contract ------------------------------------------------------------------------------------------
+
+def matches(pattern: str, permission: str) -> bool:
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), permission, re.I) is not None
+
+
+def covers(scope: str, resource: str) -> bool:
+    pattern = re.escape(scope.lower()).replace(r"\*", "[^/]+")
+    return re.match(pattern + "(/|$)", resource.lower()) is not None
+
+
+def granting(need: Need, all_grants: list[Grant]) -> list[tuple[Grant, str]]:
+    """The (assignment, pattern) pairs that allow `need`."""
+    found = []
+    for grant in all_grants:
+        if not any(covers(scope, need.resource) for scope in grant.scopes):
+            continue
+        for pattern in (grant.data_actions if need.data else grant.actions):
+            if matches(pattern, need.permission):
+                found.append((grant, pattern))
+    return found
+
+
+def judge(all_needs: list[Need], all_grants: list[Grant]) -> tuple[list[Need], set, set]:
+    """(needs nothing grants, assignments never used, custom-role actions never used)."""
+    missing, used_grants, used_patterns = [], set(), set()
+    for need in all_needs:
+        found = granting(need, all_grants)
+        if not found:
+            missing.append(need)
+        for grant, pattern in found:
+            used_grants.add(grant.source)
+            used_patterns.add((grant.source, pattern))
+    unused_grants = {g.source for g in all_grants} - used_grants
+    custom = {(g.source, a) for g in all_grants for a in g.actions + g.data_actions
+              if g.source[0] in ("modules/drill.bicep", "modules/drill-network-join.bicep")}
+    return missing, unused_grants, custom - used_patterns
+
+
+@pytest.fixture(scope="module")
+def recorded() -> list[Need]:
+    product = needs(list(SESSION_REQUESTS))
+    if not any("DBforPostgreSQL" in n.permission for n in product):
+        if os.environ.get("CI"):
+            pytest.fail("the permission contract needs the whole suite's requests: run pytest on tests/")
+        pytest.skip("the permission contract judges the whole session: run the whole suite")
+    return product
+
+
+def explain(missing: list[Need]) -> str:
+    return "\n".join(f"  {n.permission} on {n.resource} ({n.request}; {n.test})" for n in missing)
+
+
+def test_every_request_the_product_sends_is_granted_by_a_role_assignment_in_the_bicep(recorded):
+    missing, _, _ = judge(recorded, grants())
+    assert not missing, "the code calls what the infrastructure does not grant:\n" + explain(missing)
+    # not vacuous: the session really exercised every kind of call the product makes
+    seen = {n.permission.rsplit("Microsoft.", 1)[-1] for n in recorded}
+    assert seen >= {
+        "DBforPostgreSQL/flexibleServers/read", "DBforPostgreSQL/flexibleServers/backups/read",
+        "DBforPostgreSQL/flexibleServers/write", "DBforPostgreSQL/flexibleServers/delete",
+        "DBforPostgreSQL/locations/azureAsyncOperation/read", "Storage/storageAccounts/read",
+        "Storage/storageAccounts/blobServices/read", "Storage/storageAccounts/tableServices/tables/write",
+        "Storage/storageAccounts/tableServices/tables/entities/read",
+        "Storage/storageAccounts/tableServices/tables/entities/write",
+        "Storage/storageAccounts/blobServices/containers/blobs/read",
+        "Storage/storageAccounts/blobServices/containers/blobs/write",
+        "Storage/storageAccounts/blobServices/containers/blobs/delete"}, sorted(seen)
+
+
+def test_granted_but_unused_is_listed_and_each_is_explained(recorded):
+    _, unused_grants, unused_actions = judge(recorded, grants())
+    print("granted, never used by the code:", sorted(unused_grants), sorted(unused_actions))
+    assert unused_grants == {
+        ("modules/functionapp.bicep", "hostBlobOwner"),  # the Functions host itself (keys, timers, package)
+        ("modules/functionapp.bicep", "telemetryPublisher"),  # the host's telemetry to App Insights
+        ("modules/drill-network-join.bicep", "subnetJoin"),  # ARM's linked checks on the restore PUT
+        ("modules/drill-network-join.bicep", "zoneJoin"),  # (VNet-integrated source only)
+    }
+    assert {action for _, action in unused_actions} == {
+        "Microsoft.DBforPostgreSQL/locations/operationResults/read",  # Location-header polling (no fake sends it)
+        "Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/privateDnsZones/join/action"}
+
+
+def without(tmp_path: Path, action: str) -> list[Grant]:
+    """The grants of a copy of infra/ whose drill role lacks `action`."""
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy)
+    drill = copy / "modules" / "drill.bicep"
+    text = drill.read_text()
+    kept = "\n".join(line for line in text.splitlines() if f"'{action}'" not in line)
+    assert kept != text
+    drill.write_text(kept)
+    return grants(copy)
+
+
+def test_removing_an_action_from_the_drill_role_breaks_the_contract(recorded, tmp_path):
+    before, _, _ = judge(recorded, grants())
+    poll = "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read"
+    after, _, _ = judge(recorded, without(tmp_path / "a", poll))
+    new = [n for n in after if n not in before]
+    assert new and {n.permission for n in new} == {poll}  # exactly the restore's and the delete's polls
+    assert all(n.resource.startswith(f"{SUB}/resourceGroups/rg-medicapp-drills/") for n in new)
+    after, _, _ = judge(recorded, without(tmp_path / "b", f"{PG}/delete"))
+    assert {n.request.split()[0] for n in after if n not in before} == {"DELETE"}
+
+
+def test_the_drill_cannot_write_production_and_production_is_read_only(recorded):
+    all_grants = grants()
+    for rg, name in DEPLOYMENT["production"]:
+        server = f"{SUB}/resourceGroups/{rg}/providers/{PG}/{name}"
+        for verb, allowed in (("read", True), ("write", False), ("delete", False)):
+            need = Need(f"{PG}/{verb}", False, server, f"{verb} production")
+            assert bool(granting(need, all_grants)) is allowed, (server, verb)
+        other = Need(f"{PG}/write", False, f"{SUB}/resourceGroups/{rg}/providers/{PG}/new-server", "PUT")
+        assert not granting(other, all_grants)  # no server can be created next to production
+    writes = [n for n in recorded if n.permission in (f"{PG}/write", f"{PG}/delete")]
+    assert writes and all(n.resource.startswith(f"{SUB}/resourceGroups/rg-medicapp-drills/") for n in writes)
+
+
+def test_request_mapping_follows_azures_tables():
+    poll = f"{SUB}/providers/Microsoft.DBforPostgreSQL/locations/eastus/azureAsyncOperation/op1"
+    put = Sent("PUT", f"https://management.azure.com/subscriptions/s1/resourceGroups/rg/providers/{PG}/x?api-version=1",
+               202, f"https://management.azure.com/subscriptions/s1/providers/Microsoft.DBforPostgreSQL/locations/"
+               f"eastus/azureAsyncOperation/op1?api-version=1", "checks/drill/state.py")
+    get = Sent("GET", f"https://management.azure.com{poll.replace('/SUB', '/s1')}?api-version=1", 200, "",
+               "checks/drill/state.py")
+    backups = Sent("GET", f"https://management.azure.com/subscriptions/s1/resourceGroups/rg/providers/{PG}/x/backups",
+                   200, "", "checks/families/postgres.py")
+    got = [(n.permission, n.resource) for n in needs([put, get, backups])]
+    server = f"{SUB}/resourceGroups/rg/providers/{PG}/x"
+    assert got == [(f"{PG}/write", server), ("Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read", server),
+                   (f"{PG}/backups/read", server)]
+    assert blob_need("GET", "c", "", {"restype": ["container"], "comp": ["list"]}) == (f"{BLOB}/blobs/read", True)
+    assert blob_need("PUT", "c", "", {"restype": ["container"]}) == (f"{BLOB}/write", False)
+    assert blob_need("PUT", "c", "b", {"comp": ["lease"]}) == (f"{BLOB}/blobs/write", True)
+    assert table_need("POST", "Tables") == (f"{TABLE}/write", False)
+    assert table_need("POST", "Journal") == (f"{TABLE}/entities/add/action", True)
+    assert table_need("PATCH", "Journal") == (f"{TABLE}/entities/write", True)
+    setup = dataclasses.replace(put, origin="tests/test_drill.py")
+    assert needs([setup]) == []  # a test's own seeding of Azurite is not the product's
