@@ -99,6 +99,7 @@ def env_patch(monkeypatch):
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: runs in Chromium via Playwright (tests/test_pages_browser.py)")
 
+
 def pytest_collection_modifyitems(session, config, items):
     """The permission contract judges the requests of the whole session: its tests run last."""
     items.sort(key=lambda item: item.module.__name__ == "test_permissions")
