@@ -46,6 +46,8 @@ param signedDocumentContainer string = ''
 @description('Canary container (BLOB_CANARY_CONTAINER), created in the checked account; empty = no canary.')
 param blobCanaryContainer string = 'verifier-canary'
 
+@description('The checked account has blob change feed on: read $blobchangefeed (BLOB_ACTIVITY_SOURCE auto|change_feed).')
+param readBlobChangeFeed bool = false
 @description('Put a CanNotDelete lock on the production server.')
 param lockProductionServer bool = false
 
@@ -266,6 +268,7 @@ module storageAccess 'modules/target-storage.bicep' = {
     identityPrincipalId: identity.outputs.principalId
     readContainers: readContainers
     canaryContainer: blobCanaryContainer
+    readChangeFeed: readBlobChangeFeed
   }
 }
 

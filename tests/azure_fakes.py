@@ -37,29 +37,34 @@ class Sent:
     location: str = ""  # Azure-AsyncOperation / Location of the answer: a poll URL belongs to this request
     origin: str = ""  # the innermost project file that sent it: checks/... = the product, tests/... = setup
     test: str = ""  # the test that was running
+    chain: tuple[str, ...] = ()  # every project file on the call stack, innermost first
 
 
 # Session-wide: every request the suite's CannedTransports and the Azurite-backed SDK clients send.
 SESSION_REQUESTS: list[Sent] = []
 
 
-def _origin() -> str:
+def _chain() -> tuple[str, ...]:
+    files: list[str] = []
     frame = sys._getframe(2)
     while frame is not None:
         path = Path(frame.f_code.co_filename)
-        if path.is_relative_to(ROOT) and ".venv" not in path.parts and path.name != "azure_fakes.py" \
-                and path.name != "conftest.py":
-            return path.relative_to(ROOT).as_posix()
+        if path.is_relative_to(ROOT) and ".venv" not in path.parts and path.name not in ("azure_fakes.py",
+                                                                                         "conftest.py"):
+            name = path.relative_to(ROOT).as_posix()
+            if name not in files:
+                files.append(name)
         frame = frame.f_back
-    return ""
+    return tuple(files)
 
 
 def record(request, response) -> None:
     headers = getattr(response, "headers", {}) or {}
     location = headers.get("Azure-AsyncOperation") or headers.get("Location") or ""
     test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    chain = _chain()
     SESSION_REQUESTS.append(Sent(request.method.upper(), request.url, int(response.status_code), location,
-                                 _origin(), test))
+                                 chain[0] if chain else "", test, chain))
 
 
 def arm_fixture(name: str, status: str = "200") -> dict:

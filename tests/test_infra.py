@@ -270,6 +270,7 @@ def test_role_assignments_are_exactly_the_least_privilege_set():
         ("modules/target-storage.bicep", "accountReader"): (READER, "Microsoft.Storage/storageAccounts"),
         ("modules/target-storage.bicep", "containerReaders"): (BLOB_DATA_READER, container),
         ("modules/target-storage.bicep", "canaryContributor"): (BLOB_DATA_CONTRIBUTOR, container),
+        ("modules/target-storage.bicep", "changeFeedReader"): (BLOB_DATA_READER, container),
         ("modules/functionapp.bicep", "hostBlobOwner"): (BLOB_DATA_OWNER, "Microsoft.Storage/storageAccounts"),
         ("modules/functionapp.bicep", "journalTableContributor"): (TABLE_DATA_CONTRIBUTOR, "Microsoft.Storage/storageAccounts"),
         ("modules/functionapp.bicep", "lockBlobContributor"): (BLOB_DATA_CONTRIBUTOR, container),
@@ -293,6 +294,11 @@ def test_write_rights_are_scoped_to_the_canary_and_lock_containers_and_the_journ
     assert ras[("modules/target-storage.bicep", "canaryContributor")]["scope"] == "canary"
     assert body(st["resources"]["canary"])["name"] == "canaryContainer"
     assert body(st["resources"]["canary"])["properties"]["publicAccess"] == "None"
+    # the change feed: read-only, its own system container, only when the deployment says it is on
+    feed = st["resources"]["changeFeedContainer"]
+    assert feed["existing"] is True and body(feed)["name"] == "$blobchangefeed"
+    assert st["resources"]["changeFeedReader"]["config"]["condition"] == "readChangeFeed"
+    assert parse("main.bicep")["parameters"]["readBlobChangeFeed"]["default"] is False
     # the lease container: `verifier-locks`, the name checks/journal/lease.py uses
     storage = parse("modules/storage.bicep")
     assert storage["parameters"]["lockContainerName"]["default"] == LOCK_CONTAINER == "verifier-locks"

@@ -34,7 +34,7 @@ ST = "Microsoft.Storage/storageAccounts"
 PG = "Microsoft.DBforPostgreSQL/flexibleServers"
 DEPLOYMENT = {
     "production": [("exampleresourcegroup", "exampleserver"), ("rg-medicapp", "medicapp-db")],
-    "drill_rg": "rg-medicapp-drills",
+    "drill_rgs": ["rg-medicapp-drills", "rg-medicapp-restore"],
     "checked": ("rg-medicapp", "medicappdocs"),
     "canary": "canary",
     "journal": ("rg-verifier", "stjrnlverifier"),
@@ -47,16 +47,17 @@ def account_id(rg_and_name: tuple[str, str]) -> str:
 
 
 def scope_ids(file: str, symbol: str | None) -> list[str]:
-    """The deployed resource ids behind a role assignment's scope symbol ('*' = any one segment)."""
+    """The deployed resource ids behind a role assignment's scope symbol ('*' = any configured container)."""
     checked, journal = account_id(DEPLOYMENT["checked"]), account_id(DEPLOYMENT["journal"])
     containers = "blobServices/default/containers"
     return {
         ("modules/target-postgres.bicep", "server"):
             [f"{SUB}/resourceGroups/{rg}/providers/{PG}/{name}" for rg, name in DEPLOYMENT["production"]],
-        ("modules/drill.bicep", None): [f"{SUB}/resourceGroups/{DEPLOYMENT['drill_rg']}"],
+        ("modules/drill.bicep", None): [f"{SUB}/resourceGroups/{rg}" for rg in DEPLOYMENT["drill_rgs"]],
         ("modules/target-storage.bicep", "account"): [checked],
         ("modules/target-storage.bicep", "containers"): [f"{checked}/{containers}/*"],
         ("modules/target-storage.bicep", "canary"): [f"{checked}/{containers}/{DEPLOYMENT['canary']}"],
+        ("modules/target-storage.bicep", "changeFeedContainer"): [f"{checked}/{containers}/$blobchangefeed"],
         ("modules/functionapp.bicep", "hostAccount"): [account_id(DEPLOYMENT["host"])],
         ("modules/functionapp.bicep", "journalAccount"): [journal],
         ("modules/functionapp.bicep", "lockContainer"): [f"{journal}/{containers}/verifier-locks"],
@@ -201,8 +202,12 @@ def data_need(sent: Sent, url) -> Need:
                 f"{sent.method} /{container}{'/…' if blob else ''}?{url.query}")
 
 
-def needs(sent_list: list[Sent]) -> list[Need]:
-    """What Azure checks for each request the product (checks/, function_app.py) sent."""
+PERSON_FACES = ("checks/restore_cli.py",)  # incident restore --apply: the on-call person's identity (README)
+
+
+def needs(sent_list: list[Sent], person: bool = False) -> list[Need]:
+    """What Azure checks for each request the product (checks/, function_app.py) sent: with the app's
+    identity, or (person=True) with the on-call person's (incident restore through its CLI)."""
     origins: dict[str, str] = {}
     out = []
     for sent in sent_list:
@@ -213,7 +218,8 @@ def needs(sent_list: list[Sent]) -> list[Need]:
                 origins[re.sub(r"^/subscriptions/[^/]+", SUB, urlparse(sent.location).path)] = need.resource
         else:
             need = data_need(sent, url)
-        if sent.origin.startswith("checks/") or sent.origin == "function_app.py":
+        by_person = any(face in sent.chain for face in PERSON_FACES)
+        if (sent.origin.startswith("checks/") or sent.origin == "function_app.py") and by_person == person:
             out.append(dataclasses.replace(need, test=sent.test))
     return out
 
@@ -225,7 +231,8 @@ def matches(pattern: str, permission: str) -> bool:
 
 
 def covers(scope: str, resource: str) -> bool:
-    pattern = re.escape(scope.lower()).replace(r"\*", "[^/]+")
+    # '*' stands for any CONFIGURED container: never a system one ($blobchangefeed, $logs...)
+    pattern = re.escape(scope.lower()).replace(r"\*", r"[^/$][^/]*")
     return re.match(pattern + "(/|$)", resource.lower()) is not None
 
 
@@ -320,7 +327,7 @@ def test_removing_an_action_from_the_drill_role_breaks_the_contract(recorded, tm
     after, _, _ = judge(recorded, without(tmp_path / "a", poll))
     new = [n for n in after if n not in before]
     assert new and {n.permission for n in new} == {poll}  # exactly the restore's and the delete's polls
-    assert all(n.resource.startswith(f"{SUB}/resourceGroups/rg-medicapp-drills/") for n in new)
+    assert all(n.resource.split("/")[4] in DEPLOYMENT["drill_rgs"] for n in new)
     after, _, _ = judge(recorded, without(tmp_path / "b", f"{PG}/delete"))
     assert {n.request.split()[0] for n in after if n not in before} == {"DELETE"}
 
@@ -335,27 +342,17 @@ def test_the_drill_cannot_write_production_and_production_is_read_only(recorded)
         other = Need(f"{PG}/write", False, f"{SUB}/resourceGroups/{rg}/providers/{PG}/new-server", "PUT")
         assert not granting(other, all_grants)  # no server can be created next to production
     writes = [n for n in recorded if n.permission in (f"{PG}/write", f"{PG}/delete")]
-    assert writes and all(n.resource.startswith(f"{SUB}/resourceGroups/rg-medicapp-drills/") for n in writes)
+    assert writes and all(n.resource.split("/")[4] in DEPLOYMENT["drill_rgs"] for n in writes)
 
 
-def test_request_mapping_follows_azures_tables():
-    poll = f"{SUB}/providers/Microsoft.DBforPostgreSQL/locations/eastus/azureAsyncOperation/op1"
-    put = Sent("PUT", f"https://management.azure.com/subscriptions/s1/resourceGroups/rg/providers/{PG}/x?api-version=1",
-               202, f"https://management.azure.com/subscriptions/s1/providers/Microsoft.DBforPostgreSQL/locations/"
-               f"eastus/azureAsyncOperation/op1?api-version=1", "checks/drill/state.py")
-    get = Sent("GET", f"https://management.azure.com{poll.replace('/SUB', '/s1')}?api-version=1", 200, "",
-               "checks/drill/state.py")
-    backups = Sent("GET", f"https://management.azure.com/subscriptions/s1/resourceGroups/rg/providers/{PG}/x/backups",
-                   200, "", "checks/families/postgres.py")
-    got = [(n.permission, n.resource) for n in needs([put, get, backups])]
-    server = f"{SUB}/resourceGroups/rg/providers/{PG}/x"
-    assert got == [(f"{PG}/write", server), ("Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read", server),
-                   (f"{PG}/backups/read", server)]
-    assert blob_need("GET", "c", "", {"restype": ["container"], "comp": ["list"]}) == (f"{BLOB}/blobs/read", True)
-    assert blob_need("PUT", "c", "", {"restype": ["container"]}) == (f"{BLOB}/write", False)
-    assert blob_need("PUT", "c", "b", {"comp": ["lease"]}) == (f"{BLOB}/blobs/write", True)
-    assert table_need("POST", "Tables") == (f"{TABLE}/write", False)
-    assert table_need("POST", "Journal") == (f"{TABLE}/entities/add/action", True)
-    assert table_need("PATCH", "Journal") == (f"{TABLE}/entities/write", True)
-    setup = dataclasses.replace(put, origin="tests/test_drill.py")
-    assert needs([setup]) == []  # a test's own seeding of Azurite is not the product's
+def test_incident_restore_by_a_person_needs_only_what_the_readme_lists():
+    """`restore --apply` runs with the on-call person's identity: the README names its rights."""
+    person = needs(list(SESSION_REQUESTS), person=True)
+    if not person:
+        pytest.skip("no incident restore in this session")
+    text = (ROOT / "README.md").read_text()
+    documented = text[text.index("## Incident restore"):].split("\n## ", 1)[0]
+    for need in person:  # an action by name, or the journal's data role by name
+        named = need.permission in documented or (
+            need.permission.startswith(TABLE) and "Storage Table Data Contributor" in documented)
+        assert named, f"{need.permission} ({need.request}) is not in the README's incident restore rights"

@@ -6,6 +6,8 @@ param identityPrincipalId string
 param readContainers array
 @description('The canary container (BLOB_CANARY_CONTAINER); empty = no canary round trip.')
 param canaryContainer string
+@description('The account has blob change feed on: blob.recent_file / blob.deleted_visible read $blobchangefeed.')
+param readChangeFeed bool = false
 
 var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
@@ -24,6 +26,12 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   parent: blobService
   name: name
 }]
+
+// Written by the Blob service itself when change feed is on (never created here).
+resource changeFeedContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = if (readChangeFeed) {
+  parent: blobService
+  name: '$blobchangefeed'
+}
 
 // The canary container is the verifier's own scratch space in the checked account (created here
 // so that its write right can be scoped to it alone).
@@ -60,6 +68,19 @@ resource containerReaders 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     description: 'List and read blobs of a checked container'
   }
 }]
+
+// why: with change feed on, blob.recent_file and blob.deleted_visible read the hourly change
+// records (segments, manifests, Avro chunks) of $blobchangefeed: read-only, that container only.
+resource changeFeedReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (readChangeFeed) {
+  name: guid(changeFeedContainer.id, identityPrincipalId, storageBlobDataReader)
+  scope: changeFeedContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Read the change feed of the checked account'
+  }
+}
 
 // why: the canary round trip writes, reads back, deletes and undeletes one blob: write rights on
 // the canary container only, never on the containers holding documents.
