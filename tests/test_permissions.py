@@ -351,7 +351,7 @@ def test_incident_restore_by_a_person_needs_only_what_the_readme_lists():
     if not person:
         pytest.skip("no incident restore in this session")
     text = (ROOT / "README.md").read_text()
-    documented = text[text.index("## Incident restore"):].split("\n## ", 1)[0]
+    documented = " ".join(text[text.index("## Incident restore"):].split("\n## ", 1)[0].split())
     for need in person:  # an action by name, or the journal's data role by name
         named = need.permission in documented or (
             need.permission.startswith(TABLE) and "Storage Table Data Contributor" in documented)
