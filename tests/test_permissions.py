@@ -142,7 +142,7 @@ def arm_need(sent: Sent, path: str, origins: dict[str, str]) -> Need:
         permission = "/".join([tail[0]] + tail[1::2] + [verb])
     resource = path if len(tail) % 2 else path.rsplit("/", 1)[0]  # a list: its parent
     if "/locations/" in path and re.search(r"/(azureAsyncOperation|operationResults)/", path):
-        resource = origins[path]  # an operation status: the resource whose operation it is
+        resource = origins.get(path, path)  # an operation status: the resource whose operation it is
     return Need(permission, False, resource, f"{sent.method} {path}")
 
 
