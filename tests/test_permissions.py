@@ -343,19 +343,3 @@ def test_the_drill_cannot_write_production_and_production_is_read_only(recorded)
         assert not granting(other, all_grants)  # no server can be created next to production
     writes = [n for n in recorded if n.permission in (f"{PG}/write", f"{PG}/delete")]
     assert writes and all(n.resource.split("/")[4] in DEPLOYMENT["drill_rgs"] for n in writes)
-
-
-def test_incident_restore_by_a_person_needs_only_what_the_readme_lists():
-    """`restore --apply` runs with the on-call person's identity: the README names its rights."""
-    person = needs(list(SESSION_REQUESTS), person=True)
-    if not person:
-        pytest.skip("no incident restore in this session")
-    text = (ROOT / "README.md").read_text()
-    documented = " ".join(text[text.index("## Incident restore"):].split("\n## ", 1)[0].split())
-    for need in person:  # an action by name, or the journal's data role by name
-        if re.search(r"/locations/(operationResults|azureAsyncOperation)/read$", need.permission):
-            continue  # the status of an operation the person started (its action is checked)
-        roles = [r for r in BUILTIN.values() if r["roleName"] in documented]  # roles named there
-        named = need.permission in documented or any(
-            matches(p, need.permission) for r in roles for p in r["dataActions"] + r["actions"] if p != "*/read")
-        assert named, f"{need.permission} ({need.request}) is not in the README's incident restore rights"
