@@ -343,3 +343,26 @@ def test_the_drill_cannot_write_production_and_production_is_read_only(recorded)
         assert not granting(other, all_grants)  # no server can be created next to production
     writes = [n for n in recorded if n.permission in (f"{PG}/write", f"{PG}/delete")]
     assert writes and all(n.resource.split("/")[4] in DEPLOYMENT["drill_rgs"] for n in writes)
+
+
+def test_request_mapping_follows_azures_tables():
+    poll = f"{SUB}/providers/Microsoft.DBforPostgreSQL/locations/eastus/azureAsyncOperation/op1"
+    put = Sent("PUT", f"https://management.azure.com/subscriptions/s1/resourceGroups/rg/providers/{PG}/x?api-version=1",
+               202, f"https://management.azure.com/subscriptions/s1/providers/Microsoft.DBforPostgreSQL/locations/"
+               f"eastus/azureAsyncOperation/op1?api-version=1", "checks/drill/state.py")
+    get = Sent("GET", f"https://management.azure.com{poll.replace('/SUB', '/s1')}?api-version=1", 200, "",
+               "checks/drill/state.py")
+    backups = Sent("GET", f"https://management.azure.com/subscriptions/s1/resourceGroups/rg/providers/{PG}/x/backups",
+                   200, "", "checks/families/postgres.py")
+    got = [(n.permission, n.resource) for n in needs([put, get, backups])]
+    server = f"{SUB}/resourceGroups/rg/providers/{PG}/x"
+    assert got == [(f"{PG}/write", server), ("Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read", server),
+                   (f"{PG}/backups/read", server)]
+    assert blob_need("GET", "c", "", {"restype": ["container"], "comp": ["list"]}) == (f"{BLOB}/blobs/read", True)
+    assert blob_need("PUT", "c", "", {"restype": ["container"]}) == (f"{BLOB}/write", False)
+    assert blob_need("PUT", "c", "b", {"comp": ["lease"]}) == (f"{BLOB}/blobs/write", True)
+    assert table_need("POST", "Tables") == (f"{TABLE}/write", False)
+    assert table_need("POST", "Journal") == (f"{TABLE}/entities/add/action", True)
+    assert table_need("PATCH", "Journal") == (f"{TABLE}/entities/write", True)
+    setup = dataclasses.replace(put, origin="tests/test_drill.py")
+    assert needs([setup]) == []  # a test's own seeding of Azurite is not the product's
