@@ -16,6 +16,11 @@ from checks.engine.redact import first_line, redact
 READER_ROLE = "Storage Blob Data Reader"
 
 
+def sdk_text(value: Any) -> str | None:
+    """An SDK model's enum (a str subclass) or string as plain text for facts and the journal."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
 def postgres_client(ctx: RunContext) -> Any:
     """PostgreSQLManagementClient for AZURE_SUBSCRIPTION_ID (NotConfigured if unset)."""
     ctx.settings.require("azure_subscription_id")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from checks.connect.azure import arm_error, fetch_once, postgres_client
+from checks.connect.azure import arm_error, fetch_once, postgres_client, sdk_text
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, plain
@@ -94,10 +94,6 @@ def list_backups(ctx: RunContext, name: str | None = None, resource_group: str |
 
 # --- facts ------------------------------------------------------------------------------------
 
-def _str(value: Any) -> str | None:
-    """SDK enums are str subclasses; journal plain strings."""
-    return None if value is None else str(getattr(value, "value", value))
-
 
 @dataclass(frozen=True)
 class ServerFacts:
@@ -121,15 +117,15 @@ def server_facts(server: Any, now: datetime) -> ServerFacts:
     system = server.system_data
     return ServerFacts(
         name=server.name,
-        state=_str(props.state) if props is not None else None,
-        sku_tier=_str(sku.tier) if sku is not None else None,
+        state=sdk_text(props.state) if props is not None else None,
+        sku_tier=sdk_text(sku.tier) if sku is not None else None,
         sku_name=sku.name if sku is not None else None,
         retention_days=backup.backup_retention_days if backup is not None else None,
-        geo_redundant_backup=_str(backup.geo_redundant_backup) if backup is not None else None,
+        geo_redundant_backup=sdk_text(backup.geo_redundant_backup) if backup is not None else None,
         earliest_restore=to_utc(backup.earliest_restore_date) if backup is not None else None,
         created_at=to_utc(system.created_at) if system is not None else None,
         location=server.location,
-        version=_str(props.version) if props is not None else None,
+        version=sdk_text(props.version) if props is not None else None,
         checked_at=to_utc(now),
     )
 
@@ -150,7 +146,7 @@ class BackupFacts:
 
 
 def backup_items(models: list) -> tuple[BackupItem, ...]:
-    return tuple(BackupItem(name=b.name, backup_type=_str(b.backup_type), source=_str(b.source),
+    return tuple(BackupItem(name=b.name, backup_type=sdk_text(b.backup_type), source=sdk_text(b.source),
                             completed_at=to_utc(b.completed_time)) for b in models)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from checks.connect.azure import arm_error, postgres_client
+from checks.connect.azure import arm_error, postgres_client, sdk_text
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, plain
@@ -47,10 +47,6 @@ def region_key(name: str | None) -> str:
     return (name or "").lower().replace(" ", "")
 
 
-def _str(value: Any) -> str | None:
-    return None if value is None else str(getattr(value, "value", value))
-
-
 @dataclass(frozen=True)
 class ProtectionFacts:
     server: str
@@ -69,12 +65,12 @@ def protection_facts(server: Any) -> ProtectionFacts:
     backup = getattr(props, "backup", None)
     enc = getattr(props, "data_encryption", None)
     return ProtectionFacts(
-        server=server.name, state=_str(getattr(props, "state", None)), location=server.location,
-        geo_redundant_backup=_str(backup.geo_redundant_backup) if backup else None,
-        immutable_backup=_str(backup.immutable_backup) if backup else None,
-        encryption_type=_str(enc.type) if enc else None,
-        primary_key_status=_str(enc.primary_encryption_key_status) if enc else None,
-        geo_key_status=_str(enc.geo_backup_encryption_key_status) if enc else None,
+        server=server.name, state=sdk_text(getattr(props, "state", None)), location=server.location,
+        geo_redundant_backup=sdk_text(backup.geo_redundant_backup) if backup else None,
+        immutable_backup=sdk_text(backup.immutable_backup) if backup else None,
+        encryption_type=sdk_text(enc.type) if enc else None,
+        primary_key_status=sdk_text(enc.primary_encryption_key_status) if enc else None,
+        geo_key_status=sdk_text(enc.geo_backup_encryption_key_status) if enc else None,
         geo_key_configured=bool(enc and enc.geo_backup_key_uri))
 
 
@@ -209,7 +205,7 @@ def ltr_operations(models: list) -> tuple[LtrOperation, ...]:
     out = []
     for m in models:
         p = m.properties
-        out.append(LtrOperation(name=p.backup_name or m.name, status=_str(p.status), start=to_utc(p.start_time),
+        out.append(LtrOperation(name=p.backup_name or m.name, status=sdk_text(p.status), start=to_utc(p.start_time),
                                 end=to_utc(p.end_time), error=p.error_message or p.error_code))
     return tuple(out)
 

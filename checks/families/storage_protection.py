@@ -13,17 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from checks.connect.azure import blob_service_properties, storage_account, storage_read
+from checks.connect.azure import blob_service_properties, sdk_text, storage_account, storage_read
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(getattr(value, "value", value))
 
 
 # --- facts of the blob service (one GET, shared) ----------------------------------------------------
@@ -297,7 +293,7 @@ def container_worm(name: str, container: Any) -> ContainerWorm:
     policy = getattr(container, "immutability_policy", None)
     version = getattr(container, "immutable_storage_with_versioning", None)
     return ContainerWorm(container=name, immutability_policy=bool(getattr(container, "has_immutability_policy", None)),
-                         policy_state=_str(policy.state) if policy is not None else None,
+                         policy_state=sdk_text(policy.state) if policy is not None else None,
                          policy_days=policy.immutability_period_since_creation_in_days if policy is not None else None,
                          legal_hold=bool(getattr(container, "has_legal_hold", None)),
                          version_worm=bool(version and version.enabled))
@@ -315,6 +311,6 @@ def immutability(ctx: RunContext) -> Outcome:
         for name in ctx.settings.blob_containers)
     return evaluate_immutability(ImmutabilityFacts(
         account=ctx.settings.storage_account_name, account_version_worm=bool(worm and worm.enabled),
-        account_policy_state=_str(policy.state) if policy is not None else None,
+        account_policy_state=sdk_text(policy.state) if policy is not None else None,
         account_policy_days=policy.immutability_period_since_creation_in_days if policy is not None else None,
         containers=containers), ctx.settings)
