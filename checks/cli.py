@@ -18,7 +18,7 @@ from typing import Mapping, Sequence, TextIO
 
 from checks.cli_text import print_run, print_run_list, use_colour
 from checks.engine.config import ConfigError, read_settings_file
-from checks.engine.i18n import language
+from checks.engine.i18n import current, language
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
@@ -276,7 +276,8 @@ def cmd_list(args, out: TextIO, env) -> int:
         mode = "" if spec.read_only else "  (writes: not in --dry-run)"
         if spec.on_demand:
             mode = "  (writes; on demand: python -m checks drill start|status)"
-        out.write(f"{spec.id:<32} {spec.severity.value:<8} {spec.title}{mode}\n")
+        title = current().gettext(spec.title)  # check titles are in the catalog: --lang fr lists them in French
+        out.write(f"{spec.id:<32} {spec.severity.value:<8} {title}{mode}\n")
     return EXIT_OK
 
 

@@ -238,3 +238,16 @@ def test_a_postgres_rule_renders_in_french_through_the_journal_form():
     assert fr.message(outcome.remediation, stored["remediation"]).startswith(
         "Porter la période de rétention des sauvegardes du serveur à au moins 7 jours")
     assert dataclasses.replace(outcome).summary == outcome.summary
+
+
+def test_cli_list_shows_check_titles_in_the_chosen_language():
+    import io
+
+    from checks.cli import main
+    out = io.StringIO()
+    assert main(["--lang", "fr", "list"], out=out, env={}) == 0
+    assert "PostgreSQL : une sauvegarde récente est listée" in out.getvalue()
+    assert "Exercice de restauration : restauration à un instant donné vers un nouveau serveur" in out.getvalue()
+    english = io.StringIO()
+    assert main(["list"], out=english, env={}) == 0
+    assert "PostgreSQL: a recent backup is listed" in english.getvalue()
