@@ -198,10 +198,6 @@ class Translator:
         from babel.dates import format_date
         return format_date(value, "medium", locale=self.lang)
 
-    def number(self, value: float) -> str:
-        from babel.numbers import format_decimal
-        return format_decimal(value, locale=self.lang)
-
 
 @lru_cache(maxsize=None)
 def translator(lang: str | None = None) -> Translator:
