@@ -165,6 +165,16 @@ _PREFIX_TEMPLATE = _pattern(r"[^{}]*(\{(yyyy|mm)\}[^{}]*)+",
                             "a blob name prefix with {yyyy} and/or {mm}, e.g. uploads/{yyyy}/{mm}/")
 
 
+def _target_name(raw: str) -> str:
+    from checks.engine.fleet import NAME_FORM  # lazy: fleet reads this module's table
+    return _pattern(r"[a-z0-9][a-z0-9-]{0,39}", NAME_FORM)(raw)
+
+
+def _targets(raw: str) -> tuple:
+    from checks.engine.fleet import parse_targets  # lazy: fleet reads this module's table
+    return parse_targets(raw)
+
+
 @dataclass(frozen=True)
 class Var:
     """One environment variable: its name, parser, default and what it is for."""
@@ -200,6 +210,10 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
                                "where runs wait when the journal is down (default: one folder per journal "
                                "account and table under the user's state directory)")),
     ("log_level", Var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info", "logging level")),
+    ("target_name", Var("TARGET_NAME", _target_name, "production",
+                        "name of the target these settings describe (a fleet of one); see TARGETS")),
+    ("targets", Var("TARGETS", _targets, (), "JSON list of targets (name, postgres, storage, settings); "
+                                             "unset: these settings are the only target")),
     ("language", Var("LANGUAGE", _language, "en", "language of reports, CLI and HTTP output (en or fr)")),
     # database (the application's view)
     ("database_url", Var("DATABASE_URL", connparse.database_url, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),
@@ -387,6 +401,11 @@ def parse_value(attr: str, raw: str) -> Any:
 
 def variable_name(attr: str) -> str:
     return _FIELDS[attr].name
+
+
+def attribute_of(variable: str) -> str | None:
+    """The Settings attribute read from an environment variable (None: not one of ours)."""
+    return next((attr for attr, var in VARIABLES if var.name == variable), None)
 
 
 def read_settings_file(path: str | Path) -> dict[str, str]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-_COLUMNS = {"subscription": "TargetSubscription", "resource_group": "TargetResourceGroup",
+_COLUMNS = {"name": "TargetName", "subscription": "TargetSubscription", "resource_group": "TargetResourceGroup",
             "server": "TargetServer", "storage_account": "TargetStorageAccount",
             "storage_resource_group": "TargetStorageResourceGroup"}
 
 
 @dataclass(frozen=True)
 class Target:
+    name: str = ""                     # the fleet's name for it (TARGET_NAME or a TARGETS entry)
     subscription: str = ""
     resource_group: str = ""           # of the PostgreSQL server
     server: str = ""                   # PostgreSQL flexible server
@@ -25,13 +26,13 @@ class Target:
 
     @classmethod
     def from_settings(cls, settings: Any, override: bool = False) -> "Target":
-        return cls(subscription=settings.azure_subscription_id or "", resource_group=settings.pg_resource_group or "",
+        return cls(name=settings.target_name or "", subscription=settings.azure_subscription_id or "", resource_group=settings.pg_resource_group or "",
                    server=settings.pg_server_name or "", storage_account=settings.storage_account_name or "",
                    storage_resource_group=settings.storage_resource_group or "", override=override)
 
     def resources(self) -> tuple[str, ...]:
-        """What identifies the resources (case-insensitive in Azure), without the override flag."""
-        return tuple(getattr(self, f.name).lower() for f in fields(self) if f.name != "override")
+        """What identifies the resources (case-insensitive in Azure), without the name and override flag."""
+        return tuple(getattr(self, f.name).lower() for f in fields(self) if f.name not in ("name", "override"))
 
     def same_resources(self, other: "Target") -> bool:
         return self.resources() == other.resources()
