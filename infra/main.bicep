@@ -77,6 +77,10 @@ param logLevel string = 'info'
 @description('Language of reports, CLI and HTTP output (LANGUAGE): en or fr')
 @allowed(['en', 'fr'])
 param language string = 'en'
+@description('Name of the target when targets is empty (TARGET_NAME)')
+param targetName string = 'production'
+@description('JSON list of targets (TARGETS); empty: the pg*/storage* parameters are the only target')
+param targets string = ''
 param journalTable string = 'BackupJournal'
 param expectedAlembicRevision string = ''
 param essentialTables string = ''
@@ -186,6 +190,8 @@ module app 'modules/functionapp.bicep' = {
     verifySchedule: verifySchedule
     logLevel: logLevel
     language: language
+    targetName: targetName
+    targets: targets
     pgServerName: pgServerName
     pgResourceGroup: pgResourceGroup
     pgHostSuffix: pgHostSuffix

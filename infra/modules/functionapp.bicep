@@ -25,6 +25,8 @@ param journalTableEndpoint string
 param verifySchedule string
 param logLevel string
 param language string
+param targetName string
+param targets string
 param pgServerName string
 param pgResourceGroup string
 param pgHostSuffix string
@@ -136,6 +138,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'VERIFIER_SPOOL_DIR', value: '' } // default: per journal account + table under $HOME/.local/state
         { name: 'LOG_LEVEL', value: logLevel }
         { name: 'LANGUAGE', value: language }
+        { name: 'TARGET_NAME', value: targetName }
+        { name: 'TARGETS', value: targets }
         // database: Entra token of the identity as password; the login is the identity's name
         { name: 'DATABASE_URL', value: '' }
         { name: 'PG_AUTH', value: 'entra' }
