@@ -320,12 +320,15 @@ def cmd_signoff(args, out: TextIO, env) -> int:
 
 
 def cmd_ack(args, out: TextIO, env) -> int:
-    from checks.report.acks import acknowledge
+    from checks.report.acks import AckRefused, acknowledge
     from checks.report.checklist import ReportError
     from checks.service import load_settings, open_journal
 
     try:
         ack = acknowledge(open_journal(load_settings(env)), args.run, args.check, args.by, args.reason, via="cli")
+    except AckRefused as exc:  # understood, but the journal holds nothing to act on: 1, as `journal --run`
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     out.write(f"Acknowledged {ack['check_id']} in run {ack['run_id']} by {ack['by']} at {ack['at']}; "

@@ -299,8 +299,23 @@ def test_acknowledging_a_passed_or_unknown_result_is_refused(base_env, only, cap
     settings = Settings.from_env(base_env)
     run = verify(RunRequest(trigger="cli"), settings, Journal.from_settings(settings))
     args = ["ack", "--check", "database.essential_counts", "--by", "X", "--reason", "y"]
-    assert main(args[:1] + ["--run", run.run_id] + args[1:], env=base_env) == 2
+    # understood but nothing in the journal to act on: 1 (README: as `journal --run` of an unknown run)
+    assert main(args[:1] + ["--run", run.run_id] + args[1:], env=base_env) == 1
     assert "nothing to acknowledge" in capsys.readouterr().err
-    assert main(args[:1] + ["--run", "20261101T000000Z-000000"] + args[1:], env=base_env) == 2
+    assert main(args[:1] + ["--run", "20261101T000000Z-000000"] + args[1:], env=base_env) == 1
+    assert "no result of database.essential_counts in run 20261101T000000Z-000000" in capsys.readouterr().err
+    # what was typed is malformed: a usage error (2)
     assert main(args[:1] + ["--run", run.run_id, "--check", "database.essential_counts", "--by", " ",
                             "--reason", "y"], env=base_env) == 2
+    assert main(args[:1] + ["--run", "yesterday"] + args[1:], env=base_env) == 2
+    assert "not a run id" in capsys.readouterr().err
+
+
+def test_unknown_and_malformed_run_ids_exit_alike_in_journal_and_ack(base_env, capsys):
+    from checks.cli import main
+    ack = ["ack", "--check", "database.essential_counts", "--by", "X", "--reason", "y", "--run"]
+    for run_id, code in (("20200101T000000Z-000000", 1), ("not-a-run", 2)):
+        assert main(["journal", "--run", run_id], env=base_env) == code
+        assert main(ack + [run_id], env=base_env) == code
+        errors = capsys.readouterr().err.splitlines()
+        assert len(errors) == 2 and all(e.startswith("error: ") and run_id in e for e in errors), errors

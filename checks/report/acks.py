@@ -20,6 +20,11 @@ from checks.report.model import ReportError
 MAX_BY_CHARS, MAX_REASON_CHARS = 100, 500
 
 
+class AckRefused(ReportError):
+    """A well-formed request the journal cannot honour (run or result not there, nothing dropped):
+    exit 1 like `journal --run` of an unknown run, not a usage error (2)."""
+
+
 def _text(value: Any, what: str, limit: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ReportError(f"{what} is required (1-{limit} characters)")
@@ -39,10 +44,10 @@ def acknowledge(journal: Any, run_id: str, check_id: str, by: Any, reason: Any, 
         raise ReportError(str(exc)) from None
     result = next((r for r in run.results if r.check_id == check_id), None) if run else None
     if result is None:
-        raise ReportError(f"no result of {check_id} in run {run_id} in the journal")
+        raise AckRefused(f"no result of {check_id} in run {run_id} in the journal")
     counts = result.details.get("counts")
     if result.status is Status.PASS or not isinstance(counts, dict) or not counts:
-        raise ReportError(f"nothing to acknowledge: {check_id} in run {run_id} is {result.status.value}"
+        raise AckRefused(f"nothing to acknowledge: {check_id} in run {run_id} is {result.status.value}"
                           + ("" if counts else " and has no counts"))
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     entity = {"PartitionKey": month_of_run_id(run_id), "RowKey": f"ack-{now:%Y%m%dT%H%M%S%f}Z-{run_id}-{check_id}",
@@ -50,5 +55,5 @@ def acknowledge(journal: Any, run_id: str, check_id: str, by: Any, reason: Any, 
               "AckAt": now, "Counts": json.dumps(counts, sort_keys=True),
               "CountsTarget": str(result.details.get("target") or ""), "Via": via, "AppVersion": __version__}
     if not journal.insert(entity):
-        raise ReportError("an acknowledgement with the same time already exists; try again")
+        raise AckRefused("an acknowledgement with the same time already exists; try again")
     return ack_summary(entity)
