@@ -3,7 +3,8 @@ the REAL PostgreSQL management client over canned ARM (the official point-in-tim
 the journal in Azurite, and a SECOND real PostgreSQL cluster standing in for the restored server.
 
 Host seam (as in tests/test_drill.py): the restored server is reached at the FQDN ARM reports; the
-stand-in listens on 127.0.0.3 with production's port, and the canned server body says "127.0.0.3".
+stand-in (the `restored_cluster` fixture shared with the drill tests, tests/stand_in.py) listens on
+RESTORED_HOST with production's port, and the canned server body gives that as the FQDN.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import io
 import json
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import pytest
 
 from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
@@ -23,7 +23,7 @@ from checks.engine.context import RunContext
 from checks.journal.store import Journal
 from checks.engine.config import Settings
 from checks.restore.record import PARTITION, load
-from devtools.localstack import DEMO_SQL, PostgresCluster
+from stand_in import RESTORED_CONSULTATIONS, RESTORED_HOST as HOST, count
 
 SUB = "11111111-2222-3333-4444-555555555555"
 RG = "rg-medicapp"
@@ -32,7 +32,6 @@ SOURCE = "medicapp-db"
 T0 = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)
 TARGET = "medicapp-db-pitr-20261126-1400"  # the default name at T0
 CREATE_HEADERS = arm_example("postgresql_ServersCreatePointInTimeRestore.json")["responses"]["202"]["headers"]
-HOST = "127.0.0.3"
 
 
 class Clock:
@@ -87,23 +86,12 @@ class Arm:
         return [r.method for r in self.t.requests]
 
 
-@pytest.fixture(scope="module")
-def restored_cluster(pg_cluster):
-    """The restored server's stand-in: production's port on 127.0.0.3, demo schema, fewer consultations."""
-    cluster = PostgresCluster.start(host=HOST, port=pg_cluster.port)
-    try:
-        cluster.create_database("medicapp", DEMO_SQL)
-        cluster.execute("DELETE FROM consultations WHERE id > 280", "medicapp")  # the restore point is older
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
 def env(base_env, demo_db_url):
     return dict(base_env, AZURE_SUBSCRIPTION_ID=SUB, PG_RESOURCE_GROUP=RG, PG_SERVER_NAME=SOURCE,
                 RESTORE_DRILL_RESOURCE_GROUP=DRG, DATABASE_URL=demo_db_url + "?sslmode=disable",
-                ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1")
+                ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1",
+                COUNT_DROP_THRESHOLD_PERCENT="3")  # the stand-in's 290 of 300 consultations: a warned shortfall
 
 
 class Harness:
@@ -134,9 +122,6 @@ class Harness:
         return self.journal().partition(PARTITION)
 
 
-def count(url: str, table: str) -> int:
-    with psycopg.connect(url) as conn:
-        return conn.execute(f"select count(*) from {table}").fetchone()[0]
 
 
 # --- plan -------------------------------------------------------------------------------------------------------
@@ -232,19 +217,20 @@ def test_apply_restores_to_a_new_tagged_server_verifies_and_journals(env, monkey
     assert "00:00:00 elapsed" in text and "00:20:00 elapsed" in text and "(Azure: InProgress)" in text
     assert h.sleeps == [30.0, 30.0]  # bounded polling at the ARM cadence, through the injected sleep
     production = count(pg_cluster.admin_url("medicapp"), "consultations")
-    assert f"public.consultations" in text and f"{280:>10} {production:>10}" in text
+    assert f"public.consultations" in text and f"{RESTORED_CONSULTATIONS:>10} {production:>10}" in text
     assert "Runbook (nothing was switched over" in text and f"host={HOST}" in text
     assert "DELETE" not in h.arm.methods()
     (entity,) = h.incidents()
     record = load(h.journal(), entity["RowKey"])
     assert record.state == "ready" and record.by == "Dr. On-Call"
-    # fewer consultations than production beyond COUNT_DROP_THRESHOLD_PERCENT: a warning, still exit 0
-    assert record.outcome == "warn" and "shortfall above 5% vs production: public.consultations 280/" in record.summary
+    # fewer consultations than production beyond COUNT_DROP_THRESHOLD_PERCENT (3 here): a warning, still exit 0
+    assert record.outcome == "warn"
+    assert f"shortfall above 3% vs production: public.consultations {RESTORED_CONSULTATIONS}/" in record.summary
     assert record.restore_point == "2026-11-26T13:50:00Z" and record.target_server == TARGET
     assert record.ready_at == "2026-11-26T14:34:00Z" and record.time_to_ready_minutes == 34.0
     v = record.verification
     assert v["checks"]["database.connectivity"]["status"] == "pass"
-    assert v["counts"]["public.consultations"]["restored"] == 280
+    assert v["counts"]["public.consultations"]["restored"] == RESTORED_CONSULTATIONS
     assert v["counts"]["public.consultations"]["production"] == production
 
 
