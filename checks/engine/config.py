@@ -111,6 +111,9 @@ _STORAGE_ACCOUNT = _pattern(r"[a-z0-9]{3,24}",
 _CONTAINER = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]",
                       "container names (3-63 lowercase letters, digits, single hyphens)")
 _HTTPS_URL = connparse.url  # host and port must parse, not just look like a URL
+# queue names are 3-63 characters; 56 leaves room for the host's "-poison" suffix
+_QUEUE_NAME = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]",
+                       "3-56 lowercase letters, digits, single hyphens (Azure queue name; the host adds -poison)")
 
 
 def _abs_path(raw: str) -> str:
@@ -214,6 +217,12 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
                         "name of the target these settings describe (a fleet of one); see TARGETS")),
     ("targets", Var("TARGETS", _targets, (), "JSON list of targets (name, postgres, storage, settings); "
                                              "unset: these settings are the only target")),
+    ("fleet_queue", Var("FLEET_QUEUE", _QUEUE_NAME, "verifier-fleet",
+                        "queue of the fleet's monthly runs (one message per target); <name>-poison gets the failed ones")),
+    ("fleet_queue_service_uri", Var("FleetQueue__queueServiceUri", _HTTPS_URL, None,
+                                    "queue service URL of the fleet queue (managed identity; the trigger's connection)")),
+    ("fleet_queue_connection_string", Var("FleetQueue", connparse.storage_connection_string, None,
+                                          "fleet queue by connection string (local; default: AzureWebJobsStorage)")),
     ("language", Var("LANGUAGE", _language, "en", "language of reports, CLI and HTTP output (en or fr)")),
     # database (the application's view)
     ("database_url", Var("DATABASE_URL", connparse.database_url, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),

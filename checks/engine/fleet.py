@@ -40,7 +40,7 @@ DENIED_OVERRIDES = frozenset({
     "journal_account_url", "journal_connection_string", "journal_table", "verifier_spool_dir", "log_level",
     "language", "database_url", "pg_auth", "blob_connection_string", "targets", "target_name",
     "verify_schedule", "restore_drill_schedule", "heartbeat_schedule", "restore_drill_resource_group",
-    "restore_drill_prefix"})
+    "restore_drill_prefix", "fleet_queue", "fleet_queue_service_uri", "fleet_queue_connection_string"})
 
 
 class TargetsError(ValueError):
