@@ -88,6 +88,12 @@ def upload_signed_documents(cluster: PostgresCluster, connection_string: str, co
             client.upload_blob(path, f"MedicApp demo file for {title}".encode(), overwrite=True)
 
 
+def create_fleet_queues(connection_string: str, name: str = "verifier-fleet") -> None:
+    """The fleet queue and its poison queue (infra/modules/storage.bicep creates them in Azure; the app never does)."""
+    from devtools.queue_host import LocalQueueHost
+    LocalQueueHost(connection_string, name).create_queues()
+
+
 def start_services(folder: Path, pg_port: int | None, azurite_ports: tuple[int, int, int] | None
                    ) -> tuple[PostgresCluster, Azurite]:
     """PostgreSQL with the demo database and Azurite with the demo container; stops both on failure."""
@@ -98,6 +104,7 @@ def start_services(folder: Path, pg_port: int | None, azurite_ports: tuple[int, 
         cluster.create_database("medicapp", DEMO_SQL)
         azurite = Azurite.start(folder / "azurite", ports=azurite_ports)
         upload_signed_documents(cluster, azurite.connection_string)
+        create_fleet_queues(azurite.connection_string)
         return cluster, azurite
     except BaseException:
         if azurite:

@@ -185,6 +185,9 @@ module app 'modules/functionapp.bicep' = {
     journalAccountName: storage.outputs.journalAccountName
     deploymentContainerName: deploymentContainerName
     lockContainerName: storage.outputs.lockContainerName
+    fleetQueueName: storage.outputs.fleetQueueName
+    fleetPoisonQueueName: storage.outputs.fleetPoisonQueueName
+    journalQueueEndpoint: storage.outputs.journalQueueEndpoint
     journalTable: journalTable
     journalTableEndpoint: storage.outputs.journalTableEndpoint
     verifySchedule: verifySchedule

@@ -61,6 +61,9 @@ def scope_ids(file: str, symbol: str | None) -> list[str]:
         ("modules/functionapp.bicep", "hostAccount"): [account_id(DEPLOYMENT["host"])],
         ("modules/functionapp.bicep", "journalAccount"): [journal],
         ("modules/functionapp.bicep", "lockContainer"): [f"{journal}/{containers}/verifier-locks"],
+        # the suite's fleet queues have a random name per test (FLEET_QUEUE); the host's poison queue adds -poison
+        ("modules/functionapp.bicep", "fleetQueue"): [f"{journal}/queueServices/default/queues/*"],
+        ("modules/functionapp.bicep", "fleetPoisonQueue"): [f"{journal}/queueServices/default/queues/*-poison"],
         ("modules/functionapp.bicep", "appInsights"):
             [f"{SUB}/resourceGroups/rg-verifier/providers/Microsoft.Insights/components/appi-verifier"],
         ("modules/drill-network-join.bicep", "subnet"):
@@ -175,6 +178,29 @@ def table_need(method: str, name: str) -> tuple[str, bool]:
     return f"{TABLE}/entities/" + ("delete" if method == "DELETE" else "write"), True
 
 
+QUEUE = "Microsoft.Storage/storageAccounts/queueServices/queues"
+
+
+def queue_need(method: str, segments: list[str], query: dict) -> tuple[str, bool]:
+    """Microsoft's 'Permissions for calling data operations' (Queue service) and the queue roles' descriptions."""
+    if segments[1:2] != ["messages"]:
+        return f"{QUEUE}/" + {"PUT": "write", "DELETE": "delete"}.get(method, "read"), False  # the queue itself
+    if method == "POST":
+        return f"{QUEUE}/messages/add/action", True  # Put Message
+    if method == "GET":  # Peek Messages reads; Get Messages takes them (process)
+        return f"{QUEUE}/messages/" + ("read" if query.get("peekonly") == ["true"] else "process/action"), True
+    if method == "DELETE":
+        return f"{QUEUE}/messages/process/action", True  # Delete Message (after Get Messages)
+    return f"{QUEUE}/messages/write", True  # Update Message
+
+
+def is_queue_request(url, segments: list[str]) -> bool:
+    host = url.hostname or ""
+    if any(f".{service}." in host for service in ("blob", "table", "queue")):
+        return ".queue." in host
+    return segments[1:2] == ["messages"]  # Azurite (path-style): only the queue service has /<queue>/messages
+
+
 def is_table_request(method: str, url, first: str) -> bool:
     host = url.hostname or ""
     if ".table." in host or ".blob." in host:
@@ -189,6 +215,10 @@ def data_need(sent: Sent, url) -> Need:
     if url.hostname in ("127.0.0.1", "localhost"):
         segments = segments[1:]  # Azurite: /devstoreaccount1/...
     first = segments[0] if segments else ""
+    if is_queue_request(url, segments):
+        permission, data = queue_need(sent.method, segments, parse_qs(url.query))
+        return Need(permission, data, account_id(DEPLOYMENT["journal"]) + f"/queueServices/default/queues/{first}",
+                    f"{sent.method} /{first}/{'/'.join(segments[1:2])}")
     if is_table_request(sent.method, url, first):
         name = first.split("(", 1)[0]
         permission, data = table_need(sent.method, name)
@@ -292,7 +322,8 @@ def test_every_request_the_product_sends_is_granted_by_a_role_assignment_in_the_
         "Storage/storageAccounts/tableServices/tables/entities/write",
         "Storage/storageAccounts/blobServices/containers/blobs/read",
         "Storage/storageAccounts/blobServices/containers/blobs/write",
-        "Storage/storageAccounts/blobServices/containers/blobs/delete"}, sorted(seen)
+        "Storage/storageAccounts/blobServices/containers/blobs/delete",
+        "Storage/storageAccounts/queueServices/queues/messages/add/action"}, sorted(seen)
 
 
 def test_granted_but_unused_is_listed_and_each_is_explained(recorded):
@@ -301,6 +332,10 @@ def test_granted_but_unused_is_listed_and_each_is_explained(recorded):
     assert unused_grants == {
         ("modules/functionapp.bicep", "hostBlobOwner"),  # the Functions host itself (keys, timers, package)
         ("modules/functionapp.bicep", "telemetryPublisher"),  # the host's telemetry to App Insights
+        # the host's queue triggers (get, delete, length) and its move of a poisoned message: no code of ours
+        ("modules/functionapp.bicep", "fleetQueueProcessor"), ("modules/functionapp.bicep", "fleetQueueReader"),
+        ("modules/functionapp.bicep", "poisonQueueSender"), ("modules/functionapp.bicep", "poisonQueueProcessor"),
+        ("modules/functionapp.bicep", "poisonQueueReader"),
         ("modules/drill-network-join.bicep", "subnetJoin"),  # ARM's linked checks on the restore PUT
         ("modules/drill-network-join.bicep", "zoneJoin"),  # (VNet-integrated source only)
     }
@@ -364,5 +399,15 @@ def test_request_mapping_follows_azures_tables():
     assert table_need("POST", "Tables") == (f"{TABLE}/write", False)
     assert table_need("POST", "Journal") == (f"{TABLE}/entities/add/action", True)
     assert table_need("PATCH", "Journal") == (f"{TABLE}/entities/write", True)
+    queue = "http://127.0.0.1:10001/devstoreaccount1/verifier-fleet/messages"
+    sends = [Sent("POST", queue, 201, "", "checks/dispatch/queue.py"),
+             Sent("GET", queue + "?numofmessages=1&visibilitytimeout=30", 200, "", "checks/x.py"),
+             Sent("GET", queue + "?peekonly=true", 200, "", "checks/x.py"),
+             Sent("DELETE", queue + "/id1?popreceipt=p", 204, "", "checks/x.py"),
+             Sent("POST", "https://jr.queue.core.windows.net/verifier-fleet/messages", 201, "", "checks/x.py")]
+    assert [(n.permission.rsplit("/queues/", 1)[1], n.resource.rsplit("/", 1)[1]) for n in needs(sends)] == [
+        ("messages/add/action", "verifier-fleet"), ("messages/process/action", "verifier-fleet"),
+        ("messages/read", "verifier-fleet"), ("messages/process/action", "verifier-fleet"),
+        ("messages/add/action", "verifier-fleet")]
     setup = dataclasses.replace(put, origin="tests/test_drill.py")
     assert needs([setup]) == []  # a test's own seeding of Azurite is not the product's
