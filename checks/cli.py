@@ -16,9 +16,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
-from checks.cli_text import print_run, print_run_list, use_colour
+from checks.cli_text import print_run, print_run_list, reason_text, use_colour
 from checks.engine.config import ConfigError, read_settings_file
-from checks.engine.i18n import current, language
+from checks.engine.i18n import current, language, normalise_language, tr as _
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
@@ -44,14 +44,14 @@ def _month(value: str) -> str:
     try:
         return check_month(value)
     except ReportError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(reason_text(exc)) from None
 
 
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+        raise argparse.ArgumentTypeError(_("expected a date YYYY-MM-DD, got {value}", value=repr(value))) from None
 
 
 def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -132,23 +132,50 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env: Mapping[str, str] | None = None) -> int:
     """`env`: the variables to use (tests); None = os.environ over ./local.settings.json."""
     out = out or sys.stdout
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        with language(_early_language(argv, env)):  # argparse's own errors in the language asked for
+            args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage error
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
-    try:
-        env = effective_env(args.settings, env)
-        _setup_logging(args.verbose, env)
-        args.colour = use_colour(out, env)
-        with language(args.lang or _configured_language(env)):
-            return COMMANDS[args.command](args, out, env)
-    except (ConfigError, UnknownCheck, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (JournalUnavailable, RunInProgress) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    with language(args.lang or _early_language(argv, env)):  # errors before the settings are read
+        try:
+            env = effective_env(args.settings, env)
+            _setup_logging(args.verbose, env)
+            args.colour = use_colour(out, env)
+            with language(args.lang or _configured_language(env)):
+                return COMMANDS[args.command](args, out, env)
+        except (ConfigError, UnknownCheck, UsageError) as exc:
+            print(_("error: {reason}", reason=error_text(exc)), file=sys.stderr)
+            return EXIT_USAGE
+        except (JournalUnavailable, RunInProgress) as exc:
+            print(_("error: {reason}", reason=error_text(exc)), file=sys.stderr)
+            return EXIT_FAILED
+
+
+def _early_language(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> str | None:
+    """--lang (or LANGUAGE in the environment) before the arguments are parsed and the settings read."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    for index, word in enumerate(words):
+        if word == "--lang" and index + 1 < len(words):
+            return normalise_language(words[index + 1])
+        if word.startswith("--lang="):
+            return normalise_language(word.partition("=")[2])
+    value = (os.environ if env is None else env).get("LANGUAGE", "")
+    return next(filter(None, map(normalise_language, value.split(":"))), None)
+
+
+def error_text(exc: Exception) -> str:
+    """A usage, configuration or journal error in the language being rendered."""
+    if isinstance(exc, ConfigError):
+        lines = [f"  {name}: {current().message(why)}" for name, why in sorted(exc.problems.items())]
+        return _("invalid configuration:") + "\n" + "\n".join(lines)
+    if isinstance(exc, UnknownCheck):
+        return _("unknown check id or pattern: {unknown}; known checks: {known}", unknown=", ".join(exc.unknown),
+                 known=", ".join(exc.known))
+    if isinstance(exc, RunInProgress):
+        return _("a verification run is already in progress for {target}: {run_id}", target=exc.target,
+                 run_id=exc.running_run_id or _("unknown id"))
+    return reason_text(exc)
 
 
 def _configured_language(env) -> str | None:
@@ -202,7 +229,7 @@ def cmd_run(args, out: TextIO, env) -> int:
         try:
             journal = open_journal(settings)
         except JournalUnavailable as exc:
-            print(f"warning: {exc}; results will not be recorded", file=sys.stderr)
+            print(_("warning: {reason}; results will not be recorded", reason=reason_text(exc)), file=sys.stderr)
     request = RunRequest(trigger="cli", checks=args.check, dry_run=args.dry_run,
                          write_journal=not args.no_journal, overrides=overrides)
     run = verify(request, settings, journal)
@@ -223,9 +250,9 @@ def cmd_journal(args, out: TextIO, env) -> int:
         try:
             run = journal.get_run(args.run)
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(reason_text(exc)) from None
         if run is None:
-            print(f"error: run {args.run} not found in the journal", file=sys.stderr)
+            print(_("error: run {run_id} not found in the journal", run_id=args.run), file=sys.stderr)
             return EXIT_FAILED
         if args.json:
             json.dump(run.to_dict(), out, indent=2, default=str)
@@ -245,22 +272,23 @@ def cmd_journal(args, out: TextIO, env) -> int:
 def _journal_runs(journal, args) -> tuple[list[dict], str]:
     """Runs of --month (default this month) or of --since/--until, one query per month."""
     if args.month and (args.since or args.until):
-        raise UsageError("--month cannot be combined with --since/--until")
+        raise UsageError(_("--month cannot be combined with --since/--until"))
     if not (args.since or args.until):
         month = args.month or this_month()
-        return journal.list_runs(month), f"in {month}"
+        return journal.list_runs(month), _("in {month}", month=month)
     until = args.until or datetime.now(timezone.utc).date()
     since = args.since or until.replace(day=1)
     if since > until:
-        raise UsageError(f"--since {since} is after --until {until}")
+        raise UsageError(_("--since {since} is after --until {until}", since=since, until=until))
     months = _months_between(since, until)
     if len(months) > MAX_JOURNAL_MONTHS:
-        raise UsageError(f"--since/--until span {len(months)} months; at most {MAX_JOURNAL_MONTHS}")
+        raise UsageError(_("--since/--until span {count} months; at most {limit}", count=len(months),
+                           limit=MAX_JOURNAL_MONTHS))
     start = datetime.combine(since, time.min, timezone.utc)
     end = datetime.combine(until + timedelta(days=1), time.min, timezone.utc)
     runs = [r for month in reversed(months) for r in journal.list_runs(month)
             if start <= datetime.fromisoformat(r["started_at"]) < end]
-    return runs, f"from {since} to {until}"
+    return runs, _("from {since} to {until}", since=since, until=until)
 
 
 def _months_between(since: date, until: date) -> list[str]:
@@ -273,9 +301,9 @@ def _months_between(since: date, until: date) -> list[str]:
 
 def cmd_list(args, out: TextIO, env) -> int:
     for spec in all_checks().values():
-        mode = "" if spec.read_only else "  (writes: not in --dry-run)"
+        mode = "" if spec.read_only else "  " + _("(writes: not in --dry-run)")
         if spec.on_demand:
-            mode = "  (writes; on demand: python -m checks drill start|status)"
+            mode = "  " + _("(writes; on demand: python -m checks drill start|status)")
         title = current().gettext(spec.title)  # check titles are in the catalog: --lang fr lists them in French
         out.write(f"{spec.id:<32} {spec.severity.value:<8} {title}{mode}\n")
     return EXIT_OK
@@ -292,7 +320,7 @@ def cmd_report(args, out: TextIO, env) -> int:
     try:
         months = check_months(1 if args.months is None else args.months)
     except ReportError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(reason_text(exc)) from None
     settings = load_settings(env)
     journal, production = open_journal(settings), Target.from_settings(settings)
     month = args.month or this_month()
@@ -311,11 +339,13 @@ def cmd_signoff(args, out: TextIO, env) -> int:
         stored, report = sign_off(open_journal(settings), args.month, args.by, args.comment, via="cli",
                                   production=Target.from_settings(settings))
     except ReportError as exc:
-        raise UsageError(str(exc)) from None
-    out.write(f"Signed off {args.month} by {stored.by} at {stored.at}: {report.ticked} of {len(report.boxes)} "
-              f"boxes ticked, {len(report.runs)} run(s), report digest {report.digest}\n")
+        raise UsageError(reason_text(exc)) from None
+    out.write(_("Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run(s), report digest "
+                "{digest}", month=args.month, by=stored.by, at=stored.at, ticked=report.ticked,
+                boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
     if not report.complete:
-        out.write("Note: not every box is ticked; see `python -m checks report --month " + args.month + "`\n")
+        out.write(_("Note: not every box is ticked; see `python -m checks report --month {month}`",
+                    month=args.month) + "\n")
     return EXIT_OK
 
 
@@ -327,12 +357,13 @@ def cmd_ack(args, out: TextIO, env) -> int:
     try:
         ack = acknowledge(open_journal(load_settings(env)), args.run, args.check, args.by, args.reason, via="cli")
     except AckRefused as exc:  # understood, but the journal holds nothing to act on: 1, as `journal --run`
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {reason}", reason=reason_text(exc)), file=sys.stderr)
         return EXIT_FAILED
     except ReportError as exc:
-        raise UsageError(str(exc)) from None
-    out.write(f"Acknowledged {ack['check_id']} in run {ack['run_id']} by {ack['by']} at {ack['at']}; "
-              f"the next run compares with these counts: {json.dumps(ack['counts'], sort_keys=True)}\n")
+        raise UsageError(reason_text(exc)) from None
+    out.write(_("Acknowledged {check_id} in run {run_id} by {by} at {at}; the next run compares with these counts: "
+                "{counts}", check_id=ack["check_id"], run_id=ack["run_id"], by=ack["by"], at=ack["at"],
+                counts=json.dumps(ack["counts"], sort_keys=True)) + "\n")
     return EXIT_OK
 
 

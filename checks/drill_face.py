@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from checks.drill import restore_drill
 from checks.drill.state import FAILED, Drill, DrillActive, DrillGuardError, validate_server_name
 from checks.engine.config import ConfigError, Settings
+from checks.cli_text import error_line, reason_text
 from checks.engine.i18n import current, msg, tr as _
 from checks.engine.model import CheckError, NotConfigured
 from checks.service import load_settings, open_journal
@@ -60,16 +61,6 @@ def describe(drill: Drill) -> str:
         lines.append("  " + _("cleanup: {cleanup}", cleanup=tr(drill.cleanup)))
     lines += [f"    {tr(e)}" for e in drill.events[-8:]]
     return "\n".join(lines) + "\n"
-
-
-def reason_text(exc: Exception) -> str:
-    """An exception's reason in the language being rendered (a Message reason through its id)."""
-    reason = getattr(exc, "reason", None) or (exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc))
-    return current().message(reason)
-
-
-def error_line(exc: Exception) -> str:
-    return _("error: {reason}", reason=reason_text(exc))
 
 
 # --- CLI ----------------------------------------------------------------------------------------

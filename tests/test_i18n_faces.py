@@ -21,7 +21,10 @@ S = Settings.from_env({})
 # --- no bare English in these modules ---------------------------------------------------------------
 
 CONVERTED_MODULES = ["checks/drill/restore_drill.py", "checks/drill/verify.py", "checks/drill/state.py",
-                     "checks/drill/rpo.py", "checks/drill_face.py"]
+                     "checks/drill/rpo.py", "checks/drill_face.py",
+                     "checks/restore/postgres.py", "checks/restore/blobs.py", "checks/restore/blob_ranges.py",
+                     "checks/restore/timepoint.py", "checks/restore/record.py", "checks/restore_cli.py",
+                     "checks/restore_text.py", "checks/cli.py", "checks/cli_text.py"]
 TRANSLATING_CALLS = {"_", "msg", "N_", "message", "gettext", "ngettext"}  # what a text may go through
 ERRORS = {"CheckError", "DrillGuardError", "NotConfigured", "UsageError", "CanaryGuardError"}
 SINK_ATTRIBUTES = {"summary", "cleanup", "error"}  # texts a record keeps and a person reads
@@ -164,3 +167,94 @@ def test_drill_journal_run_keeps_the_summary_fact():
     fact = result.messages["summary"]
     assert translator("fr").message(result.summary, json.loads(json.dumps(fact))) == (
         "l'exercice a dépassé RESTORE_DRILL_MAX_HOURS (6 h) à l'état provisioning")
+
+
+# --- the CLI in French --------------------------------------------------------------------------------------
+
+def _cli(args, env):
+    import io
+
+    from checks.cli import main
+    out = io.StringIO()
+    return main(args, out=out, env=env), out.getvalue()
+
+
+def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_db_url, capsys):
+    env = dict(base_env, DATABASE_URL=demo_db_url, PG_SERVER_NAME="medicapp-db")
+    checks = ["--check", "database.connectivity", "--check", "postgres.backup_recent", "--check", "blob.soft_delete"]
+    code, french = _cli(["--lang", "fr", "run", *checks], env)
+    assert code == 0, french
+    assert french.startswith("Exécution ") and "(cli)" in french
+    assert "Bilan : PASS — 1 réussi(s), 2 ignoré(s) ; journal : written" in french
+    assert "AZURE_SUBSCRIPTION_ID et PG_RESOURCE_GROUP non défini(s)" in french  # a missing variable, from its message
+    assert "Overall" not in french and " not set" not in french
+    code, english = _cli(["run", *checks], env)
+    assert "Overall: PASS — 1 pass, 2 skipped; journal: written" in english
+    assert "AZURE_SUBSCRIPTION_ID and PG_RESOURCE_GROUP not set" in english
+    month = datetime.now(UTC).strftime("%Y-%m")
+    code, listing = _cli(["journal", "--month", month], dict(env, LANGUAGE="fr"))
+    assert f"Exécutions en {month} (les plus récentes d'abord)" in listing
+    assert "3 contrôles : 1 réussi(s), 0 avertissement(s), 0 échec(s), 0 erreur(s), 2 ignoré(s)" in listing
+    started = translator("fr").value(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+    assert started.split(",")[0] in listing  # the day the French way (26 nov. 2026)
+    code, listing = _cli(["journal", "--month", month], env)
+    assert f"Runs in {month} (newest first)" in listing and "3 checks: 1 pass, 0 warn" in listing
+
+
+def test_cli_attention_summary_in_french(base_env):
+    env = dict(base_env, DATABASE_URL="postgresql://nobody:pw@127.0.0.1:9/none", DB_CONNECT_TIMEOUT_SECONDS="2")
+    code, french = _cli(["--lang", "fr", "run", "--check", "database.connectivity", "--no-journal"], env)
+    assert code == 1 and "\nÀ traiter :\n  ERROR database.connectivity: " in french
+    assert "Bilan : ERROR — 1 erreur(s) ; journal : disabled" in french
+
+
+def test_cli_errors_in_french(base_env, capsys):
+    assert _cli(["--lang", "fr", "run", "--check", "nope"], base_env)[0] == 2
+    assert "erreur : identifiant ou motif de contrôle inconnu : nope ; contrôles connus : " in capsys.readouterr().err
+    assert _cli(["run"], dict(base_env, CHECK_TIMEOUT_SECONDS="x", LANGUAGE="fr"))[0] == 2
+    err = capsys.readouterr().err
+    assert err.startswith("erreur : configuration invalide :\n  CHECK_TIMEOUT_SECONDS: ")
+    assert _cli(["--lang", "fr", "journal", "--since", "2026-13-01"], base_env)[0] == 2
+    assert "date AAAA-MM-JJ attendue, reçu '2026-13-01'" in capsys.readouterr().err  # argparse's own error line
+    assert _cli(["--lang", "fr", "journal", "--since", "2026-11-02", "--until", "2026-11-01"], base_env)[0] == 2
+    assert "erreur : --since 2 nov. 2026 est après --until 1 nov. 2026" in capsys.readouterr().err
+    assert _cli(["journal", "--month", "2026-11", "--since", "2026-11-01"], base_env)[0] == 2
+    assert "error: --month cannot be combined with --since/--until" in capsys.readouterr().err
+
+
+def test_cli_list_marks_writing_checks_in_french():
+    code, french = _cli(["--lang", "fr", "list"], {})
+    assert "(écrit : pas avec --dry-run)" in french
+    assert "(écrit ; à la demande : python -m checks drill start|status)" in french
+    assert "(writes" not in french
+
+
+# --- the incident restore's texts in French ---------------------------------------------------------
+
+def test_blob_plan_and_incident_record_render_in_french():
+    from checks.restore.blobs import BlobCandidate, BlobPlan
+    from checks.restore.record import Incident
+    from checks.restore_text import describe, describe_blob_plan
+    from checks.engine.i18n import msg
+    plan = BlobPlan(account="acct", container="docs", prefix="2026/", listed=1234,
+                    candidates=[BlobCandidate("2026/a.pdf", "undelete", msg("soft-deleted at {when}",
+                                                                             when="2026-11-26T03:00:00Z"), size=2048)])
+    with language("fr"):
+        text = describe_blob_plan(plan)
+    assert "Plan (VALIDE) : restaurer des blobs dans acct/docs sous '2026/'" in text
+    assert "1 blob(s) à restaurer, 2\u202f048 octets ; 1\u202f234 listé(s)" in text
+    assert "(supprimé de façon réversible le 2026-11-26T03:00:00Z)" in text
+    incident = Incident(incident_id="i1", kind="blobs", state="done", by="Astreinte", requested_at="2026-11-26T04:00:00Z")
+    incident.summary = msg("{restored} of {total} blob(s) restored ({verified} hash-verified, {differs} differing), "
+                           "{failed} failed, {pending} copy pending", restored=1, total=1, verified=1, differs=0,
+                           failed=0, pending=0)
+    incident.verification = {"results": [{"name": "2026/a.pdf", "result": "restored", "hash": "verified (MD5 matches)"}]}
+    incident.event(datetime(2026, 11, 26, 4, tzinfo=UTC), msg("verification {status}", status="pass"))
+    back = Incident.from_entity(json.loads(json.dumps(incident.to_entity())))
+    with language("fr"):
+        text = describe(back)
+    assert "Incident i1 (blobs) : DONE, demandé par Astreinte le 2026-11-26T04:00:00Z" in text
+    assert "1 blob(s) restauré(s) sur 1 (1 vérifié(s) par empreinte, 0 différent(s))" in text
+    assert "2026/a.pdf: restauré, vérifié (le MD5 correspond)" in text
+    assert "2026-11-26T04:00:00Z vérification pass" in text
+    assert "1 of 1 blob(s) restored" in describe(back)  # English from the same record

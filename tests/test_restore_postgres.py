@@ -322,3 +322,38 @@ def test_without_a_resource_group_for_the_new_server_the_plan_is_invalid(env, mo
     code, text = h.run("postgres", "--point", "latest")
     assert code == 2 and "--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set" in text
     assert "PUT" not in h.arm.methods()
+
+
+# --- in French (LANGUAGE=fr) ---------------------------------------------------------------------------------------
+def test_plan_apply_and_runbook_in_french_then_the_record_in_english(env, monkeypatch, restored_cluster):
+    h = Harness(dict(env, LANGUAGE="fr"), Arm(create_status=["InProgress", "Succeeded"]), monkeypatch)
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "Astreinte")
+    assert code == 0, text
+    assert "Plan (VALIDE) : restauration à un instant donné de medicapp-db vers un NOUVEAU serveur" in text
+    assert f"  point de restauration 2026-11-26T13:50:00Z (latest) ; fenêtre" in text
+    assert f"  cible                 {TARGET} dans le groupe de ressources {DRG} (libre)" in text
+    assert "accès public Enabled (hérité de la source ; vérifier les règles de pare-feu)" in text
+    assert "écoulé  " in text and "vérification warn : " in text
+    assert "écart supérieur à 5 % par rapport à la production : public.consultations 280/" in text
+    assert "Marche à suivre (aucune bascule n'a été faite ; la production n'est pas touchée) :" in text
+    assert f"supprimer {TARGET} à la main une fois terminé." in text
+    for english in ("Runbook", "Plan (VALID)", "elapsed", "shortfall above", "requested by"):
+        assert english not in text, english
+    # the record keeps language-neutral facts: `restore status` renders it in either language
+    (entity,) = h.incidents()
+    h.env = env  # English
+    code, english = h.run("status", entity["RowKey"])
+    assert "verification warn: restored" in english and "requested by Astreinte" in english
+    assert "shortfall above 5% vs production" in english
+    h.env = dict(env, LANGUAGE="fr")
+    code, french = h.run("status", entity["RowKey"])
+    assert "demandé par Astreinte" in french and "écart supérieur à 5 % par rapport à la production" in french
+    assert "demandée par Astreinte" in french  # the first event, from its stored message id
+
+
+def test_invalid_plan_reasons_in_french(env, monkeypatch):
+    h = Harness(dict(env, LANGUAGE="fr"), Arm(target_get=[not_found]), monkeypatch)
+    code, text = h.run("postgres", "--point", "2026-11-26T03:00:00", "--name", SOURCE)
+    assert code == 2 and "Plan (INVALIDE)" in text
+    assert "✗ --point '2026-11-26T03:00:00' n'a pas de fuseau horaire : ajouter Z (UTC) ou un décalage" in text
+    assert f"✗ --name : {SOURCE} est le serveur de production lui-même" in text

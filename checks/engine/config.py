@@ -361,8 +361,10 @@ class Settings:
         """
         missing = [self._missing_label(need) for need in needs if not self._satisfied(need)]
         if missing:
-            names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-            raise NotConfigured(f"{names} not set")
+            from checks.engine.i18n import msg
+            names = missing[0] if len(missing) == 1 else msg("{names} and {last}", names=", ".join(missing[:-1]),
+                                                             last=missing[-1])
+            raise NotConfigured(msg("{names} not set", names=names))
 
     def _satisfied(self, need: str | tuple[str, ...]) -> bool:
         if need == DATABASE:
