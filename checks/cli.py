@@ -58,10 +58,10 @@ def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
     # SUPPRESS below the top level: a subcommand without the flag keeps what was given before it
     default = None if top else argparse.SUPPRESS
     parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS,
-                        help="log progress to stderr (LOG_LEVEL info)")
+                        help=_("log progress to stderr (LOG_LEVEL info)"))
     parser.add_argument("--settings", metavar="FILE", default=default,
-                        help=f"read variables from this local.settings.json (default ./{DEFAULT_SETTINGS_FILE} "
-                             "if present); environment variables win")
+                        help=_("read variables from this local.settings.json (default ./{file} if present); "
+                               "environment variables win", file=DEFAULT_SETTINGS_FILE))
 
 
 def _common_everywhere(parser: argparse.ArgumentParser) -> None:
@@ -75,56 +75,56 @@ def _common_everywhere(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m checks",
-                                     description="MedicApp backup & restore verifier")
+                                     description=_("MedicApp backup & restore verifier"))
     _add_common(parser, top=True)
-    parser.add_argument("--lang", choices=("en", "fr"), help="language of the output (default: LANGUAGE, else en)")
+    parser.add_argument("--lang", choices=("en", "fr"), help=_("language of the output (default: LANGUAGE, else en)"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the checks and record them in the journal")
+    run = sub.add_parser("run", help=_("run the checks and record them in the journal"))
     run.add_argument("--check", action="append", default=[], metavar="ID",
-                     help="check id or glob (repeatable), e.g. postgres.* ; default all")
-    run.add_argument("--dry-run", action="store_true", help="read-only checks only (the procedure's dry run)")
-    run.add_argument("--azure-server", metavar="NAME", help="PostgreSQL flexible server (overrides PG_SERVER_NAME)")
+                     help=_("check id or glob (repeatable), e.g. postgres.* ; default all"))
+    run.add_argument("--dry-run", action="store_true", help=_("read-only checks only (the procedure's dry run)"))
+    run.add_argument("--azure-server", metavar="NAME", help=_("PostgreSQL flexible server (overrides PG_SERVER_NAME)"))
     run.add_argument("--azure-resource-group", metavar="NAME",
-                     help="its resource group (overrides PG_RESOURCE_GROUP)")
-    run.add_argument("--json", action="store_true", help="print the run as JSON")
-    run.add_argument("--no-journal", action="store_true", help="do not write the journal")
+                     help=_("its resource group (overrides PG_RESOURCE_GROUP)"))
+    run.add_argument("--json", action="store_true", help=_("print the run as JSON"))
+    run.add_argument("--no-journal", action="store_true", help=_("do not write the journal"))
 
-    journal = sub.add_parser("journal", help="read the journal")
-    journal.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC)")
-    journal.add_argument("--run", metavar="ID", help="one run's results")
-    journal.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="runs started on or after this day (UTC)")
+    journal = sub.add_parser("journal", help=_("read the journal"))
+    journal.add_argument("--month", type=_month, help=_("YYYY-MM (default: this month, UTC)"))
+    journal.add_argument("--run", metavar="ID", help=_("one run's results"))
+    journal.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help=_("runs started on or after this day (UTC)"))
     journal.add_argument("--until", type=_day, metavar="YYYY-MM-DD",
-                         help="runs started on or before this day (UTC; default today)")
+                         help=_("runs started on or before this day (UTC; default today)"))
     journal.add_argument("--json", action="store_true")
 
-    sub.add_parser("list", help="list the known checks")
+    sub.add_parser("list", help=_("list the known checks"))
 
     from checks.drill_face import add_cli as add_drill_cli  # restore drill (checks/drill_face.py)
     add_drill_cli(sub)
     from checks.restore_cli import add_cli as add_restore_cli  # incident restore (checks/restore_cli.py)
     add_restore_cli(sub)
 
-    report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
-    report.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC); last month of --months")
+    report = sub.add_parser("report", help=_("the monthly checklist from the journal (exit 1 = not all boxes ticked)"))
+    report.add_argument("--month", type=_month, help=_("YYYY-MM (default: this month, UTC); last month of --months"))
     report.add_argument("--format", choices=("md", "html", "json"), default="md")
     report.add_argument("--lang", choices=("en", "fr"), default=argparse.SUPPRESS,
-                        help="language of the report (default: LANGUAGE, else en)")
+                        help=_("language of the report (default: LANGUAGE, else en)"))
     report.add_argument("--months", type=int, default=None, metavar="N",
-                        help="overview of N months ending --month (default 1; 12 with --site)")
-    report.add_argument("--site", metavar="DIR", help="write the linked HTML pages (overview, months, runs, "
-                        "drills) into DIR as a static site; exit 0 once written")
+                        help=_("overview of N months ending --month (default 1; 12 with --site)"))
+    report.add_argument("--site", metavar="DIR", help=_("write the linked HTML pages (overview, months, runs, "
+                        "drills) into DIR as a static site; exit 0 once written"))
 
-    ack = sub.add_parser("ack", help="accept a result's counts as the new baseline (e.g. after a known deletion)")
-    ack.add_argument("--run", required=True, metavar="RUN", help="run id whose counts to accept")
-    ack.add_argument("--check", required=True, metavar="ID", help="e.g. database.essential_counts")
-    ack.add_argument("--by", required=True, metavar="NAME", help="who accepts them")
-    ack.add_argument("--reason", required=True, metavar="TEXT", help="why the drop is expected")
+    ack = sub.add_parser("ack", help=_("accept a result's counts as the new baseline (e.g. after a known deletion)"))
+    ack.add_argument("--run", required=True, metavar="RUN", help=_("run id whose counts to accept"))
+    ack.add_argument("--check", required=True, metavar="ID", help=_("e.g. database.essential_counts"))
+    ack.add_argument("--by", required=True, metavar="NAME", help=_("who accepts them"))
+    ack.add_argument("--reason", required=True, metavar="TEXT", help=_("why the drop is expected"))
 
-    signoff = sub.add_parser("signoff", help="record who reviewed a month's checklist")
-    signoff.add_argument("--month", type=_month, required=True, help="YYYY-MM")
-    signoff.add_argument("--by", required=True, metavar="NAME", help="who reviewed it")
-    signoff.add_argument("--comment", default="", help="optional remark (at most 500 characters)")
+    signoff = sub.add_parser("signoff", help=_("record who reviewed a month's checklist"))
+    signoff.add_argument("--month", type=_month, required=True, help=_("YYYY-MM"))
+    signoff.add_argument("--by", required=True, metavar="NAME", help=_("who reviewed it"))
+    signoff.add_argument("--comment", default="", help=_("optional remark (at most 500 characters)"))
     _common_everywhere(parser)
     return parser
 

@@ -66,15 +66,15 @@ def describe(drill: Drill) -> str:
 # --- CLI ----------------------------------------------------------------------------------------
 def add_cli(sub) -> None:
     """`python -m checks drill start|status|cleanup` (registered by checks/cli.py)."""
-    drill = sub.add_parser("drill", help="restore drill: PITR to a new server, verified and cleaned up")
+    drill = sub.add_parser("drill", help=_("restore drill: PITR to a new server, verified and cleaned up"))
     verbs = drill.add_subparsers(dest="drill_command", required=True)
-    start = verbs.add_parser("start", help="request a point-in-time restore to a new server (RESTORE_DRILL_ENABLED)")
-    start.add_argument("--restore-point", metavar="WHEN", help="latest | random | ISO time (default RESTORE_POINT)")
-    start.add_argument("--target", metavar="NAME", help="target server name (default <prefix>-YYYYMMDD[-HHMM])")
+    start = verbs.add_parser("start", help=_("request a point-in-time restore to a new server (RESTORE_DRILL_ENABLED)"))
+    start.add_argument("--restore-point", metavar="WHEN", help=_("latest | random | ISO time (default RESTORE_POINT)"))
+    start.add_argument("--target", metavar="NAME", help=_("target server name (default <prefix>-YYYYMMDD[-HHMM])"))
     start.add_argument("--json", action="store_true")
-    status = verbs.add_parser("status", help="advance the active drill and show the latest drills")
+    status = verbs.add_parser("status", help=_("advance the active drill and show the latest drills"))
     status.add_argument("--json", action="store_true")
-    cleanup = verbs.add_parser("cleanup", help="delete expired drill servers (drill tags only)")
+    cleanup = verbs.add_parser("cleanup", help=_("delete expired drill servers (drill tags only)"))
     cleanup.add_argument("--json", action="store_true")
 
 

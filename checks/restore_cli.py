@@ -41,33 +41,33 @@ def _minutes(text: str) -> float:
 
 def add_cli(sub) -> None:
     """Registered by checks/cli.py."""
-    restore = sub.add_parser("restore", help="incident restore: PostgreSQL to a NEW server, deleted/overwritten blobs")
+    restore = sub.add_parser("restore", help=_("incident restore: PostgreSQL to a NEW server, deleted/overwritten blobs"))
     verbs = restore.add_subparsers(dest="restore_command", required=True)
-    pg = verbs.add_parser("postgres", help="point-in-time restore of production to a NEW server (plan unless --apply)")
-    pg.add_argument("--point", required=True, metavar="ISO|latest", help="restore point: latest, or ISO time with zone")
-    pg.add_argument("--name", metavar="NAME", help="new server name (default <PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM)")
-    pg.add_argument("--resource-group", metavar="RG", help="resource group of the new server (default RESTORE_DRILL_RESOURCE_GROUP; never production's)")
+    pg = verbs.add_parser("postgres", help=_("point-in-time restore of production to a NEW server (plan unless --apply)"))
+    pg.add_argument("--point", required=True, metavar="ISO|latest", help=_("restore point: latest, or ISO time with zone"))
+    pg.add_argument("--name", metavar="NAME", help=_("new server name (default <PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM)"))
+    pg.add_argument("--resource-group", metavar="RG", help=_("resource group of the new server (default RESTORE_DRILL_RESOURCE_GROUP; never production's)"))
     _apply_flags(pg)
-    blobs = verbs.add_parser("blobs", help="bring back deleted or overwritten blobs (plan unless --apply); never deletes")
-    blobs.add_argument("--container", required=True, metavar="C", help="the container")
-    blobs.add_argument("--prefix", metavar="P", help="only blobs whose name starts with P")
-    blobs.add_argument("--deleted-since", metavar="ISO", help="deleted (or overwritten) at or after this time, with zone")
-    blobs.add_argument("--point", metavar="ISO", help="blob point-in-time restore of --prefix's range to this time "
-                                                      "(account restore policy on; undoes every later change)")
+    blobs = verbs.add_parser("blobs", help=_("bring back deleted or overwritten blobs (plan unless --apply); never deletes"))
+    blobs.add_argument("--container", required=True, metavar="C", help=_("the container"))
+    blobs.add_argument("--prefix", metavar="P", help=_("only blobs whose name starts with P"))
+    blobs.add_argument("--deleted-since", metavar="ISO", help=_("deleted (or overwritten) at or after this time, with zone"))
+    blobs.add_argument("--point", metavar="ISO", help=_("blob point-in-time restore of --prefix's range to this time "
+                                                      "(account restore policy on; undoes every later change)"))
     _apply_flags(blobs)
-    status = verbs.add_parser("status", help="show an incident restore; resume watching one still in progress")
-    status.add_argument("incident_id", nargs="?", metavar="ID", help="incident id (default: list the latest)")
+    status = verbs.add_parser("status", help=_("show an incident restore; resume watching one still in progress"))
+    status.add_argument("incident_id", nargs="?", metavar="ID", help=_("incident id (default: list the latest)"))
     status.add_argument("--wait-minutes", type=_minutes, default=DEFAULT_WAIT_MINUTES, metavar="N")
     status.add_argument("--json", action="store_true")
 
 
 def _apply_flags(parser) -> None:
-    parser.add_argument("--apply", action="store_true", help="do it (default: only show the plan)")
-    parser.add_argument("--yes", action="store_true", help="no confirmation prompt (required without a terminal)")
-    parser.add_argument("--by", metavar="NAME", help="who asks for the restore (required with --apply)")
+    parser.add_argument("--apply", action="store_true", help=_("do it (default: only show the plan)"))
+    parser.add_argument("--yes", action="store_true", help=_("no confirmation prompt (required without a terminal)"))
+    parser.add_argument("--by", metavar="NAME", help=_("who asks for the restore (required with --apply)"))
     parser.add_argument("--wait-minutes", type=_minutes, default=DEFAULT_WAIT_MINUTES, metavar="N",
-                        help="stop watching after N minutes (the restore goes on; resume with restore status)")
-    parser.add_argument("--json", action="store_true", help="the plan / record as JSON")
+                        help=_("stop watching after N minutes (the restore goes on; resume with restore status)"))
+    parser.add_argument("--json", action="store_true", help=_("the plan / record as JSON"))
 
 
 def command(args, out: TextIO, env) -> int:

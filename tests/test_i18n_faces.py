@@ -258,3 +258,14 @@ def test_blob_plan_and_incident_record_render_in_french():
     assert "2026/a.pdf: restauré, vérifié (le MD5 correspond)" in text
     assert "2026-11-26T04:00:00Z vérification pass" in text
     assert "1 of 1 blob(s) restored" in describe(back)  # English from the same record
+
+
+def test_cli_help_in_french(capsys):
+    assert _cli(["--lang", "fr", "restore", "postgres", "--help"], {})[0] == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    assert "point de restauration : latest, ou heure ISO avec fuseau" in text
+    assert "qui demande la restauration (obligatoire avec --apply)" in text
+    assert _cli(["drill", "--help"], {"LANGUAGE": "fr"})[0] == 0
+    assert "faire avancer l'exercice actif" in " ".join(capsys.readouterr().out.split())
+    assert _cli(["--help"], {})[0] == 0
+    assert "run the checks and record them in the journal" in " ".join(capsys.readouterr().out.split())
