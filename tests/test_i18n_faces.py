@@ -138,6 +138,12 @@ def test_a_stored_drill_renders_in_french_from_its_entity():
     assert "nettoyage : inutile (aucun serveur n'a été créé)" in french
     assert "2026-11-26T06:00:00Z refusé : refusé : le serveur" in french
     assert "already exists" not in french
+    from checks.report.pages import drill_page
+    with language("fr"):
+        page = drill_page(back)
+    assert "<td>refusé : refusé : le serveur prod-drill-20261126 existe déjà dans rg-drill" in page  # state history
+    assert "inutile (aucun serveur n" in page and "exercice non démarré : refusé" in page
+    assert "already exists" not in page
 
 
 def test_an_old_drill_entity_without_facts_renders_as_stored():

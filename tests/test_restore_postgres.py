@@ -334,7 +334,7 @@ def test_plan_apply_and_runbook_in_french_then_the_record_in_english(env, monkey
     assert f"  cible                 {TARGET} dans le groupe de ressources {DRG} (libre)" in text
     assert "accès public Enabled (hérité de la source ; vérifier les règles de pare-feu)" in text
     assert "écoulé  " in text and "vérification warn : " in text
-    assert f"écart supérieur à 5 % par rapport à la production : public.consultations {RESTORED_CONSULTATIONS}/" in text
+    assert f"écart supérieur à 3 % par rapport à la production : public.consultations {RESTORED_CONSULTATIONS}/" in text
     assert "Marche à suivre (aucune bascule n'a été faite ; la production n'est pas touchée) :" in text
     assert f"supprimer {TARGET} à la main une fois terminé." in text
     for english in ("Runbook", "Plan (VALID)", "elapsed", "shortfall above", "requested by"):
@@ -344,10 +344,10 @@ def test_plan_apply_and_runbook_in_french_then_the_record_in_english(env, monkey
     h.env = env  # English
     code, english = h.run("status", entity["RowKey"])
     assert "verification warn: restored" in english and "requested by Astreinte" in english
-    assert "shortfall above 5% vs production" in english
+    assert "shortfall above 3% vs production" in english
     h.env = dict(env, LANGUAGE="fr")
     code, french = h.run("status", entity["RowKey"])
-    assert "demandé par Astreinte" in french and "écart supérieur à 5 % par rapport à la production" in french
+    assert "demandé par Astreinte" in french and "écart supérieur à 3 % par rapport à la production" in french
     assert "demandée par Astreinte" in french  # the first event, from its stored message id
 
 
