@@ -16,6 +16,20 @@ def monthly_verification(timer: func.TimerRequest) -> None:
     logging.getLogger("checks.timer").info("monthly verification: %s", result.get("status"))
 
 
+@app.queue_trigger(arg_name="msg", queue_name="%FLEET_QUEUE%", connection="FleetQueue")
+def fleet_target_run(msg: func.QueueMessage) -> None:
+    """One target of the fleet (the monthly timer enqueued it); raising makes the host retry, then poison it."""
+    from checks import queue_face  # lazy: cold start
+    queue_face.run_queued(msg.get_body(), msg.dequeue_count or 1)
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%FLEET_QUEUE%-poison", connection="FleetQueue")
+def fleet_target_poisoned(msg: func.QueueMessage) -> None:
+    """A target message the host gave up on: journal and log it (the poison alert reads the log line)."""
+    from checks import queue_face  # lazy: cold start
+    queue_face.run_poisoned(msg.get_body())
+
+
 @app.timer_trigger(schedule="%RESTORE_DRILL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
 def restore_drill_timer(timer: func.TimerRequest) -> None:
     result = http_api.run_drill_timer(past_due=timer.past_due)

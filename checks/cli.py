@@ -16,9 +16,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
-from checks.cli_text import print_run, print_run_list, use_colour
+from checks.cli_text import print_run, print_run_list, reason_text, use_colour
 from checks.engine.config import ConfigError, read_settings_file
-from checks.engine.i18n import current, language
+from checks.engine.i18n import current, language, normalise_language, tr as _
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
@@ -44,24 +44,24 @@ def _month(value: str) -> str:
     try:
         return check_month(value)
     except ReportError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(reason_text(exc)) from None
 
 
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+        raise argparse.ArgumentTypeError(_("expected a date YYYY-MM-DD, got {value}", value=repr(value))) from None
 
 
 def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
     # SUPPRESS below the top level: a subcommand without the flag keeps what was given before it
     default = None if top else argparse.SUPPRESS
     parser.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS,
-                        help="log progress to stderr (LOG_LEVEL info)")
+                        help=_("log progress to stderr (LOG_LEVEL info)"))
     parser.add_argument("--settings", metavar="FILE", default=default,
-                        help=f"read variables from this local.settings.json (default ./{DEFAULT_SETTINGS_FILE} "
-                             "if present); environment variables win")
+                        help=_("read variables from this local.settings.json (default ./{file} if present); "
+                               "environment variables win", file=DEFAULT_SETTINGS_FILE))
 
 
 def _common_everywhere(parser: argparse.ArgumentParser) -> None:
@@ -75,58 +75,56 @@ def _common_everywhere(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m checks",
-                                     description="MedicApp backup & restore verifier")
+                                     description=_("MedicApp backup & restore verifier"))
     _add_common(parser, top=True)
-    parser.add_argument("--lang", choices=("en", "fr"), help="language of the output (default: LANGUAGE, else en)")
+    parser.add_argument("--lang", choices=("en", "fr"), help=_("language of the output (default: LANGUAGE, else en)"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the checks and record them in the journal")
+    run = sub.add_parser("run", help=_("run the checks and record them in the journal"))
     run.add_argument("--check", action="append", default=[], metavar="ID",
-                     help="check id or glob (repeatable), e.g. postgres.* ; default all")
-    run.add_argument("--dry-run", action="store_true", help="read-only checks only (the procedure's dry run)")
-    run.add_argument("--azure-server", metavar="NAME", help="PostgreSQL flexible server (overrides PG_SERVER_NAME)")
+                     help=_("check id or glob (repeatable), e.g. postgres.* ; default all"))
+    run.add_argument("--dry-run", action="store_true", help=_("read-only checks only (the procedure's dry run)"))
+    run.add_argument("--azure-server", metavar="NAME", help=_("PostgreSQL flexible server (overrides PG_SERVER_NAME)"))
     run.add_argument("--azure-resource-group", metavar="NAME",
-                     help="its resource group (overrides PG_RESOURCE_GROUP)")
-    run.add_argument("--json", action="store_true", help="print the run as JSON")
-    run.add_argument("--no-journal", action="store_true", help="do not write the journal")
-    from checks.fleet_cli import add_cli as add_fleet_cli  # --target/--all-targets, `targets` (checks/fleet_cli.py)
-    add_fleet_cli(sub, run)
+                     help=_("its resource group (overrides PG_RESOURCE_GROUP)"))
+    run.add_argument("--json", action="store_true", help=_("print the run as JSON"))
+    run.add_argument("--no-journal", action="store_true", help=_("do not write the journal"))
 
-    journal = sub.add_parser("journal", help="read the journal")
-    journal.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC)")
-    journal.add_argument("--run", metavar="ID", help="one run's results")
-    journal.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="runs started on or after this day (UTC)")
+    journal = sub.add_parser("journal", help=_("read the journal"))
+    journal.add_argument("--month", type=_month, help=_("YYYY-MM (default: this month, UTC)"))
+    journal.add_argument("--run", metavar="ID", help=_("one run's results"))
+    journal.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help=_("runs started on or after this day (UTC)"))
     journal.add_argument("--until", type=_day, metavar="YYYY-MM-DD",
-                         help="runs started on or before this day (UTC; default today)")
+                         help=_("runs started on or before this day (UTC; default today)"))
     journal.add_argument("--json", action="store_true")
 
-    sub.add_parser("list", help="list the known checks")
+    sub.add_parser("list", help=_("list the known checks"))
 
     from checks.drill_face import add_cli as add_drill_cli  # restore drill (checks/drill_face.py)
     add_drill_cli(sub)
     from checks.restore_cli import add_cli as add_restore_cli  # incident restore (checks/restore_cli.py)
     add_restore_cli(sub)
 
-    report = sub.add_parser("report", help="the monthly checklist from the journal (exit 1 = not all boxes ticked)")
-    report.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC); last month of --months")
+    report = sub.add_parser("report", help=_("the monthly checklist from the journal (exit 1 = not all boxes ticked)"))
+    report.add_argument("--month", type=_month, help=_("YYYY-MM (default: this month, UTC); last month of --months"))
     report.add_argument("--format", choices=("md", "html", "json"), default="md")
     report.add_argument("--lang", choices=("en", "fr"), default=argparse.SUPPRESS,
-                        help="language of the report (default: LANGUAGE, else en)")
+                        help=_("language of the report (default: LANGUAGE, else en)"))
     report.add_argument("--months", type=int, default=None, metavar="N",
-                        help="overview of N months ending --month (default 1; 12 with --site)")
-    report.add_argument("--site", metavar="DIR", help="write the linked HTML pages (overview, months, runs, "
-                        "drills) into DIR as a static site; exit 0 once written")
+                        help=_("overview of N months ending --month (default 1; 12 with --site)"))
+    report.add_argument("--site", metavar="DIR", help=_("write the linked HTML pages (overview, months, runs, "
+                        "drills) into DIR as a static site; exit 0 once written"))
 
-    ack = sub.add_parser("ack", help="accept a result's counts as the new baseline (e.g. after a known deletion)")
-    ack.add_argument("--run", required=True, metavar="RUN", help="run id whose counts to accept")
-    ack.add_argument("--check", required=True, metavar="ID", help="e.g. database.essential_counts")
-    ack.add_argument("--by", required=True, metavar="NAME", help="who accepts them")
-    ack.add_argument("--reason", required=True, metavar="TEXT", help="why the drop is expected")
+    ack = sub.add_parser("ack", help=_("accept a result's counts as the new baseline (e.g. after a known deletion)"))
+    ack.add_argument("--run", required=True, metavar="RUN", help=_("run id whose counts to accept"))
+    ack.add_argument("--check", required=True, metavar="ID", help=_("e.g. database.essential_counts"))
+    ack.add_argument("--by", required=True, metavar="NAME", help=_("who accepts them"))
+    ack.add_argument("--reason", required=True, metavar="TEXT", help=_("why the drop is expected"))
 
-    signoff = sub.add_parser("signoff", help="record who reviewed a month's checklist")
-    signoff.add_argument("--month", type=_month, required=True, help="YYYY-MM")
-    signoff.add_argument("--by", required=True, metavar="NAME", help="who reviewed it")
-    signoff.add_argument("--comment", default="", help="optional remark (at most 500 characters)")
+    signoff = sub.add_parser("signoff", help=_("record who reviewed a month's checklist"))
+    signoff.add_argument("--month", type=_month, required=True, help=_("YYYY-MM"))
+    signoff.add_argument("--by", required=True, metavar="NAME", help=_("who reviewed it"))
+    signoff.add_argument("--comment", default="", help=_("optional remark (at most 500 characters)"))
     _common_everywhere(parser)
     return parser
 
@@ -134,23 +132,50 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env: Mapping[str, str] | None = None) -> int:
     """`env`: the variables to use (tests); None = os.environ over ./local.settings.json."""
     out = out or sys.stdout
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        with language(_early_language(argv, env)):  # argparse's own errors in the language asked for
+            args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage error
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
-    try:
-        env = effective_env(args.settings, env)
-        _setup_logging(args.verbose, env)
-        args.colour = use_colour(out, env)
-        with language(args.lang or _configured_language(env)):
-            return COMMANDS[args.command](args, out, env)
-    except (ConfigError, UnknownCheck, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (JournalUnavailable, RunInProgress) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    with language(args.lang or _early_language(argv, env)):  # errors before the settings are read
+        try:
+            env = effective_env(args.settings, env)
+            _setup_logging(args.verbose, env)
+            args.colour = use_colour(out, env)
+            with language(args.lang or _configured_language(env)):
+                return COMMANDS[args.command](args, out, env)
+        except (ConfigError, UnknownCheck, UsageError) as exc:
+            print(_("error: {reason}", reason=error_text(exc)), file=sys.stderr)
+            return EXIT_USAGE
+        except (JournalUnavailable, RunInProgress) as exc:
+            print(_("error: {reason}", reason=error_text(exc)), file=sys.stderr)
+            return EXIT_FAILED
+
+
+def _early_language(argv: Sequence[str] | None, env: Mapping[str, str] | None) -> str | None:
+    """--lang (or LANGUAGE in the environment) before the arguments are parsed and the settings read."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    for index, word in enumerate(words):
+        if word == "--lang" and index + 1 < len(words):
+            return normalise_language(words[index + 1])
+        if word.startswith("--lang="):
+            return normalise_language(word.partition("=")[2])
+    value = (os.environ if env is None else env).get("LANGUAGE", "")
+    return next(filter(None, map(normalise_language, value.split(":"))), None)
+
+
+def error_text(exc: Exception) -> str:
+    """A usage, configuration or journal error in the language being rendered."""
+    if isinstance(exc, ConfigError):
+        lines = [f"  {name}: {current().message(why)}" for name, why in sorted(exc.problems.items())]
+        return _("invalid configuration:") + "\n" + "\n".join(lines)
+    if isinstance(exc, UnknownCheck):
+        return _("unknown check id or pattern: {unknown}; known checks: {known}", unknown=", ".join(exc.unknown),
+                 known=", ".join(exc.known))
+    if isinstance(exc, RunInProgress):
+        return _("a verification run is already in progress for {target}: {run_id}", target=exc.target,
+                 run_id=exc.running_run_id or _("unknown id"))
+    return reason_text(exc)
 
 
 def _configured_language(env) -> str | None:
@@ -204,15 +229,9 @@ def cmd_run(args, out: TextIO, env) -> int:
         try:
             journal = open_journal(settings)
         except JournalUnavailable as exc:
-            print(f"warning: {exc}; results will not be recorded", file=sys.stderr)
+            print(_("warning: {reason}; results will not be recorded", reason=reason_text(exc)), file=sys.stderr)
     request = RunRequest(trigger="cli", checks=args.check, dry_run=args.dry_run,
                          write_journal=not args.no_journal, overrides=overrides)
-    from checks.fleet_cli import FleetUsageError, cmd_run_fleet, wants_fleet
-    if wants_fleet(args, settings):
-        try:
-            return cmd_run_fleet(args, out, settings, journal, request)
-        except FleetUsageError as exc:
-            raise UsageError(str(exc)) from None
     run = verify(request, settings, journal)
     if args.json:
         json.dump(run.to_dict(), out, indent=2, default=str)
@@ -231,9 +250,9 @@ def cmd_journal(args, out: TextIO, env) -> int:
         try:
             run = journal.get_run(args.run)
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(reason_text(exc)) from None
         if run is None:
-            print(f"error: run {args.run} not found in the journal", file=sys.stderr)
+            print(_("error: run {run_id} not found in the journal", run_id=args.run), file=sys.stderr)
             return EXIT_FAILED
         if args.json:
             json.dump(run.to_dict(), out, indent=2, default=str)
@@ -253,22 +272,23 @@ def cmd_journal(args, out: TextIO, env) -> int:
 def _journal_runs(journal, args) -> tuple[list[dict], str]:
     """Runs of --month (default this month) or of --since/--until, one query per month."""
     if args.month and (args.since or args.until):
-        raise UsageError("--month cannot be combined with --since/--until")
+        raise UsageError(_("--month cannot be combined with --since/--until"))
     if not (args.since or args.until):
         month = args.month or this_month()
-        return journal.list_runs(month), f"in {month}"
+        return journal.list_runs(month), _("in {month}", month=month)
     until = args.until or datetime.now(timezone.utc).date()
     since = args.since or until.replace(day=1)
     if since > until:
-        raise UsageError(f"--since {since} is after --until {until}")
+        raise UsageError(_("--since {since} is after --until {until}", since=since, until=until))
     months = _months_between(since, until)
     if len(months) > MAX_JOURNAL_MONTHS:
-        raise UsageError(f"--since/--until span {len(months)} months; at most {MAX_JOURNAL_MONTHS}")
+        raise UsageError(_("--since/--until span {count} months; at most {limit}", count=len(months),
+                           limit=MAX_JOURNAL_MONTHS))
     start = datetime.combine(since, time.min, timezone.utc)
     end = datetime.combine(until + timedelta(days=1), time.min, timezone.utc)
     runs = [r for month in reversed(months) for r in journal.list_runs(month)
             if start <= datetime.fromisoformat(r["started_at"]) < end]
-    return runs, f"from {since} to {until}"
+    return runs, _("from {since} to {until}", since=since, until=until)
 
 
 def _months_between(since: date, until: date) -> list[str]:
@@ -281,9 +301,9 @@ def _months_between(since: date, until: date) -> list[str]:
 
 def cmd_list(args, out: TextIO, env) -> int:
     for spec in all_checks().values():
-        mode = "" if spec.read_only else "  (writes: not in --dry-run)"
+        mode = "" if spec.read_only else "  " + _("(writes: not in --dry-run)")
         if spec.on_demand:
-            mode = "  (writes; on demand: python -m checks drill start|status)"
+            mode = "  " + _("(writes; on demand: python -m checks drill start|status)")
         title = current().gettext(spec.title)  # check titles are in the catalog: --lang fr lists them in French
         out.write(f"{spec.id:<32} {spec.severity.value:<8} {title}{mode}\n")
     return EXIT_OK
@@ -300,7 +320,7 @@ def cmd_report(args, out: TextIO, env) -> int:
     try:
         months = check_months(1 if args.months is None else args.months)
     except ReportError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(reason_text(exc)) from None
     settings = load_settings(env)
     journal, production = open_journal(settings), Target.from_settings(settings)
     month = args.month or this_month()
@@ -319,11 +339,13 @@ def cmd_signoff(args, out: TextIO, env) -> int:
         stored, report = sign_off(open_journal(settings), args.month, args.by, args.comment, via="cli",
                                   production=Target.from_settings(settings))
     except ReportError as exc:
-        raise UsageError(str(exc)) from None
-    out.write(f"Signed off {args.month} by {stored.by} at {stored.at}: {report.ticked} of {len(report.boxes)} "
-              f"boxes ticked, {len(report.runs)} run(s), report digest {report.digest}\n")
+        raise UsageError(reason_text(exc)) from None
+    out.write(_("Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run(s), report digest "
+                "{digest}", month=args.month, by=stored.by, at=stored.at, ticked=report.ticked,
+                boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
     if not report.complete:
-        out.write("Note: not every box is ticked; see `python -m checks report --month " + args.month + "`\n")
+        out.write(_("Note: not every box is ticked; see `python -m checks report --month {month}`",
+                    month=args.month) + "\n")
     return EXIT_OK
 
 
@@ -335,12 +357,13 @@ def cmd_ack(args, out: TextIO, env) -> int:
     try:
         ack = acknowledge(open_journal(load_settings(env)), args.run, args.check, args.by, args.reason, via="cli")
     except AckRefused as exc:  # understood, but the journal holds nothing to act on: 1, as `journal --run`
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {reason}", reason=reason_text(exc)), file=sys.stderr)
         return EXIT_FAILED
     except ReportError as exc:
-        raise UsageError(str(exc)) from None
-    out.write(f"Acknowledged {ack['check_id']} in run {ack['run_id']} by {ack['by']} at {ack['at']}; "
-              f"the next run compares with these counts: {json.dumps(ack['counts'], sort_keys=True)}\n")
+        raise UsageError(reason_text(exc)) from None
+    out.write(_("Acknowledged {check_id} in run {run_id} by {by} at {at}; the next run compares with these counts: "
+                "{counts}", check_id=ack["check_id"], run_id=ack["run_id"], by=ack["by"], at=ack["at"],
+                counts=json.dumps(ack["counts"], sort_keys=True)) + "\n")
     return EXIT_OK
 
 
@@ -354,11 +377,5 @@ def cmd_restore(args, out: TextIO, env) -> int:
     return command(args, out, env)
 
 
-def cmd_targets(args, out: TextIO, env) -> int:
-    from checks.fleet_cli import cmd_targets as targets
-    return targets(args, out, env)
-
-
 COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list, "report": cmd_report,
-            "signoff": cmd_signoff, "ack": cmd_ack, "drill": cmd_drill, "restore": cmd_restore,
-            "targets": cmd_targets}
+            "signoff": cmd_signoff, "ack": cmd_ack, "drill": cmd_drill, "restore": cmd_restore}

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping, TextIO
 
+from checks.engine.i18n import DEFAULT_LANGUAGE, N_, current, remediation_of, summary_of, tr as _
 from checks.engine.model import Run, Status
 
 MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 _COLOUR = {"pass": "32", "warn": "33", "fail": "31;1", "error": "31;1", "skipped": "2"}  # ANSI SGR codes
 _ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN)
+# "3 pass, 1 fail" in the overall line, per status
+COUNTED = {"pass": N_("{count} pass"), "warn": N_("{count} warn"), "fail": N_("{count} fail"),
+           "error": N_("{count} error"), "skipped": N_("{count} skipped")}
 ROW_SUMMARY_MAX = 140  # longer reasons are cut in the table; the summary below has them in full
 
 
@@ -32,24 +36,29 @@ def _cut(text: str, limit: int = ROW_SUMMARY_MAX) -> str:
 
 def print_run(run: Run, out: TextIO, colour: bool = False) -> None:
     """The results table, then the overall line and a summary of what needs attention."""
+    tr = current().message
     width = max([len(r.check_id) for r in run.results] + [8])
-    title = f"Run {run.run_id} ({run.trigger}{', dry run' if run.dry_run else ''})"
+    title = _("Run {run_id} ({trigger}, dry run)", run_id=run.run_id, trigger=run.trigger) if run.dry_run else \
+        _("Run {run_id} ({trigger})", run_id=run.run_id, trigger=run.trigger)
     out.write(f"{title}\n{'-' * len(title)}\n")
     for r in run.results:
         status = r.status.value
-        summary = _cut(r.summary) if r.status in _ATTENTION else r.summary
+        summary = tr(summary_of(r))
+        summary = _cut(summary) if r.status in _ATTENTION else summary
         mark = paint(f"{MARK[status]:<6}", status, colour)
-        out.write(f"{mark} {r.check_id:<{width}} {r.duration_ms:>7} ms  {summary}\n")
+        duration = _("{milliseconds} ms", milliseconds=r.duration_ms)
+        out.write(f"{mark} {r.check_id:<{width}} {duration:>10}  {summary}\n")
         listing = r.details.get("listing")
         for line in listing if isinstance(listing, list) else []:
             out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
-    counts = ", ".join(f"{v} {k}" for k, v in run.counts().items() if v) or "no checks"
+    counts = ", ".join(_(COUNTED[k], count=v) for k, v in run.counts().items() if v) or _("no checks")
     overall = paint(run.status.value.upper(), run.status.value, colour)
-    out.write(f"\nOverall: {overall} — {counts}; journal: {run.journal_status}\n")
+    out.write("\n" + _("Overall: {overall} — {counts}; journal: {journal}", overall=overall, counts=counts,
+                       journal=tr(run.journal_status)) + "\n")
     if run.target:
-        out.write(f"Target: {run.target.label()}\n")
+        out.write(_("Target: {target}", target=run.target.label()) + "\n")
     for note in run.notes:
-        out.write(f"Note: {note}\n")
+        out.write(_("Note: {note}", note=tr(note)) + "\n")
     print_attention(run, out, colour)
 
 
@@ -58,7 +67,7 @@ def attention_groups(run: Run) -> list[tuple[str, str, str, list[str]]]:
     with the same reason and remediation (e.g. no Azure credential) form one group."""
     groups: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for r in sorted((r for r in run.results if r.status in _ATTENTION), key=lambda r: -r.status.rank):
-        key = (r.summary, r.remediation or "")
+        key = (summary_of(r), remediation_of(r) or "")
         status, ids = groups.setdefault(key, (r.status.value, []))
         ids.append(r.check_id)
     return [(status, reason, fix, ids) for (reason, fix), (status, ids) in groups.items()]
@@ -68,22 +77,46 @@ def print_attention(run: Run, out: TextIO, colour: bool = False) -> None:
     groups = attention_groups(run)
     if not groups:
         return
-    out.write("\nNeeds attention:\n")
+    tr = current().message
+    out.write("\n" + _("Needs attention:") + "\n")
     for status, reason, fix, ids in groups:
-        out.write(f"  {paint(MARK[status], status, colour)} {', '.join(ids)}: {reason}\n")
+        out.write(f"  {paint(MARK[status], status, colour)} {', '.join(ids)}: {tr(reason)}\n")
         if fix:
-            out.write(f"       → {fix}\n")
+            out.write(f"       → {tr(fix)}\n")
 
 
 def print_run_list(runs: list[dict[str, Any]], heading: str, out: TextIO, colour: bool = False) -> None:
+    """`heading`: which runs, already in the language (\"in 2026-11\")."""
     if not runs:
-        out.write(f"No runs recorded {heading}.\n")
+        out.write(_("No runs recorded {heading}.", heading=heading) + "\n")
         return
-    out.write(f"Runs {heading} (newest first)\n")
+    out.write(_("Runs {heading} (newest first)", heading=heading) + "\n")
     for r in runs:
         c = r["counts"]
         status = paint(f"{r['status']:<7}", r["status"], colour)
-        kind = "dry run" if r.get("dry_run") else "full"
-        out.write(f"  {r['run_id']}  {status} {r['trigger']:<5} {kind:<7} {r['started_at'][:19]}  "
-                  f"{r['check_count']} checks: {c['pass']} pass, {c['warn']} warn, {c['fail']} fail, "
-                  f"{c['error']} error, {c['skipped']} skipped\n")
+        kind = _("dry run") if r.get("dry_run") else _("full")
+        counts = _("{checks} checks: {passed} pass, {warned} warn, {failed} fail, {errors} error, {skipped} skipped",
+                   checks=r["check_count"], passed=c["pass"], warned=c["warn"], failed=c["fail"], errors=c["error"],
+                   skipped=c["skipped"])
+        out.write(f"  {r['run_id']}  {status} {r['trigger']:<5} {kind:<7} {started(r['started_at'])}  {counts}\n")
+
+
+def started(iso: str) -> str:
+    """A run's start: as stored (to the second) in English, the language's date and time otherwise."""
+    from datetime import datetime
+    if current().lang == DEFAULT_LANGUAGE:
+        return iso[:19]
+    try:
+        return str(current().value(datetime.fromisoformat(iso)))
+    except ValueError:
+        return iso[:19]
+
+
+def reason_text(exc: Exception) -> str:
+    """An exception's reason in the language being rendered (a Message reason through its id)."""
+    reason = getattr(exc, "reason", None) or (exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc))
+    return current().message(reason)
+
+
+def error_line(exc: Exception) -> str:
+    return _("error: {reason}", reason=reason_text(exc))

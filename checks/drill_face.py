@@ -12,6 +12,8 @@ from typing import Any, TextIO
 from checks.drill import restore_drill
 from checks.drill.state import FAILED, Drill, DrillActive, DrillGuardError, validate_server_name
 from checks.engine.config import ConfigError, Settings
+from checks.cli_text import error_line, reason_text
+from checks.engine.i18n import current, msg, tr as _
 from checks.engine.model import CheckError, NotConfigured
 from checks.service import load_settings, open_journal
 
@@ -37,38 +39,42 @@ def start_problems(settings: Settings, restore_point: str | None, target: str | 
         try:
             validate_server_name(target)
             if settings.pg_server_name and target.lower() == settings.pg_server_name.lower():
-                raise DrillGuardError(f"{target!r} is production's server (PG_SERVER_NAME): a drill restores "
-                                      "to a new server only")
+                raise DrillGuardError(msg("{target} is production's server (PG_SERVER_NAME): a drill restores "
+                                          "to a new server only", target=repr(target)))
         except DrillGuardError as exc:
             problems[names["target"]] = exc.reason
     return problems
 
 
 def describe(drill: Drill) -> str:
-    lines = [f"Drill {drill.drill_id}: {drill.state.upper()}"
-             f"{' (' + drill.outcome + ')' if drill.outcome else ''} — {drill.source_server} → {drill.target_server}",
-             f"  restore point {drill.restore_point or '-'} ({drill.restore_point_mode or '-'}), requested "
-             f"{drill.requested_at}, ready {drill.ready_at or '-'}, expires {drill.expires_at}"]
+    """A drill for people, in the language being rendered (its stored texts through their message ids)."""
+    tr = current().message
+    outcome = f" ({drill.outcome})" if drill.outcome else ""
+    lines = [_("Drill {drill_id}: {state}{outcome} — {source} → {target}", drill_id=drill.drill_id,
+               state=drill.state.upper(), outcome=outcome, source=drill.source_server, target=drill.target_server),
+             "  " + _("restore point {point} ({mode}), requested {requested}, ready {ready}, expires {expires}",
+               point=drill.restore_point or "-", mode=drill.restore_point_mode or "-", requested=drill.requested_at,
+               ready=drill.ready_at or "-", expires=drill.expires_at)]
     if drill.summary:
-        lines.append(f"  {drill.summary}")
+        lines.append(f"  {tr(drill.summary)}")
     if drill.cleanup:
-        lines.append(f"  cleanup: {drill.cleanup}")
-    lines += [f"    {e}" for e in drill.events[-8:]]
+        lines.append("  " + _("cleanup: {cleanup}", cleanup=tr(drill.cleanup)))
+    lines += [f"    {tr(e)}" for e in drill.events[-8:]]
     return "\n".join(lines) + "\n"
 
 
 # --- CLI ----------------------------------------------------------------------------------------
 def add_cli(sub) -> None:
     """`python -m checks drill start|status|cleanup` (registered by checks/cli.py)."""
-    drill = sub.add_parser("drill", help="restore drill: PITR to a new server, verified and cleaned up")
+    drill = sub.add_parser("drill", help=_("restore drill: PITR to a new server, verified and cleaned up"))
     verbs = drill.add_subparsers(dest="drill_command", required=True)
-    start = verbs.add_parser("start", help="request a point-in-time restore to a new server (RESTORE_DRILL_ENABLED)")
-    start.add_argument("--restore-point", metavar="WHEN", help="latest | random | ISO time (default RESTORE_POINT)")
-    start.add_argument("--target", metavar="NAME", help="target server name (default <prefix>-YYYYMMDD[-HHMM])")
+    start = verbs.add_parser("start", help=_("request a point-in-time restore to a new server (RESTORE_DRILL_ENABLED)"))
+    start.add_argument("--restore-point", metavar="WHEN", help=_("latest | random | ISO time (default RESTORE_POINT)"))
+    start.add_argument("--target", metavar="NAME", help=_("target server name (default <prefix>-YYYYMMDD[-HHMM])"))
     start.add_argument("--json", action="store_true")
-    status = verbs.add_parser("status", help="advance the active drill and show the latest drills")
+    status = verbs.add_parser("status", help=_("advance the active drill and show the latest drills"))
     status.add_argument("--json", action="store_true")
-    cleanup = verbs.add_parser("cleanup", help="delete expired drill servers (drill tags only)")
+    cleanup = verbs.add_parser("cleanup", help=_("delete expired drill servers (drill tags only)"))
     cleanup.add_argument("--json", action="store_true")
 
 
@@ -77,7 +83,8 @@ def cli_command(args, out: TextIO, env) -> int:
     if args.drill_command == "start":  # the arguments first: nothing touches Azure for a typo
         problems = start_problems(settings, args.restore_point, args.target, CLI_FLAGS)
         if problems:
-            print("\n".join(f"error: {flag}: {why}" for flag, why in problems.items()), file=sys.stderr)
+            print("\n".join(_("error: {flag}: {why}", flag=flag, why=why) for flag, why in problems.items()),
+                  file=sys.stderr)
             return EXIT_USAGE
     journal = open_journal(settings)
     ctx = restore_drill.make_context(settings)
@@ -89,10 +96,10 @@ def cli_command(args, out: TextIO, env) -> int:
                 drills = [restore_drill.start_drill(ctx, journal, trigger="cli", restore_point=args.restore_point,
                                                     target=args.target)]
             except NotConfigured as exc:  # not enabled, or the Azure target not set: configuration
-                print(f"error: {exc}", file=sys.stderr)
+                print(error_line(exc), file=sys.stderr)
                 return EXIT_USAGE
             except (DrillActive, CheckError) as exc:
-                print(f"error: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+                print(error_line(exc), file=sys.stderr)
                 return EXIT_FAILED
         else:
             restore_drill.advance_all(ctx, journal)
@@ -103,7 +110,7 @@ def cli_command(args, out: TextIO, env) -> int:
         json.dump([d.public() for d in drills], out, indent=2, default=str)
         out.write("\n")
     else:
-        out.write("".join(describe(d) for d in drills) or "No restore drill recorded.\n")
+        out.write("".join(describe(d) for d in drills) or _("No restore drill recorded.") + "\n")
     return EXIT_FAILED if drills and drills[0].state == FAILED else EXIT_OK
 
 
@@ -111,16 +118,17 @@ def _cli_cleanup(ctx, args, out: TextIO) -> int:
     try:
         swept = restore_drill.sweep(ctx)
     except NotConfigured as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except CheckError as exc:
-        print(f"error: {exc.reason}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         json.dump({"swept": swept}, out, indent=2)
         out.write("\n")
     else:
-        out.write("".join(f"{r['server']}: {r['result']}\n" for r in swept) or "No expired drill server.\n")
+        out.write("".join(f"{r['server']}: {current().message(r['result'])}\n" for r in swept)
+                  or _("No expired drill server.") + "\n")
     return EXIT_FAILED if any(r["result"].startswith(("refused", "failed")) for r in swept) else EXIT_OK
 
 
@@ -129,6 +137,7 @@ def http_start(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str,
     """POST /api/drill: (status code, payload)."""
     problems = start_problems(settings, body.get("restore_point"), body.get("target"))
     if problems:
+        problems = {key: current().message(why) for key, why in problems.items()}
         return 400, {"error": "; ".join(f"{k}: {v}" for k, v in problems.items()), "problems": problems}
     journal = open_journal(settings)
     ctx = restore_drill.make_context(settings)
@@ -136,11 +145,11 @@ def http_start(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str,
         drill = restore_drill.start_drill(ctx, journal, trigger="http", restore_point=body.get("restore_point"),
                                           target=body.get("target"))
     except NotConfigured as exc:
-        return 400, {"error": str(exc)}
+        return 400, {"error": reason_text(exc)}
     except DrillActive as exc:
-        return 409, {"error": str(exc), "drill_id": exc.drill_id, "state": exc.state}
+        return 409, {"error": reason_text(exc), "drill_id": exc.drill_id, "state": exc.state}
     except CheckError as exc:
-        return 502, {"error": exc.reason, "remediation": exc.remediation}
+        return 502, {"error": reason_text(exc), "remediation": current().message(exc.remediation or "") or None}
     finally:
         ctx.close()
     return (422 if drill.state == FAILED else 202), drill.public()

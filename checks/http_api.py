@@ -26,7 +26,7 @@ log = logging.getLogger("checks.http")
 MAX_BODY_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 8  # our bodies are flat; deeper nesting is a caller error, never a RecursionError
 _OVERRIDE_FIELDS = {"azure_server": "pg_server_name", "azure_resource_group": "pg_resource_group"}
-_VERIFY_KEYS = {"checks": list, "dry_run": bool, "azure_server": str, "azure_resource_group": str}
+_VERIFY_KEYS = {"checks": list, "dry_run": bool, "azure_server": str, "azure_resource_group": str, "targets": object}
 
 
 class BadRequest(Exception):
@@ -175,6 +175,8 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
     from checks.service import RunRequest, load_settings, verify as run_verify
 
     body = read_json_body(req, _VERIFY_KEYS)
+    if "targets" in body:
+        return _verify_targets(body)
     checks = body.get("checks", [])
     if not all(isinstance(c, str) and c.strip() for c in checks):
         raise BadRequest(msg("field 'checks' must be a list of check ids or globs (strings)"))
@@ -185,6 +187,33 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(run.to_dict(), 200)
 
 
+def _verify_targets(body: dict[str, Any]) -> func.HttpResponse:
+    """{"targets": ["a", "b"] | "all"}: one queue message per target (checks/queue_face.py); 202 + what was sent."""
+    from checks.dispatch.queue import DispatchError
+    from checks.engine.fleet import targets_of
+    from checks.queue_face import fan_out
+    from checks.service import load_settings
+
+    names, others = body["targets"], sorted(set(body) - {"targets"})
+    if others:
+        raise BadRequest(msg("field 'targets' runs whole targets through the queue; it cannot be combined with "
+                             "{fields}", fields=", ".join(others)))
+    valid = names == "all" or (isinstance(names, list) and names and all(isinstance(n, str) for n in names))
+    if not valid:
+        raise BadRequest(msg("field 'targets' must be \"all\" or a non-empty list of target names"))
+    settings = load_settings()
+    known = [t.name for t in targets_of(settings)]
+    unknown = [] if names == "all" else [n for n in names if n not in known]
+    if unknown:
+        raise BadRequest(msg("unknown target(s) {unknown}; known targets: {known}", unknown=", ".join(unknown),
+                             known=", ".join(known)), known_targets=known)
+    try:
+        answer = fan_out(settings, trigger="http", names=() if names == "all" else list(dict.fromkeys(names)))
+    except DispatchError as exc:
+        return error_response(str(exc), 503, enqueued=exc.enqueued)
+    return json_response(answer, 202)
+
+
 def run_timer(past_due: bool) -> dict[str, Any]:
     """The monthly timer: run every check, record it; never raises (the host would only retry)."""
     from checks.service import RunRequest, load_settings, verify as run_verify
@@ -193,6 +222,10 @@ def run_timer(past_due: bool) -> dict[str, Any]:
         log.warning("timer is past due: running the monthly verification now")
     try:
         settings = load_settings()
+        if len(settings.targets) > 1:  # a fleet: one queue message per target, runs scale out (queue_face.py)
+            return _fan_out_month(settings)
+        if settings.targets:  # TARGETS with one entry: that target's settings, in-process as always
+            settings = settings.targets[0].settings_for(settings)
         run = run_verify(RunRequest(trigger="timer"), settings, _journal_or_none(settings))
     except ConfigError as exc:
         log.error("monthly verification not run: %s", exc)
@@ -202,6 +235,19 @@ def run_timer(past_due: bool) -> dict[str, Any]:
         return {"status": "busy", "running_run_id": exc.running_run_id}
     result = run.to_dict()
     result["restore_drill"] = _monthly_drill(settings)  # every RESTORE_DRILL_EVERY_MONTHS when enabled
+    return result
+
+
+def _fan_out_month(settings) -> dict[str, Any]:
+    from checks.dispatch.queue import DispatchError
+    from checks.queue_face import fan_out
+    try:
+        result = fan_out(settings, trigger="timer")
+    except DispatchError as exc:  # same line as a refused monthly run: the run-failed alert reads it
+        log.error("monthly verification not run: %s (enqueued before the failure: %s)", exc,
+                  ", ".join(m["target"] for m in exc.enqueued) or "none")
+        return {"status": Status.ERROR.value, "error": str(exc), "enqueued": exc.enqueued}
+    result["restore_drill"] = _monthly_drill(settings)
     return result
 
 

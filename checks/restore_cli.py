@@ -18,7 +18,10 @@ from typing import Any, TextIO
 from checks import restore
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import msg, plain, tr as _
+from checks.cli_text import error_line
 from checks.engine.model import NotConfigured
+from checks.restore_text import describe, describe_blob_plan, describe_plan, describe_range_plan, runbook
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_WAIT_MINUTES = 120.0
@@ -32,39 +35,39 @@ def _minutes(text: str) -> float:
     except ValueError:
         value = -1
     if not 1 <= value <= 24 * 60:
-        raise argparse.ArgumentTypeError(f"expected minutes between 1 and 1440, got {text!r}")
+        raise argparse.ArgumentTypeError(_("expected minutes between 1 and 1440, got {value}", value=repr(text)))
     return value
 
 
 def add_cli(sub) -> None:
     """Registered by checks/cli.py."""
-    restore = sub.add_parser("restore", help="incident restore: PostgreSQL to a NEW server, deleted/overwritten blobs")
+    restore = sub.add_parser("restore", help=_("incident restore: PostgreSQL to a NEW server, deleted/overwritten blobs"))
     verbs = restore.add_subparsers(dest="restore_command", required=True)
-    pg = verbs.add_parser("postgres", help="point-in-time restore of production to a NEW server (plan unless --apply)")
-    pg.add_argument("--point", required=True, metavar="ISO|latest", help="restore point: latest, or ISO time with zone")
-    pg.add_argument("--name", metavar="NAME", help="new server name (default <PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM)")
-    pg.add_argument("--resource-group", metavar="RG", help="resource group of the new server (default RESTORE_DRILL_RESOURCE_GROUP; never production's)")
+    pg = verbs.add_parser("postgres", help=_("point-in-time restore of production to a NEW server (plan unless --apply)"))
+    pg.add_argument("--point", required=True, metavar="ISO|latest", help=_("restore point: latest, or ISO time with zone"))
+    pg.add_argument("--name", metavar="NAME", help=_("new server name (default <PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM)"))
+    pg.add_argument("--resource-group", metavar="RG", help=_("resource group of the new server (default RESTORE_DRILL_RESOURCE_GROUP; never production's)"))
     _apply_flags(pg)
-    blobs = verbs.add_parser("blobs", help="bring back deleted or overwritten blobs (plan unless --apply); never deletes")
-    blobs.add_argument("--container", required=True, metavar="C", help="the container")
-    blobs.add_argument("--prefix", metavar="P", help="only blobs whose name starts with P")
-    blobs.add_argument("--deleted-since", metavar="ISO", help="deleted (or overwritten) at or after this time, with zone")
-    blobs.add_argument("--point", metavar="ISO", help="blob point-in-time restore of --prefix's range to this time "
-                                                      "(account restore policy on; undoes every later change)")
+    blobs = verbs.add_parser("blobs", help=_("bring back deleted or overwritten blobs (plan unless --apply); never deletes"))
+    blobs.add_argument("--container", required=True, metavar="C", help=_("the container"))
+    blobs.add_argument("--prefix", metavar="P", help=_("only blobs whose name starts with P"))
+    blobs.add_argument("--deleted-since", metavar="ISO", help=_("deleted (or overwritten) at or after this time, with zone"))
+    blobs.add_argument("--point", metavar="ISO", help=_("blob point-in-time restore of --prefix's range to this time "
+                                                      "(account restore policy on; undoes every later change)"))
     _apply_flags(blobs)
-    status = verbs.add_parser("status", help="show an incident restore; resume watching one still in progress")
-    status.add_argument("incident_id", nargs="?", metavar="ID", help="incident id (default: list the latest)")
+    status = verbs.add_parser("status", help=_("show an incident restore; resume watching one still in progress"))
+    status.add_argument("incident_id", nargs="?", metavar="ID", help=_("incident id (default: list the latest)"))
     status.add_argument("--wait-minutes", type=_minutes, default=DEFAULT_WAIT_MINUTES, metavar="N")
     status.add_argument("--json", action="store_true")
 
 
 def _apply_flags(parser) -> None:
-    parser.add_argument("--apply", action="store_true", help="do it (default: only show the plan)")
-    parser.add_argument("--yes", action="store_true", help="no confirmation prompt (required without a terminal)")
-    parser.add_argument("--by", metavar="NAME", help="who asks for the restore (required with --apply)")
+    parser.add_argument("--apply", action="store_true", help=_("do it (default: only show the plan)"))
+    parser.add_argument("--yes", action="store_true", help=_("no confirmation prompt (required without a terminal)"))
+    parser.add_argument("--by", metavar="NAME", help=_("who asks for the restore (required with --apply)"))
     parser.add_argument("--wait-minutes", type=_minutes, default=DEFAULT_WAIT_MINUTES, metavar="N",
-                        help="stop watching after N minutes (the restore goes on; resume with restore status)")
-    parser.add_argument("--json", action="store_true", help="the plan / record as JSON")
+                        help=_("stop watching after N minutes (the restore goes on; resume with restore status)"))
+    parser.add_argument("--json", action="store_true", help=_("the plan / record as JSON"))
 
 
 def command(args, out: TextIO, env) -> int:
@@ -73,7 +76,7 @@ def command(args, out: TextIO, env) -> int:
     if getattr(args, "apply", False):
         refusal = _apply_refusal(args)
         if refusal:
-            print(f"error: {refusal}", file=sys.stderr)
+            print(_("error: {reason}", reason=refusal), file=sys.stderr)
             return EXIT_USAGE
     settings = load_settings(env)
     journal = open_journal(settings)
@@ -85,7 +88,7 @@ def command(args, out: TextIO, env) -> int:
             return _blobs(ctx, journal, args, out)
         return _status(ctx, journal, args, out)
     except NotConfigured as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     finally:
         ctx.close()
@@ -94,16 +97,16 @@ def command(args, out: TextIO, env) -> int:
 def _apply_refusal(args) -> str:
     by = (args.by or "").strip()
     if not by or len(by) > 100 or not by.isprintable():
-        return "--apply needs --by NAME (who asks for the restore, 1-100 printable characters)"
+        return _("--apply needs --by NAME (who asks for the restore, 1-100 printable characters)")
     if not args.yes and not sys.stdin.isatty():
-        return "refusing --apply without a terminal; add --yes when a script really means it"
+        return _("refusing --apply without a terminal; add --yes when a script really means it")
     return ""
 
 
 def _confirmed(target: str, out: TextIO, args) -> bool:
     if args.yes:
         return True
-    out.write(f"Type the target {target} to confirm the restore: ")
+    out.write(_("Type the target {target} to confirm the restore: ", target=target))
     out.flush()
     return sys.stdin.readline().strip() == target
 
@@ -119,7 +122,7 @@ def _gate(plan, describe_fn, confirm_word: str, args, out: TextIO, nothing_to_do
     if not args.apply or nothing_to_do:
         return EXIT_OK
     if not _confirmed(confirm_word, out, args):
-        out.write("Not confirmed: nothing was done.\n")
+        out.write(_("Not confirmed: nothing was done.") + "\n")
         return EXIT_USAGE
     return None
 
@@ -133,26 +136,9 @@ def _postgres(ctx: RunContext, journal, args, out: TextIO) -> int:
     if stop is not None:
         return stop
     incident = apply_postgres(ctx, journal, plan, source, args.by.strip())
-    out.write(f"Incident {incident.incident_id}: restore requested ({incident.target_server}).\n")
+    out.write(_("Incident {incident_id}: restore requested ({target}).", incident_id=incident.incident_id,
+                target=incident.target_server) + "\n")
     return _follow(ctx, journal, incident, args, out)
-
-
-def describe_plan(plan, applying: bool = False) -> str:
-    verdict = "VALID" if plan.valid else "INVALID"
-    lines = [f"Plan ({verdict}): point-in-time restore of {plan.source_server} to a NEW server",
-             f"  restore point   {plan.point or '-'} ({plan.point_mode or '-'}); window "
-             f"{' .. '.join(plan.window) or 'unknown'}",
-             f"  target          {plan.target_server} in resource group {plan.resource_group} "
-             f"({'free' if plan.target_free else 'not free' if plan.target_free is False else 'not checked'})",
-             f"  location        {plan.location or '-'}",
-             f"  network         {plan.network or '-'}",
-             f"  estimated time  " + (f"~{plan.estimated_minutes:g} min ({plan.estimate_basis})"
-                                      if plan.estimated_minutes is not None else plan.estimate_basis),
-             "  tags            purpose=incident-restore (never deleted by the drill sweeper)"]
-    lines += [f"  ✗ {reason}" for reason in plan.reasons]
-    if plan.valid and not applying:
-        lines.append("Nothing was written. Add --apply --by NAME to restore.")
-    return "\n".join(lines) + "\n"
 
 
 def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any = None) -> int:
@@ -162,7 +148,8 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any =
 
     def progress(inc, elapsed: timedelta) -> None:
         status = inc.plan.get("operation_status") or "-"
-        out.write(f"  {_clock(elapsed)} elapsed  {inc.target_server}: {inc.state} (Azure: {status})\n")
+        out.write("  " + _("{clock} elapsed  {target}: {state} (Azure: {status})", clock=_clock(elapsed),
+                           target=inc.target_server, state=inc.state, status=status) + "\n")
         out.flush()
 
     try:
@@ -171,14 +158,15 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any =
         elif incident.state in (PROVISIONING, "verifying"):
             incident = watch(ctx, journal, incident, progress, sleep, args.wait_minutes)
     except KeyboardInterrupt:
-        incident.event(ctx.now(), "watching interrupted (Ctrl-C); the restore goes on in Azure")
+        incident.event(ctx.now(), msg("watching interrupted (Ctrl-C); the restore goes on in Azure"))
         save(journal, incident, ctx.now())
-        out.write(f"\nInterrupted: the restore goes on in Azure; the record is in the journal.\n"
-                  f"Resume watching: python -m checks restore status {incident.incident_id}\n")
+        out.write("\n" + _("Interrupted: the restore goes on in Azure; the record is in the journal.") + "\n"
+                  + _("Resume watching: python -m checks restore status {incident_id}",
+                      incident_id=incident.incident_id) + "\n")
         return EXIT_INTERRUPTED
     if incident.state == PROVISIONING:
-        out.write(f"Still in progress after {args.wait_minutes:g} min. Resume watching: "
-                  f"python -m checks restore status {incident.incident_id}\n")
+        out.write(_("Still in progress after {minutes} min. Resume watching: python -m checks restore status "
+                    "{incident_id}", minutes=plain(args.wait_minutes), incident_id=incident.incident_id) + "\n")
         return EXIT_RUNNING
     out.write(describe(incident))
     if incident.state == FAILED:
@@ -191,49 +179,6 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any =
 def _clock(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def describe(incident) -> str:
-    lines = [f"Incident {incident.incident_id} ({incident.kind}): {incident.state.upper()}"
-             f"{' (' + incident.outcome + ')' if incident.outcome else ''}, requested by {incident.by} at "
-             f"{incident.requested_at}",
-             f"  restore point {incident.restore_point or '-'}, target {incident.target_server or '-'}, ready "
-             f"{incident.ready_at or '-'}" + (f" ({incident.time_to_ready_minutes:g} min)"
-                                              if incident.time_to_ready_minutes is not None else "")]
-    if incident.summary:
-        lines.append(f"  {incident.summary}")
-    lines += [f"    {r['name']}: {r.get('result')}, {r.get('hash', '-')}" for r in incident.verification.get("results", [])[:20]]
-    checks = incident.verification.get("checks", {})
-    lines += [f"    {cid}: {c['status']} — {c['summary']}" for cid, c in checks.items()]
-    counts = incident.verification.get("counts", {})
-    if counts:
-        lines.append(f"    {'table':<32} {'restored':>10} {'production':>10}")
-        lines += [f"    {table:<32} {_n(c.get('restored')):>10} {_n(c.get('production')):>10}"
-                  for table, c in counts.items()]
-    lines += [f"    {e}" for e in incident.events[-6:]]
-    return "\n".join(lines) + "\n"
-
-
-def _n(value: Any) -> str:
-    return "-" if value is None else str(value)
-
-
-def runbook(incident, settings: Settings) -> str:
-    """What the on-call person does next. Nothing is switched automatically."""
-    host = incident.target_host or f"{incident.target_server}.postgres.database.azure.com"
-    return "\n".join([
-        "Runbook (nothing was switched over; production is untouched):",
-        f"  1. Connect:  psql \"host={host} dbname=<app db> user=<admin or Entra user> sslmode=require\"",
-        f"     Same logins and passwords as {incident.source_server} at {incident.restore_point}.",
-        "  2. Check what the incident needs on the restored copy (the counts above are beside production's).",
-        "  3. Either copy the needed rows back (pg_dump -t TABLE --data-only from the restored server, reviewed, "
-        "then restored into production),",
-        f"     or point the application at it: set its database host to {host} (app settings / DATABASE_URL),",
-        "     after re-creating firewall rules / private DNS the application needs, and re-granting the verifier.",
-        f"  4. Record the decision: python -m checks restore status {incident.incident_id} shows this record;",
-        f"     the server is tagged purpose=incident-restore and is never deleted automatically: delete "
-        f"{incident.target_server} by hand when done.",
-    ]) + "\n"
 
 
 # --- blobs ---------------------------------------------------------------------------------------------------
@@ -259,42 +204,14 @@ def _blob_ranges(ctx: RunContext, journal, args, out: TextIO) -> int:
 
     plan = plan_ranges(ctx, args.container, args.prefix, args.point)
     if args.deleted_since:
-        plan.reasons.append("--deleted-since and --point do not go together (--point restores the whole range)")
+        plan.reasons.append(msg("--deleted-since and --point do not go together (--point restores the whole range)"))
     stop = _gate(plan, describe_range_plan, plan.range_start, args, out)
     if stop is not None:
         return stop
     incident, poller = apply_ranges(ctx, journal, plan, args.by.strip())
-    out.write(f"Incident {incident.incident_id}: blob range restore requested ({plan.range_start}).\n")
+    out.write(_("Incident {incident_id}: blob range restore requested ({start}).", incident_id=incident.incident_id,
+                start=plan.range_start) + "\n")
     return _follow(ctx, journal, incident, args, out, poller)
-
-
-def describe_range_plan(plan, applying: bool = False) -> str:
-    lines = [f"Plan ({'VALID' if plan.valid else 'INVALID'}): blob point-in-time restore in storage account "
-             f"{plan.account} (resource group {plan.resource_group})",
-             f"  range           {plan.range_start or '-'} (included) .. {plan.range_end or '-'} (excluded)",
-             f"  restore point   {plan.point or '-'}; window {' .. '.join(plan.window) or 'unknown'}",
-             "  documented limits:"]
-    lines += [f"    - {limit}" for limit in plan.limits]
-    lines += [f"  ✗ {reason}" for reason in plan.reasons]
-    if plan.valid and not applying:
-        lines.append(f"Nothing was written. Add --apply --by NAME to restore (you will type {plan.range_start}).")
-    return "\n".join(lines) + "\n"
-
-
-def describe_blob_plan(plan, applying: bool = False) -> str:
-    data = plan.to_dict()
-    since = f", deleted or overwritten since {plan.deleted_since}" if plan.deleted_since else ""
-    lines = [f"Plan ({'VALID' if plan.valid else 'INVALID'}): restore blobs in {plan.account}/{plan.container}"
-             f"{' under ' + repr(plan.prefix) if plan.prefix else ''}{since}",
-             f"  {data['count']} blob(s) to restore, {data['bytes']} bytes; {plan.listed} listed"
-             + (" (listing capped at BLOB_LIST_CAP: narrow with --prefix)" if plan.cap_hit else "")]
-    lines += [f"    {c.action:<8} {c.name}  ({c.why})" for c in plan.candidates[:5]]
-    if len(plan.candidates) > 5:
-        lines.append(f"    ... and {len(plan.candidates) - 5} more (--json lists them)")
-    lines += [f"  ✗ {reason}" for reason in plan.reasons]
-    if plan.valid and not applying:
-        lines.append("Nothing was written; nothing is ever deleted. Add --apply --by NAME to restore.")
-    return "\n".join(lines) + "\n"
 
 
 # --- status -----------------------------------------------------------------------------------------------------
@@ -306,11 +223,12 @@ def _status(ctx: RunContext, journal, args, out: TextIO) -> int:
         if args.json:
             _dump([i.public() for i in incidents], out)
         else:
-            out.write("".join(describe(i) for i in incidents) or "No incident restore recorded.\n")
+            out.write("".join(describe(i) for i in incidents) or _("No incident restore recorded.") + "\n")
         return EXIT_OK
     incident = load(journal, args.incident_id)
     if incident is None:
-        print(f"error: incident {args.incident_id} not found in the journal", file=sys.stderr)
+        print(_("error: incident {incident_id} not found in the journal", incident_id=args.incident_id),
+              file=sys.stderr)
         return EXIT_USAGE
     if incident.kind in ("postgres", "blob-ranges") and incident.state in WATCHABLE:
         return _follow(ctx, journal, incident, args, out)

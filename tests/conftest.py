@@ -29,6 +29,20 @@ def pg_cluster():
 
 
 @pytest.fixture(scope="session")
+def restored_cluster(pg_cluster):
+    """A restored server's stand-in (drill and incident restore): production's port on RESTORED_HOST,
+    the demo schema, RESTORED_CONSULTATIONS consultations. Tests that change it use a database of their own."""
+    from stand_in import RESTORED_CONSULTATIONS, RESTORED_HOST
+    cluster = PostgresCluster.start(host=RESTORED_HOST, port=pg_cluster.port)
+    try:
+        cluster.create_database(DEMO_DB, DEMO_SQL)
+        cluster.execute(f"DELETE FROM consultations WHERE id > {RESTORED_CONSULTATIONS}", DEMO_DB)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def demo_db_url(pg_cluster) -> str:
     """The verifier's login (SELECT only) on the demo database."""
     return pg_cluster.url("verifier", VERIFIER_PASSWORD, DEMO_DB)

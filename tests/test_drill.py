@@ -1,5 +1,6 @@
 """Restore drill over the REAL PostgreSQL management client (CannedTransport), the journal in Azurite,
-and a SECOND real PostgreSQL cluster standing in for the restored server.
+and a SECOND real PostgreSQL cluster standing in for the restored server (the `restored_cluster`
+fixture of conftest.py, shared with the incident-restore tests; tests/stand_in.py).
 
 Host seam: the drill connects to the restored server at the FQDN that ARM reports
 (`properties.fullyQualifiedDomainName`), with production's credentials and port (exactly what it
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import pytest
 
 from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
@@ -24,7 +24,8 @@ from checks.engine.context import RunContext
 from checks.drill.state import (CLEANING_UP, FAILED, PROVISIONING, SUCCEEDED, DrillGuardError,
                                 begin_guarded_delete, begin_restore)
 from checks.journal.store import Journal
-from devtools.localstack import DEMO_SQL, PostgresCluster
+from devtools.localstack import DEMO_SQL
+from stand_in import RESTORED_CONSULTATIONS, RESTORED_HOST, count
 
 SUB = "11111111-2222-3333-4444-555555555555"
 RG = "rg-medicapp"
@@ -94,29 +95,12 @@ class Arm:
         """The restored server as ARM shows it: the tags of our PUT, FQDN = the stand-in cluster."""
         body = derive(source_body(), "name", TARGET)
         body = derive(body, "id", body["id"].replace(SOURCE, TARGET).replace(f"/{RG}/", f"/{DRILL_RG}/"))
-        body = derive(body, "properties.fullyQualifiedDomainName", "127.0.0.2")
+        body = derive(body, "properties.fullyQualifiedDomainName", RESTORED_HOST)
         body["tags"] = self.put_body()["tags"]
         return Canned(200, body)
 
     def methods(self) -> list[tuple[str, str]]:
         return [(r.method, r.url.split("?")[0].rsplit("/", 1)[-1]) for r in self.t.requests]
-
-
-@pytest.fixture(scope="session")
-def restored_cluster(pg_cluster):
-    """The restored server's stand-in: same port as production, on 127.0.0.2, demo schema, fewer rows."""
-    cluster = PostgresCluster.start(host="127.0.0.2", port=pg_cluster.port)
-    try:
-        cluster.create_database("medicapp", DEMO_SQL)
-        cluster.execute("DELETE FROM consultations WHERE id > 290", "medicapp")  # the restore point is older
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-def count(url: str, table: str) -> int:
-    with psycopg.connect(url) as conn:
-        return conn.execute(f"select count(*) from {table}").fetchone()[0]
 
 
 @pytest.fixture
@@ -176,7 +160,7 @@ def test_drill_across_invocations_restores_verifies_measures_and_deletes(env, re
     ctx3, journal3 = make(env, arm, clock)
     (drill,) = drill_mod.advance_all(ctx3, journal3)
     assert drill.state == CLEANING_UP and drill.cleanup == "deleting"
-    assert drill.ready_at == "2026-11-01T06:34:00Z" and drill.target_host == "127.0.0.2"
+    assert drill.ready_at == "2026-11-01T06:34:00Z" and drill.target_host == RESTORED_HOST
     assert ("DELETE", TARGET) in arm.methods()
 
     # last: deletion done → succeeded, the run is in the journal
@@ -196,8 +180,8 @@ def test_drill_across_invocations_restores_verifies_measures_and_deletes(env, re
     assert v["checks"]["database.connectivity"]["status"] == "pass"
     prod_consultations = count(pg_cluster.admin_url("medicapp"), "consultations")
     assert v["counts"]["public.consultations"] == {
-        "restored": 290, "production": prod_consultations,
-        "shortfall_percent": round(100 * (prod_consultations - 290) / prod_consultations, 1)}
+        "restored": RESTORED_CONSULTATIONS, "production": prod_consultations,
+        "shortfall_percent": round(100 * (prod_consultations - RESTORED_CONSULTATIONS) / prod_consultations, 1)}
     assert v["counts"]["public.patients"]["restored"] == v["counts"]["public.patients"]["production"]
     assert v["alembic_revision"]["restored"] == v["alembic_revision"]["production"] == "4f2b9c1d7e3a"
     assert "RTO 34 min" in result.summary and "server medicapp-db-restore-20261101: deleted" in result.summary

@@ -36,6 +36,9 @@ BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+QUEUE_SENDER = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+QUEUE_PROCESSOR = "8a0f0c08-91a1-4084-bc3d-661d67233fed"
+QUEUE_READER = "19e7f393-937e-4f77-808e-94535e297925"
 BROAD_ROLES = {"8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner", "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
                "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
                "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator"}
@@ -138,17 +141,19 @@ def test_app_settings_are_exactly_the_configuration_variables_plus_platform_sett
     settings = app_settings()
     config_names = {var.name for _, var in VARIABLES}
     # AzureWebJobsStorage (a connection string, i.e. a key) is replaced by its identity-based form
-    assert "AzureWebJobsStorage" not in settings
-    assert config_names - {"AzureWebJobsStorage"} <= set(settings), \
-        f"missing app settings: {sorted(config_names - {'AzureWebJobsStorage'} - set(settings))}"
+    # (so is FleetQueue, the fleet queue's local connection string: FleetQueue__queueServiceUri in Azure)
+    keyed = {"AzureWebJobsStorage", "FleetQueue"}
+    assert not keyed & set(settings)
+    assert config_names - keyed <= set(settings), f"missing app settings: {sorted(config_names - keyed - set(settings))}"
     platform = {"AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
+                "FleetQueue__credential", "FleetQueue__clientId",
                 "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
                 "AZURE_CLIENT_ID", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE",
                 "AzureWebJobs.restore_drill_timer.Disabled"}
     assert set(settings) - config_names == platform
     # the same names as the local sample (minus what is local-only)
     sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
-    local_only = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "PGPASSWORD"}
+    local_only = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "FleetQueue", "PGPASSWORD"}
     assert set(sample) - local_only <= set(settings)
 
 
@@ -262,9 +267,9 @@ def custom(role_symbol: str) -> str:
 def test_role_assignments_are_exactly_the_least_privilege_set():
     got = {k: (v["role"], v["scope_type"]) for k, v in role_assignments().items()}
     container = "Microsoft.Storage/storageAccounts/blobServices/containers"
+    queue = "Microsoft.Storage/storageAccounts/queueServices/queues"
     assert got == {
         ("modules/target-postgres.bicep", "serverReader"): (READER, "Microsoft.DBforPostgreSQL/flexibleServers"),
-        ("modules/discovery.bicep", "discoveryReader"): (READER, None),  # each subscription DISCOVER_TAG searches
         ("modules/drill.bicep", "drillAssignment"): (custom("drillRole"), None),  # the drill resource group
         ("modules/drill-network-join.bicep", "subnetJoin"): (custom("joinRole"), "Microsoft.Network/virtualNetworks/subnets"),
         ("modules/drill-network-join.bicep", "zoneJoin"): (custom("joinRole"), "Microsoft.Network/privateDnsZones"),
@@ -276,7 +281,16 @@ def test_role_assignments_are_exactly_the_least_privilege_set():
         ("modules/functionapp.bicep", "journalTableContributor"): (TABLE_DATA_CONTRIBUTOR, "Microsoft.Storage/storageAccounts"),
         ("modules/functionapp.bicep", "lockBlobContributor"): (BLOB_DATA_CONTRIBUTOR, container),
         ("modules/functionapp.bicep", "telemetryPublisher"): (METRICS_PUBLISHER, "Microsoft.Insights/components"),
+        ("modules/functionapp.bicep", "fleetQueueSender"): (QUEUE_SENDER, queue),
+        ("modules/functionapp.bicep", "fleetQueueProcessor"): (QUEUE_PROCESSOR, queue),
+        ("modules/functionapp.bicep", "fleetQueueReader"): (QUEUE_READER, queue),
+        ("modules/functionapp.bicep", "poisonQueueSender"): (QUEUE_SENDER, queue),
+        ("modules/functionapp.bicep", "poisonQueueProcessor"): (QUEUE_PROCESSOR, queue),
+        ("modules/functionapp.bicep", "poisonQueueReader"): (QUEUE_READER, queue),
     }
+    # queue rights only on the two fleet queues, never on an account
+    scopes = {v["scope"] for k, v in role_assignments().items() if v["role"] in (QUEUE_SENDER, QUEUE_PROCESSOR, QUEUE_READER)}
+    assert scopes == {"fleetQueue", "fleetPoisonQueue"}
 
 
 def test_each_role_assignment_says_why_and_targets_the_identity_only():
@@ -401,8 +415,9 @@ def test_public_mode_is_the_default_and_private_mode_is_wired_end_to_end():
     assert main["modules"]["network"]["config"]["condition"] == "privateMode"
     net = parse("modules/network.bicep")
     endpoints = {(e["account"], e["service"]) for e in variable(net, "endpoints")}
-    assert endpoints == {("hostAccountName", "blob"), ("journalAccountName", "blob"), ("journalAccountName", "table")}
-    assert variable(net, "services") == ["blob", "table"]
+    assert endpoints == {("hostAccountName", "blob"), ("journalAccountName", "blob"), ("journalAccountName", "table"),
+                         ("journalAccountName", "queue")}
+    assert variable(net, "services") == ["blob", "table", "queue"]
     assert body(net["resources"]["zones"])["name"] == "privatelink.${service}.${storageSuffix}"
     assert body(net["resources"]["zoneLinks"])["properties"]["registrationEnabled"] is False
     # ...and the accounts refuse public access in private mode only
@@ -492,7 +507,7 @@ def test_every_alert_goes_to_the_email_action_group():
     assert group["properties"]["emailReceivers"][0]["emailAddress"] == "alertEmail"
     assert doc["parameters"]["alertEmail"].get("default") is None
     rules = resources_of(doc, "Microsoft.Insights/scheduledQueryRules")
-    assert set(rules) == {"runFailed", "drillFailed", "failedInvocations", "deadMan"}
+    assert set(rules) == {"runFailed", "drillFailed", "failedInvocations", "deadMan", "fleetPoisoned"}
     for name, rule in rules.items():
         props = body(rule)["properties"]
         assert props["enabled"] is True and props["scopes"] == ["applicationInsightsId"], name
@@ -566,6 +581,30 @@ def test_drill_alert_matches_the_drills_real_failure_lines_only():
         assert f'startswith "{line}"' in query
     assert '"monthly restore drill not started: %s"' in source and '"restore drill timer: %s"' in source
     assert '"restore drill timer not run: %s"' in (ROOT / "checks" / "http_api.py").read_text()
+
+
+def test_fleet_poison_alert_matches_the_poison_handlers_real_lines(caplog):
+    from checks.dispatch.handler import handle_poison
+    from checks.dispatch.message import FleetMessage
+
+    props = body(alerts()["resources"]["fleetPoisoned"])["properties"]
+    query = props["criteria"]["allOf"][0]["query"]
+    (pattern,) = kql_regexes(query)
+    assert (props["evaluationFrequency"], props["windowSize"], props["muteActionsDuration"]) == ("PT15M", "PT30M", "PT30M")
+
+    class NoJournal:  # the log line comes first, whatever the journal does
+        def get_entity(self, *args):
+            raise RuntimeError("stop after the log line")
+
+    with caplog.at_level(logging.ERROR, logger="checks.dispatch"), pytest.raises(RuntimeError):
+        handle_poison(FleetMessage("2026-11", "prod-eu").to_json(), None, NoJournal())
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "checks.dispatch"]
+    assert re.search(pattern, line) and not re.search(pattern, "target prod-eu verified this month")
+    target = re.search(r'extract\(@"([^"]+)", 1, message\)', query).group(1)
+    assert re.search(target, line).group(1) == "prod-eu"
+    sources = "".join((ROOT / "checks" / f).read_text() for f in ("dispatch/handler.py", "queue_face.py"))
+    for prefix in ("fleet message dropped", "fleet poison message"):
+        assert f'startswith "{prefix}"' in query and f'"{prefix}' in sources
 
 
 def test_failed_invocations_alert_reads_failed_requests_and_exceptions():

@@ -54,7 +54,6 @@ def scope_ids(file: str, symbol: str | None) -> list[str]:
         ("modules/target-postgres.bicep", "server"):
             [f"{SUB}/resourceGroups/{rg}/providers/{PG}/{name}" for rg, name in DEPLOYMENT["production"]],
         ("modules/drill.bicep", None): [f"{SUB}/resourceGroups/{rg}" for rg in DEPLOYMENT["drill_rgs"]],
-        ("modules/discovery.bicep", None): [SUB],  # deployed at each subscription discovery searches
         ("modules/target-storage.bicep", "account"): [checked],
         ("modules/target-storage.bicep", "containers"): [f"{checked}/{containers}/*"],
         ("modules/target-storage.bicep", "canary"): [f"{checked}/{containers}/{DEPLOYMENT['canary']}"],
@@ -62,6 +61,9 @@ def scope_ids(file: str, symbol: str | None) -> list[str]:
         ("modules/functionapp.bicep", "hostAccount"): [account_id(DEPLOYMENT["host"])],
         ("modules/functionapp.bicep", "journalAccount"): [journal],
         ("modules/functionapp.bicep", "lockContainer"): [f"{journal}/{containers}/verifier-locks"],
+        # the suite's fleet queues have a random name per test (FLEET_QUEUE); the host's poison queue adds -poison
+        ("modules/functionapp.bicep", "fleetQueue"): [f"{journal}/queueServices/default/queues/*"],
+        ("modules/functionapp.bicep", "fleetPoisonQueue"): [f"{journal}/queueServices/default/queues/*-poison"],
         ("modules/functionapp.bicep", "appInsights"):
             [f"{SUB}/resourceGroups/rg-verifier/providers/Microsoft.Insights/components/appi-verifier"],
         ("modules/drill-network-join.bicep", "subnet"):
@@ -135,10 +137,6 @@ class Need:
 def arm_need(sent: Sent, path: str, origins: dict[str, str]) -> Need:
     """ARM: provider + resource types + read|write|delete (POST: the action's name + /action)."""
     path = re.sub(r"^/subscriptions/[^/]+", SUB, path)
-    if path.lower() == "/providers/microsoft.resourcegraph/resources":
-        # a Resource Graph query: Azure checks .../resources/read and returns only the rows the caller
-        # may read in each subscription of the query (the tests' discovery scope is SUB)
-        return Need("Microsoft.ResourceGraph/resources/read", False, SUB, f"{sent.method} {path}")
     tail = path.split("/providers/", 1)[1].split("/")
     if sent.method == "POST":
         permission = "/".join([tail[0]] + tail[1:-1:2] + [tail[-1], "action"])
@@ -180,6 +178,29 @@ def table_need(method: str, name: str) -> tuple[str, bool]:
     return f"{TABLE}/entities/" + ("delete" if method == "DELETE" else "write"), True
 
 
+QUEUE = "Microsoft.Storage/storageAccounts/queueServices/queues"
+
+
+def queue_need(method: str, segments: list[str], query: dict) -> tuple[str, bool]:
+    """Microsoft's 'Permissions for calling data operations' (Queue service) and the queue roles' descriptions."""
+    if segments[1:2] != ["messages"]:
+        return f"{QUEUE}/" + {"PUT": "write", "DELETE": "delete"}.get(method, "read"), False  # the queue itself
+    if method == "POST":
+        return f"{QUEUE}/messages/add/action", True  # Put Message
+    if method == "GET":  # Peek Messages reads; Get Messages takes them (process)
+        return f"{QUEUE}/messages/" + ("read" if query.get("peekonly") == ["true"] else "process/action"), True
+    if method == "DELETE":
+        return f"{QUEUE}/messages/process/action", True  # Delete Message (after Get Messages)
+    return f"{QUEUE}/messages/write", True  # Update Message
+
+
+def is_queue_request(url, segments: list[str]) -> bool:
+    host = url.hostname or ""
+    if any(f".{service}." in host for service in ("blob", "table", "queue")):
+        return ".queue." in host
+    return segments[1:2] == ["messages"]  # Azurite (path-style): only the queue service has /<queue>/messages
+
+
 def is_table_request(method: str, url, first: str) -> bool:
     host = url.hostname or ""
     if ".table." in host or ".blob." in host:
@@ -194,6 +215,10 @@ def data_need(sent: Sent, url) -> Need:
     if url.hostname in ("127.0.0.1", "localhost"):
         segments = segments[1:]  # Azurite: /devstoreaccount1/...
     first = segments[0] if segments else ""
+    if is_queue_request(url, segments):
+        permission, data = queue_need(sent.method, segments, parse_qs(url.query))
+        return Need(permission, data, account_id(DEPLOYMENT["journal"]) + f"/queueServices/default/queues/{first}",
+                    f"{sent.method} /{first}/{'/'.join(segments[1:2])}")
     if is_table_request(sent.method, url, first):
         name = first.split("(", 1)[0]
         permission, data = table_need(sent.method, name)
@@ -283,21 +308,9 @@ def explain(missing: list[Need]) -> str:
     return "\n".join(f"  {n.permission} on {n.resource} ({n.request}; {n.test})" for n in missing)
 
 
-DISCOVERY = "modules/discovery.bicep"  # Reader on whole subscriptions, deployed only with discoverTag
-
-
-def without_discovery(all_grants: list[Grant]) -> list[Grant]:
-    """The deployment without discoverTag: its subscription-wide Reader would hide a missing read grant."""
-    return [g for g in all_grants if g.source[0] != DISCOVERY]
-
-
 def test_every_request_the_product_sends_is_granted_by_a_role_assignment_in_the_bicep(recorded):
     missing, _, _ = judge(recorded, grants())
     assert not missing, "the code calls what the infrastructure does not grant:\n" + explain(missing)
-    # without discovery, everything but the Resource Graph query is granted by the per-resource roles
-    missing, _, _ = judge([n for n in recorded if not n.permission.startswith("Microsoft.ResourceGraph/")],
-                          without_discovery(grants()))
-    assert not missing, "granted only by discovery's subscription-wide Reader:\n" + explain(missing)
     # not vacuous: the session really exercised every kind of call the product makes
     seen = {n.permission.rsplit("Microsoft.", 1)[-1] for n in recorded}
     assert seen >= {
@@ -309,7 +322,8 @@ def test_every_request_the_product_sends_is_granted_by_a_role_assignment_in_the_
         "Storage/storageAccounts/tableServices/tables/entities/write",
         "Storage/storageAccounts/blobServices/containers/blobs/read",
         "Storage/storageAccounts/blobServices/containers/blobs/write",
-        "Storage/storageAccounts/blobServices/containers/blobs/delete"}, sorted(seen)
+        "Storage/storageAccounts/blobServices/containers/blobs/delete",
+        "Storage/storageAccounts/queueServices/queues/messages/add/action"}, sorted(seen)
 
 
 def test_granted_but_unused_is_listed_and_each_is_explained(recorded):
@@ -318,6 +332,10 @@ def test_granted_but_unused_is_listed_and_each_is_explained(recorded):
     assert unused_grants == {
         ("modules/functionapp.bicep", "hostBlobOwner"),  # the Functions host itself (keys, timers, package)
         ("modules/functionapp.bicep", "telemetryPublisher"),  # the host's telemetry to App Insights
+        # the host's queue triggers (get, delete, length) and its move of a poisoned message: no code of ours
+        ("modules/functionapp.bicep", "fleetQueueProcessor"), ("modules/functionapp.bicep", "fleetQueueReader"),
+        ("modules/functionapp.bicep", "poisonQueueSender"), ("modules/functionapp.bicep", "poisonQueueProcessor"),
+        ("modules/functionapp.bicep", "poisonQueueReader"),
         ("modules/drill-network-join.bicep", "subnetJoin"),  # ARM's linked checks on the restore PUT
         ("modules/drill-network-join.bicep", "zoneJoin"),  # (VNet-integrated source only)
     }
@@ -335,11 +353,11 @@ def without(tmp_path: Path, action: str) -> list[Grant]:
     kept = "\n".join(line for line in text.splitlines() if f"'{action}'" not in line)
     assert kept != text
     drill.write_text(kept)
-    return without_discovery(grants(copy))
+    return grants(copy)
 
 
 def test_removing_an_action_from_the_drill_role_breaks_the_contract(recorded, tmp_path):
-    before, _, _ = judge(recorded, without_discovery(grants()))
+    before, _, _ = judge(recorded, grants())
     poll = "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read"
     after, _, _ = judge(recorded, without(tmp_path / "a", poll))
     new = [n for n in after if n not in before]
@@ -381,8 +399,15 @@ def test_request_mapping_follows_azures_tables():
     assert table_need("POST", "Tables") == (f"{TABLE}/write", False)
     assert table_need("POST", "Journal") == (f"{TABLE}/entities/add/action", True)
     assert table_need("PATCH", "Journal") == (f"{TABLE}/entities/write", True)
-    graph = Sent("POST", "https://management.azure.com/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01",
-                 200, "", "checks/connect/discovery.py")
-    assert [(n.permission, n.resource) for n in needs([graph])] == [("Microsoft.ResourceGraph/resources/read", SUB)]
+    queue = "http://127.0.0.1:10001/devstoreaccount1/verifier-fleet/messages"
+    sends = [Sent("POST", queue, 201, "", "checks/dispatch/queue.py"),
+             Sent("GET", queue + "?numofmessages=1&visibilitytimeout=30", 200, "", "checks/x.py"),
+             Sent("GET", queue + "?peekonly=true", 200, "", "checks/x.py"),
+             Sent("DELETE", queue + "/id1?popreceipt=p", 204, "", "checks/x.py"),
+             Sent("POST", "https://jr.queue.core.windows.net/verifier-fleet/messages", 201, "", "checks/x.py")]
+    assert [(n.permission.rsplit("/queues/", 1)[1], n.resource.rsplit("/", 1)[1]) for n in needs(sends)] == [
+        ("messages/add/action", "verifier-fleet"), ("messages/process/action", "verifier-fleet"),
+        ("messages/read", "verifier-fleet"), ("messages/process/action", "verifier-fleet"),
+        ("messages/add/action", "verifier-fleet")]
     setup = dataclasses.replace(put, origin="tests/test_drill.py")
     assert needs([setup]) == []  # a test's own seeding of Azurite is not the product's

@@ -3,7 +3,8 @@ the REAL PostgreSQL management client over canned ARM (the official point-in-tim
 the journal in Azurite, and a SECOND real PostgreSQL cluster standing in for the restored server.
 
 Host seam (as in tests/test_drill.py): the restored server is reached at the FQDN ARM reports; the
-stand-in listens on 127.0.0.3 with production's port, and the canned server body says "127.0.0.3".
+stand-in (the `restored_cluster` fixture shared with the drill tests, tests/stand_in.py) listens on
+RESTORED_HOST with production's port, and the canned server body gives that as the FQDN.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import io
 import json
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import pytest
 
 from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
@@ -23,7 +23,7 @@ from checks.engine.context import RunContext
 from checks.journal.store import Journal
 from checks.engine.config import Settings
 from checks.restore.record import PARTITION, load
-from devtools.localstack import DEMO_SQL, PostgresCluster
+from stand_in import RESTORED_CONSULTATIONS, RESTORED_HOST as HOST, count
 
 SUB = "11111111-2222-3333-4444-555555555555"
 RG = "rg-medicapp"
@@ -32,7 +32,6 @@ SOURCE = "medicapp-db"
 T0 = datetime(2026, 11, 26, 14, 0, tzinfo=timezone.utc)
 TARGET = "medicapp-db-pitr-20261126-1400"  # the default name at T0
 CREATE_HEADERS = arm_example("postgresql_ServersCreatePointInTimeRestore.json")["responses"]["202"]["headers"]
-HOST = "127.0.0.3"
 
 
 class Clock:
@@ -87,23 +86,12 @@ class Arm:
         return [r.method for r in self.t.requests]
 
 
-@pytest.fixture(scope="module")
-def restored_cluster(pg_cluster):
-    """The restored server's stand-in: production's port on 127.0.0.3, demo schema, fewer consultations."""
-    cluster = PostgresCluster.start(host=HOST, port=pg_cluster.port)
-    try:
-        cluster.create_database("medicapp", DEMO_SQL)
-        cluster.execute("DELETE FROM consultations WHERE id > 280", "medicapp")  # the restore point is older
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
 def env(base_env, demo_db_url):
     return dict(base_env, AZURE_SUBSCRIPTION_ID=SUB, PG_RESOURCE_GROUP=RG, PG_SERVER_NAME=SOURCE,
                 RESTORE_DRILL_RESOURCE_GROUP=DRG, DATABASE_URL=demo_db_url + "?sslmode=disable",
-                ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1")
+                ESSENTIAL_TABLES="public.patients>=1,public.consultations>=1,public.documents>=1",
+                COUNT_DROP_THRESHOLD_PERCENT="3")  # the stand-in's 290 of 300 consultations: a warned shortfall
 
 
 class Harness:
@@ -134,9 +122,6 @@ class Harness:
         return self.journal().partition(PARTITION)
 
 
-def count(url: str, table: str) -> int:
-    with psycopg.connect(url) as conn:
-        return conn.execute(f"select count(*) from {table}").fetchone()[0]
 
 
 # --- plan -------------------------------------------------------------------------------------------------------
@@ -232,19 +217,20 @@ def test_apply_restores_to_a_new_tagged_server_verifies_and_journals(env, monkey
     assert "00:00:00 elapsed" in text and "00:20:00 elapsed" in text and "(Azure: InProgress)" in text
     assert h.sleeps == [30.0, 30.0]  # bounded polling at the ARM cadence, through the injected sleep
     production = count(pg_cluster.admin_url("medicapp"), "consultations")
-    assert f"public.consultations" in text and f"{280:>10} {production:>10}" in text
+    assert f"public.consultations" in text and f"{RESTORED_CONSULTATIONS:>10} {production:>10}" in text
     assert "Runbook (nothing was switched over" in text and f"host={HOST}" in text
     assert "DELETE" not in h.arm.methods()
     (entity,) = h.incidents()
     record = load(h.journal(), entity["RowKey"])
     assert record.state == "ready" and record.by == "Dr. On-Call"
-    # fewer consultations than production beyond COUNT_DROP_THRESHOLD_PERCENT: a warning, still exit 0
-    assert record.outcome == "warn" and "shortfall above 5% vs production: public.consultations 280/" in record.summary
+    # fewer consultations than production beyond COUNT_DROP_THRESHOLD_PERCENT (3 here): a warning, still exit 0
+    assert record.outcome == "warn"
+    assert f"shortfall above 3% vs production: public.consultations {RESTORED_CONSULTATIONS}/" in record.summary
     assert record.restore_point == "2026-11-26T13:50:00Z" and record.target_server == TARGET
     assert record.ready_at == "2026-11-26T14:34:00Z" and record.time_to_ready_minutes == 34.0
     v = record.verification
     assert v["checks"]["database.connectivity"]["status"] == "pass"
-    assert v["counts"]["public.consultations"]["restored"] == 280
+    assert v["counts"]["public.consultations"]["restored"] == RESTORED_CONSULTATIONS
     assert v["counts"]["public.consultations"]["production"] == production
 
 
@@ -336,3 +322,38 @@ def test_without_a_resource_group_for_the_new_server_the_plan_is_invalid(env, mo
     code, text = h.run("postgres", "--point", "latest")
     assert code == 2 and "--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set" in text
     assert "PUT" not in h.arm.methods()
+
+
+# --- in French (LANGUAGE=fr) ---------------------------------------------------------------------------------------
+def test_plan_apply_and_runbook_in_french_then_the_record_in_english(env, monkeypatch, restored_cluster):
+    h = Harness(dict(env, LANGUAGE="fr"), Arm(create_status=["InProgress", "Succeeded"]), monkeypatch)
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "Astreinte")
+    assert code == 0, text
+    assert "Plan (VALIDE) : restauration à un instant donné de medicapp-db vers un NOUVEAU serveur" in text
+    assert f"  point de restauration 2026-11-26T13:50:00Z (latest) ; fenêtre" in text
+    assert f"  cible                 {TARGET} dans le groupe de ressources {DRG} (libre)" in text
+    assert "accès public Enabled (hérité de la source ; vérifier les règles de pare-feu)" in text
+    assert "écoulé  " in text and "vérification warn : " in text
+    assert f"écart supérieur à 3 % par rapport à la production : public.consultations {RESTORED_CONSULTATIONS}/" in text
+    assert "Marche à suivre (aucune bascule n'a été faite ; la production n'est pas touchée) :" in text
+    assert f"supprimer {TARGET} à la main une fois terminé." in text
+    for english in ("Runbook", "Plan (VALID)", "elapsed", "shortfall above", "requested by"):
+        assert english not in text, english
+    # the record keeps language-neutral facts: `restore status` renders it in either language
+    (entity,) = h.incidents()
+    h.env = env  # English
+    code, english = h.run("status", entity["RowKey"])
+    assert "verification warn: restored" in english and "requested by Astreinte" in english
+    assert "shortfall above 3% vs production" in english
+    h.env = dict(env, LANGUAGE="fr")
+    code, french = h.run("status", entity["RowKey"])
+    assert "demandé par Astreinte" in french and "écart supérieur à 3 % par rapport à la production" in french
+    assert "demandée par Astreinte" in french  # the first event, from its stored message id
+
+
+def test_invalid_plan_reasons_in_french(env, monkeypatch):
+    h = Harness(dict(env, LANGUAGE="fr"), Arm(target_get=[not_found]), monkeypatch)
+    code, text = h.run("postgres", "--point", "2026-11-26T03:00:00", "--name", SOURCE)
+    assert code == 2 and "Plan (INVALIDE)" in text
+    assert "✗ --point '2026-11-26T03:00:00' n'a pas de fuseau horaire : ajouter Z (UTC) ou un décalage" in text
+    assert f"✗ --name : {SOURCE} est le serveur de production lui-même" in text

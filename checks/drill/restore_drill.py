@@ -43,8 +43,9 @@ from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, record
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, CheckResult, NotConfigured, Outcome, Run, Severity, Status, new_run_id
-from checks.engine.i18n import N_
+from checks.engine.i18n import N_, msg
 from checks.engine.registry import check
+from checks.engine.runner import message_facts
 from checks.engine.timeutil import iso_z as iso, minutes, months_between, parse_iso
 
 log = logging.getLogger("checks.drill.restore_drill")
@@ -59,6 +60,7 @@ RISK = N_("A backup that has never been restored is a hope, not a backup: the dr
 LATEST_MARGIN = timedelta(minutes=10)  # 'latest' = now - margin: the newest WAL may not be archived yet
 CLEANUP_GRACE = timedelta(hours=24)  # a delete still not done this long after the deadline is left to the sweeper
 MAX_STEPS = 4  # per invocation: provisioning → verifying → cleaning_up → done
+NO_SERVER = msg("not needed (no server was created)")
 
 
 __all__ = ["start_drill", "advance_all", "advance_drill", "sweep", "timer_tick", "monthly_hook", "load_drills",
@@ -71,8 +73,8 @@ __all__ = ["start_drill", "advance_all", "advance_drill", "sweep", "timer_tick",
 def restore(ctx: RunContext) -> Outcome:
     """The drill outlives a run, so a verification run never starts one: it runs through its own entry
     points and journals its own run (trigger `drill`). Its status: `evaluate_drill`."""
-    raise NotConfigured("the restore drill runs on its own: python -m checks drill start|status, "
-                        "POST /api/drill, or every RESTORE_DRILL_EVERY_MONTHS from the monthly timer")
+    raise NotConfigured(msg("the restore drill runs on its own: python -m checks drill start|status, "
+                            "POST /api/drill, or every RESTORE_DRILL_EVERY_MONTHS from the monthly timer"))
 
 
 # --- journal ------------------------------------------------------------------------------------
@@ -100,8 +102,8 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
 
     s = ctx.settings
     if not s.restore_drill_enabled:
-        raise NotConfigured(f"{variable_name('restore_drill_enabled')} is not true: the restore drill is opt-in "
-                            "(it creates a billable server for a few hours)")
+        raise NotConfigured(msg("{variable} is not true: the restore drill is opt-in (it creates a billable server "
+                                "for a few hours)", variable=variable_name("restore_drill_enabled")))
     s.require("azure_subscription_id", "pg_resource_group", "pg_server_name", "restore_drill_resource_group")
     client = postgres_client(ctx)
     now = ctx.now()
@@ -110,8 +112,9 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
         rg, source_name = s.restore_drill_resource_group, s.pg_server_name  # rg: where the restored server goes
         source = get_server(client, s.pg_resource_group, source_name)
         if source is None:
-            raise CheckError(f"source server {source_name} not found in resource group {s.pg_resource_group}",
-                             "Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID.")
+            raise CheckError(msg("source server {server} not found in resource group {group}", server=source_name,
+                                 group=s.pg_resource_group),
+                             msg("Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID."))
         drill = _new_drill(s, trigger, source, now, target, drill_id)
         expires = parse_iso(drill.expires_at)
         try:
@@ -119,8 +122,9 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
             point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
             drill.restore_point, drill.restore_point_mode = iso(point), mode
             drill.target_server = _pick_target(client, rg, source_name, s.restore_drill_prefix, now, target)
-            drill.event(now, f"restore of {source_name} at {drill.restore_point} ({mode}) to {drill.target_server} "
-                             f"requested ({trigger})")
+            drill.event(now, msg("restore of {source} at {point} ({mode}) to {target} requested ({trigger})",
+                                 source=source_name, point=drill.restore_point, mode=mode, target=drill.target_server,
+                                 trigger=trigger))
             save(journal, drill, now)  # before the PUT: a crash after it still leaves a trace (and the tags)
             step = begin_restore(client, rg, drill.target_server, source, point,
                                  drill_tags(drill.drill_id, source_name, expires), drill_group=rg)
@@ -128,14 +132,14 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
             # refused by a guard, or Azure refused the PUT (409, 403...): no server of ours exists
             kind = "guard" if isinstance(exc, DrillGuardError) else \
                 "conflict" if exc.details.get("http_status") == 409 else "azure"
-            _stop(drill, kind, exc.reason, f"drill not started: {exc.reason}", s)
-            drill.cleanup = "not needed (no server was created)"
-            drill.event(now, f"refused: {exc.reason}")
+            _stop(drill, kind, exc.reason, msg("drill not started: {reason}", reason=exc.reason), s)
+            drill.cleanup = NO_SERVER
+            drill.event(now, msg("refused: {reason}", reason=exc.reason))
             _finish(ctx, journal, drill, now)
             return drill
         drill.created = True
         drill.create_token = step.token
-        drill.event(now, f"Azure accepted the restore (operation {step.status})")
+        drill.event(now, msg("Azure accepted the restore (operation {status})", status=step.status))
         _after_restore_poll(drill, step, now, s)
         save(journal, drill, now)
         if drill.state != PROVISIONING:
@@ -182,7 +186,8 @@ def advance_drill(ctx: RunContext, journal, drill: Drill) -> Drill:
         try:
             if drill.state in (PROVISIONING, VERIFYING) and _overdue(drill, ctx.settings, now):
                 hours = ctx.settings.restore_drill_max_hours
-                error = f"drill exceeded RESTORE_DRILL_MAX_HOURS ({hours} h) while {drill.state}"
+                error = msg("drill exceeded RESTORE_DRILL_MAX_HOURS ({hours} h) while {state}", hours=hours,
+                            state=drill.state)
                 _stop(drill, "overdue", error, error, ctx.settings)
                 drill.keep = False  # an overdue drill is always cleaned up
                 drill.event(now, drill.error)
@@ -195,7 +200,7 @@ def advance_drill(ctx: RunContext, journal, drill: Drill) -> Drill:
                 _cleaning_up(ctx, drill, now)
         except CheckError as exc:  # transient Azure trouble: stay in the state, the deadline bounds it
             drill.error = exc.reason
-            drill.event(now, f"{drill.state}: {exc.reason}")
+            drill.event(now, msg("{state}: {reason}", state=drill.state, reason=exc.reason))
         if drill.state in TERMINAL:
             _finish(ctx, journal, drill, now)
             return drill
@@ -224,7 +229,7 @@ def _after_restore_poll(drill: Drill, step, now: datetime, settings: Settings) -
     if not step.done:
         return
     if not step.succeeded:
-        error = f"restore failed in Azure: {step.error or step.status}"
+        error = msg("restore failed in Azure: {error}", error=step.error or step.status)
         _stop(drill, "restore_failed", error, error, settings)
         drill.event(now, drill.error)
         drill.state = CLEANING_UP
@@ -235,8 +240,9 @@ def _after_restore_poll(drill: Drill, step, now: datetime, settings: Settings) -
     props = getattr(step.resource, "properties", None)
     drill.target_host = (getattr(props, "fully_qualified_domain_name", None) or "") if props else ""
     drill.error = ""
-    drill.event(now, f"restored server {drill.target_server} ready at {drill.ready_at} "
-                     f"(RTO {minutes(ready - requested)} min), host {drill.target_host or '?'}")
+    drill.event(now, msg("restored server {server} ready at {ready} (RTO {minutes} min), host {host}",
+                         server=drill.target_server, ready=drill.ready_at, minutes=minutes(ready - requested),
+                         host=drill.target_host or "?"))
     drill.state = VERIFYING
 
 
@@ -250,9 +256,10 @@ def _verifying(ctx: RunContext, drill: Drill, now: datetime) -> None:
     outcome = evaluate_drill(facts, ctx.settings)
     drill.outcome, drill.summary = outcome.status.value, outcome.summary
     drill.verification = dict(outcome.details.get("verification", {}))
-    drill.event(now, f"verification {outcome.status.value}: {outcome.summary}")
+    drill.event(now, msg("verification {status}: {summary}", status=outcome.status.value, summary=outcome.summary))
     if drill.keep:
-        drill.cleanup = f"kept until {drill.expires_at} (RESTORE_DRILL_KEEP); the sweeper deletes it then"
+        drill.cleanup = msg("kept until {expires} (RESTORE_DRILL_KEEP); the sweeper deletes it then",
+                            expires=drill.expires_at)
         drill.event(now, drill.cleanup)
         drill.state = SUCCEEDED if outcome.status in (Status.PASS, Status.WARN) else FAILED
     else:
@@ -261,7 +268,7 @@ def _verifying(ctx: RunContext, drill: Drill, now: datetime) -> None:
 
 def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime) -> None:
     if not drill.created:
-        drill.cleanup = drill.cleanup or "not needed (no server was created)"
+        drill.cleanup = drill.cleanup or NO_SERVER
         drill.state = _final_state(drill)
         return
     client = _client(ctx)
@@ -272,31 +279,33 @@ def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime) -> None:
             step = begin_guarded_delete(client, drill.resource_group, drill.target_server, drill.source_server,
                                         drill.drill_id, drill_group=ctx.settings.restore_drill_resource_group)
     except DrillGuardError as exc:
-        drill.cleanup = f"refused: {exc.reason}"
+        drill.cleanup = msg("refused: {reason}", reason=exc.reason)
         drill.event(now, drill.cleanup)
         drill.state = _final_state(drill)
         return
     except CheckError as exc:
         if now - parse_iso(drill.requested_at) > timedelta(hours=ctx.settings.restore_drill_max_hours) + CLEANUP_GRACE:
-            drill.cleanup = f"failed: {exc.reason}; the sweeper deletes it after {drill.expires_at}"
+            drill.cleanup = msg("failed: {reason}; the sweeper deletes it after {expires}", reason=exc.reason,
+                                expires=drill.expires_at)
             drill.event(now, drill.cleanup)
             drill.state = _final_state(drill)
             return
         raise
     if step is None:
-        drill.cleanup = drill.cleanup or "not needed (the server does not exist)"
-        drill.event(now, f"cleanup: {drill.target_server} does not exist")
+        drill.cleanup = drill.cleanup or msg("not needed (the server does not exist)")
+        drill.event(now, msg("cleanup: {server} does not exist", server=drill.target_server))
         drill.state = _final_state(drill)
         return
     drill.delete_token = step.token
     if not step.done:
         if drill.cleanup != "deleting":
-            drill.event(now, f"deletion of {drill.target_server} requested")
-        drill.cleanup = "deleting"
+            drill.event(now, msg("deletion of {server} requested", server=drill.target_server))
+        drill.cleanup = msg("deleting")
         return
-    drill.cleanup = "deleted" if step.succeeded else f"failed: {step.error or step.status}; " \
-                                                      f"the sweeper deletes it after {drill.expires_at}"
-    drill.event(now, f"cleanup: {drill.cleanup}")
+    drill.cleanup = msg("deleted") if step.succeeded else msg(
+        "failed: {reason}; the sweeper deletes it after {expires}", reason=step.error or step.status,
+        expires=drill.expires_at)
+    drill.event(now, msg("cleanup: {cleanup}", cleanup=drill.cleanup))
     drill.state = _final_state(drill)
 
 
@@ -312,7 +321,8 @@ def _finish(ctx: RunContext, journal, drill: Drill, now: datetime) -> None:
     drill.create_token = drill.delete_token = ""  # no use any more; keeps the entity small
     run = drill_run(drill, now, ctx.settings)
     journal.write_run(run)
-    drill.event(now, f"drill {drill.state}; recorded as run {run.run_id} ({run.status.value})")
+    drill.event(now, msg("drill {state}; recorded as run {run_id} ({status})", state=drill.state, run_id=run.run_id,
+                         status=run.status.value))
     save(journal, drill, now)
     log.info("restore drill %s %s: %s", drill.drill_id, drill.state, drill.summary,
              extra={"run_id": run.run_id, "status": run.status.value})
@@ -328,7 +338,8 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
         facts = recorded_facts(drill.target_server, drill.verification, rto, drill.restore_point, cleanup)
     else:
         facts = DrillFacts(drill.target_server, stopped_by=drill.stopped_by, stop_reason=drill.error,
-                           stop_summary=drill.summary or drill.error or f"drill {drill.state}", cleanup=cleanup)
+                           stop_summary=drill.summary or drill.error or msg("drill {state}", state=drill.state),
+                           cleanup=cleanup)
     outcome = evaluate_drill(facts, settings)
     details = {
         "drill_id": drill.drill_id,
@@ -344,10 +355,11 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
         "state": drill.state,
         "trigger": drill.trigger,
     }
+    remediation = REMEDIATION if outcome.status != Status.PASS else ""
     result = CheckResult(check_id=CHECK_ID, title=TITLE, status=outcome.status, severity=SEVERITY,
-                         summary=outcome.summary, details=details,
-                         remediation=REMEDIATION if outcome.status != Status.PASS else "",
-                         started_at=requested, duration_ms=int((now - requested).total_seconds() * 1000))
+                         summary=outcome.summary, details=details, remediation=remediation,
+                         started_at=requested, duration_ms=int((now - requested).total_seconds() * 1000),
+                         messages=message_facts(summary=outcome.summary))
     return Run(run_id=drill.drill_id, trigger="drill", started_at=requested, finished_at=now, results=[result])
 
 
@@ -364,10 +376,11 @@ def sweep(ctx: RunContext) -> list[dict[str, str]]:
         name = str(server.name)
         try:
             step = begin_guarded_delete(client, rg, name, s.pg_server_name, drill_group=rg)
-            outcome = "absent" if step is None else ("deleted" if step.succeeded else
-                                                     "deleting" if not step.done else f"failed: {step.error}")
+            outcome = msg("absent") if step is None else (msg("deleted") if step.succeeded else msg("deleting")
+                                                          if not step.done else msg("failed: {reason}", reason=step.error))
         except CheckError as exc:
-            outcome = f"refused: {exc.reason}" if isinstance(exc, DrillGuardError) else f"failed: {exc.reason}"
+            outcome = msg("refused: {reason}", reason=exc.reason) if isinstance(exc, DrillGuardError) \
+                else msg("failed: {reason}", reason=exc.reason)
         report.append({"server": name, "drill_id": (server.tags or {}).get("drill-id", ""), "result": outcome})
         log.info("drill sweeper: %s %s", name, outcome)
     return report
@@ -386,10 +399,10 @@ def timer_tick(ctx: RunContext, journal) -> dict[str, Any]:
         return {"advanced": []}
     swept = sweep(ctx)
     for d in expired_kept:
-        d.cleanup = "deleted by the sweeper after expiry" if any(
+        d.cleanup = msg("deleted by the sweeper after expiry") if any(
             r["server"] == d.target_server and r["result"] in ("deleted", "deleting", "absent") for r in swept) \
             else d.cleanup
-        d.event(now, f"sweeper: {d.cleanup}")
+        d.event(now, msg("sweeper: {cleanup}", cleanup=d.cleanup))
         save(journal, d, now)
     return {"advanced": [], "swept": swept}
 

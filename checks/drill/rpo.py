@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.engine.context import RunContext
+from checks.engine.i18n import msg, plain
 from checks.engine.model import CheckError, NotConfigured, Status
 from checks.engine.timeutil import iso_z, parse_iso, to_utc
 
@@ -44,24 +45,34 @@ def evaluate_rpo(facts: RpoFacts) -> tuple[Status, str, dict[str, Any]]:
                               "rpo_seconds": None, "rows_lost": None}
     if facts.error:
         record["error"] = facts.error[:300]
-        return Status.WARN, f"RPO not measured ({facts.error[:160]})", record
+        return Status.WARN, msg("RPO not measured ({error})", error=facts.error[:160]), record
     if facts.restored_newest is None:
-        return Status.WARN, f"RPO not measured: no row in {facts.probe} on the restored server", record
+        return Status.WARN, msg("RPO not measured: no row in {probe} on the restored server", probe=facts.probe), record
     gap = (facts.restore_point - facts.restored_newest).total_seconds()
     record["rpo_seconds"] = round(gap, 3)
     lost = (facts.production_upto or 0) - (facts.restored_upto or 0)
     record["rows_lost"] = max(lost, 0)
     if gap < 0:
-        return (Status.FAIL, f"restore is not at {record['restore_point']}: newest {facts.probe} on the restored "
-                f"server is {record['restored_newest']}, {-gap:g} s after it", record)
+        return (Status.FAIL, msg("restore is not at {point}: newest {probe} on the restored server is {newest}, "
+                                 "{seconds} s after it", point=record["restore_point"], probe=facts.probe,
+                                 newest=record["restored_newest"], seconds=_g(-gap)), record)
     if lost > 0:
-        return (Status.FAIL, f"{lost} row(s) of {facts.probe} up to {record['restore_point']} missing on the "
-                f"restored server ({facts.restored_upto} vs {facts.production_upto} in production)", record)
+        return (Status.FAIL, msg("{lost} row(s) of {probe} up to {point} missing on the restored server ({restored} "
+                                 "vs {production} in production)", lost=lost, probe=facts.probe,
+                                 point=record["restore_point"], restored=facts.restored_upto,
+                                 production=facts.production_upto), record)
     if lost < 0:
-        return (Status.WARN, f"production holds {-lost} row(s) FEWER than the restore up to "
-                f"{record['restore_point']} in {facts.probe} (deleted since?); RPO {gap:g} s", record)
-    return (Status.PASS, f"RPO {gap:g} s (newest {facts.probe} restored: {record['restored_newest']}), "
-            f"0 rows lost up to T ({facts.production_upto} rows)", record)
+        return (Status.WARN, msg("production holds {fewer} row(s) FEWER than the restore up to {point} in {probe} "
+                                 "(deleted since?); RPO {seconds} s", fewer=-lost, point=record["restore_point"],
+                                 probe=facts.probe, seconds=_g(gap)), record)
+    return (Status.PASS, msg("RPO {seconds} s (newest {probe} restored: {newest}), 0 rows lost up to T ({rows} rows)",
+                             seconds=_g(gap), probe=facts.probe, newest=record["restored_newest"],
+                             rows=facts.production_upto), record)
+
+
+def _g(seconds: float) -> float | int:
+    """Seconds as `{:g}` showed them (six significant digits), kept a number for each language."""
+    return plain(float(f"{seconds:g}"))
 
 
 def _read(ctx: RunContext, host: str | None, probe: str, t: datetime, newest: bool) -> tuple[Any, int]:

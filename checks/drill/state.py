@@ -22,8 +22,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from checks.engine.i18n import Message, msg
 from checks.engine.model import CheckError
 from checks.engine.redact import first_line
+from checks.engine.textfacts import facts_of, with_facts
 from checks.engine.timeutil import iso_z, parse_iso
 
 PARTITION = "drill"
@@ -39,6 +41,7 @@ TERMINAL = (SUCCEEDED, FAILED)
 
 _SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 MAX_EVENTS = 40
+EVENT = "{at} {event}"  # an event line: its time, then what happened (a message of its own)
 DRILL_ROLE = "the restore drill role of infra/modules/drill.bicep (assigned on RESTORE_DRILL_RESOURCE_GROUP)"
 
 
@@ -51,8 +54,9 @@ class DrillActive(Exception):
 
     def __init__(self, drill_id: str, state: str):
         self.drill_id, self.state = drill_id, state
-        super().__init__(f"restore drill {drill_id} is already active ({state}); "
-                         "wait for it to finish or see `python -m checks drill status`")
+        self.reason = msg("restore drill {drill_id} is already active ({state}); wait for it to finish or see "
+                          "`python -m checks drill status`", drill_id=drill_id, state=state)
+        super().__init__(self.reason)
 
 
 # --- state --------------------------------------------------------------------------------------
@@ -90,7 +94,7 @@ class Drill:
         return self.state in ACTIVE
 
     def event(self, now: datetime, text: str) -> None:
-        self.events.append(f"{iso_z(now)} {text}")
+        self.events.append(Message(EVENT, at=iso_z(now), event=text))  # the text keeps its message id
         self.events = self.events[-MAX_EVENTS:]
 
     def to_entity(self) -> dict[str, Any]:
@@ -98,7 +102,11 @@ class Drill:
         entity = {"PartitionKey": PARTITION, "RowKey": self.drill_id, "Kind": "drill"}
         for key, value in data.items():
             name = "".join(part.capitalize() for part in key.split("_"))
-            entity[name] = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
+            entity[name] = json.dumps(value, default=str) if isinstance(value, (dict, list)) else \
+                str(value) if isinstance(value, str) else value  # the table client takes plain str only
+        facts = facts_of({"summary": self.summary, "error": self.error, "cleanup": self.cleanup, "events": self.events})
+        if facts:  # the texts' message ids: a past drill renders in any language
+            entity["Messages"] = json.dumps(facts, default=str)
         return entity
 
     @classmethod
@@ -115,7 +123,11 @@ class Drill:
         if "StoppedBy" not in entity and kwargs.get("outcome") in ("fail", "error") and not kwargs.get("verification"):
             # stored before `stopped_by` existed: keep the status decided then (verify.STOPPED_STATUS)
             kwargs["stopped_by"] = "failed" if kwargs["outcome"] == "fail" else "azure"
-        return cls(**kwargs)
+        try:
+            facts = json.loads(entity.get("Messages") or "{}")
+        except ValueError:  # a damaged column: the texts read as stored
+            facts = {}
+        return cls(**with_facts(kwargs, facts))
 
     def public(self) -> dict[str, Any]:
         """The state for people (CLI/HTTP): no continuation tokens."""
@@ -127,9 +139,9 @@ class Drill:
 # --- names ------------------------------------------------------------------------------------
 def validate_server_name(name: str) -> str:
     if not _SERVER_NAME.fullmatch(name or ""):
-        raise DrillGuardError(f"invalid server name {name!r}: Azure needs 3-63 lowercase letters, digits and "
-                              "hyphens, not starting or ending with a hyphen",
-                              "Choose another RESTORE_DRILL_PREFIX or target name.")
+        raise DrillGuardError(msg("invalid server name {name}: Azure needs 3-63 lowercase letters, digits and "
+                                  "hyphens, not starting or ending with a hyphen", name=repr(name)),
+                              msg("Choose another RESTORE_DRILL_PREFIX or target name."))
     return name
 
 
@@ -155,13 +167,15 @@ def is_drill_server(tags: dict[str, str] | None, drill_id: str | None = None) ->
 
 def guard_drill_group(resource_group: str, drill_group: str | None, source_id: str = "") -> None:
     """Refuse a create/delete outside the drill resource group, or inside the source server's group."""
-    remedy = "Drills create and delete servers only in RESTORE_DRILL_RESOURCE_GROUP (not PG_RESOURCE_GROUP)."
+    remedy = msg("Drills create and delete servers only in RESTORE_DRILL_RESOURCE_GROUP (not PG_RESOURCE_GROUP).")
     if not drill_group or resource_group.lower() != drill_group.lower():
-        raise DrillGuardError(f"refused: resource group {resource_group} is not the drill resource group "
-                              f"({drill_group or 'RESTORE_DRILL_RESOURCE_GROUP not set'})", remedy)
+        raise DrillGuardError(msg("refused: resource group {group} is not the drill resource group ({drill_group})",
+                                  group=resource_group,
+                                  drill_group=drill_group or msg("RESTORE_DRILL_RESOURCE_GROUP not set")), remedy)
     match = re.search(r"/resourceGroups/([^/]+)/", source_id or "", re.I)
     if match and match.group(1).lower() == resource_group.lower():
-        raise DrillGuardError(f"refused: resource group {resource_group} holds the source server", remedy)
+        raise DrillGuardError(msg("refused: resource group {group} holds the source server", group=resource_group),
+                              remedy)
 
 
 # --- ARM --------------------------------------------------------------------------------------
@@ -266,11 +280,13 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
     guard_drill_group(resource_group, drill_group, str(source.id or ""))
     validate_server_name(target)
     if target.lower() == str(source.name).lower():
-        raise DrillGuardError(f"refused: the restore target {target} is the production server itself",
-                              "A drill always restores to a NEW server; fix RESTORE_DRILL_PREFIX or the target.")
+        raise DrillGuardError(msg("refused: the restore target {target} is the production server itself",
+                                  target=target),
+                              msg("A drill always restores to a NEW server; fix RESTORE_DRILL_PREFIX or the target."))
     if get_server(client, resource_group, target) is not None:
-        raise DrillGuardError(f"refused: server {target} already exists in {resource_group}; a restore never "
-                              "overwrites a server", "Delete the old drill server or choose another target name.")
+        raise DrillGuardError(msg("refused: server {target} already exists in {group}; a restore never overwrites "
+                                  "a server", target=target, group=resource_group),
+                              msg("Delete the old drill server or choose another target name."))
     parameters = Server(location=source.location, tags=tags, properties=ServerProperties(
         create_mode="PointInTimeRestore", source_server_resource_id=source.id, point_in_time_utc=point))
     try:
@@ -300,16 +316,17 @@ def begin_guarded_delete(client: Any, resource_group: str, name: str, source_nam
 
     guard_drill_group(resource_group, drill_group)
     if name.lower() == (source_name or "").lower():
-        raise DrillGuardError(f"refused to delete {name}: it is the production server",
-                              "Drill cleanup only ever deletes restored drill servers.")
+        raise DrillGuardError(msg("refused to delete {name}: it is the production server", name=name),
+                              msg("Drill cleanup only ever deletes restored drill servers."))
     server = get_server(client, resource_group, name)
     if server is None:
         return None
     if not is_drill_server(server.tags, drill_id):
-        which = f"drill {drill_id}'s" if drill_id else "a restore drill's"
-        raise DrillGuardError(f"refused to delete {name}: it does not carry {which} tags "
-                              f"({TAG_CREATED_BY}={CREATED_BY}, {TAG_DRILL_ID})",
-                              f"Only servers created by the drill are deleted; remove {name} by hand if intended.",
+        which = msg("drill {drill_id}'s", drill_id=drill_id) if drill_id else msg("a restore drill's")
+        raise DrillGuardError(msg("refused to delete {name}: it does not carry {which} tags ({tags})", name=name,
+                                  which=which, tags=f"{TAG_CREATED_BY}={CREATED_BY}, {TAG_DRILL_ID}"),
+                              msg("Only servers created by the drill are deleted; remove {name} by hand if intended.",
+                                  name=name),
                               {"tags": dict(server.tags or {})})
     try:
         poller = client.servers.begin_delete(resource_group, name, polling=_one_step_polling())
@@ -363,8 +380,9 @@ def choose_restore_point(spec: str, earliest: datetime, latest: datetime,
                          rng: random.Random | None = None) -> tuple[datetime, str]:
     """(point, mode) for RESTORE_POINT = latest | random | ISO time, inside [earliest, latest]."""
     if latest <= earliest:
-        raise CheckError(f"no restore window: earliest restore point {iso_z(earliest)} is not before {iso_z(latest)}",
-                         "Check the source server's backups (postgres.* checks) before drilling.")
+        raise CheckError(msg("no restore window: earliest restore point {earliest} is not before {latest}",
+                             earliest=iso_z(earliest), latest=iso_z(latest)),
+                         msg("Check the source server's backups (postgres.* checks) before drilling."))
     if spec == "latest":
         return latest, "latest"
     if spec == "random":
@@ -376,8 +394,10 @@ def choose_restore_point(spec: str, earliest: datetime, latest: datetime,
     except ValueError:
         point = None
     if point is None:
-        raise DrillGuardError(f"restore point {spec!r} is not latest, random or an ISO time with a zone")
+        raise DrillGuardError(msg("restore point {spec} is not latest, random or an ISO time with a zone",
+                                  spec=repr(spec)))
     if not earliest <= point <= latest:
-        raise DrillGuardError(f"restore point {iso_z(point)} is outside the restore window {iso_z(earliest)} .. "
-                              f"{iso_z(latest)}", "Pick a time inside the backup retention window.")
+        raise DrillGuardError(msg("restore point {point} is outside the restore window {earliest} .. {latest}",
+                                  point=iso_z(point), earliest=iso_z(earliest), latest=iso_z(latest)),
+                              msg("Pick a time inside the backup retention window."))
     return point, "given"

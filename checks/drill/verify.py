@@ -13,6 +13,7 @@ from typing import Any
 
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg, plain, summary_of
 from checks.engine.model import Outcome, Status
 from checks.drill.rpo import RpoFacts, evaluate_rpo, measure_rpo, rpo_figures  # noqa: F401 (re-exported)
 from checks.engine.timeutil import minutes, parse_iso
@@ -65,8 +66,8 @@ def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
     status = outcome.status
     if status == Status.PASS and facts.cleanup.startswith(CLEANUP_PROBLEMS):
         status = Status.WARN
-    return Outcome(status, f"{outcome.summary}; server {facts.target_server}: {facts.cleanup}", outcome.details,
-                   outcome.remediation)
+    return Outcome(status, msg("{summary}; server {server}: {cleanup}", summary=outcome.summary,
+                               server=facts.target_server, cleanup=facts.cleanup), outcome.details, outcome.remediation)
 
 
 def _compare_counts(facts: DrillFacts, threshold: float) -> tuple[dict[str, Any], list[str], list[str]]:
@@ -80,7 +81,8 @@ def _compare_counts(facts: DrillFacts, threshold: float) -> tuple[dict[str, Any]
             if restored > production:
                 larger.append(table)
             elif production and entry["shortfall_percent"] > threshold:
-                short.append(f"{table} {restored}/{production} (-{entry['shortfall_percent']:g}%)")
+                short.append(msg("{table} {restored}/{production} (-{percent}%)", table=table, restored=restored,
+                                 production=production, percent=plain(entry["shortfall_percent"])))
         counts[table] = entry
     return counts, larger, short
 
@@ -103,18 +105,27 @@ def _problems(facts: DrillFacts, counts: dict[str, Any], larger: list[str]) -> l
     problems = []
     failing = [cid for cid, (st, _) in facts.restored_checks.items() if st in ("fail", "error")]
     if not any(st == "pass" for st, _ in facts.restored_checks.values()):
-        problems.append("nothing was verified on the restored server (no database check passed; "
-                        "is the database configured?)")
+        problems.append(msg("nothing was verified on the restored server (no database check passed; "
+                            "is the database configured?)"))
     if failing:
-        problems.append("on the restored server: " + "; ".join(
-            f"{cid} {facts.restored_checks[cid][0]} ({facts.restored_checks[cid][1][:120]})" for cid in failing))
+        problems.append(msg("on the restored server: {checks}", checks=join_messages([
+            msg("{check_id} {status} ({summary})", check_id=cid, status=facts.restored_checks[cid][0],
+                summary=_cut(facts.restored_checks[cid][1], 120)) for cid in failing], "; ")))
+    unknown = msg("unknown")
     if facts.restored_revision != facts.production_revision:
-        problems.append(f"Alembic revision {facts.restored_revision or 'unknown'} on the restored server, "
-                        f"{facts.production_revision or 'unknown'} in production")
+        problems.append(msg("Alembic revision {restored} on the restored server, {production} in production",
+                            restored=facts.restored_revision or unknown, production=facts.production_revision or unknown))
     if larger:
-        problems.append("more rows restored than in production (wrong source, or production lost rows): " +
-                        ", ".join(f"{t} {counts[t]['restored']}>{counts[t]['production']}" for t in larger))
+        problems.append(msg("more rows restored than in production (wrong source, or production lost rows): {tables}",
+                            tables=join_messages([msg("{table} {restored}>{production}", table=t,
+                                                      restored=counts[t]["restored"], production=counts[t]["production"])
+                                                  for t in larger], ", ")))
     return problems
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` characters (a short text stays the Message it is, so it still translates)."""
+    return text if len(text) <= limit else text[:limit]
 
 
 def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
@@ -129,27 +140,30 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
         verification["rpo"] = rpo_record
         (problems if rpo_status is Status.FAIL else warnings if rpo_status is Status.WARN else []).append(rpo_line)
     if short:
-        warnings.append(f"shortfall above {threshold:g}% vs production: " + ", ".join(short))
+        warnings.append(msg("shortfall above {threshold}% vs production: {tables}", threshold=plain(threshold),
+                            tables=join_messages(short, ", ")))
     if not counts:
-        warnings.append("no essential table counts to compare (ESSENTIAL_TABLES / database.essential_counts)")
+        warnings.append(msg("no essential table counts to compare (ESSENTIAL_TABLES / database.essential_counts)"))
     if warned:
-        warnings.append("warnings on the restored server: " + ", ".join(warned))
-    rto = f"RTO {facts.rto_minutes:g} min" if facts.rto_minutes is not None else "RTO unknown"
+        warnings.append(msg("warnings on the restored server: {checks}", checks=", ".join(warned)))
+    rto = msg("RTO {minutes} min", minutes=plain(facts.rto_minutes)) if facts.rto_minutes is not None \
+        else msg("RTO unknown")
     if problems:
         verification["status"] = Status.FAIL.value
-        return Outcome.fail(f"restore drill to {facts.target_server} failed verification: " + "; ".join(problems),
-                            "Investigate the restored server before trusting the backups; re-run the drill "
-                            "with RESTORE_DRILL_KEEP=true to inspect it.", verification=verification)
-    compared = f"{len(counts)} table(s) ≤ production" if counts else "no counts compared"
+        return Outcome.fail(msg("restore drill to {server} failed verification: {problems}", server=facts.target_server,
+                                problems=join_messages(problems, "; ")),
+                            msg("Investigate the restored server before trusting the backups; re-run the drill "
+                                "with RESTORE_DRILL_KEEP=true to inspect it."), verification=verification)
     if warnings:
         verification["status"] = Status.WARN.value
-        return Outcome.warn(f"restored {facts.target_server} ({rto}); " + "; ".join(warnings), None,
-                            verification=verification)
+        return Outcome.warn(msg("restored {server} ({rto}); {warnings}", server=facts.target_server, rto=rto,
+                                warnings=join_messages(warnings, "; ")), None, verification=verification)
     verification["status"] = Status.PASS.value
-    return Outcome.passed(f"restored {facts.target_server} to {facts.restore_point} ({rto}); "
-                          f"{len(facts.restored_checks)} database checks pass, {compared}, "
-                          f"Alembic {facts.restored_revision}" + (f"; {rpo_line}" if rpo_line else ""),
-                          verification=verification)
+    compared = msg("{count} table(s) ≤ production", count=len(counts)) if counts else msg("no counts compared")
+    passed = msg("restored {server} to {point} ({rto}); {checks} database checks pass, {compared}, Alembic {revision}",
+                 server=facts.target_server, point=facts.restore_point, rto=rto, checks=len(facts.restored_checks),
+                 compared=compared, revision=str(facts.restored_revision))
+    return Outcome.passed(join_messages([passed, rpo_line], "; ") if rpo_line else passed, verification=verification)
 
 
 def recorded_facts(target_server: str, verification: dict[str, Any], rto_minutes: float | None,
@@ -201,7 +215,7 @@ def gather_facts(ctx: RunContext, target_server: str, target_host: str, restore_
     production_rev, err2 = alembic_revision(ctx, None)
     ready, requested = parse_iso(ready_at), parse_iso(requested_at)
     return DrillFacts(target_server=target_server,
-                      restored_checks={r.check_id: (r.status.value, r.summary) for r in restored.results},
+                      restored_checks={r.check_id: (r.status.value, summary_of(r)) for r in restored.results},
                       restored_counts=restored_counts, production_counts=production_counts,
                       restored_revision=restored_rev, production_revision=production_rev,
                       revision_error="; ".join(e for e in (err1 and f"restored: {err1}",

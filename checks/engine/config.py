@@ -110,9 +110,10 @@ _STORAGE_ACCOUNT = _pattern(r"[a-z0-9]{3,24}",
                             "a storage account name (3-24 lowercase letters and digits)")
 _CONTAINER = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]",
                       "container names (3-63 lowercase letters, digits, single hyphens)")
-_TAG_NAME = _pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
-                     "a tag name (1-128 letters, digits, '.', '_' or '-', starting with a letter or digit)")
 _HTTPS_URL = connparse.url  # host and port must parse, not just look like a URL
+# queue names are 3-63 characters; 56 leaves room for the host's "-poison" suffix
+_QUEUE_NAME = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]",
+                       "3-56 lowercase letters, digits, single hyphens (Azure queue name; the host adds -poison)")
 
 
 def _abs_path(raw: str) -> str:
@@ -216,11 +217,12 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
                         "name of the target these settings describe (a fleet of one); see TARGETS")),
     ("targets", Var("TARGETS", _targets, (), "JSON list of targets (name, postgres, storage, settings); "
                                              "unset: these settings are the only target")),
-    ("discover_tag", Var("DISCOVER_TAG", _TAG_NAME, None,
-                         "find the targets through Azure Resource Graph: servers and storage accounts with this "
-                         "tag, grouped by their medicapp-env tag (TARGETS wins when both are set)")),
-    ("discover_subscriptions", Var("DISCOVER_SUBSCRIPTIONS", _csv(_GUID), (),
-                                   "subscriptions DISCOVER_TAG searches (default: AZURE_SUBSCRIPTION_ID)")),
+    ("fleet_queue", Var("FLEET_QUEUE", _QUEUE_NAME, "verifier-fleet",
+                        "queue of the fleet's monthly runs (one message per target); <name>-poison gets the failed ones")),
+    ("fleet_queue_service_uri", Var("FleetQueue__queueServiceUri", _HTTPS_URL, None,
+                                    "queue service URL of the fleet queue (managed identity; the trigger's connection)")),
+    ("fleet_queue_connection_string", Var("FleetQueue", connparse.storage_connection_string, None,
+                                          "fleet queue by connection string (local; default: AzureWebJobsStorage)")),
     ("language", Var("LANGUAGE", _language, "en", "language of reports, CLI and HTTP output (en or fr)")),
     # database (the application's view)
     ("database_url", Var("DATABASE_URL", connparse.database_url, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),
@@ -359,8 +361,10 @@ class Settings:
         """
         missing = [self._missing_label(need) for need in needs if not self._satisfied(need)]
         if missing:
-            names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-            raise NotConfigured(f"{names} not set")
+            from checks.engine.i18n import msg
+            names = missing[0] if len(missing) == 1 else msg("{names} and {last}", names=", ".join(missing[:-1]),
+                                                             last=missing[-1])
+            raise NotConfigured(msg("{names} not set", names=names))
 
     def _satisfied(self, need: str | tuple[str, ...]) -> bool:
         if need == DATABASE:

@@ -213,6 +213,12 @@ def current() -> Translator:
     return translator(_CURRENT.get())
 
 
+def tr(text: str, **params: Any) -> str:
+    """A face's own text (CLI lines, runbook) in the language being rendered now; faces import it as `_`
+    (Babel extracts `_()` calls)."""
+    return current()(text, **params)
+
+
 @contextmanager
 def language(lang: str | None) -> Iterator[Translator]:
     token = _CURRENT.set(normalise_language(lang) or DEFAULT_LANGUAGE)

@@ -30,7 +30,8 @@ def execute(spec: CheckSpec, ctx: RunContext) -> Outcome:
             return Outcome.error(f"check returned {type(outcome).__name__}, not an Outcome")
         return outcome
     except NotConfigured as exc:
-        return Outcome.skipped(str(exc))
+        reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # a Message stays one
+        return Outcome.skipped(reason)
     except CheckError as exc:
         return Outcome(Status.ERROR, exc.reason, dict(exc.details), exc.remediation)
     except Exception as exc:  # any bug or driver failure is a result, not a crash

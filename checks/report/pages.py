@@ -177,11 +177,12 @@ def run_page(run: Run, links: Links = Links(), drill_page: bool = False) -> str:
 
 def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True) -> str:
     """A restore drill's state (checks.drill.state.Drill): history, RTO, restore point, cleanup."""
-    from checks.drill.state import TERMINAL
+    from checks.drill.state import EVENT, TERMINAL
 
     requested, ready = parse_iso(drill.requested_at), parse_iso(drill.ready_at)
     rto = minutes(ready - requested) if requested and ready else None  # as in the drill's journal run
-    events = [tuple(e.split(" ", 1)) if " " in e else (e, "") for e in drill.events]
+    events = [(e.params["at"], e.params["event"]) if getattr(e, "msgid", "") == EVENT else
+              tuple(e.split(" ", 1)) if " " in e else (e, "") for e in drill.events]  # (time, text to translate)
     month = drill.requested_at[:7] if requested else None
     return _page("drill.html", links, drill=drill, rto=rto, events=events, month=month,
                  verification=detail_rows(drill.verification),

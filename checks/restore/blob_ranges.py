@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
+from checks.engine.i18n import N_, msg, plain
 from checks.engine.model import CheckError, new_run_id
 from checks.engine.timeutil import iso_z, parse_iso
 from checks.restore.record import DONE, FAILED, PROVISIONING, Incident, save
@@ -22,14 +23,14 @@ from checks.restore.timepoint import parse_zoned
 
 POLL_SECONDS = 15.0
 _CONTAINER = dict(VARIABLES)["blob_canary_container"].parse
-LIMITS = (
-    "every block blob in the range goes back to its state at the point: later changes are undone and blobs "
-    "created after the point in the range are removed (by Azure's restore)",
-    "only block blobs; page and append blobs, and containers deleted since, are not restored",
-    "the range cannot be read or written while the restore runs; it cannot be cancelled; one restore per "
-    "account at a time; it can take hours for many changes",
-    "the point must lie inside the restore policy's days (and after its minRestoreTime); soft delete, "
-    "versioning and change feed must stay on",
+LIMITS = (  # shown through the catalog
+    N_("every block blob in the range goes back to its state at the point: later changes are undone and blobs "
+       "created after the point in the range are removed (by Azure's restore)"),
+    N_("only block blobs; page and append blobs, and containers deleted since, are not restored"),
+    N_("the range cannot be read or written while the restore runs; it cannot be cancelled; one restore per "
+       "account at a time; it can take hours for many changes"),
+    N_("the point must lie inside the restore policy's days (and after its minRestoreTime); soft delete, "
+       "versioning and change feed must stay on"),
 )
 
 
@@ -73,20 +74,21 @@ def plan_ranges(ctx: RunContext, container: str, prefix: str | None, point_spec:
         _CONTAINER(container)
         plan.range_start, plan.range_end = prefix_range(container, plan.prefix)
     except ValueError as exc:
-        plan.reasons.append(f"--container: {exc}")
+        plan.reasons.append(msg("--container: {reason}", reason=str(exc)))
     if not plan.prefix:
-        plan.reasons.append("--prefix is required with --point (the restore covers that prefix's range only)")
+        plan.reasons.append(msg("--prefix is required with --point (the restore covers that prefix's range only)"))
     point, why = parse_zoned("--point", point_spec)
     if why:
         plan.reasons.append(why)
     try:
         facts = blob_service_facts(blob_service_properties(ctx), plan.account)
     except CheckError as exc:
-        plan.reasons.append(f"restore policy of {plan.account}: {exc.reason}")
+        plan.reasons.append(msg("restore policy of {account}: {reason}", account=plan.account, reason=exc.reason))
         return plan
     if not facts.restore:
-        plan.reasons.append(f"blob point-in-time restore is off on storage account {plan.account} (see "
-                            "blob.point_in_time_restore): restore deleted/overwritten blobs without --point")
+        plan.reasons.append(msg("blob point-in-time restore is off on storage account {account} (see "
+                                "blob.point_in_time_restore): restore deleted/overwritten blobs without --point",
+                                account=plan.account))
         return plan
     now = ctx.now()
     earliest = now - timedelta(days=facts.restore_days or 0)
@@ -94,7 +96,8 @@ def plan_ranges(ctx: RunContext, container: str, prefix: str | None, point_spec:
         earliest = facts.min_restore_time
     plan.window = [iso_z(earliest), iso_z(now)]
     if point is not None and not earliest <= point <= now:
-        plan.reasons.append(f"--point {iso_z(point)} is outside the restore window {plan.window[0]} .. {plan.window[1]}")
+        plan.reasons.append(msg("--point {point} is outside the restore window {earliest} .. {latest}",
+                                point=iso_z(point), earliest=plan.window[0], latest=plan.window[1]))
     plan.point = iso_z(point) if point is not None and not plan.reasons else ""
     return plan
 
@@ -111,8 +114,8 @@ def apply_ranges(ctx: RunContext, journal, plan: RangePlan, by: str) -> tuple[In
     incident = Incident(incident_id=new_run_id(now), kind="blob-ranges", state=PROVISIONING, by=by,
                         requested_at=iso_z(now), restore_point=plan.point, resource_group=plan.resource_group,
                         target_server=f"{plan.account}/{plan.range_start}", plan=plan.to_dict())
-    incident.event(now, f"point-in-time restore of {plan.range_start} .. {plan.range_end} to {plan.point} "
-                        f"requested by {by}")
+    incident.event(now, msg("point-in-time restore of {start} .. {end} to {point} requested by {by}",
+                            start=plan.range_start, end=plan.range_end, point=plan.point, by=by))
     save(journal, incident, now)
     parameters = BlobRestoreParameters(time_to_restore=parse_iso(plan.point), blob_ranges=[
         BlobRestoreRange(start_range=plan.range_start, end_range=plan.range_end)])
@@ -122,7 +125,8 @@ def apply_ranges(ctx: RunContext, journal, plan: RangePlan, by: str) -> tuple[In
     except AzureError as exc:
         error = arm_error(exc, f"storage account {plan.account}", f"resource group {plan.resource_group}",
                           role="Storage Account Contributor")
-        incident.state, incident.outcome, incident.summary = FAILED, "fail", f"restore not started: {error.reason}"
+        incident.state, incident.outcome = FAILED, "fail"
+        incident.summary = msg("restore not started: {reason}", reason=error.reason)
         incident.event(now, incident.summary)
         save(journal, incident, now)
         return incident, None
@@ -146,7 +150,8 @@ def watch_ranges(ctx: RunContext, journal, incident: Incident, progress: Callabl
         incident.plan["operation_status"] = poller.status()
         progress(incident, ctx.now() - parse_iso(incident.requested_at))
         if ctx.now() >= deadline:
-            incident.event(ctx.now(), f"stopped watching after {wait_minutes:g} min; Azure goes on")
+            incident.event(ctx.now(), msg("stopped watching after {minutes} min; Azure goes on",
+                                          minutes=plain(wait_minutes)))
             save(journal, incident, ctx.now())
             return incident
         poller.wait(poll_seconds)  # the SDK polls (honouring Retry-After); we only show progress between
@@ -166,9 +171,11 @@ def _finish(ctx: RunContext, journal, incident: Incident, outcome: str, failure:
         incident.state, incident.outcome = DONE, "pass"
         incident.ready_at = iso_z(now)
         incident.time_to_ready_minutes = round((now - parse_iso(incident.requested_at)).total_seconds() / 60, 1)
-        incident.summary = f"{incident.target_server} restored to {incident.restore_point}"
+        incident.summary = msg("{target} restored to {point}", target=incident.target_server,
+                               point=incident.restore_point)
     else:
         incident.state, incident.outcome = FAILED, "fail"
-        incident.summary = f"blob range restore {outcome}: {failure or 'no reason given'}"
+        incident.summary = msg("blob range restore {outcome}: {failure}", outcome=outcome,
+                               failure=failure or msg("no reason given"))
     incident.event(now, incident.summary)
     save(journal, incident, now)

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
+from checks.engine.i18n import N_, msg
 from checks.engine.model import new_run_id
 from checks.engine.timeutil import iso_z, parse_iso
 from checks.restore.record import DONE, FAILED, Incident, save
@@ -30,6 +31,11 @@ CONTRIBUTOR_ROLE = "Storage Blob Data Contributor"
 EXAMPLES = 5
 MAX_RECORDED = 100  # blob results kept in the incident record (a journal entity is bounded)
 _CONTAINER = dict(VARIABLES)["blob_canary_container"].parse
+# a blob's restore result and hash check, shown to people (through the catalog where shown)
+N_("restored"), N_("pending")
+NOT_CHECKED = N_("not checked (copy still pending)")
+NO_MD5 = N_("unknown (no Content-MD5 listed)")
+VERIFIED = N_("verified (MD5 matches)")
 
 
 @dataclass
@@ -94,15 +100,17 @@ def select_candidates(items: list[Any], since: datetime | None) -> list[BlobCand
         if not current and deleted:
             when = getattr(deleted[-1], "deleted_time", None)
             if since is None or when is None or when >= since:
-                out.append(_candidate(name, deleted[-1], "undelete", f"soft-deleted at {iso_z(when) or '?'}"))
+                out.append(_candidate(name, deleted[-1], "undelete",
+                                      msg("soft-deleted at {when}", when=iso_z(when) or "?")))
         elif not current and versions:
             out.append(_candidate(name, versions[-1], "promote",
-                                  "deleted (versioning: previous versions kept); newest version restored"))
+                                  msg("deleted (versioning: previous versions kept); newest version restored")))
         elif current and since is not None and current[0].last_modified and current[0].last_modified >= since:
             older = [v for v in versions if (_version_time(v.version_id) or since) < since]
             if older:
-                out.append(_candidate(name, older[-1], "promote", f"overwritten at {iso_z(current[0].last_modified)}"
-                                                                  f"; version from before {iso_z(since)} restored"))
+                out.append(_candidate(name, older[-1], "promote", msg(
+                    "overwritten at {when}; version from before {since} restored",
+                    when=iso_z(current[0].last_modified), since=iso_z(since))))
     return out
 
 
@@ -116,7 +124,7 @@ def plan_blobs(ctx: RunContext, container: str, prefix: str | None, deleted_sinc
     try:
         _CONTAINER(container)
     except ValueError as exc:
-        plan.reasons.append(f"--container: {exc}")
+        plan.reasons.append(msg("--container: {reason}", reason=str(exc)))
     since, why = parse_zoned("--deleted-since", deleted_since) if deleted_since else (None, "")
     if why:
         plan.reasons.append(why)
@@ -130,7 +138,9 @@ def plan_blobs(ctx: RunContext, container: str, prefix: str | None, deleted_sinc
                                               prefix, include=["deleted", "versions"])
     except AzureError as exc:  # translated: 404 → unknown container, 403 → the role to grant
         error = data_plane_error(exc, plan.account, container, "listing deleted blobs and versions")
-        plan.reasons.append(f"--container: {error.reason}" + (f" ({error.remediation})" if error.remediation else ""))
+        plan.reasons.append(msg("--container: {reason} ({remediation})", reason=error.reason,
+                                remediation=error.remediation) if error.remediation else
+                            msg("--container: {reason}", reason=error.reason))
         return plan
     plan.listed = len(items)
     plan.candidates = select_candidates(items, since)
@@ -147,7 +157,8 @@ def apply_blobs(ctx: RunContext, journal, plan: BlobPlan, by: str) -> Incident:
     incident = Incident(incident_id=new_run_id(now), kind="blobs", state="restoring", by=by, requested_at=iso_z(now),
                         restore_point=plan.deleted_since, target_server=f"{plan.account}/{plan.container}",
                         plan=plan.to_dict(limit=MAX_RECORDED))
-    incident.event(now, f"restore of {len(plan.candidates)} blob(s) in {plan.container}/{plan.prefix} requested by {by}")
+    incident.event(now, msg("restore of {count} blob(s) in {container}/{prefix} requested by {by}",
+                            count=len(plan.candidates), container=plan.container, prefix=plan.prefix, by=by))
     save(journal, incident, now)
     container = blob_service(ctx).get_container_client(plan.container)
     results = [restore_one(container, c, plan.account, plan.container) for c in plan.candidates]
@@ -170,24 +181,25 @@ def restore_one(container: Any, candidate: BlobCandidate, account: str, containe
         else:  # the base blob's URL with ?versionid= (BlobClient.url omits it); same account: no SAS needed
             copy = blob.start_copy_from_url(f"{blob.url}?versionid={quote(candidate.version_id or '', safe='')}")
             if copy.get("copy_status") != "success":
-                result.update(result="pending", hash="not checked (copy still pending)")
+                result.update(result="pending", hash=NOT_CHECKED)
                 return result
         result["result"] = "restored"
         result["hash"] = _verify(blob, candidate.content_md5)
     except AzureError as exc:  # per blob: an SDK error becomes this blob's result, the others go on
-        result["result"] = "failed: " + data_plane_error(exc, account, container_name, f"restoring {candidate.name}",
-                                                         role=CONTRIBUTOR_ROLE).reason
+        result["result"] = msg("failed: {reason}", reason=data_plane_error(
+            exc, account, container_name, f"restoring {candidate.name}", role=CONTRIBUTOR_ROLE).reason)
     return result
 
 
 def _verify(blob: Any, expected_md5: str | None) -> str:
     if not expected_md5:
-        return "unknown (no Content-MD5 listed)"
+        return NO_MD5
     digest = hashlib.md5()
     for chunk in blob.download_blob().chunks():
         digest.update(chunk)
     actual = base64.b64encode(digest.digest()).decode()
-    return "verified (MD5 matches)" if actual == expected_md5 else f"DIFFERS (MD5 {actual}, expected {expected_md5})"
+    return VERIFIED if actual == expected_md5 else msg("DIFFERS (MD5 {actual}, expected {expected})", actual=actual,
+                                                       expected=expected_md5)
 
 
 def _record(incident: Incident, results: list[dict[str, Any]]) -> None:
@@ -200,6 +212,7 @@ def _record(incident: Incident, results: list[dict[str, Any]]) -> None:
                              "pending": len(pending), "hash_verified": len(verified), "hash_differs": len(differs)}
     incident.outcome = "fail" if failed or differs else "warn" if pending else "pass"
     incident.state = FAILED if failed and not restored else DONE
-    incident.summary = (f"{len(restored)} of {len(results)} blob(s) restored ({len(verified)} hash-verified, "
-                        f"{len(differs)} differing), {len(failed)} failed, {len(pending)} copy pending")
+    incident.summary = msg("{restored} of {total} blob(s) restored ({verified} hash-verified, {differs} differing), "
+                           "{failed} failed, {pending} copy pending", restored=len(restored), total=len(results),
+                           verified=len(verified), differs=len(differs), failed=len(failed), pending=len(pending))
 

@@ -24,6 +24,7 @@ from checks.drill.state import (CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TA
                                 restore_window, validate_server_name)
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
+from checks.engine.i18n import msg, plain
 from checks.engine.model import CheckError, new_run_id
 from checks.engine.timeutil import iso_z, minutes, parse_iso
 from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
@@ -64,8 +65,8 @@ def parse_point(spec: str | None) -> tuple[datetime | None, str, str]:
     """(point, mode, reason): `latest` or an ISO time WITH a zone; reason is '' when well-formed."""
     if (spec or "").strip() == "latest":
         return None, "latest", ""
-    point, why = parse_zoned("--point", spec)
-    return point, "given", why.replace("is not an ISO time", "is not 'latest' or an ISO time")
+    point, why = parse_zoned("--point", spec, latest_allowed=True)
+    return point, "given", why
 
 
 def default_target(source: str, now: datetime) -> str:
@@ -77,10 +78,12 @@ def network_mode(source: Any) -> str:
     network = getattr(source.properties, "network", None) if source.properties else None
     subnet = getattr(network, "delegated_subnet_resource_id", None) if network else None
     if subnet:
-        return f"private access (VNet integration): subnet {subnet.rsplit('/', 1)[-1]}, inherited from the source"
+        return msg("private access (VNet integration): subnet {subnet}, inherited from the source",
+                   subnet=subnet.rsplit("/", 1)[-1])
     public = getattr(network, "public_network_access", None) if network else None
     public = getattr(public, "value", public)  # an SDK enum prints its class name
-    return f"public access {public or 'unknown'} (inherited from the source; check the firewall rules)"
+    return msg("public access {mode} (inherited from the source; check the firewall rules)",
+               mode=public or msg("unknown"))
 
 
 def estimate(journal) -> tuple[float | None, str]:
@@ -88,7 +91,7 @@ def estimate(journal) -> tuple[float | None, str]:
     from checks.drill.restore_drill import load_drills
 
     if journal is None:
-        return None, "journal not available"
+        return None, msg("journal not available")
     durations = []
     for drill in load_drills(journal):
         ready, requested = parse_iso(drill.ready_at), parse_iso(drill.requested_at)
@@ -97,8 +100,9 @@ def estimate(journal) -> tuple[float | None, str]:
         if len(durations) == DRILLS_FOR_ESTIMATE:
             break
     if not durations:
-        return None, "no drill with a ready time in the journal (run `python -m checks drill start` to measure)"
-    return statistics.median(durations), f"median of the last {len(durations)} drill(s): {durations} min"
+        return None, msg("no drill with a ready time in the journal (run `python -m checks drill start` to measure)")
+    return statistics.median(durations), msg("median of the last {count} drill(s): {durations} min",
+                                             count=len(durations), durations=str(durations))
 
 
 def _check_names(plan: PostgresPlan) -> bool:
@@ -107,18 +111,18 @@ def _check_names(plan: PostgresPlan) -> bool:
     try:
         _RESOURCE_GROUP(plan.resource_group)
     except ValueError as exc:
-        plan.reasons.append(f"--resource-group: {exc}" if plan.resource_group else
-                            "--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set: where should "
-                            "the new server go? (never production's group)")
+        plan.reasons.append(msg("--resource-group: {reason}", reason=str(exc)) if plan.resource_group else
+                            msg("--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set: where should "
+                                "the new server go? (never production's group)"))
         ok = False
     try:
         validate_server_name(plan.target_server)
     except DrillGuardError as exc:
-        plan.reasons.append(f"--name: {exc.reason}")
+        plan.reasons.append(msg("--name: {reason}", reason=exc.reason))
         return False
     if plan.target_server.lower() == plan.source_server.lower():
-        plan.reasons.append(f"--name: {plan.target_server} is the production server itself; "
-                            "an incident restore always goes to a NEW server")
+        plan.reasons.append(msg("--name: {server} is the production server itself; an incident restore always goes "
+                                "to a NEW server", server=plan.target_server))
         return False
     return ok
 
@@ -152,14 +156,15 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
         if point is not None and earliest <= point <= latest:
             plan.point = iso_z(point)
         elif point is not None:
-            plan.reasons.append(f"--point {iso_z(point)} is outside the restore window {plan.window[0]} .. "
-                                f"{plan.window[1]}")
+            plan.reasons.append(msg("--point {point} is outside the restore window {earliest} .. {latest}",
+                                    point=iso_z(point), earliest=plan.window[0], latest=plan.window[1]))
     if names_ok:
         existing = _read(client, plan.resource_group, plan.target_server, plan.reasons, "target server")
         plan.target_free = existing is None and not any("target server" in r for r in plan.reasons)
         if existing is not None:
-            plan.reasons.append(f"--name: server {plan.target_server} already exists in {plan.resource_group}; "
-                                "a restore never overwrites a server (choose another --name)")
+            plan.reasons.append(msg("--name: server {server} already exists in {group}; a restore never overwrites "
+                                    "a server (choose another --name)", server=plan.target_server,
+                                    group=plan.resource_group))
     plan.estimated_minutes, plan.estimate_basis = estimate(journal)
     return plan, source
 
@@ -169,19 +174,23 @@ def _check_group(plan: PostgresPlan, source: Any) -> None:
     try:
         guard_drill_group(plan.resource_group, plan.resource_group, str(source.id or ""))
     except DrillGuardError as exc:
-        plan.reasons.append(f"--resource-group: {exc.reason} (restore into another group, e.g. "
-                            "RESTORE_DRILL_RESOURCE_GROUP)")
+        plan.reasons.append(msg("--resource-group: {reason} (restore into another group, e.g. "
+                                "RESTORE_DRILL_RESOURCE_GROUP)", reason=exc.reason))
 
 
 def _read(client: Any, rg: str, name: str, reasons: list[str], what: str) -> Any | None:
     try:
         server = get_server(client, rg, name)
     except CheckError as exc:
-        reasons.append(f"{what} {name}: {exc.reason}" + (f" ({exc.remediation})" if exc.remediation else ""))
+        label = msg("source server {server}", server=name) if what == "source server" else \
+            msg("target server {server}", server=name)
+        reasons.append(msg("{what}: {reason} ({remediation})", what=label, reason=exc.reason,
+                           remediation=exc.remediation) if exc.remediation else
+                       msg("{what}: {reason}", what=label, reason=exc.reason))
         return None
     if server is None and what == "source server":
-        reasons.append(f"source server {name} not found in resource group {rg} "
-                       "(check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID)")
+        reasons.append(msg("source server {server} not found in resource group {group} "
+                           "(check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID)", server=name, group=rg))
     return server
 
 
@@ -201,8 +210,9 @@ def apply_postgres(ctx: RunContext, journal, plan: PostgresPlan, source: Any, by
     incident = Incident(incident_id=new_run_id(now), kind="postgres", state=PROVISIONING, by=by,
                         requested_at=iso_z(now), restore_point=plan.point, source_server=plan.source_server,
                         resource_group=plan.resource_group, target_server=plan.target_server, plan=plan.to_dict())
-    incident.event(now, f"restore of {plan.source_server} at {plan.point} to {plan.target_server} "
-                        f"(resource group {plan.resource_group}) requested by {by}")
+    incident.event(now, msg("restore of {source} at {point} to {target} (resource group {group}) requested by {by}",
+                            source=plan.source_server, point=plan.point, target=plan.target_server,
+                            group=plan.resource_group, by=by))
     save(journal, incident, now)  # before the PUT: a crash after it still leaves the record (and the tags)
     try:
         step = begin_restore(postgres_client(ctx), plan.resource_group, plan.target_server, source,
@@ -210,12 +220,12 @@ def apply_postgres(ctx: RunContext, journal, plan: PostgresPlan, source: Any, by
                              drill_group=plan.resource_group)
     except CheckError as exc:
         incident.state, incident.outcome = FAILED, "fail"
-        incident.summary = f"restore not started: {exc.reason}"
+        incident.summary = msg("restore not started: {reason}", reason=exc.reason)
         incident.event(now, incident.summary)
         save(journal, incident, now)
         return incident
     incident.create_token = step.token
-    incident.event(now, f"Azure accepted the restore (operation {step.status})")
+    incident.event(now, msg("Azure accepted the restore (operation {status})", status=step.status))
     after_poll(incident, step, now)
     save(journal, incident, now)
     return incident
@@ -227,7 +237,7 @@ def after_poll(incident: Incident, step: Any, now: datetime) -> None:
         return
     if not step.succeeded:
         incident.state, incident.outcome = FAILED, "fail"
-        incident.summary = f"restore failed in Azure: {step.error or step.status}"
+        incident.summary = msg("restore failed in Azure: {error}", error=step.error or step.status)
         incident.event(now, incident.summary)
         return
     requested = parse_iso(incident.requested_at)
@@ -236,8 +246,9 @@ def after_poll(incident: Incident, step: Any, now: datetime) -> None:
     incident.time_to_ready_minutes = minutes(ready - requested)
     props = getattr(step.resource, "properties", None)
     incident.target_host = (getattr(props, "fully_qualified_domain_name", None) or "") if props else ""
-    incident.event(now, f"{incident.target_server} ready at {incident.ready_at} "
-                        f"({incident.time_to_ready_minutes:g} min), host {incident.target_host or '?'}")
+    incident.event(now, msg("{server} ready at {ready} ({minutes} min), host {host}", server=incident.target_server,
+                            ready=incident.ready_at, minutes=plain(incident.time_to_ready_minutes),
+                            host=incident.target_host or "?"))
     incident.state = VERIFYING
 
 
@@ -259,14 +270,14 @@ def watch(ctx: RunContext, journal, incident: Incident, progress: Progress, slee
         now = ctx.now()
         progress(incident, now - parse_iso(incident.requested_at))
         if now >= deadline:
-            incident.event(now, f"stopped watching after {wait_minutes:g} min; Azure goes on")
+            incident.event(now, msg("stopped watching after {minutes} min; Azure goes on", minutes=plain(wait_minutes)))
             save(journal, incident, now)
             return incident
         sleep(poll_seconds)
         try:
             step = poll_restore(client, incident.resource_group, incident.target_server, incident.create_token)
         except CheckError as exc:  # transient: the next step asks again, the wait limit bounds it
-            incident.event(ctx.now(), f"status request failed: {exc.reason}")
+            incident.event(ctx.now(), msg("status request failed: {reason}", reason=exc.reason))
             continue
         incident.create_token = step.token
         after_poll(incident, step, ctx.now())
@@ -291,10 +302,11 @@ def verify(ctx: RunContext, journal, incident: Incident) -> None:
     outcome = evaluate_drill(facts, ctx.settings)
     incident.verification = dict(outcome.details.get("verification", {}))
     incident.outcome = outcome.status.value
-    incident.summary = (f"{incident.target_server} restored to {incident.restore_point}, ready in "
-                        f"{incident.time_to_ready_minutes:g} min; verification {outcome.status.value}: "
-                        f"{outcome.summary}")
+    incident.summary = msg("{server} restored to {point}, ready in {minutes} min; verification {status}: {summary}",
+                           server=incident.target_server, point=incident.restore_point,
+                           minutes=plain(incident.time_to_ready_minutes), status=outcome.status.value,
+                           summary=outcome.summary)
     incident.state = READY
     now = ctx.now()
-    incident.event(now, f"verification {outcome.status.value}")
+    incident.event(now, msg("verification {status}", status=outcome.status.value))
     save(journal, incident, now)

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from checks.drill.state import EVENT
+from checks.engine.i18n import Message
+from checks.engine.textfacts import facts_of, with_facts
 from checks.engine.timeutil import iso_z
 from checks.engine.redact import redact_obj
 
@@ -46,7 +49,7 @@ class Incident:
     updated_at: str = ""
 
     def event(self, now: datetime, text: str) -> None:
-        self.events.append(f"{iso_z(now)} {text}")
+        self.events.append(Message(EVENT, at=iso_z(now), event=text))  # the text keeps its message id
         self.events = self.events[-MAX_EVENTS:]
 
     def to_entity(self) -> dict[str, Any]:
@@ -54,16 +57,24 @@ class Incident:
         text = json.dumps(data, default=str)
         if len(text) > MAX_DATA_CHARS:
             text = json.dumps(shrunk(data), default=str)
+        # the texts' message ids (a past incident renders in any language); events' only while they fit
+        facts = json.dumps(facts_of({"summary": self.summary, "events": self.events}), default=str)
+        if len(facts) > MAX_DATA_CHARS:
+            facts = json.dumps(facts_of({"summary": self.summary}), default=str)
         return {"PartitionKey": PARTITION, "RowKey": self.incident_id, "Kind": "incident",
                 "RestoreKind": self.kind, "State": self.state, "By": data["by"], "RequestedAt": self.requested_at,
                 "RestorePoint": self.restore_point, "Target": self.target_server, "ReadyAt": self.ready_at,
-                "Outcome": self.outcome, "Data": text}
+                "Outcome": self.outcome, "Data": text, "Messages": facts}
 
     @classmethod
     def from_entity(cls, entity: dict[str, Any]) -> "Incident":
         data = json.loads(entity.get("Data") or "{}")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        try:
+            facts = json.loads(entity.get("Messages") or "{}")
+        except ValueError:  # a damaged column: the texts read as stored
+            facts = {}
+        return cls(**with_facts(known, facts))
 
     def public(self) -> dict[str, Any]:
         """For people (CLI/HTTP): no continuation token."""

@@ -8,6 +8,10 @@
 //    that could not work ("restore drill timer: ...", "restore drill timer not run: ...");
 //  - failed invocations: any function invocation with success = false (`requests`) or an exception
 //    logged by the host or the app (`exceptions`): what the app's own lines cannot say;
+//  - fleet target not verified: a target's queue message failed maxDequeueCount times and reached
+//    the poison queue (checks/dispatch/handler.py: "target <name> not verified this month (<month>):
+//    message poisoned after <n> attempts"), or a fleet message was dropped as unreadable or naming an
+//    unknown target ("fleet message dropped ...", "fleet poison message ...");
 //  - dead man: no run completed in 32 days. A log search alert reads at most 2 days of data, so
 //    the app logs a daily heartbeat with the age of the last completed run from the journal
 //    (checks/heartbeat.py, "verifier heartbeat: ok|overdue|unknown ..."); the alert fires when the
@@ -179,6 +183,62 @@ union
           dimensions: [
             {
               name: 'operation_Name'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource fleetPoisoned 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'backup-verifier-fleet-target-not-verified'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Fleet target not verified this month'
+    description: 'A target\'s monthly run failed on every delivery of its queue message and was moved to the poison queue (its month shows a fleet.delivery error), or a fleet message could not be used. Read the failures of fleet_target_run, fix, then POST /api/verify {"targets": ["<name>"]}.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    // why: as for run failed: a line ingested late is still seen, one email per target and window
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT30M'
+    muteActionsDuration: 'PT30M'
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: '''
+traces
+| where message matches regex @"^target \S+ not verified this month \(\d{4}-\d{2}\): message poisoned after \d+ attempts"
+    or message startswith "fleet message dropped"
+    or message startswith "fleet poison message"
+| extend target = coalesce(extract(@"^target (\S+) not verified", 1, message), "unknown")
+| project timestamp, target, message
+'''
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'target'
               operator: 'Include'
               values: [
                 '*'

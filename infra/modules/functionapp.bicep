@@ -14,6 +14,11 @@ param hostAccountName string
 param journalAccountName string
 param deploymentContainerName string
 param lockContainerName string
+@description('Fleet queue (FLEET_QUEUE) and the host\'s poison queue, in the journal account (modules/storage.bicep).')
+param fleetQueueName string
+param fleetPoisonQueueName string
+@description('Queue service URL of the journal account: primaryEndpoints.queue.')
+param journalQueueEndpoint string
 @description('Private mode: subnet delegated to Microsoft.App/environments for Flex Consumption VNet integration; empty = public mode.')
 param appSubnetId string = ''
 param maximumInstanceCount int = 40
@@ -27,8 +32,6 @@ param logLevel string
 param language string
 param targetName string
 param targets string
-param discoverTag string
-param discoverSubscriptions string
 param pgServerName string
 param pgResourceGroup string
 param pgHostSuffix string
@@ -54,6 +57,9 @@ var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
+var storageQueueDataMessageProcessor = '8a0f0c08-91a1-4084-bc3d-661d67233fed'
+var storageQueueDataReader = '19e7f393-937e-4f77-808e-94535e297925'
 
 resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostAccountName
@@ -71,6 +77,21 @@ resource journalBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023
 resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: journalBlobService
   name: lockContainerName
+}
+
+resource journalQueueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
+  parent: journalAccount
+  name: 'default'
+}
+
+resource fleetQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: journalQueueService
+  name: fleetQueueName
+}
+
+resource fleetPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: journalQueueService
+  name: fleetPoisonQueueName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -140,10 +161,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'VERIFIER_SPOOL_DIR', value: '' } // default: per journal account + table under $HOME/.local/state
         { name: 'LOG_LEVEL', value: logLevel }
         { name: 'LANGUAGE', value: language }
+        // fleet fan-out: the queue trigger's connection `FleetQueue` (identity-based: <connection>__queueServiceUri,
+        // __credential, __clientId); checks/dispatch/queue.py enqueues through the same URL
+        { name: 'FLEET_QUEUE', value: fleetQueueName }
+        { name: 'FleetQueue__queueServiceUri', value: journalQueueEndpoint }
+        { name: 'FleetQueue__credential', value: 'managedidentity' }
+        { name: 'FleetQueue__clientId', value: identityClientId }
         { name: 'TARGET_NAME', value: targetName }
         { name: 'TARGETS', value: targets }
-        { name: 'DISCOVER_TAG', value: discoverTag }
-        { name: 'DISCOVER_SUBSCRIPTIONS', value: discoverSubscriptions }
         // database: Entra token of the identity as password; the login is the identity's name
         { name: 'DATABASE_URL', value: '' }
         { name: 'PG_AUTH', value: 'entra' }
@@ -287,6 +312,83 @@ resource lockBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     description: 'Run lease blobs in verifier-locks'
+  }
+}
+
+// why: the monthly timer and POST /api/verify {"targets"} enqueue one message per target
+// (checks/dispatch/queue.py): add messages to the fleet queue only, never read or delete them.
+resource fleetQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fleetQueue.id, identityPrincipalId, storageQueueDataMessageSender)
+  scope: fleetQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageSender)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Enqueue the fleet targets (timer, HTTP)'
+  }
+}
+
+// why: the queue trigger (function fleet_target_run) gets and deletes the fleet queue's messages
+// (Functions docs, identity-based queue trigger: Message Processor + Reader), on this queue only.
+resource fleetQueueProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fleetQueue.id, identityPrincipalId, storageQueueDataMessageProcessor)
+  scope: fleetQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageProcessor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Queue trigger: get and delete fleet messages'
+  }
+}
+
+// why: the queue trigger's listener and the scale controller read the queue's properties (its
+// approximate length) to poll and to scale out; read-only, this queue only.
+resource fleetQueueReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fleetQueue.id, identityPrincipalId, storageQueueDataReader)
+  scope: fleetQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataReader)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Queue trigger: read the fleet queue length'
+  }
+}
+
+// why: after maxDequeueCount failed deliveries the host moves the message to <queue>-poison, an add
+// on that queue; nothing else may send there.
+resource poisonQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fleetPoisonQueue.id, identityPrincipalId, storageQueueDataMessageSender)
+  scope: fleetPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageSender)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Host: move poisoned fleet messages'
+  }
+}
+
+// why: the poison queue's trigger (function fleet_target_poisoned) gets and deletes its messages to
+// journal the unverified target; this queue only.
+resource poisonQueueProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fleetPoisonQueue.id, identityPrincipalId, storageQueueDataMessageProcessor)
+  scope: fleetPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageProcessor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Poison trigger: get and delete poisoned messages'
+  }
+}
+
+// why: the poison queue's trigger reads that queue's length to poll it, as for the fleet queue.
+resource poisonQueueReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fleetPoisonQueue.id, identityPrincipalId, storageQueueDataReader)
+  scope: fleetPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataReader)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Poison trigger: read the poison queue length'
   }
 }
 

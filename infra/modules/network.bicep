@@ -1,5 +1,5 @@
 // Private mode only (privateEndpointSubnetId set): private endpoints for the verifier's own
-// storage (host blobs; journal table + lease blobs), their privatelink DNS zones and the zones'
+// storage (host blobs; journal table + lease blobs + fleet queue), their privatelink DNS zones and the zones'
 // links to the VNet of the private endpoint subnet. The storage accounts then refuse public access.
 param location string
 param tags object
@@ -15,8 +15,9 @@ var endpoints = [
   { account: hostAccountName, service: 'blob' }
   { account: journalAccountName, service: 'blob' }
   { account: journalAccountName, service: 'table' }
+  { account: journalAccountName, service: 'queue' }
 ]
-var services = ['blob', 'table']
+var services = ['blob', 'table', 'queue']
 
 resource zones 'Microsoft.Network/privateDnsZones@2024-06-01' = [for service in services: {
   name: 'privatelink.${service}.${storageSuffix}'

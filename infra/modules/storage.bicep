@@ -1,7 +1,8 @@
 // The verifier's own storage (created here, unlike the checked targets):
 //  - host account: the Functions host storage (AzureWebJobsStorage__accountName, via the managed
 //    identity) and the Flex Consumption deployment container;
-//  - journal account: the journal table and the `verifier-locks` container of the run lease.
+//  - journal account: the journal table, the `verifier-locks` container of the run lease, and the
+//    fleet queue (one message per target of the monthly run) with the host's `<queue>-poison` queue.
 // Both: shared keys off (identity only), HTTPS only, TLS 1.2, no public blob access. With
 // privateAccess (README "Networks", private mode) both refuse public network access: the app reaches
 // them through the private endpoints of modules/network.bicep.
@@ -12,6 +13,8 @@ param journalAccountName string
 param deploymentContainerName string
 param journalTableName string
 param lockContainerName string = 'verifier-locks'
+@description('Fleet queue (FLEET_QUEUE): one message per target of the monthly run; the host adds -poison.')
+param fleetQueueName string = 'verifier-fleet'
 @description('Private mode: public network access off (private endpoints in modules/network.bicep).')
 param privateAccess bool = false
 
@@ -112,6 +115,23 @@ resource journalTable 'Microsoft.Storage/storageAccounts/tableServices/tables@20
   name: journalTableName
 }
 
+resource journalQueueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: journalAccount
+  name: 'default'
+}
+
+// created here, not by the app: the app only sends (Storage Queue Data Message Sender), and the host's
+// identity cannot create the poison queue on first use (it has no queue management right)
+resource fleetQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: journalQueueService
+  name: fleetQueueName
+}
+
+resource fleetPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: journalQueueService
+  name: '${fleetQueueName}-poison'
+}
+
 output hostAccountName string = hostAccount.name
 output hostAccountId string = hostAccount.id
 output hostBlobEndpoint string = hostAccount.properties.primaryEndpoints.blob
@@ -119,3 +139,6 @@ output journalAccountName string = journalAccount.name
 output journalAccountId string = journalAccount.id
 output journalTableEndpoint string = journalAccount.properties.primaryEndpoints.table
 output lockContainerName string = lockContainer.name
+output journalQueueEndpoint string = journalAccount.properties.primaryEndpoints.queue
+output fleetQueueName string = fleetQueue.name
+output fleetPoisonQueueName string = fleetPoisonQueue.name

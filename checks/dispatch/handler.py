@@ -1,0 +1,133 @@
+"""What the queue-triggered functions do: run one target's checks for a message, or record a poisoned one.
+
+`handle_message` never journals a message twice: it claims (month, target, attempt) first
+(claims.py). A bad or unknown message is acknowledged with an error in the log (retrying cannot fix
+it). RetryLater is raised when the target's run lease is held: the host makes the message visible
+again after host.json's visibilityTimeout and, after maxDequeueCount deliveries, moves it to
+`<queue>-poison`, where `handle_poison` journals an error result for the target so the month's
+report shows it was not verified, and logs the line the poison alert (infra/modules/alerts.bicep) reads.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from checks.dispatch.claims import DONE, POISONED, Claims, journaled_run
+from checks.dispatch.message import BadMessage, FleetMessage
+from checks.engine.fleet import FleetTarget, targets_of
+from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
+from checks.engine.target import Target
+from checks.engine.timeutil import utcnow
+from checks.journal.lease import RunInProgress
+
+log = logging.getLogger("checks.dispatch")
+
+MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount (tests/test_dispatch.py keeps them equal)
+DELIVERY_CHECK = "fleet.delivery"
+
+RunTarget = Callable[[FleetTarget, FleetMessage], Run]  # the face's run: service.verify for that target
+
+
+class RetryLater(Exception):
+    """Leave the message on the queue: the host delivers it again (then poisons it after maxDequeueCount)."""
+
+
+@dataclass
+class Outcome:
+    action: str  # ran | duplicate | bad-message | unknown-target | poisoned
+    target: str = ""
+    run_id: str = ""
+    status: str = ""
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def handle_message(body: str | bytes, dequeue_count: int, settings: Any, journal: Any, run_target: RunTarget,
+                   now: datetime | None = None) -> Outcome:
+    """Run the message's target once per (month, target, attempt); see the module docstring."""
+    parsed = _parse(body, settings)
+    if isinstance(parsed, Outcome):
+        return parsed
+    message, target = parsed
+    now = now or utcnow()
+    claims = Claims(journal)
+    claim = claims.claim(message, now, dequeue_count)
+    if not claim.fresh:
+        if claim.state in (DONE, POISONED):
+            return Outcome("duplicate", message.target, claim.run_id, detail=f"already {claim.state}")
+        earlier = journaled_run(journal, message.target, claim.claimed_at)
+        if earlier:  # the previous delivery journaled its run, then died before marking the claim
+            claims.finish(message, DONE, earlier)
+            return Outcome("duplicate", message.target, earlier, detail="journaled by a previous delivery")
+        if not claims.take_over(claim, now, dequeue_count):
+            return Outcome("duplicate", message.target, detail="another delivery took it over")
+        log.warning("fleet message %s/%s attempt %s: previous delivery did not finish; running it again",
+                    message.month, message.target, message.attempt)
+    try:
+        run = run_target(target, message)
+    except RunInProgress as exc:
+        raise RetryLater(f"target {message.target}: {exc}") from None
+    claims.finish(message, DONE, run.run_id, RunStatus=run.status.value, JournalStatus=run.journal_status[:200])
+    return Outcome("ran", message.target, run.run_id, run.status.value)
+
+
+def _parse(body: str | bytes, settings: Any) -> tuple[FleetMessage, FleetTarget] | Outcome:
+    try:
+        message = FleetMessage.from_text(body)
+    except BadMessage as exc:
+        log.error("fleet message dropped (not a fleet message): %s", exc)
+        return Outcome("bad-message", detail=str(exc))
+    fleet = {t.name: t for t in targets_of(settings)}
+    if message.target not in fleet:
+        detail = f"unknown target {message.target!r}; known targets: {', '.join(fleet)}"
+        log.error("fleet message dropped: %s (TARGETS changed since it was sent?)", detail)
+        return Outcome("unknown-target", message.target, detail=detail)
+    return message, fleet[message.target]
+
+
+def handle_poison(body: str | bytes, settings: Any, journal: Any, attempts: int = MAX_DEQUEUE_COUNT,
+                  now: datetime | None = None) -> Outcome:
+    """A message the host gave up on: log the alert's line and journal an error result for its target, once."""
+    try:
+        message = FleetMessage.from_text(body)
+    except BadMessage as exc:
+        log.error("fleet poison message: target unknown, not verified this month: %s", exc)
+        return Outcome("bad-message", detail=str(exc))
+    now = now or utcnow()
+    text = poisoned_text(message, attempts)
+    log.error("%s", text, extra={"target": message.target, "month": message.month, "status": "error"})
+    claims = Claims(journal)
+    found = journal.get_entity(f"fleet-{message.month}", message.key)
+    if found is not None and found[0].get("State") == DONE:  # ran after all (e.g. only the ack failed)
+        return Outcome("duplicate", message.target, str(found[0].get("RunId", "")), detail="its run was journaled")
+    if not claims.poison_marker(message, now, attempts):
+        return Outcome("duplicate", message.target, detail="poisoned message already recorded")
+    run = poisoned_run(message, settings, text, attempts, now)
+    journal.write_run(run)
+    claims.finish(message, POISONED, run.run_id)
+    return Outcome("poisoned", message.target, run.run_id, Status.ERROR.value, text)
+
+
+def poisoned_text(message: FleetMessage, attempts: int) -> str:
+    return (f"target {message.target} not verified this month ({message.month}): "
+            f"message poisoned after {attempts} attempts")
+
+
+def poisoned_run(message: FleetMessage, settings: Any, text: str, attempts: int, now: datetime) -> Run:
+    """A journal run holding one error result about the target: the month's report shows the gap."""
+    fleet = {t.name: t for t in targets_of(settings)}
+    target_settings = fleet[message.target].settings_for(settings) if message.target in fleet else None
+    target = Target.from_settings(target_settings) if target_settings else Target(name=message.target)
+    result = CheckResult(
+        check_id=DELIVERY_CHECK, title="Target verified this month", status=Status.ERROR, severity=Severity.HIGH,
+        summary=text, details={"month": message.month, "attempt": message.attempt, "attempts": attempts,
+                               "trigger": message.trigger},
+        remediation=(f"Read the failures of function fleet_target_run for target {message.target} in Application "
+                     f"Insights, fix the cause, then run it again: POST /api/verify {{\"targets\": [\"{message.target}\"]}}"),
+        started_at=now, duration_ms=0)
+    return Run(run_id=new_run_id(now), trigger=message.trigger, started_at=now, finished_at=now, results=[result],
+               notes=[text], target=target)

@@ -1,0 +1,74 @@
+"""The fleet queue (an Azure Storage queue): build its client once, enqueue messages.
+
+In Azure the app reaches the queue with its managed identity: `FleetQueue__queueServiceUri` is the
+queue service URL of the journal account, the same setting the queue trigger's connection
+(`connection="FleetQueue"` in function_app.py) reads. Locally `FleetQueue` may be a connection
+string; without either, the journal's connection string (AzureWebJobsStorage: Azurite's queue
+endpoint) is used. Bodies are base64 text: the Functions queue trigger decodes base64 by default
+(host.json `extensions.queues.messageEncoding`). The queues themselves are created by the
+infrastructure (infra/modules/storage.bicep) or, locally, by devtools: the app only sends messages
+(Storage Queue Data Message Sender), it never creates or deletes a queue.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from checks.dispatch.message import FleetMessage
+from checks.engine.redact import redact
+
+POISON_SUFFIX = "-poison"  # the Functions host's poison queue: <queue>-poison
+
+
+class DispatchError(Exception):
+    """The fleet queue could not be reached or written; `enqueued` lists what was sent before."""
+
+    def __init__(self, message: str, enqueued: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.enqueued = enqueued or []
+
+
+def queue_client(settings: Any, queue_name: str | None = None, credential: Any = None, **kwargs: Any) -> Any:
+    """A QueueClient on the fleet queue (or `queue_name`), base64 text bodies both ways."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy  # lazy: cold start
+
+    name = queue_name or settings.fleet_queue
+    policies = {"message_encode_policy": TextBase64EncodePolicy(),
+                "message_decode_policy": TextBase64DecodePolicy(), **kwargs}
+    if settings.fleet_queue_service_uri:
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+            credential = DefaultAzureCredential()
+        return QueueClient(settings.fleet_queue_service_uri, name, credential=credential, **policies)
+    connection = settings.fleet_queue_connection_string or settings.journal_connection_string
+    if connection:
+        return QueueClient.from_connection_string(connection, name, **policies)
+    raise DispatchError("fleet queue not configured: set FleetQueue__queueServiceUri (managed identity) "
+                        "or FleetQueue / AzureWebJobsStorage (connection string)")
+
+
+def enqueue(settings: Any, messages: Iterable[FleetMessage], client: Any = None) -> list[dict[str, Any]]:
+    """Send each message; [{"target", "attempt", "month", "message_id"}]. DispatchError on failure."""
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+    client = client or queue_client(settings)
+    sent: list[dict[str, Any]] = []
+    for message in messages:
+        try:
+            answer = client.send_message(message.to_json())
+        except ResourceNotFoundError:
+            raise DispatchError(f"fleet queue {client.queue_name!r} does not exist: deploy infra/ (storage.bicep "
+                                "creates it) or, locally, `python -m devtools.stack start`", sent) from None
+        except (ClientAuthenticationError, HttpResponseError) as exc:
+            status = getattr(exc, "status_code", None)
+            hint = "; grant Storage Queue Data Message Sender on the queue" if status == 403 else ""
+            raise DispatchError(f"fleet queue {client.queue_name!r}: {_first_line(exc)}{hint}", sent) from None
+        except AzureError as exc:
+            raise DispatchError(f"fleet queue {client.queue_name!r} unreachable: {_first_line(exc)}", sent) from None
+        sent.append({"target": message.target, "attempt": message.attempt, "month": message.month,
+                     "message_id": answer.id})
+    return sent
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0] if text else type(exc).__name__)

@@ -1,0 +1,80 @@
+"""Queue faces of the fleet: the monthly fan-out, the queue-triggered run of one target, the poison recorder.
+
+function_app.py wires them (timer -> http_api.run_timer -> fan_out; queue trigger -> run_queued;
+poison queue trigger -> run_poisoned); POST /api/verify {"targets": [...]} calls fan_out too.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+from checks.dispatch.handler import MAX_DEQUEUE_COUNT, RetryLater, handle_message, handle_poison, poisoned_text
+from checks.dispatch.message import BadMessage, FleetMessage
+from checks.engine.config import ConfigError
+from checks.engine.fleet import targets_of, select_targets
+from checks.engine.timeutil import this_month
+from checks.journal.store import JournalUnavailable
+
+log = logging.getLogger("checks.dispatch")
+
+
+def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), month: str | None = None,
+            journal: Any = None, client: Any = None) -> dict[str, Any]:
+    """One message per target (all, or `names`: KeyError naming the unknown ones). The timer's messages are
+    attempt 1 of the month (a second firing is a duplicate); an on-demand one takes the next attempt."""
+    from checks.dispatch.claims import Claims
+    from checks.dispatch.queue import enqueue
+    from checks.service import open_journal
+
+    chosen = select_targets(targets_of(settings), list(names)) if names else targets_of(settings)
+    month = month or this_month()
+    highest: dict[str, int] = {}
+    if trigger != "timer":
+        highest = Claims(journal or open_journal(settings)).attempts(month)
+    messages = [FleetMessage(month, t.name, highest.get(t.name, 0) + 1, trigger) for t in chosen]
+    sent = enqueue(settings, messages, client=client)
+    log.info("fleet: %d message(s) enqueued on %s for %s: %s", len(sent), settings.fleet_queue, month,
+             ", ".join(f"{m['target']}#{m['attempt']}" for m in sent))
+    return {"status": "enqueued", "month": month, "queue": settings.fleet_queue, "enqueued": sent}
+
+
+def run_target_with(settings: Any, journal: Any):
+    """The handler's run of one target: the same run as the timer's, with the target's own settings."""
+    from checks.service import RunRequest, verify
+
+    def run_target(target, message: FleetMessage):
+        return verify(RunRequest(trigger=message.trigger), target.settings_for(settings), journal)
+    return run_target
+
+
+def run_queued(body: str | bytes, dequeue_count: int) -> dict[str, Any]:
+    """The queue trigger: run the message's target once. Raises (so the host retries) only when retrying helps."""
+    from checks.service import load_settings, open_journal
+
+    settings = load_settings()  # a ConfigError goes to the host: retried, then poisoned and reported
+    journal = open_journal(settings)
+    try:
+        outcome = handle_message(body, dequeue_count, settings, journal, run_target_with(settings, journal))
+    except RetryLater as exc:
+        log.warning("fleet message retried later (delivery %d): %s", dequeue_count, exc)
+        raise
+    log.info("fleet message (delivery %d): %s %s %s", dequeue_count, outcome.action, outcome.target,
+             outcome.run_id or outcome.detail, extra={"run_id": outcome.run_id, "target": outcome.target})
+    return outcome.to_dict()
+
+
+def run_poisoned(body: str | bytes) -> dict[str, Any]:
+    """The poison queue trigger: the alert's log line always; the journal's error result when it can be written."""
+    from checks.service import load_settings, open_journal
+
+    try:
+        settings = load_settings()
+        return handle_poison(body, settings, open_journal(settings)).to_dict()
+    except (ConfigError, JournalUnavailable) as exc:
+        try:
+            text = poisoned_text(FleetMessage.from_text(body), MAX_DEQUEUE_COUNT)
+        except BadMessage as bad:
+            text = f"fleet poison message: target unknown, not verified this month: {bad}"
+        log.error("%s (not journaled: %s)", text, str(exc).splitlines()[0])
+        return {"action": "poisoned", "detail": text, "journal": "error"}
+
