@@ -186,7 +186,9 @@ def test_http_errors_and_pages_speak_the_callers_language(env_patch, base_env):
 CONVERTED_FAMILIES = ["checks/families/postgres.py", "checks/families/storage_protection.py",
                       "checks/families/postgres_protection.py",
                       "checks/families/storage_lifecycle.py",
-                      "checks/families/canary.py"]
+                      "checks/families/canary.py", "checks/families/blob.py",
+                      "checks/families/blob_activity.py", "checks/families/database.py",
+                      "checks/families/signed_document.py"]
 _OUTCOME_FACTORIES = {"passed", "warn", "fail", "error", "skipped"}
 
 
@@ -234,7 +236,7 @@ def test_a_postgres_rule_renders_in_french_through_the_journal_form():
     stored = json.loads(json.dumps(message_facts(summary=outcome.summary, remediation=outcome.remediation)))
     fr = translator("fr")
     assert fr.message(outcome.summary, stored["summary"]) == (
-        "la rétention des sauvegardes de 3 jours est inférieure aux 7 exigés; l'état du serveur est Stopped (pas Ready)")
+        "la rétention des sauvegardes de 3 jours est inférieure aux 7 exigés ; l'état du serveur est Stopped (pas Ready)")
     assert fr.message(outcome.remediation, stored["remediation"]).startswith(
         "Porter la période de rétention des sauvegardes du serveur à au moins 7 jours")
     assert dataclasses.replace(outcome).summary == outcome.summary

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import msg
 from checks.engine.model import CheckError
 from checks.engine.redact import first_line, redact, register_secrets
 
@@ -53,32 +54,34 @@ def connect(settings: Settings, credential_getter=None, host: str | None = None)
     params = connection_params(settings, host)
     if settings.pg_auth == "entra":
         if credential_getter is None:
-            raise CheckError("PG_AUTH=entra but no Azure credential is available")
+            raise CheckError(msg("PG_AUTH=entra but no Azure credential is available"))
         try:
             params["password"] = credential_getter().get_token(ENTRA_SCOPE).token
         except Exception as exc:
-            raise CheckError(f"could not get a Microsoft Entra token for PostgreSQL: {redact(str(exc))[:300]}",
-                             "Give the Function App a managed identity (or sign in locally with az login / "
-                             "VS Code) and create its database role with infra/sql/.") from None
+            raise CheckError(msg("could not get a Microsoft Entra token for PostgreSQL: {reason}",
+                                 reason=redact(str(exc))[:300]),
+                             msg("Give the Function App a managed identity (or sign in locally with az login / "
+                                 "VS Code) and create its database role with infra/sql/.")) from None
     register_secrets([params.get("password")])
     target = f"{params.get('host', 'local socket')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
     try:
         return psycopg.connect(**params, autocommit=False)
     except psycopg.OperationalError as exc:
-        raise CheckError(f"cannot connect to {target}: {first_line(redact(str(exc)))}",
+        raise CheckError(msg("cannot connect to {target}: {reason}", target=target,
+                             reason=first_line(redact(str(exc)))),
                          _connect_remediation(str(exc)), {"target": target}) from None
 
 
 def _connect_remediation(message: str) -> str:
     lowered = message.lower()
     if "password authentication failed" in lowered or "authentication failed" in lowered:
-        return "Check the database user and password (or the Entra role) configured for the verifier."
+        return msg("Check the database user and password (or the Entra role) configured for the verifier.")
     if "does not exist" in lowered:
-        return "Check the database name in DATABASE_URL / PGDATABASE."
+        return msg("Check the database name in DATABASE_URL / PGDATABASE.")
     if "timeout" in lowered or "could not connect" in lowered or "connection refused" in lowered:
-        return ("Check the host and port, the server's firewall rules / private endpoint, and that the "
-                "server is running.")
-    return "Check DATABASE_URL / PG* settings and that the server accepts connections from the verifier."
+        return msg("Check the host and port, the server's firewall rules / private endpoint, and that the "
+                   "server is running.")
+    return msg("Check DATABASE_URL / PG* settings and that the server accepts connections from the verifier.")
 
 
 def timed_connect(settings: Settings, credential_getter=None, host: str | None = None):
@@ -113,17 +116,19 @@ def query_error(exc: Exception, what: str) -> CheckError:
 
     message = redact(first_line(str(exc)))
     if isinstance(exc, e.ReadOnlySqlTransaction):
-        return CheckError(f"refused by the read-only session while reading {what}: {message}",
-                          "The verifier only reads; check the configured names for SQL fragments.")
+        return CheckError(msg("refused by the read-only session while reading {what}: {message}", what=what,
+                              message=message),
+                          msg("The verifier only reads; check the configured names for SQL fragments."))
     if isinstance(exc, e.InsufficientPrivilege):
-        return CheckError(f"permission denied reading {what}: {message}",
-                          "GRANT SELECT on it to the verifier's database role (see infra/sql/).")
+        return CheckError(msg("permission denied reading {what}: {message}", what=what, message=message),
+                          msg("GRANT SELECT on it to the verifier's database role (see infra/sql/)."))
     if isinstance(exc, e.QueryCanceled):
-        return CheckError(f"statement timeout reading {what}: {message}",
-                          "The server answered too slowly: raise DB_STATEMENT_TIMEOUT_MS, or for counts "
-                          "ANALYZE the table / lower EXACT_COUNT_MAX_ROWS so the planner's estimate is used.")
+        return CheckError(msg("statement timeout reading {what}: {message}", what=what, message=message),
+                          msg("The server answered too slowly: raise DB_STATEMENT_TIMEOUT_MS, or for counts "
+                              "ANALYZE the table / lower EXACT_COUNT_MAX_ROWS so the planner's estimate is used."))
     if isinstance(exc, (e.UndefinedColumn, e.UndefinedTable, e.DatatypeMismatch, e.SyntaxError)):
-        return CheckError(f"cannot read {what}: {message}",
-                          "Check the configured table and column names (they are taken literally, "
-                          "case-sensitive, as quoted identifiers).")
-    return CheckError(f"cannot read {what}: {type(exc).__name__}: {message}")
+        return CheckError(msg("cannot read {what}: {message}", what=what, message=message),
+                          msg("Check the configured table and column names (they are taken literally, "
+                              "case-sensitive, as quoted identifiers)."))
+    return CheckError(msg("cannot read {what}: {kind}: {message}", what=what, kind=type(exc).__name__,
+                          message=message))

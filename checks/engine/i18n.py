@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import gettext
+import re
 import string
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -62,7 +63,10 @@ def from_fact(fact: Mapping[str, Any]) -> Message:
 
 
 def join_messages(parts: list[str], separator: str = "; ") -> str:
-    """Several texts as one (e.g. every problem of a check), each part still translatable."""
+    """Several texts as one (e.g. every problem of a check), each part still translatable.
+
+    The template is `{p0}; {p1}; {p2}`; each language joins with its own separator, taken from the
+    catalog's two-part form of it (JOINS: French writes `{p0} ; {p1}`), see Translator.gettext."""
     if len(parts) == 1:
         return parts[0]
     template = separator.join(f"{{p{index}}}" for index in range(len(parts)))
@@ -82,6 +86,12 @@ def plain(number: float) -> float | int:
 def N_(text: str) -> str:
     """Mark a constant for extraction only (translated where it is shown)."""
     return text
+
+
+# The separators join_messages is called with, as two-part templates so a catalog can give each
+# language its own (French puts a space before ';'); another separator is kept as it is.
+JOINS = (N_("{p0}; {p1}"), N_("{p0}, {p1}"), N_("{p0} {p1}"))
+_JOINED = re.compile(r"\{p0\}(?P<sep>[^{}]+)\{p1\}(?:(?P=sep)\{p\d+\})*")
 
 
 def placeholders(template: str) -> set[str]:
@@ -148,7 +158,14 @@ class Translator:
         self._catalog = translations(self.lang)
 
     def gettext(self, text: str) -> str:
-        return self._catalog.gettext(text) if text else text
+        if not text:
+            return text
+        joined = _JOINED.fullmatch(text)
+        if joined and text not in JOINS:  # {p0}; {p1}; {p2}: this language's separator, from JOINS
+            pair = self._catalog.gettext(f"{{p0}}{joined['sep']}{{p1}}")
+            if pair.startswith("{p0}") and pair.endswith("{p1}") and "{" not in pair[4:-4]:
+                return text.replace(f"}}{joined['sep']}{{", f"}}{pair[4:-4]}{{")
+        return self._catalog.gettext(text)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self._catalog.ngettext(singular, plural, n)

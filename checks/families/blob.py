@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from checks.connect.azure import blob_service_properties, storage_account
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
@@ -79,30 +80,42 @@ def evaluate_soft_delete(facts: SoftDeleteFacts, settings: Settings) -> Outcome:
                "container_soft_delete_enabled": facts.container_enabled,
                "container_retention_days": facts.container_retention_days if facts.container_enabled else None,
                "min_days": lo, "max_days": hi}
+    band = dict(account=facts.account, min_days=lo, max_days=hi)
     if not facts.enabled:
-        return Outcome.fail(f"blob soft delete is OFF on storage account {facts.account}: deleted blobs "
-                            f"cannot be recovered",
-                            f"Enable blob soft delete with a retention of {lo}-{hi} days (Data protection → "
-                            f"'Enable soft delete for blobs').", **details)
+        return Outcome.fail(msg("blob soft delete is OFF on storage account {account}: deleted blobs cannot be "
+                                "recovered", account=facts.account),
+                            msg("Enable blob soft delete with a retention of {min_days}-{max_days} days (Data "
+                                "protection → 'Enable soft delete for blobs').", min_days=lo, max_days=hi), **details)
     if days is None or days < lo:
-        return Outcome.fail(f"blob soft delete keeps deleted blobs {days} days on {facts.account}, "
-                            f"below the required {lo}-{hi} days",
-                            f"Set the blob soft delete retention of {facts.account} to {lo}-{hi} days.", **details)
-    container_note = ("container soft delete on" + (f" ({facts.container_retention_days} days)"
-                                                    if facts.container_retention_days else "")
-                      if facts.container_enabled else "container soft delete OFF")
+        return Outcome.fail(msg("blob soft delete keeps deleted blobs {days} days on {account}, below the required "
+                                "{min_days}-{max_days} days", days=days, **band),
+                            msg("Set the blob soft delete retention of {account} to {min_days}-{max_days} days.",
+                                **band), **details)
+    container_note = container_soft_delete_note(facts)
     if days > hi:
-        return Outcome.warn(f"blob soft delete keeps deleted blobs {days} days on {facts.account}, above "
-                            f"the policy's {lo}-{hi} days ({container_note})",
-                            f"Lower the blob soft delete retention of {facts.account} to at most {hi} days "
-                            f"(deleted patient documents must not be kept longer than the policy says), or "
-                            f"raise BLOB_RETENTION_MAX_DAYS if the policy changed.", **details)
+        return Outcome.warn(msg("blob soft delete keeps deleted blobs {days} days on {account}, above the policy's "
+                                "{min_days}-{max_days} days ({containers})", days=days, containers=container_note,
+                                **band),
+                            msg("Lower the blob soft delete retention of {account} to at most {max_days} days "
+                                "(deleted patient documents must not be kept longer than the policy says), or "
+                                "raise BLOB_RETENTION_MAX_DAYS if the policy changed.", account=facts.account,
+                                max_days=hi), **details)
     if not facts.container_enabled:
-        return Outcome.warn(f"blob soft delete on ({days} days), but container soft delete is OFF on "
-                            f"{facts.account}: a deleted container cannot be restored",
-                            f"Enable container soft delete on {facts.account} (Data protection → 'Enable soft "
-                            f"delete for containers'), e.g. with the same {days} days.", **details)
-    return Outcome.passed(f"blob soft delete on, {days} days (within {lo}-{hi}); {container_note}", **details)
+        return Outcome.warn(msg("blob soft delete on ({days} days), but container soft delete is OFF on {account}: "
+                                "a deleted container cannot be restored", days=days, account=facts.account),
+                            msg("Enable container soft delete on {account} (Data protection → 'Enable soft delete "
+                                "for containers'), e.g. with the same {days} days.", account=facts.account,
+                                days=days), **details)
+    return Outcome.passed(msg("blob soft delete on, {days} days (within {min_days}-{max_days}); {containers}",
+                              days=days, min_days=lo, max_days=hi, containers=container_note), **details)
+
+
+def container_soft_delete_note(facts: SoftDeleteFacts) -> str:
+    if not facts.container_enabled:
+        return msg("container soft delete OFF")
+    if facts.container_retention_days:
+        return msg("container soft delete on ({days} days)", days=facts.container_retention_days)
+    return msg("container soft delete on")
 
 
 @check(id="blob.soft_delete", title="Blob soft delete on, retention within policy", severity="critical",
@@ -140,14 +153,17 @@ def evaluate_versioning(facts: VersioningFacts, settings: Settings) -> Outcome:
                "change_feed_retention_days": facts.change_feed_retention_days,
                "point_in_time_restore": facts.point_in_time_restore,
                "point_in_time_restore_days": facts.point_in_time_restore_days}
-    extra = (f"change feed {'on' if facts.change_feed else 'off'}, point-in-time restore "
-             f"{'on (' + str(facts.point_in_time_restore_days) + ' days)' if facts.point_in_time_restore else 'off'}")
+    extra = join_messages([
+        msg("change feed on") if facts.change_feed else msg("change feed off"),
+        msg("point-in-time restore on ({days} days)", days=facts.point_in_time_restore_days)
+        if facts.point_in_time_restore else msg("point-in-time restore off")], ", ")
     if not facts.versioning:
-        return Outcome.fail(f"blob versioning is OFF on storage account {facts.account}: an overwritten "
-                            f"document keeps no previous version ({extra})",
-                            f"Enable blob versioning on {facts.account} (Data protection → 'Enable versioning "
-                            f"for blobs') and a lifecycle rule that deletes old versions.", **details)
-    return Outcome.passed(f"blob versioning on ({extra})", **details)
+        return Outcome.fail(msg("blob versioning is OFF on storage account {account}: an overwritten document keeps "
+                                "no previous version ({protections})", account=facts.account, protections=extra),
+                            msg("Enable blob versioning on {account} (Data protection → 'Enable versioning for "
+                                "blobs') and a lifecycle rule that deletes old versions.", account=facts.account),
+                            **details)
+    return Outcome.passed(msg("blob versioning on ({protections})", protections=extra), **details)
 
 
 @check(id="blob.versioning", title="Blob versioning on", severity="high",
@@ -187,22 +203,24 @@ def evaluate_account_security(facts: AccountSecurityFacts, settings: Settings) -
     problems: list[str] = []
     fixes: list[str] = []
     if facts.allow_blob_public_access is not False:
-        problems.append("public blob access allowed" if facts.allow_blob_public_access
-                        else "public blob access not reported (may be allowed)")
-        fixes.append("set 'Allow Blob anonymous access' to Disabled")
+        problems.append(msg("public blob access allowed") if facts.allow_blob_public_access
+                        else msg("public blob access not reported (may be allowed)"))
+        fixes.append(msg("set 'Allow Blob anonymous access' to Disabled"))
     if facts.minimum_tls_version not in _GOOD_TLS:
-        problems.append(f"minimum TLS version {facts.minimum_tls_version or 'not reported'}")
-        fixes.append("set the minimum TLS version to 1.2")
+        problems.append(msg("minimum TLS version {version}", version=facts.minimum_tls_version or msg("not reported")))
+        fixes.append(msg("set the minimum TLS version to 1.2"))
     if facts.https_only is not True:
-        problems.append("HTTP allowed (secure transfer not required)" if facts.https_only is False
-                        else "secure transfer not reported")
-        fixes.append("enable 'Secure transfer required'")
+        problems.append(msg("HTTP allowed (secure transfer not required)") if facts.https_only is False
+                        else msg("secure transfer not reported"))
+        fixes.append(msg("enable 'Secure transfer required'"))
     if problems:
-        return Outcome.warn(f"storage account {facts.account}: " + "; ".join(problems),
-                            f"On storage account {facts.account}: " + ", ".join(fixes) + ".",
+        return Outcome.warn(msg("storage account {account}: {problems}", account=facts.account,
+                                problems=join_messages(problems)),
+                            msg("On storage account {account}: {fixes}.", account=facts.account,
+                                fixes=join_messages(fixes, ", ")),
                             problems=problems, **details)
-    return Outcome.passed(f"storage account {facts.account}: public blob access off, minimum TLS "
-                          f"{facts.minimum_tls_version}, HTTPS only", **details)
+    return Outcome.passed(msg("storage account {account}: public blob access off, minimum TLS {version}, HTTPS only",
+                              account=facts.account, version=facts.minimum_tls_version), **details)
 
 
 @check(id="storage.account_security", title="Storage account: no public access, TLS 1.2+, HTTPS only",
@@ -251,34 +269,37 @@ def evaluate_recent_file(facts: RecentFileFacts, settings: Settings) -> Outcome:
         age_days = round((facts.now - c.last_modified).total_seconds() / 86400, 2) if c.last_modified else None
         per[c.container] = {"newest": c.name, "last_modified": iso_or_none(c.last_modified), "age_days": age_days,
                             "listed": c.listed, "cap_hit": c.cap_hit}
+        seen = dict(container=c.container, name=c.name, age=age_days)
         if c.name is None:
             statuses.append(Status.FAIL)
-            notes.append(f"{c.container}: no blob" + (f" under {facts.prefix}" if facts.prefix else ""))
+            notes.append(msg("{container}: no blob under {prefix}", container=c.container, prefix=facts.prefix)
+                         if facts.prefix else msg("{container}: no blob", container=c.container))
         elif facts.now - c.last_modified <= max_age:
             statuses.append(Status.PASS)
-            notes.append(f"{c.container}: {c.name} ({age_days} days old)")
+            notes.append(msg("{container}: {name} ({age} days old)", **seen))
         elif c.cap_hit:
             statuses.append(Status.WARN)
-            notes.append(f"{c.container}: none of the first {c.listed} blobs is recent (newest {c.name}, "
-                         f"{age_days} days); listing capped")
+            notes.append(msg("{container}: none of the first {listed} blobs is recent (newest {name}, {age} days); "
+                             "listing capped", listed=c.listed, **seen))
         else:
             statuses.append(Status.FAIL)
-            notes.append(f"{c.container}: newest blob {c.name} is {age_days} days old")
+            notes.append(msg("{container}: newest blob {name} is {age} days old", **seen))
     status = Status.worst(statuses)
     details = {"account": facts.account, "prefix": facts.prefix,
                "max_age_days": settings.recent_file_max_age_days, "list_cap": settings.blob_list_cap,
                "cap_hit": any(c.cap_hit for c in facts.containers), "containers": per}
-    summary = "; ".join(notes)
+    summary, days = join_messages(notes), settings.recent_file_max_age_days
     if status is Status.PASS:
-        return Outcome.passed(f"recent file within {settings.recent_file_max_age_days} days: {summary}", **details)
+        return Outcome.passed(msg("recent file within {days} days: {containers}", days=days, containers=summary),
+                              **details)
     if status is Status.WARN:
-        return Outcome.warn(f"recent file not proven: {summary}",
-                            "Set BLOB_RECENT_PREFIX to the folder new files land in (e.g. a year/month "
-                            "prefix) so the newest files are within the listing, or raise BLOB_LIST_CAP.",
+        return Outcome.warn(msg("recent file not proven: {containers}", containers=summary),
+                            msg("Set BLOB_RECENT_PREFIX to the folder new files land in (e.g. a year/month "
+                                "prefix) so the newest files are within the listing, or raise BLOB_LIST_CAP."),
                             **details)
-    return Outcome.fail(f"no file younger than {settings.recent_file_max_age_days} days: {summary}",
-                        "New documents are not arriving in Blob Storage (or land elsewhere): check the "
-                        "application's uploads, BLOB_CONTAINERS and BLOB_RECENT_PREFIX.", **details)
+    return Outcome.fail(msg("no file younger than {days} days: {containers}", days=days, containers=summary),
+                        msg("New documents are not arriving in Blob Storage (or land elsewhere): check the "
+                            "application's uploads, BLOB_CONTAINERS and BLOB_RECENT_PREFIX."), **details)
 
 
 def newest_blob(container_client: Any, container: str, cap: int, prefix: str | None) -> NewestBlob:
@@ -327,15 +348,20 @@ def evaluate_deleted_visible(facts: DeletedVisibleFacts, settings: Settings) -> 
                "cap_hit": any(c.cap_hit for c in facts.containers)}
     if total:
         first = next(c for c in facts.containers if c.deleted)
-        return Outcome.passed(f"{total} deleted blob(s) listed as restorable, e.g. {first.container}/{first.example}"
-                              + (f" ({first.remaining_retention_days} days left)"
-                                 if first.remaining_retention_days is not None else ""), **details)
+        example = dict(count=total, blob=f"{first.container}/{first.example}")
+        if first.remaining_retention_days is None:
+            return Outcome.passed(msg("{count} deleted blob(s) listed as restorable, e.g. {blob}", **example),
+                                  **details)
+        return Outcome.passed(msg("{count} deleted blob(s) listed as restorable, e.g. {blob} ({days} days left)",
+                                  days=first.remaining_retention_days, **example), **details)
     capped = [c.container for c in facts.containers if c.cap_hit]
-    return Outcome.warn("no deleted blob listed in " + ", ".join(per) +
-                        (f" (listing capped at {settings.blob_list_cap} in {', '.join(capped)})" if capped else ""),
-                        "Either nothing was deleted within the soft delete retention, or soft delete is off "
-                        "(see blob.soft_delete). Set BLOB_CANARY_CONTAINER so blob.canary proves deletion and "
-                        "restore live each month.", **details)
+    containers = ", ".join(per)
+    summary = (msg("no deleted blob listed in {containers} (listing capped at {cap} in {capped})",
+                   containers=containers, cap=settings.blob_list_cap, capped=", ".join(capped)) if capped
+               else msg("no deleted blob listed in {containers}", containers=containers))
+    return Outcome.warn(summary, msg("Either nothing was deleted within the soft delete retention, or soft delete is "
+                                     "off (see blob.soft_delete). Set BLOB_CANARY_CONTAINER so blob.canary proves "
+                                     "deletion and restore live each month."), **details)
 
 
 def deleted_in(container_client: Any, container: str, cap: int) -> DeletedSeen:

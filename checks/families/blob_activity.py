@@ -20,6 +20,7 @@ from checks.connect.azure import account_label, blob_service, blob_service_prope
 from checks.connect.changefeed import CONTAINER, CREATED, DELETED, ChangeFeedNotStarted, change_feed
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg, plain
 from checks.engine.model import CheckError, NotConfigured, Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
@@ -41,7 +42,7 @@ class Strategy:
 
     @property
     def label(self) -> str:
-        return "change feed" if self.name == "change_feed" else "listing"
+        return msg("change feed") if self.name == "change_feed" else msg("listing")
 
 
 def activity_strategy(ctx: RunContext) -> Strategy:
@@ -68,7 +69,8 @@ def activity_strategy(ctx: RunContext) -> Strategy:
 
 def _labelled(outcome: Outcome, strategy: Strategy) -> Outcome:
     details = {**outcome.details, "strategy": strategy.name, "strategy_reason": strategy.reason}
-    return dataclasses.replace(outcome, summary=f"{outcome.summary} [{strategy.label}]", details=details)
+    return dataclasses.replace(outcome, summary=msg("{summary} [{strategy}]", summary=outcome.summary,
+                                                    strategy=strategy.label), details=details)
 
 
 def _feed_error(exc: Exception, account: str) -> CheckError:
@@ -119,29 +121,33 @@ def evaluate_recent_from_feed(facts: FeedRecentFacts, settings: Settings) -> Out
     statuses, notes, per = [], [], {}
     for c in facts.containers:
         age = round((facts.now - c.created).total_seconds() / 86400, 2) if c.created else None
-        per[c.container] = {"newest": c.name, "created": iso_or_none(c.created), "last_modified": iso_or_none(c.last_modified),
-                            "age_days": age, "gone": list(c.gone)}
-        gone = f" (newer, deleted since: {', '.join(c.gone[:3])})" if c.gone else ""
+        per[c.container] = {"newest": c.name, "created": iso_or_none(c.created),
+                            "last_modified": iso_or_none(c.last_modified), "age_days": age, "gone": list(c.gone)}
+        gone = msg(" (newer, deleted since: {names})", names=", ".join(c.gone[:3])) if c.gone else ""
         if c.name:
             statuses.append(Status.PASS)
-            notes.append(f"{c.container}: {c.name} ({age} days old){gone}")
+            notes.append(msg("{container}: {name} ({age} days old){gone}", container=c.container, name=c.name,
+                             age=age, gone=gone))
         elif c.gave_up or facts.window_days < max_age:
             statuses.append(Status.WARN)
-            notes.append(f"{c.container}: no present blob found in the {facts.window_days:g} days read{gone}")
+            notes.append(msg("{container}: no present blob found in the {days} days read{gone}",
+                             container=c.container, days=plain(facts.window_days), gone=gone))
         else:
             statuses.append(Status.FAIL)
-            notes.append(f"{c.container}: no blob created in the last {max_age} days{gone}")
+            notes.append(msg("{container}: no blob created in the last {days} days{gone}", container=c.container,
+                             days=max_age, gone=gone))
     details = {"account": facts.account, "max_age_days": max_age, "window_days": facts.window_days,
                "hours_read": facts.hours_read, "containers": per}
-    status, summary = Status.worst(statuses), "; ".join(notes)
+    status, summary = Status.worst(statuses), join_messages(notes)
     if status is Status.PASS:
-        return Outcome.passed(f"recent file within {max_age} days: {summary}", **details)
+        return Outcome.passed(msg("recent file within {days} days: {containers}", days=max_age, containers=summary),
+                              **details)
     if status is Status.WARN:
-        return Outcome.warn(f"recent file not proven: {summary}",
-                            "Set the change feed retention to at least RECENT_FILE_MAX_AGE_DAYS days.", **details)
-    return Outcome.fail(f"no file younger than {max_age} days: {summary}",
-                        "New documents are not arriving in Blob Storage (or land elsewhere): check the "
-                        "application's uploads and BLOB_CONTAINERS.", **details)
+        return Outcome.warn(msg("recent file not proven: {containers}", containers=summary),
+                            msg("Set the change feed retention to at least RECENT_FILE_MAX_AGE_DAYS days."), **details)
+    return Outcome.fail(msg("no file younger than {days} days: {containers}", days=max_age, containers=summary),
+                        msg("New documents are not arriving in Blob Storage (or land elsewhere): check the "
+                            "application's uploads and BLOB_CONTAINERS."), **details)
 
 
 def _present(service: Any, account: str, container: str, name: str) -> datetime | None:
@@ -270,22 +276,27 @@ def evaluate_deleted_from_feed(facts: FeedDeletedFacts, settings: Settings) -> O
     details = {"account": facts.account, "window_days": facts.window_days, "hours_read": facts.hours_read,
                "deleted_seen": len(facts.proofs), "recreated": facts.recreated, "containers": per}
     missing = [p for p in facts.proofs if not p.listed]
+    window = plain(facts.window_days)
     if missing:
-        names = ", ".join(f"{p.container}/{p.name} (deleted {iso_or_none(p.deleted_at)})" for p in missing)
-        return Outcome.fail(f"{len(missing)} of {len(facts.proofs)} blob(s) deleted in the last "
-                            f"{facts.window_days:g} days are not listed as deleted blobs: {names}",
-                            "These deletions cannot be undone from soft delete: check blob.soft_delete, "
-                            "permanent-delete settings and lifecycle rules; restore the files from another "
-                            "copy if they are needed.", **details)
+        names = join_messages([msg("{blob} (deleted {at})", blob=f"{p.container}/{p.name}",
+                                   at=iso_or_none(p.deleted_at)) for p in missing], ", ")
+        return Outcome.fail(msg("{missing} of {count} blob(s) deleted in the last {days} days are not listed as "
+                                "deleted blobs: {blobs}", missing=len(missing), count=len(facts.proofs), days=window,
+                                blobs=names),
+                            msg("These deletions cannot be undone from soft delete: check blob.soft_delete, "
+                                "permanent-delete settings and lifecycle rules; restore the files from another "
+                                "copy if they are needed."), **details)
     if not facts.proofs:
-        return Outcome.passed(f"no blob deleted in {', '.join(facts.containers)} in the last "
-                              f"{facts.window_days:g} days (change feed); blob.canary proves deletion and "
-                              f"restore live", **details)
+        return Outcome.passed(msg("no blob deleted in {containers} in the last {days} days (change feed); "
+                                  "blob.canary proves deletion and restore live",
+                                  containers=", ".join(facts.containers), days=window), **details)
     first = facts.proofs[0]
-    left = (f", {first.remaining_retention_days} days left" if first.remaining_retention_days is not None else "")
-    return Outcome.passed(f"{len(facts.proofs)} blob(s) deleted in the last {facts.window_days:g} days are listed "
-                          f"as restorable, e.g. {first.container}/{first.name} (deleted {iso_or_none(first.deleted_at)}"
-                          f"{left})", **details)
+    left = (msg(", {days} days left", days=first.remaining_retention_days)
+            if first.remaining_retention_days is not None else "")
+    return Outcome.passed(msg("{count} blob(s) deleted in the last {days} days are listed as restorable, e.g. "
+                              "{blob} (deleted {at}{left})", count=len(facts.proofs), days=window,
+                              blob=f"{first.container}/{first.name}", at=iso_or_none(first.deleted_at), left=left),
+                          **details)
 
 
 def _listed_as_deleted(service: Any, account: str, container: str, name: str) -> tuple[bool, int | None]:

@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 from checks.engine.config import DATABASE, Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import join_messages, msg
+from checks.engine.i18n import plain as plain_number
 from checks.engine.model import Outcome
 from checks.connect.database import credential_getter, query_error, session, target_of, timed_connect
 from checks.engine.redact import first_line, redact
@@ -47,15 +49,17 @@ def evaluate_connectivity(facts: ConnectivityFacts, settings: Settings) -> Outco
                "statement_timeout": facts.statement_timeout, "application_name": facts.application_name,
                "target": facts.target}
     if not facts.read_only:
-        return Outcome.fail("connected, but the session is NOT read-only",
-                            "The verifier must never be able to write: check the server's "
-                            "default_transaction_read_only handling and use a read-only role.", **details)
+        return Outcome.fail(msg("connected, but the session is NOT read-only"),
+                            msg("The verifier must never be able to write: check the server's "
+                                "default_transaction_read_only handling and use a read-only role."), **details)
     if facts.statement_timeout in ("0", ""):
-        return Outcome.warn("connected read-only, but statements have no time limit (statement_timeout 0)",
-                            "Set DB_STATEMENT_TIMEOUT_MS; check that no role/database setting overrides it.",
+        return Outcome.warn(msg("connected read-only, but statements have no time limit (statement_timeout 0)"),
+                            msg("Set DB_STATEMENT_TIMEOUT_MS; check that no role/database setting overrides it."),
                             **details)
-    return Outcome.passed(f"connected to PostgreSQL {facts.server_version} in {facts.latency_ms:g} ms "
-                          f"(read-only session, statement_timeout {facts.statement_timeout})", **details)
+    return Outcome.passed(msg("connected to PostgreSQL {version} in {latency_ms} ms (read-only session, "
+                              "statement_timeout {statement_timeout})", version=facts.server_version,
+                              latency_ms=plain_number(facts.latency_ms), statement_timeout=facts.statement_timeout),
+                          **details)
 
 
 @check(id="database.connectivity", title="Database connectivity (read-only session)", severity="critical",
@@ -93,28 +97,31 @@ def evaluate_migration(facts: MigrationFacts, settings: Settings) -> Outcome:
     expected = settings.expected_alembic_revision
     details: dict[str, Any] = {"table": facts.table, "revisions": list(facts.revisions), "expected": expected}
     if not facts.table_exists:
-        return Outcome.warn(f"Alembic version table {facts.table} not found: the schema revision is unknown",
-                            "Set ALEMBIC_SCHEMA / ALEMBIC_VERSION_TABLE to where Alembic keeps its version, "
-                            "or check that migrations ran on this database.", **details)
+        return Outcome.warn(msg("Alembic version table {table} not found: the schema revision is unknown",
+                                table=facts.table),
+                            msg("Set ALEMBIC_SCHEMA / ALEMBIC_VERSION_TABLE to where Alembic keeps its version, "
+                                "or check that migrations ran on this database."), **details)
     if not facts.revisions:
-        return Outcome.warn(f"Alembic version table {facts.table} is empty: the schema revision is unknown",
-                            "Run the application's migrations (alembic upgrade head) or check the table.",
+        return Outcome.warn(msg("Alembic version table {table} is empty: the schema revision is unknown",
+                                table=facts.table),
+                            msg("Run the application's migrations (alembic upgrade head) or check the table."),
                             **details)
+    revisions = ", ".join(facts.revisions)  # revision ids: the same in every language
     if expected and expected not in facts.revisions:
-        found = ", ".join(facts.revisions)
-        return Outcome.fail(f"schema revision {found} differs from the expected {expected}",
-                            "Migrate the database (alembic upgrade) or update EXPECTED_ALEMBIC_REVISION "
-                            "after a deliberate release.", **details)
+        return Outcome.fail(msg("schema revision {found} differs from the expected {expected}",
+                                found=revisions, expected=expected),
+                            msg("Migrate the database (alembic upgrade) or update EXPECTED_ALEMBIC_REVISION "
+                                "after a deliberate release."), **details)
     if len(facts.revisions) > 1:
-        return Outcome.warn(f"Alembic version table {facts.table} has {len(facts.revisions)} rows "
-                            f"({', '.join(facts.revisions)}); expected one",
-                            "Several heads are recorded (branched migrations?): merge them or clean the table.",
+        return Outcome.warn(msg("Alembic version table {table} has {count} rows ({revisions}); expected one",
+                                table=facts.table, count=len(facts.revisions), revisions=revisions),
+                            msg("Several heads are recorded (branched migrations?): merge them or clean the table."),
                             **details)
     revision = facts.revisions[0]
     if expected:
-        return Outcome.passed(f"schema at the expected revision {revision}", **details)
-    return Outcome.passed(f"schema at revision {revision} (EXPECTED_ALEMBIC_REVISION not set, not compared)",
-                          **details)
+        return Outcome.passed(msg("schema at the expected revision {revision}", revision=revision), **details)
+    return Outcome.passed(msg("schema at revision {revision} (EXPECTED_ALEMBIC_REVISION not set, not compared)",
+                              revision=revision), **details)
 
 
 def read_migration(conn: Any, schema: str, table: str) -> MigrationFacts:
@@ -131,7 +138,7 @@ def read_migration(conn: Any, schema: str, table: str) -> MigrationFacts:
         rows = conn.execute(sql.SQL("select version_num from {} order by 1 limit 20").format(
             sql.Identifier(schema, table))).fetchall()
     except psycopg.Error as exc:
-        raise query_error(exc, f"Alembic table {name}") from None
+        raise query_error(exc, msg("Alembic table {table}", table=name)) from None
     return MigrationFacts(name, True, tuple(str(r[0]) for r in rows))
 
 
@@ -189,7 +196,7 @@ class CountFacts:
     target: str = ""
     previous: Mapping[str, int] | None = None  # counts of the previous run, None = not compared
     previous_run_id: str | None = None
-    comparison: str = ""  # how (or why not) the previous run was compared
+    comparison: str = ""  # how (or why not) the previous run was compared (a Message)
     comparison_failed: bool = False  # the journal could not be read
     previous_target: str | None = None  # host:port/db the previous counts came from
 
@@ -199,7 +206,8 @@ def comparable_previous(facts: CountFacts) -> tuple[Mapping[str, int] | None, st
     are not comparable with this server's."""
     if facts.previous is not None and facts.previous_target and facts.target \
             and facts.previous_target != facts.target:
-        return None, f"the previous result was for another server ({facts.previous_target}): not compared"
+        return None, msg("the previous result was for another server ({target}): not compared",
+                         target=facts.previous_target)
     return facts.previous, facts.comparison
 
 
@@ -224,43 +232,57 @@ def evaluate_essential_counts(facts: CountFacts, settings: Settings) -> Outcome:
     estimated = {t.name: t.analyzed_at for t in facts.tables if t.method == "estimate"}
     if estimated:
         details["estimated_as_of"] = estimated
-    failures, errors, drops = [], [], {}
+    failures, errors = [], []
     for t in facts.tables:
         if t.missing:
-            failures.append(f"table {t.name} not found")
+            failures.append(msg("table {table} not found", table=t.name))
         elif t.error:
-            errors.append(f"{t.name}: {t.error}")
+            errors.append(msg("{table}: {error}", table=t.name, error=t.error))
         elif t.minimum is not None and t.rows < t.minimum:
-            failures.append(f"{t.name} has {t.rows} rows, below the minimum of {t.minimum}")
-    for t in facts.tables:
-        before = (previous or {}).get(t.name)
-        if t.rows is None or not isinstance(before, (int, float)) or before <= 0 or t.rows >= before:
-            continue
-        drop = (before - t.rows) * 100.0 / before
-        if drop > threshold:
-            drops[t.name] = {"previous": int(before), "current": t.rows, "drop_percent": round(drop, 2)}
-            failures.append(f"possible data loss: {t.name} dropped from {int(before)} to {t.rows} rows "
-                            f"(-{drop:.1f} %, threshold {threshold:g} %)")
+            failures.append(msg("{table} has {rows} rows, below the minimum of {minimum}", table=t.name,
+                                rows=t.rows, minimum=t.minimum))
+    drops, losses = count_drops(facts.tables, previous, threshold)
+    failures += losses
     if drops:
         details["drops"] = drops
     if missing := [t.name for t in facts.tables if t.missing]:
         details["missing"] = missing
     if errors:
         details["errors"] = errors
-        return Outcome.error("; ".join(errors + failures),
-                             "Grant the verifier SELECT on the essential tables, or raise "
-                             "DB_STATEMENT_TIMEOUT_MS / ANALYZE large tables.", **details)
+        return Outcome.error(join_messages(errors + failures),
+                             msg("Grant the verifier SELECT on the essential tables, or raise "
+                                 "DB_STATEMENT_TIMEOUT_MS / ANALYZE large tables."), **details)
     if failures:
-        remediation = ("Find out where the rows went (recent deletes, a failed import, a wrong restore) "
-                       "before the next backup rotation overwrites good copies." if drops else
-                       "Check ESSENTIAL_TABLES and that the application's data is where it should be.")
-        return Outcome.fail("; ".join(failures), remediation, **details)
-    shown = ", ".join(f"{name} {rows}{' (estimate)' if details['methods'].get(name) == 'estimate' else ''}"
-                      for name, rows in counts.items())
+        remediation = (msg("Find out where the rows went (recent deletes, a failed import, a wrong restore) "
+                           "before the next backup rotation overwrites good copies.") if drops else
+                       msg("Check ESSENTIAL_TABLES and that the application's data is where it should be."))
+        return Outcome.fail(join_messages(failures), remediation, **details)
+    shown = join_messages([msg("{table} {rows} (estimate)", table=name, rows=rows)
+                           if details["methods"].get(name) == "estimate"
+                           else msg("{table} {rows}", table=name, rows=rows) for name, rows in counts.items()], ", ")
     if facts.comparison_failed:
-        return Outcome.warn(f"{shown}; not compared with the previous run: {comparison}",
-                            "Check the journal's storage account and the function's access to it.", **details)
-    return Outcome.passed(f"{shown}; {comparison}", **details)
+        return Outcome.warn(msg("{counts}; not compared with the previous run: {comparison}", counts=shown,
+                                comparison=comparison),
+                            msg("Check the journal's storage account and the function's access to it."), **details)
+    return Outcome.passed(msg("{counts}; {comparison}", counts=shown, comparison=comparison), **details)
+
+
+def count_drops(tables: tuple[TableCount, ...], previous: Mapping[str, int] | None,
+                threshold: float) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """({table: previous, current, drop_percent}, "possible data loss" messages) of each table that
+    lost more than `threshold` % of its rows since `previous` (growth, new or unread tables: none)."""
+    drops, losses = {}, []
+    for t in tables:
+        before = (previous or {}).get(t.name)
+        if t.rows is None or not isinstance(before, (int, float)) or before <= 0 or t.rows >= before:
+            continue
+        drop = (before - t.rows) * 100.0 / before
+        if drop > threshold:
+            drops[t.name] = {"previous": int(before), "current": t.rows, "drop_percent": round(drop, 2)}
+            losses.append(msg("possible data loss: {table} dropped from {before} to {rows} rows (-{drop} %, "
+                              "threshold {threshold} %)", table=t.name, before=int(before), rows=t.rows,
+                              drop=round(drop, 1), threshold=plain_number(threshold)))
+    return drops, losses
 
 
 def count_tables(conn: Any, specs: tuple[TableSpec, ...], exact_max_rows: int) -> tuple[TableCount, ...]:
@@ -309,29 +331,32 @@ def previous_counts(ctx: RunContext, tables: tuple[TableCount, ...], target: str
     recover or someone acknowledges it."""
     facts = CountFacts(tables, target)
     if ctx.journal is None:
-        return replace(facts, comparison="no journal available: not compared with a previous run")
+        return replace(facts, comparison=msg("no journal available: not compared with a previous run"))
     months = month_and_previous(ctx.now())
     try:
         previous = ctx.journal.latest_result("database.essential_counts", months=months,
                                              exclude_run_id=ctx.run_id, accepted_only=True)
         ack = ctx.journal.latest_ack("database.essential_counts", months=months)
     except Exception as exc:  # JournalUnavailable or a driver error: the counts still stand
-        return replace(facts, comparison=f"journal read failed ({redact(first_line(str(exc)))[:200]})",
+        return replace(facts, comparison=msg("journal read failed ({reason})", reason=redact(first_line(str(exc)))[:200]),
                        comparison_failed=True)
     when = previous.started_at.isoformat() if previous and previous.started_at else ""
     if ack and isinstance(ack.get("counts"), dict) and ack["counts"] and ack["at"] > when:
         return replace(facts, previous={k: v for k, v in ack["counts"].items() if isinstance(v, (int, float))},
                        previous_run_id=ack["run_id"], previous_target=ack.get("target"),
-                       comparison=f"compared with the counts of run {ack['run_id']} acknowledged by {ack['by']} "
-                                  f"at {ack['at']}: {ack['reason']}")
+                       comparison=msg("compared with the counts of run {run_id} acknowledged by {by} at {at}: "
+                                      "{reason}", run_id=ack["run_id"], by=ack["by"], at=ack["at"],
+                                      reason=ack["reason"]))
     if previous is None:
-        return replace(facts, comparison="no previous run with accepted (passed) counts this month or last month: not compared")
+        return replace(facts, comparison=msg("no previous run with accepted (passed) counts this month or last "
+                                             "month: not compared"))
     run_id = previous.details.get("run_id") or None
     counts = previous.details.get("counts")
     if not isinstance(counts, dict) or not counts:
-        return replace(facts, previous_run_id=run_id, comparison="the last accepted result has no counts: not compared")
+        return replace(facts, previous_run_id=run_id,
+                       comparison=msg("the last accepted result has no counts: not compared"))
     return replace(facts, previous={k: v for k, v in counts.items() if isinstance(v, (int, float))},
-                   previous_run_id=run_id, comparison=f"compared with the last accepted run of {when}",
+                   previous_run_id=run_id, comparison=msg("compared with the last accepted run of {when}", when=when),
                    previous_target=previous.details.get("target") or None)
 
 

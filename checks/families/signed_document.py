@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from checks.connect.database import query_error, session
 from checks.engine.config import DATABASE, Settings
 from checks.engine.context import RunContext
+from checks.engine.i18n import msg
 from checks.engine.model import CheckError, NotConfigured, Outcome
 from checks.engine.redact import first_line, redact
 from checks.engine.registry import check
@@ -54,11 +55,12 @@ def blob_path_problem(path: str) -> str | None:
         decoded = unquote(decoded)
     for form in seen | {decoded}:
         if "\\" in form:
-            return "it contains a backslash"
+            return msg("it contains a backslash")
         if form.startswith("/"):
-            return "it starts with /"
+            return msg("it starts with /")
         if any(seg in ("..", ".") for seg in form.split("/")):
-            return "it has a '..' or '.' segment" + (" once percent-decoded" if form != path else "")
+            return msg("it has a '..' or '.' segment once percent-decoded") if form != path \
+                else msg("it has a '..' or '.' segment")
     return None
 
 
@@ -86,52 +88,64 @@ def evaluate_signed_document(facts: SignedDocumentFacts, settings: Settings) -> 
                                "ordered_at": plain(facts.ordered_at), "container": facts.container,
                                "blob_checked": facts.blob_checked}
     if not facts.found:
-        return Outcome.fail(f"no signed document in {facts.table}",
-                            "Check SIGNED_DOCUMENT_TABLE / SIGNED_DOCUMENT_SIGNED_COLUMN, and whether the "
-                            "application's signed documents are in this database.", **details)
+        return Outcome.fail(msg("no signed document in {table}", table=facts.table),
+                            msg("Check SIGNED_DOCUMENT_TABLE / SIGNED_DOCUMENT_SIGNED_COLUMN, and whether the "
+                                "application's signed documents are in this database."), **details)
     if not facts.blob_path:
-        return Outcome.fail(f"the newest signed document in {facts.table} has no file path "
-                            f"({settings.signed_document_path_column} is empty)",
-                            "Check SIGNED_DOCUMENT_PATH_COLUMN and the application's document upload.", **details)
+        return Outcome.fail(msg("the newest signed document in {table} has no file path ({column} is empty)",
+                                table=facts.table, column=settings.signed_document_path_column),
+                            msg("Check SIGNED_DOCUMENT_PATH_COLUMN and the application's document upload."),
+                            **details)
     if facts.path_problem:
         details["blob_path"] = str(facts.blob_path)[:300]
-        return Outcome.fail(f"the newest signed document's path leaves the container ({facts.path_problem}): "
-                            f"{str(facts.blob_path)[:200]!r}; the file was not read",
-                            "Find out how this path got into the documents table: paths must be blob names "
-                            "inside SIGNED_DOCUMENT_CONTAINER.", **details)
+        return Outcome.fail(msg("the newest signed document's path leaves the container ({problem}): {path}; "
+                                "the file was not read", problem=facts.path_problem,
+                                path=repr(str(facts.blob_path)[:200])),
+                            msg("Find out how this path got into the documents table: paths must be blob names "
+                                "inside SIGNED_DOCUMENT_CONTAINER."), **details)
     if not facts.blob_checked:
         details["not_checked_reason"] = facts.not_checked_reason
-        return Outcome.warn(f"newest signed document found ({facts.blob_path}), but its file was NOT verified: "
-                            f"{facts.not_checked_reason}",
-                            "Set SIGNED_DOCUMENT_CONTAINER and BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING) "
-                            "so the file is checked in Blob Storage.", **details)
+        return Outcome.warn(msg("newest signed document found ({path}), but its file was NOT verified: {reason}",
+                                path=facts.blob_path, reason=facts.not_checked_reason),
+                            msg("Set SIGNED_DOCUMENT_CONTAINER and BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING) "
+                                "so the file is checked in Blob Storage."), **details)
+    return _evaluate_file(facts, details)
+
+
+def _evaluate_file(facts: SignedDocumentFacts, details: dict[str, Any]) -> Outcome:
+    """The file of the newest signed document, once read: present, and the stored sha256 matches."""
     where = f"{facts.container}/{facts.blob_path}"
     if not facts.blob_exists:
         details["blob_error"] = facts.blob_missing_code
-        reason = "the container does not exist" if facts.blob_missing_code == "ContainerNotFound" else "no such blob"
-        return Outcome.fail(f"the newest signed document's file {where} is missing ({reason})",
-                            "Restore the file from soft delete / a previous version, and find out how it "
-                            "was lost; check SIGNED_DOCUMENT_CONTAINER.", **details)
+        reason = msg("the container does not exist") if facts.blob_missing_code == "ContainerNotFound" \
+            else msg("no such blob")
+        return Outcome.fail(msg("the newest signed document's file {where} is missing ({reason})", where=where,
+                                reason=reason),
+                            msg("Restore the file from soft delete / a previous version, and find out how it "
+                                "was lost; check SIGNED_DOCUMENT_CONTAINER."), **details)
     details["size"] = facts.blob_size
     if facts.checksum_column is None:
-        return Outcome.passed(f"newest signed document's file {where} exists ({facts.blob_size} bytes; "
-                              "SIGNED_DOCUMENT_CHECKSUM_COLUMN not set, hash not compared)", **details)
+        return Outcome.passed(msg("newest signed document's file {where} exists ({size} bytes; "
+                                  "SIGNED_DOCUMENT_CHECKSUM_COLUMN not set, hash not compared)", where=where,
+                                  size=facts.blob_size), **details)
     if facts.stored_checksum in (None, ""):
-        return Outcome.passed(f"newest signed document's file {where} exists ({facts.blob_size} bytes; "
-                              "no checksum stored for it, hash not compared)", **details)
+        return Outcome.passed(msg("newest signed document's file {where} exists ({size} bytes; no checksum "
+                                  "stored for it, hash not compared)", where=where, size=facts.blob_size), **details)
     expected = normalize_sha256(facts.stored_checksum)
     details.update(expected_sha256=expected, actual_sha256=facts.actual_sha256)
     if expected is None:
         details["stored_checksum"] = str(facts.stored_checksum)[:100]
-        return Outcome.warn(f"file {where} exists, but the stored checksum is not a sha256 (hex or base64)",
-                            "Check SIGNED_DOCUMENT_CHECKSUM_COLUMN.", **details)
+        return Outcome.warn(msg("file {where} exists, but the stored checksum is not a sha256 (hex or base64)",
+                                where=where),
+                            msg("Check SIGNED_DOCUMENT_CHECKSUM_COLUMN."), **details)
     if expected != facts.actual_sha256:
-        return Outcome.fail(f"the newest signed document's file {where} does not match its stored sha256 "
-                            f"(stored {expected[:12]}..., file {str(facts.actual_sha256)[:12]}...)",
-                            "The file was altered or replaced: restore the signed original from a previous "
-                            "version / soft delete and investigate.", **details)
-    return Outcome.passed(f"newest signed document's file {where} exists and its sha256 matches "
-                          f"({facts.blob_size} bytes)", **details)
+        return Outcome.fail(msg("the newest signed document's file {where} does not match its stored sha256 "
+                                "(stored {stored}..., file {actual}...)", where=where, stored=expected[:12],
+                                actual=str(facts.actual_sha256)[:12]),
+                            msg("The file was altered or replaced: restore the signed original from a previous "
+                                "version / soft delete and investigate."), **details)
+    return Outcome.passed(msg("newest signed document's file {where} exists and its sha256 matches ({size} bytes)",
+                              where=where, size=facts.blob_size), **details)
 
 
 def read_newest_signed(conn: Any, settings: Settings) -> tuple[bool, Any, Any, Any]:
@@ -151,7 +165,7 @@ def read_newest_signed(conn: Any, settings: Settings) -> tuple[bool, Any, Any, A
     try:
         row = conn.execute(query).fetchone()
     except psycopg.Error as exc:
-        raise query_error(exc, f"signed documents in {spec.name}") from None
+        raise query_error(exc, msg("signed documents in {table}", table=spec.name)) from None
     if row is None:
         return False, None, None, None
     return True, row[0], row[1], row[2]
@@ -177,9 +191,10 @@ def hash_blob(ctx: RunContext, container: str, path: str, with_hash: bool) -> di
     except ResourceNotFoundError as exc:
         return {"exists": False, "code": getattr(exc, "error_code", None) or "BlobNotFound"}
     except ServiceRequestError as exc:
-        raise CheckError(f"cannot reach Blob Storage for {container}/{path}: "
-                         f"{redact(first_line(str(exc)))[:300]}",
-                         "Check BLOB_ACCOUNT_URL / BLOB_CONNECTION_STRING and the network path to the account.") from None
+        raise CheckError(msg("cannot reach Blob Storage for {blob}: {reason}", blob=f"{container}/{path}",
+                             reason=redact(first_line(str(exc)))[:300]),
+                         msg("Check BLOB_ACCOUNT_URL / BLOB_CONNECTION_STRING and the network path to the "
+                             "account.")) from None
     except AzureError as exc:
         raise arm_error(exc, f"blob {container}/{path}", "the configured storage account",
                         role="Storage Blob Data Reader") from None

@@ -112,7 +112,10 @@ def environment():
     # `_()` speaks the language of the rendering in progress (i18n.language(...), set by a face)
     env.install_gettext_callables(gettext=lambda text: i18n.current().gettext(text),
                                   ngettext=lambda s, p, n: i18n.current().ngettext(s, p, n), newstyle=True)
-    env.filters.update(utc=utc_time, md=md_escape, code=md_code, number=lambda v: i18n.current().value(v))
+    from checks.report.labels import detail_label
+
+    env.filters.update(utc=utc_time, md=md_escape, code=md_code, number=lambda v: i18n.current().value(v),
+                       label=detail_label)
     env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS,
                        tm=lambda text, fact=None: i18n.current().message(text, fact))
     return env

@@ -1,0 +1,56 @@
+"""What a person reads for a result's detail keys (`retention_days` -> "retention days", in French
+"jours de rétention"). The journal, JSON and HTTP keep the raw keys for machines; only the pages
+and the Markdown report show labels. A key without a label is shown with its underscores as spaces.
+"""
+from __future__ import annotations
+
+from checks.engine.i18n import N_, current
+
+DETAIL_LABELS: dict[str, str] = {
+    # the checklist boxes' evidence (checks/report/model.py BOXES, the journal box)
+    "last_backup_at": N_("last backup at"), "backup_name": N_("backup name"),
+    "retention_days": N_("retention days"), "earliest_restore": N_("earliest restore"),
+    "enabled": N_("enabled"), "runs": N_("runs"), "first_run_at": N_("first run at"),
+    "last_run_at": N_("last run at"),
+    # shared by several families
+    "account": N_("storage account"), "server": N_("server"), "container": N_("container"),
+    "containers": N_("containers"), "required": N_("required"), "checked_at": N_("checked at"),
+    "http_status": N_("HTTP status"), "problems": N_("problems"), "target": N_("target"),
+    "run_id": N_("run"),
+    # blob.soft_delete, blob.versioning, storage.account_security, storage_protection
+    "container_soft_delete_enabled": N_("container soft delete enabled"),
+    "container_retention_days": N_("container retention days"), "min_days": N_("minimum days"),
+    "max_days": N_("maximum days"), "versioning": N_("versioning"), "change_feed": N_("change feed"),
+    "change_feed_retention_days": N_("change feed retention days"),
+    "point_in_time_restore": N_("point-in-time restore"),
+    "point_in_time_restore_days": N_("point-in-time restore days"), "restore_days": N_("restore days"),
+    "soft_delete_days": N_("soft delete days"), "min_restore_time": N_("earliest restore point"),
+    "allow_blob_public_access": N_("public blob access allowed"), "minimum_tls_version": N_("minimum TLS version"),
+    "https_only": N_("HTTPS only"),
+    # blob.recent_file, blob.deleted_visible (listing or change feed)
+    "prefix": N_("prefix"), "max_age_days": N_("maximum age (days)"), "list_cap": N_("listing cap"),
+    "cap_hit": N_("listing capped"), "deleted_seen": N_("deleted blobs seen"), "strategy": N_("strategy"),
+    "strategy_reason": N_("why this strategy"), "window_days": N_("window (days)"), "hours_read": N_("hours read"),
+    "recreated": N_("deleted then created again"),
+    # database.*
+    "server_version": N_("server version"), "latency_ms": N_("latency (ms)"), "read_only": N_("read-only"),
+    "database": N_("database"), "user": N_("user"), "statement_timeout": N_("statement timeout"),
+    "application_name": N_("application name"), "table": N_("table"), "revisions": N_("Alembic revisions"),
+    "expected": N_("expected"), "counts": N_("row counts"), "methods": N_("counting methods"),
+    "minimums": N_("minimum rows"), "exact_count_max_rows": N_("exact count up to (rows)"),
+    "comparison": N_("comparison"), "previous_run_id": N_("previous run"),
+    "previous_counts": N_("previous row counts"), "estimated_as_of": N_("estimates as of"), "drops": N_("drops"),
+    "missing": N_("missing"), "errors": N_("errors"),
+    # database.signed_document
+    "blob_path": N_("file path"), "ordered_at": N_("newest by"), "blob_checked": N_("file checked"),
+    "not_checked_reason": N_("why not checked"), "blob_error": N_("file error"), "size": N_("size (bytes)"),
+    "expected_sha256": N_("stored sha256"), "actual_sha256": N_("file sha256"),
+    "stored_checksum": N_("stored checksum"),
+}
+
+
+def detail_label(key: object) -> str:
+    """The label of a detail key in the language being rendered (its key with spaces when unknown)."""
+    text = str(key)
+    label = DETAIL_LABELS.get(text)
+    return current().gettext(label) if label else text.replace("_", " ")
