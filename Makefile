@@ -33,10 +33,10 @@ node_modules/.bin/azurite: package.json package-lock.json
 	touch $@
 
 demo: install
-	$(VPY) devtools/demo.py $(if $(KEEP),--keep)
+	$(VPY) devtools/demo.py $(if $(KEEP),--keep) $(if $(FLEET),--fleet $(FLEET))
 
 stack: install
-	$(VPY) devtools/stack.py start
+	$(VPY) devtools/stack.py start $(if $(FLEET),--fleet $(FLEET))
 
 stop:
 	$(if $(wildcard $(VPY)),$(VPY),$(PY)) devtools/stack.py stop

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=_("its resource group (overrides PG_RESOURCE_GROUP)"))
     run.add_argument("--json", action="store_true", help=_("print the run as JSON"))
     run.add_argument("--no-journal", action="store_true", help=_("do not write the journal"))
+    from checks.fleet_cli import add_cli as add_fleet_cli  # --target/--all-targets, `targets` (checks/fleet_cli.py)
+    add_fleet_cli(sub, run)
 
     journal = sub.add_parser("journal", help=_("read the journal"))
     journal.add_argument("--month", type=_month, help=_("YYYY-MM (default: this month, UTC)"))
@@ -232,6 +234,12 @@ def cmd_run(args, out: TextIO, env) -> int:
             print(_("warning: {reason}; results will not be recorded", reason=reason_text(exc)), file=sys.stderr)
     request = RunRequest(trigger="cli", checks=args.check, dry_run=args.dry_run,
                          write_journal=not args.no_journal, overrides=overrides)
+    from checks.fleet_cli import FleetUsageError, cmd_run_fleet, wants_fleet
+    if wants_fleet(args, settings):
+        try:
+            return cmd_run_fleet(args, out, settings, journal, request)
+        except FleetUsageError as exc:
+            raise UsageError(str(exc)) from None
     run = verify(request, settings, journal)
     if args.json:
         json.dump(run.to_dict(), out, indent=2, default=str)
@@ -377,5 +385,11 @@ def cmd_restore(args, out: TextIO, env) -> int:
     return command(args, out, env)
 
 
+def cmd_targets(args, out: TextIO, env) -> int:
+    from checks.fleet_cli import cmd_targets as targets
+    return targets(args, out, env)
+
+
 COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list, "report": cmd_report,
-            "signoff": cmd_signoff, "ack": cmd_ack, "drill": cmd_drill, "restore": cmd_restore}
+            "signoff": cmd_signoff, "ack": cmd_ack, "drill": cmd_drill, "restore": cmd_restore,
+            "targets": cmd_targets}

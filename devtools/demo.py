@@ -7,6 +7,7 @@ monthly checklist as HTML under demo-output/ and prints its path.
 
     python devtools/demo.py           # throwaway services on free ports, stopped at the end
     python devtools/demo.py --keep    # = make demo KEEP=1: the `make stack` services, left running
+    python devtools/demo.py --fleet 2 # = make demo FLEET=2: two local targets (README "Several targets")
 """
 from __future__ import annotations
 
@@ -58,10 +59,11 @@ def cli(args: list[str], settings: Path | None, env: dict[str, str], **kwargs) -
     return subprocess.run([sys.executable, "-m", "checks", *prefix, *args], cwd=ROOT, env=env, **kwargs)
 
 
-def show(settings: Path | None) -> int:
-    """The demo's commands; returns the run's exit code."""
+def show(settings: Path | None, fleet: int = 1) -> int:
+    """The demo's commands; returns the run's exit code. A fleet: its targets, then a run of all of
+    them (progress per target and the fleet summary)."""
     env = clean_environ()
-    cli(["list"], settings, env)
+    cli(["targets"] if fleet > 1 else ["list"], settings, env)
     run = cli(["run"], settings, env)
     cli(["journal"], settings, env)
     month = f"{datetime.now(timezone.utc):%Y-%m}"
@@ -76,28 +78,34 @@ def show(settings: Path | None) -> int:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        fleet = stack.fleet_arg(argv)
+        stack.fleet_parts(fleet)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if "--keep" in argv:
         state = stack.read_state()
         if state and stack.alive(state):
             print("Using the running local stack:\n" + stack.describe(state))
         else:
             print("Starting PostgreSQL and Azurite on their fixed ports (make stack)...", flush=True)
-            state = stack.start()
+            state = stack.start(fleet=fleet)
             print(stack.describe(state))
-        code = show(None)  # as the user will: ./local.settings.json, no flags
+        code = show(None, fleet)  # as the user will: ./local.settings.json, no flags
         print("\nStill running: go on with `. .venv/bin/activate` and `python -m checks ...`; "
               "`make stop` stops both.")
         return code
     print("Starting a throwaway PostgreSQL cluster and Azurite on free ports...", flush=True)
     with tempfile.TemporaryDirectory(prefix="verifier-demo-") as folder:
-        cluster, azurite = stack.start_services(Path(folder), None, None)
+        cluster, azurite = stack.start_services(Path(folder), None, None, fleet)
         try:
             settings = Path(folder) / "local.settings.json"
-            document = stack.settings_document(cluster.port, _ports(azurite), Path(folder) / "spool")
+            document = stack.settings_document(cluster.port, _ports(azurite), Path(folder) / "spool", fleet)
             stack.write_settings(settings, document, Path(folder))
             print(f"PostgreSQL on 127.0.0.1:{cluster.port}, Azurite blob/table on 127.0.0.1:"
                   f"{azurite.blob_port}/{azurite.table_port}", flush=True)
-            return show(settings)
+            return show(settings, fleet)
         finally:
             azurite.stop()
             cluster.stop()

@@ -65,17 +65,37 @@ def connection_values(pg_port: int = PG_PORT, azurite_ports: tuple[int, int, int
 
 
 def settings_document(pg_port: int = PG_PORT, azurite_ports: tuple[int, int, int] = AZURITE_PORTS,
-                      spool_dir: Path | None = None) -> dict:
+                      spool_dir: Path | None = None, fleet: int = 1) -> dict:
     """The sample's Values pointed at these ports; `spool_dir`: the stack's own outage spool, so a
-    throwaway journal never meets a real deployment's pending runs."""
+    throwaway journal never meets a real deployment's pending runs. `fleet` > 1: TARGETS lists
+    the local targets (fleet_targets)."""
     document = json.loads(SAMPLE_FILE.read_text())
     document["Values"].update(connection_values(pg_port, azurite_ports))
     if spool_dir is not None:
         document["Values"]["VERIFIER_SPOOL_DIR"] = str(spool_dir)
+    if fleet > 1:
+        document["Values"]["TARGETS"] = json.dumps(fleet_targets(fleet))
     return document
 
 
-def upload_signed_documents(cluster: PostgresCluster, connection_string: str, container: str = DEMO_CONTAINER) -> None:
+def fleet_parts(fleet: int) -> list[tuple[str, str, str]]:
+    """(target name, database, container) of each local target: medicapp/documents, then
+    medicapp-b/medicapp_b/documents-b, ... (FLEET=N: 1 to 9)."""
+    if not 1 <= fleet <= 9:
+        raise ValueError(f"FLEET: expected 1 to 9 local targets, got {fleet}")
+    suffixes = [""] + [chr(ord("b") + i) for i in range(fleet - 1)]
+    return [("medicapp" + (f"-{x}" if x else ""), "medicapp" + (f"_{x}" if x else ""),
+             DEMO_CONTAINER + (f"-{x}" if x else "")) for x in suffixes]
+
+
+def fleet_targets(fleet: int) -> list[dict]:
+    """TARGETS for the local targets: one server and one Azurite account, a database and a container each."""
+    return [{"name": name, "postgres": {"database": database}, "storage": {"containers": [container]},
+             "settings": {"SIGNED_DOCUMENT_CONTAINER": container}} for name, database, container in fleet_parts(fleet)]
+
+
+def upload_signed_documents(cluster: PostgresCluster, connection_string: str, container: str = DEMO_CONTAINER,
+                            database: str = "medicapp") -> None:
     """The demo's signed documents' files into Azurite (content as described in demo_db.sql)."""
     import psycopg
     from azure.storage.blob import BlobServiceClient
@@ -83,7 +103,7 @@ def upload_signed_documents(cluster: PostgresCluster, connection_string: str, co
     client = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
     if not client.exists():
         client.create_container()
-    with psycopg.connect(cluster.admin_url("medicapp")) as conn:
+    with psycopg.connect(cluster.admin_url(database)) as conn:
         for path, title in conn.execute("select blob_path, title from documents where signed"):
             client.upload_blob(path, f"MedicApp demo file for {title}".encode(), overwrite=True)
 
@@ -94,16 +114,20 @@ def create_fleet_queues(connection_string: str, name: str = "verifier-fleet") ->
     LocalQueueHost(connection_string, name).create_queues()
 
 
-def start_services(folder: Path, pg_port: int | None, azurite_ports: tuple[int, int, int] | None
-                   ) -> tuple[PostgresCluster, Azurite]:
-    """PostgreSQL with the demo database and Azurite with the demo container; stops both on failure."""
+def start_services(folder: Path, pg_port: int | None, azurite_ports: tuple[int, int, int] | None,
+                   fleet: int = 1) -> tuple[PostgresCluster, Azurite]:
+    """PostgreSQL with the demo database and Azurite with the demo container (one of each per local
+    target, seeded alike); stops both on failure."""
+    parts = fleet_parts(fleet)
     # its own temporary folder: as root the cluster runs as `postgres`, which may not enter the repo
     cluster = PostgresCluster.start(port=pg_port)
     azurite = None
     try:
-        cluster.create_database("medicapp", DEMO_SQL)
+        for _, database, _ in parts:
+            cluster.create_database(database, DEMO_SQL)
         azurite = Azurite.start(folder / "azurite", ports=azurite_ports)
-        upload_signed_documents(cluster, azurite.connection_string)
+        for _, database, container in parts:
+            upload_signed_documents(cluster, azurite.connection_string, container, database)
         create_fleet_queues(azurite.connection_string)
         return cluster, azurite
     except BaseException:
@@ -114,7 +138,7 @@ def start_services(folder: Path, pg_port: int | None, azurite_ports: tuple[int, 
 
 
 def start(folder: Path = STACK_DIR, pg_port: int = PG_PORT, azurite_ports: tuple[int, int, int] = AZURITE_PORTS,
-          settings_file: Path = SETTINGS_FILE) -> StackState:
+          settings_file: Path = SETTINGS_FILE, fleet: int = 1) -> StackState:
     """Start the stack in `folder` (left running) and write the settings file; refuses a running one."""
     running = read_state(folder)
     if running and alive(running):
@@ -122,12 +146,12 @@ def start(folder: Path = STACK_DIR, pg_port: int = PG_PORT, azurite_ports: tuple
                            f"{running.azurite_pid}); `make stop` first")
     shutil.rmtree(folder, ignore_errors=True)  # leftovers of a stack that died
     folder.mkdir(parents=True)
-    cluster, azurite = start_services(folder, pg_port, azurite_ports)
+    cluster, azurite = start_services(folder, pg_port, azurite_ports, fleet)
     state = StackState(str(folder), str(cluster.datadir.parent), cluster.port, cluster.proc.pid,
                        (azurite.blob_port, azurite.queue_port, azurite.table_port), azurite.proc.pid,
                        str(settings_file), datetime.now(timezone.utc).isoformat(timespec="seconds"))
     (folder / "stack.json").write_text(json.dumps(asdict(state), indent=2))
-    write_settings(settings_file, settings_document(cluster.port, state.azurite_ports, folder / "spool"), folder)
+    write_settings(settings_file, settings_document(cluster.port, state.azurite_ports, folder / "spool", fleet), folder)
     return state
 
 
@@ -202,12 +226,22 @@ def describe(state: StackState) -> str:
             f"Settings    {state.settings_file}  (read by `python -m checks` and `func start`)\n")
 
 
+def fleet_arg(argv: list[str]) -> int:
+    """`--fleet N` (make demo/stack FLEET=N): N local targets; 1 without it."""
+    if "--fleet" not in argv:
+        return 1
+    value = (argv[argv.index("--fleet") + 1:] or [""])[0]
+    if not value.isdigit():
+        raise ValueError(f"FLEET: expected 1 to 9 local targets, got {value!r}")
+    return int(value)
+
+
 def main(argv: list[str]) -> int:
     verb = argv[0] if argv else "status"
     if verb == "start":
         try:
-            state = start()
-        except RuntimeError as exc:
+            state = start(fleet=fleet_arg(argv))
+        except (RuntimeError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print("Local stack started:\n" + describe(state) + "Stop it with `make stop`.")

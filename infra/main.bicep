@@ -81,6 +81,10 @@ param language string = 'en'
 param targetName string = 'production'
 @description('JSON list of targets (TARGETS); empty: the pg*/storage* parameters are the only target')
 param targets string = ''
+@description('Find the targets through Azure Resource Graph by this tag (DISCOVER_TAG); empty: no discovery')
+param discoverTag string = ''
+@description('Comma-separated subscription ids discoverTag searches (DISCOVER_SUBSCRIPTIONS); empty: this subscription')
+param discoverSubscriptions string = ''
 param journalTable string = 'BackupJournal'
 param expectedAlembicRevision string = ''
 param essentialTables string = ''
@@ -107,6 +111,7 @@ var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var readContainers = union(blobContainers, empty(signedDocumentContainer) ? [] : [signedDocumentContainer])
 var drillResourceGroupName = !empty(restoreDrillResourceGroup) ? restoreDrillResourceGroup : '${abbrs.resourceGroup}${environmentName}-drills'
 var privateMode = !empty(privateEndpointSubnetId)
+var discoveryScope = empty(discoverTag) ? [] : (empty(discoverSubscriptions) ? [subscription().subscriptionId] : split(discoverSubscriptions, ','))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourceGroup}${environmentName}'
@@ -195,6 +200,8 @@ module app 'modules/functionapp.bicep' = {
     language: language
     targetName: targetName
     targets: targets
+    discoverTag: discoverTag
+    discoverSubscriptions: discoverSubscriptions
     pgServerName: pgServerName
     pgResourceGroup: pgResourceGroup
     pgHostSuffix: pgHostSuffix
@@ -238,6 +245,15 @@ module drill 'modules/drill.bicep' = if (restoreDrillEnabled) {
     identityPrincipalId: identity.outputs.principalId
   }
 }
+
+// Reader at each subscription discovery searches (only with discoverTag).
+module discovery 'modules/discovery.bicep' = [for sub in discoveryScope: {
+  name: 'discovery-reader-${trim(sub)}'
+  scope: subscription(trim(sub))
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+  }
+}]
 
 // VNet-integrated source: the restored server joins the source's subnet and private DNS zone.
 module drillSubnetJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled && !empty(pgSubnetId)) {

@@ -54,6 +54,7 @@ def scope_ids(file: str, symbol: str | None) -> list[str]:
         ("modules/target-postgres.bicep", "server"):
             [f"{SUB}/resourceGroups/{rg}/providers/{PG}/{name}" for rg, name in DEPLOYMENT["production"]],
         ("modules/drill.bicep", None): [f"{SUB}/resourceGroups/{rg}" for rg in DEPLOYMENT["drill_rgs"]],
+        ("modules/discovery.bicep", None): [SUB],  # deployed at each subscription discovery searches
         ("modules/target-storage.bicep", "account"): [checked],
         ("modules/target-storage.bicep", "containers"): [f"{checked}/{containers}/*"],
         ("modules/target-storage.bicep", "canary"): [f"{checked}/{containers}/{DEPLOYMENT['canary']}"],
@@ -137,6 +138,10 @@ class Need:
 def arm_need(sent: Sent, path: str, origins: dict[str, str]) -> Need:
     """ARM: provider + resource types + read|write|delete (POST: the action's name + /action)."""
     path = re.sub(r"^/subscriptions/[^/]+", SUB, path)
+    if path.lower() == "/providers/microsoft.resourcegraph/resources":
+        # a Resource Graph query: Azure checks .../resources/read and returns only the rows the caller
+        # may read in each subscription of the query (the tests' discovery scope is SUB)
+        return Need("Microsoft.ResourceGraph/resources/read", False, SUB, f"{sent.method} {path}")
     tail = path.split("/providers/", 1)[1].split("/")
     if sent.method == "POST":
         permission = "/".join([tail[0]] + tail[1:-1:2] + [tail[-1], "action"])
@@ -308,9 +313,21 @@ def explain(missing: list[Need]) -> str:
     return "\n".join(f"  {n.permission} on {n.resource} ({n.request}; {n.test})" for n in missing)
 
 
+DISCOVERY = "modules/discovery.bicep"  # Reader on whole subscriptions, deployed only with discoverTag
+
+
+def without_discovery(all_grants: list[Grant]) -> list[Grant]:
+    """The deployment without discoverTag: its subscription-wide Reader would hide a missing read grant."""
+    return [g for g in all_grants if g.source[0] != DISCOVERY]
+
+
 def test_every_request_the_product_sends_is_granted_by_a_role_assignment_in_the_bicep(recorded):
     missing, _, _ = judge(recorded, grants())
     assert not missing, "the code calls what the infrastructure does not grant:\n" + explain(missing)
+    # without discovery, everything but the Resource Graph query is granted by the per-resource roles
+    missing, _, _ = judge([n for n in recorded if not n.permission.startswith("Microsoft.ResourceGraph/")],
+                          without_discovery(grants()))
+    assert not missing, "granted only by discovery's subscription-wide Reader:\n" + explain(missing)
     # not vacuous: the session really exercised every kind of call the product makes
     seen = {n.permission.rsplit("Microsoft.", 1)[-1] for n in recorded}
     assert seen >= {
@@ -353,11 +370,11 @@ def without(tmp_path: Path, action: str) -> list[Grant]:
     kept = "\n".join(line for line in text.splitlines() if f"'{action}'" not in line)
     assert kept != text
     drill.write_text(kept)
-    return grants(copy)
+    return without_discovery(grants(copy))
 
 
 def test_removing_an_action_from_the_drill_role_breaks_the_contract(recorded, tmp_path):
-    before, _, _ = judge(recorded, grants())
+    before, _, _ = judge(recorded, without_discovery(grants()))
     poll = "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read"
     after, _, _ = judge(recorded, without(tmp_path / "a", poll))
     new = [n for n in after if n not in before]
@@ -409,5 +426,8 @@ def test_request_mapping_follows_azures_tables():
         ("messages/add/action", "verifier-fleet"), ("messages/process/action", "verifier-fleet"),
         ("messages/read", "verifier-fleet"), ("messages/process/action", "verifier-fleet"),
         ("messages/add/action", "verifier-fleet")]
+    graph = Sent("POST", "https://management.azure.com/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01",
+                 200, "", "checks/connect/discovery.py")
+    assert [(n.permission, n.resource) for n in needs([graph])] == [("Microsoft.ResourceGraph/resources/read", SUB)]
     setup = dataclasses.replace(put, origin="tests/test_drill.py")
     assert needs([setup]) == []  # a test's own seeding of Azurite is not the product's

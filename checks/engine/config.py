@@ -110,6 +110,8 @@ _STORAGE_ACCOUNT = _pattern(r"[a-z0-9]{3,24}",
                             "a storage account name (3-24 lowercase letters and digits)")
 _CONTAINER = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]",
                       "container names (3-63 lowercase letters, digits, single hyphens)")
+_TAG_NAME = _pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
+                     "a tag name (1-128 letters, digits, '.', '_' or '-', starting with a letter or digit)")
 _HTTPS_URL = connparse.url  # host and port must parse, not just look like a URL
 # queue names are 3-63 characters; 56 leaves room for the host's "-poison" suffix
 _QUEUE_NAME = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]",
@@ -223,6 +225,11 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
                                     "queue service URL of the fleet queue (managed identity; the trigger's connection)")),
     ("fleet_queue_connection_string", Var("FleetQueue", connparse.storage_connection_string, None,
                                           "fleet queue by connection string (local; default: AzureWebJobsStorage)")),
+    ("discover_tag", Var("DISCOVER_TAG", _TAG_NAME, None,
+                         "find the targets through Azure Resource Graph: servers and storage accounts with this "
+                         "tag, grouped by their medicapp-env tag (TARGETS wins when both are set)")),
+    ("discover_subscriptions", Var("DISCOVER_SUBSCRIPTIONS", _csv(_GUID), (),
+                                   "subscriptions DISCOVER_TAG searches (default: AZURE_SUBSCRIPTION_ID)")),
     ("language", Var("LANGUAGE", _language, "en", "language of reports, CLI and HTTP output (en or fr)")),
     # database (the application's view)
     ("database_url", Var("DATABASE_URL", connparse.database_url, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),

@@ -40,7 +40,8 @@ DENIED_OVERRIDES = frozenset({
     "journal_account_url", "journal_connection_string", "journal_table", "verifier_spool_dir", "log_level",
     "language", "database_url", "pg_auth", "blob_connection_string", "targets", "target_name",
     "verify_schedule", "restore_drill_schedule", "heartbeat_schedule", "restore_drill_resource_group",
-    "restore_drill_prefix", "fleet_queue", "fleet_queue_service_uri", "fleet_queue_connection_string"})
+    "restore_drill_prefix", "fleet_queue", "fleet_queue_service_uri", "fleet_queue_connection_string",
+    "discover_tag", "discover_subscriptions"})
 
 
 class TargetsError(ValueError):
@@ -54,10 +55,14 @@ class FleetTarget:
     changes: Mapping[str, Any] = field(default_factory=dict)  # Settings attribute -> parsed value
     database: str | None = None   # database name on the target's server
     db_host: str | None = None    # host of the target's server (default: derived from its name)
+    # parts it does not have ("postgres", "storage"; discovery): the deployment's own are not checked instead
+    without: tuple[str, ...] = ()
 
     def settings_for(self, base: Any) -> Any:
         """The deployment's Settings with this target's resources, connection and thresholds."""
         settings = base.override(**self.changes) if self.changes else base
+        if self.without:
+            settings = _without_parts(settings, self.without)
         values = dict(settings.values) | {"target_name": self.name}
         if "storage_account_name" in self.changes and "blob_account_url" not in self.changes:
             values["blob_account_url"] = f"https://{self.changes['storage_account_name']}.blob.core.windows.net"
@@ -73,7 +78,20 @@ class FleetTarget:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "changes": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in self.changes.items()},
-                "database": self.database, "db_host": self.db_host}
+                "database": self.database, "db_host": self.db_host, "without": list(self.without)}
+
+
+_PART_ATTRS = {"postgres": ("pg_server_name", "pg_resource_group", "database_url"),
+               "storage": ("storage_account_name", "storage_resource_group", "blob_account_url",
+                           "blob_connection_string", "blob_containers", "blob_canary_container",
+                           "signed_document_container")}
+
+
+def _without_parts(settings: Any, parts: tuple[str, ...]) -> Any:
+    """The settings with a missing part unset: its checks are skipped as not configured."""
+    values = {k: v for k, v in settings.values.items() if not any(k in _PART_ATTRS[p] for p in parts)}
+    libpq = {} if "postgres" in parts else settings.libpq_env
+    return dataclasses.replace(settings, values=values, libpq_env=libpq)
 
 
 def _connection_for(settings: Any, host: str | None, database: str | None) -> tuple[str | None, dict[str, str]]:

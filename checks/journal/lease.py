@@ -31,8 +31,11 @@ class RunInProgress(Exception):
 
 
 def lease_target(settings: Settings) -> str:
-    """Name of the lock blob: the targets a run verifies (room for several targets later)."""
+    """Name of the lock blob: the resources a run verifies, and in a fleet (TARGETS) the target's name
+    (two local targets may share the same unnamed server and account)."""
     parts = [settings.pg_server_name or "db", settings.storage_account_name or "blob"]
+    if settings.targets or settings.discover_tag:
+        parts.insert(0, settings.target_name)
     return re.sub(r"[^a-z0-9-]", "-", "run-" + "-".join(parts).lower())[:200]
 
 

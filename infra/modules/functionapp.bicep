@@ -32,6 +32,8 @@ param logLevel string
 param language string
 param targetName string
 param targets string
+param discoverTag string
+param discoverSubscriptions string
 param pgServerName string
 param pgResourceGroup string
 param pgHostSuffix string
@@ -169,6 +171,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'FleetQueue__clientId', value: identityClientId }
         { name: 'TARGET_NAME', value: targetName }
         { name: 'TARGETS', value: targets }
+        { name: 'DISCOVER_TAG', value: discoverTag }
+        { name: 'DISCOVER_SUBSCRIPTIONS', value: discoverSubscriptions }
         // database: Entra token of the identity as password; the login is the identity's name
         { name: 'DATABASE_URL', value: '' }
         { name: 'PG_AUTH', value: 'entra' }

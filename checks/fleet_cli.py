@@ -1,0 +1,188 @@
+"""Command line for several targets: `run --target NAME` / `--all-targets` and `targets`.
+
+`run` with a fleet configured (TARGETS or DISCOVER_TAG) and no target flag verifies every target;
+without a fleet it is today's single run (checks/cli.py). One selected target prints today's run
+table; several print a progress line per target as it finishes, then the fleet summary, worst
+first. The exit code is the worst status, as for one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Mapping, TextIO
+
+from checks.cli_text import MARK, paint, print_attention, print_run
+from checks.engine.model import Status
+
+DEFAULT_CONCURRENCY = 4  # checks/fleet_run.py's default: small, the runs are I/O-bound
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_RESOURCE_ATTRS = {"azure_subscription_id", "pg_resource_group", "pg_server_name", "storage_resource_group",
+                   "storage_account_name", "blob_account_url", "blob_containers"}
+
+
+class FleetUsageError(Exception):
+    """A bad combination of fleet flags or an unknown target name (exit 2)."""
+
+
+def _concurrency(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to 32, got {value!r}")
+    return int(value)
+
+
+def add_cli(sub: Any, run: argparse.ArgumentParser) -> None:
+    """The fleet flags of `run` and the `targets` command."""
+    run.add_argument("--target", action="append", default=[], metavar="NAME",
+                     help="verify this target of TARGETS / DISCOVER_TAG (repeatable)")
+    run.add_argument("--all-targets", action="store_true", help="verify every target")
+    run.add_argument("--concurrency", type=_concurrency, default=DEFAULT_CONCURRENCY, metavar="N",
+                     help=f"targets verified at the same time (1-32, default {DEFAULT_CONCURRENCY})")
+    targets = sub.add_parser("targets", help="list the configured or discovered targets")
+    targets.add_argument("--json", action="store_true")
+
+
+def wants_fleet(args: Any, settings: Any) -> bool:
+    """A fleet run: target flags given, or a fleet configured (a plain `run` then verifies all of it)."""
+    return bool(args.target or args.all_targets or settings.targets or settings.discover_tag)
+
+
+def _fleet(settings: Any) -> Any:
+    """The resolved fleet; a DiscoveryError is reported by the caller."""
+    from checks.fleet_run import resolve_fleet
+    return resolve_fleet(settings)
+
+
+def _selected(args: Any, fleet: Any) -> tuple:
+    from checks.engine.fleet import select_targets
+    if args.target and args.all_targets:
+        raise FleetUsageError("--target and --all-targets exclude each other: name targets or take them all")
+    overriding = [f for f, v in (("--azure-server", args.azure_server),
+                                 ("--azure-resource-group", args.azure_resource_group)) if v]
+    chosen = fleet.targets
+    if args.target:
+        try:
+            chosen = select_targets(fleet.targets, list(dict.fromkeys(args.target)))
+        except KeyError as exc:
+            raise FleetUsageError(exc.args[0]) from None
+    if overriding and (args.all_targets or len(chosen) != 1):
+        raise FleetUsageError(f"{' and '.join(overriding)} override one target's server: use them with one "
+                              f"--target NAME, not with {len(chosen)} targets"
+                              + (" (--all-targets)" if args.all_targets else ""))
+    return chosen
+
+
+def cmd_run_fleet(args: Any, out: TextIO, settings: Any, journal: Any, request: Any) -> int:
+    """Verify the selected targets; exit code = worst status (or a journal write that failed)."""
+    from checks.connect.discovery import DiscoveryError
+    from checks.fleet_run import run_fleet
+
+    try:
+        fleet = _fleet(settings)
+    except DiscoveryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    chosen = _selected(args, fleet)
+    for note in fleet.notes:
+        print(f"note: {note}", file=sys.stderr)
+    progress = _progress(out, len(chosen), args.colour, quiet=args.json or len(chosen) == 1)
+    result = run_fleet(request, settings, chosen, journal, concurrency=args.concurrency, on_done=progress)
+    if args.json:
+        json.dump(fleet_json(result), out, indent=2, default=str)
+        out.write("\n")
+    elif len(result.outcomes) == 1 and result.outcomes[0].run is not None:
+        print_run(result.outcomes[0].run, out, args.colour)  # one target: today's output
+    else:
+        print_fleet_summary(result, out, args.colour)
+    failed = result.status in (Status.FAIL, Status.ERROR) or any(o.journal_failed for o in result.outcomes)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _progress(out: TextIO, total: int, colour: bool, quiet: bool):
+    done = [0]
+
+    def report(outcome: Any) -> None:
+        done[0] += 1
+        if quiet:
+            return
+        status = outcome.status.value
+        out.write(f"[{done[0]}/{total}] {paint(f'{MARK[status]:<6}', status, colour)} {outcome.name}  "
+                  f"{_what(outcome)}\n")
+        out.flush()
+    return report
+
+
+def _what(outcome: Any) -> str:
+    run = outcome.run
+    if run is None:
+        return f"not run: {outcome.error}"
+    counts = ", ".join(f"{v} {k}" for k, v in run.counts().items() if v) or "no checks"
+    return f"{counts}; run {run.run_id}; journal: {run.journal_status}"
+
+
+def print_fleet_summary(result: Any, out: TextIO, colour: bool = False) -> None:
+    """Targets worst first, then what needs attention in each target that did not pass."""
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts().items(), key=lambda kv: -Status(kv[0]).rank))
+    overall = paint(result.status.value.upper(), result.status.value, colour)
+    out.write(f"\nFleet: {overall} — {len(result.outcomes)} targets: {counts}\n")
+    width = max(len(o.name) for o in result.outcomes)
+    for outcome in result.worst_first():
+        status = outcome.status.value
+        out.write(f"  {paint(f'{MARK[status]:<6}', status, colour)} {outcome.name:<{width}}  {_what(outcome)}\n")
+    for outcome in result.worst_first():
+        if outcome.run is not None and outcome.status not in (Status.PASS, Status.SKIPPED):
+            out.write(f"\n{outcome.name}:")
+            print_attention(outcome.run, out, colour)
+
+
+def fleet_json(result: Any) -> dict[str, Any]:
+    return {"status": result.status.value, "counts": result.counts(),
+            "targets": [{"name": o.name, "status": o.status.value, "error": o.error or None,
+                         "run": o.run.to_dict() if o.run is not None else None} for o in result.outcomes]}
+
+
+def cmd_targets(args: Any, out: TextIO, env: Mapping[str, str]) -> int:
+    """The configured or discovered targets: name, server, account, database and overrides."""
+    from checks.connect.discovery import DiscoveryError
+    from checks.service import load_settings
+
+    settings = load_settings(env)
+    try:
+        fleet = _fleet(settings)
+    except DiscoveryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    rows = [target_row(t, t.settings_for(settings)) for t in fleet.targets]
+    if args.json:
+        json.dump({"source": fleet.source, "notes": fleet.notes, "targets": rows}, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    out.write(f"{len(rows)} target{'s' if len(rows) != 1 else ''} ({fleet.source})\n")
+    for row in rows:
+        containers = f"; containers {', '.join(row['containers'])}" if row["account"] and row["containers"] else ""
+        out.write(f"  {row['name']}\n    server:   {row['server'] or '–'}\n    account:  {row['account'] or '–'}"
+                  f"{containers}\n    database: {row['database'] or '–'}\n")
+        if row["overrides"]:
+            out.write("    overrides: " + ", ".join(f"{k}={v}" for k, v in row["overrides"].items()) + "\n")
+    for note in fleet.notes:
+        out.write(f"Note: {note}\n")
+    return EXIT_OK
+
+
+def target_row(target: Any, settings: Any) -> dict[str, Any]:
+    """What a person needs to recognise a target (never a connection string or password)."""
+    from checks.engine.config import variable_name
+    from psycopg.conninfo import conninfo_to_dict  # lazy: cold start
+
+    server = (f"{settings.pg_server_name} (resource group {settings.pg_resource_group or '?'})"
+              if settings.pg_server_name else "")
+    account = (f"{settings.storage_account_name} (resource group {settings.storage_resource_group or '?'})"
+               if settings.storage_account_name else ("local (BLOB_CONNECTION_STRING)"
+                                                      if settings.blob_connection_string else ""))
+    database = (conninfo_to_dict(settings.database_url).get("dbname") if settings.database_url
+                else settings.libpq_env.get("PGDATABASE")) or ""
+    overrides = {variable_name(k): ",".join(v) if isinstance(v, tuple) else v
+                 for k, v in target.changes.items() if k not in _RESOURCE_ATTRS}
+    return {"name": target.name, "server": server, "account": account, "database": database,
+            "containers": list(settings.blob_containers), "overrides": overrides,
+            "subscription": settings.azure_subscription_id or "", "without": list(target.without)}
