@@ -241,6 +241,12 @@ def test_joined_problems_use_the_languages_separator():
     assert translator("fr").message(join_messages(["a", "b"], " | ")) == "a | b"  # no catalog entry: as written
 
 
+def test_each_language_has_its_separators():
+    fr, en = translator("fr"), translator("en")
+    assert [fr.separator(s) for s in ("; ", ": ", ", ", " | ")] == [" ; ", " : ", ", ", " | "]
+    assert [en.separator(s) for s in ("; ", ": ")] == ["; ", ": "]
+
+
 def test_a_join_journaled_before_the_catalog_had_it_renders_with_the_french_separator():
     stored = {"id": "{p0}; {p1}; {p2}", "params": {"p0": {"$msg": {"id": "change feed is off", "params": {}}},
                                                    "p1": "x", "p2": "y"}}
@@ -265,9 +271,12 @@ def test_report_and_run_page_show_french_labels_for_detail_keys(azurite, journal
     french, english = io.StringIO(), io.StringIO()
     main(["report", "--month", "2026-09", "--lang", "fr"], out=french, env=env)
     main(["report", "--month", "2026-09", "--lang", "en"], out=english, env=env)
-    assert "activé : oui, jours de rétention : 30 |" in french.getvalue()  # the soft delete box's evidence
-    assert "blob.soft\\_delete pass: enabled: yes, retention days: 30 |" in english.getvalue()
+    # the soft delete box's evidence: labels and the punctuation of each language
+    assert "06:00 UTC ; blob.soft\\_delete réussi : activé : oui, jours de rétention : 30 |" in french.getvalue()
+    assert "06:00 UTC; blob.soft\\_delete pass: enabled: yes, retention days: 30 |" in english.getvalue()
     main(["report", "--month", "2026-09", "--lang", "fr", "--site", str(tmp_path)], out=io.StringIO(), env=env)
+    month_page = (tmp_path / "month-2026-09.html").read_text()
+    assert "RÉUSSI</span> : activé : oui, jours de rétention : 30</div>" in month_page
     page = (tmp_path / f"run-{run.run_id}.html").read_text()
     assert '<td title="container_retention_days">jours de rétention des conteneurs</td><td>14</td>' in page
     assert '<td title="account">compte de stockage</td><td>stmedicapp</td>' in page

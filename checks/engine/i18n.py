@@ -90,7 +90,7 @@ def N_(text: str) -> str:
 
 # The separators join_messages is called with, as two-part templates so a catalog can give each
 # language its own (French puts a space before ';'); another separator is kept as it is.
-JOINS = (N_("{p0}; {p1}"), N_("{p0}, {p1}"), N_("{p0} {p1}"))
+JOINS = (N_("{p0}; {p1}"), N_("{p0}, {p1}"), N_("{p0} {p1}"), N_("{p0}: {p1}"))
 _JOINED = re.compile(r"\{p0\}(?P<sep>[^{}]+)\{p1\}(?:(?P=sep)\{p\d+\})*")
 
 
@@ -162,10 +162,15 @@ class Translator:
             return text
         joined = _JOINED.fullmatch(text)
         if joined and text not in JOINS:  # {p0}; {p1}; {p2}: this language's separator, from JOINS
-            pair = self._catalog.gettext(f"{{p0}}{joined['sep']}{{p1}}")
-            if pair.startswith("{p0}") and pair.endswith("{p1}") and "{" not in pair[4:-4]:
-                return text.replace(f"}}{joined['sep']}{{", f"}}{pair[4:-4]}{{")
+            return text.replace(f"}}{joined['sep']}{{", f"}}{self.separator(joined['sep'])}{{")
         return self._catalog.gettext(text)
+
+    def separator(self, separator: str) -> str:
+        """This language's form of a separator ('; ' -> ' ; ' in French), from the JOINS pairs."""
+        pair = self._catalog.gettext(f"{{p0}}{separator}{{p1}}")
+        if pair.startswith("{p0}") and pair.endswith("{p1}") and "{" not in pair[4:-4]:
+            return pair[4:-4]
+        return separator
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self._catalog.ngettext(singular, plural, n)

@@ -117,7 +117,8 @@ def environment():
     env.filters.update(utc=utc_time, md=md_escape, code=md_code, number=lambda v: i18n.current().value(v),
                        label=detail_label)
     env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS,
-                       tm=lambda text, fact=None: i18n.current().message(text, fact))
+                       tm=lambda text, fact=None: i18n.current().message(text, fact),
+                       sep=lambda separator: i18n.current().separator(separator))
     return env
 
 
