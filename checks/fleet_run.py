@@ -18,7 +18,7 @@ from checks.engine.config import Settings
 from checks.engine.context import FailOnce, RunContext
 from checks.engine.fleet import FleetTarget, targets_of
 from checks.engine.model import Run, Status
-from checks.engine.redact import redact
+from checks.engine.redact import log_crash, redact
 from checks.engine.registry import select
 from checks.journal.lease import RunInProgress
 from checks.service import RunRequest, verify
@@ -130,6 +130,6 @@ def _verify_one(request: RunRequest, settings: Settings, target: FleetTarget, jo
         return TargetOutcome(target.name, verify(request, target_settings, journal, ctx=ctx))
     except RunInProgress as exc:
         return TargetOutcome(target.name, error=str(exc))
-    except Exception as exc:  # isolation: one target's unexpected failure must not stop the others
-        log.exception("target %s: run failed", target.name, extra={"target": target.name})
+    except Exception as exc:  # broad on purpose (isolation): one target's unexpected failure must not stop the others
+        log_crash(log, "target %s: run failed", target.name, extra={"target": target.name})
         return TargetOutcome(target.name, error=f"{type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}")

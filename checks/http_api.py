@@ -17,6 +17,7 @@ from checks.engine.i18n import language, msg
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
+from checks.engine.redact import log_crash
 from checks.engine.target import Target
 from checks.engine.registry import UnknownCheck
 from checks.engine.timeutil import this_month
@@ -155,8 +156,8 @@ def _answer(fn, req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
         return error_response(str(exc), 503)
     except RunInProgress as exc:
         return error_response(str(exc), 409, running_run_id=exc.running_run_id)
-    except Exception:  # last resort: log it, tell the caller without internals
-        log.exception("unexpected error in %s", fn.__name__)
+    except Exception:  # broad on purpose: the last resort of every route, a 500 without internals
+        log_crash(log, "unexpected error in %s", fn.__name__)
         return error_response(msg("internal error; see the function's logs"), 500)
 
 
@@ -215,7 +216,7 @@ def _verify_targets(body: dict[str, Any]) -> func.HttpResponse:
 
 
 def run_timer(past_due: bool) -> dict[str, Any]:
-    """The monthly timer: run every check, record it; never raises (the host would only retry)."""
+    """The monthly timer: run every check, record it; raises only on a bug (after the run is recorded)."""
     from checks.service import RunRequest, load_settings, verify as run_verify
 
     if past_due:

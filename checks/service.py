@@ -102,13 +102,15 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
 
 def _take_lease(request: RunRequest, settings: Settings, journal: Journal | None, lease: RunLease | None,
                 run_id: str, notes: list[str]) -> HeldLease | None:
+    from azure.core.exceptions import AzureError
+
     if not request.write_journal or journal is None:
         return None  # a run that writes nothing cannot clash in the journal
     try:
         return (lease or RunLease(settings)).acquire(run_id)
-    except RunInProgress:
-        raise
-    except Exception as exc:  # storage down: the checks still run, the note says the guard was off
+    # storage down, access denied, no credential, a connection string the Blob SDK refuses (ValueError):
+    # the checks still run, the note says the guard was off
+    except (AzureError, ValueError) as exc:
         notes.append(f"run lease not taken ({redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}); "
                      "concurrent runs were not excluded")
         return None

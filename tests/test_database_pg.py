@@ -204,9 +204,11 @@ def test_entra_token_is_the_password_and_never_shows(pg_cluster):
 
 
 def test_entra_without_credential_says_so(pg_cluster):
-    class Broken:
+    from azure.identity import CredentialUnavailableError
+
+    class Broken:  # what ManagedIdentityCredential raises without an endpoint (a RuntimeError would be a bug)
         def get_token(self, *scopes, **kw):
-            raise RuntimeError("no managed identity endpoint")
+            raise CredentialUnavailableError("no managed identity endpoint")
     result = one({"DATABASE_URL": f"postgresql://x@127.0.0.1:{pg_cluster.port}/medicapp", "PG_AUTH": "entra"},
                  "database.connectivity", credential=Broken())
     assert result.status is Status.ERROR and "Microsoft Entra token" in result.summary

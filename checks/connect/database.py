@@ -55,9 +55,10 @@ def connect(settings: Settings, credential_getter=None, host: str | None = None)
     if settings.pg_auth == "entra":
         if credential_getter is None:
             raise CheckError(msg("PG_AUTH=entra but no Azure credential is available"))
+        from azure.core.exceptions import AzureError
         try:
             params["password"] = credential_getter().get_token(ENTRA_SCOPE).token
-        except Exception as exc:
+        except AzureError as exc:  # ClientAuthenticationError, CredentialUnavailableError, network
             raise CheckError(msg("could not get a Microsoft Entra token for PostgreSQL: {reason}",
                                  reason=redact(str(exc))[:300]),
                              msg("Give the Function App a managed identity (or sign in locally with az login / "

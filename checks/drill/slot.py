@@ -68,6 +68,6 @@ def claimed(journal: Any, drill_id: str, now: datetime) -> Iterator[None]:
     claim(journal, drill_id, now)
     try:
         yield
-    except BaseException:
+    except BaseException:  # broad on purpose: whatever stopped the start (even Ctrl-C) frees the slot, then re-raises
         release(journal, drill_id)
         raise

@@ -203,7 +203,7 @@ def _one_step_polling():
             try:
                 body = self._pipeline_response.http_response.json()
                 self.last_status_body = body if isinstance(body, dict) else {}
-            except Exception:  # a status answer without a JSON body (Location polling)
+            except ValueError:  # a status answer without a JSON body (Location polling)
                 self.last_status_body = {}
 
         def run(self) -> None:
@@ -260,20 +260,21 @@ def _step(poller) -> LroStep:
 
 def get_server(client: Any, resource_group: str, name: str) -> Any | None:
     """The server, or None on 404; other errors become CheckError."""
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
     from checks.connect.azure import arm_error
 
     try:
         return client.servers.get(resource_group, name)
     except ResourceNotFoundError:
         return None
-    except Exception as exc:
+    except AzureError as exc:
         raise arm_error(exc, f"server {name}", f"resource group {resource_group}") from None
 
 
 def begin_restore(client: Any, resource_group: str, target: str, source: Any, point: datetime,
                   tags: dict[str, str], *, drill_group: str | None) -> LroStep:
     """PUT the point-in-time restore (guards first) and poll it once."""
+    from azure.core.exceptions import AzureError
     from azure.mgmt.postgresqlflexibleservers.models import Server, ServerProperties
     from checks.connect.azure import arm_error
 
@@ -292,26 +293,26 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
     try:
         poller = client.servers.begin_create_or_update(resource_group, target, parameters,
                                                        polling=_one_step_polling())
-    except Exception as exc:
+    except AzureError as exc:
         raise arm_error(exc, f"server {target}", f"resource group {resource_group}", role=DRILL_ROLE) from None
     return _step(poller)
 
 
 def poll_restore(client: Any, resource_group: str, target: str, token: str) -> LroStep:
+    from azure.core.exceptions import AzureError
     from checks.connect.azure import arm_error
     try:
         poller = client.servers.begin_create_or_update(resource_group, target, None, continuation_token=token,
                                                        polling=_one_step_polling())
         return _step(poller)
-    except CheckError:
-        raise
-    except Exception as exc:
+    except (AzureError, ValueError) as exc:  # ValueError: the SDK cannot read the saved continuation token
         raise arm_error(exc, f"restore of {target}", f"resource group {resource_group}") from None
 
 
 def begin_guarded_delete(client: Any, resource_group: str, name: str, source_name: str,
                          drill_id: str | None = None, *, drill_group: str | None) -> LroStep | None:
     """Delete a drill server: None when it does not exist; DrillGuardError when it is not a drill's."""
+    from azure.core.exceptions import AzureError
     from checks.connect.azure import arm_error
 
     guard_drill_group(resource_group, drill_group)
@@ -330,26 +331,28 @@ def begin_guarded_delete(client: Any, resource_group: str, name: str, source_nam
                               {"tags": dict(server.tags or {})})
     try:
         poller = client.servers.begin_delete(resource_group, name, polling=_one_step_polling())
-    except Exception as exc:
+    except AzureError as exc:
         raise arm_error(exc, f"server {name}", f"resource group {resource_group}", role=DRILL_ROLE) from None
     return _step(poller)
 
 
 def poll_delete(client: Any, resource_group: str, name: str, token: str) -> LroStep:
+    from azure.core.exceptions import AzureError
     from checks.connect.azure import arm_error
     try:
         return _step(client.servers.begin_delete(resource_group, name, continuation_token=token,
                                                  polling=_one_step_polling()))
-    except Exception as exc:
+    except (AzureError, ValueError) as exc:  # ValueError: the SDK cannot read the saved continuation token
         raise arm_error(exc, f"deletion of {name}", f"resource group {resource_group}") from None
 
 
 def expired_drill_servers(client: Any, resource_group: str, source_name: str, now: datetime) -> list[Any]:
     """Servers of the resource group that carry the drill tags and whose expires-at has passed."""
+    from azure.core.exceptions import AzureError
     from checks.connect.azure import arm_error
     try:
         servers = list(client.servers.list_by_resource_group(resource_group))
-    except Exception as exc:
+    except AzureError as exc:
         raise arm_error(exc, f"servers of {resource_group}", f"resource group {resource_group}") from None
     out = []
     for server in servers:

@@ -6,6 +6,7 @@ of that run (Azure SDK guidelines). Tests inject `credential` and `azure_kwargs`
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,12 +14,16 @@ from typing import Any, Callable, Iterable, Protocol
 
 from checks.engine.config import Settings
 from checks.engine.model import CheckResult
+from checks.engine.redact import redact
 from checks.engine.timeutil import utcnow
+
+log = logging.getLogger("checks.engine.context")
 
 
 class JournalReader(Protocol):
     """What a check may read from the journal (checks/journal/store.Journal provides it). A protocol,
-    so that the engine does not depend on the journal part."""
+    so that the engine does not depend on the journal part. Both reads raise
+    engine.model.JournalUnavailable when the journal cannot be read."""
 
     def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "",
                       accepted_only: bool = False) -> CheckResult | None:
@@ -111,10 +116,12 @@ class RunContext:
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
-        for c in clients:
-            close = getattr(c, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:  # closing is best effort
-                    pass
+        closers = [c.close for c in clients if callable(getattr(c, "close", None))]
+        if not closers:
+            return
+        from azure.core.exceptions import AzureError  # only SDK clients have a close()
+        for close in closers:
+            try:
+                close()
+            except (AzureError, OSError) as exc:  # closing is best effort: the run's work is done
+                log.warning("closing an SDK client failed: %s", redact(str(exc)))

@@ -47,6 +47,13 @@ class NotConfigured(Exception):
     """A capability the check needs is not configured: the check is skipped with this reason."""
 
 
+class JournalUnavailable(Exception):
+    """The journal could not be reached or written; the message says why (never a secret).
+
+    Here, not in checks.journal: a check reading the journal (engine.context.JournalReader) catches
+    it by type without depending on the journal part."""
+
+
 class CheckError(Exception):
     """A check could not get its facts, with a reason and what to do about it.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import traceback
 from typing import Any, Iterable, Mapping
 
 MASK = "***"
@@ -83,6 +84,13 @@ def first_line(text: str) -> str:
     return lines[0] if lines else str(text)
 
 
+def log_crash(logger: logging.Logger, what: str, *args: Any, **kwargs: Any) -> None:
+    """Inside an `except` of one of the few allowed broad catches (tests/test_layout.py): log the
+    unexpected exception with its traceback, redacted here whatever filters the handlers have
+    (`kwargs`: e.g. `extra=`)."""
+    logger.error(what + "\n%s", *args, redact(traceback.format_exc()), **kwargs)
+
+
 def redact_obj(value: Any) -> Any:
     """Redact every string inside a JSON-like structure (details dicts)."""
     if isinstance(value, str):
@@ -105,7 +113,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a bad format string must not kill logging
+        except Exception:  # broad: logging must never fail, and a filter cannot log its own failure
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None

@@ -15,7 +15,7 @@ from typing import Sequence
 from checks.engine.context import RunContext
 from checks.engine.i18n import fact_of
 from checks.engine.model import CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status, new_run_id
-from checks.engine.redact import redact, redact_obj
+from checks.engine.redact import log_crash, redact, redact_obj
 
 log = logging.getLogger("checks.engine.runner")
 
@@ -34,8 +34,8 @@ def execute(spec: CheckSpec, ctx: RunContext) -> Outcome:
         return Outcome.skipped(reason)
     except CheckError as exc:
         return Outcome(Status.ERROR, exc.reason, dict(exc.details), exc.remediation)
-    except Exception as exc:  # any bug or driver failure is a result, not a crash
-        log.debug("check %s raised", spec.id, exc_info=True)
+    except Exception as exc:  # broad on purpose: a check's crash (our bug) is an error result, never a dead run
+        log_crash(log, "check %s crashed", spec.id)
         return Outcome.error(f"{type(exc).__name__}: {exc}")
 
 

@@ -18,7 +18,7 @@ from checks.engine.config import DATABASE, Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg
 from checks.engine.i18n import plain as plain_number
-from checks.engine.model import Outcome
+from checks.engine.model import JournalUnavailable, Outcome
 from checks.connect.database import credential_getter, query_error, session, target_of, timed_connect
 from checks.engine.redact import first_line, redact
 from checks.engine.registry import check
@@ -337,7 +337,7 @@ def previous_counts(ctx: RunContext, tables: tuple[TableCount, ...], target: str
         previous = ctx.journal.latest_result("database.essential_counts", months=months,
                                              exclude_run_id=ctx.run_id, accepted_only=True)
         ack = ctx.journal.latest_ack("database.essential_counts", months=months)
-    except Exception as exc:  # JournalUnavailable or a driver error: the counts still stand
+    except (JournalUnavailable, ValueError) as exc:  # unreachable, or an entity that does not parse
         return replace(facts, comparison=msg("journal read failed ({reason})", reason=redact(first_line(str(exc)))[:200]),
                        comparison_failed=True)
     when = previous.started_at.isoformat() if previous and previous.started_at else ""

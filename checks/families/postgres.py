@@ -66,11 +66,13 @@ def get_server(ctx: RunContext, name: str | None = None, resource_group: str | N
     404 → not found in resource group/subscription, 429/5xx after the SDK's retries, no credential)
     otherwise. A CheckError's `details["http_status"]` carries the HTTP status when there was one.
     """
+    from azure.core.exceptions import AzureError
+
     target = server_target(ctx, name, resource_group)
     client = postgres_client(ctx)
     try:
         return client.servers.get(target.resource_group, target.server_name)
-    except Exception as exc:  # SDK / credential errors → an actionable CheckError
+    except AzureError as exc:  # HTTP, network and credential errors (CredentialUnavailableError too)
         raise arm_error(exc, target.resource, target.scope, role="Reader") from exc
 
 
@@ -83,12 +85,14 @@ def shared_server(ctx: RunContext) -> Any:
 
 def list_backups(ctx: RunContext, name: str | None = None, resource_group: str | None = None) -> list:
     """All backups (automatic and on-demand) of the server, as SDK models; errors mapped as in get_server."""
+    from azure.core.exceptions import AzureError
+
     target = server_target(ctx, name, resource_group)
     client = postgres_client(ctx)
     try:
         return list(client.backups_automatic_and_on_demand.list_by_server(target.resource_group,
                                                                            target.server_name))
-    except Exception as exc:
+    except AzureError as exc:
         raise arm_error(exc, target.resource, target.scope, role="Reader") from exc
 
 

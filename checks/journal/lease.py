@@ -64,13 +64,15 @@ class HeldLease:
     _renewer: threading.Thread | None
 
     def release(self, run_id: str) -> None:
+        from azure.core.exceptions import AzureError
+
         self._stop.set()
         if self._renewer:
             self._renewer.join(5)
         try:
             self._blob.set_blob_metadata({"running_run_id": "", "last_run_id": run_id}, lease=self._lease)
             self._lease.release()
-        except Exception as exc:  # an unreleased lease expires by itself
+        except AzureError as exc:  # an unreleased lease expires by itself
             log.warning("could not release the run lease %s: %s", self.target, redact(str(exc)))
 
 
@@ -117,9 +119,11 @@ class RunLease:
 
 
 def _renew_until(lease: Any, stop: threading.Event, every: float) -> None:
+    from azure.core.exceptions import AzureError
+
     while not stop.wait(every):
         try:
             lease.renew()
-        except Exception as exc:  # losing the lease only weakens the guard; the run goes on
+        except AzureError as exc:  # losing the lease only weakens the guard; the run goes on
             log.warning("run lease renewal failed: %s", redact(str(exc)))
             return

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from checks import __version__
 from checks.engine.config import ConfigError, Settings, variable_name
-from checks.engine.model import CheckResult, Run, Severity, Status
+from checks.engine.model import CheckResult, JournalUnavailable, Run, Severity, Status
 from checks.engine.redact import redact, redact_obj
 from checks.engine.target import Target
 from checks.engine.timeutil import as_datetime
@@ -28,10 +28,6 @@ log = logging.getLogger("checks.journal.store")
 TRANSACTION_LIMIT = 100
 MAX_DETAILS_CHARS = LIMITS["Details"]  # a string property holds 32K UTF-16 units; stay far below
 _INVERT_BASE = 10 ** 13
-
-
-class JournalUnavailable(Exception):
-    """The journal could not be reached or written; the message says why (never a secret)."""
 
 
 class JournalRejected(JournalUnavailable):

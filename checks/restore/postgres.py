@@ -151,7 +151,7 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
         earliest, latest = restore_window(source, now, LATEST_MARGIN)
         plan.window = [iso_z(earliest), iso_z(latest)]
         plan.location, plan.network = source.location or "", network_mode(source)
-        _check_group(plan, source)
+        names_ok = _check_group(plan, source) and names_ok  # never look the target up in a refused group
         point = latest.replace(microsecond=0) if plan.point_mode == "latest" else point
         if point is not None and earliest <= point <= latest:
             plan.point = iso_z(point)
@@ -169,13 +169,15 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
     return plan, source
 
 
-def _check_group(plan: PostgresPlan, source: Any) -> None:
+def _check_group(plan: PostgresPlan, source: Any) -> bool:
     """The drill's resource-group guard: the new server never goes into the source server's group."""
     try:
         guard_drill_group(plan.resource_group, plan.resource_group, str(source.id or ""))
     except DrillGuardError as exc:
         plan.reasons.append(msg("--resource-group: {reason} (restore into another group, e.g. "
                                 "RESTORE_DRILL_RESOURCE_GROUP)", reason=exc.reason))
+        return False
+    return True
 
 
 def _read(client: Any, rg: str, name: str, reasons: list[str], what: str) -> Any | None:
