@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -44,9 +45,12 @@ class Sent:
 SESSION_REQUESTS: list[Sent] = []
 
 
-def _chain() -> tuple[str, ...]:
+def _chain(frame=None) -> tuple[str, ...]:
+    """The project files on the call stack, innermost first, then those of the code that started this
+    thread (follow_threads): a request an SDK sends from its own thread (an LROPoller's status polls)
+    belongs to the code that started the operation."""
     files: list[str] = []
-    frame = sys._getframe(2)
+    frame = frame or sys._getframe(2)
     while frame is not None:
         path = Path(frame.f_code.co_filename)
         if path.is_relative_to(ROOT) and ".venv" not in path.parts and path.name not in ("azure_fakes.py",
@@ -55,7 +59,23 @@ def _chain() -> tuple[str, ...]:
             if name not in files:
                 files.append(name)
         frame = frame.f_back
-    return tuple(files)
+    started_by = getattr(threading.current_thread(), _STARTED_BY, ())
+    return tuple(files) + tuple(f for f in started_by if f not in files)
+
+
+_STARTED_BY = "_sent_on_behalf_of"
+
+
+def follow_threads() -> Callable[[], None]:
+    """From now on a started thread remembers its starter's chain; returns the undo."""
+    original = threading.Thread.start
+
+    def start(self, *args, **kwargs):
+        setattr(self, _STARTED_BY, _chain(sys._getframe(1)))
+        return original(self, *args, **kwargs)
+
+    threading.Thread.start = start
+    return lambda: setattr(threading.Thread, "start", original)
 
 
 def record(request, response) -> None:

@@ -50,9 +50,10 @@ def demo_db_url(pg_cluster) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def record_azurite_requests():
-    """Every request the real SDK clients send over the network (Azurite) joins the session's record."""
+    """Every request the real SDK clients send over the network (Azurite) joins the session's record;
+    threads remember who started them (a poller's requests are its starter's)."""
     from azure.core.pipeline.transport import RequestsTransport
-    from azure_fakes import record
+    from azure_fakes import follow_threads, record
 
     original = RequestsTransport.send
 
@@ -62,10 +63,12 @@ def record_azurite_requests():
         return response
 
     RequestsTransport.send = send
+    unfollow = follow_threads()
     try:
         yield
     finally:
         RequestsTransport.send = original
+        unfollow()
 
 
 @pytest.fixture(scope="session")

@@ -151,9 +151,13 @@ def arm_need(sent: Sent, path: str, origins: dict[str, str]) -> Need:
     resource = path if len(tail) % 2 else path.rsplit("/", 1)[0]  # a list: its parent
     if "/locations/" in path and re.search(r"/(azureAsyncOperation|operationResults)/", path):
         resource = origins.get(path, path)  # an operation status: the resource whose operation it is
+        if tail[0] == "Microsoft.Storage":  # Storage registers no locations/* status action; Learn, "Azure
+            permission = STORAGE_POLL  # permissions for Storage": operations/read "Polls the status of an
+            # asynchronous operation"
     return Need(permission, False, resource, f"{sent.method} {path}")
 
 
+STORAGE_POLL = "Microsoft.Storage/operations/read"
 BLOB = "Microsoft.Storage/storageAccounts/blobServices/containers"
 TABLE = "Microsoft.Storage/storageAccounts/tableServices/tables"
 
@@ -431,3 +435,44 @@ def test_request_mapping_follows_azures_tables():
     assert [(n.permission, n.resource) for n in needs([graph])] == [("Microsoft.ResourceGraph/resources/read", SUB)]
     setup = dataclasses.replace(put, origin="tests/test_drill.py")
     assert needs([setup]) == []  # a test's own seeding of Azurite is not the product's
+    restore = Sent("POST", f"https://management.azure.com/subscriptions/s1/resourceGroups/rg/providers/{ST}/acct/"
+                   "restoreBlobRanges?api-version=1", 202, "https://management.azure.com/subscriptions/s1/"
+                   f"resourceGroups/rg/providers/Microsoft.Storage/locations/eastus/operationResults/op2?api-version=1",
+                   "checks/restore/blob_ranges.py", chain=("checks/restore/blob_ranges.py", "checks/restore_cli.py"))
+    status = dataclasses.replace(restore, method="GET", url=restore.location, location="")
+    account = f"{SUB}/resourceGroups/rg/providers/{ST}/acct"
+    assert needs([restore, status]) == []  # the on-call person's, not the app's
+    assert [(n.permission, n.resource) for n in needs([restore, status], person=True)] == [
+        (f"{ST}/restoreBlobRanges/action", account), (STORAGE_POLL, account)]
+
+
+# --- the incident restore: the on-call person's rights, as the README lists them ------------------------------
+# listed there because Azure may ask for it, though no request of the suite needs it
+LISTED_NOT_RECORDED = {
+    "Microsoft.DBforPostgreSQL/locations/operationResults/read": "Location-header polling (the ARM examples "
+                                                                  "answer with Azure-AsyncOperation)",
+}
+
+
+def incident_rights(readme: str) -> tuple[set[str], str]:
+    """The actions named in the **Permissions** paragraph of the README's "Incident restore", and the
+    paragraph (whitespace joined)."""
+    section = readme[readme.index("## Incident restore"):].split("\n## ", 1)[0]
+    paragraph = " ".join(section[section.index("\n**Permissions**"):].split("\n\n", 1)[0].split())
+    return set(re.findall(r"`(Microsoft\.[A-Za-z]+/[A-Za-z/]+)`", paragraph)), paragraph
+
+
+def test_incident_restore_rights_in_the_readme_are_exactly_what_it_calls(recorded):
+    person = needs(list(SESSION_REQUESTS), person=True)
+    listed, paragraph = incident_rights((ROOT / "README.md").read_text())
+    called = {n.permission for n in person}
+    missing = [n for n in person if n.permission not in listed]
+    assert not missing, "the incident restore calls what the README does not list:\n" + explain(missing)
+    assert listed - called == set(LISTED_NOT_RECORDED), f"listed but never called: {listed - called}"
+    # the built-in data roles the paragraph names grant the data actions it lists
+    roles = [r for r in BUILTIN.values() if r["roleName"] in paragraph]
+    for need in (n for n in person if n.data):
+        assert any(matches(p, need.permission) for r in roles for p in r["dataActions"]), need
+    # not vacuous: a plan, a PITR with its polls, a blob undelete, a blob range restore with its polls
+    assert called >= {f"{PG}/read", f"{PG}/write", "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read",
+                      f"{BLOB}/blobs/write", f"{ST}/restoreBlobRanges/action", STORAGE_POLL}, sorted(called)
