@@ -5,7 +5,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-scripts = ["bench_cold_start.py", "bench_run_wall.py", "bench_changefeed.py"]
+scripts = ["bench_cold_start.py", "bench_run_wall.py", "bench_changefeed.py", "bench_fleet.py"]
 if "--big" in sys.argv and (HERE / "bench_counts.py").exists():
     scripts.append("bench_counts.py")
 for script in scripts:

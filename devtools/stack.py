@@ -60,7 +60,7 @@ def connection_values(pg_port: int = PG_PORT, azurite_ports: tuple[int, int, int
         storage = (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
                    f"BlobEndpoint={base}:{blob}/{AZURITE_ACCOUNT};QueueEndpoint={base}:{queue}/{AZURITE_ACCOUNT};"
                    f"TableEndpoint={base}:{table}/{AZURITE_ACCOUNT};")
-    return {"AzureWebJobsStorage": storage, "BLOB_CONNECTION_STRING": storage,
+    return {"AzureWebJobsStorage": storage, "BLOB_CONNECTION_STRING": storage, "FleetQueue": storage,
             "DATABASE_URL": f"postgresql://verifier:{DEMO_PASSWORD}@127.0.0.1:{pg_port}/medicapp"}
 
 

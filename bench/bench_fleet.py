@@ -1,0 +1,236 @@
+"""Fleet fan-out: N simulated targets through the fleet queue to W concurrent workers.
+
+Each target is a real run (checks.service.verify with the target's own settings, run lease, journal
+transaction) of every read-only check: the database checks against one local PostgreSQL database
+shared by all targets, the PostgreSQL and Storage management checks through the real SDK clients over
+a canned transport answering Azure's official examples after a simulated ARM round trip
+(ARM_LATENCY_MS, default 150 ms per request). The messages go through Azurite's queue: the timer's
+fan-out (checks/queue_face.fan_out) enqueues them and devtools/queue_host.py plays the Functions host
+with W concurrent executions, each calling the deployed handler (claim, run, mark done).
+
+  single-target wall  median wall of one queued target alone (same path: claim + run + journal)
+  efficiency          (N x single-target wall) / (W x fleet wall); goal >= 0.8 at W = 16
+  journal writes      submit_transaction calls (one per run = N) and the claim writes beside them
+  month read          Table queries (and HTTP pages) to read the month's journal for every target
+
+Clearly a simulation of Azure's latency; the Functions host's own polling and scale-out delays are
+not in it (see README "Several targets" for the platform's limits). N and W: BENCH_FLEET_N,
+BENCH_FLEET_WORKERS (default 200 and 1,4,16).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the canned transport (test tooling, never shipped)
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_run_wall import ARM_LATENCY_MS, SUB, SlowTransport  # noqa: E402
+from checks.engine.config import Settings  # noqa: E402
+from devtools.demo import demo_env  # noqa: E402
+from devtools.localstack import DEMO_SQL, Azurite, PostgresCluster  # noqa: E402
+from devtools.queue_host import LocalQueueHost  # noqa: E402
+
+
+class Counter:
+    """Counts calls of a TableClient method (the bench's own instrumentation, not the product's)."""
+
+    def __init__(self, cls, name: str):
+        self.cls, self.name, self.calls, self.lock = cls, name, 0, threading.Lock()
+        self.original = getattr(cls, name)
+        counter = self
+
+        def counted(self, *args, **kwargs):
+            with counter.lock:
+                counter.calls += 1
+            return counter.original(self, *args, **kwargs)
+        setattr(cls, name, counted)
+
+    def reset(self) -> int:
+        calls, self.calls = self.calls, 0
+        return calls
+
+
+def fleet_env(base: dict[str, str], n: int) -> dict[str, str]:
+    targets = [{"name": f"t{i:03d}", "postgres": {"subscription": SUB, "resource_group": "rg",
+                                                  "server": f"medicapp-db-{i:03d}", "host": "127.0.0.1",
+                                                  "database": "medicapp"}} for i in range(n)]
+    return base | {"AZURE_SUBSCRIPTION_ID": SUB, "PG_RESOURCE_GROUP": "rg", "PG_SERVER_NAME": "medicapp-db",
+                   "STORAGE_RESOURCE_GROUP": "rg", "STORAGE_ACCOUNT_NAME": "medicappdocs",
+                   "TARGETS": json.dumps(targets), "RUN_LEASE_SECONDS": "60", "LOG_LEVEL": "error"}
+
+
+def handler_for(settings: Settings, latency: float, check_ids: list[str]):
+    """The deployed handler with the bench's run: real verify, canned ARM after `latency`."""
+    from azure_fakes import StaticCredential
+    from checks.dispatch.handler import handle_message
+    from checks.engine.context import RunContext
+    from checks.journal.store import Journal
+    from checks.service import RunRequest, verify
+
+    journal = Journal.from_settings(settings)
+
+    def run_target(target, message):
+        target_settings = target.settings_for(settings)
+        ctx = RunContext(settings=target_settings, credential=StaticCredential(),
+                         azure_kwargs={"transport": SlowTransport.build(latency), "retry_total": 0})
+        return verify(RunRequest(trigger=message.trigger, checks=check_ids), target_settings, journal, ctx=ctx)
+
+    return journal, lambda body, count: handle_message(body, count, settings, journal, run_target)
+
+
+def waiting_handler_for(settings: Settings, wait: float, check_ids: list[str]):
+    """The I/O-bound part alone: the deployed handler (claim, journal transaction, mark done) around a run
+    that only waits `wait` seconds, as a target's run waits on ARM and PostgreSQL, with as many results."""
+    from checks.dispatch.handler import handle_message
+    from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
+    from checks.engine.target import Target
+    from checks.engine.timeutil import utcnow
+    from checks.journal.store import Journal
+
+    journal = Journal.from_settings(settings)
+
+    def run_target(target, message):
+        started = utcnow()
+        time.sleep(wait)
+        done = utcnow()
+        results = [CheckResult(c, c, Status.PASS, Severity.MEDIUM, "ok", {}, "", started, int(wait * 1000))
+                   for c in check_ids]
+        run = Run(new_run_id(started), message.trigger, started, done, results, target=Target(name=target.name))
+        journal.write_run(run)
+        run.journal_status = "written"
+        return run
+
+    return journal, lambda body, count: handle_message(body, count, settings, journal, run_target)
+
+
+def one_round(azurite: Azurite, env: dict[str, str], latency: float, check_ids: list[str], workers: int,
+              only: int | None = None, wait: float | None = None) -> dict:
+    """Fresh queue and journal table; fan out (all targets, or the first `only`); drain with `workers`."""
+    from checks.queue_face import fan_out
+
+    env = env | {"FLEET_QUEUE": "bench" + uuid.uuid4().hex[:12], "JOURNAL_TABLE": "B" + uuid.uuid4().hex[:16]}
+    settings = Settings.from_env(env)
+    host = LocalQueueHost(azurite.connection_string, settings.fleet_queue, visibility_timeout=300)
+    host.create_queues()
+    journal, handler = (handler_for(settings, latency, check_ids) if wait is None
+                        else waiting_handler_for(settings, wait, check_ids))
+    journal.ensure_table()
+    names = [t.name for t in settings.targets][:only] if only else ()
+    fan_out(settings, trigger="timer", names=names, journal=journal)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    delivered = host.drain(handler, workers=workers)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"wall": wall, "cpu": cpu, "delivered": delivered, "errors": host.errors, "journal": journal,
+            "settings": settings}
+
+
+def fleet_row(result: dict, n: int, single: float, workers: int, counters: tuple) -> dict:
+    transactions, creates, upserts = (c.reset() for c in counters)
+    return {"workers": workers, "wall_s": round(result["wall"], 2), "delivered": result["delivered"],
+            "errors": len(result["errors"]), "error_kinds": sorted({e[:120] for e in result["errors"]})[:3],
+            "throughput_per_min": round(n / result["wall"] * 60, 1),
+            "efficiency": round(n * single / (workers * result["wall"]), 2), "cpu_s": round(result["cpu"], 1),
+            "run_transactions": transactions, "claim_writes": creates + upserts, "result": result}
+
+
+def month_read(journal, month: str, n: int, pages: Counter, queries: Counter) -> dict:
+    """Reading the month for every target: the journal's own read paths, counted."""
+    pages.reset(), queries.reset()
+    runs = journal.list_runs(month)
+    list_runs = {"queries": queries.reset(), "pages": pages.reset(), "runs": len(runs),
+                 "targets": len({r["target"]["name"] for r in runs if r["target"]})}
+    rows = journal.partition(month)
+    partition = {"queries": queries.reset(), "pages": pages.reset(), "entities": len(rows)}
+    overview = fleet_overview_queries(journal, month, pages, queries)
+    return {"list_runs": list_runs, "partition": partition, "overview": overview, "expected_targets": n}
+
+
+def fleet_overview_queries(journal, month: str, pages: Counter, queries: Counter) -> dict | None:
+    """The fleet overview of checks/report (helper 19c), when it exists on this branch."""
+    try:
+        from checks.report import fleet  # noqa: F401
+    except ImportError:
+        return None
+    build = getattr(fleet, "fleet_overview", None) or getattr(fleet, "overview", None)
+    if build is None:
+        return None
+    pages.reset(), queries.reset()
+    build(journal, month)
+    return {"queries": queries.reset(), "pages": pages.reset()}
+
+
+def main() -> dict:
+    from azure.core.pipeline.transport import RequestsTransport
+    from azure.data.tables import TableClient
+    from checks.engine.registry import select
+    from checks.engine.timeutil import this_month
+
+    n = int(os.environ.get("BENCH_FLEET_N", 200))
+    worker_counts = [int(w) for w in os.environ.get("BENCH_FLEET_WORKERS", "1,4,16").split(",")]
+    latency = float(os.environ.get("ARM_LATENCY_MS", ARM_LATENCY_MS)) / 1000
+    transactions, queries = Counter(TableClient, "submit_transaction"), Counter(TableClient, "query_entities")
+    creates, upserts = Counter(TableClient, "create_entity"), Counter(TableClient, "upsert_entity")
+    pages = Counter(RequestsTransport, "send")
+    cluster, azurite = PostgresCluster.start(), Azurite.start()
+    try:
+        cluster.create_database("medicapp", DEMO_SQL)
+        env = fleet_env(demo_env(cluster, azurite) | {"BLOB_CONNECTION_STRING": azurite.connection_string}, n)
+        check_ids = [s.id for s in select() if s.read_only]
+        one_round(azurite, env, latency, check_ids, 1, only=1)  # warm-up: imports, first connections
+        singles = [one_round(azurite, env, latency, check_ids, 1, only=1)["wall"] for _ in range(5)]
+        single = statistics.median(singles)
+        single_cpu = statistics.median(one_round(azurite, env, latency, check_ids, 1, only=1)["cpu"] for _ in range(3))
+        counters = (transactions, creates, upserts)
+        for counter in counters:  # from here on each fleet_row reads what its own round wrote
+            counter.reset()
+        rows = [fleet_row(one_round(azurite, env, latency, check_ids, w), n, single, w, counters) for w in worker_counts]
+        last = rows[-1].pop("result")
+        waited = [fleet_row(one_round(azurite, env, latency, check_ids, w, wait=single), n, single, w, counters)
+                  for w in worker_counts]
+        for row in rows[:-1] + waited:
+            row.pop("result")
+        read = month_read(last["journal"], this_month(), n, pages, queries)
+        report(n, latency, len(check_ids), single, single_cpu, rows, waited, read)
+        return {"n": n, "single_s": single, "rows": rows, "io_rows": waited, "read": read}
+    finally:
+        azurite.stop()
+        cluster.stop()
+
+
+def report(n: int, latency: float, checks: int, single: float, single_cpu: float, rows: list[dict],
+           waited: list[dict], read: dict) -> None:
+    print(f"fleet of {n} simulated targets, {checks} read-only checks each, ARM simulated at "
+          f"{latency * 1000:.0f} ms per request, one shared PostgreSQL database, Azurite queue + journal")
+    print(f"  single target through the queue (median of 5): {single * 1000:.0f} ms wall, "
+          f"{single_cpu * 1000:.0f} ms CPU of this process (on {os.cpu_count()} cores shared by all workers)")
+    for title, table in (("real runs (checks, lease, journal)", rows),
+                         (f"I/O-bound part: runs that wait {single * 1000:.0f} ms instead of computing", waited)):
+        print(f"  {title}")
+        print("  workers  fleet wall  throughput      efficiency  CPU s  run transactions  claim writes  errors")
+        for r in table:
+            print(f"  {r['workers']:>7}  {r['wall_s']:>8.1f} s  {r['throughput_per_min']:>7.1f} /min  "
+                  f"{r['efficiency']:>10.2f}  {r['cpu_s']:>5}  {r['run_transactions']:>16}  {r['claim_writes']:>12}  "
+                  f"{r['errors']:>6}")
+    for r in rows + waited:
+        for kind in r["error_kinds"]:
+            print(f"  retried delivery at {r['workers']} workers (the host delivers it again): {kind}")
+    lr, part, ov = read["list_runs"], read["partition"], read["overview"]
+    print(f"  month read: list_runs = {lr['queries']} query ({lr['pages']} HTTP pages) for {lr['runs']} runs of "
+          f"{lr['targets']} targets; whole month partition = {part['queries']} query ({part['pages']} pages, "
+          f"{part['entities']} entities)"
+          + (f"; fleet overview = {ov['queries']} query ({ov['pages']} pages)" if ov else
+             "; fleet overview: not on this branch (checks/report)"))
+    print("  goal: efficiency >= 0.8 at 16 workers; run transactions = N; month read = 1 query")
+
+
+if __name__ == "__main__":
+    main()
