@@ -142,7 +142,7 @@ def fleet_row(result: dict, n: int, single: float, workers: int, counters: tuple
             "run_transactions": transactions, "claim_writes": creates + upserts, "result": result}
 
 
-def month_read(journal, month: str, n: int, pages: Counter, queries: Counter) -> dict:
+def month_read(journal, month: str, n: int, pages: Counter, queries: Counter, settings: Settings) -> dict:
     """Reading the month for every target: the journal's own read paths, counted."""
     pages.reset(), queries.reset()
     runs = journal.list_runs(month)
@@ -150,21 +150,18 @@ def month_read(journal, month: str, n: int, pages: Counter, queries: Counter) ->
                  "targets": len({r["target"]["name"] for r in runs if r["target"]})}
     rows = journal.partition(month)
     partition = {"queries": queries.reset(), "pages": pages.reset(), "entities": len(rows)}
-    overview = fleet_overview_queries(journal, month, pages, queries)
+    overview = fleet_overview_queries(journal, month, pages, queries, settings)
     return {"list_runs": list_runs, "partition": partition, "overview": overview, "expected_targets": n}
 
 
-def fleet_overview_queries(journal, month: str, pages: Counter, queries: Counter) -> dict | None:
-    """The fleet overview of checks/report (helper 19c), when it exists on this branch."""
+def fleet_overview_queries(journal, month: str, pages: Counter, queries: Counter, settings: Settings) -> dict | None:
+    """The fleet overview of checks/report/fleet.py (targets x checklist boxes), when it is on this branch."""
     try:
-        from checks.report import fleet  # noqa: F401
+        from checks.report.fleet import fleet_overview
     except ImportError:
         return None
-    build = getattr(fleet, "fleet_overview", None) or getattr(fleet, "overview", None)
-    if build is None:
-        return None
     pages.reset(), queries.reset()
-    build(journal, month)
+    fleet_overview(journal, month, settings)
     return {"queries": queries.reset(), "pages": pages.reset()}
 
 
@@ -198,7 +195,7 @@ def main() -> dict:
                   for w in worker_counts]
         for row in rows[:-1] + waited:
             row.pop("result")
-        read = month_read(last["journal"], this_month(), n, pages, queries)
+        read = month_read(last["journal"], this_month(), n, pages, queries, last["settings"])
         report(n, latency, len(check_ids), single, single_cpu, rows, waited, read)
         return {"n": n, "single_s": single, "rows": rows, "io_rows": waited, "read": read}
     finally:

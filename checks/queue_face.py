@@ -21,7 +21,7 @@ log = logging.getLogger("checks.dispatch")
 def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), month: str | None = None,
             journal: Any = None, client: Any = None) -> dict[str, Any]:
     """One message per target (all, or `names`: KeyError naming the unknown ones). The timer's messages are
-    attempt 1 of the month (a second firing is a duplicate); an on-demand one takes the next attempt."""
+    attempt 1 of the month (a second firing is a duplicate); an on-demand one takes the next attempt from 2."""
     from checks.dispatch.claims import Claims
     from checks.dispatch.queue import enqueue
     from checks.service import open_journal
@@ -31,7 +31,9 @@ def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), mo
     highest: dict[str, int] = {}
     if trigger != "timer":
         highest = Claims(journal or open_journal(settings)).attempts(month)
-    messages = [FleetMessage(month, t.name, highest.get(t.name, 0) + 1, trigger) for t in chosen]
+    # attempt 1 is the timer's: an on-demand run never takes it, so it never hides the month's timer run
+    messages = [FleetMessage(month, t.name, 1 if trigger == "timer" else max(highest.get(t.name, 0), 1) + 1, trigger)
+                for t in chosen]
     sent = enqueue(settings, messages, client=client)
     log.info("fleet: %d message(s) enqueued on %s for %s: %s", len(sent), settings.fleet_queue, month,
              ", ".join(f"{m['target']}#{m['attempt']}" for m in sent))

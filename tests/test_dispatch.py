@@ -322,13 +322,21 @@ def test_http_verify_targets_enqueues_and_answers_202(fleet_env, host):
     resp = fn("verify")(post({"targets": ["gamma", "alpha", "gamma"]}))
     assert resp.status_code == 202, resp.get_body()
     answer = json.loads(resp.get_body())
-    assert [(m["target"], m["attempt"]) for m in answer["enqueued"]] == [("gamma", 1), ("alpha", 1)]
+    assert [(m["target"], m["attempt"]) for m in answer["enqueued"]] == [("gamma", 2), ("alpha", 2)]
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
     host.drain(lambda body, count: handle_message(body, count, settings, journal, journaling_run(journal, [])))
     again = json.loads(fn("verify")(post({"targets": "all"})).get_body())
-    assert [(m["target"], m["attempt"]) for m in again["enqueued"]] == [("alpha", 2), ("beta", 1), ("gamma", 2)]
+    assert [(m["target"], m["attempt"]) for m in again["enqueued"]] == [("alpha", 3), ("beta", 2), ("gamma", 3)]
     assert {FleetMessage.from_text(m.content).trigger for m in host.client().peek_messages(max_messages=5)} == {"http"}
+    # the month's timer run (attempt 1) still runs after on-demand ones
+    from checks.queue_face import fan_out
+    host.drain(lambda body, count: handle_message(body, count, settings, journal, journaling_run(journal, [])))
+    fan_out(settings, trigger="timer")
+    outcomes = []
+    host.drain(lambda body, count: outcomes.append(
+        handle_message(body, count, settings, journal, journaling_run(journal, []))))
+    assert [o.action for o in outcomes] == ["ran"] * 3
 
 
 @pytest.mark.parametrize("body,fragment", [

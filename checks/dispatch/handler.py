@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from checks.dispatch.claims import DONE, POISONED, Claims, journaled_run
+from checks.dispatch.claims import DONE, POISONED, Claims, journaled_run, partition
 from checks.dispatch.message import BadMessage, FleetMessage
 from checks.engine.fleet import FleetTarget, targets_of
 from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
@@ -101,7 +101,7 @@ def handle_poison(body: str | bytes, settings: Any, journal: Any, attempts: int 
     text = poisoned_text(message, attempts)
     log.error("%s", text, extra={"target": message.target, "month": message.month, "status": "error"})
     claims = Claims(journal)
-    found = journal.get_entity(f"fleet-{message.month}", message.key)
+    found = journal.get_entity(partition(message.month), message.key)
     if found is not None and found[0].get("State") == DONE:  # ran after all (e.g. only the ack failed)
         return Outcome("duplicate", message.target, str(found[0].get("RunId", "")), detail="its run was journaled")
     if not claims.poison_marker(message, now, attempts):
