@@ -304,21 +304,26 @@ def restore_plan(req: func.HttpRequest) -> func.HttpResponse:
 
     body = read_json_body(req, _RESTORE_PLAN_KEYS)
     kind = body.get("kind", "postgres")
-    required = {"postgres": ("point", "'latest' or an ISO time with a zone, e.g. 2026-11-26T03:00:00Z"),
-                "blobs": ("container", "the container's name")}
+    required = {"postgres": ("point", msg("'latest' or an ISO time with a zone, e.g. 2026-11-26T03:00:00Z")),
+                "blobs": ("container", msg("the container's name"))}
     if kind not in required:
-        raise BadRequest("field 'kind' must be 'postgres' or 'blobs'")
+        raise BadRequest(msg("field 'kind' must be 'postgres' or 'blobs'"))
     if required[kind][0] not in body:
-        raise BadRequest(f"field '{required[kind][0]}' is required for kind {kind}: {required[kind][1]}")
+        raise BadRequest(msg("field '{field}' is required for kind {kind}: {expected}", field=required[kind][0],
+                             kind=kind, expected=required[kind][1]))
     settings = load_settings()
     ctx = restore.make_context(settings)
     try:
         plan = _restore_plan(ctx, settings, kind, body)
     except NotConfigured as exc:
-        raise BadRequest(f"incident restore not configured: {exc}") from None
+        raise BadRequest(msg("incident restore not configured: {reason}", reason=exc.args[0] if exc.args else "")) \
+            from None
     finally:
         ctx.close()
-    return json_response(plan.to_dict(), 200 if plan.valid else 422)
+    from checks.engine.i18n import current
+    payload = plan.to_dict()  # the reasons in the caller's language (the plan's Messages, before JSON)
+    payload["reasons"] = [current().message(reason) for reason in plan.reasons]
+    return json_response(payload, 200 if plan.valid else 422)
 
 
 def _restore_plan(ctx, settings, kind: str, body: dict[str, Any]):

@@ -218,6 +218,25 @@ def test_http_restore_plan_for_blobs(azurite_env, env_patch):
     assert incidents(azurite_env) == []
 
 
+def test_http_restore_plan_speaks_the_callers_language(azurite_env, env_patch):
+    import azure.functions as func
+    from checks import http_api
+
+    env_patch(azurite_env)
+
+    def post(body) -> tuple[int, dict]:
+        resp = http_api.restore_plan(func.HttpRequest(method="POST", url="/api/restore/plan?lang=fr",
+                                                      params={"lang": "fr"}, body=json.dumps(body).encode(),
+                                                      headers={"content-type": "application/json"}))
+        return resp.status_code, json.loads(resp.get_body())
+
+    status, plan = post({"kind": "blobs", "container": "documents-r18", "deleted_since": "yesterday"})
+    assert status == 422 and plan["reasons"] == [
+        "--deleted-since 'yesterday' n'est pas une heure ISO avec fuseau, p. ex. 2026-11-26T03:00:00Z"]
+    status, answer = post({"kind": "blobs"})
+    assert status == 400 and answer["error"] == "le champ 'container' est obligatoire pour le type blobs : le nom du conteneur"
+
+
 # --- blob point-in-time restore of a prefix's range (ARM, official BlobRangesRestore example) -------------------
 from azure_fakes import arm_example, arm_fixture, derive, sent_json  # noqa: E402
 
