@@ -368,9 +368,9 @@ class Settings:
         """
         missing = [self._missing_label(need) for need in needs if not self._satisfied(need)]
         if missing:
-            from checks.engine.i18n import msg
-            names = missing[0] if len(missing) == 1 else msg("{names} and {last}", names=", ".join(missing[:-1]),
-                                                             last=missing[-1])
+            from checks.engine.i18n import join_messages, msg
+            names = missing[0] if len(missing) == 1 else msg("{names} and {last}",
+                                                             names=join_messages(missing[:-1], ", "), last=missing[-1])
             raise NotConfigured(msg("{names} not set", names=names))
 
     def _satisfied(self, need: str | tuple[str, ...]) -> bool:
@@ -380,10 +380,14 @@ class Settings:
 
     @staticmethod
     def _missing_label(need: str | tuple[str, ...]) -> str:
+        from checks.engine.i18n import msg
         if need == DATABASE:
-            return "DATABASE_URL (or PGHOST/PGDATABASE)"
+            return msg("DATABASE_URL (or PGHOST/PGDATABASE)")
         first, *others = (need,) if isinstance(need, str) else need
-        return _FIELDS[first].name + (f" (or {' or '.join(_FIELDS[o].name for o in others)})" if others else "")
+        if not others:
+            return _FIELDS[first].name
+        return msg("{name} (or {others})", name=_FIELDS[first].name,  # "A (or B)", "A (or B or C)"
+                   others=" or ".join(_FIELDS[o].name for o in others))
 
     @property
     def spool_dir(self) -> Path:
