@@ -275,3 +275,13 @@ def test_cli_help_in_french(capsys):
     assert "faire avancer l'exercice actif" in " ".join(capsys.readouterr().out.split())
     assert _cli(["--help"], {})[0] == 0
     assert "run the checks and record them in the journal" in " ".join(capsys.readouterr().out.split())
+
+
+def test_missing_variables_render_in_french():
+    from checks.engine.model import NotConfigured
+    with pytest.raises(NotConfigured) as err:
+        S.require(("blob_account_url", "blob_connection_string"), "blob_containers", "azure_subscription_id")
+    reason = err.value.args[0]
+    assert reason == "BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING), BLOB_CONTAINERS and AZURE_SUBSCRIPTION_ID not set"
+    assert translator("fr").message(reason) == (
+        "BLOB_ACCOUNT_URL (ou BLOB_CONNECTION_STRING), BLOB_CONTAINERS et AZURE_SUBSCRIPTION_ID non défini(s)")
