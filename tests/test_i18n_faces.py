@@ -285,3 +285,22 @@ def test_missing_variables_render_in_french():
     assert reason == "BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING), BLOB_CONTAINERS and AZURE_SUBSCRIPTION_ID not set"
     assert translator("fr").message(reason) == (
         "BLOB_ACCOUNT_URL (ou BLOB_CONNECTION_STRING), BLOB_CONTAINERS et AZURE_SUBSCRIPTION_ID non défini(s)")
+
+
+def test_a_re_judged_drill_quotes_the_restored_checks_in_french():
+    from checks.drill.restore_drill import drill_run
+    from checks.drill.state import FAILED, Drill
+    from checks.drill.verify import evaluate_drill
+    from checks.engine.i18n import msg
+    failing = msg("cannot connect to {target}: {reason}", target="db", reason="timeout")
+    outcome = evaluate_drill(_facts(restored_checks={"database.connectivity": ("error", failing)}), S)
+    drill = Drill(drill_id="20261126T060000Z-abc123", state=FAILED, trigger="cli", source_server="prod",
+                  resource_group="rg", target_server="t", requested_at="2026-11-26T05:00:00Z",
+                  restore_point="2026-11-01T05:50:00Z", restore_point_mode="latest", expires_at="",
+                  ready_at="2026-11-26T05:30:00Z", outcome="fail", summary=outcome.summary,
+                  verification=dict(outcome.details["verification"]))
+    back = Drill.from_entity(json.loads(json.dumps(drill.to_entity())))  # a later invocation reads the state
+    result = drill_run(back, datetime(2026, 11, 26, 6, tzinfo=UTC), S).results[0]
+    text = translator("fr").message(result.summary, json.loads(json.dumps(result.messages["summary"])))
+    assert "sur le serveur restauré : database.connectivity error (" in text
+    assert "cannot connect" not in text, text

@@ -105,6 +105,9 @@ class Drill:
             entity[name] = json.dumps(value, default=str) if isinstance(value, (dict, list)) else \
                 str(value) if isinstance(value, str) else value  # the table client takes plain str only
         facts = facts_of({"summary": self.summary, "error": self.error, "cleanup": self.cleanup, "events": self.events})
+        checks = facts_of({cid: c.get("summary") for cid, c in (self.verification.get("checks") or {}).items()})
+        if checks:  # the restored server's check summaries, quoted again when the drill is re-judged
+            facts["checks"] = checks
         if facts:  # the texts' message ids: a past drill renders in any language
             entity["Messages"] = json.dumps(facts, default=str)
         return entity
@@ -127,6 +130,11 @@ class Drill:
             facts = json.loads(entity.get("Messages") or "{}")
         except ValueError:  # a damaged column: the texts read as stored
             facts = {}
+        facts = facts if isinstance(facts, dict) else {}
+        checks = (kwargs.get("verification") or {}).get("checks") or {}
+        for cid, fact in (facts.get("checks") or {}).items():
+            if isinstance(checks.get(cid), dict):
+                with_facts(checks[cid], {"summary": fact})
         return cls(**with_facts(kwargs, facts))
 
     def public(self) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def _compare_counts(facts: DrillFacts, threshold: float) -> tuple[dict[str, Any]
 
 def _verification_record(facts: DrillFacts, counts: dict[str, Any], threshold: float) -> dict[str, Any]:
     verification = {
-        "checks": {cid: {"status": st, "summary": summary[:200]} for cid, (st, summary) in facts.restored_checks.items()},
+        "checks": {cid: {"status": st, "summary": _cut(summary, 200)} for cid, (st, summary) in facts.restored_checks.items()},
         "counts": counts,
         "alembic_revision": {"restored": facts.restored_revision, "production": facts.production_revision},
         "shortfall_threshold_percent": threshold,
