@@ -48,7 +48,6 @@ def connect(settings: Settings, credential_getter=None, host: str | None = None)
     """Open a read-only session; failures become CheckError with a reason a person can act on."""
     if not settings.database_configured:
         from checks.engine.model import NotConfigured
-        from checks.engine.i18n import msg
         raise NotConfigured(msg("{names} not set", names=msg("DATABASE_URL (or PGHOST/PGDATABASE)")))
     import psycopg  # lazy: cold start
 
