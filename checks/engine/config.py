@@ -384,10 +384,8 @@ class Settings:
         if need == DATABASE:
             return msg("DATABASE_URL (or PGHOST/PGDATABASE)")
         first, *others = (need,) if isinstance(need, str) else need
-        if not others:
-            return _FIELDS[first].name
         return msg("{name} (or {others})", name=_FIELDS[first].name,  # "A (or B)", "A (or B or C)"
-                   others=" or ".join(_FIELDS[o].name for o in others))
+                   others=" or ".join(_FIELDS[o].name for o in others)) if others else _FIELDS[first].name
 
     @property
     def spool_dir(self) -> Path:
