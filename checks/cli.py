@@ -22,7 +22,6 @@ from checks.engine.i18n import current, language, normalise_language, tr as _
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
-from checks.engine.target import Target
 from checks.engine.redact import RedactingFilter
 from checks.engine.registry import UnknownCheck, all_checks
 from checks.engine.timeutil import this_month
@@ -116,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=_("overview of N months ending --month (default 1; 12 with --site)"))
     report.add_argument("--site", metavar="DIR", help=_("write the linked HTML pages (overview, months, runs, "
                         "drills) into DIR as a static site; exit 0 once written"))
+    report.add_argument("--target", metavar="NAME", help=_("that target's checklist (a name from TARGETS; "
+                        "default: the only target; with several, the fleet overview)"))
+    report.add_argument("--fleet", "--all-targets", dest="fleet", action="store_true",
+                        help=_("every target of the month, worst first (exit 1 unless every target ticks every box)"))
 
     ack = sub.add_parser("ack", help=_("accept a result's counts as the new baseline (e.g. after a known deletion)"))
     ack.add_argument("--run", required=True, metavar="RUN", help=_("run id whose counts to accept"))
@@ -127,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     signoff.add_argument("--month", type=_month, required=True, help=_("YYYY-MM"))
     signoff.add_argument("--by", required=True, metavar="NAME", help=_("who reviewed it"))
     signoff.add_argument("--comment", default="", help=_("optional remark (at most 500 characters)"))
+    signoff.add_argument("--target", metavar="NAME", help=_("the target signed off (required with several targets)"))
     _common_everywhere(parser)
     return parser
 
@@ -318,42 +322,48 @@ def cmd_list(args, out: TextIO, env) -> int:
 
 
 def cmd_report(args, out: TextIO, env) -> int:
-    from checks.report.checklist import ReportError, check_months, month_report, overview
+    from checks.report.checklist import ReportError, check_months
+    from checks.report.fleet import checklist_for
     from checks.report.render import render
     from checks.service import load_settings, open_journal
 
+    settings = load_settings(env)
     if args.site:
         from checks.report.site import cli_site
-        return cli_site(args, out, open_journal(load_settings(env)), UsageError)
+        return cli_site(args, out, open_journal(settings), UsageError, settings)
     try:
         months = check_months(1 if args.months is None else args.months)
+        result = checklist_for(open_journal(settings), args.month or this_month(), settings, target=args.target,
+                               months=months, fleet=args.fleet)
     except ReportError as exc:
         raise UsageError(reason_text(exc)) from None
-    settings = load_settings(env)
-    journal, production = open_journal(settings), Target.from_settings(settings)
-    month = args.month or this_month()
-    result = (month_report(journal, month, production=production) if months == 1
-              else overview(journal, month, months, production=production))
     out.write(render(result, args.format))
     return EXIT_OK if result.complete else EXIT_FAILED
 
 
 def cmd_signoff(args, out: TextIO, env) -> int:
-    from checks.report.checklist import ReportError, sign_off
+    from checks.report.checklist import ReportError
+    from checks.report.fleet import sign_off_target
     from checks.service import load_settings, open_journal
 
     settings = load_settings(env)
     try:
-        stored, report = sign_off(open_journal(settings), args.month, args.by, args.comment, via="cli",
-                                  production=Target.from_settings(settings))
+        stored, report = sign_off_target(open_journal(settings), args.month, args.by, args.comment, settings,
+                                         args.target, via="cli")
     except ReportError as exc:
         raise UsageError(reason_text(exc)) from None
-    out.write(_("Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run(s), report digest "
-                "{digest}", month=args.month, by=stored.by, at=stored.at, ticked=report.ticked,
-                boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
+    if args.target:
+        out.write(_("Signed off {month} for {target} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run(s), "
+                    "report digest {digest}", month=args.month, target=args.target, by=stored.by, at=stored.at,
+                    ticked=report.ticked, boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
+    else:
+        out.write(_("Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run(s), report "
+                    "digest {digest}", month=args.month, by=stored.by, at=stored.at, ticked=report.ticked,
+                    boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
     if not report.complete:
+        flag = f" --target {args.target}" if args.target else ""
         out.write(_("Note: not every box is ticked; see `python -m checks report --month {month}`",
-                    month=args.month) + "\n")
+                    month=f"{args.month}{flag}") + "\n")
     return EXIT_OK
 
 

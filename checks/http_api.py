@@ -370,9 +370,10 @@ def journal_run(req: func.HttpRequest) -> func.HttpResponse:
 
 @handle
 def report(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/report?month=YYYY-MM[&format=md|html|json][&months=N]: the monthly checklist
-    (months > 1 = overview of N months ending with `month`). Default: this month, JSON."""
-    from checks.report.checklist import ReportError, check_format, check_month, check_months, month_report, overview
+    """GET /api/report?month=YYYY-MM[&format=md|html|json][&months=N][&target=NAME|&fleet=1]: the checklist (of
+    one target; fleet=1, the default with several: every target), N months' overview. Default: this month, JSON."""
+    from checks.report.checklist import ReportError, check_format, check_month, check_months
+    from checks.report.fleet import checklist_for, scopes_of
     from checks.report.pages import CSP, Links
     from checks.report.render import CONTENT_TYPES, render
     from checks.service import load_settings, open_journal
@@ -381,15 +382,15 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
         month = check_month(req.params.get("month") or this_month())
         fmt = check_format(req.params.get("format") or "json")
         months = check_months(req.params.get("months") or 1)
+        settings = load_settings()
+        result = checklist_for(open_journal(settings), month, settings, target=req.params.get("target") or None,
+                               months=months, fleet=req.params.get("fleet"))
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
-    settings = load_settings()
-    journal, production = open_journal(settings), Target.from_settings(settings)
-    result = (month_report(journal, month, production=production) if months == 1
-              else overview(journal, month, months, production=production))
     mimetype, _, _charset = CONTENT_TYPES[fmt].partition("; charset=")
     # the linked pages live under /api/pages/; key and language go along only when given in the URL
-    links = Links(base="pages/", code=req.params.get("code") or None, lang=req.params.get("lang") or None)
+    links = Links(base="pages/", code=req.params.get("code") or None, lang=req.params.get("lang") or None,
+                  several=len(scopes_of(settings)) > 1)
     return func.HttpResponse(render(result, fmt, links), status_code=200, mimetype=mimetype, charset="utf-8",
                              headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
 
@@ -405,7 +406,8 @@ def pages(req: func.HttpRequest) -> func.HttpResponse:
 
     page = req.route_params.get("page", "")
     try:
-        html = http_page(open_journal(load_settings()), page, dict(req.params))
+        settings = load_settings()
+        html = http_page(open_journal(settings), page, dict(req.params), settings)
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
     except NotFound as exc:
@@ -422,9 +424,10 @@ def html_response(html: str, status: int = 200) -> func.HttpResponse:
 
 @handle
 def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/report/{month}/signoff {"by": "NAME", "comment": "..."}: record who reviewed the month."""
+    """POST /api/report/{month}/signoff {"by": "NAME", "comment": "...", "target": "NAME (required with several)"}."""
     from dataclasses import asdict
-    from checks.report.checklist import ReportError, check_month, sign_off
+    from checks.report.checklist import ReportError, check_month
+    from checks.report.fleet import sign_off_target
     from checks.service import load_settings, open_journal
 
     month = req.route_params.get("month", "")
@@ -432,16 +435,16 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
         check_month(month)
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
-    body = read_json_body(req, {"by": str, "comment": str})
+    body = read_json_body(req, {"by": str, "comment": str, "target": str})
     if "by" not in body:
         raise BadRequest(msg("field 'by' (who reviewed the month) is required, e.g. {example}",
                              example='{"by": "Dr. A. Example"}'))
     settings = load_settings()
     try:
-        stored, month_state = sign_off(open_journal(settings), month, body["by"], body.get("comment"), via="http",
-                                       production=Target.from_settings(settings))
+        stored, month_state = sign_off_target(open_journal(settings), month, body["by"], body.get("comment"),
+                                              settings, body.get("target"), via="http")
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
-    return json_response({"month": month, "signoff": asdict(stored), "boxes_ticked": month_state.ticked,
-                          "boxes_total": len(month_state.boxes), "complete": month_state.complete,
-                          "digest": month_state.digest}, 201)
+    return json_response({"month": month, "target": body.get("target"), "signoff": asdict(stored),
+                          "boxes_ticked": month_state.ticked, "boxes_total": len(month_state.boxes),
+                          "complete": month_state.complete, "digest": month_state.digest}, 201)

@@ -192,3 +192,59 @@ def test_static_site_in_the_browser(site, page, base_env, tmp_path):
     assert Path(urlsplit(p.url).path).name == "index.html"
     seen = _crawl(page, (tmp_path / "index.html").as_uri(), tmp_path.as_uri())
     assert len(seen) == 12 + 1 + 4 + 1 and page.problems == []
+
+
+# --- several targets: the fleet pages (checks/report/fleet.py) ---------------------------------
+
+@pytest.fixture
+def fleet_site(env_patch, base_env):
+    """(server, month, run ids): two configured targets, one complete, one failed, and a third without a run."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from checks.engine.model import Status
+    from checks.report.fleet import scopes_of
+    from devtools.functions_server import FunctionsServer
+    from test_report import FULL, make_run
+    from test_report_fleet import TARGETS
+
+    env = dict(base_env, TARGETS=json.dumps(TARGETS))
+    env_patch(env)
+    settings = Settings.from_env(env)
+    journal = Journal.from_settings(settings)
+    start = datetime.now(timezone.utc).replace(day=1, hour=0, minute=5, second=0, microsecond=0)
+    failed = [r if r[0] != "blob.soft_delete" else (r[0], Status.FAIL, "soft delete off", {"enabled": False})
+              for r in FULL]
+    runs = []
+    for minutes, (name, results) in enumerate((("prod", FULL), ("preprod", failed)), 1):
+        run = make_run(f"{start:%Y%m%d}T00{minutes:02d}00Z-f{minutes}f{minutes}f{minutes}", start + timedelta(minutes=minutes),
+                       results)
+        run.target = next(s.target for s in scopes_of(settings) if s.name == name)
+        journal.write_run(run)
+        runs.append(run.run_id)
+    with FunctionsServer(FUNCTIONS, KEY) as server:
+        yield server, f"{start:%Y-%m}", runs
+
+
+def test_fleet_pages_link_to_every_target_and_run_without_errors(fleet_site, page):
+    server, month, runs = fleet_site
+    p = page.page
+    p.goto(f"{server.base}/api/pages/index.html?code={KEY}")
+    assert p.title().startswith("Backup checklist of every target")
+    link(p, month)
+    assert urlsplit(p.url).path == f"/api/pages/fleet-{month}.html" and f"code={KEY}" in p.url
+    names = p.eval_on_selector_all("table.fleet tbody th[scope=row]", "els => els.map(e => e.innerText.split('\\n')[0])")
+    assert names == ["preprod", "staging", "prod"]  # worst first: a failed box, then missing, then complete
+    assert "MISSING" in _status_words(p) and "FAILED" in _status_words(p)
+    link(p, "preprod", "table.fleet")
+    assert p.locator("h1").inner_text() == f"Monthly backup checklist of preprod, {month}"
+    link(p, runs[1], "table.runs")
+    assert p.locator("h1").inner_text() == f"Run {runs[1]}"
+    link(p, month, "nav.crumbs")  # a month without a target: the fleet page
+    assert urlsplit(p.url).path == f"/api/pages/fleet-{month}.html"
+    seen = _crawl(page, f"{server.base}/api/pages/index.html?code={KEY}&lang=fr", f"{server.base}/api/pages/")
+    # index, 12 fleet pages, 3 targets' month page each (the same run pages), 2 runs
+    assert len(seen) == 1 + 12 + 12 * 3 + 2 and all("lang=fr" in url for url in seen)
+    p.goto(f"{server.base}/api/pages/fleet-{month}.html?code={KEY}&lang=fr")
+    assert "MANQUANTE" in _status_words(p) and p.locator("h1").inner_text().startswith("Checklist des sauvegardes")
+    assert page.problems == [] and all(status == 200 for _, status in server.requests)

@@ -352,8 +352,10 @@ def validate_signoff(month: str, by: Any, comment: Any, now: datetime) -> tuple[
 
 
 def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str = "cli",
-             now: datetime | None = None, production: Target | None = None) -> tuple[SignOff, MonthReport]:
-    """Record who reviewed `month` (insert-only: an earlier sign-off is never overwritten).
+             now: datetime | None = None, production: Target | None = None,
+             target_name: str = "") -> tuple[SignOff, MonthReport]:
+    """Record who reviewed `month` (insert-only: an earlier sign-off is never overwritten), for the
+    target called `target_name` (`journal` then shows that target's entities: fleet.TargetJournal).
 
     Returns the stored sign-off and the report it was given on (read first: one partition query).
     """
@@ -364,7 +366,7 @@ def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str
         "PartitionKey": month, "Kind": "signoff", "SignedBy": name, "SignedAt": now,
         "Comment": redact(text), "Via": via,
         "ReportDigest": report.digest, "RunCount": len(report.runs), "BoxesTicked": report.ticked,
-        "AppVersion": __version__,
+        "AppVersion": __version__, **({"TargetName": target_name} if target_name else {}),
     }
     _insert(journal, entity, f"signoff-{now:%Y%m%dT%H%M%S%f}Z")
     stored = SignOff(by=name, at=journal_iso(now), comment=entity["Comment"], via=via,

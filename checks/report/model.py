@@ -133,6 +133,7 @@ class MonthReport:
     protections: list[Protection] = field(default_factory=list)  # beyond the boxes (issue 17)
     target: str = ""  # the production target the boxes are about (label), "" when not named
     acks: list[dict[str, Any]] = field(default_factory=list)  # acknowledged count drops (checks/report/acks.py)
+    target_name: str = ""  # one target of several (checks/report/fleet.py); "" in a fleet of one
 
     @property
     def ticked(self) -> int:
@@ -157,6 +158,7 @@ class MonthReport:
             "notes": list(self.notes), "digest": self.digest, "app_version": __version__,
             "protections": [asdict(p) for p in self.protections],
             "target": self.target, "acks": list(self.acks),
+            **({"target_name": self.target_name} if self.target_name else {}),
         }
 
 

@@ -37,18 +37,22 @@ CSP = META_CSP + "; frame-ancestors 'none'"
 
 INDEX = "index.html"
 _RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"
-PAGE_NAME = re.compile(rf"(?P<index>index)\.html|month-(?P<month>\d{{4}}-(?:0[1-9]|1[0-2]))\.html|"
-                       rf"run-(?P<run>{_RUN_ID})\.html|drill-(?P<drill>{_RUN_ID})\.html")
+_MONTH = r"\d{4}-(?:0[1-9]|1[0-2])"
+PAGE_NAME = re.compile(rf"(?P<index>index)\.html|month-(?P<month>{_MONTH})\.html|"
+                       rf"run-(?P<run>{_RUN_ID})\.html|drill-(?P<drill>{_RUN_ID})\.html|"
+                       rf"fleet-(?P<fleet>{_MONTH})\.html|month-(?P<target>{_MONTH}-[a-z0-9][a-z0-9-]{{0,39}})\.html")
 
 
 @dataclass(frozen=True)
 class Links:
     """Relative links between the pages. `base` leads from the current page to the pages' folder
     ("" on the pages themselves, "pages/" from /api/report); `code` is the function key and `lang`
-    the language, each passed along only when the caller supplied it (`?code=`, `?lang=`)."""
+    the language, each passed along only when the caller supplied it (`?code=`, `?lang=`); `several`:
+    the deployment checks several targets, so a month without a target is the fleet page."""
     base: str = ""
     code: str | None = None
     lang: str | None = None
+    several: bool = False
 
     def _href(self, name: str) -> str:
         params = {key: value for key, value in (("code", self.code), ("lang", self.lang)) if value}
@@ -57,8 +61,17 @@ class Links:
     def overview(self) -> str:
         return self._href(INDEX)
 
-    def month(self, month: str) -> str:
+    def month(self, month: str, target: str = "") -> str:
+        """A month's checklist; with several targets, `target`'s (without one: every target's)."""
+        if self.several:
+            return self._href(f"month-{month}-{target}.html" if target else f"fleet-{month}.html")
         return self._href(f"month-{month}.html")
+
+    def fleet(self, month: str) -> str:
+        return self._href(f"fleet-{month}.html")
+
+    def page(self, name: str) -> str:
+        return self._href(name)
 
     def run(self, run_id: str) -> str:
         return self._href(f"run-{run_id}.html")
@@ -68,7 +81,8 @@ class Links:
 
 
 def parse_page_name(name: str) -> tuple[str, str] | None:
-    """('index'|'month'|'run'|'drill', value) for a valid page name, else None."""
+    """('index'|'month'|'run'|'drill'|'fleet'|'target', value) for a valid page name, else None;
+    'target' values are `YYYY-MM-<target name>`."""
     match = PAGE_NAME.fullmatch(name or "")
     if match is None:
         return None
@@ -155,6 +169,20 @@ def worst_status(report: MonthReport) -> str | None:
     """The worst status of the month's runs (None without a run)."""
     statuses = [Status(r.status) for r in report.runs if r.status in Status._value2member_map_]
     return Status.worst(statuses).value if statuses else None
+
+
+def fleet_page(fleet: Any, links: Links = Links(), months: set[str] | None = None) -> str:
+    """Every target's checklist of a month (checks/report/fleet.py), worst first; `months` as for
+    month_page."""
+    previous, following = (m if months is None or m in months else None for m in _neighbours(fleet.month))
+    return _page("fleet.html", links, fleet=fleet, summary=fleet.to_dict(), previous=previous, following=following)
+
+
+def fleet_index_page(fleets: list[Any], links: Links = Links()) -> str:
+    """Several targets over several months (oldest first in `fleets`): a row per month, newest first,
+    with how many targets ticked each box and signed the month off."""
+    rows = [(f, f.to_dict()) for f in reversed(fleets)]
+    return _page("fleet_index.html", links, rows=rows, first=fleets[0].month, last=fleets[-1].month)
 
 
 def overview_page(ov: Overview, links: Links = Links()) -> str:

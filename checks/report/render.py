@@ -18,18 +18,24 @@ CONTENT_TYPES = {"md": "text/markdown; charset=utf-8", "html": "text/html; chars
                  "json": "application/json"}
 
 
-def render(obj: MonthReport | Overview, fmt: str, links: Any = None, lang: str | None = None) -> str:
+def render(obj: Any, fmt: str, links: Any = None, lang: str | None = None) -> str:
     """`links` (pages.Links) for HTML: where the linked pages are; default next to this page.
-    `lang`: 'en' or 'fr'; None keeps the language already chosen by the caller (default English)."""
+    `lang`: 'en' or 'fr'; None keeps the language already chosen by the caller (default English).
+    `obj`: a MonthReport, an Overview or a fleet.FleetOverview (every target of a month)."""
     if fmt == "json":
         return json.dumps(obj.to_dict(), indent=2, default=str) + "\n"
     from checks.engine.i18n import current, language
     from checks.report import pages  # lazy: Jinja2 only when rendering text
 
     with language(lang or current().lang):
+        fleet = not isinstance(obj, (MonthReport, Overview))
         if fmt == "html":
             links = links or pages.Links()
+            if fleet:
+                return pages.fleet_page(obj, links)
             return pages.overview_page(obj, links) if isinstance(obj, Overview) else pages.month_page(obj, links)
+        if fleet:
+            return pages.render_template("fleet.md", fleet=obj, summary=obj.to_dict())
         if isinstance(obj, Overview):
             return pages.render_template("overview.md", ov=obj)
         return pages.render_template("month.md", report=obj)

@@ -2,8 +2,8 @@
 
 Both use the page names of checks/report/pages.py, so a static site (`python -m checks report
 --site DIR`, for an audit folder or a static host) has exactly the links of `/api/pages/`.
-Reads: one query per month partition (shared by the overview, the month pages and the run pages)
-and one for the drill partition; a single page reads only what it shows.
+Reads: one query per month partition (shared by the overview, the fleet and month pages of every
+target and the run pages) and one for the drill partition; a single page reads only what it shows.
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from typing import Any
 
 from checks.engine.timeutil import this_month
 from checks.journal.store import run_from_entities
-from checks.report.checklist import check_month, check_months, month_report, overview
+from checks.report.checklist import check_month, check_months, month_range
+from checks.report.fleet import fleet_overview, scopes_of, target_report
 from checks.report.model import ReportError
-from checks.report.pages import (INDEX, Links, drill_page, month_page, overview_page, parse_page_name,
-                                 run_page)
+from checks.report.pages import (INDEX, Links, drill_page, fleet_index_page, fleet_page, month_page, overview_page,
+                                 parse_page_name, run_page)
 
 DEFAULT_SITE_MONTHS = 12
 
@@ -62,23 +63,34 @@ def _drills(journal: Any) -> dict[str, Any]:
 
 # --- one page (HTTP) --------------------------------------------------------------------------
 
-def http_page(journal: Any, name: str, params: dict[str, str]) -> str:
+def http_page(journal: Any, name: str, params: dict[str, str], settings: Any) -> str:
     """The page called `name`; params: `code` (the function key) and `lang`, kept in links; for the
     overview `month` (last month, default this month) and `months` (default 12)."""
     parsed = parse_page_name(name)
     if parsed is None:
-        raise NotFound(f"no page {name[:80]!r}: pages are {INDEX}, month-YYYY-MM.html, run-<run id>.html "
-                       "and drill-<drill id>.html")
+        raise NotFound(f"no page {name[:80]!r}: pages are {INDEX}, month-YYYY-MM.html, month-YYYY-MM-<target>.html, "
+                       "fleet-YYYY-MM.html, run-<run id>.html and drill-<drill id>.html")
     kind, value = parsed
-    links = Links(code=params.get("code") or None, lang=params.get("lang") or None)  # lang: checked by the face
+    scopes = scopes_of(settings)
+    several = len(scopes) > 1
+    links = Links(code=params.get("code") or None, lang=params.get("lang") or None, several=several)
     if kind == "index":
         month = check_month(params.get("month") or this_month())
-        return overview_page(overview(journal, month, check_months(params.get("months") or DEFAULT_SITE_MONTHS)),
-                             links)
-    if kind == "month":
-        report = month_report(journal, value)
+        return _index(journal, settings, month, check_months(params.get("months") or DEFAULT_SITE_MONTHS), links)
+    if kind == "fleet" or (kind == "month" and several):
+        return fleet_page(fleet_overview(journal, value, settings), links)
+    if kind in ("month", "target"):
+        month, target = (value, None) if kind == "month" else (value[:7], value[8:])
+        try:
+            report = target_report(journal, month, settings, target)
+        except ReportError as exc:
+            raise NotFound(str(exc)) from None
         has_drill = report.drill is not None and load_drill(journal, report.drill.run_id) is not None
         return month_page(report, links, drill_pages=has_drill)
+    return _run_or_drill(journal, kind, value, links)
+
+
+def _run_or_drill(journal: Any, kind: str, value: str, links: Links) -> str:
     if kind == "run":
         run = journal.get_run(value)
         if run is None:
@@ -90,46 +102,61 @@ def http_page(journal: Any, name: str, params: dict[str, str]) -> str:
     return drill_page(drill, links)
 
 
+def _index(journal: Any, settings: Any, last_month: str, months: int, links: Links,
+           now: datetime | None = None) -> str:
+    """The months' overview: the only target's, or with several targets every target's per month."""
+    if not links.several:
+        return overview_page(target_report(journal, last_month, settings, None, months, now), links)
+    fleets = [fleet_overview(journal, m, settings, now) for m in month_range(last_month, check_months(months))]
+    return fleet_index_page(fleets, links)
+
+
 # --- every page (static site) -----------------------------------------------------------------
 
 def write_site(journal: Any, directory: Path, last_month: str, months: int = DEFAULT_SITE_MONTHS,
-               now: datetime | None = None) -> list[Path]:
-    """Write the overview of `months` months ending with `last_month`, each month, each run of those
-    months and each drill they recorded into `directory` (created if missing; other files kept)."""
+               now: datetime | None = None, settings: Any = None) -> list[Path]:
+    """Write the overview of `months` months ending with `last_month`, each month (with several targets:
+    each month's fleet page and each target's month), each run of those months and each drill they
+    recorded into `directory` (created if missing; other files kept)."""
     check_month(last_month)
     months = check_months(months)
     if directory.exists() and not directory.is_dir():
         raise ReportError(f"--site {directory}: exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
-    reader = _OncePerPartition(journal)
-    ov = overview(reader, last_month, months, now)
-    drills = _drills(journal)
-    links, written = Links(), []
+    reader, drills, written = _OncePerPartition(journal), _drills(journal), []
+    scopes = scopes_of(settings)
+    links = Links(several=len(scopes) > 1)
+    in_range = set(month_range(last_month, months))
 
     def write(name: str, html: str) -> None:
         path = directory / name
         path.write_text(html, encoding="utf-8")
         written.append(path)
 
-    run_ids, in_range = set(), {m.month for m in ov.months}
-    for report in ov.months:
-        for run in runs_of(reader.partition(report.month)):
+    run_ids = set()
+    for month in sorted(in_range):
+        for run in runs_of(reader.partition(month)):
             run_ids.add(run.run_id)
             write(f"run-{run.run_id}.html", run_page(run, links, drill_page=run.run_id in drills))
-        drill_linked = report.drill is not None and report.drill.run_id in drills
-        write(f"month-{report.month}.html", month_page(report, links, drill_pages=drill_linked, months=in_range))
+        fleet = fleet_overview(reader, month, settings, now)  # every target's month from the one read
+        if links.several:
+            write(f"fleet-{month}.html", fleet_page(fleet, links, months=in_range))
+        for row in (r for r in fleet.rows if r.page):
+            drill_linked = row.report.drill is not None and row.report.drill.run_id in drills
+            write(row.page, month_page(row.report, links, drill_pages=drill_linked, months=in_range))
     for drill_id in sorted(run_ids & set(drills)):
         write(f"drill-{drill_id}.html", drill_page(drills[drill_id], links, run_page_exists=True))
-    write(INDEX, overview_page(ov, links))
+    write(INDEX, _index(reader, settings, last_month, months, links, now))
     return written
 
 
-def cli_site(args: Any, out: Any, journal: Any, usage_error: type[Exception]) -> int:
+def cli_site(args: Any, out: Any, journal: Any, usage_error: type[Exception], settings: Any) -> int:
     """`python -m checks report --site DIR [--month M] [--months N]`."""
     month = args.month or this_month()
     directory = Path(args.site)
     try:
-        written = write_site(journal, directory, month, DEFAULT_SITE_MONTHS if args.months is None else args.months)
+        written = write_site(journal, directory, month, DEFAULT_SITE_MONTHS if args.months is None else args.months,
+                             settings=settings)
     except ReportError as exc:
         raise usage_error(str(exc)) from None
     except OSError as exc:
