@@ -72,6 +72,15 @@ def _common_everywhere(parser: argparse.ArgumentParser) -> None:
                 _common_everywhere(child)
 
 
+def _add_target_options(report: argparse.ArgumentParser, signoff: argparse.ArgumentParser) -> None:
+    """Several targets (checks/report/fleet.py): one target's checklist or every target's; whose sign-off."""
+    report.add_argument("--target", metavar="NAME", help=_("that target's checklist (a name from TARGETS; "
+                        "default: the only target; with several, the fleet overview)"))
+    report.add_argument("--fleet", "--all-targets", dest="fleet", action="store_true",
+                        help=_("every target of the month, worst first (exit 1 unless every target ticks every box)"))
+    signoff.add_argument("--target", metavar="NAME", help=_("the target signed off (required with several targets)"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m checks",
                                      description=_("MedicApp backup & restore verifier"))
@@ -115,10 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help=_("overview of N months ending --month (default 1; 12 with --site)"))
     report.add_argument("--site", metavar="DIR", help=_("write the linked HTML pages (overview, months, runs, "
                         "drills) into DIR as a static site; exit 0 once written"))
-    report.add_argument("--target", metavar="NAME", help=_("that target's checklist (a name from TARGETS; "
-                        "default: the only target; with several, the fleet overview)"))
-    report.add_argument("--fleet", "--all-targets", dest="fleet", action="store_true",
-                        help=_("every target of the month, worst first (exit 1 unless every target ticks every box)"))
 
     ack = sub.add_parser("ack", help=_("accept a result's counts as the new baseline (e.g. after a known deletion)"))
     ack.add_argument("--run", required=True, metavar="RUN", help=_("run id whose counts to accept"))
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     signoff.add_argument("--month", type=_month, required=True, help=_("YYYY-MM"))
     signoff.add_argument("--by", required=True, metavar="NAME", help=_("who reviewed it"))
     signoff.add_argument("--comment", default="", help=_("optional remark (at most 500 characters)"))
-    signoff.add_argument("--target", metavar="NAME", help=_("the target signed off (required with several targets)"))
+    _add_target_options(report, signoff)
     _common_everywhere(parser)
     return parser
 
