@@ -12,7 +12,8 @@ import json
 import sys
 from typing import Any, Mapping, TextIO
 
-from checks.cli_text import MARK, paint, print_attention, print_run
+from checks.cli_text import COUNTED, MARK, paint, print_attention, print_run
+from checks.engine.i18n import current, tr as _
 from checks.engine.model import Status
 
 DEFAULT_CONCURRENCY = 4  # checks/fleet_run.py's default: small, the runs are I/O-bound
@@ -27,18 +28,18 @@ class FleetUsageError(Exception):
 
 def _concurrency(value: str) -> int:
     if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 32:
-        raise argparse.ArgumentTypeError(f"expected an integer from 1 to 32, got {value!r}")
+        raise argparse.ArgumentTypeError(_("expected an integer from 1 to 32, got {value}", value=repr(value)))
     return int(value)
 
 
 def add_cli(sub: Any, run: argparse.ArgumentParser) -> None:
     """The fleet flags of `run` and the `targets` command."""
     run.add_argument("--target", action="append", default=[], metavar="NAME",
-                     help="verify this target of TARGETS / DISCOVER_TAG (repeatable)")
-    run.add_argument("--all-targets", action="store_true", help="verify every target")
+                     help=_("verify this target of TARGETS / DISCOVER_TAG (repeatable)"))
+    run.add_argument("--all-targets", action="store_true", help=_("verify every target"))
     run.add_argument("--concurrency", type=_concurrency, default=DEFAULT_CONCURRENCY, metavar="N",
-                     help=f"targets verified at the same time (1-32, default {DEFAULT_CONCURRENCY})")
-    targets = sub.add_parser("targets", help="list the configured or discovered targets")
+                     help=_("targets verified at the same time (1-32, default {count})", count=DEFAULT_CONCURRENCY))
+    targets = sub.add_parser("targets", help=_("list the configured or discovered targets"))
     targets.add_argument("--json", action="store_true")
 
 
@@ -56,7 +57,7 @@ def _fleet(settings: Any) -> Any:
 def _selected(args: Any, fleet: Any) -> tuple:
     from checks.engine.fleet import select_targets
     if args.target and args.all_targets:
-        raise FleetUsageError("--target and --all-targets exclude each other: name targets or take them all")
+        raise FleetUsageError(_("--target and --all-targets exclude each other: name targets or take them all"))
     overriding = [f for f, v in (("--azure-server", args.azure_server),
                                  ("--azure-resource-group", args.azure_resource_group)) if v]
     chosen = fleet.targets
@@ -66,8 +67,8 @@ def _selected(args: Any, fleet: Any) -> tuple:
         except KeyError as exc:
             raise FleetUsageError(exc.args[0]) from None
     if overriding and (args.all_targets or len(chosen) != 1):
-        raise FleetUsageError(f"{' and '.join(overriding)} override one target's server: use them with one "
-                              f"--target NAME, not with {len(chosen)} targets"
+        raise FleetUsageError(_("{flags} override one target's server: use them with one --target NAME, "
+                                "not with {count} targets", flags=" / ".join(overriding), count=len(chosen))
                               + (" (--all-targets)" if args.all_targets else ""))
     return chosen
 
@@ -80,11 +81,11 @@ def cmd_run_fleet(args: Any, out: TextIO, settings: Any, journal: Any, request: 
     try:
         fleet = _fleet(settings)
     except DiscoveryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {reason}", reason=str(exc)), file=sys.stderr)
         return EXIT_FAILED
     chosen = _selected(args, fleet)
     for note in fleet.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(_("Note: {note}", note=note), file=sys.stderr)
     progress = _progress(out, len(chosen), args.colour, quiet=args.json or len(chosen) == 1)
     result = run_fleet(request, settings, chosen, journal, concurrency=args.concurrency, on_done=progress)
     if args.json:
@@ -115,16 +116,19 @@ def _progress(out: TextIO, total: int, colour: bool, quiet: bool):
 def _what(outcome: Any) -> str:
     run = outcome.run
     if run is None:
-        return f"not run: {outcome.error}"
-    counts = ", ".join(f"{v} {k}" for k, v in run.counts().items() if v) or "no checks"
-    return f"{counts}; run {run.run_id}; journal: {run.journal_status}"
+        return _("not run: {reason}", reason=outcome.error)
+    counts = ", ".join(_(COUNTED[k], count=v) for k, v in run.counts().items() if v) or _("no checks")
+    return _("{counts}; run {run_id}; journal: {journal}", counts=counts, run_id=run.run_id,
+             journal=current().message(run.journal_status))
 
 
 def print_fleet_summary(result: Any, out: TextIO, colour: bool = False) -> None:
     """Targets worst first, then what needs attention in each target that did not pass."""
-    counts = ", ".join(f"{v} {k}" for k, v in sorted(result.counts().items(), key=lambda kv: -Status(kv[0]).rank))
+    counts = ", ".join(_(COUNTED[k], count=v) for k, v in sorted(result.counts().items(),
+                                                                  key=lambda kv: -Status(kv[0]).rank))
     overall = paint(result.status.value.upper(), result.status.value, colour)
-    out.write(f"\nFleet: {overall} — {len(result.outcomes)} targets: {counts}\n")
+    out.write("\n" + _("Fleet: {overall} — {count} targets: {counts}", overall=overall,
+                        count=len(result.outcomes), counts=counts) + "\n")
     width = max(len(o.name) for o in result.outcomes)
     for outcome in result.worst_first():
         status = outcome.status.value
@@ -150,23 +154,32 @@ def cmd_targets(args: Any, out: TextIO, env: Mapping[str, str]) -> int:
     try:
         fleet = _fleet(settings)
     except DiscoveryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {reason}", reason=str(exc)), file=sys.stderr)
         return EXIT_FAILED
     rows = [target_row(t, t.settings_for(settings)) for t in fleet.targets]
     if args.json:
         json.dump({"source": fleet.source, "notes": fleet.notes, "targets": rows}, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    out.write(f"{len(rows)} target{'s' if len(rows) != 1 else ''} ({fleet.source})\n")
+    out.write((_("1 target ({source})", source=fleet.source) if len(rows) == 1 else
+               _("{count} targets ({source})", count=len(rows), source=fleet.source)) + "\n")
     for row in rows:
-        containers = f"; containers {', '.join(row['containers'])}" if row["account"] and row["containers"] else ""
-        out.write(f"  {row['name']}\n    server:   {row['server'] or '–'}\n    account:  {row['account'] or '–'}"
-                  f"{containers}\n    database: {row['database'] or '–'}\n")
-        if row["overrides"]:
-            out.write("    overrides: " + ", ".join(f"{k}={v}" for k, v in row["overrides"].items()) + "\n")
+        out.write(f"  {row['name']}\n")
+        for label, value in _target_lines(row):
+            out.write(f"    {label:<9} {value}\n")
     for note in fleet.notes:
-        out.write(f"Note: {note}\n")
+        out.write(_("Note: {note}", note=note) + "\n")
     return EXIT_OK
+
+
+def _target_lines(row: dict[str, Any]) -> list[tuple[str, str]]:
+    containers = (_("; containers {names}", names=", ".join(row["containers"]))
+                  if row["account"] and row["containers"] else "")
+    lines = [(_("server:"), row["server"] or "–"), (_("account:"), (row["account"] or "–") + containers),
+             (_("database:"), row["database"] or "–")]
+    if row["overrides"]:
+        lines.append((_("overrides:"), ", ".join(f"{k}={v}" for k, v in row["overrides"].items())))
+    return lines
 
 
 def target_row(target: Any, settings: Any) -> dict[str, Any]:
@@ -174,11 +187,11 @@ def target_row(target: Any, settings: Any) -> dict[str, Any]:
     from checks.engine.config import variable_name
     from psycopg.conninfo import conninfo_to_dict  # lazy: cold start
 
-    server = (f"{settings.pg_server_name} (resource group {settings.pg_resource_group or '?'})"
-              if settings.pg_server_name else "")
-    account = (f"{settings.storage_account_name} (resource group {settings.storage_resource_group or '?'})"
-               if settings.storage_account_name else ("local (BLOB_CONNECTION_STRING)"
-                                                      if settings.blob_connection_string else ""))
+    server = (_("{name} (resource group {group})", name=settings.pg_server_name,
+                group=settings.pg_resource_group or "?") if settings.pg_server_name else "")
+    account = (_("{name} (resource group {group})", name=settings.storage_account_name,
+                 group=settings.storage_resource_group or "?") if settings.storage_account_name
+               else (_("local (BLOB_CONNECTION_STRING)") if settings.blob_connection_string else ""))
     database = (conninfo_to_dict(settings.database_url).get("dbname") if settings.database_url
                 else settings.libpq_env.get("PGDATABASE")) or ""
     overrides = {variable_name(k): ",".join(v) if isinstance(v, tuple) else v

@@ -149,3 +149,30 @@ def test_targets_win_over_discovery_with_a_note_and_bad_selection_stops_before_a
 def test_an_outcome_without_a_run_is_an_error():
     assert TargetOutcome("x", error="boom").status is Status.ERROR
     assert FleetTarget(name="x").settings_for(Settings.from_env({})).target_name == "x"
+
+
+def test_targets_replaying_the_shared_spool_at_once_write_each_spooled_run_once(tmp_path):
+    from datetime import datetime, timezone
+    from checks.engine.model import Run
+    from checks.journal.spool import Spool
+
+    spool = Spool(tmp_path / "spool")
+    for i in range(3):
+        spool.save(Run(run_id=f"20261101T06000{i}Z-abcde{i}", trigger="timer",
+                       started_at=datetime(2026, 11, 1, 6, tzinfo=timezone.utc)))
+    written, start = [], threading.Barrier(4, timeout=10)
+
+    class SlowJournal:
+        def write_run(self, run):
+            written.append(run.run_id)
+            threading.Event().wait(0.05)  # long enough for the other targets to reach the same files
+
+    def replay():
+        start.wait()
+        return spool.replay(SlowJournal())
+    threads = [threading.Thread(target=replay) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(written) == [f"20261101T06000{i}Z-abcde{i}" for i in range(3)] and spool.pending() == []

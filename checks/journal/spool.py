@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 from checks.engine.model import Run, run_from_dict
@@ -19,6 +20,8 @@ from checks.journal.store import Journal, JournalRejected, JournalUnavailable, r
 log = logging.getLogger("checks.journal.spool")
 
 QUARANTINE = "quarantine"
+# a fleet's targets share the deployment's spool: one replay at a time, so a spooled run is written once
+_REPLAY_LOCK = threading.Lock()
 
 
 def write_or_reduce(run: Run, journal: Journal) -> str:
@@ -51,6 +54,10 @@ class Spool:
 
     def replay(self, journal: Journal) -> list[str]:
         """Write the runs an outage kept back, oldest first; returns notes for the current run."""
+        with _REPLAY_LOCK:
+            return self._replay(journal)
+
+    def _replay(self, journal: Journal) -> list[str]:
         notes: list[str] = []
         for path in self.pending():
             try:
