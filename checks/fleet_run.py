@@ -133,3 +133,24 @@ def _verify_one(request: RunRequest, settings: Settings, target: FleetTarget, jo
     except Exception as exc:  # broad on purpose (isolation): one target's unexpected failure must not stop the others
         log_crash(log, "target %s: run failed", target.name, extra={"target": target.name})
         return TargetOutcome(target.name, error=f"{type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}")
+
+
+def verify_discovered(settings: Settings, journal: Any) -> dict[str, Any]:
+    """The monthly run with DISCOVER_TAG and no TARGETS: the tagged targets, with bounded concurrency.
+
+    In this invocation, not through the queue: a queue message names a TARGETS entry and the queue
+    handler runs configured targets only.
+    """
+    from checks.connect.discovery import DiscoveryError
+    try:
+        fleet = resolve_fleet(settings)
+    except DiscoveryError as exc:  # same line as a refused monthly run: the run-failed alert reads it
+        log.error("monthly verification not run: target discovery failed: %s", exc)
+        return {"status": Status.ERROR.value, "error": str(exc)}
+    done = run_fleet(RunRequest(trigger="timer"), settings, fleet.targets, journal)
+    for outcome in done.outcomes:
+        if outcome.error:
+            log.error("monthly verification of target %s not run: %s", outcome.name, outcome.error)
+    return {"status": done.status.value, "source": fleet.source, "counts": done.counts(),
+            "targets": [{"name": o.name, "status": o.status.value, "run_id": o.run.run_id if o.run else None,
+                         "error": o.error or None} for o in done.worst_first()]}

@@ -225,6 +225,9 @@ def run_timer(past_due: bool) -> dict[str, Any]:
         settings = load_settings()
         if len(settings.targets) > 1:  # a fleet: one queue message per target, runs scale out (queue_face.py)
             return _fan_out_month(settings)
+        if not settings.targets and settings.discover_tag:  # tagged targets, verified in this invocation
+            from checks.fleet_run import verify_discovered  # lazy: Resource Graph SDK
+            return verify_discovered(settings, _journal_or_none(settings)) | {"restore_drill": _monthly_drill(settings)}
         if settings.targets:  # TARGETS with one entry: that target's settings, in-process as always
             settings = settings.targets[0].settings_for(settings)
         run = run_verify(RunRequest(trigger="timer"), settings, _journal_or_none(settings))
@@ -234,9 +237,7 @@ def run_timer(past_due: bool) -> dict[str, Any]:
     except RunInProgress as exc:
         log.warning("monthly verification skipped: %s", exc)
         return {"status": "busy", "running_run_id": exc.running_run_id}
-    result = run.to_dict()
-    result["restore_drill"] = _monthly_drill(settings)  # every RESTORE_DRILL_EVERY_MONTHS when enabled
-    return result
+    return run.to_dict() | {"restore_drill": _monthly_drill(settings)}  # every RESTORE_DRILL_EVERY_MONTHS when on
 
 
 def _fan_out_month(settings) -> dict[str, Any]:
@@ -248,8 +249,7 @@ def _fan_out_month(settings) -> dict[str, Any]:
         log.error("monthly verification not run: %s (enqueued before the failure: %s)", exc,
                   ", ".join(m["target"] for m in exc.enqueued) or "none")
         return {"status": Status.ERROR.value, "error": str(exc), "enqueued": exc.enqueued}
-    result["restore_drill"] = _monthly_drill(settings)
-    return result
+    return result | {"restore_drill": _monthly_drill(settings)}
 
 
 def _monthly_drill(settings) -> dict[str, Any] | None:
