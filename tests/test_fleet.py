@@ -4,7 +4,7 @@ import json
 import pytest
 
 from checks.engine.config import ConfigError, Settings
-from checks.engine.fleet import FleetTarget, TargetsError, parse_targets, select_targets, targets_of
+from checks.engine.fleet import FleetTarget, TargetsError, parse_targets, select_targets, target_named, targets_of
 from checks.engine.target import Target
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -65,6 +65,7 @@ def test_pg_variables_are_pointed_at_the_target_when_there_is_no_url():
     ([{"name": "a", "settings": {"JOURNAL_TABLE": "Other"}}], "deployment-wide"),
     ([{"name": "a", "settings": {"BACKUP_MAX_AGE_HOURS": "lots"}}], "BACKUP_MAX_AGE_HOURS"),
     ([{"name": "a", "extra": 1}], "unknown key 'extra'"),
+    ("[" * 100_000, "nested too deeply"),  # json's recursion limit: a clear error, not a traceback
 ])
 def test_bad_targets_name_the_target_the_key_and_the_expected_form(targets, expected):
     raw = targets if isinstance(targets, str) else json.dumps(targets)
@@ -73,11 +74,37 @@ def test_bad_targets_name_the_target_the_key_and_the_expected_form(targets, expe
     assert expected in info.value.problems["TARGETS"]
 
 
+def test_a_targets_own_values_pass_the_deployments_cross_checks():
+    """What the deployment may not combine, a target may not either (its server next to the drill's
+    servers, retention bounds the wrong way round); a deployment's own problem is not repeated per target."""
+    env = BASE | {"RESTORE_DRILL_RESOURCE_GROUP": "rg-drill"}
+    targets = [{"name": "ok"}, {"name": "pre", "postgres": {"resource_group": "RG-Drill"}},
+               {"name": "qa", "settings": {"BLOB_RETENTION_MIN_DAYS": "100"}}]
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env | {"TARGETS": json.dumps(targets)})
+    problem = info.value.problems["TARGETS"]
+    assert "target pre: RESTORE_DRILL_RESOURCE_GROUP: expected a resource group other than PG_RESOURCE_GROUP" in problem
+    assert "target qa: BLOB_RETENTION_MAX_DAYS: expected >= BLOB_RETENTION_MIN_DAYS (100), got 90" in problem
+    assert "target ok" not in problem
+    with pytest.raises(ConfigError) as info:  # the deployment's own contradiction: named once, not per target
+        Settings.from_env(env | {"BLOB_RETENTION_MIN_DAYS": "100", "TARGETS": json.dumps(targets[:1])})
+    assert set(info.value.problems) == {"BLOB_RETENTION_MAX_DAYS"}
+    assert Settings.from_env(env | {"TARGETS": json.dumps(targets[:1])}).targets[0].name == "ok"
+
+
 def test_selecting_unknown_targets_names_the_known_ones():
     fleet = parse_targets(json.dumps(TWO))
     assert [t.name for t in select_targets(fleet, ["preprod"])] == ["preprod"]
     with pytest.raises(KeyError, match="unknown target staging; known targets: prod, preprod"):
         select_targets(fleet, ["staging"])
+
+
+def test_target_named_finds_a_configured_target_or_none():
+    settings = settings_with(TWO)
+    assert target_named(settings, "preprod") is targets_of(settings)[1]
+    assert target_named(settings, "staging") is None and target_named(settings, "") is None
+    alone = Settings.from_env(BASE | {"TARGET_NAME": "hq"})  # a fleet of one: its TARGET_NAME
+    assert target_named(alone, "hq") == FleetTarget(name="hq") and target_named(alone, "production") is None
 
 
 def test_a_target_record_without_a_name_still_matches_the_same_resources():

@@ -58,16 +58,13 @@ def _float(lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def _bool(raw: str) -> bool:
     lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
@@ -412,6 +409,8 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
                                                     f"({production_group}): drill servers never live next to production")
     if values.get("blob_recent_prefix") and values.get("blob_recent_prefix_template"):
         problems["BLOB_RECENT_PREFIX_TEMPLATE"] = "expected BLOB_RECENT_PREFIX or BLOB_RECENT_PREFIX_TEMPLATE, not both"
+    from checks.engine.fleet import target_problems  # lazy: fleet reads this module's table
+    problems.update(target_problems(values, problems, _cross_checks))  # the same checks on each target's values
 
 
 def parse_value(attr: str, raw: str) -> Any:

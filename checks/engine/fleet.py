@@ -21,7 +21,7 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 NAME_FORM = "1-40 lowercase letters, digits or hyphens, starting with a letter or digit"
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -113,6 +113,8 @@ def parse_targets(raw: str) -> tuple[FleetTarget, ...]:
         document = json.loads(raw)
     except ValueError as exc:
         raise TargetsError(f"expected a JSON list of targets, e.g. [{{\"name\": \"prod\", ...}}]; not JSON ({exc})") from None
+    except RecursionError:  # json's own limit: an absurdly nested document must not escape as a traceback
+        raise TargetsError("expected a JSON list of targets; got a document nested too deeply") from None
     if not isinstance(document, list) or not document:
         raise TargetsError('expected a non-empty JSON list of targets, e.g. [{"name": "prod", "postgres": {...}}]')
     targets, seen = [], set()
@@ -191,9 +193,29 @@ def _parsed(where: str, raw_changes: Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def target_problems(values: Mapping[str, Any], deployment: Mapping[str, str],
+                    cross_checks: Callable[[dict[str, Any], dict[str, str]], None]) -> dict[str, str]:
+    """The deployment's cross-checks (config._cross_checks) on each target's own values: a target's
+    server in the drill's resource group, or its thresholds contradicting each other, is refused like
+    the deployment's own. {"TARGETS": why} naming the target; problems the deployment has already are
+    not repeated per target."""
+    found = []
+    for target in values.get("targets", ()):
+        problems: dict[str, str] = {}
+        cross_checks({k: v for k, v in values.items() if k != "targets"} | dict(target.changes), problems)
+        found += [f"target {target.name}: {name}: {why}" for name, why in sorted(problems.items())
+                  if deployment.get(name) != why]
+    return {"TARGETS": "; ".join(found)} if found else {}
+
+
 def targets_of(settings: Any) -> tuple[FleetTarget, ...]:
     """The configured fleet: TARGETS, else the deployment's own settings as a fleet of one."""
     return tuple(settings.targets) if settings.targets else (FleetTarget(name=settings.target_name),)
+
+
+def target_named(settings: Any, name: str) -> FleetTarget | None:
+    """The configured target called `name` (TARGETS, else the fleet of one), None when there is none."""
+    return next((t for t in targets_of(settings) if t.name == name), None)
 
 
 def select_targets(fleet: tuple[FleetTarget, ...], names: list[str] | tuple[str, ...]) -> tuple[FleetTarget, ...]:
