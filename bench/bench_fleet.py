@@ -6,12 +6,21 @@ shared by all targets, the PostgreSQL and Storage management checks through the 
 a canned transport answering Azure's official examples after a simulated ARM round trip
 (ARM_LATENCY_MS, default 150 ms per request). The messages go through Azurite's queue: the timer's
 fan-out (checks/queue_face.fan_out) enqueues them and devtools/queue_host.py plays the Functions host
-with W concurrent executions, each calling the deployed handler (claim, run, mark done).
+with W concurrent executions, each calling the deployed handler (claim, then the run, whose journal
+transaction also marks the message done).
 
-  single-target wall  median wall of one queued target alone (same path: claim + run + journal)
+  single-target wall  median time of one queued target alone, from the host's receive to its delete of the
+                      message (claim + run + journal): the fleet's wall also holds the polls that find the
+                      queue empty and, in the I/O-bound rounds, starting the worker processes
   efficiency          (N x single-target wall) / (W x fleet wall); goal >= 0.8 at W = 16
   journal writes      submit_transaction calls (one per run = N) and the claim writes beside them
   month read          Table queries (and HTTP pages) to read the month's journal for every target
+  CPU floor           the round's CPU (verifier processes and Azurite, which stands in for Azure's storage
+                      service on the same cores) divided by the machine's cores: no wall can be shorter
+
+The I/O-bound part: the same handler, queue and journal transaction around runs that only wait, as a
+target's run waits on ARM and PostgreSQL (first as long as a real run, then BENCH_FLEET_LONGER times as
+long at the largest W), one OS process per worker as each Functions instance is its own process.
 
 Clearly a simulation of Azure's latency; the Functions host's own polling and scale-out delays are
 not in it (see README "Several targets" for the platform's limits). N and W: BENCH_FLEET_N,
@@ -82,7 +91,8 @@ def handler_for(settings: Settings, latency: float, check_ids: list[str]):
         target_settings = target.settings_for(settings)
         ctx = RunContext(settings=target_settings, credential=StaticCredential(),
                          azure_kwargs={"transport": SlowTransport.build(latency), "retry_total": 0})
-        return verify(RunRequest(trigger=message.trigger, checks=check_ids), target_settings, journal, ctx=ctx)
+        return verify(RunRequest(trigger=message.trigger, checks=check_ids, origin=message.origin), target_settings,
+                      journal, ctx=ctx)
 
     return journal, lambda body, count: handle_message(body, count, settings, journal, run_target)
 
@@ -104,7 +114,8 @@ def waiting_handler_for(settings: Settings, wait: float, check_ids: list[str]):
         done = utcnow()
         results = [CheckResult(c, c, Status.PASS, Severity.MEDIUM, "ok", {}, "", started, int(wait * 1000))
                    for c in check_ids]
-        run = Run(new_run_id(started), message.trigger, started, done, results, target=Target(name=target.name))
+        run = Run(new_run_id(started), message.trigger, started, done, results, target=Target(name=target.name),
+                  origin=message.origin)
         journal.write_run(run)
         run.journal_status = "written"
         return run
@@ -126,14 +137,27 @@ def one_round(azurite: Azurite, env: dict[str, str], latency: float, check_ids: 
     journal.ensure_table()
     names = [t.name for t in settings.targets][:only] if only else ()
     fan_out(settings, trigger="timer", names=names, journal=journal)
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    t0, cpu0, children0, storage0 = time.perf_counter(), time.process_time(), children_cpu(), proc_cpu(azurite.proc)
     if wait is None:
         delivered = host.drain(handler, workers=workers)
     else:
         delivered = drain_in_processes(host, settings, wait, check_ids, workers)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"wall": wall, "cpu": cpu, "delivered": delivered, "errors": host.errors, "journal": journal,
-            "settings": settings}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0 + children_cpu() - children0
+    return {"wall": wall, "cpu": cpu, "storage_cpu": proc_cpu(azurite.proc) - storage0, "delivered": delivered,
+            "errors": host.errors, "deliveries": host.deliveries, "journal": journal, "settings": settings}
+
+
+def children_cpu() -> float:
+    """CPU seconds of the worker processes this process has waited for (the I/O-bound rounds' workers)."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def proc_cpu(proc) -> float:
+    """CPU seconds used so far by a running child (Azurite: the storage service, on the same two cores here)."""
+    with open(f"/proc/{proc.pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 COUNTED: list = []  # the TableClient counters of main(), summed over worker processes too
@@ -156,16 +180,17 @@ def drain_in_processes(host: LocalQueueHost, settings: Settings, wait: float, ch
         _, handler = waiting_handler_for(settings, wait, check_ids)
         own = LocalQueueHost(host.connection_string, host.queue_name, visibility_timeout=host.visibility_timeout)
         delivered = own.drain(handler, workers=1)
-        answers.put((delivered, own.errors, [c.calls for c in COUNTED]))
+        answers.put((delivered, own.errors, own.deliveries, [c.calls for c in COUNTED]))
 
     processes = [context.Process(target=child, name=f"queue-worker-{i}") for i in range(workers)]
     for process in processes:
         process.start()
     delivered = 0
     for _ in processes:
-        got, errors, calls = answers.get()
+        got, errors, deliveries, calls = answers.get()
         delivered += got
         host.errors.extend(errors)
+        host.deliveries.extend(deliveries)
         for counter, n in zip(COUNTED, calls):
             counter.calls += n
     for process in processes:
@@ -173,12 +198,19 @@ def drain_in_processes(host: LocalQueueHost, settings: Settings, wait: float, ch
     return delivered
 
 
-def fleet_row(result: dict, n: int, single: float, workers: int, counters: tuple) -> dict:
+def fleet_row(result: dict, n: int, single: float, workers: int, counters: tuple, wait: float | None = None) -> dict:
+    """One round's figures. The CPU floor: the round's CPU (verifier processes + Azurite) spread over every core
+    of this machine, the shortest wall it allows; `bound` is the efficiency that floor leaves possible."""
     transactions, creates, upserts = (c.reset() for c in counters)
-    return {"workers": workers, "wall_s": round(result["wall"], 2), "delivered": result["delivered"],
-            "errors": len(result["errors"]), "error_kinds": sorted({e[:120] for e in result["errors"]})[:3],
+    cpu = result["cpu"] + result["storage_cpu"]
+    floor = max(cpu / (os.cpu_count() or 1), n * single / workers)
+    return {"workers": workers, "wait_s": wait, "single_s": round(single, 3), "wall_s": round(result["wall"], 2),
+            "delivered": result["delivered"], "errors": len(result["errors"]),
+            "error_kinds": sorted({e[:120] for e in result["errors"]})[:3],
             "throughput_per_min": round(n / result["wall"] * 60, 1),
             "efficiency": round(n * single / (workers * result["wall"]), 2), "cpu_s": round(result["cpu"], 1),
+            "storage_cpu_s": round(result["storage_cpu"], 1), "cpu_ms_per_target": round(cpu / n * 1000),
+            "cpu_floor_s": round(floor, 1), "bound": round(min(1.0, n * single / (workers * floor)), 2),
             "run_transactions": transactions, "claim_writes": creates + upserts, "result": result}
 
 
@@ -223,19 +255,16 @@ def main() -> dict:
         fresh = FreshAzurite(cluster, n)
         check_ids = [s.id for s in select() if s.read_only]
         fresh.round(latency, check_ids, 1, only=1)  # warm-up: imports, first connections
-        singles = [fresh.round(latency, check_ids, 1, only=1, reuse=True)["wall"] for _ in range(5)]
+        singles = [fresh.round(latency, check_ids, 1, only=1, reuse=True)["deliveries"][0] for _ in range(5)]
         single = statistics.median(singles)
         single_cpu = statistics.median(fresh.round(latency, check_ids, 1, only=1, reuse=True)["cpu"] for _ in range(3))
         counters = (transactions, creates, upserts)
         COUNTED[:] = counters
-        for counter in counters:  # from here on each fleet_row reads what its own round wrote
-            counter.reset()
-        waited = [fleet_row(fresh.round(latency, check_ids, w, wait=single), n, single, w, counters)
-                  for w in worker_counts]
+        waited = waited_rows(fresh, latency, check_ids, single, worker_counts, n, counters)
         rows = [fleet_row(fresh.round(latency, check_ids, w), n, single, w, counters) for w in worker_counts]
         last = rows[-1].pop("result")
         for row in rows[:-1] + waited:
-            row.pop("result")
+            row.pop("result", None)
         read = month_read(last["journal"], this_month(), n, pages, queries, last["settings"])
         report(n, latency, len(check_ids), single, single_cpu, rows, waited, read)
         return {"n": n, "single_s": single, "rows": rows, "io_rows": waited, "read": read}
@@ -243,6 +272,26 @@ def main() -> dict:
         if fresh:
             fresh.close()
         cluster.stop()
+
+
+def waited_rows(fresh: "FreshAzurite", latency: float, check_ids: list[str], single: float, worker_counts: list[int],
+                n: int, counters: tuple) -> list[dict]:
+    """The I/O-bound part: runs that wait `single` (a real target's wall) at each W, then runs that wait longer
+    (BENCH_FLEET_LONGER multiples, default 2 and 3) at the largest W. Each row's efficiency is against its own
+    single-target wall: one such waiting target alone through the same queue, claim and journal (median of 3)."""
+    longer = [float(k) for k in os.environ.get("BENCH_FLEET_LONGER", "2,3").split(",") if k]
+    plan = [(single, w) for w in worker_counts] + [(single * k, max(worker_counts)) for k in longer]
+    rows, alone = [], {}
+    for wait, workers in plan:
+        if wait not in alone:
+            alone[wait] = statistics.median(fresh.round(latency, check_ids, 1, only=1, wait=wait,
+                                                        reuse=i > 0)["deliveries"][0] for i in range(3))
+        for counter in counters:  # from here on each fleet_row reads what its own round wrote
+            counter.reset()
+        rows.append(fleet_row(fresh.round(latency, check_ids, workers, wait=wait), n, alone[wait], workers,
+                              counters, wait))
+        rows[-1].pop("result")
+    return rows
 
 
 class FreshAzurite:
@@ -271,16 +320,21 @@ def report(n: int, latency: float, checks: int, single: float, single_cpu: float
            waited: list[dict], read: dict) -> None:
     print(f"fleet of {n} simulated targets, {checks} read-only checks each, ARM simulated at "
           f"{latency * 1000:.0f} ms per request, one shared PostgreSQL database, Azurite queue + journal")
-    print(f"  single target through the queue (median of 5): {single * 1000:.0f} ms wall, "
+    print(f"  single target through the queue (median of 5, receive to delete): {single * 1000:.0f} ms wall, "
           f"{single_cpu * 1000:.0f} ms CPU of this process (on {os.cpu_count()} cores shared by all workers)")
-    for title, table in (("real runs (checks, lease, journal)", rows),
-                         (f"I/O-bound part: runs that wait {single * 1000:.0f} ms instead of computing, one process per worker", waited)):
+    for title, table in (("real runs (checks, lease, journal), threads of this process", rows),
+                         ("I/O-bound part: runs that only wait, one process per worker", waited)):
         print(f"  {title}")
-        print("  workers  fleet wall  throughput      efficiency  CPU s  run transactions  claim writes  errors")
+        print("  workers  wait s  single s  fleet wall  throughput      efficiency  CPU/target  CPU floor  bound"
+              "  run transactions  claim writes  errors")
         for r in table:
-            print(f"  {r['workers']:>7}  {r['wall_s']:>8.1f} s  {r['throughput_per_min']:>7.1f} /min  "
-                  f"{r['efficiency']:>10.2f}  {r['cpu_s']:>5}  {r['run_transactions']:>16}  {r['claim_writes']:>12}  "
-                  f"{r['errors']:>6}")
+            wait = f"{r['wait_s']:.2f}" if r["wait_s"] else "-"
+            print(f"  {r['workers']:>7}  {wait:>6}  {r['single_s']:>8.3f}  {r['wall_s']:>8.1f} s  "
+                  f"{r['throughput_per_min']:>7.1f} /min  {r['efficiency']:>10.2f}  {r['cpu_ms_per_target']:>7} ms  "
+                  f"{r['cpu_floor_s']:>7.1f} s  {r['bound']:>5.2f}  {r['run_transactions']:>16}  "
+                  f"{r['claim_writes']:>12}  {r['errors']:>6}")
+    print("  CPU/target: verifier processes + Azurite (the storage service, here on the same cores); CPU floor: that CPU "
+          f"over {os.cpu_count()} cores, the shortest wall this machine allows; bound: the efficiency it leaves possible")
     for r in rows + waited:
         for kind in r["error_kinds"]:
             print(f"  retried delivery at {r['workers']} workers (the host delivers it again): {kind}")

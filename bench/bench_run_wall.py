@@ -54,6 +54,9 @@ class SlowTransport:
         t.json("GET", r"/flexibleServers/[^/?]+\?", arm_fixture("postgresql_ServersGet.json"))
         t.json("GET", r"/blobServices/default\?", arm_fixture("storage_BlobServicesGet.json"))
         t.json("GET", r"/storageAccounts/[^/?]+\?", arm_fixture("storage_StorageAccountUpdate.json"))
+        # anything not canned (blob data plane, lifecycle, immutability): Azure's 404, so those checks end as
+        # quick typed `error` results, as they would for a missing resource, not as crashes of the bench's own
+        t.json("GET", r".", {"error": {"code": "ResourceNotFound", "message": "not canned in the benchmark"}}, 404)
         return t
 
 

@@ -45,7 +45,7 @@ def run_target_with(settings: Any, journal: Any):
     from checks.service import RunRequest, verify
 
     def run_target(target, message: FleetMessage):
-        return verify(RunRequest(trigger=message.trigger), target.settings_for(settings), journal)
+        return verify(RunRequest(trigger=message.trigger, origin=message.origin), target.settings_for(settings), journal)
     return run_target
 
 

@@ -38,6 +38,7 @@ class RunRequest:
     dry_run: bool = False
     write_journal: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. pg_server_name from --azure-server
+    origin: str = ""  # the fleet message it answers (checks/dispatch): journaled with the run, marks it done
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -46,8 +47,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings.from_env(env)
 
 
+# One Journal per journal table and worker process: the Functions host reuses the process across invocations
+# ("Manage connections in Azure Functions"), so a queued target or an HTTP call pays no new client, no new
+# credential token and no table check. Thread-safe: Azure SDK clients are.
+_JOURNALS: dict[tuple[str, str, str], Journal] = {}
+
+
 def open_journal(settings: Settings, credential: Any = None, **client_kwargs: Any) -> Journal:
-    return Journal.from_settings(settings, credential=credential, **client_kwargs)
+    if credential is not None or client_kwargs:  # a caller's own credential or transport: its own client
+        return Journal.from_settings(settings, credential=credential, **client_kwargs)
+    key = (settings.journal_account_url or "", settings.journal_connection_string or "", settings.journal_table)
+    if key not in _JOURNALS:
+        _JOURNALS[key] = Journal.from_settings(settings)
+    return _JOURNALS[key]
 
 
 def verify(request: RunRequest, settings: Settings, journal: Journal | None = None,
@@ -80,7 +92,7 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
         finally:
             ctx.close()
         run.notes.extend(notes)
-        run.target = target
+        run.target, run.origin = target, request.origin
         if target.override:
             run.notes.append(f"run against an override ({target.label()}): never evidence for production's checklist")
         if not request.write_journal:

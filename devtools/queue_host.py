@@ -9,6 +9,7 @@ visible again after `visibility_timeout` seconds, or, once the message was deliv
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -24,6 +25,7 @@ class LocalQueueHost:
     retry_after: int = 0           # seconds before a failed message is visible again (host.json visibilityTimeout)
     batch_size: int = 1            # one worker = one concurrent execution (messages taken at a time)
     errors: list[str] = field(default_factory=list)
+    deliveries: list[float] = field(default_factory=list)  # seconds from the receive to the delete, per message
 
     def client(self, name: str | None = None) -> Any:
         from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
@@ -42,7 +44,7 @@ class LocalQueueHost:
     def pump(self, function: Function, client: Any = None, poison: Any = None) -> int:
         """One batch: deliver what is visible now; the number of messages delivered."""
         client, poison = client or self.client(), poison or self.client(self.queue_name + "-poison")
-        delivered = 0
+        delivered, started = 0, time.perf_counter()
         for message in client.receive_messages(messages_per_page=self.batch_size,
                                                visibility_timeout=self.visibility_timeout,
                                                max_messages=self.batch_size):
@@ -58,6 +60,7 @@ class LocalQueueHost:
                     client.update_message(message, visibility_timeout=self.retry_after)
                 continue
             client.delete_message(message)
+            self.deliveries.append(time.perf_counter() - started)
         return delivered
 
     def drain(self, function: Function, workers: int = 1, idle_rounds: int = 2) -> int:

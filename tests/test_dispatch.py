@@ -14,7 +14,7 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from checks.dispatch.claims import Claims, DONE, RUNNING, partition
+from checks.dispatch.claims import CLAIMED, Claims, partition
 from checks.dispatch.handler import (DELIVERY_CHECK, MAX_DEQUEUE_COUNT, RetryLater, handle_message,
                                      handle_poison)
 from checks.dispatch.message import BadMessage, FleetMessage
@@ -56,7 +56,8 @@ def journaling_run(journal, calls: list[str]):
         now = utcnow()
         result = CheckResult("database.connectivity", "Database reachable", Status.PASS, Severity.HIGH, "ok", {}, "",
                              now, 1)
-        run = Run(new_run_id(now), message.trigger, now, now, [result], target=Target(name=target.name))
+        run = Run(new_run_id(now), message.trigger, now, now, [result], target=Target(name=target.name),
+                  origin=message.origin)
         journal.write_run(run)
         run.journal_status = "written"
         return run
@@ -121,7 +122,10 @@ def test_each_target_runs_once_through_the_queue(fleet_env, host):
     for name in ("alpha", "beta", "gamma"):
         assert len(runs_of(journal, name)) == 1
     claims = journal.partition(partition(this_month()))
-    assert {(c["TargetName"], c["State"]) for c in claims} == {(n, DONE) for n in ("alpha", "beta", "gamma")}
+    assert {(c["TargetName"], c["State"]) for c in claims} == {(n, CLAIMED) for n in ("alpha", "beta", "gamma")}
+    # each run carries its message: that, written in the run's own transaction, is what marks it done
+    assert {r["target"]["name"]: r["origin"] for r in journal.list_runs(this_month())} == {
+        n: f"{this_month()}/{n}.0001" for n in ("alpha", "beta", "gamma")}
     assert host.client().peek_messages() == []
 
 
@@ -137,7 +141,7 @@ def test_a_redelivered_message_does_not_journal_twice(fleet_env, host):
     host.drain(lambda body, count: outcomes.append(
         handle_message(body, count, settings, journal, journaling_run(journal, calls))))
     assert [o.action for o in outcomes] == ["ran", "duplicate"] and calls == ["beta"]
-    assert outcomes[1].run_id == outcomes[0].run_id and outcomes[1].detail == "already done"
+    assert outcomes[1].run_id == outcomes[0].run_id and outcomes[1].detail == "journaled by a previous delivery"
     assert len(runs_of(journal, "beta")) == 1
     # a new attempt (on demand) is a new run, not a duplicate
     handle_message(FleetMessage(this_month(), "beta", 2, "http").to_json(), 1, settings, journal,
@@ -160,9 +164,51 @@ def test_a_worker_that_died_after_journaling_is_not_run_again(fleet_env, host):
         handle_message(message, 1, settings, journal, journal_then_die)
     outcome = handle_message(message, 2, settings, journal, run)
     assert outcome.action == "duplicate" and outcome.detail == "journaled by a previous delivery"
-    assert calls == ["gamma"] and len(runs_of(journal, "gamma")) == 1
-    claim = journal.get_entity(partition(this_month()), "gamma.0001")[0]
-    assert claim["State"] == DONE and claim["RunId"] == outcome.run_id
+    assert calls == ["gamma"] and runs_of(journal, "gamma")[0]["run_id"] == outcome.run_id
+
+
+class CountingJournal:
+    """The real journal, its calls recorded (what each delivery costs in storage round trips)."""
+
+    def __init__(self, journal):
+        self.journal, self.calls = journal, []
+
+    def __getattr__(self, name):
+        method = getattr(self.journal, name)
+        return lambda *args, **kwargs: (self.calls.append(name), method(*args, **kwargs))[1]
+
+
+def test_a_delivery_costs_one_claim_write_besides_its_run(fleet_env, host):
+    settings = settings_of(fleet_env)
+    counting = CountingJournal(Journal.from_settings(settings))
+    handle_message(FleetMessage(this_month(), "alpha").to_json(), 1, settings, counting,
+                   journaling_run(counting, []))
+    assert counting.calls == ["insert", "write_run"]  # no write after the run: its transaction marks it done
+    counting.calls.clear()
+    handle_message(FleetMessage(this_month(), "alpha").to_json(), 2, settings, counting, None)  # redelivered
+    assert counting.calls == ["insert", "get_entity", "query"]
+
+
+def test_another_run_of_the_target_does_not_count_as_the_messages_run(fleet_env, host):
+    settings = settings_of(fleet_env)
+    journal = Journal.from_settings(settings)
+    message = FleetMessage(this_month(), "gamma")
+    Claims(journal).claim(message, utcnow(), 1)  # a delivery that claimed, then died before running
+    calls: list[str] = []
+    cli_run = journaling_run(journal, calls)(Target(name="gamma"), FleetMessage(this_month(), "gamma", 2, "cli"))
+    outcome = handle_message(message.to_json(), 2, settings, journal, journaling_run(journal, calls))
+    assert outcome.action == "ran" and outcome.run_id != cli_run.run_id and len(runs_of(journal, "gamma")) == 2
+
+
+def test_a_run_that_does_not_carry_its_message_is_a_bug_not_a_result(fleet_env, host):
+    settings = settings_of(fleet_env)
+    journal = Journal.from_settings(settings)
+
+    def forgets_origin(target, message):
+        return journaling_run(journal, [])(target, FleetMessage(message.month, target.name, 9))
+
+    with pytest.raises(RuntimeError, match="does not carry its message"):
+        handle_message(FleetMessage(this_month(), "beta").to_json(), 1, settings, journal, forgets_origin)
 
 
 def test_a_crashed_claim_is_taken_over_once(fleet_env, host):
@@ -171,7 +217,7 @@ def test_a_crashed_claim_is_taken_over_once(fleet_env, host):
     message = FleetMessage(this_month(), "alpha")
     claims = Claims(journal)
     first = claims.claim(message, utcnow(), 1)  # a delivery that claimed, then died before running
-    assert first.fresh and first.state == RUNNING
+    assert first.fresh and first.state == CLAIMED
     again = claims.claim(message, utcnow(), 2)
     assert not again.fresh
     assert claims.take_over(again, utcnow(), 2) is True
@@ -358,3 +404,21 @@ def test_a_bad_fleet_queue_name_is_a_configuration_error(base_env):
         Settings.from_env(dict(base_env, FLEET_QUEUE="Bad_Name"))
     assert Settings.from_env(base_env).fleet_queue == "verifier-fleet"
 
+
+
+def test_queued_targets_reuse_the_processs_journal_client(fleet_env, host, monkeypatch):
+    """The host keeps the worker process between invocations: no new client, token or table check per target."""
+    from azure.data.tables import TableClient
+
+    from checks import queue_face
+    built = []
+    real = Journal.from_settings
+    monkeypatch.setattr(Journal, "from_settings", classmethod(lambda cls, *a, **k: built.append(1) or real(*a, **k)))
+    created = []
+    create_table = TableClient.create_table
+    monkeypatch.setattr(TableClient, "create_table", lambda self, **k: created.append(1) or create_table(self, **k))
+    monkeypatch.setattr(queue_face, "run_target_with", lambda settings, journal: journaling_run(journal, []))
+    for name in ("alpha", "beta", "gamma"):
+        assert queue_face.run_queued(FleetMessage(this_month(), name).to_json(), 1)["action"] == "ran"
+    assert len(built) == 1 and len(created) == 1
+    assert len(Journal.from_settings(settings_of(fleet_env)).list_runs(this_month())) == 3

@@ -3,10 +3,11 @@
 A claim is an entity of the journal table, partition `fleet-YYYY-MM` (not the month's own
 partition: the month's report reads that one), RowKey `<target>.<attempt>`. It is created with
 create_entity: of two deliveries of one message only one gets it (the other gets
-ResourceExistsError). States: running -> done (with the journaled run's id) or poisoned. A claim
-left `running` by a worker that died can be taken over (conditional replace on its ETag, so of two
-redeliveries only one does); before that, a run of the target journaled since the claim was taken
-counts as done (the worker died after journaling, before marking its claim).
+ResourceExistsError). States: claimed, or poisoned. A run is done when its journal entity carries
+the message (Run.origin, column FleetMessage): the run's own transaction marks it, so a message costs
+no write after its run. A claim found with no such run belongs to a worker that died: it
+can be taken over (conditional replace on its ETag, so of two redeliveries only one does). Claims
+written `done` by earlier versions still count as done.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 from checks.dispatch.message import FleetMessage
 from checks.engine.timeutil import as_datetime, month_of
 
-RUNNING, DONE, POISONED = "running", "done", "poisoned"
+CLAIMED, DONE, POISONED = "claimed", "done", "poisoned"  # done: written by earlier versions only
 
 
 def partition(month: str) -> str:
@@ -51,7 +52,7 @@ class Claims:
 
     def claim(self, message: FleetMessage, now: datetime, dequeue_count: int) -> Claim:
         """Create the message's claim, or read the one a previous delivery created."""
-        entity = _entity(message, RUNNING, now, dequeue_count)
+        entity = _entity(message, CLAIMED, now, dequeue_count)
         if self.journal.insert(entity):
             return Claim(entity, None, fresh=True)
         found = self.journal.get_entity(entity["PartitionKey"], entity["RowKey"])
@@ -61,7 +62,7 @@ class Claims:
 
     def take_over(self, claim: Claim, now: datetime, dequeue_count: int) -> bool:
         """Re-run a message whose previous delivery never finished; False when another delivery did first."""
-        entity = dict(claim.entity, State=RUNNING, ClaimedAt=now, DequeueCount=dequeue_count,
+        entity = dict(claim.entity, State=CLAIMED, ClaimedAt=now, DequeueCount=dequeue_count,
                       Takeovers=int(claim.entity.get("Takeovers", 0)) + 1)
         return self.journal.replace_if_unchanged(entity, claim.etag)
 
@@ -84,11 +85,16 @@ class Claims:
         return self.journal.insert(entity)
 
 
-def journaled_run(journal: Any, target: str, since: datetime) -> str | None:
-    """The id of a run of `target` journaled since `since` (its month's partition), or None."""
-    rows = journal.query("PartitionKey eq @pk and Kind eq 'run' and TargetName eq @t and StartedAt ge @since",
-                         {"pk": month_of(since), "t": target, "since": since})
-    return str(rows[0]["RunId"]) if rows else None
+def journaled_run(journal: Any, message: FleetMessage, since: datetime, until: datetime) -> str | None:
+    """The id of the run journaled for `message` (it started between `since` and `until`), or None.
+
+    One query per month the run may have started in (the claim's, and the next one's past midnight)."""
+    for month in sorted({month_of(since), month_of(until)}):
+        rows = journal.query("PartitionKey eq @pk and Kind eq 'run' and FleetMessage eq @m",
+                             {"pk": month, "m": message.origin})
+        if rows:
+            return str(rows[0]["RunId"])
+    return None
 
 
 def _entity(message: FleetMessage, state: str, now: datetime, dequeue_count: int) -> dict[str, Any]:

@@ -38,6 +38,11 @@ class FleetMessage:
         """The message's identity, also the claim's RowKey: target.attempt (month = partition)."""
         return f"{self.target}.{self.attempt:04d}"
 
+    @property
+    def origin(self) -> str:
+        """What the run it asks for carries (Run.origin, journal column FleetMessage): month/target.attempt."""
+        return f"{self.month}/{self.key}"
+
     @classmethod
     def from_text(cls, text: str | bytes) -> "FleetMessage":
         """Parse a message body; BadMessage naming the field and its expected form."""

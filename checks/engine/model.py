@@ -166,6 +166,7 @@ class Run:
     notes: list[str] = field(default_factory=list)  # run-level remarks (e.g. previous run not journaled)
     journal_status: str = "not written"  # written | failed: <reason> | disabled
     target: Target | None = None  # what the results are about (None: journaled before targets were)
+    origin: str = ""  # the fleet message that asked for it (<month>/<target>.<attempt>), journaled with the run
 
     @property
     def status(self) -> Status:
@@ -199,6 +200,7 @@ class Run:
             "notes": list(self.notes),
             "journal": self.journal_status,
             "target": self.target.to_dict() if self.target else None,
+            "origin": self.origin,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -212,7 +214,8 @@ def run_from_dict(data: dict[str, Any]) -> Run:
     """Inverse of Run.to_dict (used to replay runs kept back by a journal outage)."""
     run = Run(run_id=data["run_id"], trigger=data["trigger"], started_at=parse_iso(data["started_at"]),
               finished_at=parse_iso(data.get("finished_at")), dry_run=bool(data.get("dry_run")),
-              notes=list(data.get("notes") or []), target=Target.from_dict(data.get("target")))
+              notes=list(data.get("notes") or []), target=Target.from_dict(data.get("target")),
+              origin=str(data.get("origin") or ""))
     for r in data.get("results", []):
         run.results.append(CheckResult(
             check_id=r["check_id"], title=r["title"], status=Status(r["status"]), severity=Severity(r["severity"]),

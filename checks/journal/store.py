@@ -76,6 +76,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "Notes": bounded_json([redact(n) for n in run.notes], LIMITS["Notes"]),
         "AppVersion": __version__,
         **(run.target.to_columns() if run.target else {}),
+        **({"FleetMessage": run.origin} if run.origin else {}),
     }, f"run {run.run_id}")
 
 
@@ -136,7 +137,7 @@ def run_from_entities(summary: dict[str, Any], checks: Iterable[dict[str, Any]])
               started_at=as_datetime(summary.get("StartedAt")),
               finished_at=as_datetime(summary.get("FinishedAt")), dry_run=bool(summary.get("DryRun")),
               notes=json.loads(summary.get("Notes") or "[]"), journal_status="written",
-              target=Target.from_columns(summary))
+              target=Target.from_columns(summary), origin=str(summary.get("FleetMessage") or ""))
     run.results = sorted((result_from_entity(e) for e in checks), key=lambda r: r.check_id)
     return run
 
@@ -152,6 +153,7 @@ def run_summary(row: dict[str, Any]) -> dict[str, Any]:
         "counts": counts_of_entity(row),
         "notes": json.loads(row.get("Notes") or "[]"),
         "target": (Target.from_columns(row) or Target()).to_dict() if "TargetOverride" in row else None,
+        **({"origin": row["FleetMessage"]} if row.get("FleetMessage") else {}),
     }
 
 
