@@ -20,7 +20,8 @@ transaction also marks the message done).
 
 The I/O-bound part: the same handler, queue and journal transaction around runs that only wait, as a
 target's run waits on ARM and PostgreSQL (first as long as a real run, then BENCH_FLEET_LONGER times as
-long at the largest W), one OS process per worker as each Functions instance is its own process.
+long at the largest W). Each Functions instance is its own process running host.json's batch of messages
+at once: W = 16 is 4 processes of 4 concurrent executions (devtools/queue_host.py serve).
 
 Clearly a simulation of Azure's latency; the Functions host's own polling and scale-out delays are
 not in it (see README "Several targets" for the platform's limits). N and W: BENCH_FLEET_N,
@@ -163,26 +164,37 @@ def proc_cpu(proc) -> float:
 COUNTED: list = []  # the TableClient counters of main(), summed over worker processes too
 
 
-def drain_in_processes(host: LocalQueueHost, settings: Settings, wait: float, check_ids: list[str], workers: int) -> int:
-    """The I/O-bound rounds: one OS process per worker, as each Functions instance is its own process.
+def instances_for(workers: int) -> tuple[int, int, int]:
+    """(instances, executions per instance, new batch threshold): W concurrent executions as the host makes them,
+    host.json's batchSize per instance (the last instance may run fewer), its newBatchThreshold."""
+    queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
+    per = min(workers, queues["batchSize"])
+    return -(-workers // per), per, min(queues["newBatchThreshold"], per - 1)
 
-    Threads of one process would measure the interpreter's lock around the SDK calls, not the waiting.
-    Each child builds its own clients after the fork and sends back what it delivered and counted.
+
+def drain_in_processes(host: LocalQueueHost, settings: Settings, wait: float, check_ids: list[str], workers: int) -> int:
+    """The I/O-bound rounds: one OS process per instance, each running host.json's batch of messages at once.
+
+    Each Functions instance is its own process; W = 16 is 4 instances of batchSize 4. Each child builds its own
+    clients after the fork and sends back what it delivered and counted.
     """
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
     answers = context.Queue()
+    instances, per, threshold = instances_for(workers)
 
-    def child() -> None:
+    def child(executions: int) -> None:
         for counter in COUNTED:
             counter.reset()
         _, handler = waiting_handler_for(settings, wait, check_ids)
         own = LocalQueueHost(host.connection_string, host.queue_name, visibility_timeout=host.visibility_timeout)
-        delivered = own.drain(handler, workers=1)
+        delivered = own.serve(handler, executions, min(threshold, executions - 1))
         answers.put((delivered, own.errors, own.deliveries, [c.calls for c in COUNTED]))
 
-    processes = [context.Process(target=child, name=f"queue-worker-{i}") for i in range(workers)]
+    shares = [per] * (workers // per) + ([workers % per] if workers % per else [])
+    processes = [context.Process(target=child, args=(n,), name=f"instance-{i}") for i, n in enumerate(shares)]
+    assert len(processes) == instances
     for process in processes:
         process.start()
     delivered = 0
@@ -255,9 +267,7 @@ def main() -> dict:
         fresh = FreshAzurite(cluster, n)
         check_ids = [s.id for s in select() if s.read_only]
         fresh.round(latency, check_ids, 1, only=1)  # warm-up: imports, first connections
-        singles = [fresh.round(latency, check_ids, 1, only=1, reuse=True)["deliveries"][0] for _ in range(5)]
-        single = statistics.median(singles)
-        single_cpu = statistics.median(fresh.round(latency, check_ids, 1, only=1, reuse=True)["cpu"] for _ in range(3))
+        single, single_cpu = single_target(fresh, latency, check_ids)
         counters = (transactions, creates, upserts)
         COUNTED[:] = counters
         waited = waited_rows(fresh, latency, check_ids, single, worker_counts, n, counters)
@@ -274,18 +284,28 @@ def main() -> dict:
         cluster.stop()
 
 
+SINGLES = 6  # targets delivered one after the other to one worker for the single-target wall (the first warms up)
+
+
+def single_target(fresh: "FreshAzurite", latency: float, check_ids: list[str], wait: float | None = None
+                  ) -> tuple[float, float]:
+    """(single-target wall, CPU per target): SINGLES targets through one worker, each alone while it runs; the
+    median time from the host's receive to its delete, leaving out the first (new connections, table check)."""
+    result = fresh.round(latency, check_ids, 1, only=SINGLES, wait=wait, reuse=False)
+    return statistics.median(result["deliveries"][1:]), result["cpu"] / SINGLES
+
+
 def waited_rows(fresh: "FreshAzurite", latency: float, check_ids: list[str], single: float, worker_counts: list[int],
                 n: int, counters: tuple) -> list[dict]:
     """The I/O-bound part: runs that wait `single` (a real target's wall) at each W, then runs that wait longer
     (BENCH_FLEET_LONGER multiples, default 2 and 3) at the largest W. Each row's efficiency is against its own
-    single-target wall: one such waiting target alone through the same queue, claim and journal (median of 3)."""
+    single-target wall: such waiting targets alone through the same queue, claim and journal (single_target)."""
     longer = [float(k) for k in os.environ.get("BENCH_FLEET_LONGER", "2,3").split(",") if k]
     plan = [(single, w) for w in worker_counts] + [(single * k, max(worker_counts)) for k in longer]
     rows, alone = [], {}
     for wait, workers in plan:
         if wait not in alone:
-            alone[wait] = statistics.median(fresh.round(latency, check_ids, 1, only=1, wait=wait,
-                                                        reuse=i > 0)["deliveries"][0] for i in range(3))
+            alone[wait] = single_target(fresh, latency, check_ids, wait)[0]
         for counter in counters:  # from here on each fleet_row reads what its own round wrote
             counter.reset()
         rows.append(fleet_row(fresh.round(latency, check_ids, workers, wait=wait), n, alone[wait], workers,
@@ -305,7 +325,7 @@ class FreshAzurite:
               wait: float | None = None, reuse: bool = False) -> dict:
         if not (reuse and self.azurite):
             self.close()
-            self.azurite = Azurite.start()
+            self.azurite = Azurite.start(in_memory=True)  # the emulator's disk saves are not what we measure
             self.env = fleet_env(demo_env(self.cluster, self.azurite)
                                  | {"BLOB_CONNECTION_STRING": self.azurite.connection_string}, self.n)
         return one_round(self.azurite, self.env, latency, check_ids, workers, only, wait)
@@ -320,10 +340,10 @@ def report(n: int, latency: float, checks: int, single: float, single_cpu: float
            waited: list[dict], read: dict) -> None:
     print(f"fleet of {n} simulated targets, {checks} read-only checks each, ARM simulated at "
           f"{latency * 1000:.0f} ms per request, one shared PostgreSQL database, Azurite queue + journal")
-    print(f"  single target through the queue (median of 5, receive to delete): {single * 1000:.0f} ms wall, "
+    print(f"  single target through the queue (median of {SINGLES - 1}, receive to delete): {single * 1000:.0f} ms wall, "
           f"{single_cpu * 1000:.0f} ms CPU of this process (on {os.cpu_count()} cores shared by all workers)")
     for title, table in (("real runs (checks, lease, journal), threads of this process", rows),
-                         ("I/O-bound part: runs that only wait, one process per worker", waited)):
+                         ("I/O-bound part: runs that only wait; one process per instance, host.json's batch per instance", waited)):
         print(f"  {title}")
         print("  workers  wait s  single s  fleet wall  throughput      efficiency  CPU/target  CPU floor  bound"
               "  run transactions  claim writes  errors")

@@ -154,8 +154,11 @@ class Azurite:
     proc: subprocess.Popen | None = None
 
     @classmethod
-    def start(cls, location: Path | None = None, ports: tuple[int, int, int] | None = None) -> "Azurite":
-        """`ports` = (blob, queue, table); default three free ports (make stack: Azurite's own 10000-10002)."""
+    def start(cls, location: Path | None = None, ports: tuple[int, int, int] | None = None,
+              in_memory: bool = False) -> "Azurite":
+        """`ports` = (blob, queue, table); default three free ports (make stack: Azurite's own 10000-10002).
+        `in_memory`: nothing saved to disk (the benchmarks: Azurite's periodic save of its whole database is
+        the emulator's cost, not the verifier's)."""
         exe = ROOT / "node_modules" / ".bin" / "azurite"
         if not exe.exists():
             raise RuntimeError("Azurite not installed: run `npm ci` (or `make install`) in the repository")
@@ -163,7 +166,8 @@ class Azurite:
         location.mkdir(parents=True, exist_ok=True)
         blob, queue, table = ports or (free_port(), free_port(), free_port())
         proc = subprocess.Popen(
-            [str(exe), "--silent", "--skipApiVersionCheck", "--loose", "--location", str(location),
+            [str(exe), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"]
+            + (["--inMemoryPersistence"] if in_memory else ["--location", str(location)]) + [
              "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
              "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
             stdout=subprocess.DEVNULL, stderr=open(location / "azurite.err", "wb"), start_new_session=True)

@@ -42,26 +42,54 @@ class LocalQueueHost:
                 pass
 
     def pump(self, function: Function, client: Any = None, poison: Any = None) -> int:
-        """One batch: deliver what is visible now; the number of messages delivered."""
+        """One batch: deliver what is visible now, one after the other; the number of messages delivered."""
         client, poison = client or self.client(), poison or self.client(self.queue_name + "-poison")
-        delivered, started = 0, time.perf_counter()
-        for message in client.receive_messages(messages_per_page=self.batch_size,
-                                               visibility_timeout=self.visibility_timeout,
-                                               max_messages=self.batch_size):
+        started, delivered = time.perf_counter(), 0
+        for message in self._receive(client, self.batch_size):
             delivered += 1
-            try:
-                function(message.content, message.dequeue_count)
-            except Exception as exc:  # the host catches whatever the function raises
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                if message.dequeue_count >= self.max_dequeue_count:
-                    poison.send_message(message.content)
-                    client.delete_message(message)
-                else:
-                    client.update_message(message, visibility_timeout=self.retry_after)
-                continue
-            client.delete_message(message)
-            self.deliveries.append(time.perf_counter() - started)
+            self._deliver(function, client, poison, message, started)
         return delivered
+
+    def serve(self, function: Function, concurrency: int, new_batch_threshold: int, idle_rounds: int = 2) -> int:
+        """One instance, as the host runs a queue trigger (host.json batchSize, newBatchThreshold): get a batch,
+        run its messages at once, get the next batch when no more than `new_batch_threshold` are still running,
+        never more than `concurrency` at a time. Returns when the queue stayed empty and nothing runs."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        client, poison = self.client(), self.client(self.queue_name + "-poison")
+        running: set = set()
+        delivered = idle = 0
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="queue-execution") as pool:
+            while running or idle < idle_rounds:
+                if len(running) <= new_batch_threshold and idle < idle_rounds:
+                    started = time.perf_counter()
+                    batch = self._receive(client, concurrency - len(running))
+                    idle = 0 if batch else idle + 1
+                    delivered += len(batch)
+                    running |= {pool.submit(self._deliver, function, client, poison, m, started) for m in batch}
+                    if batch or not running:
+                        continue
+                running = wait(running, return_when=FIRST_COMPLETED)[1]
+        return delivered
+
+    def _receive(self, client: Any, count: int) -> list:
+        return list(client.receive_messages(messages_per_page=count, visibility_timeout=self.visibility_timeout,
+                                            max_messages=count))
+
+    def _deliver(self, function: Function, client: Any, poison: Any, message: Any, started: float) -> None:
+        """Call the function; delete the message, or make it visible again, or move it to the poison queue."""
+        try:
+            function(message.content, message.dequeue_count)
+        except Exception as exc:  # the host catches whatever the function raises
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            if message.dequeue_count >= self.max_dequeue_count:
+                poison.send_message(message.content)
+                client.delete_message(message)
+            else:
+                client.update_message(message, visibility_timeout=self.retry_after)
+            return
+        client.delete_message(message)
+        self.deliveries.append(time.perf_counter() - started)
 
     def drain(self, function: Function, workers: int = 1, idle_rounds: int = 2) -> int:
         """Deliver until the queue stays empty, with `workers` concurrent pollers (the host's scale-out)."""

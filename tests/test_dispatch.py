@@ -422,3 +422,26 @@ def test_queued_targets_reuse_the_processs_journal_client(fleet_env, host, monke
         assert queue_face.run_queued(FleetMessage(this_month(), name).to_json(), 1)["action"] == "ran"
     assert len(built) == 1 and len(created) == 1
     assert len(Journal.from_settings(settings_of(fleet_env)).list_runs(this_month())) == 3
+
+
+def test_one_instance_runs_its_batch_at_once_and_each_message_once(fleet_env, host):
+    """devtools serve(): the host's batchSize / newBatchThreshold, as the bench's instances use it."""
+    import threading
+    import time as clock
+
+    settings = settings_of(fleet_env)
+    enqueue(settings, [FleetMessage(this_month(), name, attempt) for name in ("alpha", "beta") for attempt in (1, 2, 3)])
+    lock, now_running, most, seen = threading.Lock(), [0], [0], []
+
+    def slow(body, count):
+        with lock:
+            now_running[0] += 1
+            most[0] = max(most[0], now_running[0])
+            seen.append(FleetMessage.from_text(body).key)
+        clock.sleep(0.3)
+        with lock:
+            now_running[0] -= 1
+
+    assert host.serve(slow, concurrency=4, new_batch_threshold=2) == 6
+    assert sorted(seen) == sorted(f"{n}.000{a}" for n in ("alpha", "beta") for a in (1, 2, 3))
+    assert 2 <= most[0] <= 4 and len(host.deliveries) == 6 and host.client().peek_messages() == []
