@@ -47,15 +47,8 @@ def resolve_fleet(settings: Settings, ctx: RunContext | None = None) -> Fleet:
             if settings.discover_tag else []
         return Fleet(tuple(settings.targets), "TARGETS", notes)
     if settings.discover_tag:
-        from checks.connect.discovery import DiscoveryError, discover_targets  # lazy: Resource Graph SDK
-        ctx = ctx or RunContext(settings=settings)
-        found = discover_targets(ctx)
-        if not found:
-            raise DiscoveryError(f"no PostgreSQL flexible server or storage account carries the tag "
-                                 f"{settings.discover_tag}",
-                                 "Tag each environment's server and storage account with it (any value) and "
-                                 "with medicapp-env=<environment>, or set TARGETS.")
-        return Fleet(found, f"DISCOVER_TAG={settings.discover_tag}")
+        from checks.connect.discovery import discover_fleet  # lazy: Resource Graph SDK
+        return Fleet(discover_fleet(ctx or RunContext(settings=settings)), f"DISCOVER_TAG={settings.discover_tag}")
     return Fleet(targets_of(settings), "TARGET_NAME")
 
 
@@ -133,24 +126,3 @@ def _verify_one(request: RunRequest, settings: Settings, target: FleetTarget, jo
     except Exception as exc:  # broad on purpose (isolation): one target's unexpected failure must not stop the others
         log_crash(log, "target %s: run failed", target.name, extra={"target": target.name})
         return TargetOutcome(target.name, error=f"{type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}")
-
-
-def verify_discovered(settings: Settings, journal: Any) -> dict[str, Any]:
-    """The monthly run with DISCOVER_TAG and no TARGETS: the tagged targets, with bounded concurrency.
-
-    In this invocation, not through the queue: a queue message names a TARGETS entry and the queue
-    handler runs configured targets only.
-    """
-    from checks.connect.discovery import DiscoveryError
-    try:
-        fleet = resolve_fleet(settings)
-    except DiscoveryError as exc:  # same line as a refused monthly run: the run-failed alert reads it
-        log.error("monthly verification not run: target discovery failed: %s", exc)
-        return {"status": Status.ERROR.value, "error": str(exc)}
-    done = run_fleet(RunRequest(trigger="timer"), settings, fleet.targets, journal)
-    for outcome in done.outcomes:
-        if outcome.error:
-            log.error("monthly verification of target %s not run: %s", outcome.name, outcome.error)
-    return {"status": done.status.value, "source": fleet.source, "counts": done.counts(),
-            "targets": [{"name": o.name, "status": o.status.value, "run_id": o.run.run_id if o.run else None,
-                         "error": o.error or None} for o in done.worst_first()]}

@@ -190,8 +190,9 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
 
 def _verify_targets(body: dict[str, Any]) -> func.HttpResponse:
     """{"targets": ["a", "b"] | "all"}: one queue message per target (checks/queue_face.py); 202 + what was sent."""
+    from checks.connect.discovery import DiscoveryError
     from checks.dispatch.queue import DispatchError
-    from checks.engine.fleet import targets_of
+    from checks.dispatch.targets import message_targets
     from checks.queue_face import fan_out
     from checks.service import load_settings
 
@@ -203,7 +204,10 @@ def _verify_targets(body: dict[str, Any]) -> func.HttpResponse:
     if not valid:
         raise BadRequest(msg("field 'targets' must be \"all\" or a non-empty list of target names"))
     settings = load_settings()
-    known = [t.name for t in targets_of(settings)]
+    try:
+        known = [t.name for t in message_targets(settings)]
+    except DiscoveryError as exc:
+        return error_response(str(exc), 503)
     unknown = [] if names == "all" else [n for n in names if n not in known]
     if unknown:
         raise BadRequest(msg("unknown target(s) {unknown}; known targets: {known}", unknown=", ".join(unknown),
@@ -223,11 +227,10 @@ def run_timer(past_due: bool) -> dict[str, Any]:
         log.warning("timer is past due: running the monthly verification now")
     try:
         settings = load_settings()
-        if len(settings.targets) > 1:  # a fleet: one queue message per target, runs scale out (queue_face.py)
-            return _fan_out_month(settings)
-        if not settings.targets and settings.discover_tag:  # tagged targets, verified in this invocation
-            from checks.fleet_run import verify_discovered  # lazy: Resource Graph SDK
-            return verify_discovered(settings, _journal_or_none(settings)) | {"restore_drill": _monthly_drill(settings)}
+        if len(settings.targets) > 1 or (not settings.targets and settings.discover_tag):
+            from checks.queue_face import fan_out_month  # a fleet, listed or tagged: one queue message per target
+            result = fan_out_month(settings)
+            return result | ({"restore_drill": _monthly_drill(settings)} if result["status"] == "enqueued" else {})
         if settings.targets:  # TARGETS with one entry: that target's settings, in-process as always
             settings = settings.targets[0].settings_for(settings)
         run = run_verify(RunRequest(trigger="timer"), settings, _journal_or_none(settings))
@@ -238,18 +241,6 @@ def run_timer(past_due: bool) -> dict[str, Any]:
         log.warning("monthly verification skipped: %s", exc)
         return {"status": "busy", "running_run_id": exc.running_run_id}
     return run.to_dict() | {"restore_drill": _monthly_drill(settings)}  # every RESTORE_DRILL_EVERY_MONTHS when on
-
-
-def _fan_out_month(settings) -> dict[str, Any]:
-    from checks.dispatch.queue import DispatchError
-    from checks.queue_face import fan_out
-    try:
-        result = fan_out(settings, trigger="timer")
-    except DispatchError as exc:  # same line as a refused monthly run: the run-failed alert reads it
-        log.error("monthly verification not run: %s (enqueued before the failure: %s)", exc,
-                  ", ".join(m["target"] for m in exc.enqueued) or "none")
-        return {"status": Status.ERROR.value, "error": str(exc), "enqueued": exc.enqueued}
-    return result | {"restore_drill": _monthly_drill(settings)}
 
 
 def _monthly_drill(settings) -> dict[str, Any] | None:

@@ -11,7 +11,9 @@ from typing import Any, Sequence
 from checks.dispatch.handler import MAX_DEQUEUE_COUNT, RetryLater, handle_message, handle_poison, poisoned_text
 from checks.dispatch.message import BadMessage, FleetMessage
 from checks.engine.config import ConfigError
-from checks.engine.fleet import targets_of, select_targets
+from checks.dispatch.targets import message_targets
+from checks.engine.fleet import select_targets
+from checks.engine.model import Status
 from checks.engine.timeutil import this_month
 from checks.journal.store import JournalUnavailable
 
@@ -26,7 +28,8 @@ def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), mo
     from checks.dispatch.queue import enqueue
     from checks.service import open_journal
 
-    chosen = select_targets(targets_of(settings), list(names)) if names else targets_of(settings)
+    fleet = message_targets(settings)  # TARGETS, else DISCOVER_TAG's (DiscoveryError), else the deployment's own
+    chosen = select_targets(fleet, list(names)) if names else fleet
     month = month or this_month()
     highest: dict[str, int] = {}
     if trigger != "timer":
@@ -38,6 +41,21 @@ def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), mo
     log.info("fleet: %d message(s) enqueued on %s for %s: %s", len(sent), settings.fleet_queue, month,
              ", ".join(f"{m['target']}#{m['attempt']}" for m in sent))
     return {"status": "enqueued", "month": month, "queue": settings.fleet_queue, "enqueued": sent}
+
+
+def fan_out_month(settings: Any) -> dict[str, Any]:
+    """The monthly timer with a fleet: fan_out, or the error the run-failed alert reads (same line as a refused run)."""
+    from checks.connect.discovery import DiscoveryError
+    from checks.dispatch.queue import DispatchError
+    try:
+        return fan_out(settings, trigger="timer")
+    except DiscoveryError as exc:
+        log.error("monthly verification not run: target discovery failed: %s", exc)
+        return {"status": Status.ERROR.value, "error": str(exc)}
+    except DispatchError as exc:
+        log.error("monthly verification not run: %s (enqueued before the failure: %s)", exc,
+                  ", ".join(m["target"] for m in exc.enqueued) or "none")
+        return {"status": Status.ERROR.value, "error": str(exc), "enqueued": exc.enqueued}
 
 
 def run_target_with(settings: Any, journal: Any):

@@ -15,11 +15,12 @@ import azure.functions as func
 import pytest
 
 from checks.dispatch.claims import CLAIMED, Claims, partition
-from checks.dispatch.handler import (DELIVERY_CHECK, MAX_DEQUEUE_COUNT, RetryLater, handle_message,
+from checks.dispatch.handler import (DELIVERY_CHECK, MAX_DEQUEUE_COUNT, handle_message,
                                      handle_poison)
 from checks.dispatch.message import BadMessage, FleetMessage
 from checks.dispatch.queue import DispatchError, enqueue
 from checks.engine.config import Settings
+from checks.engine.fleet import FleetTarget
 from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
 from checks.engine.target import Target
 from checks.engine.timeutil import this_month, utcnow
@@ -445,3 +446,66 @@ def test_one_instance_runs_its_batch_at_once_and_each_message_once(fleet_env, ho
     assert host.serve(slow, concurrency=4, new_batch_threshold=2) == 6
     assert sorted(seen) == sorted(f"{n}.000{a}" for n in ("alpha", "beta") for a in (1, 2, 3))
     assert 2 <= most[0] <= 4 and len(host.deliveries) == 6 and host.client().peek_messages() == []
+
+
+# --- discovered targets (DISCOVER_TAG, no TARGETS) through the queue -------------------------------------------
+
+@pytest.fixture
+def tagged_env(fleet_env, env_patch, monkeypatch):
+    """DISCOVER_TAG instead of TARGETS; Resource Graph itself is tests/test_discovery.py's (canned answers)."""
+    from checks.connect import discovery
+    from checks.dispatch import targets
+    env = {k: v for k, v in fleet_env.items() if k != "TARGETS"} | {
+        "DISCOVER_TAG": "backup-verify", "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001"}
+    env_patch(env)
+    monkeypatch.delenv("TARGETS", raising=False)
+    monkeypatch.setattr(targets, "_found", {})  # a new worker process: nothing discovered yet
+    asked: list[str] = []
+    monkeypatch.setattr(discovery, "discover_targets", lambda ctx: asked.append(ctx.settings.discover_tag) or (
+        FleetTarget("alpha"), FleetTarget("beta")))
+    return env, asked
+
+
+def test_message_targets_discovers_once_per_process_then_again_after_its_ttl(tagged_env):
+    from checks.dispatch.targets import DISCOVERY_TTL_SECONDS, message_targets
+    env, asked = tagged_env
+    settings, now = settings_of(env), [1000.0]
+    for _ in range(3):
+        assert [t.name for t in message_targets(settings, clock=lambda: now[0])] == ["alpha", "beta"]
+    assert asked == ["backup-verify"]
+    now[0] += DISCOVERY_TTL_SECONDS
+    message_targets(settings, clock=lambda: now[0])
+    assert asked == ["backup-verify"] * 2
+    listed = settings_of(dict(env, TARGETS=json.dumps(FLEET)))
+    assert [t.name for t in message_targets(listed)] == ["alpha", "beta", "gamma"] and len(asked) == 2
+
+
+def test_timer_with_discover_tag_fans_the_tagged_targets_out_through_the_queue(tagged_env, host):
+    from checks import http_api
+    env, asked = tagged_env
+    result = http_api.run_timer(past_due=False)
+    assert result["status"] == "enqueued" and [m["target"] for m in result["enqueued"]] == ["alpha", "beta"]
+    settings, calls = settings_of(env), []
+    journal = Journal.from_settings(settings)
+    outcomes = []
+    host.drain(lambda body, count: outcomes.append(handle_message(body, count, settings, journal,
+                                                                  journaling_run(journal, calls))), workers=2)
+    assert sorted(o.action for o in outcomes) == ["ran", "ran"] and sorted(calls) == ["alpha", "beta"]
+    assert asked == ["backup-verify"]  # the timer's discovery served its process's deliveries too
+    untagged = handle_message(FleetMessage(this_month(), "gamma").to_json(), 1, settings, journal, None)
+    assert untagged.action == "unknown-target" and "known targets: alpha, beta" in untagged.detail
+
+
+def test_a_poisoned_discovered_target_is_journaled_even_when_discovery_fails(tagged_env, monkeypatch):
+    from checks.connect import discovery
+    env, _ = tagged_env
+
+    def refused(ctx):
+        raise discovery.DiscoveryError("Resource Graph refused the query (403)")
+    monkeypatch.setattr(discovery, "discover_targets", refused)
+    settings = settings_of(env)
+    journal = Journal.from_settings(settings)
+    with pytest.raises(discovery.DiscoveryError):  # the host retries the message, then poisons it
+        handle_message(FleetMessage(this_month(), "alpha").to_json(), 1, settings, journal, None)
+    assert handle_poison(FleetMessage(this_month(), "alpha").to_json(), settings, journal).action == "poisoned"
+    assert [r["status"] for r in runs_of(journal, "alpha")] == ["error"]

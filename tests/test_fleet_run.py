@@ -178,24 +178,6 @@ def test_targets_replaying_the_shared_spool_at_once_write_each_spooled_run_once(
     assert sorted(written) == [f"20261101T06000{i}Z-abcde{i}" for i in range(3)] and spool.pending() == []
 
 
-def test_monthly_timer_with_only_discover_tag_verifies_every_discovered_target(env_patch, local_env, monkeypatch):
-    """DISCOVER_TAG without TARGETS: the timer verifies the tagged targets (not the deployment's own one)."""
-    from checks import http_api
-    from checks.connect import discovery
-    env_patch(local_env | {"DISCOVER_TAG": "backup-verify", "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001"})
-    asked = []
-    monkeypatch.setattr(discovery, "discover_targets",  # Resource Graph itself: tests/test_discovery.py
-                        lambda ctx: asked.append(ctx.settings.discover_tag) or (FleetTarget("alpha"), FleetTarget("beta")))
-    result = http_api.run_timer(past_due=False)
-    assert asked == ["backup-verify"] and result["source"] == "DISCOVER_TAG=backup-verify"
-    assert sorted(t["name"] for t in result["targets"]) == ["alpha", "beta"]
-    assert all(t["run_id"] and t["error"] is None for t in result["targets"])
-    journal = Journal.from_settings(Settings.from_env(local_env))
-    from checks.engine.timeutil import this_month
-    journaled = {r["run_id"]: r["target"]["name"] for r in journal.list_runs(this_month())}
-    assert {journaled.get(t["run_id"]) for t in result["targets"]} == {"alpha", "beta"}
-
-
 def test_monthly_timer_says_why_when_discovery_fails(env_patch, local_env, monkeypatch, caplog):
     from checks import http_api
     from checks.connect import discovery

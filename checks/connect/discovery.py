@@ -194,3 +194,14 @@ def discover_targets(ctx: RunContext) -> tuple[FleetTarget, ...]:
         raise DiscoveryError(f"discovery through Azure Resource Graph (tag {tag}) failed: {error.reason}",
                              error.remediation) from exc
     return fleet_of(group_targets(rows, tag))
+
+
+def discover_fleet(ctx: RunContext) -> tuple[FleetTarget, ...]:
+    """discover_targets, and DiscoveryError when the tag finds nothing usable (a fleet must not be empty)."""
+    found = discover_targets(ctx)
+    if not found:
+        raise DiscoveryError(f"no PostgreSQL flexible server or storage account carries the tag "
+                             f"{ctx.settings.discover_tag}",
+                             "Tag each environment's server and storage account with it (any value) and "
+                             "with medicapp-env=<environment>, or set TARGETS.")
+    return found

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from checks.dispatch.claims import DONE, POISONED, Claims, journaled_run, partition
 from checks.dispatch.message import BadMessage, FleetMessage
-from checks.engine.fleet import FleetTarget, targets_of
+from checks.dispatch.targets import message_targets, target_named
+from checks.engine.fleet import FleetTarget
 from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
 from checks.engine.target import Target
 from checks.engine.timeutil import as_datetime, utcnow
@@ -81,12 +82,13 @@ def _parse(body: str | bytes, settings: Any) -> tuple[FleetMessage, FleetTarget]
     except BadMessage as exc:
         log.error("fleet message dropped (not a fleet message): %s", exc)
         return Outcome("bad-message", detail=str(exc))
-    fleet = {t.name: t for t in targets_of(settings)}
-    if message.target not in fleet:
-        detail = f"unknown target {message.target!r}; known targets: {', '.join(fleet)}"
-        log.error("fleet message dropped: %s (TARGETS changed since it was sent?)", detail)
+    fleet = message_targets(settings)  # DiscoveryError goes to the host: retried, then poisoned and reported
+    target = next((t for t in fleet if t.name == message.target), None)
+    if target is None:
+        detail = f"unknown target {message.target!r}; known targets: {', '.join(t.name for t in fleet)}"
+        log.error("fleet message dropped: %s (TARGETS or the tagged resources changed since it was sent?)", detail)
         return Outcome("unknown-target", message.target, detail=detail)
-    return message, fleet[message.target]
+    return message, target
 
 
 def handle_poison(body: str | bytes, settings: Any, journal: Any, attempts: int = MAX_DEQUEUE_COUNT,
@@ -121,9 +123,12 @@ def poisoned_text(message: FleetMessage, attempts: int) -> str:
 
 def poisoned_run(message: FleetMessage, settings: Any, text: str, attempts: int, now: datetime) -> Run:
     """A journal run holding one error result about the target: the month's report shows the gap."""
-    fleet = {t.name: t for t in targets_of(settings)}
-    target_settings = fleet[message.target].settings_for(settings) if message.target in fleet else None
-    target = Target.from_settings(target_settings) if target_settings else Target(name=message.target)
+    from checks.connect.discovery import DiscoveryError
+    try:
+        found = target_named(settings, message.target)
+    except DiscoveryError:  # the reason it was poisoned, maybe: the error result names the target all the same
+        found = None
+    target = Target.from_settings(found.settings_for(settings)) if found else Target(name=message.target)
     result = CheckResult(
         check_id=DELIVERY_CHECK, title="Target verified this month", status=Status.ERROR, severity=Severity.HIGH,
         summary=text, details={"month": message.month, "attempt": message.attempt, "attempts": attempts,
