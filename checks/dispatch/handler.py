@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from checks.dispatch.claims import DONE, POISONED, Claims, journaled_run, partition
 from checks.dispatch.message import BadMessage, FleetMessage
-from checks.dispatch.targets import message_targets, target_named
+from checks.dispatch.targets import message_target, message_targets
 from checks.engine.fleet import FleetTarget
 from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
 from checks.engine.target import Target
@@ -125,7 +125,7 @@ def poisoned_run(message: FleetMessage, settings: Any, text: str, attempts: int,
     """A journal run holding one error result about the target: the month's report shows the gap."""
     from checks.connect.discovery import DiscoveryError
     try:
-        found = target_named(settings, message.target)
+        found = message_target(settings, message.target)
     except DiscoveryError:  # the reason it was poisoned, maybe: the error result names the target all the same
         found = None
     target = Target.from_settings(found.settings_for(settings)) if found else Target(name=message.target)

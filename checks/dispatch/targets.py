@@ -37,7 +37,7 @@ def message_targets(settings: Any, discover: Discover | None = None,
     return found
 
 
-def target_named(settings: Any, name: str, discover: Discover | None = None) -> FleetTarget | None:
+def message_target(settings: Any, name: str, discover: Discover | None = None) -> FleetTarget | None:
     return next((t for t in message_targets(settings, discover) if t.name == name), None)
 
 
