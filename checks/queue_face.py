@@ -69,12 +69,14 @@ def run_target_with(settings: Any, journal: Any):
 
 def run_queued(body: str | bytes, dequeue_count: int) -> dict[str, Any]:
     """The queue trigger: run the message's target once. Raises (so the host retries) only when retrying helps."""
+    from checks.dispatch.queue import enqueue
     from checks.service import load_settings, open_journal
 
     settings = load_settings()  # a ConfigError goes to the host: retried, then poisoned and reported
     journal = open_journal(settings)
     try:
-        outcome = handle_message(body, dequeue_count, settings, journal, run_target_with(settings, journal))
+        outcome = handle_message(body, dequeue_count, settings, journal, run_target_with(settings, journal),
+                                 defer=lambda later, seconds: enqueue(settings, [later], visible_in=seconds))
     except RetryLater as exc:
         log.warning("fleet message retried later (delivery %d): %s", dequeue_count, exc)
         raise

@@ -15,9 +15,10 @@ import azure.functions as func
 import pytest
 
 from checks.dispatch.claims import CLAIMED, Claims, partition
-from checks.dispatch.handler import (DELIVERY_CHECK, MAX_DEQUEUE_COUNT, handle_message,
+from checks.dispatch.handler import (DEFER_SECONDS, DELIVERY_CHECK, MAX_DEFERRALS, MAX_DEQUEUE_COUNT, RetryLater,
+                                     handle_message,
                                      handle_poison)
-from checks.dispatch.message import BadMessage, FleetMessage
+from checks.dispatch.message import MAX_DEFERRED, BadMessage, FleetMessage
 from checks.dispatch.queue import DispatchError, enqueue
 from checks.engine.config import Settings
 from checks.engine.fleet import FleetTarget
@@ -509,3 +510,72 @@ def test_a_poisoned_discovered_target_is_journaled_even_when_discovery_fails(tag
         handle_message(FleetMessage(this_month(), "alpha").to_json(), 1, settings, journal, None)
     assert handle_poison(FleetMessage(this_month(), "alpha").to_json(), settings, journal).action == "poisoned"
     assert [r["status"] for r in runs_of(journal, "alpha")] == ["error"]
+
+
+# --- a busy target is deferred, not failed -------------------------------------------------------------------
+
+def test_a_busy_target_is_sent_again_later_without_failing_the_invocation(fleet_env, host):
+    settings = settings_of(fleet_env)
+    journal = Journal.from_settings(settings)
+    calls: list[str] = []
+    run, busy, delays, outcomes = journaling_run(journal, calls), {"left": 2}, [], []
+
+    def lease_held_twice(target, message):
+        if busy["left"]:
+            busy["left"] -= 1
+            raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
+        return run(target, message)
+
+    def defer(later, seconds):  # the deployed one hides the copy `seconds`; here it is visible at once
+        delays.append((later.deferred, seconds))
+        enqueue(settings, [later])
+
+    enqueue(settings, [FleetMessage(this_month(), "alpha")])
+    host.drain(lambda body, count: outcomes.append(
+        handle_message(body, count, settings, journal, lease_held_twice, defer=defer)))
+    assert host.errors == [] and [o.action for o in outcomes] == ["deferred", "deferred", "ran"]
+    assert delays == [(1, DEFER_SECONDS), (2, DEFER_SECONDS)] and "deferral 2 of" in outcomes[1].detail
+    assert calls == ["alpha"] and len(runs_of(journal, "alpha")) == 1
+
+
+def test_deferral_ends_in_the_hosts_retries_after_its_limit_or_when_the_queue_refuses(fleet_env, host):
+    settings = settings_of(fleet_env)
+    journal = Journal.from_settings(settings)
+
+    def busy(target, message):
+        raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
+
+    def refused(later, seconds):
+        raise DispatchError("fleet queue 'q': This request is not authorized (403)")
+
+    last = FleetMessage(this_month(), "beta", deferred=MAX_DEFERRALS).to_json()
+    with pytest.raises(RetryLater):
+        handle_message(last, 1, settings, journal, busy, defer=lambda later, seconds: pytest.fail("deferred again"))
+    with pytest.raises(RetryLater, match="not deferred: fleet queue"):
+        handle_message(FleetMessage(this_month(), "gamma").to_json(), 1, settings, journal, busy, defer=refused)
+
+
+def test_the_queue_function_defers_a_busy_target_with_a_hidden_copy(fleet_env, host, monkeypatch):
+    from checks import queue_face
+
+    def busy(settings, journal):
+        def run_target(target, message):
+            raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
+        return run_target
+
+    monkeypatch.setattr(queue_face, "run_target_with", busy)
+    answer = queue_face.run_queued(FleetMessage(this_month(), "alpha").to_json(), 1)
+    assert answer["action"] == "deferred"
+    assert host.client().peek_messages() == []  # hidden for DEFER_SECONDS
+    assert host.client().get_queue_properties().approximate_message_count == 1
+
+
+def test_deferred_copies_say_so_and_bad_counts_are_refused():
+    copy = FleetMessage("2026-11", "prod", deferred=3)
+    assert FleetMessage.from_text(copy.to_json()) == copy and '"deferred":3' in copy.to_json()
+    assert "deferred" not in FleetMessage("2026-11", "prod").to_json()
+    for bad in (-1, True, "2", MAX_DEFERRED + 1):
+        text = json.dumps({"schema": 1, "month": "2026-11", "target": "prod", "attempt": 1, "trigger": "timer",
+                           "deferred": bad})
+        with pytest.raises(BadMessage, match="deferred: expected an integer"):
+            FleetMessage.from_text(text)

@@ -2,14 +2,17 @@
 
 `handle_message` never journals a message twice: it claims (month, target, attempt) first
 (claims.py). A bad or unknown message is acknowledged with an error in the log (retrying cannot fix
-it). RetryLater is raised when the target's run lease is held: the host makes the message visible
-again after host.json's visibilityTimeout and, after maxDequeueCount deliveries, moves it to
-`<queue>-poison`, where `handle_poison` journals an error result for the target so the month's
-report shows it was not verified, and logs the line the poison alert (infra/modules/alerts.bicep) reads.
+it). When the target's run lease is held, a copy of the message is sent again, hidden a while (the
+invocation succeeds: a busy target is no failure); after MAX_DEFERRALS, or when the queue refuses the
+copy, RetryLater is raised: the host makes the message visible again after host.json's
+visibilityTimeout and, after maxDequeueCount deliveries, moves it to `<queue>-poison`, where
+`handle_poison` journals an error result for the target so the month's report shows it was not
+verified, and logs the line the poison alert (infra/modules/alerts.bicep) reads.
 """
 from __future__ import annotations
 
 import logging
+import dataclasses
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -29,6 +32,9 @@ MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount (tests/test
 DELIVERY_CHECK = "fleet.delivery"
 
 RunTarget = Callable[[FleetTarget, FleetMessage], Run]  # the face's run: service.verify for that target
+Defer = Callable[[FleetMessage, int], Any]  # send this copy again, hidden that many seconds (queue.enqueue)
+DEFER_SECONDS = 300  # longer than a normal run: the run holding the lease has usually ended by then
+MAX_DEFERRALS = 12   # an hour of a held lease; then the host retries and poisons it, and the alert fires
 
 
 class RetryLater(Exception):
@@ -37,7 +43,7 @@ class RetryLater(Exception):
 
 @dataclass
 class Outcome:
-    action: str  # ran | duplicate | bad-message | unknown-target | poisoned
+    action: str  # ran | duplicate | deferred | bad-message | unknown-target | poisoned
     target: str = ""
     run_id: str = ""
     status: str = ""
@@ -48,7 +54,7 @@ class Outcome:
 
 
 def handle_message(body: str | bytes, dequeue_count: int, settings: Any, journal: Any, run_target: RunTarget,
-                   now: datetime | None = None) -> Outcome:
+                   now: datetime | None = None, defer: Defer | None = None) -> Outcome:
     """Run the message's target once per (month, target, attempt); see the module docstring."""
     parsed = _parse(body, settings)
     if isinstance(parsed, Outcome):
@@ -70,10 +76,28 @@ def handle_message(body: str | bytes, dequeue_count: int, settings: Any, journal
     try:
         run = run_target(target, message)  # journals the run with message.origin: that marks the claim done
     except RunInProgress as exc:
-        raise RetryLater(f"target {message.target}: {exc}") from None
+        return _defer(message, defer, exc)
     if run.origin != message.origin:  # the face's contract (queue_face.run_target_with): a bug, not an outage
         raise RuntimeError(f"run {run.run_id} does not carry its message {message.origin}: a redelivery would run it again")
     return Outcome("ran", message.target, run.run_id, run.status.value)
+
+
+def _defer(message: FleetMessage, defer: Defer | None, busy: RunInProgress) -> Outcome:
+    """The target's lease is held by another run: send the message again, hidden DEFER_SECONDS, and succeed
+    (a failed invocation would trip the failed-invocations alert for what is no failure). After
+    MAX_DEFERRALS, or when it cannot be sent, RetryLater: the host's retries, then its poison path."""
+    from checks.dispatch.queue import DispatchError
+    if defer is None or message.deferred >= MAX_DEFERRALS:
+        raise RetryLater(f"target {message.target}: {busy}")
+    later = dataclasses.replace(message, deferred=message.deferred + 1)
+    try:
+        defer(later, DEFER_SECONDS)
+    except DispatchError as exc:
+        raise RetryLater(f"target {message.target}: {busy}; not deferred: {exc}") from None
+    detail = (f"target busy ({busy}); sent again, visible in {DEFER_SECONDS} s "
+              f"(deferral {later.deferred} of {MAX_DEFERRALS})")
+    log.info("fleet message %s deferred: %s", message.origin, detail)
+    return Outcome("deferred", message.target, detail=detail)
 
 
 def _parse(body: str | bytes, settings: Any) -> tuple[FleetMessage, FleetTarget] | Outcome:

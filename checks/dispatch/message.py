@@ -1,7 +1,8 @@
 """The fleet queue's message: which target to verify for which month, and which attempt it is.
 
 JSON, small and versioned: {"schema": 1, "month": "2026-11", "target": "prod", "attempt": 1,
-"trigger": "timer"}. (month, target, attempt) is the message's identity: a redelivered copy of
+"trigger": "timer"}, plus "deferred": n on a copy sent again because the target was busy
+(handler.py). (month, target, attempt) is the message's identity: a redelivered or deferred copy of
 it is recognised by its claim (claims.py) and never journals a second run.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ TRIGGERS = ("timer", "http", "cli")
 _MONTH = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
 _TARGET = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # checks/engine/fleet.py NAME_FORM
 MAX_ATTEMPT = 9999
+MAX_DEFERRED = 99
 
 
 class BadMessage(ValueError):
@@ -29,9 +31,13 @@ class FleetMessage:
     attempt: int = 1  # 1 = the monthly timer's; an on-demand run takes the next free number
     trigger: str = "timer"
     schema: int = SCHEMA
+    deferred: int = 0  # times it was sent again because its target's run lease was held
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        data = asdict(self)
+        if not self.deferred:
+            del data["deferred"]  # the first copy reads exactly as before deferral existed
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def key(self) -> str:
@@ -64,10 +70,14 @@ class FleetMessage:
 def _checked(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("schema") != SCHEMA:
         raise BadMessage(f"schema: expected {SCHEMA}, got {data.get('schema')!r} (a newer verifier wrote it?)")
-    unknown = sorted(set(data) - {"schema", "month", "target", "attempt", "trigger"})
+    unknown = sorted(set(data) - {"schema", "month", "target", "attempt", "trigger", "deferred"})
     if unknown:
-        raise BadMessage(f"unknown field(s) {', '.join(unknown)}; expected month, target, attempt, trigger, schema")
+        raise BadMessage(f"unknown field(s) {', '.join(unknown)}; expected month, target, attempt, trigger, schema "
+                         "(and deferred)")
     month, target, attempt, trigger = (data.get(k) for k in ("month", "target", "attempt", "trigger"))
+    deferred = data.get("deferred", 0)
+    if isinstance(deferred, bool) or not isinstance(deferred, int) or not 0 <= deferred <= MAX_DEFERRED:
+        raise BadMessage(f"deferred: expected an integer from 0 to {MAX_DEFERRED}, got {deferred!r}")
     if not isinstance(month, str) or not _MONTH.fullmatch(month):
         raise BadMessage(f"month: expected YYYY-MM, got {month!r}")
     if not isinstance(target, str) or not _TARGET.fullmatch(target):
@@ -76,4 +86,5 @@ def _checked(data: dict[str, Any]) -> dict[str, Any]:
         raise BadMessage(f"attempt: expected an integer from 1 to {MAX_ATTEMPT}, got {attempt!r}")
     if trigger not in TRIGGERS:
         raise BadMessage(f"trigger: expected one of {', '.join(TRIGGERS)}, got {trigger!r}")
-    return {"month": month, "target": target, "attempt": attempt, "trigger": trigger, "schema": SCHEMA}
+    return {"month": month, "target": target, "attempt": attempt, "trigger": trigger, "schema": SCHEMA,
+            "deferred": deferred}

@@ -46,15 +46,17 @@ def queue_client(settings: Any, queue_name: str | None = None, credential: Any =
                         "or FleetQueue / AzureWebJobsStorage (connection string)")
 
 
-def enqueue(settings: Any, messages: Iterable[FleetMessage], client: Any = None) -> list[dict[str, Any]]:
-    """Send each message; [{"target", "attempt", "month", "message_id"}]. DispatchError on failure."""
+def enqueue(settings: Any, messages: Iterable[FleetMessage], client: Any = None,
+            visible_in: int | None = None) -> list[dict[str, Any]]:
+    """Send each message (hidden for `visible_in` seconds when given); [{"target", "attempt", "month",
+    "message_id"}]. DispatchError on failure."""
     from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
     client = client or queue_client(settings)
     sent: list[dict[str, Any]] = []
     for message in messages:
         try:
-            answer = client.send_message(message.to_json())
+            answer = client.send_message(message.to_json(), visibility_timeout=visible_in)
         except ResourceNotFoundError:
             raise DispatchError(f"fleet queue {client.queue_name!r} does not exist: deploy infra/ (storage.bicep "
                                 "creates it) or, locally, `python -m devtools.stack start`", sent) from None
