@@ -319,8 +319,9 @@ resource lockBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// why: the monthly timer and POST /api/verify {"targets"} enqueue one message per target
-// (checks/dispatch/queue.py): add messages to the fleet queue only, never read or delete them.
+// why: the monthly timer and POST /api/verify {"targets"} enqueue one message per target, and the
+// queue trigger sends a busy target's message again, hidden a while (checks/dispatch/queue.py,
+// handler.py): add messages to the fleet queue only, never read or delete them.
 resource fleetQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(fleetQueue.id, identityPrincipalId, storageQueueDataMessageSender)
   scope: fleetQueue
@@ -328,7 +329,7 @@ resource fleetQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageSender)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    description: 'Enqueue the fleet targets (timer, HTTP)'
+    description: 'Enqueue the fleet targets (timer, HTTP), defer busy ones'
   }
 }
 
