@@ -11,7 +11,7 @@ transaction also marks the message done).
 
   single-target wall  median time of one queued target alone, from the host's receive to its delete of the
                       message (claim + run + journal): the fleet's wall also holds the polls that find the
-                      queue empty and, in the I/O-bound rounds, starting the worker processes
+                      queue empty and starting the worker processes
   efficiency          (N x single-target wall) / (W x fleet wall); goal >= 0.8 at W = 16
   journal writes      submit_transaction calls (one per run = N) and the claim writes beside them
   month read          Table queries (and HTTP pages) to read the month's journal for every target
@@ -20,8 +20,11 @@ transaction also marks the message done).
 
 The I/O-bound part: the same handler, queue and journal transaction around runs that only wait, as a
 target's run waits on ARM and PostgreSQL (first as long as a real run, then BENCH_FLEET_LONGER times as
-long at the largest W). Each Functions instance is its own process running host.json's batch of messages
-at once: W = 16 is 4 processes of 4 concurrent executions (devtools/queue_host.py serve).
+long at the largest W).
+
+Both parts run W concurrent executions as Azure does: each Functions instance is its own process
+running host.json's batch of messages at once, so W = 16 is 4 processes of 4 concurrent executions
+(devtools/queue_host.py serve).
 
 Clearly a simulation of Azure's latency; the Functions host's own polling and scale-out delays are
 not in it (see README "Several targets" for the platform's limits). N and W: BENCH_FLEET_N,
@@ -133,23 +136,22 @@ def one_round(azurite: Azurite, env: dict[str, str], latency: float, check_ids: 
     settings = Settings.from_env(env)
     host = LocalQueueHost(azurite.connection_string, settings.fleet_queue, visibility_timeout=300)
     host.create_queues()
-    journal, handler = (handler_for(settings, latency, check_ids) if wait is None
-                        else waiting_handler_for(settings, wait, check_ids))
+    from checks.journal.store import Journal
+    journal = Journal.from_settings(settings)
     journal.ensure_table()
     names = [t.name for t in settings.targets][:only] if only else ()
     fan_out(settings, trigger="timer", names=names, journal=journal)
     t0, cpu0, children0, storage0 = time.perf_counter(), time.process_time(), children_cpu(), proc_cpu(azurite.proc)
-    if wait is None:
-        delivered = host.drain(handler, workers=workers)
-    else:
-        delivered = drain_in_processes(host, settings, wait, check_ids, workers)
+    make_handler = (lambda: handler_for(settings, latency, check_ids)[1]) if wait is None else (
+        lambda: waiting_handler_for(settings, wait, check_ids)[1])
+    delivered = drain_in_processes(host, make_handler, workers)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0 + children_cpu() - children0
     return {"wall": wall, "cpu": cpu, "storage_cpu": proc_cpu(azurite.proc) - storage0, "delivered": delivered,
             "errors": host.errors, "deliveries": host.deliveries, "journal": journal, "settings": settings}
 
 
 def children_cpu() -> float:
-    """CPU seconds of the worker processes this process has waited for (the I/O-bound rounds' workers)."""
+    """CPU seconds of the worker processes this process has waited for (the rounds' instances)."""
     times = os.times()
     return times.children_user + times.children_system
 
@@ -172,11 +174,10 @@ def instances_for(workers: int) -> tuple[int, int, int]:
     return -(-workers // per), per, min(queues["newBatchThreshold"], per - 1)
 
 
-def drain_in_processes(host: LocalQueueHost, settings: Settings, wait: float, check_ids: list[str], workers: int) -> int:
-    """The I/O-bound rounds: one OS process per instance, each running host.json's batch of messages at once.
-
-    Each Functions instance is its own process; W = 16 is 4 instances of batchSize 4. Each child builds its own
-    clients after the fork and sends back what it delivered and counted.
+def drain_in_processes(host: LocalQueueHost, make_handler, workers: int) -> int:
+    """W concurrent executions as Azure makes them: one OS process per instance, each running host.json's batch
+    of messages at once (W = 16: 4 instances of batchSize 4). Each child builds its handler and clients after
+    the fork and sends back what it delivered and counted.
     """
     import multiprocessing
 
@@ -187,7 +188,7 @@ def drain_in_processes(host: LocalQueueHost, settings: Settings, wait: float, ch
     def child(executions: int) -> None:
         for counter in COUNTED:
             counter.reset()
-        _, handler = waiting_handler_for(settings, wait, check_ids)
+        handler = make_handler()
         own = LocalQueueHost(host.connection_string, host.queue_name, visibility_timeout=host.visibility_timeout)
         delivered = own.serve(handler, executions, min(threshold, executions - 1))
         answers.put((delivered, own.errors, own.deliveries, [c.calls for c in COUNTED]))
@@ -342,8 +343,7 @@ def report(n: int, latency: float, checks: int, single: float, single_cpu: float
           f"{latency * 1000:.0f} ms per request, one shared PostgreSQL database, Azurite queue + journal")
     print(f"  single target through the queue (median of {SINGLES - 1}, receive to delete): {single * 1000:.0f} ms wall, "
           f"{single_cpu * 1000:.0f} ms CPU of this process (on {os.cpu_count()} cores shared by all workers)")
-    for title, table in (("real runs (checks, lease, journal), threads of this process", rows),
-                         ("I/O-bound part: runs that only wait; one process per instance, host.json's batch per instance", waited)):
+    for title, table in (("real runs (checks, lease, journal)", rows), ("I/O-bound part: runs that only wait", waited)):
         print(f"  {title}")
         print("  workers  wait s  single s  fleet wall  throughput      efficiency  CPU/target  CPU floor  bound"
               "  run transactions  claim writes  errors")
