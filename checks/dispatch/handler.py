@@ -11,8 +11,8 @@ verified, and logs the line the poison alert (infra/modules/alerts.bicep) reads.
 """
 from __future__ import annotations
 
-import logging
 import dataclasses
+import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -71,8 +71,9 @@ def handle_message(body: str | bytes, dequeue_count: int, settings: Any, journal
             return Outcome("duplicate", message.target, earlier, detail="journaled by a previous delivery")
         if not claims.take_over(claim, now, dequeue_count):
             return Outcome("duplicate", message.target, detail="another delivery took it over")
-        log.warning("fleet message %s/%s attempt %s: previous delivery did not finish; running it again",
-                    message.month, message.target, message.attempt)
+        if not message.deferred:  # a deferred copy finds its own claim: that is no failure
+            log.warning("fleet message %s/%s attempt %s: previous delivery did not finish; running it again",
+                        message.month, message.target, message.attempt)
     try:
         run = run_target(target, message)  # journals the run with message.origin: that marks the claim done
     except RunInProgress as exc:
