@@ -1,16 +1,21 @@
 """The restore drill's entry points (a face, beside checks/cli.py and checks/http_api.py):
 `python -m checks drill start|status|cleanup`, `POST /api/drill`, the drill timer and the monthly
 timer's hook. The drill itself (state machine, guards, rule) is checks/drill/.
+
+A drill is about one target of the fleet: `--target NAME` / `{"target": "NAME"}` / `?target=NAME`
+(a name of TARGETS or of DISCOVER_TAG's discovery), by default the deployment's own target. The new
+server's name is `--target-server` / `target_server`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import sys
-from typing import Any, TextIO
+from typing import Any, Mapping, TextIO
 
-from checks.drill import restore_drill
-from checks.drill.state import FAILED, Drill, DrillActive, DrillGuardError, validate_server_name
+from checks.drill import restore_drill, schedule
+from checks.drill.state import FAILED, NOT_RECORDED, Drill, DrillActive, DrillGuardError, validate_server_name
+from checks.drill.targets import Lookup, UnknownTarget, fleet_lookup
 from checks.engine.config import ConfigError, Settings
 from checks.cli_text import error_line, reason_text
 from checks.engine.i18n import current, msg, tr as _
@@ -20,30 +25,79 @@ from checks.service import load_settings, open_journal
 log = logging.getLogger("checks.drill_face")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-CLI_FLAGS = {"restore_point": "--restore-point", "target": "--target"}
+CLI_FLAGS = {"restore_point": "--restore-point", "target_server": "--target-server", "target": "--target"}
+FIELDS = {"restore_point": "restore_point", "target_server": "target_server", "target": "target"}
 
 
-def start_problems(settings: Settings, restore_point: str | None, target: str | None,
-                   names: dict[str, str] | None = None) -> dict[str, str]:
+def start_problems(settings: Settings, restore_point: str | None, target_server: str | None,
+                   names: dict[str, str] | None = None, production: str | None = None) -> dict[str, str]:
     """What is wrong with a drill request, found before anything is asked of Azure: {field: why}.
 
-    `names` maps restore_point/target to what the caller calls them (CLI flags, JSON fields)."""
-    names = names or {"restore_point": "restore_point", "target": "target"}
+    `names` maps restore_point/target_server to what the caller calls them (CLI flags, JSON fields);
+    `production`: the drilled target's server (default PG_SERVER_NAME)."""
+    names = names or FIELDS
+    production = settings.pg_server_name if production is None else production
     problems: dict[str, str] = {}
     if restore_point is not None:
         try:
             settings.override(restore_point=restore_point)  # RESTORE_POINT's own validation (a real time)
         except ConfigError as exc:
             problems[names["restore_point"]] = exc.problems["RESTORE_POINT"]
-    if target is not None:
+    if target_server is not None:
         try:
-            validate_server_name(target)
-            if settings.pg_server_name and target.lower() == settings.pg_server_name.lower():
+            validate_server_name(target_server)
+            if production and target_server.lower() == production.lower():
                 raise DrillGuardError(msg("{target} is production's server (PG_SERVER_NAME): a drill restores "
-                                          "to a new server only", target=repr(target)))
+                                          "to a new server only", target=repr(target_server)))
         except DrillGuardError as exc:
-            problems[names["target"]] = exc.reason
+            problems[names["target_server"]] = exc.reason
     return problems
+
+
+def target_lookup(settings: Settings, ctx: Any = None) -> Lookup | None:
+    """A target's name -> its settings: TARGETS, or DISCOVER_TAG's targets (discovered on the first
+    lookup only: a timer tick without an active drill asks Resource Graph nothing); None without a fleet."""
+    if settings.targets or not settings.discover_tag:
+        return fleet_lookup(settings) if settings.targets else None
+    found: dict[str, Any] = {}
+
+    def lookup(name: str) -> Settings:
+        if not found:
+            found.update((t.name, t) for t in _discovered(settings, ctx))
+        if name not in found:
+            raise UnknownTarget(name, list(found))
+        return found[name].settings_for(settings)
+    return lookup
+
+
+def _discovered(settings: Settings, ctx: Any) -> tuple:
+    from checks.connect.discovery import DiscoveryError
+    from checks.fleet_run import resolve_fleet  # lazy: Resource Graph SDK
+    try:
+        return resolve_fleet(settings, ctx).targets
+    except DiscoveryError as exc:  # transient or misconfigured: a CheckError, the next invocation retries
+        raise CheckError(exc.reason, exc.remediation) from None
+
+
+def fleet_names(settings: Settings, ctx: Any = None) -> list[str]:
+    """The fleet's target names when the deployment has a fleet (TARGETS or DISCOVER_TAG), else []."""
+    if settings.targets:
+        return [t.name for t in settings.targets]
+    return [t.name for t in _discovered(settings, ctx)] if settings.discover_tag else []
+
+
+def settings_of(settings: Settings, target: str | None) -> Settings:
+    """The settings of the drill's target: the deployment's own without a name, else that fleet
+    target's (`FleetTarget.settings_for`); UnknownTarget naming the known targets."""
+    if target is None:
+        return settings
+    if not settings.discover_tag or settings.targets:
+        return fleet_lookup(settings)(target)
+    ctx = restore_drill.make_context(settings)
+    try:
+        return target_lookup(settings, ctx)(target)
+    finally:
+        ctx.close()
 
 
 def describe(drill: Drill) -> str:
@@ -52,6 +106,7 @@ def describe(drill: Drill) -> str:
     outcome = f" ({drill.outcome})" if drill.outcome else ""
     lines = [_("Drill {drill_id}: {state}{outcome} — {source} → {target}", drill_id=drill.drill_id,
                state=drill.state.upper(), outcome=outcome, source=drill.source_server, target=drill.target_server),
+             "  " + _("target {name}", name=drill.target_name or tr(NOT_RECORDED)),
              "  " + _("restore point {point} ({mode}), requested {requested}, ready {ready}, expires {expires}",
                point=drill.restore_point or "-", mode=drill.restore_point_mode or "-", requested=drill.requested_at,
                ready=drill.ready_at or "-", expires=drill.expires_at)]
@@ -70,18 +125,29 @@ def add_cli(sub) -> None:
     verbs = drill.add_subparsers(dest="drill_command", required=True)
     start = verbs.add_parser("start", help=_("request a point-in-time restore to a new server (RESTORE_DRILL_ENABLED)"))
     start.add_argument("--restore-point", metavar="WHEN", help=_("latest | random | ISO time (default RESTORE_POINT)"))
-    start.add_argument("--target", metavar="NAME", help=_("target server name (default <prefix>-YYYYMMDD[-HHMM])"))
+    start.add_argument("--target", metavar="NAME", help=_("the target drilled (a name of TARGETS / DISCOVER_TAG; "
+                                                          "default: the deployment's own)"))
+    start.add_argument("--target-server", metavar="NAME",
+                       help=_("name of the new server (default <prefix>-YYYYMMDD[-HHMM])"))
     start.add_argument("--json", action="store_true")
     status = verbs.add_parser("status", help=_("advance the active drill and show the latest drills"))
+    status.add_argument("--target", metavar="NAME", help=_("show that target's drills only"))
     status.add_argument("--json", action="store_true")
     cleanup = verbs.add_parser("cleanup", help=_("delete expired drill servers (drill tags only)"))
     cleanup.add_argument("--json", action="store_true")
 
 
 def cli_command(args, out: TextIO, env) -> int:
-    settings = load_settings(env)
+    base = load_settings(env)
+    target = getattr(args, "target", None)
+    try:
+        chosen = settings_of(base, target)  # an unknown name is refused before the journal or Azure
+    except (UnknownTarget, CheckError) as exc:  # CheckError: discovery failed
+        print(_("error: {flag}: {why}", flag="--target", why=reason_text(exc)), file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UnknownTarget) else EXIT_FAILED
+    settings = chosen if args.drill_command == "start" else base  # status advances every target's drill
     if args.drill_command == "start":  # the arguments first: nothing touches Azure for a typo
-        problems = start_problems(settings, args.restore_point, args.target, CLI_FLAGS)
+        problems = start_problems(settings, args.restore_point, args.target_server, CLI_FLAGS)
         if problems:
             print("\n".join(_("error: {flag}: {why}", flag=flag, why=why) for flag, why in problems.items()),
                   file=sys.stderr)
@@ -94,7 +160,7 @@ def cli_command(args, out: TextIO, env) -> int:
         if args.drill_command == "start":
             try:
                 drills = [restore_drill.start_drill(ctx, journal, trigger="cli", restore_point=args.restore_point,
-                                                    target=args.target)]
+                                                    target_server=args.target_server)]
             except NotConfigured as exc:  # not enabled, or the Azure target not set: configuration
                 print(error_line(exc), file=sys.stderr)
                 return EXIT_USAGE
@@ -102,8 +168,8 @@ def cli_command(args, out: TextIO, env) -> int:
                 print(error_line(exc), file=sys.stderr)
                 return EXIT_FAILED
         else:
-            restore_drill.advance_all(ctx, journal)
-            drills = restore_drill.load_drills(journal)[:5]
+            restore_drill.advance_all(ctx, journal, target_lookup(settings, ctx))
+            drills = [d for d in restore_drill.load_drills(journal) if target is None or d.target_name == target][:5]
     finally:
         ctx.close()
     if args.json:
@@ -116,7 +182,7 @@ def cli_command(args, out: TextIO, env) -> int:
 
 def _cli_cleanup(ctx, args, out: TextIO) -> int:
     try:
-        swept = restore_drill.sweep(ctx)
+        swept = schedule.sweep(ctx)
     except NotConfigured as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -133,26 +199,43 @@ def _cli_cleanup(ctx, args, out: TextIO) -> int:
 
 
 # --- HTTP and timers ----------------------------------------------------------------------------
-def http_start(settings: Settings, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """POST /api/drill: (status code, payload)."""
-    problems = start_problems(settings, body.get("restore_point"), body.get("target"))
+def http_start(settings: Settings, body: dict[str, Any], query: Mapping[str, str] | None = None
+               ) -> tuple[int, dict[str, Any]]:
+    """POST /api/drill[?target=NAME] {"target": NAME, "restore_point": ..., "target_server": ...}:
+    (status code, payload)."""
+    target, asked = body.get("target"), (query or {}).get("target")
+    if asked is not None and target is not None and asked != target:
+        return _bad({"target": msg("?target={query} and the body's target {body} differ: give one", query=asked,
+                                   body=target)})
+    try:
+        settings = settings_of(settings, target if target is not None else asked)
+    except UnknownTarget as exc:
+        return _bad({"target": exc.reason}, known_targets=exc.known)
+    except CheckError as exc:  # discovery failed
+        return 502, {"error": reason_text(exc), "remediation": current().message(exc.remediation or "") or None}
+    problems = start_problems(settings, body.get("restore_point"), body.get("target_server"))
     if problems:
-        problems = {key: current().message(why) for key, why in problems.items()}
-        return 400, {"error": "; ".join(f"{k}: {v}" for k, v in problems.items()), "problems": problems}
+        return _bad(problems)
     journal = open_journal(settings)
     ctx = restore_drill.make_context(settings)
     try:
         drill = restore_drill.start_drill(ctx, journal, trigger="http", restore_point=body.get("restore_point"),
-                                          target=body.get("target"))
+                                          target_server=body.get("target_server"))
     except NotConfigured as exc:
         return 400, {"error": reason_text(exc)}
     except DrillActive as exc:
-        return 409, {"error": reason_text(exc), "drill_id": exc.drill_id, "state": exc.state}
+        return 409, {"error": reason_text(exc), "drill_id": exc.drill_id, "state": exc.state,
+                     "target": exc.target or None}
     except CheckError as exc:
         return 502, {"error": reason_text(exc), "remediation": current().message(exc.remediation or "") or None}
     finally:
         ctx.close()
     return (422 if drill.state == FAILED else 202), drill.public()
+
+
+def _bad(problems: dict[str, str], **extra: Any) -> tuple[int, dict[str, Any]]:
+    problems = {key: current().message(why) for key, why in problems.items()}
+    return 400, {"error": "; ".join(f"{k}: {v}" for k, v in problems.items()), "problems": problems, **extra}
 
 
 def timer_entry(settings: Settings) -> dict[str, Any]:
@@ -161,10 +244,10 @@ def timer_entry(settings: Settings) -> dict[str, Any]:
         journal = open_journal(settings)
         ctx = restore_drill.make_context(settings)
         try:
-            return restore_drill.timer_tick(ctx, journal)
+            return schedule.timer_tick(ctx, journal, target_lookup(settings, ctx))
         finally:
             ctx.close()
-    except restore_drill.expected_errors() as exc:  # logged, the next tick tries again; a bug fails the invocation
+    except schedule.expected_errors() as exc:  # logged, the next tick tries again; a bug fails the invocation
         log.error("restore drill timer: %s", exc)
         return {"error": str(exc)[:300]}
 
@@ -175,6 +258,11 @@ def monthly_entry(settings: Settings, journal) -> dict[str, Any] | None:
         return None
     ctx = restore_drill.make_context(settings)
     try:
-        return restore_drill.monthly_hook(ctx, journal)
+        try:
+            fleet = fleet_names(settings, ctx)
+        except CheckError as exc:  # discovery failed: no drill this month, the verification stands
+            log.error("monthly restore drill not started: %s", exc)
+            return {"drill": "error", "error": str(exc)[:300]}
+        return schedule.monthly_hook(ctx, journal, fleet, target_lookup(settings, ctx))
     finally:
         ctx.close()

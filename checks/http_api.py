@@ -251,18 +251,18 @@ def _monthly_drill(settings) -> dict[str, Any] | None:
     return monthly_entry(settings, journal) if journal is not None else {"drill": "error", "error": "no journal"}
 
 
-_DRILL_KEYS = {"restore_point": str, "target": str}
+_DRILL_KEYS = {"restore_point": str, "target": str, "target_server": str}
 
 
 @handle
 def drill_start(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/drill {"restore_point": "latest|random|ISO", "target": "name"}: 202 + the drill's state."""
+    """POST /api/drill[?target=NAME] {"target": fleet target, "restore_point": ..., "target_server": new server}."""
     from checks.drill_face import http_start
     from checks.service import load_settings
 
-    body = read_json_body(req, _DRILL_KEYS)
-    checked_fields(body, {"restore_point": "restore_point", "target": "pg_server_name"})  # 400 before any work
-    status, payload = http_start(load_settings(), body)
+    body = read_json_body(req, _DRILL_KEYS)  # a field's form: 400 before any work
+    checked_fields(body, {"restore_point": "restore_point", "target_server": "pg_server_name", "target": "target_name"})
+    status, payload = http_start(load_settings(), body, {k: v for k, v in req.params.items() if k == "target"})
     return json_response(payload, status)
 
 

@@ -275,9 +275,11 @@ def no_azure(monkeypatch):
     (["--restore-point", "yesterday"],
      ["error: --restore-point: expected latest, random, or an ISO time with zone", "got 'yesterday'"]),
     (["--restore-point", "2026-13-01T03:00:00Z"], ["error: --restore-point: expected a real date and time with zone"]),
-    (["--target", "Prod_DB"], ["error: --target: invalid server name 'Prod_DB'"]),
-    (["--target", "medicapp-db"], ["error: --target: 'medicapp-db' is production's server (PG_SERVER_NAME)"]),
-    (["--restore-point", "soon", "--target", "x"], ["error: --restore-point:", "error: --target:"]),
+    (["--target-server", "Prod_DB"], ["error: --target-server: invalid server name 'Prod_DB'"]),
+    (["--target-server", "medicapp-db"],
+     ["error: --target-server: 'medicapp-db' is production's server (PG_SERVER_NAME)"]),
+    (["--restore-point", "soon", "--target-server", "x"], ["error: --restore-point:", "error: --target-server:"]),
+    (["--target", "staging"], ["error: --target: unknown target 'staging'; known targets: production"]),
 ])
 def test_drill_start_validates_its_arguments_before_touching_azure(no_azure, argv, messages, capsys):
     env = {"RESTORE_DRILL_ENABLED": "true", "PG_SERVER_NAME": "medicapp-db"}
@@ -299,8 +301,8 @@ def test_disabled_or_unconfigured_drill_is_a_configuration_error(base_env, capsy
 def test_http_drill_start_refuses_bad_fields_with_400(no_azure):
     from checks.drill_face import http_start
     code, body = http_start(Settings.from_env({"RESTORE_DRILL_ENABLED": "true"}),
-                            {"restore_point": "2026-11-01", "target": "-bad-"})
-    assert code == 400 and set(body["problems"]) == {"restore_point", "target"}
+                            {"restore_point": "2026-11-01", "target_server": "-bad-"})
+    assert code == 400 and set(body["problems"]) == {"restore_point", "target_server"}
 
 
 # --- concurrent first imports of Azure SDKs ---------------------------------------------------------

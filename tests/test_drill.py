@@ -19,6 +19,7 @@ import pytest
 from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
                          derive, sdk_kwargs)
 from checks.drill import restore_drill as drill_mod
+from checks.drill import schedule
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.drill.state import (CLEANING_UP, FAILED, PROVISIONING, SUCCEEDED, DrillGuardError,
@@ -256,7 +257,7 @@ def test_past_max_hours_fails_and_deletes_the_tagged_server(env):
 def test_guard_target_is_production_refused_without_put(env):
     arm = Arm()
     ctx, journal = make(env, arm, Clock(T0))
-    drill = drill_mod.start_drill(ctx, journal, trigger="cli", target=SOURCE)
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli", target_server=SOURCE)
     assert drill.state == FAILED and "is the production server itself" in drill.error
     assert "PUT" not in [m for m, _ in arm.methods()]
 
@@ -330,13 +331,13 @@ def test_keep_then_sweeper_deletes_only_expired_tagged_servers(env, restored_clu
     assert arm.put_body()["tags"]["expires-at"] == "2026-11-02T12:00:00Z"  # max 6 h + keep 24 h
 
     clock.advance(hours=2)
-    assert drill_mod.timer_tick(ctx, journal) == {"advanced": []}  # not expired: nothing at all
+    assert schedule.timer_tick(ctx, journal) == {"advanced": []}  # not expired: nothing at all
     listing = [arm.restored().body, derive(source_body(), "name", "someone-elses-server"), source_body()]
     listing[1]["tags"] = {"expires-at": "2026-01-01T00:00:00Z"}  # expired but not a drill's: untouched
     arm.t.json("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
                {"value": listing})
     clock.advance(hours=29)
-    out = drill_mod.timer_tick(ctx, journal)
+    out = schedule.timer_tick(ctx, journal)
     assert out["swept"] == [{"server": TARGET, "drill_id": drill.drill_id, "result": "deleted"}]
     assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
     assert drill_mod.load_drills(journal)[0].cleanup == "deleted by the sweeper after expiry"
@@ -345,7 +346,7 @@ def test_keep_then_sweeper_deletes_only_expired_tagged_servers(env, restored_clu
 def test_timer_does_nothing_without_an_active_drill(env):
     arm = Arm()
     ctx, journal = make(env, arm, Clock(T0))
-    assert drill_mod.timer_tick(ctx, journal) == {"advanced": []}
+    assert schedule.timer_tick(ctx, journal) == {"advanced": []}
     assert arm.t.requests == []
 
 
@@ -365,18 +366,18 @@ def test_monthly_hook_starts_every_n_months(env):
     arm = Arm(create_status=["InProgress"])
     clock = Clock(T0)
     ctx, journal = make(env, arm, clock, RESTORE_DRILL_EVERY_MONTHS="3")
-    started = drill_mod.monthly_hook(ctx, journal)
+    started = schedule.monthly_hook(ctx, journal)
     assert started["drill"] == PROVISIONING and started["target_server"] == TARGET
-    assert drill_mod.monthly_hook(ctx, journal)["drill"] == "already active"
+    assert schedule.monthly_hook(ctx, journal)["drill"] == "already active"
     drill = drill_mod.load_drills(journal)[0]
     drill.state = SUCCEEDED
     journal.upsert(drill.to_entity())
     clock.now = datetime(2027, 1, 1, 6, 0, tzinfo=timezone.utc)  # 2 months later
-    assert drill_mod.monthly_hook(ctx, journal)["drill"] == "not due"
+    assert schedule.monthly_hook(ctx, journal)["drill"] == "not due"
     clock.now = datetime(2027, 2, 1, 6, 0, tzinfo=timezone.utc)  # 3 months later: due again
     arm.t.add("GET", server_url("medicapp-db-restore-20270201"), Arm.not_found)
     arm.t.add("PUT", server_url("medicapp-db-restore-20270201"), Canned(202, None, dict(CREATE_HEADERS)))
-    assert drill_mod.monthly_hook(ctx, journal)["target_server"] == "medicapp-db-restore-20270201"
+    assert schedule.monthly_hook(ctx, journal)["target_server"] == "medicapp-db-restore-20270201"
 
 
 # --- entry points: HTTP, CLI, timer binding -----------------------------------------------------
@@ -421,10 +422,11 @@ def test_http_post_drill_cli_status_and_timer_binding(env, env_patch, monkeypatc
     assert cli.main(["drill", "status"], out=out, env=env) == 0
     text = out.getvalue()
     assert f"Drill {started['drill_id']}: PROVISIONING" in text and f"{SOURCE} → {TARGET}" in text
+    assert "  target production\n" in text  # the deployment's own target (TARGET_NAME)
     # the drill timer entry point: advances the active drill (one more poll), never raises
     polls = len(arm.t.urls("GET"))
     result = function_app.http_api.run_drill_timer(past_due=False)
-    assert result == {"advanced": [{"drill_id": started["drill_id"], "state": PROVISIONING}]}
+    assert result == {"advanced": [{"drill_id": started["drill_id"], "state": PROVISIONING, "target": "production"}]}
     assert len(arm.t.urls("GET")) == polls + 1
 
 
@@ -503,5 +505,5 @@ def test_sweeper_never_selects_the_source_server_even_when_tagged_and_expired(en
                {"value": [tagged_source, upper, expired_drill]})
     client = __import__("checks.connect.azure", fromlist=["x"]).postgres_client(ctx)
     assert [s.name for s in expired_drill_servers(client, DRILL_RG, SOURCE, T0)] == [TARGET]
-    assert drill_mod.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "result": "deleted"}]
+    assert schedule.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "result": "deleted"}]
     assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]

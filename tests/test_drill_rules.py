@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 import pytest
 
 from checks.engine.config import Settings
-from checks.drill.restore_drill import DrillFacts, choose_restore_point, evaluate_drill, months_between
+from checks.drill.restore_drill import DrillFacts, choose_restore_point, evaluate_drill
+from checks.engine.timeutil import months_between
 from checks.drill.verify import recorded_facts
 from checks.drill.state import DrillGuardError, target_names, validate_server_name
 

@@ -17,7 +17,7 @@ import pytest
 from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
                          derive, lro_status, sdk_kwargs, sent_json)
 from checks import cli, restore, restore_cli
-from checks.drill import restore_drill as drill_mod
+from checks.drill import schedule as drill_mod
 from checks.drill.state import Drill, DrillGuardError, begin_guarded_delete
 from checks.engine.context import RunContext
 from checks.journal.store import Journal

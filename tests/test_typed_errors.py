@@ -16,7 +16,7 @@ from azure_fakes import CannedTransport, StaticCredential, arm_error_body, arm_f
 from checks import service
 from checks.connect.azure import postgres_client
 from checks.connect.database import connect
-from checks.drill import restore_drill, state
+from checks.drill import restore_drill, schedule, state
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, CheckSpec, JournalUnavailable, Outcome, Severity, Status
@@ -231,9 +231,9 @@ def test_drill_timer_logs_expected_failures_and_raises_bugs(base_env, monkeypatc
                                       RESTORE_DRILL_RESOURCE_GROUP=DRILL_RG))
 
     def tick_failing(failure):
-        def tick(ctx, journal):
+        def tick(ctx, journal, lookup=None):
             raise failure
-        monkeypatch.setattr(restore_drill, "timer_tick", tick)
+        monkeypatch.setattr(schedule, "timer_tick", tick)
 
     tick_failing(CheckError("access denied (403) reading server x"))
     assert timer_entry(settings) == {"error": "access denied (403) reading server x"}

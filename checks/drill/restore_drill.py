@@ -32,13 +32,13 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Any
 
 from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
                                 Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore,
                                 choose_restore_point, drill_tags, expired_drill_servers, get_server, poll_delete,
                                 poll_restore, restore_window, target_names, validate_server_name)
 from checks.drill import slot
+from checks.drill.targets import Lookup, drill_context
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
@@ -47,7 +47,8 @@ from checks.engine.model import (CheckError, CheckResult, JournalUnavailable, No
 from checks.engine.i18n import N_, msg
 from checks.engine.registry import check
 from checks.engine.runner import message_facts
-from checks.engine.timeutil import iso_z as iso, minutes, months_between, parse_iso
+from checks.engine.target import Target
+from checks.engine.timeutil import iso_z as iso, minutes, parse_iso
 
 log = logging.getLogger("checks.drill.restore_drill")
 
@@ -64,9 +65,8 @@ MAX_STEPS = 4  # per invocation: provisioning → verifying → cleaning_up → 
 NO_SERVER = msg("not needed (no server was created)")
 
 
-__all__ = ["start_drill", "advance_all", "advance_drill", "sweep", "timer_tick", "monthly_hook", "load_drills",
-           "evaluate_drill", "DrillFacts", "choose_restore_point", "Drill", "DrillActive", "DrillGuardError",
-           "make_context", "months_between", "restore"]
+__all__ = ["start_drill", "advance_all", "advance_drill", "load_drills", "evaluate_drill", "DrillFacts",
+           "choose_restore_point", "Drill", "DrillActive", "DrillGuardError", "make_context", "restore"]
 
 
 @check(id=CHECK_ID, title=TITLE, severity=SEVERITY, remediation=REMEDIATION, risk=RISK, read_only=False,
@@ -92,8 +92,11 @@ def save(journal, drill: Drill, now: datetime) -> None:
 
 # --- start --------------------------------------------------------------------------------------
 def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | None = None,
-                target: str | None = None, rng: random.Random | None = None) -> Drill:
+                target_server: str | None = None, rng: random.Random | None = None) -> Drill:
     """Request the restore and persist the drill (state provisioning, or failed when refused).
+
+    The drill is about the fleet target whose settings `ctx` carries (TARGET_NAME, or a TARGETS name:
+    checks/drill/targets.py); `target_server` names the NEW server (default <prefix>-YYYYMMDD[-HHMM]).
 
     Raises NotConfigured (drill not enabled / Azure target not set), DrillActive (one at a time),
     CheckError (the source server cannot be read). Refusals by a guard and Azure errors on the PUT
@@ -109,20 +112,20 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
     client = postgres_client(ctx)
     now = ctx.now()
     drill_id = new_run_id(now)
-    with slot.claimed(journal, drill_id, now):  # atomic, and refused while any drill is active
+    with slot.claimed(journal, drill_id, now, s.target_name):  # atomic, refused while any drill is active
         rg, source_name = s.restore_drill_resource_group, s.pg_server_name  # rg: where the restored server goes
         source = get_server(client, s.pg_resource_group, source_name)
         if source is None:
             raise CheckError(msg("source server {server} not found in resource group {group}", server=source_name,
                                  group=s.pg_resource_group),
                              msg("Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID."))
-        drill = _new_drill(s, trigger, source, now, target, drill_id)
+        drill = _new_drill(s, trigger, source, now, target_server, drill_id)
         expires = parse_iso(drill.expires_at)
         try:
             earliest, latest = restore_window(source, now, LATEST_MARGIN)
             point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
             drill.restore_point, drill.restore_point_mode = iso(point), mode
-            drill.target_server = _pick_target(client, rg, source_name, s.restore_drill_prefix, now, target)
+            drill.target_server = _pick_target(client, rg, source_name, s.restore_drill_prefix, now, target_server)
             drill.event(now, msg("restore of {source} at {point} ({mode}) to {target} requested ({trigger})",
                                  source=source_name, point=drill.restore_point, mode=mode, target=drill.target_server,
                                  trigger=trigger))
@@ -154,7 +157,7 @@ def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | N
     return Drill(drill_id=drill_id, state=PROVISIONING, trigger=trigger, source_server=s.pg_server_name,
                  resource_group=s.restore_drill_resource_group, target_server=target or "", requested_at=iso(now),
                  restore_point="", restore_point_mode="", expires_at=iso(expires), keep=keep,
-                 location=source.location or "")
+                 location=source.location or "", target_name=s.target_name or "")
 
 
 def _stop(drill: Drill, kind: str, error: str, summary: str, settings: Settings) -> None:
@@ -175,9 +178,20 @@ def _pick_target(client, rg: str, source_name: str, prefix: str, now: datetime, 
 
 
 # --- advance ------------------------------------------------------------------------------------
-def advance_all(ctx: RunContext, journal) -> list[Drill]:
-    """Advance every active drill by bounded steps; [] when none is active (nothing else is done)."""
-    return [advance_drill(ctx, journal, d) for d in load_drills(journal) if d.active]
+def advance_all(ctx: RunContext, journal, lookup: Lookup | None = None) -> list[Drill]:
+    """Advance every active drill by bounded steps, each with its own target's settings (`lookup`: a
+    target's name -> its settings; default TARGETS); [] when none is active (nothing else is done)."""
+    done = []
+    for drill in (d for d in load_drills(journal) if d.active):
+        with drill_context(ctx, drill.target_name, lookup) as (own, problem):
+            if problem and drill.state != CLEANING_UP:  # its server, its database: unknown now; clean up
+                now = ctx.now()
+                _stop(drill, "azure", problem, problem, own.settings)
+                drill.keep = False
+                drill.event(now, problem)
+                drill.state = CLEANING_UP
+            done.append(advance_drill(own, journal, drill))
+    return done
 
 
 def advance_drill(ctx: RunContext, journal, drill: Drill) -> Drill:
@@ -215,13 +229,13 @@ def _overdue(drill: Drill, settings: Settings, now: datetime) -> bool:
     return now - parse_iso(drill.requested_at) > timedelta(hours=settings.restore_drill_max_hours)
 
 
-def _client(ctx: RunContext):
+def arm_client(ctx: RunContext):
     from checks.connect.azure import postgres_client
     return postgres_client(ctx)
 
 
 def _provisioning(ctx: RunContext, drill: Drill, now: datetime) -> None:
-    step = poll_restore(_client(ctx), drill.resource_group, drill.target_server, drill.create_token)
+    step = poll_restore(arm_client(ctx), drill.resource_group, drill.target_server, drill.create_token)
     drill.create_token = step.token
     _after_restore_poll(drill, step, now, ctx.settings)
 
@@ -249,7 +263,7 @@ def _after_restore_poll(drill: Drill, step, now: datetime, settings: Settings) -
 
 def _verifying(ctx: RunContext, drill: Drill, now: datetime) -> None:
     if not drill.target_host:
-        server = get_server(_client(ctx), drill.resource_group, drill.target_server)
+        server = get_server(arm_client(ctx), drill.resource_group, drill.target_server)
         drill.target_host = (server.properties.fully_qualified_domain_name or "") if server and server.properties \
             else ""
     facts = gather_facts(ctx, drill.target_server, drill.target_host, drill.restore_point, drill.requested_at,
@@ -272,7 +286,7 @@ def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime) -> None:
         drill.cleanup = drill.cleanup or NO_SERVER
         drill.state = _final_state(drill)
         return
-    client = _client(ctx)
+    client = arm_client(ctx)
     try:
         if drill.delete_token:
             step = poll_delete(client, drill.resource_group, drill.target_server, drill.delete_token)
@@ -344,6 +358,7 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
     outcome = evaluate_drill(facts, settings)
     details = {
         "drill_id": drill.drill_id,
+        "target": drill.target_name or None,
         "target_server": drill.target_server,
         "source_server": drill.source_server,
         "restore_point": drill.restore_point,
@@ -361,85 +376,18 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
                          summary=outcome.summary, details=details, remediation=remediation,
                          started_at=requested, duration_ms=int((now - requested).total_seconds() * 1000),
                          messages=message_facts(summary=outcome.summary))
-    return Run(run_id=drill.drill_id, trigger="drill", started_at=requested, finished_at=now, results=[result])
+    return Run(run_id=drill.drill_id, trigger="drill", started_at=requested, finished_at=now, results=[result],
+               target=drill_target(drill, settings))
 
 
-# --- sweeper, timer, monthly --------------------------------------------------------------------
-def sweep(ctx: RunContext) -> list[dict[str, str]]:
-    """Delete expired drill servers (drill tags and expires-at passed) in RESTORE_DRILL_RESOURCE_GROUP."""
-    s = ctx.settings
-    s.require("azure_subscription_id", "restore_drill_resource_group", "pg_server_name")
-    client = _client(ctx)
-    now = ctx.now()
-    report = []
-    rg = s.restore_drill_resource_group
-    for server in expired_drill_servers(client, rg, s.pg_server_name, now):
-        name = str(server.name)
-        try:
-            step = begin_guarded_delete(client, rg, name, s.pg_server_name, drill_group=rg)
-            outcome = msg("absent") if step is None else (msg("deleted") if step.succeeded else msg("deleting")
-                                                          if not step.done else msg("failed: {reason}", reason=step.error))
-        except CheckError as exc:
-            outcome = msg("refused: {reason}", reason=exc.reason) if isinstance(exc, DrillGuardError) \
-                else msg("failed: {reason}", reason=exc.reason)
-        report.append({"server": name, "drill_id": (server.tags or {}).get("drill-id", ""), "result": outcome})
-        log.info("drill sweeper: %s %s", name, outcome)
-    return report
-
-
-def timer_tick(ctx: RunContext, journal) -> dict[str, Any]:
-    """The drill timer: advance active drills; when a kept drill server has expired, sweep. Else nothing."""
-    drills = load_drills(journal)
-    active = [d for d in drills if d.active]
-    if active:
-        done = [advance_drill(ctx, journal, d) for d in active]
-        return {"advanced": [{"drill_id": d.drill_id, "state": d.state} for d in done]}
-    now = ctx.now()
-    expired_kept = [d for d in drills if d.keep and d.cleanup.startswith("kept") and parse_iso(d.expires_at) <= now]
-    if not expired_kept:
-        return {"advanced": []}
-    swept = sweep(ctx)
-    for d in expired_kept:
-        d.cleanup = msg("deleted by the sweeper after expiry") if any(
-            r["server"] == d.target_server and r["result"] in ("deleted", "deleting", "absent") for r in swept) \
-            else d.cleanup
-        d.event(now, msg("sweeper: {cleanup}", cleanup=d.cleanup))
-        save(journal, d, now)
-    return {"advanced": [], "swept": swept}
-
-
-def monthly_hook(ctx: RunContext, journal) -> dict[str, Any] | None:
-    """Called by the monthly run: start a drill every RESTORE_DRILL_EVERY_MONTHS when enabled.
-
-    Returns what it did; an expected failure (expected_errors: Azure, journal, configuration) is
-    logged and returned, never raised (the monthly verification's result stands on its own, already
-    recorded). A bug raises: the invocation fails visibly instead of reading as a drill error.
-    """
-    s = ctx.settings
-    if not s.restore_drill_enabled or journal is None:
+def drill_target(drill: Drill, settings: Settings) -> Target | None:
+    """The run's target: the drilled fleet target (its name and source server); None for a drill recorded
+    before drills named their target (its run reads as the runs of that time: target not recorded)."""
+    if not drill.target_name:
         return None
-    try:
-        drills = load_drills(journal)
-        if any(d.active for d in drills):
-            return {"drill": "already active", "drill_id": next(d.drill_id for d in drills if d.active)}
-        now = ctx.now()
-        if drills:
-            last = parse_iso(drills[0].requested_at)
-            if months_between(last, now) < s.restore_drill_every_months:
-                return {"drill": "not due", "last_drill_id": drills[0].drill_id,
-                        "every_months": s.restore_drill_every_months}
-        drill = start_drill(ctx, journal, trigger="timer")
-        return {"drill": drill.state, "drill_id": drill.drill_id, "target_server": drill.target_server}
-    except expected_errors() as exc:  # a drill problem must not break the monthly run (a bug still raises)
-        log.error("monthly restore drill not started: %s", exc)
-        return {"drill": "error", "error": str(exc)[:300]}
-
-
-def expected_errors() -> tuple[type[Exception], ...]:
-    """What a drill invocation raises besides a bug: Azure (mapped to CheckError or not), the journal,
-    configuration (ConfigError is a ValueError), a stored time that does not parse, a drill already active."""
-    from azure.core.exceptions import AzureError
-    return CheckError, NotConfigured, DrillActive, JournalUnavailable, ValueError, AzureError
+    if settings.target_name != drill.target_name:  # its target is no longer configured: what the drill knows
+        return Target(name=drill.target_name, server=drill.source_server)
+    return Target.from_settings(settings)
 
 
 # --- context of a drill invocation -------------------------------------------------------------

@@ -6,6 +6,11 @@ one, the other gets 409), else a replace with the ETag that was read (two replac
 412). The loser of either race is refused with DrillActive (HTTP 409) before any ARM call, so
 two concurrent starts can never both PUT a server. A finished drill's slot is taken over by the
 next start; the slot of a start that crashed before saving its drill is free after STALE_AFTER.
+
+The slot is one for the whole deployment, not one per fleet target: every target's drill restores
+into the same RESTORE_DRILL_RESOURCE_GROUP under the same RESTORE_DRILL_PREFIX names, each drill is a
+billable server for hours, and one drill timer advances them; so a fleet drills its targets one
+after the other. The refusal names the active drill's target.
 """
 from __future__ import annotations
 
@@ -20,36 +25,39 @@ SLOT_PARTITION, SLOT_ROW = "drill-slot", "active"
 STALE_AFTER = timedelta(minutes=15)
 
 
-def _holder_state(journal: Any, row: dict[str, Any], now: datetime) -> str | None:
-    """The state of the drill holding the slot if it is still active, else None (slot free)."""
+def _holder(journal: Any, row: dict[str, Any], now: datetime) -> DrillActive | None:
+    """The refusal naming the drill holding the slot if it is still active, else None (slot free)."""
     holder = row.get("DrillId") or ""
     if not holder:
         return None
     found = journal.get_entity(PARTITION, holder)
     if found is None:  # claimed, not saved yet: starting, or crashed before saving
-        return "starting" if now - as_datetime(row.get("ClaimedAt")) < STALE_AFTER else None
+        fresh = now - as_datetime(row.get("ClaimedAt")) < STALE_AFTER
+        return DrillActive(holder, "starting", row.get("TargetName") or "") if fresh else None
     drill = Drill.from_entity(found[0])
-    return drill.state if drill.active else None
+    return DrillActive(drill.drill_id, drill.state, drill.target_name) if drill.active else None
 
 
-def claim(journal: Any, drill_id: str, now: datetime) -> None:
-    """Take the slot for `drill_id` or raise DrillActive naming the holder (or any active drill)."""
+def claim(journal: Any, drill_id: str, now: datetime, target: str = "") -> None:
+    """Take the slot for `drill_id` (of fleet target `target`) or raise DrillActive naming the holder
+    (or any active drill)."""
     for found in journal.partition(PARTITION):  # drills started before the slot existed
         drill = Drill.from_entity(found)
         if drill.active:
-            raise DrillActive(drill.drill_id, drill.state)
+            raise DrillActive(drill.drill_id, drill.state, drill.target_name)
     entity = {"PartitionKey": SLOT_PARTITION, "RowKey": SLOT_ROW, "Kind": "drill-slot", "DrillId": drill_id,
-              "ClaimedAt": now}
+              "ClaimedAt": now, "TargetName": target}
     current = journal.get_entity(SLOT_PARTITION, SLOT_ROW)
     if current is None:
         if journal.insert(entity):
             return
         current = journal.get_entity(SLOT_PARTITION, SLOT_ROW)  # lost the insert race
-        raise DrillActive((current[0] if current else {}).get("DrillId", "unknown"), "starting")
+        row = current[0] if current else {}
+        raise DrillActive(row.get("DrillId", "unknown"), "starting", row.get("TargetName") or "")
     row, etag = current
-    state = _holder_state(journal, row, now)
-    if state is not None:
-        raise DrillActive(row.get("DrillId", "unknown"), state)
+    refusal = _holder(journal, row, now)
+    if refusal is not None:
+        raise refusal
     if not journal.replace_if_unchanged(entity, etag):  # another start took it since our read
         raise DrillActive("unknown", "starting")
 
@@ -63,9 +71,9 @@ def release(journal: Any, drill_id: str) -> None:
 
 
 @contextmanager
-def claimed(journal: Any, drill_id: str, now: datetime) -> Iterator[None]:
+def claimed(journal: Any, drill_id: str, now: datetime, target: str = "") -> Iterator[None]:
     """Hold the slot for a start; freed again if the start raises before its drill is saved."""
-    claim(journal, drill_id, now)
+    claim(journal, drill_id, now, target)
     try:
         yield
     except BaseException:  # broad on purpose: whatever stopped the start (even Ctrl-C) frees the slot, then re-raises

@@ -42,6 +42,7 @@ TERMINAL = (SUCCEEDED, FAILED)
 _SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 MAX_EVENTS = 40
 EVENT = "{at} {event}"  # an event line: its time, then what happened (a message of its own)
+NOT_RECORDED = msg("(target not recorded)")  # a drill recorded before drills named their fleet target
 DRILL_ROLE = "the restore drill role of infra/modules/drill.bicep (assigned on RESTORE_DRILL_RESOURCE_GROUP)"
 
 
@@ -50,12 +51,15 @@ class DrillGuardError(CheckError):
 
 
 class DrillActive(Exception):
-    """A drill is already running: one at a time."""
+    """A drill is already running: one at a time, whatever its target (checks/drill/slot.py says why)."""
 
-    def __init__(self, drill_id: str, state: str):
-        self.drill_id, self.state = drill_id, state
-        self.reason = msg("restore drill {drill_id} is already active ({state}); wait for it to finish or see "
-                          "`python -m checks drill status`", drill_id=drill_id, state=state)
+    def __init__(self, drill_id: str, state: str, target: str = ""):
+        self.drill_id, self.state, self.target = drill_id, state, target
+        self.reason = msg("restore drill {drill_id} of target {target} is already active ({state}); one drill runs "
+                          "at a time for every target: wait for it to finish or see `python -m checks drill status`",
+                          drill_id=drill_id, target=target, state=state) if target else \
+            msg("restore drill {drill_id} is already active ({state}); wait for it to finish or see "
+                "`python -m checks drill status`", drill_id=drill_id, state=state)
         super().__init__(self.reason)
 
 
@@ -88,6 +92,9 @@ class Drill:
     events: list[str] = field(default_factory=list)
     updated_at: str = ""
     finished_at: str = ""
+    # the fleet target drilled (TARGET_NAME or a TARGETS name; column TargetName, as runs have it);
+    # "" = recorded before drills named their target: the deployment's own target
+    target_name: str = ""
 
     @property
     def active(self) -> bool:

@@ -163,7 +163,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     if empty and not evidence:
         boxes[-1].remarks = [f"{len(empty)} run(s) recorded, but in none of them did a check run"]
     problems = _problems(runs, results)
-    drill = _drill(runs, results)
+    drill = _drill([r for r in runs if r not in foreign], results)  # a drill of another target is not this one's
     digest = _digest(month, runs, boxes)
     signoffs = _signoffs(rows, digest)
     return MonthReport(month=month, generated_at=journal_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
@@ -284,7 +284,8 @@ def _drill(runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Dr
         if r is not None:
             return Drill(run.run_id, run.started_at, run.trigger, r.status.value, summary_of(r),
                          r.details.get("rto_minutes"), r.details.get("restore_point"), r.details.get("target_server"),
-                         r.details.get("rpo_seconds"), r.details.get("rows_lost"))
+                         r.details.get("rpo_seconds"), r.details.get("rows_lost"),
+                         run.target.name if run.target and run.target.name else None)
     return None
 
 

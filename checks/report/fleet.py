@@ -194,6 +194,8 @@ class FleetRow:
                 "boxes": {b.key: b.state for b in self.report.boxes}, "boxes_ticked": self.report.ticked,
                 "boxes_total": len(self.report.boxes), "complete": self.report.complete,
                 "runs": len(self.report.runs), "problems": len(self.report.problems), "page": self.page,
+                "drill": ({"status": d.status, "run_id": d.run_id, "at": d.at, "rto_minutes": d.rto_minutes}
+                          if (d := self.report.drill) else None),  # the target's own latest drill of the month
                 "signed_off_by": [s.by for s in signoffs],
                 "signoffs": [{"by": s.by, "at": s.at, "current": s.current} for s in signoffs],
                 "signoff_current": bool(signoffs) and signoffs[-1].current}

@@ -105,6 +105,7 @@ class Drill:
     target_server: Any
     rpo_seconds: Any = None  # RPO_PROBE: T − newest probe time restored
     rows_lost: Any = None  # rows with probe time ≤ T missing on the restored server
+    target_name: str | None = None  # the fleet target drilled; None: recorded before drills named it
 
 
 @dataclass

@@ -209,7 +209,7 @@ def run_page(run: Run, links: Links = Links(), drill_page: bool = False) -> str:
 
 def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True) -> str:
     """A restore drill's state (checks.drill.state.Drill): history, RTO, restore point, cleanup."""
-    from checks.drill.state import EVENT, TERMINAL
+    from checks.drill.state import EVENT, NOT_RECORDED, TERMINAL
 
     requested, ready = parse_iso(drill.requested_at), parse_iso(drill.ready_at)
     rto = minutes(ready - requested) if requested and ready else None  # as in the drill's journal run
@@ -217,6 +217,7 @@ def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True)
               tuple(e.split(" ", 1)) if " " in e else (e, "") for e in drill.events]  # (time, text to translate)
     month = drill.requested_at[:7] if requested else None
     return _page("drill.html", links, drill=drill, rto=rto, events=events, month=month,
+                 target=drill.target_name or NOT_RECORDED,  # a drill recorded before drills named their target
                  verification=detail_rows(drill.verification),
                  run_link=drill.state in TERMINAL and run_page_exists)
 

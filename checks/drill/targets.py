@@ -1,0 +1,76 @@
+"""Which fleet target a restore drill is about, and that target's settings.
+
+A drill belongs to one target of the fleet (TARGET_NAME, a TARGETS entry or a discovered target):
+its source server, database and subscription are that target's (`FleetTarget.settings_for`). The
+drill records the target's name (`Drill.target_name`, journal column TargetName as runs have it),
+so the invocations that advance it later use the same target's settings again, and its journal run
+ticks that target's drill box only. A drill recorded before drills named their target is the
+deployment's own.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from checks.engine.config import Settings
+from checks.engine.context import RunContext
+from checks.engine.fleet import select_targets, targets_of
+from checks.engine.i18n import msg
+from checks.engine.model import NotConfigured
+
+Lookup = Callable[[str], Settings]  # a target's name -> its settings; UnknownTarget when not in the fleet
+
+
+class UnknownTarget(NotConfigured):
+    """A target name the fleet does not have (the message names the known targets)."""
+
+    def __init__(self, name: str, known: list[str]):
+        self.name, self.known = name, known
+        self.reason = msg("unknown target {name}; known targets: {known}", name=repr(name),
+                          known=", ".join(known) or "-")
+        super().__init__(self.reason)
+
+
+def fleet_lookup(settings: Settings) -> Lookup:
+    """The targets of TARGETS (else the deployment's own settings, a fleet of one), by name."""
+    fleet = targets_of(settings)
+
+    def lookup(name: str) -> Settings:
+        try:
+            return select_targets(fleet, [name])[0].settings_for(settings)
+        except KeyError:
+            raise UnknownTarget(name, [t.name for t in fleet]) from None
+    return lookup
+
+
+def target_context(ctx: RunContext, settings: Settings) -> RunContext:
+    """A context for a target's settings sharing the clock, credential and transport of `ctx`; its own
+    SDK clients (another target may be in another subscription). `ctx` itself when nothing changes."""
+    if settings is ctx.settings:
+        return ctx
+    return RunContext(settings=settings, clock=ctx.clock, journal=ctx.journal, credential=ctx.credential,
+                      azure_kwargs=ctx.azure_kwargs)
+
+
+@contextmanager
+def drill_context(ctx: RunContext, target_name: str, lookup: Lookup | None) -> Iterator[tuple[RunContext, str]]:
+    """(context for the drill's target, "" or why its target could not be found). A drill without a
+    target, or in a deployment without a fleet, runs with `ctx` itself; a target no longer in the fleet
+    also gets `ctx` and the reason, so the caller stops the drill and still cleans up its server. A
+    lookup that cannot answer now (discovery failed: CheckError) raises: the next invocation retries."""
+    s = ctx.settings
+    own_name = target_name == s.target_name and target_name not in {t.name for t in s.targets}
+    if not target_name or own_name:  # the deployment's own settings are that target's
+        yield ctx, ""
+        return
+    try:
+        settings = (lookup or fleet_lookup(s))(target_name)
+    except UnknownTarget as exc:
+        yield ctx, msg("target {name} is no longer configured ({reason})", name=target_name, reason=exc.reason)
+        return
+    own = target_context(ctx, settings)
+    try:
+        yield own, ""
+    finally:
+        if own is not ctx:
+            own.close()
