@@ -271,3 +271,36 @@ def test_http_drill_start_target_in_body_or_query(fleet_env, env_patch, canned, 
     assert code == 202 and body["target_name"] == "staging" and body["source_server"] == STAGING_SERVER
     code, again = post({"target": "prod"})
     assert code == 409 and again["drill_id"] == body["drill_id"] and again["target"] == "staging"
+
+
+# --- the sweeper of a fleet ---------------------------------------------------------------------
+def test_sweeper_of_a_fleet_needs_no_pg_server_name_and_spares_every_targets_server(env):
+    """With TARGETS and no PG_SERVER_NAME the sweeper still runs; a server named like ANY target's server,
+    even tagged as an expired drill's, is never a candidate; a real expired drill server is deleted."""
+    tags = {"created-by": "medicapp-backup-verifier", "drill-id": "20261001T060000Z-aaaaaa", "source": STAGING_SERVER,
+            "expires-at": "2026-10-01T00:00:00Z"}
+    disguised = dict(derive(staging_body(), "name", STAGING_SERVER.upper()), tags=tags)
+    expired = derive(derive(source_body(), "name", TARGET), "id", source_body()["id"].replace(SOURCE, TARGET)
+                     .replace(f"/{RG}/", f"/{DRILL_RG}/"))
+    expired["tags"] = tags
+    arm = Arm(target_get=[Canned(200, expired)])
+    fleet = {k: v for k, v in env.items() if k != "PG_SERVER_NAME"}
+    ctx, _ = make(fleet, arm, Clock(T0), TARGETS=targets_json())
+    assert ctx.settings.pg_server_name is None
+    arm.t.json("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
+               {"value": [disguised, expired]})
+    assert schedule.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "result": "deleted"}]
+    assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
+    bare, _ = make(fleet, Arm(), Clock(T0))  # no fleet and no PG_SERVER_NAME: still a configuration error
+    with pytest.raises(drill_mod.NotConfigured, match="PG_SERVER_NAME"):
+        schedule.sweep(bare)
+
+
+def test_monthly_entry_of_a_fleet_drills_a_configured_target_not_the_base_settings(fleet_env, canned):
+    """The monthly run's hook with TARGETS: the first target never drilled, with its own settings."""
+    from checks.drill_face import monthly_entry
+    settings = Settings.from_env(dict(fleet_env, PG_SERVER_NAME="", PG_RESOURCE_GROUP=""))  # no base server at all
+    started = monthly_entry(settings, Journal.from_settings(settings))
+    assert started["drill"] == PROVISIONING and started["target"] == "prod", started
+    assert canned.put_body()["properties"]["sourceServerResourceId"].endswith(f"/resourceGroups/{RG}/providers/"
+                                                                              f"Microsoft.DBforPostgreSQL/flexibleServers/{SOURCE}")

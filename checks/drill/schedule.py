@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from checks.drill.restore_drill import advance_all, arm_client, load_drills, save, start_drill
-from checks.drill.state import Drill, DrillActive, DrillGuardError, begin_guarded_delete, expired_drill_servers
-from checks.drill.targets import Lookup, drill_context
+from checks.drill.state import (TAG_SOURCE, Drill, DrillActive, DrillGuardError, begin_guarded_delete,
+                                expired_drill_servers)
+from checks.drill.targets import Lookup, drill_context, production_servers
 from checks.engine.context import RunContext
 from checks.engine.i18n import msg
 from checks.engine.model import CheckError, JournalUnavailable, NotConfigured
@@ -23,17 +24,22 @@ log = logging.getLogger("checks.drill.schedule")
 
 
 def sweep(ctx: RunContext) -> list[dict[str, str]]:
-    """Delete expired drill servers (drill tags and expires-at passed) in RESTORE_DRILL_RESOURCE_GROUP."""
+    """Delete expired drill servers (drill tags and expires-at passed) in RESTORE_DRILL_RESOURCE_GROUP;
+    never one named like a target's server (every target of TARGETS: the drills of all of them)."""
     s = ctx.settings
-    s.require("azure_subscription_id", "restore_drill_resource_group", "pg_server_name")
+    s.require("azure_subscription_id", "restore_drill_resource_group")
+    sources = production_servers(s)
+    if not sources:
+        s.require("pg_server_name")
     client = arm_client(ctx)
     now = ctx.now()
     report = []
     rg = s.restore_drill_resource_group
-    for server in expired_drill_servers(client, rg, s.pg_server_name, now):
+    for server in expired_drill_servers(client, rg, sources, now):
         name = str(server.name)
+        source = (server.tags or {}).get(TAG_SOURCE) or s.pg_server_name or ""
         try:
-            step = begin_guarded_delete(client, rg, name, s.pg_server_name, drill_group=rg)
+            step = begin_guarded_delete(client, rg, name, source, drill_group=rg)
             outcome = msg("absent") if step is None else (msg("deleted") if step.succeeded else msg("deleting")
                                                           if not step.done else msg("failed: {reason}", reason=step.error))
         except CheckError as exc:

@@ -20,7 +20,7 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Collection
 
 from checks.engine.i18n import Message, msg
 from checks.engine.model import CheckError
@@ -361,8 +361,11 @@ def poll_delete(client: Any, resource_group: str, name: str, token: str) -> LroS
         raise arm_error(exc, f"deletion of {name}", f"resource group {resource_group}") from None
 
 
-def expired_drill_servers(client: Any, resource_group: str, source_name: str, now: datetime) -> list[Any]:
-    """Servers of the resource group that carry the drill tags and whose expires-at has passed."""
+def expired_drill_servers(client: Any, resource_group: str, source_name: str | Collection[str],
+                          now: datetime) -> list[Any]:
+    """Servers of the resource group that carry the drill tags and whose expires-at has passed, never
+    one named like a source server (`source_name`: one name, or every fleet target's)."""
+    sources = {source_name.lower()} if isinstance(source_name, str) else {n.lower() for n in source_name}
     from azure.core.exceptions import AzureError
     from checks.connect.azure import arm_error
     try:
@@ -372,7 +375,7 @@ def expired_drill_servers(client: Any, resource_group: str, source_name: str, no
     out = []
     for server in servers:
         tags = server.tags or {}
-        if not is_drill_server(tags) or str(server.name).lower() == source_name.lower():
+        if not is_drill_server(tags) or str(server.name).lower() in sources:
             continue
         try:
             expires = parse_iso(tags.get(TAG_EXPIRES))

@@ -43,6 +43,13 @@ def fleet_lookup(settings: Settings) -> Lookup:
     return lookup
 
 
+def production_servers(settings: Settings) -> set[str]:
+    """Every configured target's PostgreSQL server name (and the deployment's own): the names a drill
+    server never has and the sweeper never deletes."""
+    names = {t.settings_for(settings).pg_server_name for t in targets_of(settings)} | {settings.pg_server_name}
+    return {n for n in names if n}
+
+
 def target_context(ctx: RunContext, settings: Settings) -> RunContext:
     """A context for a target's settings sharing the clock, credential and transport of `ctx`; its own
     SDK clients (another target may be in another subscription). `ctx` itself when nothing changes."""
