@@ -288,3 +288,40 @@ def test_each_entity_is_attributed_once_whatever_the_number_of_targets(base_env,
     assert fleet.complete and len(fleet.rows) == 50
     runs = sum(1 for r in rows if r["Kind"] == "run")
     assert len(calls) <= len(rows) + 2 * runs  # one read per entity to split, one per run summary in build_month
+
+
+def test_a_failed_delivery_is_not_a_result_noted_in_the_journal(env, settings, fleet_journal):
+    """The queue gave up on staging's message: the run the poison handler journals holds one
+    fleet.delivery error. It ticks no box, not even the journal's; the overview says the target was
+    not verified because its delivery failed (md, html, json, French), ranked as an error."""
+    from checks.dispatch.handler import poisoned_run, poisoned_text
+    from checks.dispatch.message import FleetMessage
+    message = FleetMessage(MONTH, "staging")
+    fleet_journal.write_run(poisoned_run(message, settings, poisoned_text(message, 5), 5, at(2)))
+    rows = {r["target"]: r for r in fleet_overview(fleet_journal, MONTH, settings, now=at(26)).to_dict()["rows"]}
+    staging = rows["staging"]
+    assert staging["boxes"]["journal"] == "no evidence" and staging["boxes_ticked"] == 0
+    assert (staging["delivery_failed"], staging["missing"], staging["worst"]) == (True, False, "delivery failed")
+    assert (staging["runs"], staging["delivery_failures"], staging["problems"]) == (0, 1, 1)
+    assert not rows["prod"]["delivery_failed"] and rows["prod"]["runs"] == 1
+    from checks.report.pages import fleet_index_page  # the month's "without a run" counts it
+    index = fleet_index_page([fleet_overview(fleet_journal, MONTH, settings, now=at(26))])
+    assert '<span class="status s-missing">1</span>' in index
+    report = month_report(fleet_journal, MONTH, at(26), target_of(settings, "staging"))
+    assert report.box("journal").remarks == [f"not verified: the queue gave up on the run of {MONTH} (attempt 1) "
+                                             "after 5 deliveries"]
+    code, out = cli(["report", "--month", MONTH, "--format", "json"], env)
+    data = json.loads(out)
+    assert [r["target"] for r in data["rows"]] == ["preprod", "staging", "prod", "retired"]  # after FAILED, as an error
+    assert data["targets_delivery_failed"] == 1 and data["targets_missing"] == 0
+    code, md = cli(["report", "--month", MONTH, "--fleet"], env)
+    (line,) = [x for x in md.splitlines() if x.startswith("| staging")]
+    assert line.startswith("| staging — **NOT VERIFIED**: delivery failed: the queue gave up on its run | ✘ no evidence")
+    assert "| 0/5 | 0 |" in line and "**1 target(s) not verified: delivery failed.**" in md
+    _, html = cli(["report", "--month", MONTH, "--fleet", "--format", "html"], env)
+    assert_balanced_html(html)
+    assert '<span class="status s-error">NOT VERIFIED</span> delivery failed: the queue gave up on its run' in html
+    _, fr = cli(["--lang", "fr", "report", "--month", MONTH, "--fleet"], env)
+    assert "**NON VÉRIFIÉE**" in fr and "livraison" in fr
+    _, page = cli(["--lang", "fr", "report", "--month", MONTH, "--target", "staging"], env)
+    assert f"non vérifiée : la file a renoncé à l'exécution de {MONTH} (tentative 1) après 5 livraisons" in page

@@ -13,7 +13,9 @@ a check entity without its run summary is an incomplete run and never counts):
                                                     and .signed_document all passed in ONE run (dry or
                                                     full); a skipped one is no evidence, so a run where
                                                     some passed and the rest were skipped is "partial"
-  journal     "Results noted in the internal journal"  at least one run recorded in the month
+  journal     "Results noted in the internal journal"  at least one run recorded in the month (a run that
+                                                    only records that a fleet message could not be
+                                                    delivered, fleet.delivery, verified nothing: no)
 
 For each box the NEWEST run that has a deciding result (anything but skipped) decides: the
 box is ticked only if that result passed, so a later failure is not hidden behind an earlier
@@ -45,9 +47,9 @@ from checks.engine.target import Target
 from checks.engine.redact import redact
 from checks.report.protections import month_protections
 from checks.engine.timeutil import is_month, journal_iso, month_of
-from checks.report.model import (BOXES, ERROR, FAILED, NO_EVIDENCE, PARTIAL, STATE_OF, TICKED, WARNING, Box, BoxSpec,
-                                  DRILL_CHECK, DRILL_TRIGGER, Drill, Evidence, MonthReport, Overview, Problem,
-                                  ReportError, RunRef, SignOff)
+from checks.report.model import (BOXES, DELIVERY_CHECK, ERROR, FAILED, NO_EVIDENCE, PARTIAL, STATE_OF, TICKED, WARNING,
+                                  Box, BoxSpec, DRILL_CHECK, DRILL_TRIGGER, Drill, Evidence, MonthReport, Overview,
+                                  Problem, ReportError, RunRef, SignOff)
 
 MAX_OVERVIEW_MONTHS = 36
 MAX_SIGNER_CHARS = 100
@@ -144,17 +146,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     if unreadable:
         notes.append(f"{unreadable} unreadable check entit{'y' if unreadable == 1 else 'ies'} ignored")
 
-    # a run in which every check was skipped is recorded but checked nothing: no evidence for any box
-    empty = [r.run_id for r in runs if not something_ran(r.counts)
-             and all(res.status is Status.SKIPPED for res in results[r.run_id].values())]
-    if empty:
-        notes.append(f"{len(empty)} run(s) in which every check was skipped (recorded, not evidence): "
-                     + ", ".join(empty[:5]))
-    foreign = [r for r in runs if r.run_id not in empty and not about_production(r.target, production)]
-    for r in foreign[:10]:
-        notes.append(f"run {r.run_id} is about {r.target.label() if r.target else 'another target'}: "
-                     "not evidence for production's boxes")
-    evidence = [r for r in runs if r.run_id not in empty and r not in foreign]
+    evidence, empty, undelivered = _evidence_runs(runs, results, production, notes)
     # a drill run's database checks look at the restored copy, not production: no evidence for boxes 1-4
     verification = [r for r in evidence if r.trigger != DRILL_TRIGGER]
     boxes = [_single_box(spec, verification, results) for spec in BOXES[:3]]
@@ -162,15 +154,49 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     boxes.append(_journal_box(BOXES[4], evidence))
     if empty and not evidence:
         boxes[-1].remarks = [f"{len(empty)} run(s) recorded, but in none of them did a check run"]
+    if undelivered and not evidence:  # a failed delivery is journaled, but it is not a verification result
+        boxes[-1].remarks = [_undelivered(results[run_id][DELIVERY_CHECK]) for run_id in undelivered[:3]]
     problems = _problems(runs, results)
-    drill = _drill([r for r in runs if r not in foreign], results)  # a drill of another target is not this one's
+    about = [r for r in runs if r.run_id in empty or about_production(r.target, production)]
+    drill = _drill(about, results)  # a drill of another target is not this one's
     digest = _digest(month, runs, boxes)
     signoffs = _signoffs(rows, digest)
     return MonthReport(month=month, generated_at=journal_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
                        boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest,
                        protections=month_protections(verification, results),
                        target=production.label() if production else "",
-                       acks=sorted((ack_summary(r) for r in rows if r.get("Kind") == "ack"), key=lambda a: a["at"]))
+                       acks=sorted((ack_summary(r) for r in rows if r.get("Kind") == "ack"), key=lambda a: a["at"]),
+                       undelivered=undelivered)
+
+
+def _undelivered(result: CheckResult) -> str:
+    """Why a target whose run was never delivered is not verified (from the result's facts: any language)."""
+    facts = {key: result.details.get(key, "?") for key in ("month", "attempt", "attempts")}
+    return msg("not verified: the queue gave up on the run of {month} (attempt {attempt}) after {attempts} "
+               "deliveries", **facts)
+
+
+def _evidence_runs(runs: list[RunRef], results: dict[str, dict[str, CheckResult]], production: Target | None,
+                   notes: list[str]) -> tuple[list[RunRef], list[str], list[str]]:
+    """(runs that are evidence, ids of runs where every check was skipped, ids of runs that only record a
+    failed delivery); a note for each run left out."""
+    # a run in which every check was skipped is recorded but checked nothing: no evidence for any box
+    empty = [r.run_id for r in runs if not something_ran(r.counts)
+             and all(res.status is Status.SKIPPED for res in results[r.run_id].values())]
+    if empty:
+        notes.append(f"{len(empty)} run(s) in which every check was skipped (recorded, not evidence): "
+                     + ", ".join(empty[:5]))
+    # the queue gave up on the target's message: the run journaled for it says so, it verified nothing
+    undelivered = [r.run_id for r in runs if set(results[r.run_id]) == {DELIVERY_CHECK}]
+    if undelivered:
+        notes.append(msg("{count} run(s) only record that the target's run could not be delivered (not evidence): "
+                         "{run_ids}", count=len(undelivered), run_ids=", ".join(undelivered[:5])))
+    left_out = set(empty) | set(undelivered)
+    foreign = [r for r in runs if r.run_id not in left_out and not about_production(r.target, production)]
+    for r in foreign[:10]:
+        notes.append(f"run {r.run_id} is about {r.target.label() if r.target else 'another target'}: "
+                     "not evidence for production's boxes")
+    return [r for r in runs if r.run_id not in left_out and r not in foreign], empty, undelivered
 
 
 def _single_box(spec: BoxSpec, runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Box:

@@ -11,7 +11,9 @@ is the one target's (its checklist is `checklist.month_report` with the configur
 
 The overview lists every configured target and every target the month's journal names that is no
 longer configured (marked, after the configured ones); a configured target without a run this month
-is *missing*, never passing. Rows come worst first: the worst box state, then fewest boxes ticked.
+is *missing*, never passing; one whose only runs record that the queue gave up on its message
+(`fleet.delivery`, checks/dispatch/handler.py) is *not verified: delivery failed*, ranked as an
+error. Rows come worst first: the worst box state, then fewest boxes ticked.
 """
 from __future__ import annotations
 
@@ -181,19 +183,32 @@ class FleetRow:
         return not self.report.runs
 
     @property
+    def delivery_failed(self) -> bool:
+        """Not verified: its only runs of the month record that the queue gave up on its message."""
+        return bool(self.report.runs) and len(self.report.undelivered) == len(self.report.runs)
+
+    @property
+    def runs(self) -> int:
+        """Runs of the month that verified something (a failed delivery did not)."""
+        return len(self.report.runs) - len(self.report.undelivered)
+
+    @property
     def worst(self) -> str:
         return max((b.state for b in self.report.boxes), key=lambda s: _RANK.get(s, 3))
 
     def sort_key(self) -> tuple:
-        return (not self.configured, -_RANK.get(self.worst, 3), self.report.ticked, not self.missing, self.name)
+        rank = _RANK[ERROR] if self.delivery_failed else _RANK.get(self.worst, 3)  # the poison alert's error
+        return (not self.configured, -rank, self.report.ticked, not self.missing, self.name)
 
     def to_dict(self) -> dict[str, Any]:
         signoffs = self.report.signoffs
+        worst = "delivery failed" if self.delivery_failed else "missing" if self.missing else self.worst
         return {"target": self.name, "label": self.report.target, "configured": self.configured,
-                "missing": self.missing, "worst": "missing" if self.missing else self.worst,
+                "missing": self.missing, "delivery_failed": self.delivery_failed, "worst": worst,
                 "boxes": {b.key: b.state for b in self.report.boxes}, "boxes_ticked": self.report.ticked,
                 "boxes_total": len(self.report.boxes), "complete": self.report.complete,
-                "runs": len(self.report.runs), "problems": len(self.report.problems), "page": self.page,
+                "runs": self.runs, "delivery_failures": len(self.report.undelivered),
+                "problems": len(self.report.problems), "page": self.page,
                 "drill": ({"status": d.status, "run_id": d.run_id, "at": d.at, "rto_minutes": d.rto_minutes}
                           if (d := self.report.drill) else None),  # the target's own latest drill of the month
                 "signed_off_by": [s.by for s in signoffs],
@@ -218,6 +233,7 @@ class FleetOverview:
         return {"month": self.month, "generated_at": self.generated_at, "complete": self.complete,
                 "targets": len(configured), "targets_complete": sum(r.report.complete for r in configured),
                 "targets_missing": sum(r.missing for r in configured),
+                "targets_delivery_failed": sum(r.delivery_failed for r in configured),
                 "boxes": [b.key for b in BOXES], "rows": [r.to_dict() for r in self.rows], "notes": list(self.notes)}
 
 

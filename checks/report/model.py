@@ -17,6 +17,8 @@ DRY_RUN_CHECKS = ("database.connectivity", "database.migration", "database.essen
                   "database.signed_document")
 DRILL_CHECK = "drill.restore"
 DRILL_TRIGGER = "drill"
+# a fleet message the queue gave up on (checks/dispatch/handler.py): its run holds only this error result
+DELIVERY_CHECK = "fleet.delivery"
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class MonthReport:
     target: str = ""  # the production target the boxes are about (label), "" when not named
     acks: list[dict[str, Any]] = field(default_factory=list)  # acknowledged count drops (checks/report/acks.py)
     target_name: str = ""  # one target of several (checks/report/fleet.py); "" in a fleet of one
+    undelivered: list[str] = field(default_factory=list)  # runs recording only a failed delivery (no evidence)
 
     @property
     def ticked(self) -> int:
@@ -160,6 +163,7 @@ class MonthReport:
             "protections": [asdict(p) for p in self.protections],
             "target": self.target, "acks": list(self.acks),
             **({"target_name": self.target_name} if self.target_name else {}),
+            **({"undelivered": list(self.undelivered)} if self.undelivered else {}),
         }
 
 
