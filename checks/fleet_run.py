@@ -41,6 +41,7 @@ def resolve_fleet(settings: Settings, ctx: RunContext | None = None) -> Fleet:
     """TARGETS when set (it wins over DISCOVER_TAG, with a note), else discovery, else a fleet of one.
 
     Raises DiscoveryError (checks/connect/discovery.py) when discovery fails or finds nothing usable.
+    A `ctx` given is the caller's (its credential shared with the runs); one made here is closed here.
     """
     if settings.targets:
         notes = [f"TARGETS is set: it is used and DISCOVER_TAG={settings.discover_tag} is ignored"] \
@@ -48,7 +49,12 @@ def resolve_fleet(settings: Settings, ctx: RunContext | None = None) -> Fleet:
         return Fleet(tuple(settings.targets), "TARGETS", notes)
     if settings.discover_tag:
         from checks.connect.discovery import discover_fleet  # lazy: Resource Graph SDK
-        return Fleet(discover_fleet(ctx or RunContext(settings=settings)), f"DISCOVER_TAG={settings.discover_tag}")
+        own = RunContext(settings=settings) if ctx is None else None
+        try:
+            return Fleet(discover_fleet(ctx or own), f"DISCOVER_TAG={settings.discover_tag}")
+        finally:
+            if own is not None:  # its Resource Graph client (an HTTP session) ends with the discovery
+                own.close()
     return Fleet(targets_of(settings), "TARGET_NAME")
 
 

@@ -178,6 +178,28 @@ def test_targets_replaying_the_shared_spool_at_once_write_each_spooled_run_once(
     assert sorted(written) == [f"20261101T06000{i}Z-abcde{i}" for i in range(3)] and spool.pending() == []
 
 
+def test_discovery_closes_the_resource_graph_client_of_the_context_it_made(local_env, monkeypatch):
+    """resolve_fleet without a context makes one for the discovery and closes it (its client's HTTP session)."""
+    from checks.connect import discovery
+    settings = Settings.from_env(local_env | {"DISCOVER_TAG": "backup-verify",
+                                              "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001"})
+    closed = []
+
+    class Client:
+        def close(self):
+            closed.append(1)
+
+    def discover(ctx):
+        ctx.client("resource-graph", Client)
+        return (FleetTarget("alpha"),)
+    monkeypatch.setattr(discovery, "discover_targets", discover)
+    assert [t.name for t in resolve_fleet(settings).targets] == ["alpha"] and closed == [1]
+    monkeypatch.setattr(discovery, "discover_targets", lambda ctx: ctx.client("resource-graph", Client) and ())
+    with pytest.raises(discovery.DiscoveryError, match="no PostgreSQL flexible server"):
+        resolve_fleet(settings)
+    assert closed == [1, 1]  # closed when discovery fails too
+
+
 def test_monthly_timer_says_why_when_discovery_fails(env_patch, local_env, monkeypatch, caplog):
     from checks import http_api
     from checks.connect import discovery

@@ -61,9 +61,13 @@ class Discovered:
 
 
 def discovery_query(tag: str) -> str:
-    """The Resource Graph query: servers and accounts with the tag (the tag name is validated: no quotes)."""
+    """The Resource Graph query: servers and accounts with the tag (the tag name is validated: no quotes).
+
+    Azure tag names are case-insensitive, but a KQL property lookup (`tags['backup-verify']`) is not:
+    a server tagged `Backup-Verify` would never be found. The tag's name is matched, case-insensitively
+    (`contains`), as a whole JSON string among the tag names; `found_of` matches it exactly again."""
     return (f"Resources | where type in~ ('{SERVER_TYPE}', '{ACCOUNT_TYPE}') "
-            f"| where isnotnull(tags['{tag}']) | project id, name, type, tags | order by id asc")
+            f"| where tostring(bag_keys(tags)) contains '\"{tag}\"' | project id, name, type, tags | order by id asc")
 
 
 def target_name_of(env: str) -> str:
