@@ -325,3 +325,31 @@ def test_a_failed_delivery_is_not_a_result_noted_in_the_journal(env, settings, f
     assert "**NON VÉRIFIÉE**" in fr and "livraison" in fr
     _, page = cli(["--lang", "fr", "report", "--month", MONTH, "--target", "staging"], env)
     assert f"non vérifiée : la file a renoncé à l'exécution de {MONTH} (tentative 1) après 5 livraisons" in page
+
+
+def test_with_discover_tag_the_report_is_about_the_discovered_targets(base_env, monkeypatch):
+    """DISCOVER_TAG without TARGETS: the queue journals the discovered targets' runs under their names;
+    the report's targets are those (not the deployment's own one, which would call every run foreign)."""
+    from checks.connect import discovery
+    from checks.dispatch import targets as dispatch_targets
+    from checks.report.fleet import checklist_for
+    from checks.report.model import ReportError
+    env = dict(base_env, DISCOVER_TAG="backup-verify", AZURE_SUBSCRIPTION_ID=SUB)
+    settings = Settings.from_env(env)
+    found = tuple(t for t in Settings.from_env(dict(base_env, TARGETS=json.dumps(TARGETS[:2]))).targets)
+    monkeypatch.setattr(dispatch_targets, "_found", {})
+    monkeypatch.setattr(discovery, "discover_targets", lambda ctx: found)
+    journal = Journal.from_settings(settings)
+    prod = Target.from_settings(found[0].settings_for(settings))
+    journal.write_run(run_of(settings, None, "20261001T060000Z-f00001", at(1), FULL, target=prod))
+    fleet = checklist_for(journal, MONTH, settings, now=at(26))  # several discovered targets: the overview
+    assert [(r.name, r.configured, r.report.ticked, r.missing) for r in fleet.rows] == [
+        ("preprod", True, 0, True), ("prod", True, 5, False)]
+    assert checklist_for(journal, MONTH, settings, target="prod", now=at(26)).complete
+    monkeypatch.setattr(dispatch_targets, "_found", {})
+
+    def refused(ctx):
+        raise discovery.DiscoveryError("access denied (403)", "Grant Reader on the subscription")
+    monkeypatch.setattr(discovery, "discover_targets", refused)
+    with pytest.raises(ReportError, match="could not be discovered: access denied"):
+        checklist_for(journal, MONTH, settings, now=at(26))

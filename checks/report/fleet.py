@@ -6,8 +6,9 @@ further I/O). An entity is about a configured target when it carries the target'
 (`TargetName`), or, written before targets had names, no name but the target's resources
 (`Target.same_resources`). Sign-offs carry the name of the target they sign.
 
-A fleet of one (no `TARGETS`) reads exactly as before targets had names: every entity of the month
-is the one target's (its checklist is `checklist.month_report` with the configured target).
+With `DISCOVER_TAG` and no `TARGETS` the targets are the discovered ones (the queue handler's
+discovery). A fleet of one (neither set) reads exactly as before targets had names: every entity of
+the month is the one target's (its checklist is `checklist.month_report` with the configured target).
 
 The overview lists every configured target and every target the month's journal names that is no
 longer configured (marked, after the configured ones); a configured target without a run this month
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from checks.engine.i18n import msg
-from checks.engine.fleet import select_targets, targets_of
+from checks.engine.fleet import FleetTarget, select_targets, targets_of
 from checks.engine.target import Target
 from checks.engine.timeutil import journal_iso
 from checks.report.checklist import build_month, check_month, month_report, overview, sign_off
@@ -97,9 +98,22 @@ def with_acks(own: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dic
     return own + [r for r in rows if r.get("Kind") == "ack" and r.get("RunId") in run_ids]
 
 
+def fleet_targets(settings: Any) -> tuple[FleetTarget, ...]:
+    """The report's targets: TARGETS, else what DISCOVER_TAG finds (the queue handler's discovery, kept
+    per process: checks/dispatch/targets.py), else the fleet of one. ReportError when discovery fails."""
+    if settings.targets or not settings.discover_tag:
+        return targets_of(settings)
+    from checks.connect.discovery import DiscoveryError
+    from checks.dispatch.targets import message_targets  # lazy: Resource Graph SDK
+    try:
+        return message_targets(settings)
+    except DiscoveryError as exc:
+        raise ReportError(f"the targets of DISCOVER_TAG={settings.discover_tag} could not be discovered: {exc}") from None
+
+
 def scopes_of(settings: Any) -> list[Scope]:
-    """Every configured target with its own resources (`FleetTarget.settings_for`)."""
-    fleet = targets_of(settings)
+    """Every configured (or discovered) target with its own resources (`FleetTarget.settings_for`)."""
+    fleet = fleet_targets(settings)
     return [Scope(t.name, Target.from_settings(t.settings_for(settings)), len(fleet)) for t in fleet]
 
 
@@ -112,7 +126,7 @@ def scope_named(settings: Any, name: str | None) -> Scope:
                               f"known targets: {', '.join(s.name for s in scopes)}")
         return scopes[0]
     try:
-        chosen = select_targets(targets_of(settings), [name])[0]
+        chosen = select_targets(fleet_targets(settings), [name])[0]
     except KeyError as exc:
         raise ReportError(f"target: {exc.args[0]}") from None
     return next(s for s in scopes if s.name == chosen.name)
