@@ -54,6 +54,21 @@ def test_pg_variables_are_pointed_at_the_target_when_there_is_no_url():
     assert settings.libpq_env["PGDATABASE"] == "medicapp_b" and settings.libpq_env["PGHOST"] == "127.0.0.1"
 
 
+def test_the_deployments_password_never_goes_to_another_targets_server():
+    """PG_AUTH=password: DATABASE_URL's password is for its own server; a target elsewhere gets none (use entra)."""
+    env = BASE | {"DATABASE_URL": "postgresql://verifier:s3cret-pw@db.internal:5432/medicapp?sslmode=require"}
+    same = FleetTarget(name="local-b", database="medicapp_b", db_host="db.internal").settings_for(Settings.from_env(env))
+    other = FleetTarget(name="pre", db_host="pre.internal").settings_for(Settings.from_env(env))
+    assert "s3cret-pw" in same.database_url and "dbname=medicapp_b" in same.database_url
+    assert "s3cret-pw" not in other.database_url and "host=pre.internal" in other.database_url
+    assert "user=verifier" in other.database_url and "sslmode=require" in other.database_url
+    libpq_env = {k: v for k, v in BASE.items() if k != "DATABASE_URL"} | {"PGHOST": "db.internal",
+                                                                          "PGPASSWORD": "s3cret-pw"}
+    moved = FleetTarget(name="pre", db_host="pre.internal").settings_for(Settings.from_env(libpq_env))
+    stays = FleetTarget(name="b", database="medicapp_b").settings_for(Settings.from_env(libpq_env))
+    assert "PGPASSWORD" not in moved.libpq_env and stays.libpq_env["PGPASSWORD"] == "s3cret-pw"
+
+
 @pytest.mark.parametrize("targets,expected", [
     ("{not json", "not JSON"),
     ([], "non-empty JSON list"),

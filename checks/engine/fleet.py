@@ -100,9 +100,14 @@ def _connection_for(settings: Any, host: str | None, database: str | None) -> tu
     if not host and not database:
         return None, libpq
     if settings.database_url:
-        from psycopg.conninfo import make_conninfo  # lazy: cold start
-        changes = {k: v for k, v in (("host", host), ("dbname", database)) if v}
-        return make_conninfo(settings.database_url, **changes), libpq
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo  # lazy: cold start
+        params = conninfo_to_dict(settings.database_url)
+        if host and host != params.get("host"):
+            params.pop("password", None)  # the deployment's password goes to its own server only (PG_AUTH=entra)
+        params.update({k: v for k, v in (("host", host), ("dbname", database)) if v})
+        return make_conninfo(**params), libpq
+    if host and host != libpq.get("PGHOST"):
+        libpq.pop("PGPASSWORD", None)
     libpq.update({k: v for k, v in (("PGHOST", host), ("PGDATABASE", database)) if v})
     return None, libpq
 
