@@ -4,7 +4,7 @@ import json
 import pytest
 
 from checks.engine.config import ConfigError, Settings
-from checks.engine.fleet import FleetTarget, TargetsError, parse_targets, select_targets, target_named, targets_of
+from checks.engine.fleet import FleetTarget, TargetsError, parse_targets, select_targets, targets_of
 from checks.engine.target import Target
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -112,14 +112,6 @@ def test_selecting_unknown_targets_names_the_known_ones():
     assert [t.name for t in select_targets(fleet, ["preprod"])] == ["preprod"]
     with pytest.raises(KeyError, match="unknown target staging; known targets: prod, preprod"):
         select_targets(fleet, ["staging"])
-
-
-def test_target_named_finds_a_configured_target_or_none():
-    settings = settings_with(TWO)
-    assert target_named(settings, "preprod") is targets_of(settings)[1]
-    assert target_named(settings, "staging") is None and target_named(settings, "") is None
-    alone = Settings.from_env(BASE | {"TARGET_NAME": "hq"})  # a fleet of one: its TARGET_NAME
-    assert target_named(alone, "hq") == FleetTarget(name="hq") and target_named(alone, "production") is None
 
 
 def test_a_target_record_without_a_name_still_matches_the_same_resources():

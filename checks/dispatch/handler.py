@@ -20,7 +20,7 @@ from typing import Any, Callable
 from checks.dispatch.claims import DONE, POISONED, Claims, journaled_run, partition
 from checks.dispatch.message import BadMessage, FleetMessage
 from checks.dispatch.targets import message_target, message_targets
-from checks.engine.fleet import FleetTarget
+from checks.engine.fleet import DELIVERY_CHECK, FleetTarget
 from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
 from checks.engine.target import Target
 from checks.engine.timeutil import as_datetime, utcnow
@@ -29,7 +29,6 @@ from checks.journal.lease import RunInProgress
 log = logging.getLogger("checks.dispatch")
 
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount (tests/test_dispatch.py keeps them equal)
-DELIVERY_CHECK = "fleet.delivery"
 
 RunTarget = Callable[[FleetTarget, FleetMessage], Run]  # the face's run: service.verify for that target
 Defer = Callable[[FleetMessage, int], Any]  # send this copy again, hidden that many seconds (queue.enqueue)

@@ -43,6 +43,10 @@ DENIED_OVERRIDES = frozenset({
     "restore_drill_prefix", "fleet_queue", "fleet_queue_service_uri", "fleet_queue_connection_string",
     "discover_tag", "discover_subscriptions"})
 
+# a fleet message the queue gave up on: the poison handler journals a run holding only this error result
+# (checks/dispatch/handler.py); the report counts it as a failed delivery, never as evidence
+DELIVERY_CHECK = "fleet.delivery"
+
 
 class TargetsError(ValueError):
     """TARGETS is not a valid list of targets (the message says which one and what is expected)."""
@@ -216,11 +220,6 @@ def target_problems(values: Mapping[str, Any], deployment: Mapping[str, str],
 def targets_of(settings: Any) -> tuple[FleetTarget, ...]:
     """The configured fleet: TARGETS, else the deployment's own settings as a fleet of one."""
     return tuple(settings.targets) if settings.targets else (FleetTarget(name=settings.target_name),)
-
-
-def target_named(settings: Any, name: str) -> FleetTarget | None:
-    """The configured target called `name` (TARGETS, else the fleet of one), None when there is none."""
-    return next((t for t in targets_of(settings) if t.name == name), None)
 
 
 def select_targets(fleet: tuple[FleetTarget, ...], names: list[str] | tuple[str, ...]) -> tuple[FleetTarget, ...]:
