@@ -304,3 +304,25 @@ def test_monthly_entry_of_a_fleet_drills_a_configured_target_not_the_base_settin
     assert started["drill"] == PROVISIONING and started["target"] == "prod", started
     assert canned.put_body()["properties"]["sourceServerResourceId"].endswith(f"/resourceGroups/{RG}/providers/"
                                                                               f"Microsoft.DBforPostgreSQL/flexibleServers/{SOURCE}")
+
+
+# --- discovered targets (DISCOVER_TAG, no TARGETS) -----------------------------------------------
+def test_discovered_targets_are_looked_up_once_and_only_when_a_drill_needs_one():
+    from azure_fakes import arm_error_body
+    from checks.drill_face import target_lookup
+    from checks.engine.model import CheckError
+    from test_discovery import BASE, GRAPH, context, page, row
+    transport = CannedTransport().json("POST", GRAPH, page([row("server", "medicapp-db", "Prod"),
+                                                            row("server", "medicapp-pre-db", "Pre Prod", rg="rg-pre")]))
+    ctx = context(transport)
+    lookup = target_lookup(ctx.settings, ctx)
+    assert transport.requests == []  # a drill timer tick without an active drill asks Resource Graph nothing
+    pre = lookup("pre-prod")
+    assert (pre.target_name, pre.pg_server_name, pre.pg_resource_group) == ("pre-prod", "medicapp-pre-db", "rg-pre")
+    assert lookup("prod").pg_server_name == "medicapp-db"
+    with pytest.raises(UnknownTarget, match="unknown target 'staging'; known targets: pre-prod, prod"):
+        lookup("staging")
+    assert len(transport.requests) == 1  # one discovery for every lookup of the invocation
+    denied = CannedTransport().add("POST", GRAPH, Canned(403, arm_error_body("AuthorizationFailed", "no access")))
+    with pytest.raises(CheckError):  # the caller retries on the next invocation; never a traceback
+        target_lookup(Settings.from_env(BASE), context(denied))("prod")
