@@ -18,7 +18,7 @@ from typing import Mapping, Sequence, TextIO
 
 from checks.cli_text import print_run, print_run_list, reason_text, use_colour
 from checks.engine.config import ConfigError, read_settings_file
-from checks.engine.i18n import current, language, normalise_language, tr as _
+from checks.engine.i18n import current, language, normalise_language, tr as _, tr_n as _n
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
@@ -358,13 +358,18 @@ def cmd_signoff(args, out: TextIO, env) -> int:
     except ReportError as exc:
         raise UsageError(reason_text(exc)) from None
     if args.target:
-        out.write(_("Signed off {month} for {target} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run(s), "
-                    "report digest {digest}", month=args.month, target=args.target, by=stored.by, at=stored.at,
-                    ticked=report.ticked, boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
+        out.write(_n("Signed off {month} for {target} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} "
+                     "run, report digest {digest}",
+                     "Signed off {month} for {target} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} "
+                     "runs, report digest {digest}", "runs",
+                     month=args.month, target=args.target, by=stored.by, at=stored.at,
+                     ticked=report.ticked, boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
     else:
-        out.write(_("Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run(s), report "
-                    "digest {digest}", month=args.month, by=stored.by, at=stored.at, ticked=report.ticked,
-                    boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
+        out.write(_n("Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run, report "
+                     "digest {digest}",
+                     "Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} runs, report "
+                     "digest {digest}", "runs", month=args.month, by=stored.by, at=stored.at, ticked=report.ticked,
+                     boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
     if not report.complete:
         flag = f" --target {args.target}" if args.target else ""
         out.write(_("Note: not every box is ticked; see `python -m checks report --month {month}`",

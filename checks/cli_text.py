@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from typing import Any, Mapping, TextIO
 
-from checks.engine.i18n import DEFAULT_LANGUAGE, N_, current, remediation_of, summary_of, tr as _
+from checks.engine.i18n import DEFAULT_LANGUAGE, N_n, current, remediation_of, summary_of, tr as _, tr_n as _n
 from checks.engine.model import Run, Status
 
 MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 _COLOUR = {"pass": "32", "warn": "33", "fail": "31;1", "error": "31;1", "skipped": "2"}  # ANSI SGR codes
 _ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN)
-# "3 pass, 1 fail" in the overall line, per status
-COUNTED = {"pass": N_("{count} pass"), "warn": N_("{count} warn"), "fail": N_("{count} fail"),
-           "error": N_("{count} error"), "skipped": N_("{count} skipped")}
+# "3 pass, 1 fail" in the overall line, per status (French agrees: "1 échec", "2 échecs")
+COUNTED = {"pass": N_n("{count} pass", "{count} pass"), "warn": N_n("{count} warn", "{count} warn"),
+           "fail": N_n("{count} fail", "{count} fail"), "error": N_n("{count} error", "{count} error"),
+           "skipped": N_n("{count} skipped", "{count} skipped")}
 ROW_SUMMARY_MAX = 140  # longer reasons are cut in the table; the summary below has them in full
+
+
+def counted_status(status: str, count: int) -> str:
+    """'3 pass', '1 échec' / '2 échecs': a status with its count, in the language being rendered."""
+    return _n(*COUNTED[status], "count", count=count)
 
 
 def use_colour(out: TextIO, env: Mapping[str, str]) -> bool:
@@ -51,7 +57,7 @@ def print_run(run: Run, out: TextIO, colour: bool = False) -> None:
         listing = r.details.get("listing")
         for line in listing if isinstance(listing, list) else []:
             out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
-    counts = ", ".join(_(COUNTED[k], count=v) for k, v in run.counts().items() if v) or _("no checks")
+    counts = ", ".join(counted_status(k, v) for k, v in run.counts().items() if v) or _("no checks")
     overall = paint(run.status.value.upper(), run.status.value, colour)
     out.write("\n" + _("Overall: {overall} — {counts}; journal: {journal}", overall=overall, counts=counts,
                        journal=tr(run.journal_status)) + "\n")
@@ -95,9 +101,11 @@ def print_run_list(runs: list[dict[str, Any]], heading: str, out: TextIO, colour
         c = r["counts"]
         status = paint(f"{r['status']:<7}", r["status"], colour)
         kind = _("dry run") if r.get("dry_run") else _("full")
-        counts = _("{checks} checks: {passed} pass, {warned} warn, {failed} fail, {errors} error, {skipped} skipped",
-                   checks=r["check_count"], passed=c["pass"], warned=c["warn"], failed=c["fail"], errors=c["error"],
-                   skipped=c["skipped"])
+        counts = _n("{checks} check: {passed} pass, {warned} warn, {failed} fail, {errors} error, {skipped} skipped",
+                    "{checks} checks: {passed} pass, {warned} warn, {failed} fail, {errors} error, {skipped} "
+                    "skipped", "checks",
+                    checks=r["check_count"], passed=c["pass"], warned=c["warn"], failed=c["fail"], errors=c["error"],
+                    skipped=c["skipped"])
         out.write(f"  {r['run_id']}  {status} {r['trigger']:<5} {kind:<7} {started(r['started_at'])}  {counts}\n")
 
 

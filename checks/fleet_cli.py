@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any, Mapping, TextIO
 
-from checks.cli_text import COUNTED, MARK, paint, print_attention, print_run
-from checks.engine.i18n import current, tr as _
+from checks.cli_text import MARK, counted_status, paint, print_attention, print_run
+from checks.engine.i18n import current, tr as _, tr_n as _n
 from checks.engine.model import Status
 
 DEFAULT_CONCURRENCY = 4  # checks/fleet_run.py's default: small, the runs are I/O-bound
@@ -117,18 +117,19 @@ def _what(outcome: Any) -> str:
     run = outcome.run
     if run is None:
         return _("not run: {reason}", reason=outcome.error)
-    counts = ", ".join(_(COUNTED[k], count=v) for k, v in run.counts().items() if v) or _("no checks")
+    counts = ", ".join(counted_status(k, v) for k, v in run.counts().items() if v) or _("no checks")
     return _("{counts}; run {run_id}; journal: {journal}", counts=counts, run_id=run.run_id,
              journal=current().message(run.journal_status))
 
 
 def print_fleet_summary(result: Any, out: TextIO, colour: bool = False) -> None:
     """Targets worst first, then what needs attention in each target that did not pass."""
-    counts = ", ".join(_(COUNTED[k], count=v) for k, v in sorted(result.counts().items(),
+    counts = ", ".join(counted_status(k, v) for k, v in sorted(result.counts().items(),
                                                                   key=lambda kv: -Status(kv[0]).rank))
     overall = paint(result.status.value.upper(), result.status.value, colour)
-    out.write("\n" + _("Fleet: {overall} — {count} targets: {counts}", overall=overall,
-                        count=len(result.outcomes), counts=counts) + "\n")
+    out.write("\n" + _n("Fleet: {overall} — {count} target: {counts}",
+                        "Fleet: {overall} — {count} targets: {counts}", "count", overall=overall,
+                         count=len(result.outcomes), counts=counts) + "\n")
     width = max(len(o.name) for o in result.outcomes)
     for outcome in result.worst_first():
         status = outcome.status.value
@@ -162,7 +163,8 @@ def cmd_targets(args: Any, out: TextIO, env: Mapping[str, str]) -> int:
         out.write("\n")
         return EXIT_OK
     out.write((_("1 target ({source})", source=fleet.source) if len(rows) == 1 else
-               _("{count} targets ({source})", count=len(rows), source=fleet.source)) + "\n")
+               _n("{count} target ({source})",
+                  "{count} targets ({source})", "count", count=len(rows), source=fleet.source)) + "\n")
     for row in rows:
         out.write(f"  {row['name']}\n")
         for label, value in _target_lines(row):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.engine.config import Settings
-from checks.engine.i18n import current, plain, tr as _
+from checks.engine.i18n import current, plain, tr as _, tr_n
 
 LABEL_WIDTH = 15  # the plan's labels, padded so the values line up (wider when a language's labels are)
 
@@ -119,8 +119,9 @@ def describe_blob_plan(plan, applying: bool = False) -> str:
     if plan.deleted_since:
         where += _(", deleted or overwritten since {since}", since=plan.deleted_since)
     lines = [_("Plan ({verdict}): restore blobs in {where}", verdict=_verdict(plan), where=where),
-             "  " + _("{count} blob(s) to restore, {bytes} bytes; {listed} listed", count=data["count"],
-                      bytes=data["bytes"], listed=plan.listed)
+             "  " + tr_n("{count} blob to restore, {bytes} bytes; {listed} listed",
+                         "{count} blobs to restore, {bytes} bytes; {listed} listed", "count", count=data["count"],
+                         bytes=data["bytes"], listed=plan.listed)
              + (_(" (listing capped at BLOB_LIST_CAP: narrow with --prefix)") if plan.cap_hit else "")]
     lines += [f"    {c.action:<8} {c.name}  ({current().message(c.why)})" for c in plan.candidates[:5]]
     if len(plan.candidates) > 5:

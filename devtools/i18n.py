@@ -4,9 +4,9 @@
     python devtools/i18n.py update     # merge new ids into checks/locale/<lang>/LC_MESSAGES/checks.po
     python devtools/i18n.py compile    # .po -> .mo (run by `make install`; .mo files are not committed)
 
-Babel extracts `_()`, `N_()` and `msg()` calls from Python, `_()`/`{% trans %}` from the Jinja2
-templates, and (with the extractor below) the title, risk and remediation of every `@check(...)`:
-check metadata is text a person reads too.
+Babel extracts `_()`, `N_()`, `msg()` and the counted `msgn()`/`_n()` calls from Python, `_()`/
+`ngettext()`/`{% trans %}` from the Jinja2 templates, and (with the extractor below) the title, risk and
+remediation of every `@check(...)`: check metadata is text a person reads too.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ PACKAGE = ROOT / "checks"
 LOCALE_DIR = PACKAGE / "locale"
 DOMAIN = "checks"
 TRANSLATED = ("fr",)
-KEYWORDS = {"_": None, "N_": None, "msg": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "msg": None, "ngettext": (1, 2), "msgn": (1, 2), "_n": (1, 2),
+            "tr_n": (1, 2), "N_n": (1, 2)}
 METHOD_MAP = [
     ("**/templates/**.html", "jinja2"),
     ("**/templates/**.md", "jinja2"),
@@ -81,8 +82,14 @@ def update() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
             write_po(handle, catalog, width=100, omit_header=False, ignore_obsolete=True)
-        missing = [m.id for m in catalog if m.id and not m.string]
+        missing = [m.id for m in catalog if m.id and untranslated(m)]
         print(f"{path.relative_to(ROOT)}: {len(catalog)} messages, {len(missing)} untranslated")
+
+
+def untranslated(message) -> bool:
+    """No translation yet (a counted message needs every plural form of the language)."""
+    forms = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
+    return not all(forms)
 
 
 def compile_all() -> None:

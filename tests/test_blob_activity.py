@@ -261,7 +261,7 @@ def test_deleted_visible_proves_real_deletions_are_listed_as_deleted_blobs():
     t.add("GET", r"prefix=patients%2F3%2Fold\.pdf", deleted_listing("patients/3/old.pdf", True, 18))
     out = run("blob.deleted_visible", ctx)
     assert out.status is Status.PASS, out.summary
-    assert out.summary == ("2 blob(s) deleted in the last 29 days are listed as restorable, e.g. "
+    assert out.summary == ("2 blobs deleted in the last 29 days are listed as restorable, e.g. "
                            "docs/patients/2/doc-2.pdf (deleted 2026-11-26T07:34:00+00:00, 30 days left) [change feed]")
     assert [p["name"] for p in out.details["containers"]["docs"]] == ["patients/2/doc-2.pdf", "patients/3/old.pdf"]
     assert out.details["recreated"] == 1 and out.details["window_days"] == 29
@@ -275,7 +275,7 @@ def test_deleted_blob_missing_from_deleted_blobs_fails_and_names_it():
     t.add("GET", r"prefix=patients%2F8%2Fx\.pdf", deleted_listing("patients/8/x.pdf", False))
     out = run("blob.deleted_visible", ctx)
     assert out.status is Status.FAIL
-    assert out.summary == ("1 of 1 blob(s) deleted in the last 29 days are not listed as deleted blobs: "
+    assert out.summary == ("1 of 1 blob deleted in the last 29 days is not listed as a deleted blob: "
                            "docs/patients/8/x.pdf (deleted 2026-11-23T09:30:00+00:00) [change feed]")
     assert "soft delete" in out.remediation
 

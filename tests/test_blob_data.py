@@ -167,7 +167,7 @@ def test_deleted_visible_lists_soft_deleted_blob():
              remaining_retention_days=28)]))
     out = run("blob.deleted_visible", canned_ctx(t))
     assert out.status is Status.PASS
-    assert out.summary == "1 deleted blob(s) listed as restorable, e.g. docs/old/contract.pdf (28 days left) [listing]"
+    assert out.summary == "1 deleted blob listed as restorable, e.g. docs/old/contract.pdf (28 days left) [listing]"
     # no management plane configured: the change feed state is unknown, so the listing is used
     assert out.details["strategy"] == "listing"
     assert out.details["strategy_reason"] == ("change feed state unknown (AZURE_SUBSCRIPTION_ID, STORAGE_RESOURCE_GROUP "

@@ -448,7 +448,7 @@ def visits_db(cluster, name: str, times: list[datetime]) -> None:
 
 @pytest.mark.parametrize("case,restored,status,rpo_seconds,rows_lost,fragment", [
     ("exact", RPO_ROWS["before"], "pass", 90.0, 0, "RPO 90 s"),
-    ("loss", RPO_ROWS["before"][1:], "fail", 90.0, 1, "1 row(s) of public.visits.created_at up to"),
+    ("loss", RPO_ROWS["before"][1:], "fail", 90.0, 1, "1 row of public.visits.created_at up to"),
     ("not_at_t", RPO_ROWS["before"] + RPO_ROWS["after"][:1], "fail", -60.0, 0, "restore is not at"),
 ])
 def test_drill_measures_rpo_and_zero_loss_up_to_t(env, restored_cluster, pg_cluster, case, restored, status,

@@ -50,7 +50,7 @@ def test_drill_verdict_folds_in_the_rpo_and_survives_the_journal_record():
     good = evaluate_drill(drill_facts(RpoFacts(PROBE, T, T - timedelta(seconds=90), 3, 3)), settings)
     assert good.status is Status.PASS and "RPO 90 s" in good.summary
     lost = evaluate_drill(drill_facts(RpoFacts(PROBE, T, T - timedelta(seconds=90), 1, 3)), settings)
-    assert lost.status is Status.FAIL and "2 row(s)" in lost.summary
+    assert lost.status is Status.FAIL and "2 rows" in lost.summary
     # a later invocation re-judges from the recorded verification: same verdict, same figures
     again = evaluate_drill(recorded_facts("medicapp-db-restore-20261101", lost.details["verification"], 34,
                                           "2026-11-01T06:30:00Z", ""), settings)

@@ -25,7 +25,7 @@ def facts(**kw):
 
 def test_pass_with_small_shortfall():
     out = evaluate_drill(facts(), S)
-    assert out.status.value == "pass" and "RTO 34 min" in out.summary and "1 table(s) ≤ production" in out.summary
+    assert out.status.value == "pass" and "RTO 34 min" in out.summary and "1 table ≤ production" in out.summary
     assert out.details["verification"]["counts"]["p"] == {"restored": 95, "production": 100, "shortfall_percent": 5.0}
 
 

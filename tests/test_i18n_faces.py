@@ -25,7 +25,7 @@ CONVERTED_MODULES = ["checks/drill/restore_drill.py", "checks/drill/verify.py", 
                      "checks/restore/postgres.py", "checks/restore/blobs.py", "checks/restore/blob_ranges.py",
                      "checks/restore/timepoint.py", "checks/restore/record.py", "checks/restore_cli.py",
                      "checks/restore_text.py", "checks/cli.py", "checks/cli_text.py"]
-TRANSLATING_CALLS = {"_", "msg", "N_", "message", "gettext", "ngettext"}  # what a text may go through
+TRANSLATING_CALLS = {"_", "msg", "N_", "message", "gettext", "ngettext", "msgn", "_n", "tr_n"}  # what a text may go through
 ERRORS = {"CheckError", "DrillGuardError", "NotConfigured", "UsageError", "CanaryGuardError"}
 SINK_ATTRIBUTES = {"summary", "cleanup", "error"}  # texts a record keeps and a person reads
 SINK_LISTS = {"lines", "reasons", "problems", "warnings"}
@@ -101,10 +101,10 @@ def test_drill_outcomes_render_in_french():
     from checks.drill.verify import evaluate_drill
     fr = translator("fr")
     passed = evaluate_drill(_facts(), S)
-    assert passed.summary == ("restored t to 2026-11-01T05:50:00Z (RTO 34.5 min); 1 database checks pass, "
-                              "1 table(s) ≤ production, Alembic abc")  # English unchanged
-    assert fr.message(passed.summary) == ("t restauré à 2026-11-01T05:50:00Z (RTO 34,5 min) ; 1 contrôles de base de "
-                                          "données réussis, 1 table(s) ≤ production, Alembic abc")
+    assert passed.summary == ("restored t to 2026-11-01T05:50:00Z (RTO 34.5 min); 1 database check passes, "
+                              "1 table ≤ production, Alembic abc")  # one check, one table: singular in both languages
+    assert fr.message(passed.summary) == ("t restauré à 2026-11-01T05:50:00Z (RTO 34,5 min) ; 1 contrôle de base de "
+                                          "données réussi, 1 table ≤ production, Alembic abc")
     failed = evaluate_drill(_facts(restored_counts={"p": 1300}, restored_revision="old"), S)
     text = fr.message(failed.summary)
     assert text.startswith("l'exercice de restauration vers t a échoué à la vérification : révision Alembic old")
@@ -191,7 +191,7 @@ def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_d
     code, french = _cli(["--lang", "fr", "run", *checks], env)
     assert code == 0, french
     assert french.startswith("Exécution ") and "(cli)" in french
-    assert "Bilan : PASS — 1 réussi(s), 2 ignoré(s) ; journal : written" in french
+    assert "Bilan : PASS — 1 réussi, 2 ignorés ; journal : written" in french
     assert "AZURE_SUBSCRIPTION_ID et PG_RESOURCE_GROUP non défini(s)" in french  # a missing variable, from its message
     assert "Overall" not in french and " not set" not in french
     code, english = _cli(["run", *checks], env)
@@ -200,7 +200,7 @@ def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_d
     month = datetime.now(UTC).strftime("%Y-%m")
     code, listing = _cli(["journal", "--month", month], dict(env, LANGUAGE="fr"))
     assert f"Exécutions en {month} (les plus récentes d'abord)" in listing
-    assert "3 contrôles : 1 réussi(s), 0 avertissement(s), 0 échec(s), 0 erreur(s), 2 ignoré(s)" in listing
+    assert "3 contrôles — réussis : 1, avertissements : 0, échecs : 0, erreurs : 0, ignorés : 2" in listing
     started = translator("fr").value(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
     assert started.split(",")[0] in listing  # the day the French way (26 nov. 2026)
     code, listing = _cli(["journal", "--month", month], env)
@@ -211,7 +211,7 @@ def test_cli_attention_summary_in_french(base_env):
     env = dict(base_env, DATABASE_URL="postgresql://nobody:pw@127.0.0.1:9/none", DB_CONNECT_TIMEOUT_SECONDS="2")
     code, french = _cli(["--lang", "fr", "run", "--check", "database.connectivity", "--no-journal"], env)
     assert code == 1 and "\nÀ traiter :\n  ERROR database.connectivity: " in french
-    assert "Bilan : ERROR — 1 erreur(s) ; journal : disabled" in french
+    assert "Bilan : ERROR — 1 erreur ; journal : disabled" in french
 
 
 def test_cli_errors_in_french(base_env, capsys):
@@ -248,7 +248,7 @@ def test_blob_plan_and_incident_record_render_in_french():
     with language("fr"):
         text = describe_blob_plan(plan)
     assert "Plan (VALIDE) : restaurer des blobs dans acct/docs sous '2026/'" in text
-    assert "1 blob(s) à restaurer, 2\u202f048 octets ; 1\u202f234 listé(s)" in text
+    assert "1 blob à restaurer, 2\u202f048 octets ; nombre listé : 1\u202f234" in text
     assert "(supprimé de façon réversible le 2026-11-26T03:00:00Z)" in text
     incident = Incident(incident_id="i1", kind="blobs", state="done", by="Astreinte", requested_at="2026-11-26T04:00:00Z")
     incident.summary = msg("{restored} of {total} blob(s) restored ({verified} hash-verified, {differs} differing), "
@@ -260,10 +260,11 @@ def test_blob_plan_and_incident_record_render_in_french():
     with language("fr"):
         text = describe(back)
     assert "Incident i1 (blobs) : DONE, demandé par Astreinte le 2026-11-26T04:00:00Z" in text
-    assert "1 blob(s) restauré(s) sur 1 (1 vérifié(s) par empreinte, 0 différent(s))" in text
+    # a record journaled before plural forms (old id "... blob(s) ...") renders in the counted form
+    assert "1 sur 1 blob restauré (vérifiés par empreinte : 1, différents : 0)" in text
     assert "2026/a.pdf: restauré, vérifié (le MD5 correspond)" in text
     assert "2026-11-26T04:00:00Z vérification pass" in text
-    assert "1 of 1 blob(s) restored" in describe(back)  # English from the same record
+    assert "1 of 1 blob restored" in describe(back)  # English from the same record
 
 
 def test_cli_help_in_french(capsys):

@@ -221,7 +221,7 @@ def test_check_entities_without_run_summary_are_ignored(journal):
         journal.upsert(check_entity(run, result))
     report = month_report(journal, "2026-10")
     assert report.ticked == 0 and report.runs == []
-    assert report.notes == ["1 incomplete run(s) without a run summary ignored: 20261006T060000Z-abcabc"]
+    assert report.notes == ["1 incomplete run without a run summary ignored: 20261006T060000Z-abcabc"]
 
 
 def test_script_in_names_and_summaries_is_escaped(journal):
@@ -310,8 +310,8 @@ def test_signoff_is_stored_never_overwritten_and_shown(journal):
     assert [s.by for s in report.signoffs][-1] == "B. Reviewer" and report.signoffs[-1].current  # oldest first
     assert third.run_count == 2 and third.boxes_ticked == 4
     md = render(report, "md")
-    assert "Signed off by **B. Reviewer** on 2026-10-11 06:00 UTC via cli: 4 of 5 boxes ticked, 2 run(s)\n" in md
-    assert "Signed off by **Dr. A. Example** on 2026-10-02 06:00 UTC via cli: 5 of 5 boxes ticked, 1 run(s) — " \
+    assert "Signed off by **B. Reviewer** on 2026-10-11 06:00 UTC via cli: 4 of 5 boxes ticked, 2 runs\n" in md
+    assert "Signed off by **Dr. A. Example** on 2026-10-02 06:00 UTC via cli: 5 of 5 boxes ticked, 1 run — " \
            "**the report changed after this sign-off**. Comment: reviewed, all fine" in md
 
 

@@ -65,7 +65,7 @@ def test_cli_report_usage_errors_exit_two(base_env, capsys):
 def test_cli_signoff_stores_and_report_shows_it(base_env, filled, capsys):
     code, out = run_cli(["signoff", "--month", "2026-09", "--by", "Dr. A. Example", "--comment", "all fine"], base_env)
     assert code == 0, capsys.readouterr().err
-    assert out.startswith("Signed off 2026-09 by Dr. A. Example at ") and "5 of 5 boxes ticked, 1 run(s)" in out
+    assert out.startswith("Signed off 2026-09 by Dr. A. Example at ") and "5 of 5 boxes ticked, 1 run" in out
     code, out = run_cli(["report", "--month", "2026-09"], base_env)
     assert "- Signed off by **Dr. A. Example** on " in out and "Comment: all fine" in out
     code, out = run_cli(["signoff", "--month", "2026-10", "--by", "B"], base_env)

@@ -143,7 +143,7 @@ def test_cli_fleet_overview_in_md_html_json_and_french(env, fleet_journal):
     assert [line.split(" | ")[0] for line in lines] == ["| preprod", "| staging — **MISSING**: no run this month",
                                                        "| prod", "| retired (no longer configured)"]
     assert lines[0].startswith("| preprod | ✘ FAILED | ✔ | ✔ | ✔ | ✔ | 4/5 | 2 | – |")
-    assert "**1 of 3 targets have every box ticked.** **1 target(s) without a run this month.**" in md
+    assert "**1 of 3 targets has every box ticked.** **1 target without a run this month.**" in md
     code, html = cli(["report", "--month", MONTH, "--fleet", "--format", "html"], env)
     assert_balanced_html(html)
     hrefs = re.findall(r'href="([^"]+)"', html)
@@ -152,6 +152,7 @@ def test_cli_fleet_overview_in_md_html_json_and_french(env, fleet_journal):
     code, fr = cli(["--lang", "fr", "report", "--month", MONTH, "--fleet"], env)
     assert "# Checklist des sauvegardes de toutes les cibles — 2026-10" in fr
     assert "MANQUANTE" in fr and "plus configurée" in fr and "| Cible |" in fr
+    assert "**1 cible sur 3 a toutes les cases cochées.** **1 cible sans exécution ce mois-ci.**" in fr
     code, fr_html = cli(["report", "--month", MONTH, "--fleet", "--format", "html", "--lang", "fr"], env)
     assert '<html lang="fr">' in fr_html and "Checklist des sauvegardes de toutes les cibles, 2026-10" in fr_html
 
@@ -162,7 +163,7 @@ def test_signoff_per_target_is_stored_with_its_name_and_shown_in_the_fleet(env, 
     code, out = cli(["signoff", "--month", MONTH, "--target", "prod", "--by", "Dr. P"], env)
     assert code == 0 and out.startswith(f"Signed off {MONTH} for prod by Dr. P at ") and "5 of 5 boxes" in out
     code, out = cli(["signoff", "--month", MONTH, "--target", "preprod", "--by", "Dr. Q"], env)
-    assert "4 of 5 boxes ticked, 2 run(s)" in out and f"report --month {MONTH} --target preprod" in out
+    assert "4 of 5 boxes ticked, 2 runs" in out and f"report --month {MONTH} --target preprod" in out
     stored = [r for r in fleet_journal.partition(MONTH) if r["Kind"] == "signoff"]
     assert sorted((r["TargetName"], r["SignedBy"]) for r in stored) == [("preprod", "Dr. Q"), ("prod", "Dr. P")]
     rows = {r["target"]: r for r in fleet_overview(fleet_journal, MONTH, settings).to_dict()["rows"]}
@@ -317,7 +318,7 @@ def test_a_failed_delivery_is_not_a_result_noted_in_the_journal(env, settings, f
     code, md = cli(["report", "--month", MONTH, "--fleet"], env)
     (line,) = [x for x in md.splitlines() if x.startswith("| staging")]
     assert line.startswith("| staging — **NOT VERIFIED**: delivery failed: the queue gave up on its run | ✘ no evidence")
-    assert "| 0/5 | 0 |" in line and "**1 target(s) not verified: delivery failed.**" in md
+    assert "| 0/5 | 0 |" in line and "**1 target not verified: delivery failed.**" in md
     _, html = cli(["report", "--month", MONTH, "--fleet", "--format", "html"], env)
     assert_balanced_html(html)
     assert '<span class="status s-error">NOT VERIFIED</span> delivery failed: the queue gave up on its run' in html

@@ -58,7 +58,7 @@ def test_azurite_listing_plan_nothing_deleted_is_valid_and_writes_nothing(azurit
     code, text = run(azurite_env, "--container", "documents-r18", "--prefix", "2026/11/")
     assert code == 0, text
     assert "Plan (VALID): restore blobs in devstoreaccount1/documents-r18 under '2026/11/'" in text
-    assert "0 blob(s) to restore, 0 bytes; 2 listed" in text
+    assert "0 blobs to restore, 0 bytes; 2 listed" in text
     code, text = run(azurite_env, "--container", "documents-r18", "--apply", "--yes", "--by", "On-call")
     assert code == 0 and incidents(azurite_env) == []  # nothing to restore: no incident
 
@@ -147,7 +147,7 @@ def test_soft_deleted_blobs_are_undeleted_and_hash_verified(fake_env):
     ], {"2026/a.pdf": a, "2026/b.pdf": b})
     env = fake_env(fake)
     code, text = run(env, "--container", "docs", "--prefix", "2026/", "--deleted-since", SINCE)
-    assert code == 0 and f"1 blob(s) to restore, {len(a)} bytes; 3 listed" in text
+    assert code == 0 and f"1 blob to restore, {len(a)} bytes; 3 listed" in text
     assert "undelete 2026/a.pdf  (soft-deleted at 2026-11-26T12:00:00Z)" in text and "b.pdf" not in text
     assert fake.calls() == ["GET list"]  # the plan only lists
 
@@ -193,7 +193,7 @@ def test_versions_deleted_blob_and_overwritten_blob_are_promoted_and_a_bad_copy_
                       f"{ACCOUNT_URL}/docs/y.pdf?versionid={vid[2].replace(':', '%3A')}"]
     assert "x.pdf: restored, verified (MD5 matches)" in text
     assert f"y.pdf: restored, DIFFERS (MD5 {md5(b'y tampered')}, expected {md5(y1)})" in text
-    assert "(blobs): DONE (fail)" in text and "2 of 2 blob(s) restored (1 hash-verified, 1 differing)" in text
+    assert "(blobs): DONE (fail)" in text and "2 of 2 blobs restored (1 hash-verified, 1 differing)" in text
     assert not [r for r in fake.t.requests if r.method == "DELETE"]
 
 

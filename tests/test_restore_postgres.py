@@ -137,7 +137,7 @@ def test_plan_is_valid_shows_window_target_network_estimate_and_writes_nothing(e
     assert "Plan (VALID)" in text and f"target          {TARGET} in resource group {DRG} (free)" in text
     assert "2026-11-26T13:50:00Z (latest); window 2026-11-19T14:00:00Z .. 2026-11-26T13:50:00Z" in text
     assert "public access Enabled (inherited from the source" in text
-    assert "~41 min (median of the last 1 drill(s): [41.0] min)" in text
+    assert "~41 min (median of the last 1 drill: [41.0] min)" in text
     assert set(h.arm.methods()) == {"GET"} and h.incidents() == []
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.engine.context import RunContext
-from checks.engine.i18n import msg, plain
+from checks.engine.i18n import msg, msgn, plain
 from checks.engine.model import CheckError, NotConfigured, Status
 from checks.engine.timeutil import iso_z, parse_iso, to_utc
 
@@ -57,17 +57,25 @@ def evaluate_rpo(facts: RpoFacts) -> tuple[Status, str, dict[str, Any]]:
                                  "{seconds} s after it", point=record["restore_point"], probe=facts.probe,
                                  newest=record["restored_newest"], seconds=_g(-gap)), record)
     if lost > 0:
-        return (Status.FAIL, msg("{lost} row(s) of {probe} up to {point} missing on the restored server ({restored} "
-                                 "vs {production} in production)", lost=lost, probe=facts.probe,
-                                 point=record["restore_point"], restored=facts.restored_upto,
-                                 production=facts.production_upto), record)
+        return (Status.FAIL, msgn("{lost} row of {probe} up to {point} missing on the restored server ({restored} "
+                                  "vs {production} in production)",
+                                  "{lost} rows of {probe} up to {point} missing on the restored server "
+                                  "({restored} vs {production} in production)", "lost", lost=lost, probe=facts.probe,
+                                  point=record["restore_point"], restored=facts.restored_upto,
+                                  production=facts.production_upto), record)
     if lost < 0:
-        return (Status.WARN, msg("production holds {fewer} row(s) FEWER than the restore up to {point} in {probe} "
-                                 "(deleted since?); RPO {seconds} s", fewer=-lost, point=record["restore_point"],
-                                 probe=facts.probe, seconds=_g(gap)), record)
-    return (Status.PASS, msg("RPO {seconds} s (newest {probe} restored: {newest}), 0 rows lost up to T ({rows} rows)",
-                             seconds=_g(gap), probe=facts.probe, newest=record["restored_newest"],
-                             rows=facts.production_upto), record)
+        return (Status.WARN, msgn("production holds {fewer} row FEWER than the restore up to {point} in {probe} "
+                                  "(deleted since?); RPO {seconds} s",
+                                  "production holds {fewer} rows FEWER than the restore up to {point} in {probe} "
+                                  "(deleted since?); RPO {seconds} s", "fewer",
+                                  fewer=-lost, point=record["restore_point"],
+                                  probe=facts.probe, seconds=_g(gap)), record)
+    return (Status.PASS, msgn("RPO {seconds} s (newest {probe} restored: {newest}), 0 rows lost up to T ({rows} "
+                              "row)",
+                              "RPO {seconds} s (newest {probe} restored: {newest}), 0 rows lost up to T ({rows} "
+                              "rows)", "rows",
+                              seconds=_g(gap), probe=facts.probe, newest=record["restored_newest"],
+                              rows=facts.production_upto), record)
 
 
 def _g(seconds: float) -> float | int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg, plain, summary_of
+from checks.engine.i18n import join_messages, msg, msgn, plain, summary_of
 from checks.engine.model import Outcome, Status
 from checks.drill.rpo import RpoFacts, evaluate_rpo, measure_rpo, rpo_figures  # noqa: F401 (re-exported)
 from checks.engine.timeutil import minutes, parse_iso
@@ -159,10 +159,15 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
         return Outcome.warn(msg("restored {server} ({rto}); {warnings}", server=facts.target_server, rto=rto,
                                 warnings=join_messages(warnings, "; ")), None, verification=verification)
     verification["status"] = Status.PASS.value
-    compared = msg("{count} table(s) ≤ production", count=len(counts)) if counts else msg("no counts compared")
-    passed = msg("restored {server} to {point} ({rto}); {checks} database checks pass, {compared}, Alembic {revision}",
-                 server=facts.target_server, point=facts.restore_point, rto=rto, checks=len(facts.restored_checks),
-                 compared=compared, revision=str(facts.restored_revision))
+    compared = msgn("{count} table ≤ production",
+                    "{count} tables ≤ production", "count",
+                    count=len(counts)) if counts else msg("no counts compared")
+    passed = msgn("restored {server} to {point} ({rto}); {checks} database check passes, {compared}, Alembic "
+                  "{revision}",
+                  "restored {server} to {point} ({rto}); {checks} database checks pass, {compared}, Alembic "
+                  "{revision}", "checks",
+                  server=facts.target_server, point=facts.restore_point, rto=rto, checks=len(facts.restored_checks),
+                  compared=compared, revision=str(facts.restored_revision))
     return Outcome.passed(join_messages([passed, rpo_line], "; ") if rpo_line else passed, verification=verification)
 
 

@@ -28,10 +28,13 @@ DEFAULT_LANGUAGE = "en"
 
 
 class Message(str):
-    """English text that remembers its template (`msgid`) and parameters (`params`)."""
+    """English text that remembers its template (`msgid`) and parameters (`params`); a counted
+    message (msgn) also its `plural` template and which parameter is its `count`."""
 
     msgid: str
     params: dict[str, Any]
+    plural: str | None = None
+    count: str | None = None
 
     def __new__(cls, template: str, **params: Any) -> "Message":
         text = super().__new__(cls, template.format(**params) if params else template)
@@ -39,27 +42,63 @@ class Message(str):
         text.params = dict(params)
         return text
 
+    @classmethod
+    def counted(cls, singular: str, plural: str, count: str, params: Mapping[str, Any]) -> "Message":
+        """The English form that fits params[count] ("1 day", "2 days"); both forms are kept."""
+        english = singular if plural_index("en", params[count]) == 0 else plural
+        text = super().__new__(cls, english.format(**params))
+        text.msgid, text.params, text.plural, text.count = singular, dict(params), plural, count
+        return text
+
     def __reduce__(self):  # pickling/copying keeps the id (the spool and deepcopy use it)
-        return (_rebuild, (self.msgid, self.params))
+        return (_rebuild, (self.msgid, self.params, self.plural, self.count))
 
     def as_fact(self) -> dict[str, Any]:
         """What the journal stores beside the English text (a message inside stays a message)."""
-        return {"id": self.msgid, "params": {key: {NESTED: value.as_fact()} if isinstance(value, Message) else value
+        fact = {"id": self.msgid, "params": {key: {NESTED: value.as_fact()} if isinstance(value, Message) else value
                                              for key, value in self.params.items()}}
+        if self.plural is not None:
+            fact.update(plural=self.plural, count=self.count)
+        return fact
 
 
 NESTED = "$msg"
 
 
-def _rebuild(template: str, params: dict[str, Any]) -> "Message":
-    return Message(template, **params)
+def _rebuild(template: str, params: dict[str, Any], plural: str | None = None, count: str | None = None) -> "Message":
+    return Message.counted(template, plural, count, params) if plural is not None else Message(template, **params)
 
 
 def from_fact(fact: Mapping[str, Any]) -> Message:
     """The Message a stored fact describes (KeyError/ValueError/TypeError when it does not fit)."""
     params = {key: from_fact(value[NESTED]) if isinstance(value, dict) and NESTED in value else value
               for key, value in dict(fact.get("params") or {}).items()}
-    return Message(fact["id"], **params)
+    if isinstance(fact.get("plural"), str):
+        return Message.counted(fact["id"], fact["plural"], str(fact["count"]), params)
+    return renamed(fact["id"], params) or Message(fact["id"], **params)
+
+
+def renamed(msgid: str, params: Mapping[str, Any]) -> Message | None:
+    """A message journaled under an id that became a counted one (RENAMED), in its counted form now,
+    so runs stored before still render in French with the right plural."""
+    from checks.engine.i18n_renamed import RENAMED  # lazy: only old facts need it
+
+    forms = RENAMED.get(msgid)
+    if forms is None or forms[2] not in params:
+        return None
+    return Message.counted(forms[0], forms[1], forms[2], params)
+
+
+def plural_index(lang: str, n: Any) -> int:
+    """0 for the singular form of `lang`, 1 for the plural, as gettext counts them (en: n != 1,
+    fr: n > 1); a fraction follows CLDR through Babel (fr "1,5 jour", en "1.5 days")."""
+    if isinstance(n, bool) or not isinstance(n, (int, float)):
+        return 1  # not a number (an unknown count): the plural reads right
+    if float(n).is_integer():  # the catalog's own Plural-Forms rule (English: the ids' n != 1)
+        rule = getattr(translations(lang), "plural", lambda count: int(count != 1))
+        return 1 if rule(int(n)) else 0
+    from babel import Locale  # lazy: cold start
+    return 0 if Locale.parse(lang).plural_form(n) == "one" else 1
 
 
 def join_messages(parts: list[str], separator: str = "; ") -> str:
@@ -78,6 +117,13 @@ def msg(template: str, **params: Any) -> Message:
     return Message(template, **params)
 
 
+def msgn(singular: str, plural: str, count: str, /, **params: Any) -> Message:
+    """A counted text: `msgn("{days} day left", "{days} days left", "days", days=n)`. Each language
+    picks its form for params[count] when it renders (gettext plural forms: French says 0 and 1 jour);
+    a text with two counts nests a second msgn as a parameter."""
+    return Message.counted(singular, plural, count, params)
+
+
 def plain(number: float) -> float | int:
     """A number as `{:g}` printed it (30.0 -> 30), kept a number so each language can format it."""
     return int(number) if float(number).is_integer() else number
@@ -86,6 +132,11 @@ def plain(number: float) -> float | int:
 def N_(text: str) -> str:
     """Mark a constant for extraction only (translated where it is shown)."""
     return text
+
+
+def N_n(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a counted constant (both forms) for extraction only; shown with msgn/tr_n."""
+    return singular, plural
 
 
 # The separators join_messages is called with, as two-part templates so a catalog can give each
@@ -172,8 +223,9 @@ class Translator:
             return pair[4:-4]
         return separator
 
-    def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return self._catalog.ngettext(singular, plural, n)
+    def ngettext(self, singular: str, plural: str, n: Any) -> str:
+        """The catalog's form of a counted template for `n` (its Plural-Forms rule; a fraction by CLDR)."""
+        return self._catalog.ngettext(singular, plural, 2 if plural_index(self.lang, n) else 1)  # 2-form languages
 
     def __call__(self, text: str, **params: Any) -> str:
         """Translate a template and fill it (numbers and dates in the language's format)."""
@@ -185,12 +237,19 @@ class Translator:
         the text itself through the catalog (static texts: titles, remediations), else as stored."""
         if fact and isinstance(fact.get("id"), str):
             try:
-                return self(fact["id"], **from_fact(fact).params)
+                return self.render(from_fact(fact))
             except (KeyError, IndexError, ValueError, TypeError):  # a catalog/param mismatch: keep the evidence
                 return text or ""
         if isinstance(text, Message):
             return self.message(text, text.as_fact())
         return self.gettext(text or "")
+
+    def render(self, message: Message) -> str:
+        """A message in this language; a counted one in the form its count takes here."""
+        if message.plural is None:
+            return self(message.msgid, **message.params)
+        template = self.ngettext(message.msgid, message.plural, message.params[message.count])
+        return template.format(**self._formatted(message.params))
 
     def _formatted(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {key: self.value(value) for key, value in params.items()}
@@ -239,6 +298,11 @@ def tr(text: str, **params: Any) -> str:
     """A face's own text (CLI lines, runbook) in the language being rendered now; faces import it as `_`
     (Babel extracts `_()` calls)."""
     return current()(text, **params)
+
+
+def tr_n(singular: str, plural: str, count: str, /, **params: Any) -> str:
+    """A face's own counted text (msgn's rules) in the language being rendered now; faces import it as `_n`."""
+    return current().render(Message.counted(singular, plural, count, params))
 
 
 @contextmanager

@@ -57,7 +57,7 @@ def message_facts(**texts: object) -> dict[str, dict]:
     for name, text in texts.items():
         fact = fact_of(text)
         if fact is not None:
-            facts[name] = {"id": fact["id"], "params": redact_obj(fact["params"])}
+            facts[name] = {**fact, "params": redact_obj(fact["params"])}  # a counted text keeps its plural
     return facts
 
 

@@ -15,7 +15,7 @@ from checks.engine.redact import redact_obj
 
 def _fact(text: Message) -> dict[str, Any]:
     fact = text.as_fact()
-    return {"id": fact["id"], "params": redact_obj(fact["params"])}
+    return {**fact, "params": redact_obj(fact["params"])}  # a counted text keeps its plural and count
 
 
 def facts_of(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from checks.connect.azure import blob_service_properties, storage_account
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg
+from checks.engine.i18n import join_messages, msg, msgn
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
@@ -84,37 +84,59 @@ def evaluate_soft_delete(facts: SoftDeleteFacts, settings: Settings) -> Outcome:
     if not facts.enabled:
         return Outcome.fail(msg("blob soft delete is OFF on storage account {account}: deleted blobs cannot be "
                                 "recovered", account=facts.account),
-                            msg("Enable blob soft delete with a retention of {min_days}-{max_days} days (Data "
-                                "protection → 'Enable soft delete for blobs').", min_days=lo, max_days=hi), **details)
+                            msgn("Enable blob soft delete with a retention of {min_days}-{max_days} day (Data "
+                                 "protection → 'Enable soft delete for blobs').",
+                                 "Enable blob soft delete with a retention of {min_days}-{max_days} days (Data "
+                                 "protection → 'Enable soft delete for blobs').", "max_days",
+                                 min_days=lo, max_days=hi), **details)
     if days is None or days < lo:
-        return Outcome.fail(msg("blob soft delete keeps deleted blobs {days} days on {account}, below the required "
-                                "{min_days}-{max_days} days", days=days, **band),
-                            msg("Set the blob soft delete retention of {account} to {min_days}-{max_days} days.",
-                                **band), **details)
+        return Outcome.fail(msgn("blob soft delete keeps deleted blobs {days} day on {account}, below the "
+                                 "required {min_days}-{max_days} days",
+                                 "blob soft delete keeps deleted blobs {days} days on {account}, below the "
+                                 "required {min_days}-{max_days} days", "days", days=days, **band),
+                            msgn("Set the blob soft delete retention of {account} to {min_days}-{max_days} day.",
+                                 "Set the blob soft delete retention of {account} to {min_days}-{max_days} days.",
+                                 "max_days",
+                                 **band), **details)
     container_note = container_soft_delete_note(facts)
     if days > hi:
-        return Outcome.warn(msg("blob soft delete keeps deleted blobs {days} days on {account}, above the policy's "
-                                "{min_days}-{max_days} days ({containers})", days=days, containers=container_note,
-                                **band),
-                            msg("Lower the blob soft delete retention of {account} to at most {max_days} days "
-                                "(deleted patient documents must not be kept longer than the policy says), or "
-                                "raise BLOB_RETENTION_MAX_DAYS if the policy changed.", account=facts.account,
-                                max_days=hi), **details)
+        return Outcome.warn(msgn("blob soft delete keeps deleted blobs {days} days on {account}, above the "
+                                 "policy's {min_days}-{max_days} day ({containers})",
+                                 "blob soft delete keeps deleted blobs {days} days on {account}, above the "
+                                 "policy's {min_days}-{max_days} days ({containers})", "max_days",
+                                 days=days, containers=container_note,
+                                 **band),
+                            msgn("Lower the blob soft delete retention of {account} to at most {max_days} day "
+                                 "(deleted patient documents must not be kept longer than the policy says), or "
+                                 "raise BLOB_RETENTION_MAX_DAYS if the policy changed.",
+                                 "Lower the blob soft delete retention of {account} to at most {max_days} days "
+                                 "(deleted patient documents must not be kept longer than the policy says), or "
+                                 "raise BLOB_RETENTION_MAX_DAYS if the policy changed.", "max_days",
+                                 account=facts.account,
+                                 max_days=hi), **details)
     if not facts.container_enabled:
-        return Outcome.warn(msg("blob soft delete on ({days} days), but container soft delete is OFF on {account}: "
-                                "a deleted container cannot be restored", days=days, account=facts.account),
-                            msg("Enable container soft delete on {account} (Data protection → 'Enable soft delete "
-                                "for containers'), e.g. with the same {days} days.", account=facts.account,
-                                days=days), **details)
-    return Outcome.passed(msg("blob soft delete on, {days} days (within {min_days}-{max_days}); {containers}",
-                              days=days, min_days=lo, max_days=hi, containers=container_note), **details)
+        return Outcome.warn(msgn("blob soft delete on ({days} day), but container soft delete is OFF on "
+                                 "{account}: a deleted container cannot be restored",
+                                 "blob soft delete on ({days} days), but container soft delete is OFF on "
+                                 "{account}: a deleted container cannot be restored", "days",
+                                 days=days, account=facts.account),
+                            msgn("Enable container soft delete on {account} (Data protection → 'Enable soft "
+                                 "delete for containers'), e.g. with the same {days} day.",
+                                 "Enable container soft delete on {account} (Data protection → 'Enable soft "
+                                 "delete for containers'), e.g. with the same {days} days.", "days",
+                                 account=facts.account,
+                                 days=days), **details)
+    return Outcome.passed(msgn("blob soft delete on, {days} day (within {min_days}-{max_days}); {containers}",
+                               "blob soft delete on, {days} days (within {min_days}-{max_days}); {containers}", "days",
+                               days=days, min_days=lo, max_days=hi, containers=container_note), **details)
 
 
 def container_soft_delete_note(facts: SoftDeleteFacts) -> str:
     if not facts.container_enabled:
         return msg("container soft delete OFF")
     if facts.container_retention_days:
-        return msg("container soft delete on ({days} days)", days=facts.container_retention_days)
+        return msgn("container soft delete on ({days} day)",
+                    "container soft delete on ({days} days)", "days", days=facts.container_retention_days)
     return msg("container soft delete on")
 
 
@@ -155,7 +177,8 @@ def evaluate_versioning(facts: VersioningFacts, settings: Settings) -> Outcome:
                "point_in_time_restore_days": facts.point_in_time_restore_days}
     extra = join_messages([
         msg("change feed on") if facts.change_feed else msg("change feed off"),
-        msg("point-in-time restore on ({days} days)", days=facts.point_in_time_restore_days)
+        msgn("point-in-time restore on ({days} day)",
+             "point-in-time restore on ({days} days)", "days", days=facts.point_in_time_restore_days)
         if facts.point_in_time_restore else msg("point-in-time restore off")], ", ")
     if not facts.versioning:
         return Outcome.fail(msg("blob versioning is OFF on storage account {account}: an overwritten document keeps "
@@ -276,28 +299,35 @@ def evaluate_recent_file(facts: RecentFileFacts, settings: Settings) -> Outcome:
                          if facts.prefix else msg("{container}: no blob", container=c.container))
         elif facts.now - c.last_modified <= max_age:
             statuses.append(Status.PASS)
-            notes.append(msg("{container}: {name} ({age} days old)", **seen))
+            notes.append(msgn("{container}: {name} ({age} day old)",
+                              "{container}: {name} ({age} days old)", "age", **seen))
         elif c.cap_hit:
             statuses.append(Status.WARN)
-            notes.append(msg("{container}: none of the first {listed} blobs is recent (newest {name}, {age} days); "
-                             "listing capped", listed=c.listed, **seen))
+            notes.append(msgn("{container}: none of the first {listed} blobs is recent (newest {name}, {age} "
+                              "day); listing capped",
+                              "{container}: none of the first {listed} blobs is recent (newest {name}, {age} "
+                              "days); listing capped", "age", listed=c.listed, **seen))
         else:
             statuses.append(Status.FAIL)
-            notes.append(msg("{container}: newest blob {name} is {age} days old", **seen))
+            notes.append(msgn("{container}: newest blob {name} is {age} day old",
+                              "{container}: newest blob {name} is {age} days old", "age", **seen))
     status = Status.worst(statuses)
     details = {"account": facts.account, "prefix": facts.prefix,
                "max_age_days": settings.recent_file_max_age_days, "list_cap": settings.blob_list_cap,
                "cap_hit": any(c.cap_hit for c in facts.containers), "containers": per}
     summary, days = join_messages(notes), settings.recent_file_max_age_days
     if status is Status.PASS:
-        return Outcome.passed(msg("recent file within {days} days: {containers}", days=days, containers=summary),
+        return Outcome.passed(msgn("recent file within {days} day: {containers}",
+                                   "recent file within {days} days: {containers}", "days",
+                                   days=days, containers=summary),
                               **details)
     if status is Status.WARN:
         return Outcome.warn(msg("recent file not proven: {containers}", containers=summary),
                             msg("Set BLOB_RECENT_PREFIX to the folder new files land in (e.g. a year/month "
                                 "prefix) so the newest files are within the listing, or raise BLOB_LIST_CAP."),
                             **details)
-    return Outcome.fail(msg("no file younger than {days} days: {containers}", days=days, containers=summary),
+    return Outcome.fail(msgn("no file younger than {days} day: {containers}",
+                             "no file younger than {days} days: {containers}", "days", days=days, containers=summary),
                         msg("New documents are not arriving in Blob Storage (or land elsewhere): check the "
                             "application's uploads, BLOB_CONTAINERS and BLOB_RECENT_PREFIX."), **details)
 
@@ -350,10 +380,13 @@ def evaluate_deleted_visible(facts: DeletedVisibleFacts, settings: Settings) -> 
         first = next(c for c in facts.containers if c.deleted)
         example = dict(count=total, blob=f"{first.container}/{first.example}")
         if first.remaining_retention_days is None:
-            return Outcome.passed(msg("{count} deleted blob(s) listed as restorable, e.g. {blob}", **example),
+            return Outcome.passed(msgn("{count} deleted blob listed as restorable, e.g. {blob}",
+                                       "{count} deleted blobs listed as restorable, e.g. {blob}", "count", **example),
                                   **details)
-        return Outcome.passed(msg("{count} deleted blob(s) listed as restorable, e.g. {blob} ({days} days left)",
-                                  days=first.remaining_retention_days, **example), **details)
+        return Outcome.passed(msgn("{count} deleted blob listed as restorable, e.g. {blob} ({days} days left)",
+                                   "{count} deleted blobs listed as restorable, e.g. {blob} ({days} days left)",
+                                   "count",
+                                   days=first.remaining_retention_days, **example), **details)
     capped = [c.container for c in facts.containers if c.cap_hit]
     containers = ", ".join(per)
     summary = (msg("no deleted blob listed in {containers} (listing capped at {cap} in {capped})",

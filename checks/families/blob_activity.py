@@ -20,7 +20,7 @@ from checks.connect.azure import account_label, blob_service, blob_service_prope
 from checks.connect.changefeed import CONTAINER, CREATED, DELETED, ChangeFeedNotStarted, change_feed
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg, plain
+from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import CheckError, NotConfigured, Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
@@ -126,26 +126,34 @@ def evaluate_recent_from_feed(facts: FeedRecentFacts, settings: Settings) -> Out
         gone = msg(" (newer, deleted since: {names})", names=", ".join(c.gone[:3])) if c.gone else ""
         if c.name:
             statuses.append(Status.PASS)
-            notes.append(msg("{container}: {name} ({age} days old){gone}", container=c.container, name=c.name,
-                             age=age, gone=gone))
+            notes.append(msgn("{container}: {name} ({age} day old){gone}",
+                              "{container}: {name} ({age} days old){gone}", "age", container=c.container, name=c.name,
+                              age=age, gone=gone))
         elif c.gave_up or facts.window_days < max_age:
             statuses.append(Status.WARN)
-            notes.append(msg("{container}: no present blob found in the {days} days read{gone}",
-                             container=c.container, days=plain(facts.window_days), gone=gone))
+            notes.append(msgn("{container}: no present blob found in the {days} day read{gone}",
+                              "{container}: no present blob found in the {days} days read{gone}", "days",
+                              container=c.container, days=plain(facts.window_days), gone=gone))
         else:
             statuses.append(Status.FAIL)
-            notes.append(msg("{container}: no blob created in the last {days} days{gone}", container=c.container,
-                             days=max_age, gone=gone))
+            notes.append(msgn("{container}: no blob created in the last {days} day{gone}",
+                              "{container}: no blob created in the last {days} days{gone}", "days",
+                              container=c.container,
+                              days=max_age, gone=gone))
     details = {"account": facts.account, "max_age_days": max_age, "window_days": facts.window_days,
                "hours_read": facts.hours_read, "containers": per}
     status, summary = Status.worst(statuses), join_messages(notes)
     if status is Status.PASS:
-        return Outcome.passed(msg("recent file within {days} days: {containers}", days=max_age, containers=summary),
+        return Outcome.passed(msgn("recent file within {days} day: {containers}",
+                                   "recent file within {days} days: {containers}", "days",
+                                   days=max_age, containers=summary),
                               **details)
     if status is Status.WARN:
         return Outcome.warn(msg("recent file not proven: {containers}", containers=summary),
                             msg("Set the change feed retention to at least RECENT_FILE_MAX_AGE_DAYS days."), **details)
-    return Outcome.fail(msg("no file younger than {days} days: {containers}", days=max_age, containers=summary),
+    return Outcome.fail(msgn("no file younger than {days} day: {containers}",
+                             "no file younger than {days} days: {containers}", "days",
+                             days=max_age, containers=summary),
                         msg("New documents are not arriving in Blob Storage (or land elsewhere): check the "
                             "application's uploads and BLOB_CONTAINERS."), **details)
 
@@ -280,22 +288,30 @@ def evaluate_deleted_from_feed(facts: FeedDeletedFacts, settings: Settings) -> O
     if missing:
         names = join_messages([msg("{blob} (deleted {at})", blob=f"{p.container}/{p.name}",
                                    at=iso_or_none(p.deleted_at)) for p in missing], ", ")
-        return Outcome.fail(msg("{missing} of {count} blob(s) deleted in the last {days} days are not listed as "
-                                "deleted blobs: {blobs}", missing=len(missing), count=len(facts.proofs), days=window,
-                                blobs=names),
+        return Outcome.fail(msgn("{missing} of {count} blob deleted in the last {days} days is not listed as a "
+                                 "deleted blob: {blobs}",
+                                 "{missing} of {count} blobs deleted in the last {days} days are not listed as "
+                                 "deleted blobs: {blobs}", "count",
+                                 missing=len(missing), count=len(facts.proofs), days=window,
+                                 blobs=names),
                             msg("These deletions cannot be undone from soft delete: check blob.soft_delete, "
                                 "permanent-delete settings and lifecycle rules; restore the files from another "
                                 "copy if they are needed."), **details)
     if not facts.proofs:
-        return Outcome.passed(msg("no blob deleted in {containers} in the last {days} days (change feed); "
-                                  "blob.canary proves deletion and restore live",
-                                  containers=", ".join(facts.containers), days=window), **details)
+        return Outcome.passed(msgn("no blob deleted in {containers} in the last {days} day (change feed); "
+                                   "blob.canary proves deletion and restore live",
+                                   "no blob deleted in {containers} in the last {days} days (change feed); "
+                                   "blob.canary proves deletion and restore live", "days",
+                                   containers=", ".join(facts.containers), days=window), **details)
     first = facts.proofs[0]
-    left = (msg(", {days} days left", days=first.remaining_retention_days)
+    left = (msgn(", {days} day left",
+                 ", {days} days left", "days", days=first.remaining_retention_days)
             if first.remaining_retention_days is not None else "")
-    return Outcome.passed(msg("{count} blob(s) deleted in the last {days} days are listed as restorable, e.g. "
-                              "{blob} (deleted {at}{left})", count=len(facts.proofs), days=window,
-                              blob=f"{first.container}/{first.name}", at=iso_or_none(first.deleted_at), left=left),
+    return Outcome.passed(msgn("{count} blob deleted in the last {days} days is listed as restorable, e.g. {blob} "
+                               "(deleted {at}{left})",
+                               "{count} blobs deleted in the last {days} days are listed as restorable, e.g. "
+                               "{blob} (deleted {at}{left})", "count", count=len(facts.proofs), days=window,
+                               blob=f"{first.container}/{first.name}", at=iso_or_none(first.deleted_at), left=left),
                           **details)
 
 

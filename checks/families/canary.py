@@ -26,7 +26,7 @@ from checks.connect.azure import account_label, blob_service, data_plane_error
 from checks.families.blob import CANARY_PREFIX, bounded_listing
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import msg
+from checks.engine.i18n import msg, msgn
 from checks.engine.model import CheckError, Outcome, new_run_id
 from checks.engine.registry import check
 
@@ -83,9 +83,11 @@ _FIXES = {
 def first_unmet(facts: CanaryFacts) -> tuple[str, str] | None:
     """(step, what was seen) of the first expectation the round trip did not meet, else None."""
     if facts.overwritten_version and facts.previous_version_listed is False:
-        return "overwrite", msg("versioning is on but the overwritten version {version} is not listed as a "
-                                "previous version ({count} version(s) listed)",
-                                version=facts.overwritten_version, count=facts.versions_listed)
+        return "overwrite", msgn("versioning is on but the overwritten version {version} is not listed as a "
+                                 "previous version ({count} version listed)",
+                                 "versioning is on but the overwritten version {version} is not listed as a "
+                                 "previous version ({count} versions listed)", "count",
+                                 version=facts.overwritten_version, count=facts.versions_listed)
     if facts.listed_as_deleted is False:
         return "listed as deleted", msg("the deleted canary is not listed as a deleted blob (soft delete off, or "
                                         "retention 0?)")
@@ -122,7 +124,8 @@ def evaluate_canary(facts: CanaryFacts, settings: Settings) -> Outcome:
         details["failed_step"] = unmet[0]
         return Outcome.fail(msg("canary round trip failed at '{step}': {problem}{cleaned}", step=unmet[0],
                                 problem=unmet[1], cleaned=cleaned), _FIXES.get(unmet[0]), **details)
-    versions = msg("{count} versions listed", count=facts.versions_listed) if facts.versioning \
+    versions = msgn("{count} version listed",
+                    "{count} versions listed", "count", count=facts.versions_listed) if facts.versioning \
         else msg("versioning off")
     summary = msg("canary {container}/{blob}: uploaded, overwritten ({versions}), deleted, listed as deleted, "
                   "restored by {restored_by}, SHA-256 verified", container=facts.container, blob=facts.blob,

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from checks.engine.config import DATABASE, Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg
+from checks.engine.i18n import join_messages, msg, msgn
 from checks.engine.i18n import plain as plain_number
 from checks.engine.model import JournalUnavailable, Outcome
 from checks.connect.database import credential_getter, query_error, session, target_of, timed_connect
@@ -113,8 +113,9 @@ def evaluate_migration(facts: MigrationFacts, settings: Settings) -> Outcome:
                             msg("Migrate the database (alembic upgrade) or update EXPECTED_ALEMBIC_REVISION "
                                 "after a deliberate release."), **details)
     if len(facts.revisions) > 1:
-        return Outcome.warn(msg("Alembic version table {table} has {count} rows ({revisions}); expected one",
-                                table=facts.table, count=len(facts.revisions), revisions=revisions),
+        return Outcome.warn(msgn("Alembic version table {table} has {count} row ({revisions}); expected one",
+                                 "Alembic version table {table} has {count} rows ({revisions}); expected one", "count",
+                                 table=facts.table, count=len(facts.revisions), revisions=revisions),
                             msg("Several heads are recorded (branched migrations?): merge them or clean the table."),
                             **details)
     revision = facts.revisions[0]
@@ -239,8 +240,9 @@ def evaluate_essential_counts(facts: CountFacts, settings: Settings) -> Outcome:
         elif t.error:
             errors.append(msg("{table}: {error}", table=t.name, error=t.error))
         elif t.minimum is not None and t.rows < t.minimum:
-            failures.append(msg("{table} has {rows} rows, below the minimum of {minimum}", table=t.name,
-                                rows=t.rows, minimum=t.minimum))
+            failures.append(msgn("{table} has {rows} row, below the minimum of {minimum}",
+                                 "{table} has {rows} rows, below the minimum of {minimum}", "rows", table=t.name,
+                                 rows=t.rows, minimum=t.minimum))
     drops, losses = count_drops(facts.tables, previous, threshold)
     failures += losses
     if drops:
@@ -279,9 +281,11 @@ def count_drops(tables: tuple[TableCount, ...], previous: Mapping[str, int] | No
         drop = (before - t.rows) * 100.0 / before
         if drop > threshold:
             drops[t.name] = {"previous": int(before), "current": t.rows, "drop_percent": round(drop, 2)}
-            losses.append(msg("possible data loss: {table} dropped from {before} to {rows} rows (-{drop} %, "
-                              "threshold {threshold} %)", table=t.name, before=int(before), rows=t.rows,
-                              drop=round(drop, 1), threshold=plain_number(threshold)))
+            losses.append(msgn("possible data loss: {table} dropped from {before} to {rows} row (-{drop} %, "
+                               "threshold {threshold} %)",
+                               "possible data loss: {table} dropped from {before} to {rows} rows (-{drop} %, "
+                               "threshold {threshold} %)", "rows", table=t.name, before=int(before), rows=t.rows,
+                               drop=round(drop, 1), threshold=plain_number(threshold)))
     return drops, losses
 
 

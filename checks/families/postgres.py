@@ -18,7 +18,7 @@ from typing import Any
 from checks.connect.azure import arm_error, fetch_once, postgres_client, sdk_text
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg, plain
+from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_seconds, to_utc
@@ -208,24 +208,29 @@ def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
         ahead = _hours(-age)
         details["ahead_of_clock_hours"] = ahead
         return Outcome.warn(
-            msg("newest backup {backup}, {hours} h AHEAD of the verifier's clock ({now}): clock skew, its age "
-                "cannot be judged; {count} backups listed", backup=described, hours=plain(ahead),
-                now=iso_seconds(now), count=len(facts.backups)),
+            msgn("newest backup {backup}, {hours} h AHEAD of the verifier's clock ({now}): clock skew, its age "
+                 "cannot be judged; {count} backup listed",
+                 "newest backup {backup}, {hours} h AHEAD of the verifier's clock ({now}): clock skew, its age "
+                 "cannot be judged; {count} backups listed", "count", backup=described, hours=plain(ahead),
+                 now=iso_seconds(now), count=len(facts.backups)),
             msg("Check the verifier host's clock (NTP) and the backup's completion time in the portal."),
             **details)
     if age > timedelta(hours=max_age):
         return Outcome.fail(
-            msg("newest backup {backup}, {hours} h ago: older than {max_age} h; {count} backups listed",
-                backup=described, hours=plain(_hours(age)), max_age=plain(max_age), count=len(facts.backups)),
+            msgn("newest backup {backup}, {hours} h ago: older than {max_age} h; {count} backup listed",
+                 "newest backup {backup}, {hours} h ago: older than {max_age} h; {count} backups listed",
+                 "count",
+                 backup=described, hours=plain(_hours(age)), max_age=plain(max_age), count=len(facts.backups)),
             msg("Automatic backups are daily: check the server's state and the Backup and restore blade; "
                 "take an on-demand backup and open an Azure support request if backups stopped."),
             **details)
     if age < timedelta(0):  # within the skew tolerance: count it as just now
         age = timedelta(0)
         details["age_hours"] = 0.0
-    return Outcome.passed(msg("newest backup {backup}, {hours} h ago (limit {max_age} h); {count} backups listed",
-                              backup=described, hours=plain(_hours(age)), max_age=plain(max_age),
-                              count=len(facts.backups)), **details)
+    return Outcome.passed(msgn("newest backup {backup}, {hours} h ago (limit {max_age} h); {count} backup listed",
+                               "newest backup {backup}, {hours} h ago (limit {max_age} h); {count} backups listed",
+                               "count", backup=described, hours=plain(_hours(age)), max_age=plain(max_age),
+                               count=len(facts.backups)), **details)
 
 
 def _window_warnings(facts: ServerFacts, settings: Settings, details: dict[str, Any]) -> list[tuple[str, str]]:
@@ -245,13 +250,33 @@ def _window_warnings(facts: ServerFacts, settings: Settings, details: dict[str, 
     short = dict(earliest=iso_seconds(facts.earliest_restore), covered=plain(details["restore_window_covered_days"]),
                  days=facts.retention_days, hours=plain(_hours(gap)),
                  tolerance=plain(settings.restore_window_tolerance_hours))
-    problem = msg("earliest restore point {earliest} covers only {covered} of the {days} days of retention: "
-                  "{hours} h short (tolerance {tolerance} h); server created {created}",
-                  created=iso_seconds(facts.created_at), **short) if facts.created_at else \
-        msg("earliest restore point {earliest} covers only {covered} of the {days} days of retention: "
-            "{hours} h short (tolerance {tolerance} h)", **short)
+    problem = msgn("earliest restore point {earliest} covers only {covered} of the {days} day of retention: "
+                   "{hours} h short (tolerance {tolerance} h); server created {created}",
+                   "earliest restore point {earliest} covers only {covered} of the {days} days of retention: "
+                   "{hours} h short (tolerance {tolerance} h); server created {created}", "days",
+                   created=iso_seconds(facts.created_at), **short) if facts.created_at else \
+        msgn("earliest restore point {earliest} covers only {covered} of the {days} day of retention: {hours} h "
+             "short (tolerance {tolerance} h)",
+             "earliest restore point {earliest} covers only {covered} of the {days} days of retention: {hours} h "
+             "short (tolerance {tolerance} h)", "days", **short)
     return [(problem, msg("A young server or lost backups: the promised window is not yet restorable. It fills "
                           "up as days pass; if the server is old, ask Azure support why earlier points are gone."))]
+
+
+def _retention_problems(days: int | None, min_days: int) -> list[tuple[str, str]]:
+    """(problem, remediation) when the retention is unknown or shorter than required."""
+    if days is None:
+        return [(msg("the server reports no backup retention"),
+                 msg("Check the server's backup settings (Compute + storage > Backup retention period)."))]
+    if days < min_days:
+        return [(msgn("backup retention {days} day is below the required {min_days}",
+                      "backup retention {days} days is below the required {min_days}", "days",
+                      days=days, min_days=min_days),
+                 msgn("Raise the server's backup retention period to at least {min_days} day (portal: "
+                      "Compute + storage > Backup retention period).",
+                      "Raise the server's backup retention period to at least {min_days} days (portal: "
+                      "Compute + storage > Backup retention period).", "min_days", min_days=min_days))]
+    return []
 
 
 def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
@@ -274,17 +299,8 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
         "earliest_restore": iso_seconds(facts.earliest_restore), "created_at": iso_seconds(facts.created_at),
         "checked_at": iso_seconds(now),
     }
-    fails: list[tuple[str, str]] = []
+    fails: list[tuple[str, str]] = _retention_problems(facts.retention_days, min_days)
     warns: list[tuple[str, str]] = []
-
-    if facts.retention_days is None:
-        fails.append((msg("the server reports no backup retention"),
-                      msg("Check the server's backup settings (Compute + storage > Backup retention period).")))
-    elif facts.retention_days < min_days:
-        fails.append((msg("backup retention {days} days is below the required {min_days}", days=facts.retention_days,
-                          min_days=min_days),
-                      msg("Raise the server's backup retention period to at least {min_days} days "
-                          "(portal: Compute + storage > Backup retention period).", min_days=min_days)))
 
     geo = facts.geo_redundant_backup
     if geo_required and (geo or "").lower() != "enabled":
@@ -307,9 +323,12 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
         status, problems = Status.WARN, warns
     else:
         return Outcome.passed(
-            msg("retention {days} days (required ≥ {min_days}), geo-redundant backup {geo}, earliest restore point "
-                "{earliest} covers the window; server {state}", days=facts.retention_days, min_days=min_days,
-                geo=geo or msg("not reported"), earliest=iso_seconds(facts.earliest_restore), state=facts.state),
+            msgn("retention {days} day (required ≥ {min_days}), geo-redundant backup {geo}, earliest restore "
+                 "point {earliest} covers the window; server {state}",
+                 "retention {days} days (required ≥ {min_days}), geo-redundant backup {geo}, earliest restore "
+                 "point {earliest} covers the window; server {state}", "days",
+                 days=facts.retention_days, min_days=min_days,
+                 geo=geo or msg("not reported"), earliest=iso_seconds(facts.earliest_restore), state=facts.state),
             **details)
     return Outcome(status, join_messages([p for p, _ in problems]), details,
                    join_messages([r for _, r in problems], " "))

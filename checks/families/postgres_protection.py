@@ -14,7 +14,7 @@ from typing import Any
 from checks.connect.azure import arm_error, postgres_client, sdk_text
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg, plain
+from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import Outcome
 from checks.engine.registry import check
 from checks.engine.timeutil import to_utc
@@ -228,20 +228,27 @@ def evaluate_long_term_retention(facts: LtrFacts, settings: Settings) -> Outcome
     fix = msg("Check the Azure Backup vault's long-term retention policy for the server (or start an LTR backup) "
               "and why recent operations did not succeed.")
     if not done:
-        return Outcome.fail(msg("no succeeded long-term retention backup for server {server} "
-                                "({count} operation(s) listed)", server=facts.server, count=len(ordered)),
+        return Outcome.fail(msgn("no succeeded long-term retention backup for server {server} ({count} operation "
+                                 "listed)",
+                                 "no succeeded long-term retention backup for server {server} ({count} operations "
+                                 "listed)", "count", server=facts.server, count=len(ordered)),
                             fix, **details)
     newest = done[0]
     when = newest.end or newest.start
     age_days = round((facts.now - when).total_seconds() / 86400, 1)
     details.update(last_ltr_backup=newest.name, last_ltr_at=when.isoformat(timespec="seconds"), age_days=age_days)
     if age_days > max_days:
-        return Outcome.fail(msg("newest long-term retention backup {backup} is {age_days} days old "
-                                "(limit LTR_MAX_AGE_DAYS={max_days})", backup=newest.name, age_days=plain(age_days),
-                                max_days=max_days), fix, **details)
-    return Outcome.passed(msg("newest long-term retention backup {backup} succeeded {age_days} days ago "
-                              "(limit {max_days})", backup=newest.name, age_days=plain(age_days),
-                              max_days=max_days), **details)
+        return Outcome.fail(msgn("newest long-term retention backup {backup} is {age_days} day old (limit "
+                                 "LTR_MAX_AGE_DAYS={max_days})",
+                                 "newest long-term retention backup {backup} is {age_days} days old (limit "
+                                 "LTR_MAX_AGE_DAYS={max_days})", "age_days",
+                                 backup=newest.name, age_days=plain(age_days),
+                                 max_days=max_days), fix, **details)
+    return Outcome.passed(msgn("newest long-term retention backup {backup} succeeded {age_days} day ago (limit "
+                               "{max_days})",
+                               "newest long-term retention backup {backup} succeeded {age_days} days ago (limit "
+                               "{max_days})", "age_days", backup=newest.name, age_days=plain(age_days),
+                               max_days=max_days), **details)
 
 
 @check(id="postgres.long_term_retention", title="PostgreSQL: recent long-term retention backup",

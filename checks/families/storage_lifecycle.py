@@ -13,7 +13,7 @@ from typing import Any
 from checks.connect.azure import storage_account, storage_read
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg, plain
+from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import CheckError, Outcome
 from checks.engine.registry import check
 
@@ -63,20 +63,29 @@ def evaluate_lifecycle(facts: LifecycleFacts, settings: Settings) -> Outcome:
     details["delete_actions"] = [{"rule": d.rule, "target": d.target, "days": d.days, "prefixes": list(d.prefixes)}
                                  for d in relevant]
     if early:
-        lines = [msg("rule {rule} deletes {target} after {days} days", rule=d.rule, target=_target_name(d.target),
-                     days=plain(d.days)) for d in early]
+        lines = [msgn("rule {rule} deletes {target} after {days} day",
+                      "rule {rule} deletes {target} after {days} days", "days",
+                      rule=d.rule, target=_target_name(d.target),
+                      days=plain(d.days)) for d in early]
         details["too_early"] = lines
         return Outcome.fail(msg("lifecycle policy on {account} deletes inside the {window}-day retention "
                                 "window: {rules}", account=facts.account, window=window, rules=join_messages(lines)),
-                            msg("Raise the delete conditions of these lifecycle rules to at least {window} days, or "
-                                "narrow their prefixMatch so they do not reach the checked containers.",
-                                window=window), **details)
+                            msgn("Raise the delete conditions of these lifecycle rules to at least {window} day, "
+                                 "or narrow their prefixMatch so they do not reach the checked containers.",
+                                 "Raise the delete conditions of these lifecycle rules to at least {window} days, "
+                                 "or narrow their prefixMatch so they do not reach the checked containers.", "window",
+                                 window=window), **details)
     if not relevant:
-        return Outcome.passed(msg("lifecycle policy on {account}: {count} delete action(s) reach the checked "
-                                  "containers", account=facts.account, count=0), **details)
-    return Outcome.passed(msg("lifecycle policy on {account}: {count} delete action(s) reach the checked "
-                              "containers, the earliest after {days} days (≥ {window})", account=facts.account,
-                              count=len(relevant), days=plain(min(d.days for d in relevant)), window=window),
+        return Outcome.passed(msgn("lifecycle policy on {account}: {count} delete action reaches the checked "
+                                   "containers",
+                                   "lifecycle policy on {account}: {count} delete actions reach the checked "
+                                   "containers", "count", account=facts.account, count=0), **details)
+    return Outcome.passed(msgn("lifecycle policy on {account}: {count} delete action reaches the checked "
+                               "containers, after {days} days (≥ {window})",
+                               "lifecycle policy on {account}: {count} delete actions reach the checked "
+                               "containers, the earliest after {days} days (≥ {window})", "count",
+                               account=facts.account,
+                               count=len(relevant), days=plain(min(d.days for d in relevant)), window=window),
                           **details)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from checks.connect.azure import blob_service_properties, sdk_text, storage_account, storage_read
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg
+from checks.engine.i18n import join_messages, msg, msgn
 from checks.engine.model import Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
@@ -73,23 +73,33 @@ def evaluate_container_soft_delete(facts: BlobServiceFacts, settings: Settings) 
     details = {"account": facts.account, "enabled": facts.container_soft_delete, "retention_days": days,
                "min_days": lo, "max_days": hi}
     band = dict(account=facts.account, min_days=lo, max_days=hi)
-    fix = msg("Enable container soft delete on {account} with {min_days}-{max_days} days (Data protection → "
-              "'Enable soft delete for containers').", **band)
+    fix = msgn("Enable container soft delete on {account} with {min_days}-{max_days} day (Data protection → "
+               "'Enable soft delete for containers').",
+               "Enable container soft delete on {account} with {min_days}-{max_days} days (Data protection → "
+               "'Enable soft delete for containers').", "max_days", **band)
     if not facts.container_soft_delete:
         return Outcome.fail(msg("container soft delete is OFF on {account}: a deleted container (and every "
                                 "document in it) cannot be brought back, not even by point-in-time restore",
                                 account=facts.account), fix, **details)
     if days is None or days < lo:
-        return Outcome.fail(msg("container soft delete keeps deleted containers {days} days on {account}, "
-                                "below the required {min_days}-{max_days} days", days=days, **band), fix, **details)
+        return Outcome.fail(msgn("container soft delete keeps deleted containers {days} day on {account}, below "
+                                 "the required {min_days}-{max_days} days",
+                                 "container soft delete keeps deleted containers {days} days on {account}, below "
+                                 "the required {min_days}-{max_days} days", "days",
+                                 days=days, **band), fix, **details)
     if days > hi:
-        return Outcome.warn(msg("container soft delete keeps deleted containers {days} days on {account}, "
-                                "above the policy's {min_days}-{max_days} days", days=days, **band),
-                            msg("Lower the container soft delete retention of {account} to at most {max_days} days, "
-                                "or raise BLOB_RETENTION_MAX_DAYS if the policy changed.",
-                                account=facts.account, max_days=hi), **details)
-    return Outcome.passed(msg("container soft delete on, {days} days (within {min_days}-{max_days})",
-                              days=days, min_days=lo, max_days=hi), **details)
+        return Outcome.warn(msgn("container soft delete keeps deleted containers {days} days on {account}, above "
+                                 "the policy's {min_days}-{max_days} day",
+                                 "container soft delete keeps deleted containers {days} days on {account}, above "
+                                 "the policy's {min_days}-{max_days} days", "max_days", days=days, **band),
+                            msgn("Lower the container soft delete retention of {account} to at most {max_days} "
+                                 "day, or raise BLOB_RETENTION_MAX_DAYS if the policy changed.",
+                                 "Lower the container soft delete retention of {account} to at most {max_days} "
+                                 "days, or raise BLOB_RETENTION_MAX_DAYS if the policy changed.", "max_days",
+                                 account=facts.account, max_days=hi), **details)
+    return Outcome.passed(msgn("container soft delete on, {days} day (within {min_days}-{max_days})",
+                               "container soft delete on, {days} days (within {min_days}-{max_days})", "days",
+                               days=days, min_days=lo, max_days=hi), **details)
 
 
 @check(id="blob.container_soft_delete", title="Container soft delete on, retention within policy",
@@ -138,10 +148,12 @@ def evaluate_point_in_time_restore(facts: BlobServiceFacts, settings: Settings) 
                                 "soft delete retention longer than the point-in-time restore days.",
                                 account=facts.account),
                             problems=problems, **details)
-    return Outcome.passed(msg("point-in-time restore on, {restore_days} days (soft delete "
-                              "{soft_delete_days} days); earliest restore point {earliest}",
-                              restore_days=facts.restore_days, soft_delete_days=facts.soft_delete_days,
-                              earliest=iso_or_none(facts.min_restore_time) or msg("not reported")), **details)
+    return Outcome.passed(msgn("point-in-time restore on, {restore_days} day (soft delete {soft_delete_days} "
+                               "days); earliest restore point {earliest}",
+                               "point-in-time restore on, {restore_days} days (soft delete {soft_delete_days} "
+                               "days); earliest restore point {earliest}", "restore_days",
+                               restore_days=facts.restore_days, soft_delete_days=facts.soft_delete_days,
+                               earliest=iso_or_none(facts.min_restore_time) or msg("not reported")), **details)
 
 
 @check(id="blob.point_in_time_restore", title="Blob point-in-time restore usable", severity="high",
@@ -173,13 +185,18 @@ def evaluate_change_feed(facts: BlobServiceFacts, settings: Settings) -> Outcome
     if facts.change_feed_days is None:
         return Outcome.passed(msg("blob change feed on, kept without limit"), **details)
     if restore_days is not None and facts.change_feed_days < restore_days:
-        return Outcome.fail(msg("blob change feed keeps {days} days on {account}, fewer than the {restore_days} "
-                                "days point-in-time restore goes back", days=facts.change_feed_days,
-                                account=facts.account, restore_days=restore_days), fix, **details)
+        return Outcome.fail(msgn("blob change feed keeps {days} day on {account}, fewer than the {restore_days} "
+                                 "days point-in-time restore goes back",
+                                 "blob change feed keeps {days} days on {account}, fewer than the {restore_days} "
+                                 "days point-in-time restore goes back", "days", days=facts.change_feed_days,
+                                 account=facts.account, restore_days=restore_days), fix, **details)
     if restore_days is None:
-        return Outcome.passed(msg("blob change feed on, {days} days", days=facts.change_feed_days), **details)
-    return Outcome.passed(msg("blob change feed on, {days} days (≥ {restore_days} restore days)",
-                              days=facts.change_feed_days, restore_days=restore_days), **details)
+        return Outcome.passed(msgn("blob change feed on, {days} day",
+                                   "blob change feed on, {days} days", "days",
+                                   days=facts.change_feed_days), **details)
+    return Outcome.passed(msgn("blob change feed on, {days} day (≥ {restore_days} restore days)",
+                               "blob change feed on, {days} days (≥ {restore_days} restore days)", "days",
+                               days=facts.change_feed_days, restore_days=restore_days), **details)
 
 
 @check(id="blob.change_feed", title="Blob change feed on, kept long enough", severity="medium",
@@ -271,8 +288,9 @@ def evaluate_immutability(facts: ImmutabilityFacts, settings: Settings) -> Outco
     if facts.account_version_worm:
         worm = dict(account=facts.account, state=facts.account_policy_state or msg("none"))
         if facts.account_policy_days:
-            return Outcome.passed(msg("version-level WORM on {account} (policy {state}, {days} days)",
-                                      days=facts.account_policy_days, **worm), **details)
+            return Outcome.passed(msgn("version-level WORM on {account} (policy {state}, {days} day)",
+                                       "version-level WORM on {account} (policy {state}, {days} days)", "days",
+                                       days=facts.account_policy_days, **worm), **details)
         return Outcome.passed(msg("version-level WORM on {account} (policy {state})", **worm), **details)
     if immutable:
         return Outcome.passed(msg("every checked container is immutable: {containers}",

@@ -41,7 +41,7 @@ from typing import Any, Iterable
 
 from checks import __version__
 from checks.journal.store import JournalUnavailable, ack_summary, counts_of_entity, result_from_entity
-from checks.engine.i18n import msg, remediation_of, summary_of
+from checks.engine.i18n import msg, msgn, remediation_of, summary_of
 from checks.engine.model import CheckResult, Status, something_ran
 from checks.engine.target import Target
 from checks.engine.redact import redact
@@ -141,10 +141,12 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
             continue
         results[row["RunId"]][result.check_id] = result
     if orphans:
-        notes.append(f"{len(orphans)} incomplete run(s) without a run summary ignored: "
-                     + ", ".join(sorted(str(o) for o in orphans)[:5]))
+        notes.append(msgn("{count} incomplete run without a run summary ignored: {runs}",
+                          "{count} incomplete runs without a run summary ignored: {runs}", "count",
+                          count=len(orphans), runs=", ".join(sorted(str(o) for o in orphans)[:5])))
     if unreadable:
-        notes.append(f"{unreadable} unreadable check entit{'y' if unreadable == 1 else 'ies'} ignored")
+        notes.append(msgn("{count} unreadable check entity ignored", "{count} unreadable check entities ignored",
+                          "count", count=unreadable))
 
     evidence, empty, undelivered = _evidence_runs(runs, results, production, notes)
     # a drill run's database checks look at the restored copy, not production: no evidence for boxes 1-4
@@ -184,18 +186,21 @@ def _evidence_runs(runs: list[RunRef], results: dict[str, dict[str, CheckResult]
     empty = [r.run_id for r in runs if not something_ran(r.counts)
              and all(res.status is Status.SKIPPED for res in results[r.run_id].values())]
     if empty:
-        notes.append(f"{len(empty)} run(s) in which every check was skipped (recorded, not evidence): "
-                     + ", ".join(empty[:5]))
+        notes.append(msgn("{count} run in which every check was skipped (recorded, not evidence): {runs}",
+                          "{count} runs in which every check was skipped (recorded, not evidence): {runs}", "count",
+                          count=len(empty), runs=", ".join(empty[:5])))
     # the queue gave up on the target's message: the run journaled for it says so, it verified nothing
     undelivered = [r.run_id for r in runs if set(results[r.run_id]) == {DELIVERY_CHECK}]
     if undelivered:
-        notes.append(msg("{count} run(s) only record that the target's run could not be delivered (not evidence): "
-                         "{run_ids}", count=len(undelivered), run_ids=", ".join(undelivered[:5])))
+        notes.append(msgn("{count} run only records that the target's run could not be delivered (not evidence): "
+                          "{run_ids}",
+                          "{count} runs only record that the target's run could not be delivered (not evidence): "
+                          "{run_ids}", "count", count=len(undelivered), run_ids=", ".join(undelivered[:5])))
     left_out = set(empty) | set(undelivered)
     foreign = [r for r in runs if r.run_id not in left_out and not about_production(r.target, production)]
     for r in foreign[:10]:
-        notes.append(f"run {r.run_id} is about {r.target.label() if r.target else 'another target'}: "
-                     "not evidence for production's boxes")
+        notes.append(msg("run {run_id} is about {target}: not evidence for production's boxes", run_id=r.run_id,
+                         target=r.target.label() if r.target else msg("another target")))
     return [r for r in runs if r.run_id not in left_out and r not in foreign], empty, undelivered
 
 
@@ -284,7 +289,8 @@ def _journal_box(spec: BoxSpec, runs: list[RunRef]) -> Box:
         return Box(spec.key, spec.label, NO_EVIDENCE, remarks=[msg("no run recorded in the journal this month")])
     newest = runs[0]
     evidence = _evidence(newest, [{"check_id": "journal", "status": "pass",
-                                   "summary": msg("{count} run(s) recorded this month", count=len(runs)),
+                                   "summary": msgn("{count} run recorded this month",
+                                                   "{count} runs recorded this month", "count", count=len(runs)),
                                    "values": {"runs": len(runs), "first_run_at": runs[-1].started_at,
                                               "last_run_at": newest.started_at}}])
     return Box(spec.key, spec.label, TICKED, evidence)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from checks.engine.i18n import msg
+from checks.engine.i18n import msg, msgn
 from checks.engine.fleet import FleetTarget, select_targets, targets_of
 from checks.engine.target import Target
 from checks.engine.timeutil import journal_iso
@@ -270,8 +270,9 @@ def fleet_overview(journal: Any, month: str, settings: Any, now: datetime | None
     notes = []
     unsigned = sum(1 for r in rows if r.get("Kind") == "signoff" and not r.get("TargetName"))
     if unsigned and len(scopes) > 1:
-        notes.append(msg("{count} sign-off(s) recorded without a target (before targets had names): not shown",
-                         count=unsigned))
+        notes.append(msgn("{count} sign-off recorded without a target (before targets had names): not shown",
+                          "{count} sign-offs recorded without a target (before targets had names): not shown", "count",
+                          count=unsigned))
     return FleetOverview(month, journal_iso(now), sorted(out, key=FleetRow.sort_key), notes)
 
 

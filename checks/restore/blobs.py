@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
-from checks.engine.i18n import N_, msg
+from checks.engine.i18n import N_, msg, msgn
 from checks.engine.model import new_run_id
 from checks.engine.timeutil import iso_z, parse_iso
 from checks.restore.record import DONE, FAILED, Incident, save
@@ -157,8 +157,9 @@ def apply_blobs(ctx: RunContext, journal, plan: BlobPlan, by: str) -> Incident:
     incident = Incident(incident_id=new_run_id(now), kind="blobs", state="restoring", by=by, requested_at=iso_z(now),
                         restore_point=plan.deleted_since, target_server=f"{plan.account}/{plan.container}",
                         plan=plan.to_dict(limit=MAX_RECORDED))
-    incident.event(now, msg("restore of {count} blob(s) in {container}/{prefix} requested by {by}",
-                            count=len(plan.candidates), container=plan.container, prefix=plan.prefix, by=by))
+    incident.event(now, msgn("restore of {count} blob in {container}/{prefix} requested by {by}",
+                             "restore of {count} blobs in {container}/{prefix} requested by {by}", "count",
+                             count=len(plan.candidates), container=plan.container, prefix=plan.prefix, by=by))
     save(journal, incident, now)
     container = blob_service(ctx).get_container_client(plan.container)
     results = [restore_one(container, c, plan.account, plan.container) for c in plan.candidates]
@@ -212,7 +213,10 @@ def _record(incident: Incident, results: list[dict[str, Any]]) -> None:
                              "pending": len(pending), "hash_verified": len(verified), "hash_differs": len(differs)}
     incident.outcome = "fail" if failed or differs else "warn" if pending else "pass"
     incident.state = FAILED if failed and not restored else DONE
-    incident.summary = msg("{restored} of {total} blob(s) restored ({verified} hash-verified, {differs} differing), "
-                           "{failed} failed, {pending} copy pending", restored=len(restored), total=len(results),
-                           verified=len(verified), differs=len(differs), failed=len(failed), pending=len(pending))
+    incident.summary = msgn("{restored} of {total} blob restored ({verified} hash-verified, {differs} differing), "
+                            "{failed} failed, {pending} copy pending",
+                            "{restored} of {total} blobs restored ({verified} hash-verified, {differs} "
+                            "differing), {failed} failed, {pending} copies pending", "total",
+                            restored=len(restored), total=len(results),
+                            verified=len(verified), differs=len(differs), failed=len(failed), pending=len(pending))
 

@@ -24,7 +24,7 @@ from checks.drill.state import (CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TA
                                 restore_window, validate_server_name)
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
-from checks.engine.i18n import msg, plain
+from checks.engine.i18n import msg, msgn, plain
 from checks.engine.model import CheckError, new_run_id
 from checks.engine.timeutil import iso_z, minutes, parse_iso
 from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
@@ -101,8 +101,9 @@ def estimate(journal) -> tuple[float | None, str]:
             break
     if not durations:
         return None, msg("no drill with a ready time in the journal (run `python -m checks drill start` to measure)")
-    return statistics.median(durations), msg("median of the last {count} drill(s): {durations} min",
-                                             count=len(durations), durations=str(durations))
+    return statistics.median(durations), msgn("median of the last {count} drill: {durations} min",
+                                              "median of the last {count} drills: {durations} min", "count",
+                                              count=len(durations), durations=str(durations))
 
 
 def _check_names(plan: PostgresPlan) -> bool:
