@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
+from checks.cli_argparse import install as install_argparse_words
 from checks.cli_text import print_run, print_run_list, reason_text, use_colour
 from checks.engine.config import ConfigError, read_settings_file
 from checks.engine.i18n import current, language, normalise_language, tr as _, tr_n as _n
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env: Mapping[str, str] | None = None) -> int:
     """`env`: the variables to use (tests); None = os.environ over ./local.settings.json."""
     out = out or sys.stdout
+    install_argparse_words()  # "usage:", "options:" and argparse's errors follow --lang too
     try:
         with language(_early_language(argv, env)):  # argparse's own errors in the language asked for
             args = build_parser().parse_args(argv)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping, TextIO
 
-from checks.engine.i18n import DEFAULT_LANGUAGE, N_n, current, remediation_of, summary_of, tr as _, tr_n as _n
+from checks.engine.i18n import DEFAULT_LANGUAGE, N_, N_n, current, remediation_of, summary_of, tr as _, tr_n as _n
 from checks.engine.model import Run, Status
 
-MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+MARK = {"pass": N_("PASS"), "warn": N_("WARN"), "fail": N_("FAIL"), "error": N_("ERROR"), "skipped": N_("SKIP")}
 _COLOUR = {"pass": "32", "warn": "33", "fail": "31;1", "error": "31;1", "skipped": "2"}  # ANSI SGR codes
 _ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN)
 # "3 pass, 1 fail" in the overall line, per status (French agrees: "1 échec", "2 échecs")
@@ -18,6 +18,11 @@ COUNTED = {"pass": N_n("{count} pass", "{count} pass"), "warn": N_n("{count} war
            "fail": N_n("{count} fail", "{count} fail"), "error": N_n("{count} error", "{count} error"),
            "skipped": N_n("{count} skipped", "{count} skipped")}
 ROW_SUMMARY_MAX = 140  # longer reasons are cut in the table; the summary below has them in full
+
+
+def mark(status: str) -> str:
+    """A result's status as the table's short capitals, in the language being rendered (PASS, ÉCHEC)."""
+    return current().gettext(MARK[status])
 
 
 def counted_status(status: str, count: int) -> str:
@@ -51,14 +56,14 @@ def print_run(run: Run, out: TextIO, colour: bool = False) -> None:
         status = r.status.value
         summary = tr(summary_of(r))
         summary = _cut(summary) if r.status in _ATTENTION else summary
-        mark = paint(f"{MARK[status]:<6}", status, colour)
+        shown = paint(f"{mark(status):<6}", status, colour)
         duration = _("{milliseconds} ms", milliseconds=r.duration_ms)
-        out.write(f"{mark} {r.check_id:<{width}} {duration:>10}  {summary}\n")
+        out.write(f"{shown} {r.check_id:<{width}} {duration:>10}  {summary}\n")
         listing = r.details.get("listing")
         for line in listing if isinstance(listing, list) else []:
             out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
     counts = ", ".join(counted_status(k, v) for k, v in run.counts().items() if v) or _("no checks")
-    overall = paint(run.status.value.upper(), run.status.value, colour)
+    overall = paint(current().word(run.status.value).upper(), run.status.value, colour)
     out.write("\n" + _("Overall: {overall} — {counts}; journal: {journal}", overall=overall, counts=counts,
                        journal=tr(run.journal_status)) + "\n")
     if run.target:
@@ -86,7 +91,7 @@ def print_attention(run: Run, out: TextIO, colour: bool = False) -> None:
     tr = current().message
     out.write("\n" + _("Needs attention:") + "\n")
     for status, reason, fix, ids in groups:
-        out.write(f"  {paint(MARK[status], status, colour)} {', '.join(ids)}: {tr(reason)}\n")
+        out.write(f"  {paint(mark(status), status, colour)} {', '.join(ids)}: {tr(reason)}\n")
         if fix:
             out.write(f"       → {tr(fix)}\n")
 
@@ -99,7 +104,7 @@ def print_run_list(runs: list[dict[str, Any]], heading: str, out: TextIO, colour
     out.write(_("Runs {heading} (newest first)", heading=heading) + "\n")
     for r in runs:
         c = r["counts"]
-        status = paint(f"{r['status']:<7}", r["status"], colour)
+        status = paint(f"{current().word(r['status']):<7}", r["status"], colour)
         kind = _("dry run") if r.get("dry_run") else _("full")
         counts = _n("{checks} check: {passed} pass, {warned} warn, {failed} fail, {errors} error, {skipped} skipped",
                     "{checks} checks: {passed} pass, {warned} warn, {failed} fail, {errors} error, {skipped} "

@@ -103,9 +103,10 @@ def settings_of(settings: Settings, target: str | None) -> Settings:
 def describe(drill: Drill) -> str:
     """A drill for people, in the language being rendered (its stored texts through their message ids)."""
     tr = current().message
-    outcome = f" ({drill.outcome})" if drill.outcome else ""
+    outcome = f" ({current().word(drill.outcome)})" if drill.outcome else ""
     lines = [_("Drill {drill_id}: {state}{outcome} — {source} → {target}", drill_id=drill.drill_id,
-               state=drill.state.upper(), outcome=outcome, source=drill.source_server, target=drill.target_server),
+               state=current().word(drill.state).upper(), outcome=outcome, source=drill.source_server,
+               target=drill.target_server),
              "  " + _("target {name}", name=drill.target_name or tr(NOT_RECORDED)),
              "  " + _("restore point {point} ({mode}), requested {requested}, ready {ready}, expires {expires}",
                point=drill.restore_point or "-", mode=drill.restore_point_mode or "-", requested=drill.requested_at,

@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any, Mapping, TextIO
 
-from checks.cli_text import MARK, counted_status, paint, print_attention, print_run
-from checks.engine.i18n import current, tr as _, tr_n as _n
+from checks.cli_text import counted_status, mark, paint, print_attention, print_run
+from checks.engine.i18n import current, language, tr as _, tr_n as _n
 from checks.engine.model import Status
 
 DEFAULT_CONCURRENCY = 4  # checks/fleet_run.py's default: small, the runs are I/O-bound
@@ -101,14 +101,16 @@ def cmd_run_fleet(args: Any, out: TextIO, settings: Any, journal: Any, request: 
 
 def _progress(out: TextIO, total: int, colour: bool, quiet: bool):
     done = [0]
+    lang = current().lang  # the workers' threads do not inherit the face's language (a context variable)
 
     def report(outcome: Any) -> None:
         done[0] += 1
         if quiet:
             return
         status = outcome.status.value
-        out.write(f"[{done[0]}/{total}] {paint(f'{MARK[status]:<6}', status, colour)} {outcome.name}  "
-                  f"{_what(outcome)}\n")
+        with language(lang):
+            out.write(f"[{done[0]}/{total}] {paint(f'{mark(status):<6}', status, colour)} {outcome.name}  "
+                      f"{_what(outcome)}\n")
         out.flush()
     return report
 
@@ -126,14 +128,14 @@ def print_fleet_summary(result: Any, out: TextIO, colour: bool = False) -> None:
     """Targets worst first, then what needs attention in each target that did not pass."""
     counts = ", ".join(counted_status(k, v) for k, v in sorted(result.counts().items(),
                                                                   key=lambda kv: -Status(kv[0]).rank))
-    overall = paint(result.status.value.upper(), result.status.value, colour)
+    overall = paint(current().word(result.status.value).upper(), result.status.value, colour)
     out.write("\n" + _n("Fleet: {overall} — {count} target: {counts}",
                         "Fleet: {overall} — {count} targets: {counts}", "count", overall=overall,
                          count=len(result.outcomes), counts=counts) + "\n")
     width = max(len(o.name) for o in result.outcomes)
     for outcome in result.worst_first():
         status = outcome.status.value
-        out.write(f"  {paint(f'{MARK[status]:<6}', status, colour)} {outcome.name:<{width}}  {_what(outcome)}\n")
+        out.write(f"  {paint(f'{mark(status):<6}', status, colour)} {outcome.name:<{width}}  {_what(outcome)}\n")
     for outcome in result.worst_first():
         if outcome.run is not None and outcome.status not in (Status.PASS, Status.SKIPPED):
             out.write(f"\n{outcome.name}:")

@@ -46,12 +46,12 @@ def describe_plan(plan, applying: bool = False) -> str:
 
 def describe(incident) -> str:
     tr = current().message
-    outcome = f" ({incident.outcome})" if incident.outcome else ""
+    outcome = f" ({current().word(incident.outcome)})" if incident.outcome else ""
     ready = incident.ready_at or "-"
     if incident.time_to_ready_minutes is not None:
         ready = _("{ready} ({minutes} min)", ready=ready, minutes=plain(incident.time_to_ready_minutes))
     lines = [_("Incident {incident_id} ({kind}): {state}{outcome}, requested by {by} at {at}",
-               incident_id=incident.incident_id, kind=incident.kind, state=incident.state.upper(), outcome=outcome,
+               incident_id=incident.incident_id, kind=incident.kind, state=current().word(incident.state).upper(), outcome=outcome,
                by=incident.by, at=incident.requested_at),
              "  " + _("restore point {point}, target {target}, ready {ready}", point=incident.restore_point or "-",
                       target=incident.target_server or "-", ready=ready)]
@@ -60,7 +60,7 @@ def describe(incident) -> str:
     lines += [f"    {r['name']}: {tr(r.get('result') or '')}, {tr(r.get('hash') or '-')}"
               for r in incident.verification.get("results", [])[:20]]
     checks = incident.verification.get("checks", {})
-    lines += [f"    {cid}: {c['status']} — {tr(c['summary'])}" for cid, c in checks.items()]
+    lines += [f"    {cid}: {current().word(c['status'])} — {tr(c['summary'])}" for cid, c in checks.items()]
     counts = incident.verification.get("counts", {})
     if counts:
         lines.append(f"    {_('table'):<32} {_('restored'):>10} {_('production'):>10}")

@@ -21,6 +21,7 @@ from checks.engine.target import Target
 from checks.journal.store import Journal, JournalUnavailable
 from checks.journal.lease import HeldLease, RunInProgress, RunLease
 from checks.journal.spool import Spool, write_or_reduce
+from checks.engine.i18n import msg
 from checks.engine.model import Run, new_run_id, run_from_dict
 from checks.engine.redact import redact, register_from_env
 from checks.engine.registry import select
@@ -94,11 +95,12 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
         run.notes.extend(notes)
         run.target, run.origin = target, request.origin
         if target.override:
-            run.notes.append(f"run against an override ({target.label()}): never evidence for production's checklist")
+            run.notes.append(msg("run against an override ({target}): never evidence for production's checklist",
+                                 target=target.label()))
         if not request.write_journal:
             run.journal_status = "disabled"
         elif journal is None:
-            run.journal_status = "error: journal not configured (set JOURNAL_ACCOUNT_URL or AzureWebJobsStorage)"
+            run.journal_status = msg("error: journal not configured (set JOURNAL_ACCOUNT_URL or AzureWebJobsStorage)")
             _log_full_run(run)
         else:
             record(run, journal, Spool(settings.spool_dir))
@@ -143,7 +145,7 @@ def record(run: Run, journal: Journal, spool: Spool) -> None:
     try:
         run.journal_status = write_or_reduce(run, journal)
     except JournalUnavailable as exc:
-        run.journal_status = f"error: {exc}"
+        run.journal_status = msg("error: {reason}", reason=str(exc))
         spool.save(run)
         _log_full_run(run)
 

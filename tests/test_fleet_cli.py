@@ -131,7 +131,7 @@ def test_make_demo_fleet_2_runs_two_local_targets_and_prints_the_fleet(tmp_path,
 def test_the_fleet_summary_and_the_targets_listing_in_french(fleet_env):
     code, out = run_cli(["--lang", "fr", "run", "--all-targets", "--check", "database.connectivity", "--no-journal"],
                         fleet_env)
-    assert code == 1 and "Flotte : ERROR — 3 cibles : 1 erreur, 2 réussis" in out, out
+    assert code == 1 and "Flotte : ERREUR — 3 cibles : 1 erreur, 2 réussis" in out, out
     assert "journal : " in out
     code, out = run_cli(["--lang", "fr", "targets"], fleet_env)
     assert out.startswith("3 cibles (TARGETS)\n") and "    base :    medicapp\n" in out and "    serveur : –\n" in out

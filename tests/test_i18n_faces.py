@@ -103,7 +103,7 @@ def test_drill_outcomes_render_in_french():
     passed = evaluate_drill(_facts(), S)
     assert passed.summary == ("restored t to 2026-11-01T05:50:00Z (RTO 34.5 min); 1 database check passes, "
                               "1 table ≤ production, Alembic abc")  # one check, one table: singular in both languages
-    assert fr.message(passed.summary) == ("t restauré à 2026-11-01T05:50:00Z (RTO 34,5 min) ; 1 contrôle de base de "
+    assert fr.message(passed.summary) == ("t restauré à 1 nov. 2026 05:50 UTC (RTO 34,5 min) ; 1 contrôle de base de "
                                           "données réussi, 1 table ≤ production, Alembic abc")
     failed = evaluate_drill(_facts(restored_counts={"p": 1300}, restored_revision="old"), S)
     text = fr.message(failed.summary)
@@ -136,7 +136,7 @@ def test_a_stored_drill_renders_in_french_from_its_entity():
     assert "drill not started: refused" in english and "cleanup: not needed (no server was created)" in english
     assert "exercice non démarré : refusé : le serveur prod-drill-20261126 existe déjà dans rg-drill" in french
     assert "nettoyage : inutile (aucun serveur n'a été créé)" in french
-    assert "2026-11-26T06:00:00Z refusé : refusé : le serveur" in french
+    assert "26 nov. 2026 06:00 UTC refusé : refusé : le serveur" in french
     assert "already exists" not in french
     from checks.report.pages import drill_page
     with language("fr"):
@@ -172,7 +172,7 @@ def test_drill_journal_run_keeps_the_summary_fact():
     assert result.summary == "drill exceeded RESTORE_DRILL_MAX_HOURS (6 h) while provisioning"
     fact = result.messages["summary"]
     assert translator("fr").message(result.summary, json.loads(json.dumps(fact))) == (
-        "l'exercice a dépassé RESTORE_DRILL_MAX_HOURS (6 h) à l'état provisioning")
+        "l'exercice a dépassé RESTORE_DRILL_MAX_HOURS (6 h) à l'état « création en cours »")
 
 
 # --- the CLI in French --------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_d
     code, french = _cli(["--lang", "fr", "run", *checks], env)
     assert code == 0, french
     assert french.startswith("Exécution ") and "(cli)" in french
-    assert "Bilan : PASS — 1 réussi, 2 ignorés ; journal : written" in french
+    assert "Bilan : RÉUSSI — 1 réussi, 2 ignorés ; journal : écrit" in french
     assert "AZURE_SUBSCRIPTION_ID et PG_RESOURCE_GROUP non défini(s)" in french  # a missing variable, from its message
     assert "Overall" not in french and " not set" not in french
     code, english = _cli(["run", *checks], env)
@@ -201,7 +201,7 @@ def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_d
     code, listing = _cli(["journal", "--month", month], dict(env, LANGUAGE="fr"))
     assert f"Exécutions en {month} (les plus récentes d'abord)" in listing
     assert "3 contrôles — réussis : 1, avertissements : 0, échecs : 0, erreurs : 0, ignorés : 2" in listing
-    started = translator("fr").value(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+    started = translator("fr").date(datetime.now(UTC))
     assert started.split(",")[0] in listing  # the day the French way (26 nov. 2026)
     code, listing = _cli(["journal", "--month", month], env)
     assert f"Runs in {month} (newest first)" in listing and "3 checks: 1 pass, 0 warn" in listing
@@ -210,8 +210,8 @@ def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_d
 def test_cli_attention_summary_in_french(base_env):
     env = dict(base_env, DATABASE_URL="postgresql://nobody:pw@127.0.0.1:9/none", DB_CONNECT_TIMEOUT_SECONDS="2")
     code, french = _cli(["--lang", "fr", "run", "--check", "database.connectivity", "--no-journal"], env)
-    assert code == 1 and "\nÀ traiter :\n  ERROR database.connectivity: " in french
-    assert "Bilan : ERROR — 1 erreur ; journal : disabled" in french
+    assert code == 1 and "\nÀ traiter :\n  ERREUR database.connectivity: " in french
+    assert "Bilan : ERREUR — 1 erreur ; journal : désactivé" in french
 
 
 def test_cli_errors_in_french(base_env, capsys):
@@ -249,7 +249,7 @@ def test_blob_plan_and_incident_record_render_in_french():
         text = describe_blob_plan(plan)
     assert "Plan (VALIDE) : restaurer des blobs dans acct/docs sous '2026/'" in text
     assert "1 blob à restaurer, 2\u202f048 octets ; nombre listé : 1\u202f234" in text
-    assert "(supprimé de façon réversible le 2026-11-26T03:00:00Z)" in text
+    assert "(supprimé de façon réversible le 26 nov. 2026 03:00 UTC)" in text
     incident = Incident(incident_id="i1", kind="blobs", state="done", by="Astreinte", requested_at="2026-11-26T04:00:00Z")
     incident.summary = msg("{restored} of {total} blob(s) restored ({verified} hash-verified, {differs} differing), "
                            "{failed} failed, {pending} copy pending", restored=1, total=1, verified=1, differs=0,
@@ -259,11 +259,11 @@ def test_blob_plan_and_incident_record_render_in_french():
     back = Incident.from_entity(json.loads(json.dumps(incident.to_entity())))
     with language("fr"):
         text = describe(back)
-    assert "Incident i1 (blobs) : DONE, demandé par Astreinte le 2026-11-26T04:00:00Z" in text
+    assert "Incident i1 (blobs) : TERMINÉ, demandé par Astreinte le 26 nov. 2026 04:00 UTC" in text
     # a record journaled before plural forms (old id "... blob(s) ...") renders in the counted form
     assert "1 sur 1 blob restauré (vérifiés par empreinte : 1, différents : 0)" in text
     assert "2026/a.pdf: restauré, vérifié (le MD5 correspond)" in text
-    assert "2026-11-26T04:00:00Z vérification pass" in text
+    assert "26 nov. 2026 04:00 UTC vérification : réussi" in text
     assert "1 of 1 blob restored" in describe(back)  # English from the same record
 
 
@@ -303,5 +303,5 @@ def test_a_re_judged_drill_quotes_the_restored_checks_in_french():
     back = Drill.from_entity(json.loads(json.dumps(drill.to_entity())))  # a later invocation reads the state
     result = drill_run(back, datetime(2026, 11, 26, 6, tzinfo=UTC), S).results[0]
     text = translator("fr").message(result.summary, json.loads(json.dumps(result.messages["summary"])))
-    assert "sur le serveur restauré : database.connectivity error (" in text
+    assert "sur le serveur restauré : database.connectivity erreur (" in text
     assert "cannot connect" not in text, text

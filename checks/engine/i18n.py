@@ -16,7 +16,7 @@ import gettext
 import re
 import string
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -139,6 +139,17 @@ def N_n(singular: str, plural: str) -> tuple[str, str]:
     return singular, plural
 
 
+# Status and state tokens as people read them (model.Status values; a drill's or an incident's state;
+# the journal's outcome): the token is the English word and the message id. A message parameter named
+# `status`, `outcome` or `state` holding one is shown as the word of the language (journaled params
+# and JSON keep the token, and facts stored earlier render the same way): "vérification : réussi".
+STATUS_WORDS = (N_("pass"), N_("warn"), N_("fail"), N_("error"), N_("skipped"))
+STATE_WORDS = (N_("provisioning"), N_("verifying"), N_("cleaning_up"), N_("succeeded"), N_("failed"),
+               N_("ready"), N_("done"), N_("written"), N_("not written"), N_("disabled"),
+               N_("ticked"), N_("warning"), N_("partial"))  # the last three: a checklist box's state
+WORD_PARAMS = {"status": STATUS_WORDS, "outcome": STATUS_WORDS, "state": STATE_WORDS}
+
+
 # The separators join_messages is called with, as two-part templates so a catalog can give each
 # language its own (French puts a space before ';'); another separator is kept as it is.
 JOINS = (N_("{p0}; {p1}"), N_("{p0}, {p1}"), N_("{p0} {p1}"), N_("{p0}: {p1}"))
@@ -252,23 +263,31 @@ class Translator:
         return template.format(**self._formatted(message.params))
 
     def _formatted(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: self.value(value) for key, value in params.items()}
+        return {key: self.value(self.word(value) if value in WORD_PARAMS.get(key, ()) else value)
+                for key, value in params.items()}
+
+    def word(self, token: Any) -> Any:
+        """A status or state token as this language's word ('fail' -> 'échec'); anything else as is."""
+        return self.gettext(token) if isinstance(token, str) and token in STATUS_WORDS + STATE_WORDS else token
 
     def value(self, value: Any) -> Any:
-        """Numbers and dates in the language's format (1 234,5 / 26 nov. 2026); text as is."""
-        from babel.dates import format_date, format_datetime
+        """Numbers and times in the language's format (1 234,5 / 26 nov. 2026 06:00 UTC); an ISO time
+        given as text too (the journal keeps the ISO form); other text as is."""
+        from babel.dates import format_date
         from babel.numbers import format_decimal
 
         if isinstance(value, Message):  # a message inside a message (a remark quoting a summary)
             return self.message(value)
-        if isinstance(value, bool) or value is None or isinstance(value, str):
+        if isinstance(value, bool) or value is None:
             return value
         if self.lang == DEFAULT_LANGUAGE:  # English keeps the plain forms readers and tools already parse
             return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        if isinstance(value, str):
+            return self.time(datetime.fromisoformat(value)) if ISO_TIME.fullmatch(value) else value
         if isinstance(value, (int, float)):
             return format_decimal(value, locale=self.lang)
         if isinstance(value, datetime):
-            return format_datetime(value, "medium", tzinfo=value.tzinfo, locale=self.lang)
+            return self.time(value)
         if isinstance(value, date):
             return format_date(value, "medium", locale=self.lang)
         if isinstance(value, (list, tuple)):
@@ -278,6 +297,17 @@ class Translator:
     def date(self, value: date | datetime) -> str:
         from babel.dates import format_date
         return format_date(value, "medium", locale=self.lang)
+
+    def time(self, value: datetime, seconds: bool | None = None) -> str:
+        """A moment as the report shows it, in UTC and saying so: '1 nov. 2026 06:00 UTC' (seconds
+        when it has some, or when asked: a restore point is exact to the second)."""
+        moment = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        shown = "%H:%M:%S" if seconds or (seconds is None and (moment.second or moment.microsecond)) else "%H:%M"
+        return f"{self.date(moment)} {moment.strftime(shown)} UTC"
+
+
+# A time written as ISO 8601 text with its zone (what the journal and the checks store): 2026-11-01T06:00:00Z
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
 
 
 @lru_cache(maxsize=None)

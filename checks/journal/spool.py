@@ -13,6 +13,7 @@ import logging
 import threading
 from pathlib import Path
 
+from checks.engine.i18n import msg
 from checks.engine.model import Run, run_from_dict
 from checks.engine.redact import redact
 from checks.journal.store import Journal, JournalRejected, JournalUnavailable, reduced_run
@@ -35,7 +36,7 @@ def write_or_reduce(run: Run, journal: Journal) -> str:
         log.error("journal refused run %s (%s); full run: %s", run.run_id, exc,
                   redact(json.dumps(run.to_dict(), default=str)), extra={"run_id": run.run_id})
         journal.write_run(reduced_run(run, str(exc)))
-        return f"written in reduced form (the journal refused the full run: {exc})"
+        return msg("written in reduced form (the journal refused the full run: {reason})", reason=str(exc))
 
 
 class Spool:

@@ -110,7 +110,7 @@ def utc_time(iso: Any) -> str:
         return text
     if current().lang == DEFAULT_LANGUAGE:
         return f"{text[:10]} {text[11:16]} UTC"
-    return f"{current().date(moment.astimezone(timezone.utc))} {text[11:16]} UTC"
+    return current().time(moment, seconds=False)
 
 
 @lru_cache(maxsize=1)
@@ -129,7 +129,7 @@ def environment():
     from checks.report.labels import detail_label
 
     env.filters.update(utc=utc_time, md=md_escape, code=md_code, number=lambda v: i18n.current().value(v),
-                       label=detail_label)
+                       label=detail_label, word=lambda token: i18n.current().word(token))
     env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS,
                        tm=lambda text, fact=None: i18n.current().message(text, fact),
                        sep=lambda separator: i18n.current().separator(separator))

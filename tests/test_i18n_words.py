@@ -1,0 +1,134 @@
+"""French times and status words in what people read; the journal and JSON keep ISO times and raw tokens."""
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timezone
+
+from checks.engine.config import Settings
+from checks.engine.i18n import language, msg, translator
+from checks.engine.model import CheckResult, Run, Severity, Status
+from checks.engine.runner import message_facts
+
+UTC = timezone.utc
+S = Settings.from_env({})
+
+
+# --- times inside texts -----------------------------------------------------------------------------
+
+def test_an_iso_time_inside_a_message_reads_the_french_way_and_stays_iso_in_the_journal():
+    m = msg("{count} blob deleted, e.g. {blob} (deleted {at})", count=1, blob="docs/a.pdf", at="2026-11-26T07:34:00Z")
+    fact = json.loads(json.dumps(message_facts(summary=m)))["summary"]
+    assert fact["params"]["at"] == "2026-11-26T07:34:00Z"  # the raw ISO time is what the journal keeps
+    assert translator("en").message(m, fact) == str(m) == "1 blob deleted, e.g. docs/a.pdf (deleted 2026-11-26T07:34:00Z)"
+    fr = translator("fr")
+    assert fr.value("2026-11-26T07:34:00Z") == "26 nov. 2026 07:34 UTC"  # as the report writes its times
+    assert fr.value("2026-11-26T08:34:12.5+01:00") == "26 nov. 2026 07:34:12 UTC"  # seconds kept when there are some
+    assert fr.value(datetime(2026, 11, 1, 5, 50, tzinfo=UTC)) == "1 nov. 2026 05:50 UTC"
+    assert fr.value("2026-11-26") == "2026-11-26" and fr.value("run 2026-11-26T07:34:00Z") == "run 2026-11-26T07:34:00Z"
+
+
+def test_the_report_times_and_the_message_times_agree():
+    from checks.report.pages import utc_time
+    with language("fr"):
+        assert utc_time("2026-11-01T06:00:00.123Z") == "1 nov. 2026 06:00 UTC"
+    with language("en"):
+        assert utc_time("2026-11-01T06:00:00.123Z") == "2026-11-01 06:00 UTC"
+
+
+def test_a_drill_in_french_shows_its_times_and_state_in_french():
+    from checks.drill.state import PROVISIONING, Drill
+    from checks.drill_face import describe
+    drill = Drill(drill_id="20261126T060000Z-abc123", state=PROVISIONING, trigger="cli", source_server="prod",
+                  resource_group="rg", target_server="t", requested_at="2026-11-26T06:00:00Z",
+                  restore_point="2026-11-26T05:50:00Z", restore_point_mode="latest", expires_at="2026-11-26T12:00:00Z")
+    english = describe(drill)
+    with language("fr"):
+        french = describe(drill)
+    assert "Drill 20261126T060000Z-abc123: PROVISIONING" in english and "requested 2026-11-26T06:00:00Z" in english
+    assert "Exercice 20261126T060000Z-abc123 : CRÉATION EN COURS" in french
+    assert "26 nov. 2026 05:50 UTC" in french and "2026-11-26T" not in french
+
+
+# --- status words -----------------------------------------------------------------------------------
+
+def _run() -> Run:
+    at = datetime(2026, 11, 26, 6, tzinfo=UTC)
+    run = Run(run_id="20261126T060000Z-abc123", trigger="cli", started_at=at, finished_at=at)
+    run.results += [CheckResult("blob.soft_delete", "t", Status.FAIL, Severity.HIGH, msg("soft delete is OFF"), {},
+                                "fix", at, 5),
+                    CheckResult("postgres.retention", "t", Status.SKIPPED, Severity.HIGH, "n/a", {}, "", at, 1)]
+    run.journal_status = "written"
+    return run
+
+
+def test_cli_run_table_shows_status_words_in_french_and_raw_tokens_in_json():
+    from checks.cli_text import print_run
+    english, french = io.StringIO(), io.StringIO()
+    print_run(_run(), english)
+    with language("fr"):
+        print_run(_run(), french)
+    assert "FAIL   blob.soft_delete" in english.getvalue() and "Overall: FAIL — 1 fail, 1 skipped; journal: written" \
+        in english.getvalue()
+    text = french.getvalue()
+    assert "ÉCHEC  blob.soft_delete" in text and "IGNORÉ postgres.retention" in text
+    assert "Bilan : ÉCHEC — 1 échec, 1 ignoré ; journal : écrit" in text
+    assert "FAIL" not in text and "written" not in text
+    assert json.loads(json.dumps(_run().to_dict(), default=str))["results"][0]["status"] == "fail"
+
+
+def test_a_status_parameter_renders_as_the_word_even_from_an_old_fact():
+    old = {"id": "verification {status}", "params": {"status": "pass"}}  # as journaled before this change
+    assert translator("fr").message("verification pass", old) == "vérification : réussi"
+    assert translator("en").message("verification pass", old) == "verification pass"
+    other = {"id": "server state is {state} (not Ready)", "params": {"state": "Stopped"}}  # Azure's word: as is
+    assert translator("fr").message("", other) == "l'état du serveur est Stopped (pas Ready)"
+
+
+def test_the_drill_page_shows_the_state_word(tmp_path):
+    from checks.drill.state import PROVISIONING, Drill
+    from checks.report.pages import drill_page
+    drill = Drill(drill_id="20261126T060000Z-abc123", state=PROVISIONING, trigger="cli", source_server="prod",
+                  resource_group="rg", target_server="t", requested_at="2026-11-26T06:00:00Z",
+                  restore_point="", restore_point_mode="", expires_at="")
+    with language("fr"):
+        page = drill_page(drill)
+    assert "<dd>création en cours</dd>" in page
+    with language("en"):
+        assert "<dd>provisioning</dd>" in drill_page(drill)
+
+
+# --- argparse's own words -----------------------------------------------------------------------------
+
+def _main(args, env, capsys):
+    from checks.cli import main
+    code = main(args, out=io.StringIO(), env=env)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_argparse_usage_help_and_errors_follow_the_language(capsys):
+    code, text = _main(["--lang", "fr", "report", "--help"], {}, capsys)
+    assert code == 0 and text.startswith("usage : python -m checks report")
+    assert "afficher ce message d'aide et quitter" in text and "show this help message" not in text
+    code, text = _main(["report", "--format", "xx"], {"LANGUAGE": "fr"}, capsys)
+    assert code == 2 and "python -m checks report : erreur : argument --format : choix invalide : 'xx' " \
+        "(choisir parmi 'md', 'html', 'json')" in text
+    code, text = _main(["--lang", "fr", "run", "--bogus"], {}, capsys)
+    assert code == 2 and "erreur : arguments non reconnus : --bogus" in text
+    code, text = _main(["report", "--format", "xx"], {}, capsys)  # English: argparse's own text, unchanged
+    assert code == 2 and "python -m checks report: error: argument --format: invalid choice: 'xx'" in text
+    code, text = _main(["report", "--help"], {}, capsys)
+    assert text.startswith("usage: python -m checks report") and "show this help message and exit" in text
+
+
+def test_argparse_texts_are_argparse_own_ids():
+    # our ids must be argparse's, byte for byte, or nothing is translated: each one is in argparse's source
+    import argparse
+    import inspect
+
+    from checks.cli_argparse import ARGPARSE_TEXTS
+    source = inspect.getsource(argparse)
+    for text in ARGPARSE_TEXTS:
+        for form in (text if isinstance(text, tuple) else (text,)):
+            assert repr(form) in source or repr(form).replace("'", '"') in source, form
