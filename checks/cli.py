@@ -180,7 +180,8 @@ def _early_language(argv: Sequence[str] | None, env: Mapping[str, str] | None) -
 def error_text(exc: Exception) -> str:
     """A usage, configuration or journal error in the language being rendered."""
     if isinstance(exc, ConfigError):
-        lines = [f"  {name}: {current().message(why)}" for name, why in sorted(exc.problems.items())]
+        colon = current().separator(": ")  # French: "NAME : attendu ..."
+        lines = [f"  {name}{colon}{current().message(why)}" for name, why in sorted(exc.problems.items())]
         return _("invalid configuration:") + "\n" + "\n".join(lines)
     if isinstance(exc, UnknownCheck):
         return _("unknown check id or pattern: {unknown}; known checks: {known}", unknown=", ".join(exc.unknown),
@@ -236,7 +237,8 @@ def cmd_run(args, out: TextIO, env) -> int:
     try:
         settings.override(**overrides)
     except ConfigError as exc:  # report the flag the user typed, not the variable it overrides
-        raise UsageError("; ".join(f"{_FLAGS.get(n, n)}: {why}" for n, why in sorted(exc.problems.items()))) from None
+        raise UsageError("; ".join(f"{_FLAGS.get(n, n)}: {current().message(why)}"
+                                   for n, why in sorted(exc.problems.items()))) from None
     journal = None
     if not args.no_journal:
         try:

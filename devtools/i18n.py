@@ -21,7 +21,9 @@ LOCALE_DIR = PACKAGE / "locale"
 DOMAIN = "checks"
 TRANSLATED = ("fr",)
 KEYWORDS = {"_": None, "N_": None, "msg": None, "ngettext": (1, 2), "msgn": (1, 2), "_n": (1, 2),
-            "tr_n": (1, 2), "N_n": (1, 2)}
+            "tr_n": (1, 2), "N_n": (1, 2),
+            # configuration errors (checks/engine/valueparse.py): the expected forms, translated where shown
+            "invalid": None, "form": None, "form_n": (1, 2), "_pattern": (2,)}
 METHOD_MAP = [
     ("**/templates/**.html", "jinja2"),
     ("**/templates/**.md", "jinja2"),

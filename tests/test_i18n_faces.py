@@ -219,7 +219,8 @@ def test_cli_errors_in_french(base_env, capsys):
     assert "erreur : identifiant ou motif de contrôle inconnu : nope ; contrôles connus : " in capsys.readouterr().err
     assert _cli(["run"], dict(base_env, CHECK_TIMEOUT_SECONDS="x", LANGUAGE="fr"))[0] == 2
     err = capsys.readouterr().err
-    assert err.startswith("erreur : configuration invalide :\n  CHECK_TIMEOUT_SECONDS: ")
+    assert err == "erreur : configuration invalide :\n  CHECK_TIMEOUT_SECONDS : nombre entre 1 et 600 attendu (chiffres " \
+        "ASCII), reçu 'x'\n"  # the expected form in French too
     assert _cli(["--lang", "fr", "journal", "--since", "2026-13-01"], base_env)[0] == 2
     assert "date AAAA-MM-JJ attendue, reçu '2026-13-01'" in capsys.readouterr().err  # argparse's own error line
     assert _cli(["--lang", "fr", "journal", "--since", "2026-11-02", "--until", "2026-11-01"], base_env)[0] == 2

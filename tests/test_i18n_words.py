@@ -132,3 +132,52 @@ def test_argparse_texts_are_argparse_own_ids():
     for text in ARGPARSE_TEXTS:
         for form in (text if isinstance(text, tuple) else (text,)):
             assert repr(form) in source or repr(form).replace("'", '"') in source, form
+
+
+# --- configuration errors: the expected form ----------------------------------------------------------
+
+def test_configuration_errors_name_the_expected_form_in_french_and_keep_english():
+    import pytest
+
+    from checks.cli import error_text
+    from checks.engine.config import ConfigError
+    bad = {"RUN_LEASE_SECONDS": "0", "PG_SERVER_NAME": "Prod_DB", "PG_AUTH": "kerberos", "LANGUAGE": "klingon",
+           "BLOB_RECENT_PREFIX_TEMPLATE": "uploads/", "BLOB_RETENTION_MIN_DAYS": "60", "BLOB_RETENTION_MAX_DAYS": "30"}
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(bad)
+    english = error_text(err.value)
+    assert "  RUN_LEASE_SECONDS: expected an integer between 15 and 60, got 0" in english
+    assert "  PG_SERVER_NAME: expected a flexible server name (3-63 lowercase letters, digits and hyphens), " \
+        "got 'Prod_DB'" in english
+    with language("fr"):
+        french = error_text(err.value)
+    assert french.startswith("configuration invalide :\n")
+    for line in ("  RUN_LEASE_SECONDS : attendu : un entier entre 15 et 60, reçu 0",
+                 "  PG_SERVER_NAME : attendu : un nom de serveur flexible (3 à 63 lettres minuscules, chiffres et "
+                 "traits d'union), reçu 'Prod_DB'",
+                 "  PG_AUTH : une valeur parmi password, entra attendue, reçu 'kerberos'",
+                 "  LANGUAGE : en ou fr (une liste POSIX comme fr_FR:fr est acceptée)",
+                 "  BLOB_RECENT_PREFIX_TEMPLATE : attendu : un préfixe de nom de blob avec {yyyy} et/ou {mm}, par "
+                 "exemple uploads/{yyyy}/{mm}/, reçu 'uploads/'",
+                 "  BLOB_RETENTION_MAX_DAYS : valeur ≥ BLOB_RETENTION_MIN_DAYS (60) attendue, reçu 30"):
+        assert line in french, (line, french)
+    assert "expected" not in french
+
+
+def test_connection_strings_and_schedules_name_their_form_in_french():
+    import pytest
+
+    from checks.cli import error_text
+    from checks.engine.config import ConfigError
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"JOURNAL_ACCOUNT_URL": "ftp://x", "PGPORT": "x", "RESTORE_DRILL_SCHEDULE": "5",
+                           "BLOB_CONNECTION_STRING": "AccountName=a"})
+    with language("fr"):
+        french = error_text(err.value)
+    assert "  JOURNAL_ACCOUNT_URL : attendu : une URL http(s), par exemple https://COMPTE.table.core.windows.net, " \
+        "reçu 'ftp://x'" in french
+    assert "  PGPORT : numéro de port de 1 à 65535 attendu (chiffres ASCII), reçu 'x'" in french
+    assert "; reçu 1 champ dans '5'" in french  # one field: singular
+    assert "BLOB_CONNECTION_STRING : attendu : des paires Clé=Valeur" in french and "expected" not in french
+    english = error_text(err.value)
+    assert "got 1 field in '5'" in english and "JOURNAL_ACCOUNT_URL: expected an http(s) URL" in english

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from checks.engine import connparse, ncrontab
+from checks.engine import connparse, ncrontab, valueparse
 from checks.engine.model import NotConfigured
 
 
@@ -28,71 +28,10 @@ class ConfigError(ValueError):
         super().__init__("invalid configuration:\n" + "\n".join(lines))
 
 
-# --- value parsers: each returns the parsed value or raises ValueError(expected form) -------------
-
-_ASCII_INT = re.compile(r"[+-]?[0-9]+")
-_ASCII_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
-
-
-def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        form = "an integer" + (f" between {lo} and {hi}" if lo is not None and hi is not None
-                               else f" >= {lo}" if lo is not None else "")
-        if not _ASCII_INT.fullmatch(raw.strip()):  # int() would also take "1_0" and non-ASCII digits
-            raise ValueError(f"expected {form} (ASCII digits), got {raw[:40]!r}")
-        value = int(raw.strip())
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ValueError(f"expected {form}, got {value}")
-        return value
-    return parse
-
-
-def _float(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        if not _ASCII_FLOAT.fullmatch(raw.strip()):
-            raise ValueError(f"expected a number between {lo:g} and {hi:g} (ASCII digits), got {raw[:40]!r}")
-        value = float(raw.strip())
-        if not lo <= value <= hi:
-            raise ValueError(f"expected a number between {lo:g} and {hi:g}, got {value:g}")
-        return value
-    return parse
-
-
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
-def _bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in _TRUE or lowered in _FALSE:
-        return lowered in _TRUE
-    raise ValueError(f"expected true or false, got {raw!r}")
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        lowered = raw.strip().lower()
-        if lowered not in options:
-            raise ValueError(f"expected one of {', '.join(options)}, got {raw!r}")
-        return lowered
-    return parse
-
-
-def _pattern(regex: str, form: str) -> Callable[[str], str]:
-    compiled = re.compile(regex)
-
-    def parse(raw: str) -> str:
-        value = raw.strip()
-        if not compiled.fullmatch(value):
-            raise ValueError(f"expected {form}, got {value!r}")
-        return value
-    return parse
-
-
-def _csv(item: Callable[[str], str] | None = None) -> Callable[[str], tuple[str, ...]]:
-    def parse(raw: str) -> tuple[str, ...]:
-        parts = tuple(p.strip() for p in raw.split(",") if p.strip())
-        return tuple(item(p) for p in parts) if item else parts
-    return parse
+# --- value parsers: each returns the parsed value or raises ValueError(expected form, a message) ---
+_int, _float, _bool, _choice, _pattern, _csv = (valueparse.integer, valueparse.number, valueparse.boolean,
+                                                valueparse.choice, valueparse.pattern, valueparse.csv)
+_abs_path = valueparse.abs_path
 
 
 _NCRONTAB = ncrontab.validate  # field by field: ranges, steps, names
@@ -114,11 +53,6 @@ _HTTPS_URL = connparse.url  # host and port must parse, not just look like a URL
 _QUEUE_NAME = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]",
                        "3-56 lowercase letters, digits, single hyphens (Azure queue name; the host adds -poison)")
 
-
-def _abs_path(raw: str) -> str:
-    if not os.path.isabs(raw.strip()):
-        raise ValueError(f"expected an absolute directory path, got {raw[:100]!r}")
-    return raw.strip()
 _IDENT = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", "a SQL identifier (letters, digits, _)")
 _QUALIFIED = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}",
                       "a table name, optionally schema-qualified (schema.table)")
@@ -159,7 +93,8 @@ def _RESTORE_POINT(raw: str) -> str:
         try:
             parse_iso(value)
         except ValueError:
-            raise ValueError(f"expected a real date and time with zone, e.g. 2026-11-01T03:00:00Z, got {value!r}") from None
+            raise valueparse.invalid("expected a real date and time with zone, e.g. 2026-11-01T03:00:00Z, got {value}",
+                                     value=repr(value)) from None
     return value
 
 
@@ -191,7 +126,7 @@ def _language(raw: str) -> str:
     from checks.engine.i18n import normalise_language
     found = next((code for part in raw.split(":") if (code := normalise_language(part))), None)
     if found is None:
-        raise ValueError("en or fr (a POSIX list such as fr_FR:fr is accepted)")
+        raise valueparse.invalid("en or fr (a POSIX list such as fr_FR:fr is accepted)")
     return found
 
 
@@ -328,7 +263,7 @@ class Settings:
             try:
                 values[attr] = var.parse(raw)
             except ValueError as exc:
-                problems[var.name] = str(exc)
+                problems[var.name] = valueparse.reason_of(exc)
         _cross_checks(values, problems)
         libpq = {k: v for k, v in env.items() if k.startswith("PG") and k.isupper() and k not in
                  {"PG_AUTH", "PG_RESOURCE_GROUP", "PG_SERVER_NAME"}}
@@ -348,7 +283,7 @@ class Settings:
             try:
                 merged[attr] = var.parse(value) if isinstance(value, str) else value
             except ValueError as exc:
-                problems[var.name] = str(exc)
+                problems[var.name] = valueparse.reason_of(exc)
         if problems:
             raise ConfigError(problems)
         return dataclasses.replace(self, values=merged)
@@ -401,14 +336,17 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
     lo = values.get("blob_retention_min_days", _FIELDS["blob_retention_min_days"].default)
     hi = values.get("blob_retention_max_days", _FIELDS["blob_retention_max_days"].default)
     if lo > hi:
-        problems["BLOB_RETENTION_MAX_DAYS"] = f"expected >= BLOB_RETENTION_MIN_DAYS ({lo}), got {hi}"
+        problems["BLOB_RETENTION_MAX_DAYS"] = valueparse.form("expected >= BLOB_RETENTION_MIN_DAYS ({lo}), got {hi}",
+                                                              lo=lo, hi=hi)
     drill_group, production_group = values.get("restore_drill_resource_group"), values.get("pg_resource_group")
     if drill_group and production_group and drill_group.lower() == production_group.lower():
         # why: the drill's write/delete rights live in this group; production's must stay out of reach
-        problems["RESTORE_DRILL_RESOURCE_GROUP"] = (f"expected a resource group other than PG_RESOURCE_GROUP "
-                                                    f"({production_group}): drill servers never live next to production")
+        problems["RESTORE_DRILL_RESOURCE_GROUP"] = valueparse.form(
+            "expected a resource group other than PG_RESOURCE_GROUP ({group}): drill servers never live next to "
+            "production", group=production_group)
     if values.get("blob_recent_prefix") and values.get("blob_recent_prefix_template"):
-        problems["BLOB_RECENT_PREFIX_TEMPLATE"] = "expected BLOB_RECENT_PREFIX or BLOB_RECENT_PREFIX_TEMPLATE, not both"
+        problems["BLOB_RECENT_PREFIX_TEMPLATE"] = valueparse.form(
+            "expected BLOB_RECENT_PREFIX or BLOB_RECENT_PREFIX_TEMPLATE, not both")
     from checks.engine.fleet import target_problems  # lazy: fleet reads this module's table
     problems.update(target_problems(values, problems, _cross_checks))  # the same checks on each target's values
 
@@ -436,13 +374,16 @@ def read_settings_file(path: str | Path) -> dict[str, str]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError({str(path): f"cannot read the settings file: {exc.strerror or exc}"}) from None
+        raise ConfigError({str(path): valueparse.form("cannot read the settings file: {reason}",
+                                                      reason=str(exc.strerror or exc))}) from None
     except ValueError as exc:
-        raise ConfigError({str(path): f"not valid JSON: {exc}"}) from None
+        raise ConfigError({str(path): valueparse.form("not valid JSON: {reason}", reason=str(exc))}) from None
     values = document.get("Values") if isinstance(document, dict) else None
     if not isinstance(values, dict):
-        raise ConfigError({str(path): 'expected a JSON object with "Values": {"NAME": "value", ...}'})
+        raise ConfigError({str(path): valueparse.form('expected a JSON object with "Values": {json}',
+                                                      json='{"NAME": "value", ...}')})
     wrong = sorted(k for k, v in values.items() if not isinstance(v, (str, int, float, bool)))
     if wrong:
-        raise ConfigError({str(path): f"expected string values, got objects or lists for {', '.join(wrong)}"})
+        raise ConfigError({str(path): valueparse.form("expected string values, got objects or lists for {names}",
+                                                      names=", ".join(wrong))})
     return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items()}

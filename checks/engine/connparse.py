@@ -10,20 +10,22 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from checks.engine.valueparse import N_, form, invalid
+
 DEV_STORAGE = "usedevelopmentstorage=true"
-_CONN_FORM = ("Key=Value pairs separated by ';' with AccountName and AccountKey (or SharedAccessSignature), "
-              "e.g. DefaultEndpointsProtocol=https;AccountName=NAME;AccountKey=KEY;EndpointSuffix=core.windows.net, "
-              "or UseDevelopmentStorage=true")
+_CONN_FORM = N_("Key=Value pairs separated by ';' with AccountName and AccountKey (or SharedAccessSignature), "
+                 "e.g. DefaultEndpointsProtocol=https;AccountName=NAME;AccountKey=KEY;EndpointSuffix=core.windows.net, "
+                 "or UseDevelopmentStorage=true")
 _ENDPOINTS = ("tableendpoint", "blobendpoint", "queueendpoint", "fileendpoint")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-_DB_FORM = ("postgresql://user:password@host:port/dbname (percent-encode special characters in the "
-            "password) or 'host=... port=... dbname=... user=...'")
+_DB_FORM = N_("postgresql://user:password@host:port/dbname (percent-encode special characters in the "
+               "password) or 'host=... port=... dbname=... user=...'")
 
 
-def url(raw: str, form: str = "an http(s) URL, e.g. https://ACCOUNT.table.core.windows.net") -> str:
+def url(raw: str, expected: Any = None) -> str:
     """An http(s) URL whose host and port parse (urlsplit refuses `https://[::1`)."""
     value = raw.strip()
     try:
@@ -33,7 +35,8 @@ def url(raw: str, form: str = "an http(s) URL, e.g. https://ACCOUNT.table.core.w
         parts, port_ok = None, False
     if (parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname
             or parts.username is not None or re.search(r"\s", value)):
-        raise ValueError(f"expected {form}, got {value[:100]!r}")
+        raise invalid("expected {form}, got {value}", value=repr(value[:100]),
+                      form=expected or form("an http(s) URL, e.g. https://ACCOUNT.table.core.windows.net"))
     return value
 
 
@@ -48,10 +51,10 @@ def storage_pairs(raw: str) -> dict[str, str]:
             continue
         key, sep, val = part.partition("=")
         if not sep or not key.strip() or not val.strip():
-            raise ValueError(f"expected {_CONN_FORM}; got a part that is not Key=Value")
+            raise invalid("expected {form}; got a part that is not Key=Value", form=form(_CONN_FORM))
         pairs[key.strip().lower()] = val.strip()
     if not pairs:
-        raise ValueError(f"expected {_CONN_FORM}; got no Key=Value pair")
+        raise invalid("expected {form}; got no Key=Value pair", form=form(_CONN_FORM))
     return pairs
 
 
@@ -63,12 +66,12 @@ def storage_connection_string(raw: str) -> str:
                                ("AccountKey or SharedAccessSignature",
                                 "accountkey" in pairs or "sharedaccesssignature" in pairs)) if not ok]
     if missing:
-        raise ValueError(f"expected {_CONN_FORM}; {' and '.join(missing)} missing")
+        raise invalid("expected {form}; missing: {missing}", form=form(_CONN_FORM), missing=", ".join(missing))
     for key in _ENDPOINTS:
         if key in pairs:
-            url(pairs[key], f"{key} as an http(s) URL")
+            url(pairs[key], form("{key} as an http(s) URL", key=key))
     if pairs.get("defaultendpointsprotocol", "https").lower() not in ("http", "https"):
-        raise ValueError(f"expected {_CONN_FORM}; DefaultEndpointsProtocol must be http or https")
+        raise invalid("expected {form}; DefaultEndpointsProtocol must be http or https", form=form(_CONN_FORM))
     return raw.strip()
 
 
@@ -98,19 +101,20 @@ def database_url(raw: str) -> str:
     """A libpq URL or key=value string that libpq itself can parse (port and sslmode checked too)."""
     value = raw.strip()
     if not re.match(r"(postgres|postgresql)://", value) and "=" not in value:
-        raise ValueError(f"expected {_DB_FORM}")
+        raise invalid("expected {form}", form=form(_DB_FORM))
     from psycopg import conninfo, ProgrammingError  # lazy: only when DATABASE_URL is set
 
     try:
         params = conninfo.conninfo_to_dict(value)
     except ProgrammingError as exc:
         reason = re.sub(r'"[^"]*"', '"…"', str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        raise ValueError(f"expected {_DB_FORM}; libpq cannot parse it ({reason})") from None
+        raise invalid("expected {form}; libpq cannot parse it ({reason})", form=form(_DB_FORM), reason=reason) from None
     for port in str(params.get("port") or "").split(","):
         if port and not port_number_ok(port):
-            raise ValueError(f"expected {_DB_FORM}; the port must be 1-65535")
+            raise invalid("expected {form}; the port must be 1-65535", form=form(_DB_FORM))
     if params.get("sslmode") and params["sslmode"] not in SSL_MODES:
-        raise ValueError(f"expected {_DB_FORM}; sslmode must be one of {', '.join(SSL_MODES)}")
+        raise invalid("expected {form}; sslmode must be one of {modes}", form=form(_DB_FORM),
+                      modes=", ".join(SSL_MODES))
     return value
 
 
@@ -123,11 +127,13 @@ def libpq_problems(libpq_env: Mapping[str, str]) -> dict[str, str]:
     problems = {}
     port = libpq_env.get("PGPORT")
     if port is not None and port.strip() and not all(port_number_ok(p) for p in port.strip().split(",")):
-        problems["PGPORT"] = f"expected a port number 1-65535 (ASCII digits), got {port[:20]!r}"
+        problems["PGPORT"] = form("expected a port number 1-65535 (ASCII digits), got {value}", value=repr(port[:20]))
     mode = libpq_env.get("PGSSLMODE")
     if mode is not None and mode.strip() and mode.strip() not in SSL_MODES:
-        problems["PGSSLMODE"] = f"expected one of {', '.join(SSL_MODES)}, got {mode[:20]!r}"
+        problems["PGSSLMODE"] = form("expected one of {options}, got {value}", options=", ".join(SSL_MODES),
+                                     value=repr(mode[:20]))
     timeout = libpq_env.get("PGCONNECT_TIMEOUT")
     if timeout is not None and timeout.strip() and not re.fullmatch(r"[0-9]{1,6}", timeout.strip()):
-        problems["PGCONNECT_TIMEOUT"] = f"expected whole seconds (ASCII digits), got {timeout[:20]!r}"
+        problems["PGCONNECT_TIMEOUT"] = form("expected whole seconds (ASCII digits), got {value}",
+                                             value=repr(timeout[:20]))
     return problems

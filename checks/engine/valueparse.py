@@ -1,0 +1,116 @@
+"""Value parsers of the settings table (checks/engine/config.py): each returns the parsed value or
+raises ValueError whose text is a message naming the expected form ("expected an integer between 1
+and 72, got 0"), so a configuration error reads in French too (the CLI and HTTP render it).
+
+The messages come from checks.engine.i18n, imported only on the error path: reading valid settings
+stays as cheap as before (cold start). The forms given to `pattern(...)` are extracted for the
+catalog from the calls themselves (devtools/i18n.py: `_pattern` keyword, second argument).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable
+
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+_ASCII_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def N_(text: str) -> str:
+    """Mark a form for the catalog extraction only (checks.engine.i18n.N_, without importing i18n)."""
+    return text
+
+
+def invalid(template: str, **params: Any) -> ValueError:
+    """A ValueError whose text is a translatable message (its params may be messages too)."""
+    from checks.engine.i18n import msg
+    return ValueError(msg(template, **params))
+
+
+def form(text: str, **params: Any) -> Any:
+    """An expected form as a message (translated where it is shown); a `{name}` it shows literally
+    (BLOB_RECENT_PREFIX_TEMPLATE's {yyyy}) is given itself as its value."""
+    from checks.engine.i18n import msg, placeholders
+    return msg(text, **{**{name: f"{{{name}}}" for name in placeholders(text)}, **params})
+
+
+def form_n(singular: str, plural: str, **params: Any) -> Any:
+    """A counted part of a form ("1 field", "5 fields"): i18n.msgn counted by `count`."""
+    from checks.engine.i18n import msgn
+    return msgn(singular, plural, "count", **params)
+
+
+def reason_of(exc: ValueError) -> Any:
+    """The message a parser raised (str() would drop its id and parameters)."""
+    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+
+
+def _int_form(lo: int | None, hi: int | None) -> Any:
+    if lo is not None and hi is not None:
+        return form("an integer between {lo} and {hi}", lo=lo, hi=hi)
+    return form("an integer >= {lo}", lo=lo) if lo is not None else form("an integer")
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not _ASCII_INT.fullmatch(raw.strip()):  # int() would also take "1_0" and non-ASCII digits
+            raise invalid("expected {form} (ASCII digits), got {value}", form=_int_form(lo, hi), value=repr(raw[:40]))
+        value = int(raw.strip())
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise invalid("expected {form}, got {value}", form=_int_form(lo, hi), value=value)
+        return value
+    return parse
+
+
+def number(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        between = dict(lo=f"{lo:g}", hi=f"{hi:g}")
+        if not _ASCII_FLOAT.fullmatch(raw.strip()):
+            raise invalid("expected a number between {lo} and {hi} (ASCII digits), got {value}", **between,
+                          value=repr(raw[:40]))
+        value = float(raw.strip())
+        if not lo <= value <= hi:
+            raise invalid("expected a number between {lo} and {hi}, got {value}", **between, value=f"{value:g}")
+        return value
+    return parse
+
+
+def boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise invalid("expected true or false, got {value}", value=repr(raw))
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        lowered = raw.strip().lower()
+        if lowered not in options:
+            raise invalid("expected one of {options}, got {value}", options=", ".join(options), value=repr(raw))
+        return lowered
+    return parse
+
+
+def pattern(regex: str, expected: str) -> Callable[[str], str]:
+    compiled = re.compile(regex)
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not compiled.fullmatch(value):
+            raise invalid("expected {form}, got {value}", form=form(expected), value=repr(value))
+        return value
+    return parse
+
+
+def csv(item: Callable[[str], str] | None = None) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        parts = tuple(p.strip() for p in raw.split(",") if p.strip())
+        return tuple(item(p) for p in parts) if item else parts
+    return parse
+
+
+def abs_path(raw: str) -> str:
+    if not os.path.isabs(raw.strip()):
+        raise invalid("expected an absolute directory path, got {value}", value=repr(raw[:100]))
+    return raw.strip()
