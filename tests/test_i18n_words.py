@@ -181,3 +181,33 @@ def test_connection_strings_and_schedules_name_their_form_in_french():
     assert "BLOB_CONNECTION_STRING : attendu : des paires Clé=Valeur" in french and "expected" not in french
     english = error_text(err.value)
     assert "got 1 field in '5'" in english and "JOURNAL_ACCOUNT_URL: expected an http(s) URL" in english
+
+
+# --- failed Azure reads: our wording around Azure's own text ------------------------------------------
+
+def _http_error(status, code=None, message="Azure's own words"):
+    from azure.core.exceptions import HttpResponseError
+    exc = HttpResponseError(message=message)
+    exc.status_code, exc.error_code = status, code
+    return exc
+
+
+def test_failed_azure_reads_are_worded_in_french_around_azures_text():
+    from checks.connect.azure import arm_error, data_plane_error
+    from checks.families.postgres import ServerTarget
+    target = ServerTarget("sub-1", "rg-prod", "medicapp-db")
+    denied = arm_error(_http_error(403), target.resource, target.scope)
+    fact = json.loads(json.dumps(message_facts(summary=denied.reason, remediation=denied.remediation)))
+    fr, en = translator("fr"), translator("en")
+    assert en.message("", fact["summary"]) == "access denied (403) reading server medicapp-db"
+    assert fr.message("", fact["summary"]) == "accès refusé (403) en lisant le serveur medicapp-db"
+    assert fr.message("", fact["remediation"]) == "Attribuer à l'identité de la fonction le rôle Reader sur le serveur medicapp-db."
+    busy = arm_error(_http_error(503, message="Service Unavailable"), target.resource, target.scope)
+    assert fr.message(busy.reason) == ("Azure a répondu 503 pour le serveur medicapp-db après les nouvelles tentatives du "
+                                       "SDK : Service Unavailable")  # Azure's text itself stays as Azure wrote it
+    blocked = data_plane_error(_http_error(403, "AuthorizationFailure"), "stdocs", "ordonnances", msg("listing blobs"))
+    assert str(blocked.reason) == ("access denied (403 AuthorizationFailure) listing blobs in container ordonnances "
+                                   "of storage account stdocs")
+    assert fr.message(blocked.reason) == ("accès refusé (403 AuthorizationFailure) en listant les blobs dans le "
+                                          "conteneur ordonnances du compte de stockage stdocs")
+    assert fr.message(blocked.remediation).startswith("L'accès est bloqué par les règles réseau du compte")

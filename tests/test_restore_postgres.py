@@ -330,10 +330,10 @@ def test_plan_apply_and_runbook_in_french_then_the_record_in_english(env, monkey
     code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "Astreinte")
     assert code == 0, text
     assert "Plan (VALIDE) : restauration à un instant donné de medicapp-db vers un NOUVEAU serveur" in text
-    assert f"  point de restauration 2026-11-26T13:50:00Z (latest) ; fenêtre" in text
+    assert "  point de restauration 26 nov. 2026 13:50 UTC (latest) ; fenêtre" in text  # times the French way
     assert f"  cible                 {TARGET} dans le groupe de ressources {DRG} (libre)" in text
     assert "accès public Enabled (hérité de la source ; vérifier les règles de pare-feu)" in text
-    assert "écoulé  " in text and "vérification warn : " in text
+    assert "écoulé  " in text and "vérification : avertissement — " in text  # the status as a word
     assert f"écart supérieur à 3 % par rapport à la production : public.consultations {RESTORED_CONSULTATIONS}/" in text
     assert "Marche à suivre (aucune bascule n'a été faite ; la production n'est pas touchée) :" in text
     assert f"supprimer {TARGET} à la main une fois terminé." in text

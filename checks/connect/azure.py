@@ -10,6 +10,7 @@ import re
 from typing import Any, Callable
 
 from checks.engine.context import RunContext
+from checks.engine.i18n import msg
 from checks.engine.model import CheckError
 from checks.engine.redact import first_line, redact
 
@@ -80,7 +81,8 @@ def storage_target(ctx: RunContext) -> tuple[str, str, str]:
     s = ctx.settings
     s.require("azure_subscription_id", "storage_resource_group", "storage_account_name")
     return (s.storage_account_name, s.storage_resource_group,
-            f"resource group {s.storage_resource_group} (subscription {s.azure_subscription_id})")
+            msg("resource group {group} (subscription {subscription})", group=s.storage_resource_group,
+                subscription=s.azure_subscription_id))
 
 
 def storage_read(ctx: RunContext, what: str, call: Callable[[Any, str, str], Any]) -> Any:
@@ -93,7 +95,7 @@ def storage_read(ctx: RunContext, what: str, call: Callable[[Any, str, str], Any
         try:
             return call(client, rg, account)
         except AzureError as exc:
-            raise arm_error(exc, f"storage account {account}", scope) from exc
+            raise arm_error(exc, msg("storage account {account}", account=account), scope) from exc
     return fetch_once(ctx, f"{what}:{rg}/{account}", fetch)
 
 
@@ -124,27 +126,33 @@ def arm_error(exc: Exception, resource: str, scope: str, role: str = "Reader") -
     details = {"http_status": status} if status else {}
     if isinstance(exc, ClientAuthenticationError) and status is None:
         tried = credentials_tried(str(getattr(exc, "message", None) or exc))
-        return CheckError(f"no Azure credential available: {message[:400]}"
-                          + (f" Tried: {', '.join(tried)}." if tried else ""),
-                          "Give the Function App a managed identity, or sign in locally (az login, VS Code, "
-                          "or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the environment).",
-                          {"credentials_tried": tried} if tried else {})
+        reason = msg("no Azure credential available: {message} Tried: {tried}.", message=message[:400],
+                     tried=", ".join(tried)) if tried else msg("no Azure credential available: {message}",
+                                                               message=message[:400])
+        return CheckError(reason, msg("Give the Function App a managed identity, or sign in locally (az login, VS "
+                                      "Code, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the "
+                                      "environment)."), {"credentials_tried": tried} if tried else {})
     if status in (401, 403):
-        return CheckError(f"access denied ({status}) reading {resource}",
-                          f"Grant the function's identity {role} on {resource}.", details)
+        return CheckError(msg("access denied ({status}) reading {resource}", status=status, resource=resource),
+                          msg("Grant the function's identity {role} on {resource}.", role=role, resource=resource),
+                          details)
     if status == 404:
-        return CheckError(f"{resource} not found in {scope}",
-                          f"Check the name, resource group and subscription of {resource}.", details)
+        return CheckError(msg("{resource} not found in {scope}", resource=resource, scope=scope),
+                          msg("Check the name, resource group and subscription of {resource}.", resource=resource),
+                          details)
     if status == 429 or (status and status >= 500):
-        return CheckError(f"Azure answered {status} for {resource} after the SDK's retries: {message[:300]}",
-                          "Transient Azure error or throttling: the next run retries; if it persists, "
-                          "check Azure status and the subscription's request limits.", details)
+        return CheckError(msg("Azure answered {code} for {resource} after the SDK's retries: {message}", code=status,
+                              resource=resource, message=message[:300]),
+                          msg("Transient Azure error or throttling: the next run retries; if it persists, "
+                              "check Azure status and the subscription's request limits."), details)
     if isinstance(exc, ServiceRequestError):
-        return CheckError(f"cannot reach Azure for {resource}: {message[:300]}",
-                          "Check the Function App's outbound network access to management.azure.com.")
+        return CheckError(msg("cannot reach Azure for {resource}: {message}", resource=resource, message=message[:300]),
+                          msg("Check the Function App's outbound network access to management.azure.com."))
     if isinstance(exc, HttpResponseError):
-        return CheckError(f"Azure error for {resource}: {message[:300]}", None, details)
-    return CheckError(f"{type(exc).__name__} for {resource}: {message[:300]}")
+        return CheckError(msg("Azure error for {resource}: {message}", resource=resource, message=message[:300]),
+                          None, details)
+    return CheckError(msg("{error} for {resource}: {message}", error=type(exc).__name__, resource=resource,
+                          message=message[:300]))
 
 
 def account_label(service: Any) -> str:
@@ -160,7 +168,8 @@ def data_plane_error(exc: Exception, account: str, container: str | None, action
     """
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
-    where = f"container {container} of storage account {account}" if container else f"storage account {account}"
+    where = (msg("container {container} of storage account {account}", container=container, account=account)
+             if container else msg("storage account {account}", account=account))
     status = getattr(exc, "status_code", None)
     code = getattr(exc, "error_code", None)
     code = getattr(code, "value", code)
@@ -175,40 +184,62 @@ def data_plane_error(exc: Exception, account: str, container: str | None, action
         details["error_code"] = str(code)
     scope = role_scope or where
     if isinstance(exc, ClientAuthenticationError) and status is None:
-        return CheckError(f"no Azure credential available for {where}: {message}",
-                          "Give the Function App a managed identity, or sign in locally (az login), or set "
-                          "BLOB_CONNECTION_STRING for a local emulator.", details)
+        return CheckError(msg("no Azure credential available for {where}: {message}", where=where, message=message),
+                          msg("Give the Function App a managed identity, or sign in locally (az login), or set "
+                              "BLOB_CONNECTION_STRING for a local emulator."), details)
     if status == 403:
-        if code == "AuthorizationFailure":
-            remediation = (f"Access is blocked by the account's network rules or the request's authorization "
-                           f"type: allow the Function App's outbound addresses / VNet on storage account "
-                           f"{account}, and grant its identity {role} on {scope}.")
-        else:
-            remediation = f"Grant the function's identity the {role} role on {scope}."
-        return CheckError(f"access denied (403{' ' + str(code) if code else ''}) {action} in {where}",
-                          remediation, details)
+        return _access_denied(code, account, action, where, role, scope, details)
     if status == 401:
-        return CheckError(f"not authenticated (401) {action} in {where}",
-                          f"Check the credential of the verifier and grant it {role} on {scope}.", details)
+        return CheckError(msg("not authenticated (401) {action} in {where}", action=action, where=where),
+                          msg("Check the credential of the verifier and grant it {role} on {scope}.", role=role,
+                              scope=scope), details)
     if status == 404:
-        if code == "ContainerNotFound" or (container and code != "BlobNotFound"):
-            return CheckError(f"container {container} not found in storage account {account}",
-                              f"Check BLOB_CONTAINERS / BLOB_CANARY_CONTAINER: container {container} does not "
-                              f"exist in storage account {account} (or the account URL points elsewhere).",
-                              details)
-        return CheckError(f"not found (404{' ' + str(code) if code else ''}) {action} in {where}",
-                          None, details)
+        return _not_found(code, account, container, action, where, details)
     if isinstance(exc, ServiceRequestError):
-        return CheckError(f"cannot reach storage account {account} {action}: {message}",
-                          "Check BLOB_ACCOUNT_URL (does storage account "
-                          f"{account} exist? a misspelt account name does not resolve in DNS) and the Function "
-                          "App's outbound network access to *.blob.core.windows.net.", details)
+        return CheckError(msg("cannot reach storage account {account} {action}: {message}", account=account,
+                              action=action, message=message),
+                          msg("Check BLOB_ACCOUNT_URL (does storage account {account} exist? a misspelt account "
+                              "name does not resolve in DNS) and the Function App's outbound network access to "
+                              "*.blob.core.windows.net.", account=account), details)
     if status == 429 or (status and status >= 500):
-        return CheckError(f"Azure Storage answered {status} {action} in {where} after the SDK's retries: {message}",
-                          "Transient Azure error or throttling: the next run retries.", details)
+        return CheckError(msg("Azure Storage answered {code} {action} in {where} after the SDK's retries: {message}",
+                              code=status, action=action, where=where, message=message),
+                          msg("Transient Azure error or throttling: the next run retries."), details)
     if isinstance(exc, HttpResponseError):
-        return CheckError(f"Azure Storage error {action} in {where}: {message}", None, details)
-    return CheckError(f"{type(exc).__name__} {action} in {where}: {message}", None, details)
+        return CheckError(msg("Azure Storage error {action} in {where}: {message}", action=action, where=where,
+                              message=message), None, details)
+    return CheckError(msg("{error} {action} in {where}: {message}", error=type(exc).__name__, action=action,
+                          where=where, message=message), None, details)
+
+
+def _access_denied(code: Any, account: str, action: str, where: str, role: str, scope: str,
+                   details: dict[str, Any]) -> CheckError:
+    if code == "AuthorizationFailure":
+        remediation = msg("Access is blocked by the account's network rules or the request's authorization "
+                          "type: allow the Function App's outbound addresses / VNet on storage account "
+                          "{account}, and grant its identity {role} on {scope}.", account=account, role=role,
+                          scope=scope)
+    else:
+        remediation = msg("Grant the function's identity the {role} role on {scope}.", role=role, scope=scope)
+    return CheckError(msg("access denied ({code}) {action} in {where}", code=_http(403, code), action=action,
+                          where=where), remediation, details)
+
+
+def _not_found(code: Any, account: str, container: str | None, action: str, where: str,
+               details: dict[str, Any]) -> CheckError:
+    if code == "ContainerNotFound" or (container and code != "BlobNotFound"):
+        return CheckError(msg("container {container} not found in storage account {account}",
+                              container=container, account=account),
+                          msg("Check BLOB_CONTAINERS / BLOB_CANARY_CONTAINER: container {container} does not "
+                              "exist in storage account {account} (or the account URL points elsewhere).",
+                              container=container, account=account), details)
+    return CheckError(msg("not found ({code}) {action} in {where}", code=_http(404, code), action=action,
+                          where=where), None, details)
+
+
+def _http(status: int, code: Any) -> str:
+    """'403' or '403 AuthorizationFailure': the status and Azure's error code, as Azure names them."""
+    return f"{status} {code}" if code else str(status)
 
 
 def credentials_tried(text: str) -> list[str]:

@@ -20,7 +20,7 @@ from checks.connect.azure import account_label, blob_service, blob_service_prope
 from checks.connect.changefeed import CONTAINER, CREATED, DELETED, ChangeFeedNotStarted, change_feed
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import join_messages, msg, msgn, plain
+from checks.engine.i18n import N_, join_messages, msg, msgn, plain
 from checks.engine.model import CheckError, NotConfigured, Outcome, Status
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
@@ -30,7 +30,7 @@ from checks.families.blob import (CANARY_PREFIX, DeletedVisibleFacts, RecentFile
 
 MAX_HEADS = 20  # created blobs tried per container before "not proven" (all deleted since)
 NAME_LISTING = 50  # a name-prefix listing: the blob itself comes first, then longer names
-FEED_ROLE_SCOPE = "the {c} container of storage account {a} (or the whole account)"
+FEED_ROLE_SCOPE = N_("the {c} container of storage account {a} (or the whole account)")
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def _labelled(outcome: Outcome, strategy: Strategy) -> Outcome:
 
 
 def _feed_error(exc: Exception, account: str) -> CheckError:
-    return data_plane_error(exc, account, CONTAINER, "reading the change feed",
-                            role_scope=FEED_ROLE_SCOPE.format(c=CONTAINER, a=account))
+    return data_plane_error(exc, account, CONTAINER, msg("reading the change feed"),
+                            role_scope=msg(FEED_ROLE_SCOPE, c=CONTAINER, a=account))
 
 
 def expand_prefix_template(template: str, now: datetime, max_age_days: int) -> list[str]:
@@ -166,7 +166,7 @@ def _present(service: Any, account: str, container: str, name: str) -> datetime 
     except ResourceNotFoundError:
         return None
     except AzureError as exc:
-        raise data_plane_error(exc, account, container, "reading blob properties") from exc
+        raise data_plane_error(exc, account, container, msg("reading blob properties")) from exc
 
 
 def newest_from_feed(ctx: RunContext, service: Any, account: str, containers: tuple[str, ...],
@@ -242,7 +242,7 @@ def recent_by_listing(ctx: RunContext, service: Any, account: str, containers: t
             client = service.get_container_client(name)
             parts = [newest_blob(client, name, s.blob_list_cap, p) for p in prefixes]
         except AzureError as exc:
-            raise data_plane_error(exc, account, name, "listing blobs") from exc
+            raise data_plane_error(exc, account, name, msg("listing blobs")) from exc
         best = max((p for p in parts if p.name), key=lambda p: p.last_modified, default=parts[0])
         found.append(dataclasses.replace(best, listed=sum(p.listed for p in parts),
                                          cap_hit=any(p.cap_hit for p in parts)))
@@ -322,7 +322,7 @@ def _listed_as_deleted(service: Any, account: str, container: str, name: str) ->
         items, _ = bounded_listing(service.get_container_client(container), NAME_LISTING, name,
                                    include=["deleted", "deletedwithversions"])
     except AzureError as exc:
-        raise data_plane_error(exc, account, container, "listing deleted blobs") from exc
+        raise data_plane_error(exc, account, container, msg("listing deleted blobs")) from exc
     for item in items:
         if item.name == name and (item.deleted or getattr(item, "has_versions_only", None)):
             return True, getattr(item, "remaining_retention_days", None)
@@ -385,5 +385,5 @@ def deleted_by_listing(ctx: RunContext, service: Any, account: str, containers: 
         try:
             seen.append(deleted_in(service.get_container_client(name), name, settings.blob_list_cap))
         except AzureError as exc:
-            raise data_plane_error(exc, account, name, "listing deleted blobs") from exc
+            raise data_plane_error(exc, account, name, msg("listing deleted blobs")) from exc
     return evaluate_deleted_visible(DeletedVisibleFacts(account=account, containers=tuple(seen)), settings)

@@ -286,7 +286,7 @@ def canary(ctx: RunContext) -> Outcome:
     try:
         facts = round_trip(service.get_container_client(container), account, container, name, ctx.now())
     except AzureError as exc:
-        raise data_plane_error(exc, account, container, "in the canary round trip", role=CONTRIBUTOR_ROLE,
-                               role_scope=f"container {container} only (scope the assignment to the "
-                                          f"container, not the account)") from exc
+        raise data_plane_error(exc, account, container, msg("in the canary round trip"), role=CONTRIBUTOR_ROLE,
+                               role_scope=msg("container {container} only (scope the assignment to the "
+                                              "container, not the account)", container=container)) from exc
     return evaluate_canary(facts, ctx.settings)

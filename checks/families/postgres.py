@@ -37,11 +37,12 @@ class ServerTarget:
 
     @property
     def resource(self) -> str:
-        return f"server {self.server_name}"
+        return msg("server {server}", server=self.server_name)
 
     @property
     def scope(self) -> str:
-        return f"resource group {self.resource_group} (subscription {self.subscription_id})"
+        return msg("resource group {group} (subscription {subscription})", group=self.resource_group,
+                   subscription=self.subscription_id)
 
 
 def server_target(ctx: RunContext, name: str | None = None, resource_group: str | None = None) -> ServerTarget:

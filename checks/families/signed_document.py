@@ -196,7 +196,7 @@ def hash_blob(ctx: RunContext, container: str, path: str, with_hash: bool) -> di
                          msg("Check BLOB_ACCOUNT_URL / BLOB_CONNECTION_STRING and the network path to the "
                              "account.")) from None
     except AzureError as exc:
-        raise arm_error(exc, f"blob {container}/{path}", "the configured storage account",
+        raise arm_error(exc, msg("blob {blob}", blob=f"{container}/{path}"), msg("the configured storage account"),
                         role="Storage Blob Data Reader") from None
 
 

@@ -123,7 +123,8 @@ def apply_ranges(ctx: RunContext, journal, plan: RangePlan, by: str) -> tuple[In
         poller = storage_client(ctx).storage_accounts.begin_restore_blob_ranges(plan.resource_group, plan.account,
                                                                                  parameters)
     except AzureError as exc:
-        error = arm_error(exc, f"storage account {plan.account}", f"resource group {plan.resource_group}",
+        error = arm_error(exc, msg("storage account {account}", account=plan.account),
+                          msg("resource group {group}", group=plan.resource_group),
                           role="Storage Account Contributor")
         incident.state, incident.outcome = FAILED, "fail"
         incident.summary = msg("restore not started: {reason}", reason=error.reason)

@@ -137,7 +137,7 @@ def plan_blobs(ctx: RunContext, container: str, prefix: str | None, deleted_sinc
         items, plan.cap_hit = bounded_listing(service.get_container_client(container), ctx.settings.blob_list_cap,
                                               prefix, include=["deleted", "versions"])
     except AzureError as exc:  # translated: 404 → unknown container, 403 → the role to grant
-        error = data_plane_error(exc, plan.account, container, "listing deleted blobs and versions")
+        error = data_plane_error(exc, plan.account, container, msg("listing deleted blobs and versions"))
         plan.reasons.append(msg("--container: {reason} ({remediation})", reason=error.reason,
                                 remediation=error.remediation) if error.remediation else
                             msg("--container: {reason}", reason=error.reason))
@@ -188,7 +188,7 @@ def restore_one(container: Any, candidate: BlobCandidate, account: str, containe
         result["hash"] = _verify(blob, candidate.content_md5)
     except AzureError as exc:  # per blob: an SDK error becomes this blob's result, the others go on
         result["result"] = msg("failed: {reason}", reason=data_plane_error(
-            exc, account, container_name, f"restoring {candidate.name}", role=CONTRIBUTOR_ROLE).reason)
+            exc, account, container_name, msg("restoring {blob}", blob=candidate.name), role=CONTRIBUTOR_ROLE).reason)
     return result
 
 
