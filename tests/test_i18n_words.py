@@ -26,6 +26,7 @@ def test_an_iso_time_inside_a_message_reads_the_french_way_and_stays_iso_in_the_
     assert fr.value("2026-11-26T08:34:12.5+01:00") == "26 nov. 2026 07:34:12 UTC"  # seconds kept when there are some
     assert fr.value(datetime(2026, 11, 1, 5, 50, tzinfo=UTC)) == "1 nov. 2026 05:50 UTC"
     assert fr.value("2026-11-26") == "2026-11-26" and fr.value("run 2026-11-26T07:34:00Z") == "run 2026-11-26T07:34:00Z"
+    assert fr.value("2026-02-30T06:00:00Z") == "2026-02-30T06:00:00Z"  # not a real moment: shown as stored
 
 
 def test_the_report_times_and_the_message_times_agree():

@@ -283,7 +283,8 @@ class Translator:
         if self.lang == DEFAULT_LANGUAGE:  # English keeps the plain forms readers and tools already parse
             return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         if isinstance(value, str):
-            return self.time(datetime.fromisoformat(value)) if ISO_TIME.fullmatch(value) else value
+            moment = _iso_time(value)
+            return self.time(moment) if moment else value
         if isinstance(value, (int, float)):
             return format_decimal(value, locale=self.lang)
         if isinstance(value, datetime):
@@ -308,6 +309,16 @@ class Translator:
 
 # A time written as ISO 8601 text with its zone (what the journal and the checks store): 2026-11-01T06:00:00Z
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _iso_time(text: str) -> datetime | None:
+    """The moment an ISO time text names, or None (other text, or a date that does not exist)."""
+    if not ISO_TIME.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:  # 2026-02-30T..., or more fraction digits than Python reads
+        return None
 
 
 @lru_cache(maxsize=None)

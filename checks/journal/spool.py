@@ -13,7 +13,7 @@ import logging
 import threading
 from pathlib import Path
 
-from checks.engine.i18n import msg
+from checks.engine.i18n import Message, join_messages, msg
 from checks.engine.model import Run, run_from_dict
 from checks.engine.redact import redact
 from checks.journal.store import Journal, JournalRejected, JournalUnavailable, reduced_run
@@ -63,30 +63,33 @@ class Spool:
         for path in self.pending():
             try:
                 spooled = run_from_dict(json.loads(path.read_text()))
-                spooled.notes.append("recorded late: the journal was unavailable when this run ended")
+                spooled.notes.append(msg("recorded late: the journal was unavailable when this run ended"))
                 how = write_or_reduce(spooled, journal)
             except JournalRejected as exc:
-                notes.append(self._quarantine(path, f"the journal refused it ({exc})"))
+                why = msg("the journal refused it ({reason})", reason=redact(str(exc))[:500])
+                notes.append(self._quarantine(path, why))
                 continue
             except JournalUnavailable:
                 break  # still down: keep them for the next run
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                notes.append(self._quarantine(path, f"unreadable ({type(exc).__name__}: {exc})"))
+                notes.append(self._quarantine(path, msg("unreadable ({error}: {reason})", error=type(exc).__name__,
+                                                        reason=redact(str(exc))[:500])))
                 continue
             path.unlink(missing_ok=True)
-            reduced = " in reduced form" if how != "written" else ""
-            notes.append(f"the previous run {spooled.run_id} could not be recorded when it ended "
-                         f"(journal unavailable); it has been recorded now{reduced}")
+            notes.append(msg("the previous run {run_id} could not be recorded when it ended (journal unavailable); "
+                             "it has been recorded now", run_id=spooled.run_id) if how == "written" else
+                         msg("the previous run {run_id} could not be recorded when it ended (journal unavailable); "
+                             "it has been recorded now in reduced form", run_id=spooled.run_id))
         return notes
 
-    def _quarantine(self, path: Path, why: str) -> str:
+    def _quarantine(self, path: Path, why: Message) -> str:
         target = self.folder / QUARANTINE / path.name
         try:
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.replace(target)
         except OSError as exc:
-            why += f"; could not move it aside ({exc})"
-        note = (f"spooled run {path.stem} could not be written to the journal: {redact(why)[:600]}; "
-                f"kept in {target}, replay went on past it")
+            why = join_messages([why, msg("could not move it aside ({reason})", reason=redact(str(exc))[:300])])
+        note = msg("spooled run {run_id} could not be written to the journal: {reason}; kept in {path}, replay went "
+                   "on past it", run_id=path.stem, reason=why, path=str(target))
         log.error("%s", note, extra={"run_id": path.stem})
         return note
