@@ -82,6 +82,8 @@ COUNTED_ALLOWED = {
     "Acknowledged {check_id} in run {run_id} by {by} at {at}; the next run compares with these counts: {counts}":
         "'in run' names a run, no count",
     "{field} field: range {span} runs backwards": "'runs' is the verb",
+    "restore drill {drill_id} of target {target} is already active ({state}); one drill runs at a time for every "
+    "target: wait for it to finish or see `python -m checks drill status`": "'of target' names a target, no count",
 }
 COUNTED_NOUN = re.compile(r"(\{\w+\}|%\(\w+\)s) (\w+ )?(days?|blobs?|rows?|runs?|targets?|backups?|versions?|checks?|"
                           r"drills?|files?|tables?|operations?|actions?|sign-offs?|months?|errors?)\b|(?<!http)\(s\)")
