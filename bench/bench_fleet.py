@@ -33,6 +33,7 @@ BENCH_FLEET_WORKERS (default 200 and 1,4,16).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import statistics
 import sys
@@ -256,6 +257,9 @@ def main() -> dict:
     from checks.engine.registry import select
     from checks.engine.timeutil import this_month
 
+    # the product's own logs would drown the figures (a journal write an overloaded Azurite resets logs the whole
+    # run, as it must in Azure): their effect shows in the table, as run transactions above N
+    logging.getLogger("checks").setLevel(logging.CRITICAL)
     n = int(os.environ.get("BENCH_FLEET_N", 200))
     worker_counts = [int(w) for w in os.environ.get("BENCH_FLEET_WORKERS", "1,4,16").split(",")]
     latency = float(os.environ.get("ARM_LATENCY_MS", ARM_LATENCY_MS)) / 1000
@@ -291,8 +295,11 @@ SINGLES = 6  # targets delivered one after the other to one worker for the singl
 def single_target(fresh: "FreshAzurite", latency: float, check_ids: list[str], wait: float | None = None
                   ) -> tuple[float, float]:
     """(single-target wall, CPU per target): SINGLES targets through one worker, each alone while it runs; the
-    median time from the host's receive to its delete, leaving out the first (new connections, table check)."""
-    result = fresh.round(latency, check_ids, 1, only=SINGLES, wait=wait, reuse=False)
+    median time from the host's receive to its delete, leaving out the first (new connections, table check).
+    On a new Azurite warmed up by a first such round: a new Node.js process is slow until its JIT has run,
+    which the fleet rounds spread over N targets."""
+    fresh.round(latency, check_ids, 1, only=SINGLES, wait=wait, reuse=False)
+    result = fresh.round(latency, check_ids, 1, only=SINGLES, wait=wait, reuse=True)
     return statistics.median(result["deliveries"][1:]), result["cpu"] / SINGLES
 
 

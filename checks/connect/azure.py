@@ -7,6 +7,7 @@ polling; we never hand-write those. SDK imports are lazy so the function app col
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any, Callable
 
 from checks.engine.context import RunContext
@@ -28,9 +29,37 @@ def postgres_client(ctx: RunContext) -> Any:
 
     def build():
         from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+        prepare_postgres_models()
         return PostgreSQLManagementClient(ctx.get_credential(), ctx.settings.azure_subscription_id,
                                           **ctx.azure_kwargs)
     return ctx.client("postgres-mgmt", build)
+
+
+_models_lock = threading.Lock()
+_models_ready = False
+
+
+def prepare_postgres_models() -> None:
+    """Set every model class of the PostgreSQL SDK up once per process, on one thread, before any check reads.
+
+    Why: azure-mgmt-postgresqlflexibleservers 3.0.0 sets a model class up on its first instantiation, without
+    a lock (_utils/model_base.py, Model.__new__). Checks deserializing at once in a fresh process can meet a
+    half-set-up class and get a raw dict for a nested model: seen in bench/bench_fleet.py, four postgres
+    checks of one run crashed with "'dict' object has no attribute 'geo_redundant_backup'".
+    """
+    global _models_ready
+    with _models_lock:
+        if _models_ready:
+            return
+        from azure.mgmt.postgresqlflexibleservers import models
+        try:
+            from azure.mgmt.postgresqlflexibleservers._utils.model_base import Model
+        except ImportError:  # another SDK layout: nothing of this kind to set up
+            Model = None
+        for cls in vars(models).values():
+            if Model is not None and isinstance(cls, type) and issubclass(cls, Model) and cls is not Model:
+                cls.__new__(cls)  # sets the class up (its fields' types), creates nothing we keep
+        _models_ready = True
 
 
 def storage_client(ctx: RunContext) -> Any:
