@@ -52,12 +52,8 @@ def prepare_postgres_models() -> None:
         if _models_ready:
             return
         from azure.mgmt.postgresqlflexibleservers import models
-        try:
-            from azure.mgmt.postgresqlflexibleservers._utils.model_base import Model
-        except ImportError:  # another SDK layout: nothing of this kind to set up
-            Model = None
         for cls in vars(models).values():
-            if Model is not None and isinstance(cls, type) and issubclass(cls, Model) and cls is not Model:
+            if isinstance(cls, type) and isinstance(getattr(cls, "_calculated", None), set):  # the SDK's models only
                 cls.__new__(cls)  # sets the class up (its fields' types), creates nothing we keep
         _models_ready = True
 
