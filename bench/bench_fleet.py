@@ -349,7 +349,7 @@ def report(n: int, latency: float, checks: int, single: float, single_cpu: float
     print(f"fleet of {n} simulated targets, {checks} read-only checks each, ARM simulated at "
           f"{latency * 1000:.0f} ms per request, one shared PostgreSQL database, Azurite queue + journal")
     print(f"  single target through the queue (median of {SINGLES - 1}, receive to delete): {single * 1000:.0f} ms wall, "
-          f"{single_cpu * 1000:.0f} ms CPU of this process (on {os.cpu_count()} cores shared by all workers)")
+          f"{single_cpu * 1000:.0f} ms CPU of the verifier's processes (on {os.cpu_count()} cores shared with Azurite and PostgreSQL)")
     for title, table in (("real runs (checks, lease, journal)", rows), ("I/O-bound part: runs that only wait", waited)):
         print(f"  {title}")
         print("  workers  wait s  single s  fleet wall  throughput      efficiency  CPU/target  CPU floor  bound"
