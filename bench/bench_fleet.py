@@ -99,11 +99,11 @@ def handler_for(settings: Settings, latency: float, check_ids: list[str]):
         return verify(RunRequest(trigger=message.trigger, checks=check_ids, origin=message.origin), target_settings,
                       journal, ctx=ctx)
 
-    return journal, lambda body, count: handle_message(body, count, settings, journal, run_target)
+    return lambda body, count: handle_message(body, count, settings, journal, run_target)
 
 
 def waiting_handler_for(settings: Settings, wait: float, check_ids: list[str]):
-    """The I/O-bound part alone: the deployed handler (claim, journal transaction, mark done) around a run
+    """The I/O-bound part alone: the deployed handler (claim, then the journal transaction that marks it done) around a run
     that only waits `wait` seconds, as a target's run waits on ARM and PostgreSQL, with as many results."""
     from checks.dispatch.handler import handle_message
     from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
@@ -125,7 +125,7 @@ def waiting_handler_for(settings: Settings, wait: float, check_ids: list[str]):
         run.journal_status = "written"
         return run
 
-    return journal, lambda body, count: handle_message(body, count, settings, journal, run_target)
+    return lambda body, count: handle_message(body, count, settings, journal, run_target)
 
 
 def one_round(azurite: Azurite, env: dict[str, str], latency: float, check_ids: list[str], workers: int,
@@ -143,8 +143,8 @@ def one_round(azurite: Azurite, env: dict[str, str], latency: float, check_ids: 
     names = [t.name for t in settings.targets][:only] if only else ()
     fan_out(settings, trigger="timer", names=names, journal=journal)
     t0, cpu0, children0, storage0 = time.perf_counter(), time.process_time(), children_cpu(), proc_cpu(azurite.proc)
-    make_handler = (lambda: handler_for(settings, latency, check_ids)[1]) if wait is None else (
-        lambda: waiting_handler_for(settings, wait, check_ids)[1])
+    make_handler = (lambda: handler_for(settings, latency, check_ids)) if wait is None else (
+        lambda: waiting_handler_for(settings, wait, check_ids))
     delivered = drain_in_processes(host, make_handler, workers)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0 + children_cpu() - children0
     return {"wall": wall, "cpu": cpu, "storage_cpu": proc_cpu(azurite.proc) - storage0, "delivered": delivered,
@@ -167,12 +167,12 @@ def proc_cpu(proc) -> float:
 COUNTED: list = []  # the TableClient counters of main(), summed over worker processes too
 
 
-def instances_for(workers: int) -> tuple[int, int, int]:
-    """(instances, executions per instance, new batch threshold): W concurrent executions as the host makes them,
+def instances_for(workers: int) -> tuple[list[int], int]:
+    """(executions of each instance, new batch threshold): W concurrent executions as the host makes them,
     host.json's batchSize per instance (the last instance may run fewer), its newBatchThreshold."""
     queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
     per = min(workers, queues["batchSize"])
-    return -(-workers // per), per, min(queues["newBatchThreshold"], per - 1)
+    return [per] * (workers // per) + ([workers % per] if workers % per else []), queues["newBatchThreshold"]
 
 
 def drain_in_processes(host: LocalQueueHost, make_handler, workers: int) -> int:
@@ -184,7 +184,7 @@ def drain_in_processes(host: LocalQueueHost, make_handler, workers: int) -> int:
 
     context = multiprocessing.get_context("fork")
     answers = context.Queue()
-    instances, per, threshold = instances_for(workers)
+    shares, threshold = instances_for(workers)
 
     def child(executions: int) -> None:
         for counter in COUNTED:
@@ -194,9 +194,7 @@ def drain_in_processes(host: LocalQueueHost, make_handler, workers: int) -> int:
         delivered = own.serve(handler, executions, min(threshold, executions - 1))
         answers.put((delivered, own.errors, own.deliveries, [c.calls for c in COUNTED]))
 
-    shares = [per] * (workers // per) + ([workers % per] if workers % per else [])
     processes = [context.Process(target=child, args=(n,), name=f"instance-{i}") for i, n in enumerate(shares)]
-    assert len(processes) == instances
     for process in processes:
         process.start()
     delivered = 0
@@ -271,7 +269,6 @@ def main() -> dict:
         cluster.create_database("medicapp", DEMO_SQL)
         fresh = FreshAzurite(cluster, n)
         check_ids = [s.id for s in select() if s.read_only]
-        fresh.round(latency, check_ids, 1, only=1)  # warm-up: imports, first connections
         single, single_cpu = single_target(fresh, latency, check_ids)
         counters = (transactions, creates, upserts)
         COUNTED[:] = counters
