@@ -49,12 +49,7 @@ def resolve_fleet(settings: Settings, ctx: RunContext | None = None) -> Fleet:
         return Fleet(tuple(settings.targets), "TARGETS", notes)
     if settings.discover_tag:
         from checks.connect.discovery import discover_fleet  # lazy: Resource Graph SDK
-        own = RunContext(settings=settings) if ctx is None else None
-        try:
-            return Fleet(discover_fleet(ctx or own), f"DISCOVER_TAG={settings.discover_tag}")
-        finally:
-            if own is not None:  # its Resource Graph client (an HTTP session) ends with the discovery
-                own.close()
+        return Fleet(discover_fleet(settings, ctx), f"DISCOVER_TAG={settings.discover_tag}")
     return Fleet(targets_of(settings), "TARGET_NAME")
 
 

@@ -200,12 +200,20 @@ def discover_targets(ctx: RunContext) -> tuple[FleetTarget, ...]:
     return fleet_of(group_targets(rows, tag))
 
 
-def discover_fleet(ctx: RunContext) -> tuple[FleetTarget, ...]:
-    """discover_targets, and DiscoveryError when the tag finds nothing usable (a fleet must not be empty)."""
-    found = discover_targets(ctx)
+def discover_fleet(settings: Any, ctx: RunContext | None = None) -> tuple[FleetTarget, ...]:
+    """discover_targets, and DiscoveryError when the tag finds nothing usable (a fleet must not be empty).
+
+    A `ctx` given is the caller's (its credential shared with the runs); one made here is closed here, so
+    its Resource Graph client (an HTTP session) ends with the discovery."""
+    own = RunContext(settings=settings) if ctx is None else None
+    try:
+        found = discover_targets(ctx or own)
+    finally:
+        if own is not None:
+            own.close()
     if not found:
         raise DiscoveryError(f"no PostgreSQL flexible server or storage account carries the tag "
-                             f"{ctx.settings.discover_tag}",
+                             f"{settings.discover_tag}",
                              "Tag each environment's server and storage account with it (any value) and "
                              "with medicapp-env=<environment>, or set TARGETS.")
     return found

@@ -27,12 +27,12 @@ def message_targets(settings: Any, discover: Discover | None = None,
     """The fleet a message's target name is looked up in. DiscoveryError when discovery fails (retrying may help)."""
     if settings.targets or not settings.discover_tag:
         return targets_of(settings)
-    from checks.connect.discovery import discovery_scope  # lazy: only discovering deployments need it
+    from checks.connect.discovery import discover_fleet, discovery_scope  # lazy: only discovering deployments
     key = (settings.discover_tag, discovery_scope(settings))
     with _lock:  # one query per process even when a batch of messages arrives at once
         at, found = _found.get(key, (0.0, ()))
         if not found or clock() - at >= DISCOVERY_TTL_SECONDS:
-            found = (discover or _discover)(settings)
+            found = (discover or discover_fleet)(settings)
             _found[key] = (clock(), found)
     return found
 
@@ -40,12 +40,3 @@ def message_targets(settings: Any, discover: Discover | None = None,
 def message_target(settings: Any, name: str, discover: Discover | None = None) -> FleetTarget | None:
     return next((t for t in message_targets(settings, discover) if t.name == name), None)
 
-
-def _discover(settings: Any) -> tuple[FleetTarget, ...]:
-    from checks.connect.discovery import discover_fleet
-    from checks.engine.context import RunContext
-    ctx = RunContext(settings=settings)
-    try:
-        return discover_fleet(ctx)
-    finally:
-        ctx.close()
