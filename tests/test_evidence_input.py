@@ -42,8 +42,8 @@ def test_malformed_connection_setting_is_a_config_error_naming_it(name, value, b
 
 @pytest.mark.parametrize("good", [
     "UseDevelopmentStorage=true",
-    "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net",
-    "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2024&sig=abc",
+    "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + "a2V5" * 21 + "aw==;EndpointSuffix=core.windows.net",
+    "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2024&sig=" + "YWJj" * 10 + "YWI%3D",
 ])
 def test_valid_connection_strings_still_pass_and_the_sdk_takes_them(good):
     from azure.storage.blob import BlobServiceClient

@@ -319,3 +319,29 @@ def test_unknown_and_malformed_run_ids_exit_alike_in_journal_and_ack(base_env, c
         assert main(ack + [run_id], env=base_env) == code
         errors = capsys.readouterr().err.splitlines()
         assert len(errors) == 2 and all(e.startswith("error: ") and run_id in e for e in errors), errors
+
+
+# --- issue 27 item 14: which answers of Table Storage are an outage and which a rejection ----------------
+
+@pytest.mark.parametrize("status,outage", [(400, False), (401, True), (403, True), (404, False), (408, True),
+                                           (413, False), (429, True), (500, True), (503, True)])
+def test_journal_answers_are_classified_as_outage_or_rejection(status, outage):
+    """401/403 (a key or role being rotated), 408 and 429 pass: the run is spooled and replayed. Any other
+    4xx would fail again with the same entities: JournalRejected, the run is rewritten reduced."""
+    from azure.core.credentials import AzureNamedKeyCredential
+    from azure.data.tables import TableClient
+
+    from azure_fakes import Canned, CannedTransport
+    from checks.engine.model import JournalUnavailable
+    from checks.journal.store import JournalRejected
+    transport = CannedTransport().add("POST", r"/Tables\?|/Tables$", Canned(409, {"odata.error": {
+        "code": "TableAlreadyExists", "message": {"lang": "en-US", "value": "exists"}}}))
+    transport.add("POST", r"/Journal(\?|$)", Canned(status, {"odata.error": {
+        "code": "Refused", "message": {"lang": "en-US", "value": f"answer {status}"}}}))
+    client = TableClient(endpoint="https://medicappjournal.table.core.windows.net", table_name="Journal",
+                         credential=AzureNamedKeyCredential("medicappjournal", "a2V5"), transport=transport,
+                         retry_total=0)
+    with pytest.raises(JournalUnavailable) as info:
+        Journal(client).insert({"PartitionKey": "2026-11", "RowKey": "r"})
+    assert isinstance(info.value, JournalRejected) is (not outage), (status, type(info.value).__name__)
+    assert str(info.value).startswith("journal write failed")

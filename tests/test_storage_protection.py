@@ -347,3 +347,22 @@ def test_metadata_and_docstrings():
                  storage_protection.evaluate_change_feed, storage_protection.evaluate_key_access,
                  storage_protection.evaluate_immutability, storage_lifecycle.evaluate_lifecycle):
         assert "pass" in rule.__doc__.lower() and "fail" in rule.__doc__.lower()
+
+
+# --- issue 27 item 14: checks that passed by accident --------------------------------------------------
+
+def test_immutability_required_with_no_container_and_no_account_worm_fails_saying_why():
+    """An empty BLOB_CONTAINERS proves nothing: 'every checked container' of none is not immutable."""
+    out = run("storage.immutability", serve(account=NO_KEY), REQUIRE_IMMUTABLE_STORAGE="true")
+    assert out.status is Status.FAIL and out.details["immutable"] is False
+    assert "no container was checked (BLOB_CONTAINERS not set)" in out.summary
+
+
+def test_lifecycle_rule_without_enabled_counts_as_enabled_as_in_azure():
+    """`enabled` is optional in ManagementPolicyRule and Azure runs a rule that leaves it out."""
+    rule = dict(GET_POLICY["properties"]["policy"]["rules"][0])
+    rule.pop("enabled", None)
+    body = derive(GET_POLICY, "properties.policy.rules", [rule])
+    out = run("blob.lifecycle", serve(policy=body), BLOB_RETENTION_MIN_DAYS="90")
+    assert out.status is Status.FAIL and out.details["disabled_rules"] == []
+    assert out.details["too_early"] == ["rule olcmtest deletes snapshots after 30 days"]

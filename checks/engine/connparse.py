@@ -7,11 +7,13 @@ database URLs are described, not echoed.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from checks.engine.valueparse import N_, form, invalid
 
@@ -34,10 +36,22 @@ def url(raw: str, expected: Any = None) -> str:
     except ValueError:
         parts, port_ok = None, False
     if (parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname
-            or parts.username is not None or re.search(r"\s", value)):
-        raise invalid("expected {form}, got {value}", value=repr(value[:100]),
+            or parts.username is not None or re.search(r"[\s\x00-\x1f\x7f]", value)):
+        raise invalid("expected {form}, got {value}", value=_shown(value),
+                      form=expected or form("an http(s) URL, e.g. https://ACCOUNT.table.core.windows.net"))
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        # why: a SAS token in an account URL is a secret the verifier would show and send as the endpoint
+        raise invalid("expected {form} without ?query or #fragment (a SAS token does not belong in an account "
+                      "URL: the verifier signs in with its managed identity), got {value}", value=_shown(value),
                       form=expected or form("an http(s) URL, e.g. https://ACCOUNT.table.core.windows.net"))
     return value
+
+
+def _shown(value: str) -> str:
+    """A refused value as an error message may show it: credentials masked, cut at 100 characters."""
+    from checks.engine.redact import redact
+    masked = re.sub(r"(?<=://)[^/?#]*@", "***@", value)  # user:password@ however malformed
+    return repr(redact(re.sub(r"(?<=[?#]).*", "***", masked, flags=re.S))[:100])
 
 
 def storage_pairs(raw: str) -> dict[str, str]:
@@ -52,6 +66,11 @@ def storage_pairs(raw: str) -> dict[str, str]:
         key, sep, val = part.partition("=")
         if not sep or not key.strip() or not val.strip():
             raise invalid("expected {form}; got a part that is not Key=Value", form=form(_CONN_FORM))
+        if key.strip().lower() in pairs:  # the Tables SDK refuses it, the Blob SDK keeps the last: never guess
+            raise invalid("expected {form}; {key} is given twice", form=form(_CONN_FORM), key=key.strip())
+        if re.search(r"[\s\x00-\x1f\x7f]", key.strip() + val.strip()):
+            raise invalid("expected {form}; {key} holds a space or a control character", form=form(_CONN_FORM),
+                          key=key.strip())
         pairs[key.strip().lower()] = val.strip()
     if not pairs:
         raise invalid("expected {form}; got no Key=Value pair", form=form(_CONN_FORM))
@@ -61,7 +80,7 @@ def storage_pairs(raw: str) -> dict[str, str]:
 def storage_connection_string(raw: str) -> str:
     pairs = storage_pairs(raw)
     if "usedevelopmentstorage" in pairs:
-        return raw.strip()
+        return "UseDevelopmentStorage=true" if len(pairs) == 1 else raw.strip()  # the Blob SDK wants "true"
     missing = [k for k, ok in (("AccountName", "accountname" in pairs or any(e in pairs for e in _ENDPOINTS)),
                                ("AccountKey or SharedAccessSignature",
                                 "accountkey" in pairs or "sharedaccesssignature" in pairs)) if not ok]
@@ -72,7 +91,63 @@ def storage_connection_string(raw: str) -> str:
             url(pairs[key], form("{key} as an http(s) URL", key=key))
     if pairs.get("defaultendpointsprotocol", "https").lower() not in ("http", "https"):
         raise invalid("expected {form}; DefaultEndpointsProtocol must be http or https", form=form(_CONN_FORM))
-    return raw.strip()
+    if "accountname" in pairs and not re.fullmatch(r"[a-z0-9]{3,24}", pairs["accountname"]):
+        raise invalid("expected {form}; AccountName must be 3-24 lowercase letters and digits", form=form(_CONN_FORM))
+    if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", pairs.get("endpointsuffix", "core.windows.net")):
+        raise invalid("expected {form}; EndpointSuffix must be a DNS suffix such as core.windows.net",
+                      form=form(_CONN_FORM))
+    if "accountkey" in pairs:
+        _account_key(pairs)
+    elif "sharedaccesssignature" in pairs:
+        _sas_token(pairs["sharedaccesssignature"])
+    # the SDKs split on ';' and '=' without trimming: hand them the pairs as validated
+    return ";".join(part.split("=", 1)[0].strip() + "=" + part.split("=", 1)[1].strip()
+                    for part in raw.strip().split(";") if part.strip())
+
+
+# Azure Storage DNS suffixes (public, China, US Government): an account there has a 512-bit key
+_AZURE_SUFFIXES = ("core.windows.net", "core.chinacloudapi.cn", "core.usgovcloudapi.net")
+_AZURE_KEY_BYTES = 64
+
+
+def _base64_bytes(text: str) -> bytes | None:
+    """Standard base64 with its padding (as the portal shows keys), else None."""
+    if not re.fullmatch(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?", text):
+        return None
+    try:
+        return base64.b64decode(text, validate=True) or None
+    except binascii.Error:
+        return None
+
+
+def _account_key(pairs: dict[str, str]) -> None:
+    """AccountKey must decode; an account in Azure's own DNS has a 64-byte key (88 base64 characters)."""
+    key = _base64_bytes(pairs["accountkey"])
+    if key is None:
+        raise invalid("expected {form}; AccountKey is not base64 (copy key1 or key2 from the storage account's "
+                      "Access keys: 88 characters ending in ==)", form=form(_CONN_FORM))
+    hosts = [urlsplit(pairs[e]).hostname or "" for e in _ENDPOINTS if e in pairs]
+    if not hosts:  # the SDK builds https://ACCOUNT.<service>.<EndpointSuffix>
+        hosts = ["x." + pairs.get("endpointsuffix", "core.windows.net").lower()]
+    in_azure = any(h.lower().endswith("." + suffix) for h in hosts for suffix in _AZURE_SUFFIXES)
+    if in_azure and len(key) != _AZURE_KEY_BYTES:
+        raise invalid("expected {form}; AccountKey is not the 64 bytes (88 base64 characters) of an Azure storage "
+                      "account key, it decodes to {length}: it was cut or altered", form=form(_CONN_FORM),
+                      length=len(key))
+
+
+def _sas_token(token: str) -> None:
+    """SharedAccessSignature: a query string with sv= and a sig= that is a base64 HMAC-SHA256 (32 bytes)."""
+    try:
+        params = parse_qsl(token.removeprefix("?"), keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        params = []
+    names = [name for name, _ in params]
+    signature = _base64_bytes(dict(params).get("sig", ""))
+    if (not params or len(set(names)) != len(names) or "sv" not in names
+            or signature is None or len(signature) != 32):
+        raise invalid("expected {form}; SharedAccessSignature must be the SAS token as Azure gives it "
+                      "(sv=...&...&sig=..., each parameter once, sig a base64 signature)", form=form(_CONN_FORM))
 
 
 def journal_identity(account_url: str | None, connection_string: str | None) -> tuple[str, str]:
@@ -109,6 +184,11 @@ def database_url(raw: str) -> str:
     except ProgrammingError as exc:
         reason = re.sub(r'"[^"]*"', '"…"', str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         raise invalid("expected {form}; libpq cannot parse it ({reason})", form=form(_DB_FORM), reason=reason) from None
+    if re.match(r"(postgres|postgresql)://", value):
+        _url_credentials(value)
+    for key in sorted(k for k, v in params.items() if re.search(r"[\x00-\x1f\x7f]", str(v))):
+        raise invalid("expected {form}; {key} holds a control character (a percent-escape such as %0A or "
+                      "%01, or one typed in)", form=form(_DB_FORM), key=key)
     for port in str(params.get("port") or "").split(","):
         if port and not port_number_ok(port):
             raise invalid("expected {form}; the port must be 1-65535", form=form(_DB_FORM))
@@ -116,6 +196,23 @@ def database_url(raw: str) -> str:
         raise invalid("expected {form}; sslmode must be one of {modes}", form=form(_DB_FORM),
                       modes=", ".join(SSL_MODES))
     return value
+
+
+# RFC 3986 userinfo: unreserved, sub-delims and percent-escapes; ':' once, between user and password
+_USERINFO = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*(?::(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)?")
+
+
+def _url_credentials(value: str) -> None:
+    """The user and password of a postgresql:// URL are percent-encoded: an '@', ':', '/', '#' or '?'
+    typed as is moves the rest of the password into the host, port or database name (libpq reads
+    `user:p@ss@host` as password `p`, host `ss@host`) and from there into reports."""
+    head, _, tail = value.split("://", 1)[1].partition("/")
+    path = tail.partition("?")[0]
+    userinfo = head.partition("@")[0] if "@" in head else ""
+    if head.count("@") > 1 or "@" in path or not _USERINFO.fullmatch(userinfo):
+        raise invalid("expected {form}; the user or password holds a character to percent-encode: @ %40, "
+                      ": %3A, / %2F, # %23, ? %3F, space %20 (letters, digits and -._~!$&'()*+,;= go as they are)",
+                      form=form(_DB_FORM))
 
 
 def port_number_ok(text: str) -> bool:
@@ -132,6 +229,9 @@ def libpq_problems(libpq_env: Mapping[str, str]) -> dict[str, str]:
     if mode is not None and mode.strip() and mode.strip() not in SSL_MODES:
         problems["PGSSLMODE"] = form("expected one of {options}, got {value}", options=", ".join(SSL_MODES),
                                      value=repr(mode[:20]))
+    for name in ("PGHOST", "PGUSER", "PGPASSWORD", "PGDATABASE"):
+        if re.search(r"[\x00-\x1f\x7f]", libpq_env.get(name) or ""):
+            problems[name] = form("expected a value without control characters (a line break or tab pasted in?)")
     timeout = libpq_env.get("PGCONNECT_TIMEOUT")
     if timeout is not None and timeout.strip() and not re.fullmatch(r"[0-9]{1,6}", timeout.strip()):
         problems["PGCONNECT_TIMEOUT"] = form("expected whole seconds (ASCII digits), got {value}",

@@ -8,6 +8,7 @@ Log records are redacted whole: message, exception text (`exc_info`) and stack.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -18,12 +19,13 @@ MASK = "***"
 
 _PATTERNS = (
     # key=value secrets in connection strings / libpq DSNs / query strings
+    # (a quoted value ends at its unescaped quote: libpq's 'it\'s' is one value)
     re.compile(r"(?i)\b(password|pwd|accountkey|sharedaccesskey|access_token|client_secret|sig)"
-               r"(\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s;&'\"]+)"),
-    # scheme://user:password@host
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]{0,30}://[^\s:/@]{1,256}:)([^\s@/]{1,512})(@)"),
+               r"(\s*=\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|(?:\\[^\s\"']|[^\s;&'\"\\])+)"),
+    # scheme://user:password@host, up to the LAST '@' (an unencoded '@' in the password or user)
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]{0,30}://[^\s:/\"]{1,256}:)([^\s/\"]{1,512})(@)"),
     # JSON-ish "password": "value"
-    re.compile(r"(?i)(\"(?:password|accountkey|secret|token)\"\s*:\s*\")([^\"]*)(\")"),
+    re.compile(r"(?i)(\"(?:password|accountkey|secret|token)\"\s*:\s*\")((?:[^\"\\]|\\.)*)(\")"),
     # Bearer tokens
     re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/-]+=*)()"),
 )
@@ -33,7 +35,7 @@ _lock = threading.Lock()
 MIN_KNOWN_CHARS = 8  # shorter values are masked in credential positions only (no over-masking)
 
 # Variables whose whole value is secret; connection strings are secret as a whole too.
-SECRET_VARIABLES = ("PGPASSWORD", "DATABASE_URL", "AzureWebJobsStorage", "BLOB_CONNECTION_STRING")
+SECRET_VARIABLES = ("PGPASSWORD", "DATABASE_URL", "AzureWebJobsStorage", "BLOB_CONNECTION_STRING", "FleetQueue")
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -52,6 +54,26 @@ def register_secrets(values: Iterable[str | None]) -> None:
 
 def register_from_env(env: Mapping[str, str]) -> None:
     register_secrets(env.get(name) for name in SECRET_VARIABLES)
+    register_secrets(_database_passwords(env.get("DATABASE_URL")))
+
+
+def _database_passwords(url: str | None) -> list[str]:
+    """The password of DATABASE_URL as libpq reads it, and as typed between ':' and the last '@' of
+    a URL: both are masked even when quotes, backslashes or an unencoded '@' fooled the patterns."""
+    if not url:
+        return []
+    from urllib.parse import unquote
+    found = []
+    head = url.strip().partition("://")[2].partition("/")[0]
+    if "@" in head and ":" in head.rpartition("@")[0]:
+        typed = head.rpartition("@")[0].partition(":")[2]
+        found += [typed, unquote(typed), *typed.split("@")]  # libpq puts the part after an '@' in the host
+    from psycopg import ProgrammingError, conninfo  # lazy: only with DATABASE_URL
+    try:
+        found.append(conninfo.conninfo_to_dict(url).get("password") or "")
+    except ProgrammingError:
+        pass  # refused by validation; the typed password above is still masked
+    return found
 
 
 def redact(text: str) -> str:
@@ -62,9 +84,11 @@ def redact(text: str) -> str:
     for value in known:
         if value in text:
             # standing alone: not preceded by a word char or '.', not followed by one (or by '.x')
-            text = re.sub(r"(?<![\w.])" + re.escape(value) + r"(?!\w)(?!\.\w)", MASK, text)
+            found = re.finditer(r"(?<![\w.])" + re.escape(value) + r"(?!\w)(?!\.\w)", text)
+            text = _masked(text, [m.span() for m in found], known_value=True)
     for pattern in _PATTERNS:
-        text = _sub(pattern, text)
+        group = 3 if pattern is _PATTERNS[0] else 2
+        text = _masked(text, [m.span(group) for m in pattern.finditer(text)])
     return text
 
 
@@ -72,10 +96,60 @@ def _secret_part(pattern: re.Pattern, match: re.Match) -> str:
     return match.group(3) if pattern is _PATTERNS[0] else match.group(2)
 
 
-def _sub(pattern: re.Pattern, text: str) -> str:
-    if pattern is _PATTERNS[0]:
-        return pattern.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
-    return pattern.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+# Text may hold JSON (a log line with a run, a journal column): a mask never splits a backslash
+# escape (`\"`, `\\`, `\n`, `\u00e9`) and a pattern's mask never spans the end of a JSON string, so
+# valid JSON stays valid JSON of the same shape. Known secret values are masked whatever the shape.
+_LEAVES_STRING = re.compile(r"\s*[,:\]}]")
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+
+
+def _masked(text: str, spans: list[tuple[int, int]], known_value: bool = False) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        start, end = _unit_start(text, start), _unit_end(text, end)
+        if start < last or (not known_value and _leaves_json_string(text, start, end)):
+            continue
+        out += [text[last:start], MASK]
+        last = end
+    return "".join(out) + text[last:] if out else text  # unchanged: the same object (a Message keeps its id)
+
+
+def _escape_length(text: str, i: int) -> int:
+    """Length of the escape starting at text[i] (a backslash that is not itself escaped), else 0."""
+    if text[i] != "\\":
+        return 0
+    before = i
+    while before > 0 and text[before - 1] == "\\":
+        before -= 1
+    if (i - before) % 2:
+        return 0  # the second half of `\\`
+    return 6 if text[i + 1:i + 2] == "u" and _HEX4.fullmatch(text, i + 2, i + 6) else min(2, len(text) - i)
+
+
+def _unit_start(text: str, pos: int) -> int:
+    """`pos`, or the start of the escape it lies inside."""
+    for i in range(max(0, pos - 5), pos):
+        if i + _escape_length(text, i) > pos:
+            return i
+    return pos
+
+
+def _unit_end(text: str, pos: int) -> int:
+    """`pos` (an end), or the end of the escape it would cut."""
+    for i in range(max(0, pos - 5), pos):
+        if i + _escape_length(text, i) > pos:
+            return i + _escape_length(text, i)
+    return pos
+
+
+def _leaves_json_string(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] holds a quote that ends a JSON string (`"` then `,` `:` `]` or `}`)."""
+    i = start
+    while i < end:
+        if text[i] == '"' and _LEAVES_STRING.match(text, i + 1, end):
+            return True
+        i += max(1, _escape_length(text, i))
+    return False
 
 
 def first_line(text: str) -> str:
@@ -92,14 +166,35 @@ def log_crash(logger: logging.Logger, what: str, *args: Any, **kwargs: Any) -> N
 
 
 def redact_obj(value: Any) -> Any:
-    """Redact every string inside a JSON-like structure (details dicts)."""
+    """Redact every string inside a JSON-like structure (details dicts), keys too; the shape stays."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {k: (MASK if _secret_key(k) else redact_obj(v)) for k, v in value.items()}
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            out[_unique_key(key, out, value)] = MASK if _secret_key(key) else redact_obj(item)
+        return out
     if isinstance(value, (list, tuple)):
         return [redact_obj(v) for v in value]
     return value
+
+
+def _unique_key(key: Any, done: Mapping[Any, Any], original: Mapping[Any, Any]) -> Any:
+    """The redacted key; numbered when two keys redact alike, so no entry is lost."""
+    if not isinstance(key, str) or redact(key) == key:
+        return key
+    base = candidate = redact(key)
+    number = 2
+    while candidate in done or candidate in original:
+        candidate, number = f"{base} ({number})", number + 1
+    return candidate
+
+
+def redacted_json(value: Any, **dumps: Any) -> str:
+    """JSON text of `value` with every string redacted: redacted as data, then serialised (never the
+    other way round: masking serialised text could eat an escaping backslash), so it always loads."""
+    plain = json.loads(json.dumps(value, default=str))  # what json.dumps would write, as plain data
+    return json.dumps(redact_obj(plain), **dumps)
 
 
 def _secret_key(key: Any) -> bool:

@@ -296,9 +296,11 @@ def evaluate_immutability(facts: ImmutabilityFacts, settings: Settings) -> Outco
         return Outcome.passed(msg("every checked container is immutable: {containers}",
                                   containers=", ".join(protected)), **details)
     missing = [c.container for c in facts.containers if c.container not in protected]
+    # no checked container and no account WORM: nothing is immutable (an empty list proves nothing)
     summary = (msg("no immutable (WORM) storage on {account}: containers without policy or legal hold: {containers}",
                    account=facts.account, containers=", ".join(missing)) if missing
-               else msg("no immutable (WORM) storage on {account}", account=facts.account))
+               else msg("no immutable (WORM) storage on {account}: version-level WORM is off and no container "
+                        "was checked (BLOB_CONTAINERS not set)", account=facts.account))
     fix = msg("Enable version-level immutability on {account} (or a time-based retention policy on each "
               "container) so a compromised identity cannot delete or overwrite documents.", account=facts.account)
     if settings.require_immutable_storage:
