@@ -18,6 +18,10 @@ MALFORMED = [
     ("DATABASE_URL", "postgresql://verifier:Pw%zzSecret-77@127.0.0.1/medicapp"),
     ("DATABASE_URL", "postgresql://verifier@127.0.0.1:abc/medicapp"), ("DATABASE_URL", "host=x port"),
     ("PGPORT", "abc"), ("PGSSLMODE", "bogus"), ("BLOB_CONNECTION_STRING", "garbage"),
+    # issue 27: a key that is not base64 (was: every run spooled as an outage), an unencoded '@' in the password
+    ("AzureWebJobsStorage", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=notbase64!!;"
+                            "TableEndpoint=http://127.0.0.1:9/devstoreaccount1"),
+    ("DATABASE_URL", "postgresql://verifier:p@ssSecret-77@127.0.0.1/medicapp"),
 ]
 
 
