@@ -31,6 +31,10 @@ BAD_STORAGE = [
     "BlobEndpoint=https://medicappdocs.blob.core.windows.net;SharedAccessSignature=sv=1&sig=" + SIG + "&sig=" + SIG,
     "BlobEndpoint=https://medicappdocs.blob.core.windows.net?sv=2024-11-04&sig=" + SIG + ";SharedAccessSignature=sv=1&sig=" + SIG,
     "DefaultEndpointsProtocol=https;AccountName=Medic App;AccountKey=" + KEY,
+    # expired (Azure would answer 403, which the journal takes for an outage), unreadable expiry, control character
+    "BlobEndpoint=https://medicappdocs.blob.core.windows.net;SharedAccessSignature=sv=2024-11-04&se=2020-01-01&sig=" + SIG,
+    "BlobEndpoint=https://medicappdocs.blob.core.windows.net;SharedAccessSignature=sv=2024-11-04&se=soon&sig=" + SIG,
+    "BlobEndpoint=https://medicappdocs.blob.core.windows.net;SharedAccessSignature=sv=2024-11-04&sp=r%0A&sig=" + SIG,
 ]
 
 
@@ -64,7 +68,7 @@ def test_a_key_that_is_not_base64_is_a_configuration_error_not_an_outage(base_en
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;"
     "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;TableEndpoint=http://127.0.0.1:9/devstoreaccount1",
     "BlobEndpoint=https://medicappdocs.blob.core.windows.net;TableEndpoint=https://medicappdocs.table.core.windows.net;"
-    "SharedAccessSignature=sv=2024-11-04&ss=bt&srt=sco&sp=rl&se=2027-01-01T00%3A00%3A00Z&spr=https&sig=" + SIG,
+    "SharedAccessSignature=sv=2024-11-04&ss=bt&srt=sco&sp=rl&se=2099-01-01T00%3A00%3A00Z&spr=https&sig=" + SIG,
 ])
 def test_valid_connection_strings_pass_and_both_sdks_read_them_as_validated(good):
     from azure.data.tables import TableClient

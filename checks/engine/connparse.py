@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlsplit
@@ -144,10 +145,29 @@ def _sas_token(token: str) -> None:
         params = []
     names = [name for name, _ in params]
     signature = _base64_bytes(dict(params).get("sig", ""))
-    if (not params or len(set(names)) != len(names) or "sv" not in names
-            or signature is None or len(signature) != 32):
+    if (not params or len(set(names)) != len(names) or "sv" not in names or signature is None
+            or len(signature) != 32 or any(re.search(r"[\x00-\x1f\x7f]", v) for _, v in params)):
         raise invalid("expected {form}; SharedAccessSignature must be the SAS token as Azure gives it "
                       "(sv=...&...&sig=..., each parameter once, sig a base64 signature)", form=form(_CONN_FORM))
+    expiry = _sas_expiry(dict(params).get("se"))
+    if expiry is not None and expiry <= datetime.now(timezone.utc):
+        # why: Azure answers 403, which the journal treats as an outage: runs would be spooled, never refused
+        raise invalid("expected {form}; the SharedAccessSignature expired at {expiry} (se=): issue a new one",
+                      form=form(_CONN_FORM), expiry=expiry.isoformat())
+
+
+def _sas_expiry(text: str | None) -> datetime | None:
+    """The SAS expiry `se` (2027-01-01, 2027-01-01T00:00Z or with seconds) in UTC; None when absent."""
+    if text is None:
+        return None
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?Z)?", text):
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    raise invalid("expected {form}; the SharedAccessSignature expiry se= is not a UTC time such as "
+                  "2027-01-01T00:00:00Z", form=form(_CONN_FORM))
 
 
 def journal_identity(account_url: str | None, connection_string: str | None) -> tuple[str, str]:
