@@ -89,7 +89,7 @@ def redact(text: str) -> str:
     for pattern in _PATTERNS:
         group = 3 if pattern is _PATTERNS[0] else 2
         text = _masked(text, [m.span(group) for m in pattern.finditer(text)])
-    return text
+    return str.__str__(text)  # plain text, whatever str subclass came in (as re.sub gave)
 
 
 def _secret_part(pattern: re.Pattern, match: re.Match) -> str:
@@ -111,7 +111,7 @@ def _masked(text: str, spans: list[tuple[int, int]], known_value: bool = False) 
             continue
         out += [text[last:start], MASK]
         last = end
-    return "".join(out) + text[last:] if out else text  # unchanged: the same object (a Message keeps its id)
+    return "".join(out) + text[last:] if out else text
 
 
 def _escape_length(text: str, i: int) -> int:
