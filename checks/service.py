@@ -9,7 +9,6 @@ previous one never reached the journal.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from checks.journal.lease import HeldLease, RunInProgress, RunLease
 from checks.journal.spool import Spool, write_or_reduce
 from checks.engine.i18n import msg
 from checks.engine.model import Run, new_run_id, run_from_dict
-from checks.engine.redact import redact, register_from_env
+from checks.engine.redact import redact, redacted_json, register_from_env
 from checks.engine.registry import select
 from checks.engine.runner import run_checks
 
@@ -153,4 +152,4 @@ def record(run: Run, journal: Journal, spool: Spool) -> None:
 def _log_full_run(run: Run) -> None:
     # nothing lost: the whole run goes to the log (Application Insights) as well
     log.error("run %s not recorded in the journal (%s); full run follows: %s", run.run_id, run.journal_status,
-              redact(json.dumps(run.to_dict(), default=str)), extra={"run_id": run.run_id, "status": "error"})
+              redacted_json(run.to_dict()), extra={"run_id": run.run_id, "status": "error"})

@@ -64,7 +64,7 @@ def test_a_40000_character_blob_path_is_cut_and_the_run_written(base_env, only, 
     assert "…[cut: " in back.summary and "the full text is in the logs" in back.summary
     assert bounds.utf16_units(back.summary) <= bounds.LIMITS["Summary"]
     assert LONG_PATH in caplog.text  # the logs keep what the journal cannot
-    assert list(Path(base_env["VERIFIER_SPOOL_DIR"]).glob("*.json")) == []  # nothing spooled
+    assert Spool(Path(base_env["VERIFIER_SPOOL_DIR"])).pending() == []  # nothing spooled
 
 
 def test_astral_characters_count_twice():
@@ -92,7 +92,18 @@ def test_a_4xx_is_not_an_outage_the_run_is_rewritten_reduced(base_env, only, mon
     back = journal.get_run(run.run_id)
     assert back.results[0].status is Status.PASS and back.results[0].details["reduced"] is True
     assert any("reduced form written" in n for n in back.notes)
-    assert list(Path(base_env["VERIFIER_SPOOL_DIR"]).glob("*.json")) == []
+    assert Spool(Path(base_env["VERIFIER_SPOOL_DIR"])).pending() == []
+
+
+def own_file_gone_bad(spool, name, body):
+    """A file the verifier wrote and signed whose run it cannot read back (e.g. from another version)."""
+    import os
+    from checks.journal import spoolfs
+    folder = os.open(spool.own, os.O_RDONLY)
+    try:
+        spoolfs.write_own_file(folder, name, spoolfs.seal(spoolfs.key(folder, create=False), name, body))
+    finally:
+        os.close(folder)
 
 
 def test_unwritable_spool_file_is_quarantined_and_replay_goes_on(base_env, only):
@@ -102,13 +113,13 @@ def test_unwritable_spool_file_is_quarantined_and_replay_goes_on(base_env, only)
     good = old_run("20261103T060000Z-bbbbbb", started=datetime(2026, 11, 3, 6, tzinfo=timezone.utc))
     spool.save(bad)
     spool.save(good)
-    (spool.folder / "20261101T000000Z-cccccc.json").write_text("{not json")
+    own_file_gone_bad(spool, "20261101T000000Z-cccccc.json", "{not json")  # signed, but not a run
     only(spec("t.ok", lambda c: Outcome.passed("ok")))
     journal = Journal.from_settings(settings)
     run = verify(RunRequest(trigger="timer"), settings, journal)
     assert run.journal_status == "written"
     assert journal.get_run(good.run_id) is not None  # replay went on past the bad files
-    quarantined = sorted(p.name for p in (spool.folder / QUARANTINE).iterdir())
+    quarantined = sorted(p.name for p in (spool.own / QUARANTINE).iterdir())
     assert quarantined == ["20261101T000000Z-cccccc.json", f"{bad.run_id}.json"]
     assert spool.pending() == []
     notes = journal.get_run(run.run_id).notes  # the note is journaled with the current run
@@ -145,7 +156,7 @@ def test_another_deployment_never_replays_or_deletes_a_users_pending_run(base_en
     only(spec("t.ok", lambda c: Outcome.passed("ok")))
     run = verify(RunRequest(trigger="cli"), settings, journal)
     assert run.journal_status == "written" and journal.get_run(pending.run_id) is None
-    assert (user.spool_dir / f"{pending.run_id}.json").exists()
+    assert (Spool(user.spool_dir).own / f"{pending.run_id}.json").exists()
 
 
 def test_the_demo_and_the_tests_use_their_own_spool(pg_cluster, azurite, base_env):

@@ -7,6 +7,7 @@ import pytest
 
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
+from checks.journal.spool import Spool
 from checks.journal.store import Journal
 from checks.journal.lease import LOCK_CONTAINER, RunInProgress, RunLease, blob_service_for_journal
 from checks.engine.model import CheckSpec, Outcome, Severity, Status
@@ -102,7 +103,7 @@ def test_journal_down_before_the_run_loses_nothing(only, caplog, isolated_spool)
     assert any("run lease not taken" in n for n in run.notes)
     assert "full run follows" in caplog.text and '"value": 42' in caplog.text
     assert "c2VjcmV0a2V5" not in caplog.text
-    assert (isolated_spool / f"{run.run_id}.json").exists()
+    assert (Spool(isolated_spool).own / f"{run.run_id}.json").exists()
 
 
 def test_journal_comes_back_and_next_run_says_so(base_env, only, isolated_spool):
@@ -119,7 +120,7 @@ def test_journal_comes_back_and_next_run_says_so(base_env, only, isolated_spool)
     replayed = journal.get_run(lost.run_id)
     assert replayed is not None and replayed.results[0].summary == "ok"
     assert any("recorded late" in n for n in replayed.notes)
-    assert list(isolated_spool.glob("*.json")) == []
+    assert Spool(isolated_spool).pending() == []
     assert journal.get_run(nxt.run_id).notes == nxt.notes
 
 
@@ -137,7 +138,7 @@ def test_storage_goes_down_during_the_run(only, journal_table_name, isolated_spo
         run = verify(RunRequest(trigger="cli"), settings, fast_journal(settings))
         assert run.results[0].status is Status.PASS
         assert run.journal_status.startswith("error")
-        assert (isolated_spool / f"{run.run_id}.json").exists()
+        assert (Spool(isolated_spool).own / f"{run.run_id}.json").exists()
     finally:
         azurite.stop()
 
