@@ -6,6 +6,7 @@ poison queue trigger -> run_poisoned); POST /api/verify {"targets": [...]} calls
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Sequence
 
 from checks.dispatch.handler import MAX_DEQUEUE_COUNT, RetryLater, handle_message, handle_poison, poisoned_text
@@ -14,29 +15,27 @@ from checks.engine.config import ConfigError
 from checks.dispatch.targets import message_targets
 from checks.engine.fleet import select_targets
 from checks.engine.model import Status
-from checks.engine.timeutil import this_month
+from checks.engine.timeutil import month_of, utcnow
 from checks.journal.store import JournalUnavailable
 
 log = logging.getLogger("checks.dispatch")
 
 
-def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), month: str | None = None,
-            journal: Any = None, client: Any = None) -> dict[str, Any]:
-    """One message per target (all, or `names`: KeyError naming the unknown ones). The timer's messages are
-    attempt 1 of the month (a second firing is a duplicate); an on-demand one takes the next attempt from 2."""
+def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), journal: Any = None,
+            client: Any = None, now: datetime | None = None) -> dict[str, Any]:
+    """One message per target (all, or `names`: KeyError naming the unknown ones), for the current month, each
+    reserved in the journal before it is sent (claims.py allocate): the timer's messages are attempt 1 of the
+    month (a second firing is a duplicate); an on-demand one takes the next free attempt from 2."""
     from checks.dispatch.claims import Claims
     from checks.dispatch.queue import enqueue
     from checks.service import open_journal
 
     fleet = message_targets(settings)  # TARGETS, else DISCOVER_TAG's (DiscoveryError), else the deployment's own
     chosen = select_targets(fleet, list(names)) if names else fleet
-    month = month or this_month()
-    highest: dict[str, int] = {}
-    if trigger != "timer":
-        highest = Claims(journal or open_journal(settings)).attempts(month)
+    now = now or utcnow()
+    month = month_of(now)
     # attempt 1 is the timer's: an on-demand run never takes it, so it never hides the month's timer run
-    messages = [FleetMessage(month, t.name, 1 if trigger == "timer" else max(highest.get(t.name, 0), 1) + 1, trigger)
-                for t in chosen]
+    messages = Claims(journal or open_journal(settings)).allocate(month, [t.name for t in chosen], trigger, now)
     sent = enqueue(settings, messages, client=client)
     log.info("fleet: %d message(s) enqueued on %s for %s: %s", len(sent), settings.fleet_queue, month,
              ", ".join(f"{m['target']}#{m['attempt']}" for m in sent))
@@ -56,6 +55,9 @@ def fan_out_month(settings: Any) -> dict[str, Any]:
         log.error("monthly verification not run: %s (enqueued before the failure: %s)", exc,
                   ", ".join(m["target"] for m in exc.enqueued) or "none")
         return {"status": Status.ERROR.value, "error": str(exc), "enqueued": exc.enqueued}
+    except JournalUnavailable as exc:  # the messages are reserved in the journal before they are sent
+        log.error("monthly verification not run: %s (nothing enqueued)", exc)
+        return {"status": Status.ERROR.value, "error": str(exc)}
 
 
 def run_target_with(settings: Any, journal: Any):

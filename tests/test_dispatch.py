@@ -66,6 +66,13 @@ def journaling_run(journal, calls: list[str]):
     return run_target
 
 
+def reserved(journal, *messages: FleetMessage) -> list[FleetMessage]:
+    """What fan_out does before sending: each message reserved in the journal (claims.py), else it is refused."""
+    for message in messages:
+        Claims(journal).reserve(message, utcnow())
+    return list(messages)
+
+
 def runs_of(journal, target: str) -> list[dict]:
     return [r for r in journal.list_runs(this_month()) if (r["target"] or {}).get("name") == target]
 
@@ -137,7 +144,7 @@ def test_a_redelivered_message_does_not_journal_twice(fleet_env, host):
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
     calls: list[str] = []
-    message = FleetMessage(this_month(), "beta")
+    (message,) = reserved(journal, FleetMessage(this_month(), "beta"))
     enqueue(settings, [message, message])  # the same message twice: exactly what a redelivery looks like
     outcomes = []
     host.drain(lambda body, count: outcomes.append(
@@ -146,7 +153,7 @@ def test_a_redelivered_message_does_not_journal_twice(fleet_env, host):
     assert outcomes[1].run_id == outcomes[0].run_id and outcomes[1].detail == "journaled by a previous delivery"
     assert len(runs_of(journal, "beta")) == 1
     # a new attempt (on demand) is a new run, not a duplicate
-    handle_message(FleetMessage(this_month(), "beta", 2, "http").to_json(), 1, settings, journal,
+    handle_message(reserved(journal, FleetMessage(this_month(), "beta", 2, "http"))[0].to_json(), 1, settings, journal,
                    journaling_run(journal, calls))
     assert calls == ["beta", "beta"] and len(runs_of(journal, "beta")) == 2
 
@@ -161,7 +168,7 @@ def test_a_worker_that_died_after_journaling_is_not_run_again(fleet_env, host):
         run(target, message)
         raise SystemExit("worker killed before marking its claim")  # not an Exception: nothing catches it
 
-    message = FleetMessage(this_month(), "gamma").to_json()
+    message = reserved(journal, FleetMessage(this_month(), "gamma"))[0].to_json()
     with pytest.raises(SystemExit):
         handle_message(message, 1, settings, journal, journal_then_die)
     outcome = handle_message(message, 2, settings, journal, run)
@@ -183,18 +190,20 @@ class CountingJournal:
 def test_a_delivery_costs_one_claim_write_besides_its_run(fleet_env, host):
     settings = settings_of(fleet_env)
     counting = CountingJournal(Journal.from_settings(settings))
+    reserved(counting.journal, FleetMessage(this_month(), "alpha"))  # the sender's write, at fan-out
     handle_message(FleetMessage(this_month(), "alpha").to_json(), 1, settings, counting,
                    journaling_run(counting, []))
-    assert counting.calls == ["insert", "write_run"]  # no write after the run: its transaction marks it done
+    # read the reservation, claim it on its ETag; no write after the run: its transaction marks it done
+    assert counting.calls == ["get_entity", "replace_if_unchanged", "write_run"]
     counting.calls.clear()
     handle_message(FleetMessage(this_month(), "alpha").to_json(), 2, settings, counting, None)  # redelivered
-    assert counting.calls == ["insert", "get_entity", "query"]
+    assert counting.calls == ["get_entity", "query"]
 
 
 def test_another_run_of_the_target_does_not_count_as_the_messages_run(fleet_env, host):
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
-    message = FleetMessage(this_month(), "gamma")
+    (message,) = reserved(journal, FleetMessage(this_month(), "gamma"))
     Claims(journal).claim(message, utcnow(), 1)  # a delivery that claimed, then died before running
     calls: list[str] = []
     cli_run = journaling_run(journal, calls)(Target(name="gamma"), FleetMessage(this_month(), "gamma", 2, "cli"))
@@ -209,6 +218,7 @@ def test_a_run_that_does_not_carry_its_message_is_a_bug_not_a_result(fleet_env, 
     def forgets_origin(target, message):
         return journaling_run(journal, [])(target, FleetMessage(message.month, target.name, 9))
 
+    reserved(journal, FleetMessage(this_month(), "beta"))
     with pytest.raises(RuntimeError, match="does not carry its message"):
         handle_message(FleetMessage(this_month(), "beta").to_json(), 1, settings, journal, forgets_origin)
 
@@ -216,7 +226,7 @@ def test_a_run_that_does_not_carry_its_message_is_a_bug_not_a_result(fleet_env, 
 def test_a_crashed_claim_is_taken_over_once(fleet_env, host):
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
-    message = FleetMessage(this_month(), "alpha")
+    (message,) = reserved(journal, FleetMessage(this_month(), "alpha"))
     claims = Claims(journal)
     first = claims.claim(message, utcnow(), 1)  # a delivery that claimed, then died before running
     assert first.fresh and first.state == CLAIMED
@@ -243,7 +253,7 @@ def test_a_busy_target_is_retried_by_the_host_then_runs(fleet_env, host):
             raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
         return run(target, message)
 
-    enqueue(settings, [FleetMessage(this_month(), "alpha")])
+    enqueue(settings, reserved(journal, FleetMessage(this_month(), "alpha")))
     host.drain(lambda body, count: handle_message(body, count, settings, journal, lease_held_twice))
     assert [e.split(":")[0] for e in host.errors] == ["RetryLater", "RetryLater"]
     assert calls == ["alpha"] and len(runs_of(journal, "alpha")) == 1
@@ -267,7 +277,7 @@ def test_a_message_that_always_fails_is_poisoned_journaled_as_an_error_and_logge
     def always_fails(target, message):
         raise ConnectionError("database unreachable")
 
-    enqueue(settings, [FleetMessage(this_month(), "beta")])
+    enqueue(settings, reserved(journal, FleetMessage(this_month(), "beta")))
     host.drain(lambda body, count: handle_message(body, count, settings, journal, always_fails))
     assert len(host.errors) == MAX_DEQUEUE_COUNT  # delivered maxDequeueCount times, then moved
     assert host.client().peek_messages() == []
@@ -293,7 +303,7 @@ def test_a_message_that_always_fails_is_poisoned_journaled_as_an_error_and_logge
 def test_a_poisoned_message_whose_run_was_journaled_adds_no_error(fleet_env, host):
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
-    message = FleetMessage(this_month(), "gamma")
+    (message,) = reserved(journal, FleetMessage(this_month(), "gamma"))
     handle_message(message.to_json(), 1, settings, journal, journaling_run(journal, []))
     assert handle_poison(message.to_json(), settings, journal).action == "duplicate"
     assert [r["status"] for r in runs_of(journal, "gamma")] == ["pass"]
@@ -329,6 +339,8 @@ class QueueMsg:
 def test_queue_function_runs_the_targets_real_checks_and_journals_its_name(fleet_env, host, demo_db_url, env_patch):
     from test_function_app import fn
     env_patch(dict(fleet_env, DATABASE_URL=demo_db_url))
+    reserved(Journal.from_settings(settings_of(fleet_env)), FleetMessage(this_month(), "alpha"),
+             FleetMessage(this_month(), "beta"))
     fn("fleet_target_run")(QueueMsg(FleetMessage(this_month(), "alpha").to_json()))
     journal = Journal.from_settings(settings_of(fleet_env))
     (summary,) = runs_of(journal, "alpha")
@@ -413,6 +425,7 @@ def test_queued_targets_reuse_the_processs_journal_client(fleet_env, host, monke
     from azure.data.tables import TableClient
 
     from checks import queue_face
+    reserved(Journal.from_settings(settings_of(fleet_env)), *(FleetMessage(this_month(), n) for n in ("alpha", "beta", "gamma")))
     built = []
     real = Journal.from_settings
     monkeypatch.setattr(Journal, "from_settings", classmethod(lambda cls, *a, **k: built.append(1) or real(*a, **k)))
@@ -506,6 +519,7 @@ def test_a_poisoned_discovered_target_is_journaled_even_when_discovery_fails(tag
     monkeypatch.setattr(discovery, "discover_targets", refused)
     settings = settings_of(env)
     journal = Journal.from_settings(settings)
+    reserved(journal, FleetMessage(this_month(), "alpha"))
     with pytest.raises(discovery.DiscoveryError):  # the host retries the message, then poisons it
         handle_message(FleetMessage(this_month(), "alpha").to_json(), 1, settings, journal, None)
     assert handle_poison(FleetMessage(this_month(), "alpha").to_json(), settings, journal).action == "poisoned"
@@ -530,7 +544,7 @@ def test_a_busy_target_is_sent_again_later_without_failing_the_invocation(fleet_
         delays.append((later.deferred, seconds))
         enqueue(settings, [later])
 
-    enqueue(settings, [FleetMessage(this_month(), "alpha")])
+    enqueue(settings, reserved(journal, FleetMessage(this_month(), "alpha")))
     host.drain(lambda body, count: outcomes.append(
         handle_message(body, count, settings, journal, lease_held_twice, defer=defer)))
     assert host.errors == [] and [o.action for o in outcomes] == ["deferred", "deferred", "ran"]
@@ -548,6 +562,7 @@ def test_deferral_ends_in_the_hosts_retries_after_its_limit_or_when_the_queue_re
     def refused(later, seconds):
         raise DispatchError("fleet queue 'q': This request is not authorized (403)")
 
+    reserved(journal, FleetMessage(this_month(), "beta"), FleetMessage(this_month(), "gamma"))
     last = FleetMessage(this_month(), "beta", deferred=MAX_DEFERRALS).to_json()
     with pytest.raises(RetryLater):
         handle_message(last, 1, settings, journal, busy, defer=lambda later, seconds: pytest.fail("deferred again"))
@@ -564,6 +579,7 @@ def test_the_queue_function_defers_a_busy_target_with_a_hidden_copy(fleet_env, h
         return run_target
 
     monkeypatch.setattr(queue_face, "run_target_with", busy)
+    reserved(Journal.from_settings(settings_of(fleet_env)), FleetMessage(this_month(), "alpha"))
     answer = queue_face.run_queued(FleetMessage(this_month(), "alpha").to_json(), 1)
     assert answer["action"] == "deferred"
     assert host.client().peek_messages() == []  # hidden for DEFER_SECONDS

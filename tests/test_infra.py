@@ -593,12 +593,17 @@ def test_fleet_poison_alert_matches_the_poison_handlers_real_lines(caplog):
     (pattern,) = kql_regexes(query)
     assert (props["evaluationFrequency"], props["windowSize"], props["muteActionsDuration"]) == ("PT15M", "PT30M", "PT30M")
 
-    class NoJournal:  # the log line comes first, whatever the journal does
+    from checks.engine.timeutil import this_month
+
+    class NoJournal:  # the log line comes once the reservation is read, whatever the journal does next
         def get_entity(self, *args):
+            return {"State": "enqueued", "Trigger": "timer"}, "etag"
+
+        def query(self, *args):
             raise RuntimeError("stop after the log line")
 
     with caplog.at_level(logging.ERROR, logger="checks.dispatch"), pytest.raises(RuntimeError):
-        handle_poison(FleetMessage("2026-11", "prod-eu").to_json(), None, NoJournal())
+        handle_poison(FleetMessage(this_month(), "prod-eu").to_json(), None, NoJournal())
     (line,) = [r.getMessage() for r in caplog.records if r.name == "checks.dispatch"]
     assert re.search(pattern, line) and not re.search(pattern, "target prod-eu verified this month")
     target = re.search(r'extract\(@"([^"]+)", 1, message\)', query).group(1)

@@ -1,24 +1,30 @@
-"""One claim per (month, target, attempt), so a redelivered queue message never journals twice.
+"""One reservation, then one claim, per (month, target, attempt): a message runs only if the verifier sent it,
+and a redelivered message never journals twice.
 
-A claim is an entity of the journal table, partition `fleet-YYYY-MM` (not the month's own
-partition: the month's report reads that one), RowKey `<target>.<attempt>`. It is created with
-create_entity: of two deliveries of one message only one gets it (the other gets
-ResourceExistsError). States: claimed, or poisoned. A run is done when its journal entity carries
-the message (Run.origin, column FleetMessage): the run's own transaction marks it, so a message costs
-no write after its run. A claim found with no such run belongs to a worker that died: it
-can be taken over (conditional replace on its ETag, so of two redeliveries only one does). Claims
-written `done` by earlier versions still count as done.
+The entity lives in the journal table, partition `fleet-YYYY-MM` (not the month's own partition:
+the month's report reads that one), RowKey `<target>.<attempt>`. The sender (queue_face.fan_out)
+**reserves** it before sending the message (State `enqueued`, with create_entity): the attempt
+number is allocated here, by the journal, never taken from a message: the timer's is 1, an
+on-demand one the next free number from 2 (of two requests at once, each gets its own). A message
+whose entity does not exist was not sent by the verifier (a forged or replayed message): the
+handler refuses it and writes nothing. A delivery **claims** the reservation (conditional replace
+on its ETag, State `claimed`): of two deliveries of one message only one gets it. States:
+enqueued, claimed, or poisoned. A run is done when its journal entity carries the message
+(Run.origin, column FleetMessage): the run's own transaction marks it, so a message costs no write
+after its run. A claim found with no such run belongs to a worker that died: it can be taken over
+(conditional replace on its ETag, so of two redeliveries only one does). Claims written `done` by
+earlier versions still count as done.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
-from checks.dispatch.message import FleetMessage
+from checks.dispatch.message import MAX_ATTEMPT, FleetMessage
 from checks.engine.timeutil import as_datetime, month_of
 
-CLAIMED, DONE, POISONED = "claimed", "done", "poisoned"  # done: written by earlier versions only
+ENQUEUED, CLAIMED, DONE, POISONED = "enqueued", "claimed", "done", "poisoned"  # done: earlier versions only
 
 
 def partition(month: str) -> str:
@@ -29,7 +35,7 @@ def partition(month: str) -> str:
 class Claim:
     entity: dict[str, Any]
     etag: str | None
-    fresh: bool  # this delivery created it
+    fresh: bool  # this delivery claimed it (its reservation was still `enqueued`)
 
     @property
     def state(self) -> str:
@@ -50,15 +56,45 @@ class Claims:
     def __init__(self, journal: Any):
         self.journal = journal
 
-    def claim(self, message: FleetMessage, now: datetime, dequeue_count: int) -> Claim:
-        """Create the message's claim, or read the one a previous delivery created."""
-        entity = _entity(message, CLAIMED, now, dequeue_count)
-        if self.journal.insert(entity):
-            return Claim(entity, None, fresh=True)
-        found = self.journal.get_entity(entity["PartitionKey"], entity["RowKey"])
-        if found is None:  # deleted in between: claim again
-            return self.claim(message, now, dequeue_count)
-        return Claim(found[0], found[1], fresh=False)
+    def reserve(self, message: FleetMessage, now: datetime) -> bool:
+        """Record that the verifier sends this message; False when it was reserved already."""
+        entity = dict(_entity(message, ENQUEUED, now, 0), EnqueuedAt=now)
+        del entity["ClaimedAt"]
+        return self.journal.insert(entity)
+
+    def allocate(self, month: str, names: Iterable[str], trigger: str, now: datetime) -> list[FleetMessage]:
+        """Reserve one message per target: attempt 1 for the timer (a second firing re-sends the same
+        message, a duplicate), else each target's next free attempt from 2. DispatchError when none is left."""
+        if trigger == "timer":
+            messages = [FleetMessage(month, name, 1, trigger) for name in names]
+            for message in messages:
+                self.reserve(message, now)
+            return messages
+        highest, messages = self.attempts(month), []
+        for name in names:
+            attempt = max(highest.get(name, 0), 1) + 1
+            while attempt <= MAX_ATTEMPT and not self.reserve(FleetMessage(month, name, attempt, trigger), now):
+                attempt += 1  # taken by a request at the same moment: the next one
+            if attempt > MAX_ATTEMPT:
+                from checks.dispatch.queue import DispatchError
+                raise DispatchError(f"target {name}: no attempt number left for {month} (at most {MAX_ATTEMPT})")
+            messages.append(FleetMessage(month, name, attempt, trigger))
+        return messages
+
+    def claim(self, message: FleetMessage, now: datetime, dequeue_count: int) -> Claim | None:
+        """Claim the message's reservation, or read the claim a previous delivery made; None when the
+        verifier never reserved it (not its message)."""
+        for _ in range(3):  # an enqueued reservation claimed by another delivery in between: read it again
+            found = self.journal.get_entity(partition(message.month), message.key)
+            if found is None:
+                return None
+            entity, etag = found
+            if entity.get("State") != ENQUEUED:
+                return Claim(entity, etag, fresh=False)
+            mine = dict(entity, State=CLAIMED, ClaimedAt=now, DequeueCount=dequeue_count)
+            if self.journal.replace_if_unchanged(mine, etag):
+                return Claim(mine, None, fresh=True)
+        return Claim(entity, etag, fresh=False)
 
     def take_over(self, claim: Claim, now: datetime, dequeue_count: int) -> bool:
         """Re-run a message whose previous delivery never finished; False when another delivery did first."""
@@ -72,11 +108,12 @@ class Claims:
         self.journal.upsert(entity)  # merge: the claim's other columns stay
 
     def attempts(self, month: str) -> dict[str, int]:
-        """{target: highest attempt claimed this month}: one partition query."""
+        """{target: highest attempt reserved or claimed this month}: one partition query (unreadable rows ignored)."""
         highest: dict[str, int] = {}
         for row in self.journal.query("PartitionKey eq @pk and Kind eq 'claim'", {"pk": partition(month)}):
-            name, attempt = str(row.get("TargetName", "")), int(row.get("Attempt", 0))
-            highest[name] = max(highest.get(name, 0), attempt)
+            name, attempt = row.get("TargetName"), row.get("Attempt")
+            if isinstance(name, str) and type(attempt) is int and 1 <= attempt <= MAX_ATTEMPT:
+                highest[name] = max(highest.get(name, 0), attempt)
         return highest
 
     def poison_marker(self, message: FleetMessage, now: datetime, dequeue_count: int) -> bool:

@@ -1,13 +1,19 @@
 """What the queue-triggered functions do: run one target's checks for a message, or record a poisoned one.
 
-`handle_message` never journals a message twice: it claims (month, target, attempt) first
-(claims.py). A bad or unknown message is acknowledged with an error in the log (retrying cannot fix
-it). When the target's run lease is held, a copy of the message is sent again, hidden a while (the
+`handle_message` runs only a message the verifier sent, and never journals one twice: it claims the
+reservation of (month, target, attempt) first (claims.py). A message that cannot be used is
+acknowledged (the invocation succeeds: retrying cannot fix it, and it never reaches the poison
+queue) with a `fleet message dropped ...` error line, redacted, that the poison alert reads, and
+nothing is written: not a fleet message (unreadable, over MAX_MESSAGE_BYTES, nested, a field out of
+form), a month other than the current one (message.py in_window), a target not in the fleet, or no
+reservation in the journal (forged, replayed, or its trigger not the reserved one). When the target's run lease is held, a copy of the message is sent again, hidden a while (the
 invocation succeeds: a busy target is no failure); after MAX_DEFERRALS, or when the queue refuses the
 copy, RetryLater is raised: the host makes the message visible again after host.json's
 visibilityTimeout and, after maxDequeueCount deliveries, moves it to `<queue>-poison`, where
 `handle_poison` journals an error result for the target so the month's report shows it was not
-verified, and logs the line the poison alert (infra/modules/alerts.bicep) reads.
+verified, and logs the line the poison alert (infra/modules/alerts.bicep) reads. A poison message is
+held to the same rules (its month, its reservation): a forged one journals nothing for any name, it
+is logged (`fleet poison message ...`, the same alert) and acknowledged.
 """
 from __future__ import annotations
 
@@ -17,13 +23,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from checks.dispatch.claims import DONE, POISONED, Claims, journaled_run, partition
-from checks.dispatch.message import BadMessage, FleetMessage
+from checks.dispatch.claims import DONE, POISONED, Claim, Claims, journaled_run, partition
+from checks.dispatch.message import BadMessage, FleetMessage, shown
 from checks.dispatch.targets import message_target, message_targets
 from checks.engine.fleet import DELIVERY_CHECK, FleetTarget
 from checks.engine.model import CheckResult, Run, Severity, Status, new_run_id
 from checks.engine.target import Target
-from checks.engine.timeutil import as_datetime, utcnow
+from checks.engine.timeutil import as_datetime, month_of, utcnow
 from checks.journal.lease import RunInProgress
 
 log = logging.getLogger("checks.dispatch")
@@ -42,7 +48,7 @@ class RetryLater(Exception):
 
 @dataclass
 class Outcome:
-    action: str  # ran | duplicate | deferred | bad-message | unknown-target | poisoned
+    action: str  # ran | duplicate | deferred | bad-message | refused | unknown-target | poisoned
     target: str = ""
     run_id: str = ""
     status: str = ""
@@ -55,13 +61,16 @@ class Outcome:
 def handle_message(body: str | bytes, dequeue_count: int, settings: Any, journal: Any, run_target: RunTarget,
                    now: datetime | None = None, defer: Defer | None = None) -> Outcome:
     """Run the message's target once per (month, target, attempt); see the module docstring."""
-    parsed = _parse(body, settings)
+    now = now or utcnow()
+    parsed = _parse(body, settings, now)
     if isinstance(parsed, Outcome):
         return parsed
     message, target = parsed
-    now = now or utcnow()
     claims = Claims(journal)
     claim = claims.claim(message, now, dequeue_count)
+    why = not_sent(message, claim)
+    if why or claim is None:
+        return _refused("fleet message dropped", message, why)
     if not claim.fresh:
         if claim.state in (DONE, POISONED):
             return Outcome("duplicate", message.target, claim.run_id, detail=f"already {claim.state}")
@@ -100,12 +109,15 @@ def _defer(message: FleetMessage, defer: Defer | None, busy: RunInProgress) -> O
     return Outcome("deferred", message.target, detail=detail)
 
 
-def _parse(body: str | bytes, settings: Any) -> tuple[FleetMessage, FleetTarget] | Outcome:
+def _parse(body: str | bytes, settings: Any, now: datetime) -> tuple[FleetMessage, FleetTarget] | Outcome:
+    """The message and its target, or the Outcome of a message dropped before any I/O but discovery."""
     try:
         message = FleetMessage.from_text(body)
     except BadMessage as exc:
         log.error("fleet message dropped (not a fleet message): %s", exc)
         return Outcome("bad-message", detail=str(exc))
+    if not message.in_window(now):
+        return _refused("fleet message dropped", message, out_of_window(message, now))
     fleet = message_targets(settings)  # DiscoveryError goes to the host: retried, then poisoned and reported
     target = next((t for t in fleet if t.name == message.target), None)
     if target is None:
@@ -115,21 +127,49 @@ def _parse(body: str | bytes, settings: Any) -> tuple[FleetMessage, FleetTarget]
     return message, target
 
 
+def out_of_window(message: FleetMessage, now: datetime) -> str:
+    return (f"month {message.month} is not the current month ({month_of(now)}): a message runs only in its own "
+            "month (sent long ago, or forged)")
+
+
+def not_sent(message: FleetMessage, claim: Claim | None) -> str:
+    """Why the journal says the verifier did not send this message ('' when it did)."""
+    if claim is None:
+        return "no reservation in the journal: the verifier did not send it (forged, or from another deployment)"
+    reserved = claim.entity.get("Trigger")
+    if reserved != message.trigger:
+        return f"trigger {message.trigger} is not the reserved one ({shown(reserved)}): not the message the verifier sent"
+    return ""
+
+
+def _refused(line: str, message: FleetMessage, why: str) -> Outcome:
+    """A well-formed message the verifier will not use: the alert's error line, nothing written."""
+    detail = f"{message.origin} ({message.trigger}): {why}"
+    log.error("%s: %s", line, detail, extra={"target": message.target, "month": message.month})
+    return Outcome("refused", message.target, detail=detail)
+
+
 def handle_poison(body: str | bytes, settings: Any, journal: Any, attempts: int = MAX_DEQUEUE_COUNT,
                   now: datetime | None = None) -> Outcome:
-    """A message the host gave up on: log the alert's line and journal an error result for its target, once."""
+    """A message the host gave up on: log the alert's line and journal an error result for its target, once;
+    only for a message the verifier sent (its month, its reservation), else logged and nothing written."""
+    now = now or utcnow()
     try:
         message = FleetMessage.from_text(body)
     except BadMessage as exc:
         log.error("fleet poison message: target unknown, not verified this month: %s", exc)
         return Outcome("bad-message", detail=str(exc))
-    now = now or utcnow()
+    if not message.in_window(now):
+        return _refused("fleet poison message dropped", message, out_of_window(message, now))
+    found = journal.get_entity(partition(message.month), message.key)
+    why = not_sent(message, Claim(found[0], found[1], fresh=False) if found else None)
+    if why or found is None:
+        return _refused("fleet poison message dropped", message, why)
     text = poisoned_text(message, attempts)
     log.error("%s", text, extra={"target": message.target, "month": message.month, "status": "error"})
-    claims = Claims(journal)
-    found = journal.get_entity(partition(message.month), message.key)
-    ran = found and (found[0].get("RunId") if found[0].get("State") == DONE else
-                     journaled_run(journal, message, as_datetime(found[0].get("ClaimedAt")), now))
+    claims, entity = Claims(journal), found[0]
+    since = as_datetime(entity.get("ClaimedAt") or entity.get("EnqueuedAt"))
+    ran = entity.get("RunId") if entity.get("State") == DONE else journaled_run(journal, message, since, now)
     if ran:  # ran after all (e.g. only the host's delete of the message failed)
         return Outcome("duplicate", message.target, str(ran), detail="its run was journaled")
     if not claims.poison_marker(message, now, attempts):
