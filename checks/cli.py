@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     signoff.add_argument("--month", type=_month, required=True, help=_("YYYY-MM"))
     signoff.add_argument("--by", required=True, metavar="NAME", help=_("who reviewed it"))
     signoff.add_argument("--comment", default="", help=_("optional remark (at most 500 characters)"))
+    signoff.add_argument("--force", action="store_true", help=_("sign off a month in which no run verified "
+                         "anything (needs --comment saying why; recorded as forced)"))
     _add_target_options(report, signoff)
     _common_everywhere(parser)
     return parser
@@ -358,7 +360,7 @@ def cmd_signoff(args, out: TextIO, env) -> int:
     settings = load_settings(env)
     try:
         stored, report = sign_off_target(open_journal(settings), args.month, args.by, args.comment, settings,
-                                         args.target, via="cli")
+                                         args.target, via="cli", force=args.force)
     except ReportError as exc:
         raise UsageError(reason_text(exc)) from None
     if args.target:

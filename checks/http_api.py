@@ -415,9 +415,10 @@ def html_response(html: str, status: int = 200) -> func.HttpResponse:
 
 @handle
 def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
-    """POST /api/report/{month}/signoff {"by": "NAME", "comment": "...", "target": "NAME (required with several)"}."""
+    """POST /api/report/{month}/signoff {"by": "NAME", "comment": "...", "target": "NAME (required with several)",
+    "force": true (a month without evidence; needs a comment)}: 409 when no run of the month verified anything."""
     from dataclasses import asdict
-    from checks.report.checklist import ReportError, check_month
+    from checks.report.checklist import ReportError, SignOffRefused, check_month
     from checks.report.fleet import sign_off_target
     from checks.service import load_settings, open_journal
 
@@ -426,14 +427,16 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
         check_month(month)
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
-    body = read_json_body(req, {"by": str, "comment": str, "target": str})
+    body = read_json_body(req, {"by": str, "comment": str, "target": str, "force": bool})
     if "by" not in body:
         raise BadRequest(msg("field 'by' (who reviewed the month) is required, e.g. {example}",
                              example='{"by": "Dr. A. Example"}'))
     settings = load_settings()
     try:
         stored, month_state = sign_off_target(open_journal(settings), month, body["by"], body.get("comment"),
-                                              settings, body.get("target"), via="http")
+                                              settings, body.get("target"), via="http", force=body.get("force", False))
+    except SignOffRefused as exc:
+        raise BadRequest(str(exc), 409) from None
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
     return json_response({"month": month, "target": body.get("target"), "signoff": asdict(stored),

@@ -336,10 +336,13 @@ def test_build_month_is_pure_and_tolerates_a_malformed_entity():
              "Trigger": "timer", "StartedAt": "2026-10-01T06:00:00+00:00", "Status": "pass"},
             {"Kind": "check", "RunId": "20261001T060000Z-999999", "CheckId": "blob.soft_delete", "Status": "bogus"},
             {"Kind": "check", "RunId": "20261001T060000Z-999999", "CheckId": "postgres.retention", "Status": "pass",
+             "StartedAt": "2026-10-01T06:00:01+00:00",
              "Details": json.dumps({"retention_days": 35, "earliest_restore": "2026-08-27T06:00:00Z"})}]
     report = build_month("2026-10", rows, at(26))
-    assert report.box("retention").state == TICKED and report.box("soft_delete").state == NO_EVIDENCE
-    assert report.notes == ["1 unreadable check entity ignored"]
+    # the malformed result stands as an error of its check in its run: it never ticks, it is said
+    assert report.box("retention").state == TICKED and report.box("soft_delete").state == "error"
+    assert report.notes == ["unreadable entity (no RowKey): Status is not one of pass, warn, fail, error, skipped: "
+                            "bogus"]
     assert report.generated_at == "2026-10-26T06:00:00Z"
 
 

@@ -224,11 +224,14 @@ def test_http_report_target_fleet_and_signoff(env, env_patch, fleet_journal):
                                         headers={"Content-Type": "application/json"}, body=json.dumps(body).encode()))
     answer = post({"by": "Dr. H"})
     assert answer.status_code == 400 and "known targets: prod, preprod, staging" in json.loads(answer.get_body())["error"]
-    answer = post({"by": "Dr. H", "target": "staging"})
+    answer = post({"by": "Dr. H", "target": "staging"})  # staging has no run this month: nothing to sign
+    assert answer.status_code == 409 and "force" in json.loads(answer.get_body())["error"]
+    answer = post({"by": "Dr. H", "target": "staging", "force": True, "comment": "staging was decommissioned"})
     data = json.loads(answer.get_body())
     assert answer.status_code == 201 and data["target"] == "staging" and data["boxes_ticked"] == 0
+    assert data["signoff"]["forced"] is True
     stored = [r for r in fleet_journal.partition(MONTH) if r["Kind"] == "signoff"]
-    assert [(r["TargetName"], r["Via"]) for r in stored] == [("staging", "http")]
+    assert [(r["TargetName"], r["Via"], r["Forced"]) for r in stored] == [("staging", "http", True)]
 
 
 def test_pages_and_static_site_for_several_targets(env, env_patch, fleet_journal, tmp_path):

@@ -81,7 +81,9 @@ def restore(ctx: RunContext) -> Outcome:
 # --- journal ------------------------------------------------------------------------------------
 def load_drills(journal) -> list[Drill]:
     """All drills, newest first (drill ids sort by time)."""
-    drills = [Drill.from_entity(e) for e in journal.partition(PARTITION)]
+    from checks.drill.records import read_drills  # an unreadable entity is logged, never a drill
+
+    drills = read_drills(journal.partition(PARTITION))
     return sorted(drills, key=lambda d: d.drill_id, reverse=True)
 
 

@@ -10,18 +10,18 @@ operations, the summary in the last chunk, so a run with a summary entity is com
 """
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from checks import __version__
 from checks.engine.config import ConfigError, Settings, variable_name
-from checks.engine.model import CheckResult, JournalUnavailable, Run, Severity, Status
+from checks.engine.model import CheckResult, JournalUnavailable, Run
 from checks.engine.redact import redact, redact_obj
 from checks.engine.target import Target
-from checks.engine.timeutil import as_datetime
 from checks.journal.bounds import LIMITS, batches, bound_entity, bounded_json, cut
+from checks.journal.entities import (COUNT_COLUMNS, EntityError, Unreadable, read_ack, read_check, read_partition, read_run, run_of,
+                                     unreadable as entity_unreadable)
 
 log = logging.getLogger("checks.journal.store")
 
@@ -49,13 +49,7 @@ def _bounded_json(details: dict[str, Any]) -> str:
     return bounded_json(redact_obj(details), MAX_DETAILS_CHARS)
 
 
-# run summary columns holding how many results had each status
-COUNT_COLUMNS = {"pass": "Passed", "warn": "Warned", "fail": "Failed", "error": "Errors", "skipped": "Skipped"}
-
-
-def counts_of_entity(row: dict[str, Any]) -> dict[str, int]:
-    """{status: number of results} of a run summary entity."""
-    return {status: row.get(column, 0) for status, column in COUNT_COLUMNS.items()}
+# run summary columns holding how many results had each status: COUNT_COLUMNS (checks/journal/entities.py)
 
 
 def run_entity(run: Run) -> dict[str, Any]:
@@ -114,46 +108,32 @@ def reduced_run(run: Run, why: str) -> Run:
 
 
 def result_from_entity(entity: dict[str, Any]) -> CheckResult:
-    return CheckResult(
-        check_id=entity["CheckId"], title=entity.get("Title", ""), status=Status(entity["Status"]),
-        severity=Severity(entity.get("Severity", "medium")), summary=entity.get("Summary", ""),
-        details=json.loads(entity.get("Details") or "{}"), remediation=entity.get("Remediation", ""),
-        started_at=as_datetime(entity.get("StartedAt")), duration_ms=int(entity.get("DurationMs", 0)),
-        messages=_messages(entity.get("Messages")))
-
-
-def _messages(stored: str | None) -> dict[str, Any]:
-    """The language-neutral messages of a check entity; {} for entities written before them or
-    cut by the size bounds (those render as stored)."""
-    try:
-        value = json.loads(stored or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()) else {}
+    """A check entity's result; EntityError (a ValueError naming the field) when it is unreadable."""
+    return read_check(entity)[1]
 
 
 def run_from_entities(summary: dict[str, Any], checks: Iterable[dict[str, Any]]) -> Run:
-    run = Run(run_id=summary["RunId"], trigger=summary.get("Trigger", ""),
-              started_at=as_datetime(summary.get("StartedAt")),
-              finished_at=as_datetime(summary.get("FinishedAt")), dry_run=bool(summary.get("DryRun")),
-              notes=json.loads(summary.get("Notes") or "[]"), journal_status="written",
-              target=Target.from_columns(summary), origin=str(summary.get("FleetMessage") or ""))
-    run.results = sorted((result_from_entity(e) for e in checks), key=lambda r: r.check_id)
+    """A run from its summary and check entities, read by checks/journal/entities.py: EntityError when
+    the summary is unreadable; an unreadable check entity stands as an error result."""
+    part = read_partition([summary, *checks])
+    if not part.runs or part.damaged:
+        read_run(summary)  # raises EntityError saying why
+    head = next(iter(part.runs.values()))
+    run = run_of(head, part.results.get(head.run_id, {}))
+    run.notes += [n for n in part.notes() if n not in run.notes]
     return run
 
 
 def run_summary(row: dict[str, Any]) -> dict[str, Any]:
-    """A run summary entity as plain data (JSON-ready)."""
+    """A run summary entity as plain data (JSON-ready); EntityError when it is unreadable."""
+    head = read_run(row)
     return {
-        "run_id": row["RunId"], "trigger": row.get("Trigger", ""), "status": row.get("Status", ""),
-        "started_at": as_datetime(row.get("StartedAt")).isoformat(),
-        "finished_at": as_datetime(row.get("FinishedAt")).isoformat(),
-        "duration_ms": row.get("DurationMs"), "dry_run": bool(row.get("DryRun")),
-        "check_count": row.get("CheckCount", 0),
-        "counts": counts_of_entity(row),
-        "notes": json.loads(row.get("Notes") or "[]"),
-        "target": (Target.from_columns(row) or Target()).to_dict() if "TargetOverride" in row else None,
-        **({"origin": row["FleetMessage"]} if row.get("FleetMessage") else {}),
+        "run_id": head.run_id, "trigger": head.trigger, "status": head.status.value,
+        "started_at": head.started_at.isoformat(), "finished_at": head.finished_at.isoformat(),
+        "duration_ms": head.duration_ms, "dry_run": head.dry_run, "check_count": head.check_count,
+        "counts": dict(head.counts), "notes": list(head.notes),
+        "target": (head.target or Target()).to_dict() if head.target is not None else None,
+        **({"origin": head.origin} if head.origin else {}),
     }
 
 
@@ -261,6 +241,9 @@ class Journal:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
         try:
             return [_entity_dict(e) for e in self._table.query_entities(filter_, parameters=parameters or {})]
+        except (ValueError, TypeError, OverflowError) as exc:  # the SDK could not decode an entity (a bad Edm value)
+            raise JournalUnavailable(f"journal read failed: the Tables SDK could not decode an entity "
+                                     f"({redact(_short(exc))[:200]}); find it with Azure Storage Explorer") from None
         except ResourceNotFoundError:
             return []  # no table yet = no entries
         except AzureError as exc:
@@ -270,18 +253,31 @@ class Journal:
         """Every entity of one partition: one query (paged by the SDK)."""
         return self.query("PartitionKey eq @pk", {"pk": partition_key})
 
-    def list_runs(self, month: str) -> list[dict[str, Any]]:
-        """Run summaries of a month, newest first (one partition query)."""
-        rows = self.query("PartitionKey eq @pk and Kind eq 'run'", {"pk": month})
-        return [run_summary(row) for row in rows]
+    def list_runs(self, month: str, unreadable: list[Unreadable] | None = None) -> list[dict[str, Any]]:
+        """Run summaries of a month, newest first (one partition query); an unreadable summary is left
+        out (logged, and added to `unreadable` when given)."""
+        out = []
+        for row in self.query("PartitionKey eq @pk and Kind eq 'run'", {"pk": month}):
+            try:
+                out.append(run_summary(row))
+            except EntityError as exc:
+                bad = entity_unreadable(row, exc)
+                log.warning("journal %s: %s", month, bad.note())
+                if unreadable is not None:
+                    unreadable.append(bad)
+        return out
 
     def get_run(self, run_id: str) -> Run | None:
+        """The run with its results; a run whose summary is unreadable reads as an error run saying so
+        (checks/journal/entities.py), None when the journal holds no summary of it."""
         rows = self.query("PartitionKey eq @pk and RunId eq @rid",
                           {"pk": month_of_run_id(run_id), "rid": run_id})
-        summary = next((r for r in rows if r.get("Kind") == "run"), None)
-        if summary is None:
+        part = read_partition(rows)
+        if run_id not in part.runs:
             return None
-        return run_from_entities(summary, [r for r in rows if r.get("Kind") == "check"])
+        run = run_of(part.runs[run_id], part.results.get(run_id, {}))
+        run.notes += [n for n in part.notes() if n not in run.notes]
+        return run
 
     def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "",
                       accepted_only: bool = False) -> CheckResult | None:
@@ -293,23 +289,31 @@ class Journal:
                               {"pk": month, "cid": check_id})
             for row in rows:  # RowKey order = newest first
                 if row.get("RunId") != exclude_run_id:
-                    return result_from_entity(row)
+                    try:
+                        return result_from_entity(row)
+                    except EntityError as exc:  # never a baseline: logged, the next one is looked at
+                        log.warning("journal %s: %s", month, entity_unreadable(row, exc).note())
         return None
+
+    def baseline(self, target: Target, tables: Iterable[str], now: datetime) -> dict[str, Any]:
+        """{table: Accepted}: each table's newest accepted count of this target and database, however old
+        (checks/journal/baseline.py)."""
+        from checks.journal.baseline import read_baseline
+        return read_baseline(self, target, tables, now)
 
     def latest_ack(self, check_id: str, months: Iterable[str]) -> dict[str, Any] | None:
         """The newest acknowledgement (Kind=ack) of a result of this check, as plain data, or None."""
         for month in months:
             rows = self.query("PartitionKey eq @pk and Kind eq 'ack' and CheckId eq @cid", {"pk": month, "cid": check_id})
-            if rows:
-                return ack_summary(max(rows, key=lambda r: as_datetime(r.get("AckAt"))))
+            acks = read_partition(rows).acks  # an unreadable acknowledgement is never a baseline
+            if acks:
+                return max(acks, key=lambda a: a["at"])
         return None
 
 
 def ack_summary(row: dict[str, Any]) -> dict[str, Any]:
-    """An acknowledgement entity as plain data (JSON-ready)."""
-    return {"run_id": row.get("RunId", ""), "check_id": row.get("CheckId", ""), "by": row.get("AckBy", ""),
-            "reason": row.get("AckReason", ""), "at": as_datetime(row.get("AckAt")).isoformat(),
-            "counts": json.loads(row.get("Counts") or "{}"), "target": row.get("CountsTarget") or None}
+    """An acknowledgement entity as plain data (JSON-ready); EntityError when it is unreadable."""
+    return read_ack(row)
 
 
 def _table_client(settings: Settings, credential: Any, client_kwargs: dict[str, Any]) -> Any:

@@ -40,13 +40,14 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from checks import __version__
-from checks.journal.store import JournalUnavailable, ack_summary, counts_of_entity, result_from_entity
+from checks.journal.entities import read_partition
+from checks.journal.store import JournalUnavailable
 from checks.engine.i18n import msg, msgn, remediation_of, summary_of
 from checks.engine.model import CheckResult, Status, something_ran
 from checks.engine.target import Target
 from checks.engine.redact import redact
 from checks.report.protections import month_protections
-from checks.engine.timeutil import is_month, journal_iso, month_of
+from checks.engine.timeutil import is_month, iso_z, journal_iso, month_of
 from checks.report.model import (BOXES, DELIVERY_CHECK, ERROR, FAILED, NO_EVIDENCE, PARTIAL, STATE_OF, TICKED, WARNING,
                                   Box, BoxSpec, DRILL_CHECK, DRILL_TRIGGER, Drill, Evidence, MonthReport, Overview,
                                   Problem, ReportError, RunRef, SignOff)
@@ -119,41 +120,25 @@ def about_production(target: Target | None, production: Target | None) -> bool:
 def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime | None = None,
                 production: Target | None = None) -> MonthReport:
     """The checklist of `month` from the entities of its partition (pure: no I/O); boxes are ticked
-    only by runs about `production` (the configured target)."""
+    only by runs about `production` (the configured target). Every entity is read through
+    checks/journal/entities.py: an unreadable one is a note (and, in its run, an error), never evidence."""
     notes: list[str] = []
-    run_rows = {r["RunId"]: r for r in rows if r.get("Kind") == "run" and r.get("RunId")}
-    runs = sorted((RunRef(run_id=r["RunId"], started_at=journal_iso(r.get("StartedAt")), trigger=str(r.get("Trigger", "")),
-                          dry_run=bool(r.get("DryRun")), status=str(r.get("Status", "")),
-                          counts=counts_of_entity(r), target=Target.from_columns(r))
-                   for r in run_rows.values()), key=lambda r: (r.started_at, r.run_id), reverse=True)
-    results: dict[str, dict[str, CheckResult]] = defaultdict(dict)
-    orphans, unreadable = set(), 0
-    for row in rows:
-        if row.get("Kind") != "check":
-            continue
-        if row.get("RunId") not in run_rows:
-            orphans.add(row.get("RunId"))
-            continue
-        try:
-            result = result_from_entity(row)
-        except (KeyError, ValueError, TypeError):
-            unreadable += 1
-            continue
-        results[row["RunId"]][result.check_id] = result
-    if orphans:
+    part = read_partition(rows)
+    runs = sorted((RunRef(run_id=r.run_id, started_at=iso_z(r.started_at), trigger=r.trigger, dry_run=r.dry_run,
+                          status=r.status.value, counts=dict(r.counts), target=r.target)
+                   for r in part.runs.values()), key=lambda r: (r.started_at, r.run_id), reverse=True)
+    results: dict[str, dict[str, CheckResult]] = defaultdict(dict, part.results)
+    if part.orphans:
         notes.append(msgn("{count} incomplete run without a run summary ignored: {runs}",
                           "{count} incomplete runs without a run summary ignored: {runs}", "count",
-                          count=len(orphans), runs=", ".join(sorted(str(o) for o in orphans)[:5])))
-    if unreadable:
-        notes.append(msgn("{count} unreadable check entity ignored", "{count} unreadable check entities ignored",
-                          "count", count=unreadable))
-
+                          count=len(part.orphans), runs=", ".join(sorted(str(o) for o in part.orphans)[:5])))
+    notes += part.notes()
     evidence, empty, undelivered = _evidence_runs(runs, results, production, notes)
     # a drill run's database checks look at the restored copy, not production: no evidence for boxes 1-4
     verification = [r for r in evidence if r.trigger != DRILL_TRIGGER]
     boxes = [_single_box(spec, verification, results) for spec in BOXES[:3]]
     boxes.append(_dry_run_box(BOXES[3], verification, results))
-    boxes.append(_journal_box(BOXES[4], evidence))
+    boxes.append(_journal_box(BOXES[4], [r for r in evidence if r.run_id not in part.damaged]))
     if empty and not evidence:
         boxes[-1].remarks = [f"{len(empty)} run(s) recorded, but in none of them did a check run"]
     if undelivered and not evidence:  # a failed delivery is journaled, but it is not a verification result
@@ -162,12 +147,12 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     about = [r for r in runs if r.run_id in empty or about_production(r.target, production)]
     drill = _drill(about, results)  # a drill of another target is not this one's
     digest = _digest(month, runs, boxes)
-    signoffs = _signoffs(rows, digest)
+    signoffs = _signoffs(part.signoffs, digest)
     return MonthReport(month=month, generated_at=journal_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
                        boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest,
                        protections=month_protections(verification, results),
                        target=production.label() if production else "",
-                       acks=sorted((ack_summary(r) for r in rows if r.get("Kind") == "ack"), key=lambda a: a["at"]),
+                       acks=sorted(part.acks, key=lambda a: a["at"]),
                        undelivered=undelivered)
 
 
@@ -327,16 +312,10 @@ def _digest(month: str, runs: list[RunRef], boxes: list[Box]) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _signoffs(rows: list[dict[str, Any]], digest: str) -> list[SignOff]:
-    out = []
-    for row in rows:
-        if row.get("Kind") != "signoff":
-            continue
-        out.append(SignOff(by=str(row.get("SignedBy", "")), at=journal_iso(row.get("SignedAt")),
-                           comment=str(row.get("Comment", "")), via=str(row.get("Via", "")),
-                           digest=str(row.get("ReportDigest", "")),
-                           run_count=int(row.get("RunCount", 0) or 0), boxes_ticked=int(row.get("BoxesTicked", 0) or 0),
-                           current=row.get("ReportDigest") == digest))
+def _signoffs(entries: list[dict[str, Any]], digest: str) -> list[SignOff]:
+    out = [SignOff(by=e["by"], at=iso_z(e["at"]), comment=e["comment"], via=e["via"], digest=e["digest"],
+                   run_count=e["run_count"], boxes_ticked=e["boxes_ticked"], current=e["digest"] == digest,
+                   forced=e["forced"]) for e in entries]
     return sorted(out, key=lambda s: s.at)
 
 
@@ -384,28 +363,55 @@ def validate_signoff(month: str, by: Any, comment: Any, now: datetime) -> tuple[
     return name, text
 
 
+class SignOffRefused(ReportError):
+    """A sign-off of a month where no run verified anything (HTTP 409, CLI exit 2); `force` with a
+    comment saying why records it anyway, marked as forced."""
+
+
 def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str = "cli",
              now: datetime | None = None, production: Target | None = None,
-             target_name: str = "") -> tuple[SignOff, MonthReport]:
+             target_name: str = "", force: bool = False) -> tuple[SignOff, MonthReport]:
     """Record who reviewed `month` (insert-only: an earlier sign-off is never overwritten), for the
     target called `target_name` (`journal` then shows that target's entities: fleet.TargetJournal).
+    A month without evidence (no run recorded, or none that verified anything) is refused unless
+    `force`, which needs a comment and is stored as `Forced`.
 
     Returns the stored sign-off and the report it was given on (read first: one partition query).
     """
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     name, text = validate_signoff(month, by, comment, now)
+    if not isinstance(force, bool):
+        raise ReportError(msg("force must be true or false"))
+    if force and not text:
+        raise ReportError(msg("a forced sign-off needs a comment (--comment, field comment) saying why"))
     report = month_report(journal, month, now, production)
+    forced = not report.box("journal").ticked
+    if forced and not force:
+        raise SignOffRefused(_nothing_to_sign(month, target_name, report))
     entity = {
         "PartitionKey": month, "Kind": "signoff", "SignedBy": name, "SignedAt": now,
         "Comment": redact(text), "Via": via,
         "ReportDigest": report.digest, "RunCount": len(report.runs), "BoxesTicked": report.ticked,
         "AppVersion": __version__, **({"TargetName": target_name} if target_name else {}),
+        **({"Forced": True} if forced else {}),
     }
     _insert(journal, entity, f"signoff-{now:%Y%m%dT%H%M%S%f}Z")
-    stored = SignOff(by=name, at=journal_iso(now), comment=entity["Comment"], via=via,
-                     digest=report.digest, run_count=len(report.runs), boxes_ticked=report.ticked, current=True)
+    stored = SignOff(by=name, at=journal_iso(now), comment=entity["Comment"], via=via, digest=report.digest,
+                     run_count=len(report.runs), boxes_ticked=report.ticked, current=True, forced=forced)
     report.signoffs.append(stored)
     return stored, report
+
+
+def _nothing_to_sign(month: str, target_name: str, report: MonthReport) -> str:
+    who = msg(" for target {target}", target=target_name) if target_name else ""
+    if not report.runs:
+        why = msg("no run of {month}{who} is recorded in the journal", month=month, who=who)
+    else:
+        why = msgn("{count} run of {month}{who} is recorded, but none of them verified anything",
+                   "{count} runs of {month}{who} are recorded, but none of them verified anything", "count",
+                   count=len(report.runs), month=month, who=who)
+    return msg("cannot sign off: {why}; to record a sign-off anyway, add --force (field force) with a comment "
+               "saying why", why=why)
 
 
 def _insert(journal: Any, entity: dict[str, Any], row_prefix: str) -> None:

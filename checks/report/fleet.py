@@ -75,7 +75,7 @@ def _owners(row: dict[str, Any], names: list[str], by_resources: dict[tuple, lis
     everyone = names if single else []  # a fleet of one owns what names no other target, as before names
     kind = row.get("Kind")
     if kind == "signoff":
-        name = row.get("TargetName") or ""
+        name = str(row.get("TargetName") or "")  # not text: unreadable later (checks/journal/entities.py)
         return ([name], None) if name in names else (([], name) if name else (everyone, None))
     if kind not in ("run", "check"):
         return everyone, None
@@ -176,11 +176,12 @@ def checklist_for(journal: Any, month: str, settings: Any, *, target: str | None
 
 
 def sign_off_target(journal: Any, month: str, by: Any, comment: Any, settings: Any, target: str | None = None,
-                    *, via: str = "cli", now: datetime | None = None) -> tuple[Any, MonthReport]:
-    """Sign off one target's month (stored with its name); `target` None: the only target."""
+                    *, via: str = "cli", now: datetime | None = None, force: bool = False) -> tuple[Any, MonthReport]:
+    """Sign off one target's month (stored with its name); `target` None: the only target. `force`:
+    checklist.sign_off (a month without evidence only with it and a comment)."""
     scope = scope_named(settings, target)
     return sign_off(TargetJournal(journal, scope), month, by, comment, via=via, now=now, production=scope.target,
-                    target_name=scope.name)
+                    target_name=scope.name, force=force)
 
 
 # --- the fleet overview ------------------------------------------------------------------------
@@ -226,7 +227,7 @@ class FleetRow:
                 "drill": ({"status": d.status, "run_id": d.run_id, "at": d.at, "rto_minutes": d.rto_minutes}
                           if (d := self.report.drill) else None),  # the target's own latest drill of the month
                 "signed_off_by": [s.by for s in signoffs],
-                "signoffs": [{"by": s.by, "at": s.at, "current": s.current} for s in signoffs],
+                "signoffs": [{"by": s.by, "at": s.at, "current": s.current, "forced": s.forced} for s in signoffs],
                 "signoff_current": bool(signoffs) and signoffs[-1].current}
 
 

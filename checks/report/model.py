@@ -119,6 +119,7 @@ class SignOff:
     run_count: int
     boxes_ticked: int
     current: bool = True  # the report has not changed since
+    forced: bool = False  # given with --force on a month where no run verified anything (the comment says why)
 
 
 @dataclass

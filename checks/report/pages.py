@@ -36,7 +36,7 @@ META_CSP = (f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src data:;
 CSP = META_CSP + "; frame-ancestors 'none'"
 
 INDEX = "index.html"
-_RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"
+_RUN_ID = r"20[0-9]{6}T[0-9]{6}Z-[0-9a-z]{6}"  # checks/journal/entities.py RUN_ID: the ids that get pages
 _MONTH = r"\d{4}-(?:0[1-9]|1[0-2])"
 PAGE_NAME = re.compile(rf"(?P<index>index)\.html|month-(?P<month>{_MONTH})\.html|"
                        rf"run-(?P<run>{_RUN_ID})\.html|drill-(?P<drill>{_RUN_ID})\.html|"

@@ -7,19 +7,21 @@ target and the run pages) and one for the drill partition; a single page reads o
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from checks.engine.timeutil import this_month
-from checks.journal.store import run_from_entities
+from checks.journal.entities import RUN_ID, read_partition, run_of
 from checks.report.checklist import check_month, check_months, month_range
 from checks.report.fleet import fleet_overview, scopes_of, target_report
-from checks.report.model import ReportError
+from checks.report.model import MonthReport, Overview, ReportError
 from checks.report.pages import (INDEX, Links, drill_page, fleet_index_page, fleet_page, month_page, overview_page,
                                  parse_page_name, run_page)
 
 DEFAULT_SITE_MONTHS = 12
+log = logging.getLogger("checks.report.site")
 
 
 class NotFound(LookupError):
@@ -39,26 +41,26 @@ class _OncePerPartition:
 
 
 def runs_of(rows: list[dict[str, Any]]) -> list:
-    """The complete runs (summary present) among a partition's entities, as `Run`s."""
-    checks: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row.get("Kind") == "check":
-            checks.setdefault(row.get("RunId"), []).append(row)
-    return [run_from_entities(row, checks.get(row["RunId"], []))
-            for row in rows if row.get("Kind") == "run" and row.get("RunId")]
+    """The runs (summary present) among a partition's entities, as `Run`s, read by
+    checks/journal/entities.py (a run whose summary is unreadable stands as an error run)."""
+    part = read_partition(rows)
+    return [run_of(head, part.results.get(run_id, {})) for run_id, head in part.runs.items()]
 
 
 def load_drill(journal: Any, drill_id: str):
-    from checks.drill.state import PARTITION, Drill
+    """The drill's state; None when there is none or it is unreadable (checks/drill/records.py)."""
+    from checks.drill.records import readable_drill
+    from checks.drill.state import PARTITION
 
     rows = journal.query("PartitionKey eq @pk and RowKey eq @rk", {"pk": PARTITION, "rk": drill_id})
-    return Drill.from_entity(rows[0]) if rows else None
+    return readable_drill(rows[0]) if rows else None
 
 
 def _drills(journal: Any) -> dict[str, Any]:
-    from checks.drill.state import PARTITION, Drill
+    from checks.drill.records import read_drills
+    from checks.drill.state import PARTITION
 
-    return {d.drill_id: d for d in (Drill.from_entity(e) for e in journal.partition(PARTITION))}
+    return {d.drill_id: d for d in read_drills(journal.partition(PARTITION))}
 
 
 # --- one page (HTTP) --------------------------------------------------------------------------
@@ -106,7 +108,10 @@ def _index(journal: Any, settings: Any, last_month: str, months: int, links: Lin
            now: datetime | None = None) -> str:
     """The months' overview: the only target's, or with several targets every target's per month."""
     if not links.several:
-        return overview_page(target_report(journal, last_month, settings, None, months, now), links)
+        result = target_report(journal, last_month, settings, None, months, now)
+        if isinstance(result, MonthReport):  # one month: its overview of one row
+            result = Overview(result.month, result.month, result.generated_at, [result])
+        return overview_page(result, links)
     fleets = [fleet_overview(journal, m, settings, now) for m in month_range(last_month, check_months(months))]
     return fleet_index_page(fleets, links)
 
@@ -129,6 +134,9 @@ def write_site(journal: Any, directory: Path, last_month: str, months: int = DEF
     in_range = set(month_range(last_month, months))
 
     def write(name: str, html: str) -> None:
+        if parse_page_name(name) is None:  # only the names the HTTP app serves: never a path out of DIR
+            log.warning("site: page name %r refused", name[:100])
+            return
         path = directory / name
         path.write_text(html, encoding="utf-8")
         written.append(path)
@@ -136,6 +144,8 @@ def write_site(journal: Any, directory: Path, last_month: str, months: int = DEF
     run_ids = set()
     for month in sorted(in_range):
         for run in runs_of(reader.partition(month)):
+            if not RUN_ID.fullmatch(run.run_id):  # read_partition reads only run ids of this form
+                continue
             run_ids.add(run.run_id)
             write(f"run-{run.run_id}.html", run_page(run, links, drill_page=run.run_id in drills))
         fleet = fleet_overview(reader, month, settings, now)  # every target's month from the one read
