@@ -157,7 +157,7 @@ def cli_command(args, out: TextIO, env) -> int:
     ctx = restore_drill.make_context(settings)
     try:
         if args.drill_command == "cleanup":
-            return _cli_cleanup(ctx, args, out)
+            return _cli_cleanup(ctx, journal, args, out)
         if args.drill_command == "start":
             try:
                 drills = [restore_drill.start_drill(ctx, journal, trigger="cli", restore_point=args.restore_point,
@@ -181,9 +181,9 @@ def cli_command(args, out: TextIO, env) -> int:
     return EXIT_FAILED if drills and drills[0].state == FAILED else EXIT_OK
 
 
-def _cli_cleanup(ctx, args, out: TextIO) -> int:
+def _cli_cleanup(ctx, journal, args, out: TextIO) -> int:
     try:
-        swept = schedule.sweep(ctx)
+        swept = schedule.sweep(ctx, journal)
     except NotConfigured as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE

@@ -133,3 +133,20 @@ def test_a_drill_stored_before_stopped_by_existed_keeps_its_status():
         run = drill_run(Drill.from_entity(entity), L, S)
         assert run.results[0].status.value == status
     assert Drill.from_entity(base.to_entity()).stopped_by == ""  # a current entity is taken as stored
+
+
+@pytest.mark.parametrize("tags,drill_id,expected", [
+    ({"created-by": "medicapp-backup-verifier", "drill-id": "d1"}, None, True),
+    ({"created-by": "medicapp-backup-verifier", "drill-id": "d1"}, "d1", True),
+    ({"created-by": "medicapp-backup-verifier", "drill-id": "d1"}, "d2", False),
+    ({"created-by": "medicapp-backup-verifier"}, None, False),  # one of the two drill tags only
+    ({"created-by": "medicapp-backup-verifier", "drill-id": ""}, None, False),
+    ({"drill-id": "d1"}, None, False),
+    ({"drill-id": "d1"}, "d1", False),
+    ({"created-by": "someone-else", "drill-id": "d1"}, "d1", False),
+    ({"created-by": "medicapp-backup-verifier", "drill-id": "d1", "purpose": "incident-restore"}, None, False),
+    (None, None, False),
+])
+def test_a_drill_server_carries_both_drill_tags(tags, drill_id, expected):
+    from checks.drill.state import is_drill_server
+    assert is_drill_server(tags, drill_id) is expected

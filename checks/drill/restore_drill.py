@@ -34,7 +34,7 @@ import random
 from datetime import datetime, timedelta
 
 from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
-                                Drill, DrillActive, DrillGuardError, begin_guarded_delete, begin_restore,
+                                Drill, DrillActive, LroStep, DrillGuardError, begin_guarded_delete, begin_restore,
                                 choose_restore_point, drill_tags, expired_drill_servers, get_server, poll_delete,
                                 poll_restore, restore_window, target_names, validate_server_name)
 from checks.drill import slot
@@ -87,7 +87,10 @@ def load_drills(journal) -> list[Drill]:
     return sorted(drills, key=lambda d: d.drill_id, reverse=True)
 
 
-def save(journal, drill: Drill, now: datetime) -> None:
+def save(journal, drill: Drill, now: datetime, held: slot.Held | None = None) -> None:
+    """Write the drill's record; with `held`, only while this invocation still holds the slot (SlotLost)."""
+    if held is not None:
+        held.confirm(now)
     drill.updated_at = iso(now)
     journal.upsert(drill.to_entity())
 
@@ -100,9 +103,10 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
     The drill is about the fleet target whose settings `ctx` carries (TARGET_NAME, or a TARGETS name:
     checks/drill/targets.py); `target_server` names the NEW server (default <prefix>-YYYYMMDD[-HHMM]).
 
-    Raises NotConfigured (drill not enabled / Azure target not set), DrillActive (one at a time),
-    CheckError (the source server cannot be read). Refusals by a guard and Azure errors on the PUT
-    are recorded as a failed drill (with its journal run) and returned.
+    Raises NotConfigured (drill not enabled / Azure target not set), DrillActive (one at a time; SlotLost
+    when this start stalled and another took its slot: no PUT, no record), CheckError (the source server
+    cannot be read). Refusals by a guard and Azure errors on the PUT are recorded as a failed drill (with
+    its journal run) and returned.
     """
     from checks.connect.azure import postgres_client
 
@@ -114,43 +118,67 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
     client = postgres_client(ctx)
     now = ctx.now()
     drill_id = new_run_id(now)
-    with slot.claimed(journal, drill_id, now, s.target_name):  # atomic, refused while any drill is active
-        rg, source_name = s.restore_drill_resource_group, s.pg_server_name  # rg: where the restored server goes
-        source = get_server(client, s.pg_resource_group, source_name)
+    with slot.claimed(journal, drill_id, now, s.target_name) as held:  # atomic, refused while any drill is active
+        source = get_server(client, s.pg_resource_group, s.pg_server_name)
         if source is None:
-            raise CheckError(msg("source server {server} not found in resource group {group}", server=source_name,
+            raise CheckError(msg("source server {server} not found in resource group {group}", server=s.pg_server_name,
                                  group=s.pg_resource_group),
                              msg("Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID."))
         drill = _new_drill(s, trigger, source, now, target_server, drill_id)
-        expires = parse_iso(drill.expires_at)
         try:
-            earliest, latest = restore_window(source, now, LATEST_MARGIN)
-            point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
-            drill.restore_point, drill.restore_point_mode = iso(point), mode
-            drill.target_server = _pick_target(client, rg, source_name, s.restore_drill_prefix, now, target_server)
-            drill.event(now, msg("restore of {source} at {point} ({mode}) to {target} requested ({trigger})",
-                                 source=source_name, point=drill.restore_point, mode=mode, target=drill.target_server,
-                                 trigger=trigger))
-            save(journal, drill, now)  # before the PUT: a crash after it still leaves a trace (and the tags)
-            step = begin_restore(client, rg, drill.target_server, source, point,
-                                 drill_tags(drill.drill_id, source_name, expires), drill_group=rg)
-        except CheckError as exc:
-            # refused by a guard, or Azure refused the PUT (409, 403...): no server of ours exists
-            kind = "guard" if isinstance(exc, DrillGuardError) else \
-                "conflict" if exc.details.get("http_status") == 409 else "azure"
-            _stop(drill, kind, exc.reason, msg("drill not started: {reason}", reason=exc.reason), s)
-            drill.cleanup = NO_SERVER
-            drill.event(now, msg("refused: {reason}", reason=exc.reason))
-            _finish(ctx, journal, drill, now)
-            return drill
+            step = _request(ctx, journal, client, drill, source, held, (restore_point, target_server, rng))
+        except slot.SlotLost:
+            _forget(journal, drill_id)
+            raise
+        if step is None:
+            return drill  # refused: recorded as a failed drill
         drill.created = True
         drill.create_token = step.token
         drill.event(now, msg("Azure accepted the restore (operation {status})", status=step.status))
         _after_restore_poll(drill, step, now, s)
-        save(journal, drill, now)
+        save(journal, drill, now)  # not conditional: the token of a server this start created is never dropped
         if drill.state != PROVISIONING:
-            return advance_drill(ctx, journal, drill)
+            return advance_drill(ctx, journal, drill, held)
         return drill
+
+
+def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.Held, asked: tuple) -> LroStep | None:
+    """Choose the point and the name, save the drill and PUT, the slot confirmed after the reads and right
+    before the PUT (SlotLost: another start took it); None when a guard or Azure refused (recorded)."""
+    s, now = ctx.settings, parse_iso(drill.requested_at)
+    restore_point, target_server, rng = asked
+    rg = s.restore_drill_resource_group  # where the restored server goes
+    try:
+        earliest, latest = restore_window(source, now, LATEST_MARGIN)
+        point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
+        drill.restore_point, drill.restore_point_mode = iso(point), mode
+        drill.target_server = _pick_target(client, rg, s.pg_server_name, s.restore_drill_prefix, now, target_server)
+        drill.event(now, msg("restore of {source} at {point} ({mode}) to {target} requested ({trigger})",
+                             source=s.pg_server_name, point=drill.restore_point, mode=mode, target=drill.target_server,
+                             trigger=drill.trigger))
+        held.confirm(ctx.now())  # still ours after the reads, before anything is written
+        save(journal, drill, now)  # before the PUT: a crash after it still leaves a trace (and the tags)
+        return begin_restore(client, rg, drill.target_server, source, point,
+                             drill_tags(drill.drill_id, s.pg_server_name, parse_iso(drill.expires_at)), drill_group=rg,
+                             confirm=lambda: held.confirm(ctx.now()))
+    except CheckError as exc:
+        # refused by a guard, or Azure refused the PUT (409, 403...): no server of ours exists
+        kind = "guard" if isinstance(exc, DrillGuardError) else \
+            "conflict" if exc.details.get("http_status") == 409 else "azure"
+        _stop(drill, kind, exc.reason, msg("drill not started: {reason}", reason=exc.reason), s)
+        drill.cleanup = NO_SERVER
+        drill.event(now, msg("refused: {reason}", reason=exc.reason))
+        _finish(ctx, journal, drill, now, held)
+        return None
+
+
+def _forget(journal, drill_id: str) -> None:
+    """Remove the record of a start that lost its slot before its PUT (it may have saved it already): it never
+    reached Azure, and an active record would hold up every later drill."""
+    try:
+        journal.delete(PARTITION, drill_id)
+    except JournalUnavailable as exc:  # left provisioning: advanced to failed once stale (no server to delete)
+        log.error("restore drill %s lost its slot; its record could not be removed: %s", drill_id, exc)
 
 
 def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None, drill_id: str) -> Drill:
@@ -196,10 +224,22 @@ def advance_all(ctx: RunContext, journal, lookup: Lookup | None = None) -> list[
     return done
 
 
-def advance_drill(ctx: RunContext, journal, drill: Drill) -> Drill:
+def advance_drill(ctx: RunContext, journal, drill: Drill, held: slot.Held | None = None) -> Drill:
+    """Advance one drill by bounded steps, holding the drill slot (`held`, else taken now: checks/drill/slot.py);
+    an invocation that finds the slot another's writes nothing more (logged) and returns the drill as it was."""
+    try:
+        return _advance(ctx, journal, drill, held or slot.hold(journal, drill.drill_id, ctx.now(), drill.target_name))
+    except slot.SlotLost as exc:
+        log.warning("restore drill %s not advanced: %s", drill.drill_id, exc.reason)
+        return drill
+
+
+def _advance(ctx: RunContext, journal, drill: Drill, held: slot.Held) -> Drill:
     for _ in range(MAX_STEPS):
         before = drill.state
         now = ctx.now()
+        if _starting(drill, now):
+            break  # saved by a start that has not PUT yet: its start's, not ours to write
         try:
             if drill.state in (PROVISIONING, VERIFYING) and _overdue(drill, ctx.settings, now):
                 hours = ctx.settings.restore_drill_max_hours
@@ -214,17 +254,22 @@ def advance_drill(ctx: RunContext, journal, drill: Drill) -> Drill:
             elif drill.state == VERIFYING:
                 _verifying(ctx, drill, now)
             elif drill.state == CLEANING_UP:
-                _cleaning_up(ctx, drill, now)
+                _cleaning_up(ctx, drill, now, held)
         except CheckError as exc:  # transient Azure trouble: stay in the state, the deadline bounds it
             drill.error = exc.reason
             drill.event(now, msg("{state}: {reason}", state=drill.state, reason=exc.reason))
         if drill.state in TERMINAL:
-            _finish(ctx, journal, drill, now)
+            _finish(ctx, journal, drill, now, held)
             return drill
-        save(journal, drill, now)
+        save(journal, drill, now, held)
         if drill.state == before:
             break  # waiting on Azure: the next invocation goes on
     return drill
+
+
+def _starting(drill: Drill, now: datetime) -> bool:
+    """Saved by its start, not yet accepted by Azure, and recent: the start is between its save and its PUT."""
+    return drill.state == PROVISIONING and not drill.created and now - parse_iso(drill.requested_at) < slot.STALE_AFTER
 
 
 def _overdue(drill: Drill, settings: Settings, now: datetime) -> bool:
@@ -283,7 +328,7 @@ def _verifying(ctx: RunContext, drill: Drill, now: datetime) -> None:
         drill.state = CLEANING_UP
 
 
-def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime) -> None:
+def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime, held: slot.Held) -> None:
     if not drill.created:
         drill.cleanup = drill.cleanup or NO_SERVER
         drill.state = _final_state(drill)
@@ -294,7 +339,8 @@ def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime) -> None:
             step = poll_delete(client, drill.resource_group, drill.target_server, drill.delete_token)
         else:
             step = begin_guarded_delete(client, drill.resource_group, drill.target_server, drill.source_server,
-                                        drill.drill_id, drill_group=ctx.settings.restore_drill_resource_group)
+                                        drill.drill_id, drill_group=ctx.settings.restore_drill_resource_group,
+                                        confirm=lambda: held.confirm(now))  # right before the DELETE
     except DrillGuardError as exc:
         drill.cleanup = msg("refused: {reason}", reason=exc.reason)
         drill.event(now, drill.cleanup)
@@ -330,8 +376,10 @@ def _final_state(drill: Drill) -> str:
     return SUCCEEDED if drill.outcome in (Status.PASS.value, Status.WARN.value) else FAILED
 
 
-def _finish(ctx: RunContext, journal, drill: Drill, now: datetime) -> None:
-    """Terminal: journal the drill.restore run (idempotent: run id = drill id), then the state."""
+def _finish(ctx: RunContext, journal, drill: Drill, now: datetime, held: slot.Held) -> None:
+    """Terminal: journal the drill.restore run (idempotent: run id = drill id), then the state; only while
+    this invocation holds the slot."""
+    held.confirm(now)
     if drill.state not in TERMINAL:
         drill.state = FAILED
     drill.finished_at = drill.finished_at or iso(now)

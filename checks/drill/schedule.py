@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from checks.drill.restore_drill import advance_all, arm_client, load_drills, save, start_drill
-from checks.drill.state import (TAG_SOURCE, Drill, DrillActive, DrillGuardError, begin_guarded_delete,
+from checks.drill import slot
+from checks.drill.state import (TAG_DRILL_ID, TAG_SOURCE, Drill, DrillActive, DrillGuardError, begin_guarded_delete,
                                 expired_drill_servers)
 from checks.drill.targets import Lookup, drill_context, production_servers
 from checks.engine.context import RunContext
@@ -23,9 +24,11 @@ from checks.engine.timeutil import months_between, parse_iso
 log = logging.getLogger("checks.drill.schedule")
 
 
-def sweep(ctx: RunContext) -> list[dict[str, str]]:
+def sweep(ctx: RunContext, journal=None) -> list[dict[str, str]]:
     """Delete expired drill servers (drill tags and expires-at passed) in RESTORE_DRILL_RESOURCE_GROUP;
-    never one named like a target's server (every target of TARGETS: the drills of all of them)."""
+    never one named like a target's server (every target of TARGETS: the drills of all of them), never the
+    server of the drill holding the slot (`journal`: checked right before each DELETE; that drill's own
+    cleanup deletes it)."""
     s = ctx.settings
     s.require("azure_subscription_id", "restore_drill_resource_group")
     sources = production_servers(s)
@@ -39,7 +42,8 @@ def sweep(ctx: RunContext) -> list[dict[str, str]]:
         name = str(server.name)
         source = (server.tags or {}).get(TAG_SOURCE) or s.pg_server_name or ""
         try:
-            step = begin_guarded_delete(client, rg, name, source, drill_group=rg)
+            step = begin_guarded_delete(client, rg, name, source, drill_group=rg,
+                                        confirm=lambda: _not_the_slot_holders(journal, server, ctx.now()))
             outcome = msg("absent") if step is None else (msg("deleted") if step.succeeded else msg("deleting")
                                                           if not step.done else msg("failed: {reason}", reason=step.error))
         except CheckError as exc:
@@ -48,6 +52,14 @@ def sweep(ctx: RunContext) -> list[dict[str, str]]:
         report.append({"server": name, "drill_id": (server.tags or {}).get("drill-id", ""), "result": outcome})
         log.info("drill sweeper: %s %s", name, outcome)
     return report
+
+
+def _not_the_slot_holders(journal, server, now: datetime) -> None:
+    """DrillGuardError when `server` belongs to the drill holding the slot (active or starting)."""
+    holder = slot.current_holder(journal, now) if journal is not None else None
+    if holder is not None and holder.drill_id == (server.tags or {}).get(TAG_DRILL_ID):
+        raise DrillGuardError(msg("drill {drill_id} holds the drill slot ({state}): its own cleanup deletes {name}",
+                                  drill_id=holder.drill_id, state=holder.state, name=server.name))
 
 
 def timer_tick(ctx: RunContext, journal, lookup: Lookup | None = None) -> dict[str, Any]:
@@ -61,7 +73,7 @@ def timer_tick(ctx: RunContext, journal, lookup: Lookup | None = None) -> dict[s
     expired_kept = [d for d in drills if d.keep and d.cleanup.startswith("kept") and parse_iso(d.expires_at) <= now]
     if not expired_kept:
         return {"advanced": []}
-    swept = sweep(ctx)
+    swept = sweep(ctx, journal)
     for d in expired_kept:
         d.cleanup = msg("deleted by the sweeper after expiry") if any(
             r["server"] == d.target_server and r["result"] in ("deleted", "deleting", "absent") for r in swept) \

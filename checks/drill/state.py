@@ -20,7 +20,7 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Collection
+from typing import Any, Callable, Collection
 
 from checks.engine.i18n import Message, msg
 from checks.engine.model import CheckError
@@ -287,8 +287,10 @@ def get_server(client: Any, resource_group: str, name: str) -> Any | None:
 
 
 def begin_restore(client: Any, resource_group: str, target: str, source: Any, point: datetime,
-                  tags: dict[str, str], *, drill_group: str | None) -> LroStep:
-    """PUT the point-in-time restore (guards first) and poll it once."""
+                  tags: dict[str, str], *, drill_group: str | None, confirm: Callable[[], None] | None = None
+                  ) -> LroStep:
+    """PUT the point-in-time restore (guards first, then `confirm`: the caller still holds the drill slot)
+    and poll it once."""
     from azure.core.exceptions import AzureError
     from azure.mgmt.postgresqlflexibleservers.models import Server, ServerProperties
     from checks.connect.azure import arm_error
@@ -305,6 +307,8 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
                               msg("Delete the old drill server or choose another target name."))
     parameters = Server(location=source.location, tags=tags, properties=ServerProperties(
         create_mode="PointInTimeRestore", source_server_resource_id=source.id, point_in_time_utc=point))
+    if confirm is not None:
+        confirm()  # right before the PUT: raises (slot.SlotLost) when another start took the slot
     try:
         poller = client.servers.begin_create_or_update(resource_group, target, parameters,
                                                        polling=_one_step_polling())
@@ -325,8 +329,10 @@ def poll_restore(client: Any, resource_group: str, target: str, token: str) -> L
 
 
 def begin_guarded_delete(client: Any, resource_group: str, name: str, source_name: str,
-                         drill_id: str | None = None, *, drill_group: str | None) -> LroStep | None:
-    """Delete a drill server: None when it does not exist; DrillGuardError when it is not a drill's."""
+                         drill_id: str | None = None, *, drill_group: str | None,
+                         confirm: Callable[[], None] | None = None) -> LroStep | None:
+    """Delete a drill server: None when it does not exist; DrillGuardError when it is not a drill's;
+    `confirm` runs right before the DELETE (the caller still owns the server: checks/drill/slot.py)."""
     from azure.core.exceptions import AzureError
     from checks.connect.azure import arm_error
 
@@ -344,6 +350,8 @@ def begin_guarded_delete(client: Any, resource_group: str, name: str, source_nam
                               msg("Only servers created by the drill are deleted; remove {name} by hand if intended.",
                                   name=name),
                               {"tags": dict(server.tags or {})})
+    if confirm is not None:
+        confirm()
     try:
         poller = client.servers.begin_delete(resource_group, name, polling=_one_step_polling())
     except AzureError as exc:

@@ -236,6 +236,10 @@ class Journal:
         self._guard("table creation", self.ensure_table)
         self._guard("write", self._table.upsert_entity, entity)
 
+    def delete(self, partition_key: str, row_key: str) -> None:
+        """Remove one entity outside a run (the record of a drill start that never reached Azure); absent is fine."""
+        self._guard("delete", self._table.delete_entity, partition_key, row_key)
+
     # --- read side --------------------------------------------------------------------------
     def query(self, filter_: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
