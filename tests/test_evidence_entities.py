@@ -338,3 +338,22 @@ def test_http_signoff_of_nothing_is_409_unless_forced(http_env, journal):
     assert post({"by": "Dr. A", "force": "yes", "comment": "x"}).status_code == 400
     answer = post({"by": "Dr. A", "force": True, "comment": "no runs: the server was being moved"})
     assert answer.status_code == 201 and json.loads(answer.get_body())["signoff"]["forced"] is True
+
+
+@pytest.mark.parametrize("data", ["not json", "[1, 2]", json.dumps({"incident_id": "20261003T060000Z-abcdef",
+                                                                     "kind": "postgres", "state": 5, "by": "x",
+                                                                     "requested_at": "2026-10-03T06:00:00Z"}),
+                                  json.dumps({"incident_id": "20261003T060000Z-abcdef", "kind": "postgres",
+                                              "state": "ready", "by": "x", "requested_at": "0001-01-01T00:00:00+01:00"})])
+def test_a_damaged_incident_record_is_a_journal_failure_never_a_crash(journal, data):
+    from checks.engine.model import JournalUnavailable
+    from checks.restore.record import Incident, load, recent
+
+    good = Incident(incident_id="20261002T060000Z-abcdef", kind="postgres", state="ready", by="Dr. A",
+                    requested_at="2026-10-02T06:00:00Z")
+    put(journal, good.to_entity(), {"PartitionKey": "incident", "RowKey": "20261003T060000Z-abcdef",
+                                    "Kind": "incident", "Target": "srv", "Data": data})
+    assert [i.incident_id for i in recent(journal)] == ["20261002T060000Z-abcdef"]
+    with pytest.raises(JournalUnavailable, match="unreadable entity 20261003T060000Z-abcdef: "):
+        load(journal, "20261003T060000Z-abcdef")
+    assert load(journal, "20261002T060000Z-abcdef").by == "Dr. A"

@@ -105,11 +105,15 @@ def save(journal, incident: Incident, now: datetime) -> None:
 
 
 def load(journal, incident_id: str) -> Incident | None:
+    from checks.restore.incidents import load_readable  # unreadable: a journal read failure saying why
+
     rows = journal.query("PartitionKey eq @pk and RowKey eq @rk", {"pk": PARTITION, "rk": incident_id})
-    return Incident.from_entity(rows[0]) if rows else None
+    return load_readable(rows[0]) if rows else None
 
 
 def recent(journal, limit: int = 5) -> list[Incident]:
     """The newest incident records (ids sort by time)."""
     rows = sorted(journal.partition(PARTITION), key=lambda e: e.get("RowKey", ""), reverse=True)
-    return [Incident.from_entity(e) for e in rows[:limit]]
+    from checks.restore.incidents import read_incidents  # an unreadable record is logged, never listed
+
+    return read_incidents(rows[:limit])
