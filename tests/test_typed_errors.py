@@ -141,6 +141,9 @@ class Journal:
     def latest_ack(self, *args, **kwargs):
         return None
 
+    def baseline(self, *args, **kwargs):
+        raise self.failure
+
 
 @pytest.mark.parametrize("failure,status", [
     (JournalUnavailable("journal read failed: connection refused"), Status.WARN),  # the counts still stand

@@ -22,7 +22,7 @@ log = logging.getLogger("checks.engine.context")
 
 class JournalReader(Protocol):
     """What a check may read from the journal (checks/journal/store.Journal provides it). A protocol,
-    so that the engine does not depend on the journal part. Both reads raise
+    so that the engine does not depend on the journal part. Every read raises
     engine.model.JournalUnavailable when the journal cannot be read."""
 
     def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "",
@@ -30,6 +30,10 @@ class JournalReader(Protocol):
         ...
 
     def latest_ack(self, check_id: str, months: Iterable[str]) -> dict[str, Any] | None:
+        ...
+
+    def baseline(self, target: Any, tables: Iterable[str], now: datetime) -> dict[str, Any]:
+        """{table: accepted count (checks/journal/baseline.Accepted)} of the target and its database."""
         ...
 
 

@@ -3,6 +3,12 @@
 Every run and every result in the journal carries its target, so evidence about another server
 (`--azure-server other-db`) can never tick production's boxes. One small frozen record, the
 same for one production target today and for a fleet of targets later.
+
+The database a run's checks read is part of it (issue 27 item 3): `database_host` (host, with
+`:port` when not 5432) and `database_name`, from DATABASE_URL or PGHOST/PGPORT/PGDATABASE, never
+the user or the password. None = not recorded (a run journaled before databases were): such a run
+is not evidence about a database by itself (checks/report/checklist.py reads the database its
+results name instead).
 """
 from __future__ import annotations
 
@@ -12,6 +18,46 @@ from typing import Any, Mapping
 _COLUMNS = {"name": "TargetName", "subscription": "TargetSubscription", "resource_group": "TargetResourceGroup",
             "server": "TargetServer", "storage_account": "TargetStorageAccount",
             "storage_resource_group": "TargetStorageResourceGroup"}
+_DB_COLUMNS = {"database_host": "TargetDatabaseHost", "database_name": "TargetDatabaseName"}
+_DB_FIELDS = tuple(_DB_COLUMNS)
+DEFAULT_PORT = "5432"
+
+
+def database_of(host: Any, port: Any = None, dbname: Any = None) -> tuple[str, str]:
+    """(host[:port], dbname) as compared and journaled: host lowercased, the default port left out."""
+    host, port = str(host or "").strip().lower(), str(port or "").strip()
+    return (f"{host}:{port}" if host and port and port != DEFAULT_PORT else host), str(dbname or "")
+
+
+def database_of_settings(settings: Any) -> tuple[str, str]:
+    """The database the checks connect to: DATABASE_URL's host, port and dbname, what it leaves out
+    from PGHOST/PGPORT/PGDATABASE (as libpq does); ("", "") when none is configured."""
+    params: dict[str, Any] = {}
+    url = getattr(settings, "database_url", None)
+    if url:
+        from psycopg import Error as PsycopgError  # lazy: cold start
+        from psycopg.conninfo import conninfo_to_dict
+        try:
+            params = conninfo_to_dict(url)
+        except PsycopgError:  # validated by Settings; never a reason to lose a run
+            params = {}
+    env = getattr(settings, "libpq_env", None) or {}
+    for key, variable in (("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE")):
+        if not params.get(key) and env.get(variable):
+            params[key] = env[variable]
+    return database_of(params.get("host"), params.get("port"), params.get("dbname"))
+
+
+def database_of_details(value: Any) -> tuple[str, str] | None:
+    """The database a result names in details["target"] (`host:port/dbname`, checks/connect/database.py);
+    None when it names none."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    address, _, dbname = value.rpartition("/")
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit():
+        host, port = address, ""
+    return database_of(host, port, dbname)
 
 
 @dataclass(frozen=True)
@@ -23,24 +69,49 @@ class Target:
     storage_account: str = ""
     storage_resource_group: str = ""
     override: bool = False             # a caller replaced part of the configured target
+    database_host: str | None = None   # host[:port] of the database the checks read (None: not recorded)
+    database_name: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Any, override: bool = False) -> "Target":
+        host, dbname = database_of_settings(settings)
         return cls(name=settings.target_name or "", subscription=settings.azure_subscription_id or "", resource_group=settings.pg_resource_group or "",
                    server=settings.pg_server_name or "", storage_account=settings.storage_account_name or "",
-                   storage_resource_group=settings.storage_resource_group or "", override=override)
+                   storage_resource_group=settings.storage_resource_group or "", override=override,
+                   database_host=host, database_name=dbname)
 
     def resources(self) -> tuple[str, ...]:
-        """What identifies the resources (case-insensitive in Azure), without the name and override flag."""
-        return tuple(getattr(self, f.name).lower() for f in fields(self) if f.name not in ("name", "override"))
+        """What identifies the Azure resources (case-insensitive in Azure), without the name, the override
+        flag and the database (`database()`)."""
+        return tuple(getattr(self, f.name).lower() for f in fields(self)
+                     if f.name not in ("name", "override", *_DB_FIELDS))
 
     def same_resources(self, other: "Target") -> bool:
         return self.resources() == other.resources()
 
+    def database(self) -> tuple[str, str] | None:
+        """(host[:port], dbname) of the database its checks read; None when not recorded."""
+        if self.database_host is None and self.database_name is None:
+            return None
+        return (self.database_host or "").lower(), self.database_name or ""
+
+    def known_database(self) -> tuple[str, str] | None:
+        """database() when one is configured (host or name), else None: a report made where no database is
+        configured cannot tell which database is production's."""
+        found = self.database()
+        return found if found is not None and any(found) else None
+
+    def database_label(self) -> str:
+        found = self.database()
+        if found is None:
+            return "database not recorded"
+        return f"{found[0] or 'local socket'}/{found[1]}"
+
     def label(self) -> str:
         server = "/".join(p for p in (self.subscription, self.resource_group, self.server) if p) or "no server"
         account = self.storage_account or "no storage account"
-        return f"server {server}; storage account {account}" + (" (override)" if self.override else "")
+        database = f"; database {self.database_label()}" if self.database() is not None else ""
+        return f"server {server}; storage account {account}{database}" + (" (override)" if self.override else "")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,11 +121,14 @@ class Target:
         if not data:
             return None
         known = {f.name for f in fields(cls)} & set(data)
-        return cls(**{k: bool(data[k]) if k == "override" else str(data[k] or "") for k in known})
+        return cls(**{k: bool(data[k]) if k == "override" else None if k in _DB_FIELDS and data[k] is None
+                      else str(data[k] or "") for k in known})
 
     def to_columns(self) -> dict[str, Any]:
-        """Flat journal columns (Azure Storage Explorer shows them as they are)."""
-        return {column: getattr(self, attr) for attr, column in _COLUMNS.items()} | {"TargetOverride": self.override}
+        """Flat journal columns (Azure Storage Explorer shows them as they are); the database columns only
+        when recorded."""
+        return ({column: getattr(self, attr) for attr, column in _COLUMNS.items()} | {"TargetOverride": self.override}
+                | {column: getattr(self, attr) for attr, column in _DB_COLUMNS.items() if getattr(self, attr) is not None})
 
     @classmethod
     def from_columns(cls, row: Mapping[str, Any]) -> "Target | None":
@@ -62,4 +136,18 @@ class Target:
         if "TargetOverride" not in row:
             return None
         return cls(**{attr: str(row.get(column) or "") for attr, column in _COLUMNS.items()},
-                   override=bool(row.get("TargetOverride")))
+                   override=bool(row.get("TargetOverride")),
+                   **{attr: _column_text(row[column]) for attr, column in _DB_COLUMNS.items() if column in row})
+
+
+def _column_text(value: Any) -> str:
+    """A database column as stored; anything but short printable text reads as UNREADABLE (never production's)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) and len(value) <= 300 and value.isprintable() else UNREADABLE
+
+
+UNREADABLE = "(unreadable)"
+
+
+TARGET_DATABASE_COLUMNS = tuple(_DB_COLUMNS.values())

@@ -22,7 +22,8 @@ from checks.engine.model import JournalUnavailable, Outcome
 from checks.connect.database import credential_getter, query_error, session, target_of, timed_connect
 from checks.engine.redact import first_line, redact
 from checks.engine.registry import check
-from checks.engine.timeutil import month_and_previous, plain
+from checks.engine.target import Target, database_of_details
+from checks.engine.timeutil import plain
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +201,9 @@ class CountFacts:
     comparison: str = ""  # how (or why not) the previous run was compared (a Message)
     comparison_failed: bool = False  # the journal could not be read
     previous_target: str | None = None  # host:port/db the previous counts came from
+    baseline: Mapping[str, Any] | None = None  # {table: accepted count, plain} (checks/journal/baseline.py)
+    no_baseline: tuple[str, ...] = ()  # tables without an accepted count of this target and database
+    baseline_complete: bool = False  # the journal was read: the baseline is every accepted count there is
 
 
 def comparable_previous(facts: CountFacts) -> tuple[Mapping[str, int] | None, str]:
@@ -229,7 +233,11 @@ def evaluate_essential_counts(facts: CountFacts, settings: Settings) -> Outcome:
         "comparison": comparison,
         "previous_run_id": facts.previous_run_id,
         "previous_counts": dict(previous) if previous is not None else None,
+        "baseline": dict(facts.baseline or {}),
+        "baseline_complete": facts.baseline_complete,
     }
+    if facts.no_baseline:
+        details["no_baseline"] = list(facts.no_baseline)
     estimated = {t.name: t.analyzed_at for t in facts.tables if t.method == "estimate"}
     if estimated:
         details["estimated_as_of"] = estimated
@@ -329,39 +337,46 @@ def count_tables(conn: Any, specs: tuple[TableSpec, ...], exact_max_rows: int) -
 
 
 def previous_counts(ctx: RunContext, tables: tuple[TableCount, ...], target: str) -> CountFacts:
-    """The facts with the baseline: the counts of the last run whose counts were accepted (passed),
-    or the counts someone acknowledged after a drop (`python -m checks ack`), whichever is newer.
-    A failed run's counts never become the baseline: a drop stays failing until the counts
-    recover or someone acknowledges it."""
+    """The facts with the baseline (checks/journal/baseline.py): for each table, the newest accepted count
+    (a passing run's, or one someone acknowledged after a drop with `python -m checks ack`) of the same
+    target and the same database, however old. A failed run's counts never become it: a drop stays
+    failing until the counts recover or someone acknowledges it. A table without one is said so."""
     facts = CountFacts(tables, target)
     if ctx.journal is None:
         return replace(facts, comparison=msg("no journal available: not compared with a previous run"))
-    months = month_and_previous(ctx.now())
+    configured = Target.from_settings(ctx.settings)
+    read = database_of_details(target)
+    if read != configured.database():
+        return replace(facts, comparison=msg("the counts were read from {read}, not from the configured database "
+                                             "{configured}: not compared", read=target,
+                                             configured=configured.database_label()))
+    names = [t.name for t in tables]
     try:
-        previous = ctx.journal.latest_result("database.essential_counts", months=months,
-                                             exclude_run_id=ctx.run_id, accepted_only=True)
-        ack = ctx.journal.latest_ack("database.essential_counts", months=months)
+        found = ctx.journal.baseline(configured, names, ctx.now())
     except (JournalUnavailable, ValueError) as exc:  # unreachable, or an entity that does not parse
         return replace(facts, comparison=msg("journal read failed ({reason})", reason=redact(first_line(str(exc)))[:200]),
                        comparison_failed=True)
-    when = previous.started_at.isoformat() if previous and previous.started_at else ""
-    if ack and isinstance(ack.get("counts"), dict) and ack["counts"] and ack["at"] > when:
-        return replace(facts, previous={k: v for k, v in ack["counts"].items() if isinstance(v, (int, float))},
-                       previous_run_id=ack["run_id"], previous_target=ack.get("target"),
-                       comparison=msg("compared with the counts of run {run_id} acknowledged by {by} at {at}: "
-                                      "{reason}", run_id=ack["run_id"], by=ack["by"], at=ack["at"],
-                                      reason=ack["reason"]))
-    if previous is None:
-        return replace(facts, comparison=msg("no previous run with accepted (passed) counts this month or last "
-                                             "month: not compared"))
-    run_id = previous.details.get("run_id") or None
-    counts = previous.details.get("counts")
-    if not isinstance(counts, dict) or not counts:
-        return replace(facts, previous_run_id=run_id,
-                       comparison=msg("the last accepted result has no counts: not compared"))
-    return replace(facts, previous={k: v for k, v in counts.items() if isinstance(v, (int, float))},
-                   previous_run_id=run_id, comparison=msg("compared with the last accepted run of {when}", when=when),
-                   previous_target=previous.details.get("target") or None)
+    missing = [n for n in names if n not in found]
+    parts = [_baseline_text(found[n]) for n in names if n in found]
+    comparison = (msg("compared with the newest accepted counts of this target and database: {tables}",
+                      tables=join_messages(parts, "; ")) if parts else "")
+    if missing:
+        none = msg("no accepted count of {tables} for this target and database: not compared",
+                   tables=", ".join(missing))
+        comparison = join_messages([comparison, none], "; ") if comparison else none
+    newest = max(found.values(), key=lambda a: a.at, default=None)
+    return replace(facts, previous={n: a.rows for n, a in found.items()}, comparison=comparison,
+                   previous_run_id=newest.run_id if newest else None, baseline_complete=True,
+                   baseline={n: a.to_dict() for n, a in found.items()}, no_baseline=tuple(missing))
+
+
+def _baseline_text(accepted: Any) -> str:
+    at = accepted.at.isoformat()
+    if accepted.source == "ack":
+        return msg("{table} {rows} (run {run_id} of {at}, acknowledged by {by}: {reason})", table=accepted.table,
+                   rows=accepted.rows, by=accepted.by, at=at, run_id=accepted.run_id, reason=accepted.reason)
+    return msg("{table} {rows} (run {run_id} of {at})", table=accepted.table, rows=accepted.rows,
+               run_id=accepted.run_id, at=at)
 
 
 @check(id="database.essential_counts", title="Essential tables: row counts and drops", severity="critical",

@@ -56,4 +56,22 @@ def acknowledge(journal: Any, run_id: str, check_id: str, by: Any, reason: Any, 
               "CountsTarget": str(result.details.get("target") or ""), "Via": via, "AppVersion": __version__}
     if not journal.insert(entity):
         raise AckRefused("an acknowledgement with the same time already exists; try again")
+    _into_baseline(journal, run, result, now, name, why)
     return ack_summary(entity)
+
+
+def _into_baseline(journal: Any, run: Any, result: Any, now: datetime, by: str, why: str) -> None:
+    """The acknowledged counts become the baseline of the run's target and database (checks/journal/baseline.py).
+    A run journaled before runs recorded their database: the database its counts were read from."""
+    import dataclasses
+    from checks.engine.target import database_of_details
+    from checks.journal.baseline import Accepted, record_ack
+    target, read = run.target, database_of_details(result.details.get("target"))
+    if target is None or read is None or (target.database() is not None and target.database() != read):
+        return  # no target recorded, or counts of another database: the month walk of old journals finds it
+    target = dataclasses.replace(target, database_host=read[0], database_name=read[1])
+    # the counts' time is when they were read: acknowledging an older run's counts after a later run's counts
+    # were accepted does not roll the baseline back (the newest accepted counts win)
+    record_ack(journal, target, [Accepted(str(t), int(n), result.started_at, run.run_id, "ack", by, redact(why))
+                                 for t, n in result.details["counts"].items()
+                                 if isinstance(n, int) and not isinstance(n, bool) and n >= 0])

@@ -46,6 +46,7 @@ from checks.engine.i18n import msg, msgn, remediation_of, summary_of
 from checks.engine.model import CheckResult, Status, something_ran
 from checks.engine.target import Target
 from checks.engine.redact import redact
+from checks.report.databases import about_database
 from checks.report.protections import month_protections
 from checks.engine.timeutil import is_month, iso_z, journal_iso, month_of
 from checks.report.model import (BOXES, DELIVERY_CHECK, ERROR, FAILED, NO_EVIDENCE, PARTIAL, STATE_OF, TICKED, WARNING,
@@ -110,11 +111,19 @@ def _evidence(run: RunRef, results: list[dict[str, Any]]) -> Evidence:
 
 
 def about_production(target: Target | None, production: Target | None) -> bool:
-    """Evidence for production's boxes: not an override and, when production is named, the same resources.
-    A run journaled before runs recorded their target (None) still counts (backwards compatible)."""
+    """Evidence for production's boxes: not an override and, when production is named, the same resources
+    and, when the run recorded its database and production's is configured, production's database. A run
+    journaled before runs recorded their target (None) still counts (backwards compatible); whether a run
+    that did not record its database read production's is decided by checks/report/databases.py (the
+    dry-run box)."""
     if target is None:
         return True
-    return not target.override and (production is None or target.same_resources(production))
+    if target.override:
+        return False
+    if production is None:
+        return True
+    recorded, wanted = target.database(), production.known_database()
+    return target.same_resources(production) and (recorded is None or wanted is None or recorded == wanted)
 
 
 def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime | None = None,
@@ -137,7 +146,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     # a drill run's database checks look at the restored copy, not production: no evidence for boxes 1-4
     verification = [r for r in evidence if r.trigger != DRILL_TRIGGER]
     boxes = [_single_box(spec, verification, results) for spec in BOXES[:3]]
-    boxes.append(_dry_run_box(BOXES[3], verification, results))
+    boxes.append(_dry_run_box(BOXES[3], about_database(verification, results, production, notes), results))
     boxes.append(_journal_box(BOXES[4], [r for r in evidence if r.run_id not in part.damaged]))
     if empty and not evidence:
         boxes[-1].remarks = [f"{len(empty)} run(s) recorded, but in none of them did a check run"]
@@ -324,7 +333,8 @@ def _signoffs(entries: list[dict[str, Any]], digest: str) -> list[SignOff]:
 def month_report(journal: Any, month: str, now: datetime | None = None, production: Target | None = None) -> MonthReport:
     """One month's checklist: one partition query."""
     check_month(month)
-    return build_month(month, journal.partition(month), now, production)
+    rows = journal.partition(month)
+    return with_chain(build_month(month, rows, now, production), journal, rows)
 
 
 def overview(journal: Any, last_month: str, months: int, now: datetime | None = None,
@@ -333,8 +343,17 @@ def overview(journal: Any, last_month: str, months: int, now: datetime | None = 
     check_month(last_month)
     months = check_months(months)
     now = now or datetime.now(timezone.utc)
-    reports = [build_month(m, journal.partition(m), now, production) for m in month_range(last_month, months)]
+    reports = [with_chain(build_month(m, rows, now, production), journal, rows)
+               for m in month_range(last_month, months) for rows in [journal.partition(m)]]
     return Overview(reports[0].month, reports[-1].month, journal_iso(now), reports)
+
+
+def with_chain(report: MonthReport, journal: Any, rows: list[dict[str, Any]]) -> MonthReport:
+    """The report with its journal line: the month's hash chain intact or what broke."""
+    from checks.report.chainline import chain_state
+    line, report.journal_chain = chain_state(journal, report.month, rows)
+    report.journal_chain["line"] = line  # shown under the notes (templates month.md, month.html); None: empty
+    return report
 
 
 # --- sign-off --------------------------------------------------------------------------------
