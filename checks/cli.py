@@ -48,9 +48,14 @@ def _month(value: str) -> str:
 
 
 def _day(value: str) -> date:
+    from checks.engine.timeutil import INPUT_EARLIEST, INPUT_LATEST, TimeInputError, input_day
     try:
-        return date.fromisoformat(value)
-    except ValueError:
+        return input_day(value)  # the shared input range: --until 9999-12-31 + 1 day would overflow
+    except TimeInputError as exc:
+        if exc.kind == "range":
+            raise argparse.ArgumentTypeError(_("expected a date between {earliest} and {latest}, got {value}",
+                                               earliest=INPUT_EARLIEST.date().isoformat(),
+                                               latest=INPUT_LATEST.date().isoformat(), value=repr(value))) from None
         raise argparse.ArgumentTypeError(_("expected a date YYYY-MM-DD, got {value}", value=repr(value))) from None
 
 

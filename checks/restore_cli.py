@@ -18,9 +18,9 @@ from typing import Any, TextIO
 from checks import restore
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
-from checks.engine.i18n import msg, plain, tr as _
+from checks.engine.i18n import current, msg, plain, tr as _
 from checks.cli_text import error_line
-from checks.engine.model import NotConfigured
+from checks.engine.model import CheckError, JournalUnavailable, NotConfigured
 from checks.restore_text import describe, describe_blob_plan, describe_plan, describe_range_plan, runbook
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -57,6 +57,10 @@ def add_cli(sub) -> None:
     _apply_flags(blobs)
     status = verbs.add_parser("status", help=_("show an incident restore; resume watching one still in progress"))
     status.add_argument("incident_id", nargs="?", metavar="ID", help=_("incident id (default: list the latest)"))
+    status.add_argument("--server", metavar="NAME", help=_("the restored server's name instead of the id: follows "
+                                                           "the restore even without the journal"))
+    status.add_argument("--resource-group", metavar="RG", help=_("the server's resource group (default "
+                                                                 "RESTORE_DRILL_RESOURCE_GROUP), with --server"))
     status.add_argument("--wait-minutes", type=_minutes, default=DEFAULT_WAIT_MINUTES, metavar="N")
     status.add_argument("--json", action="store_true")
 
@@ -71,7 +75,9 @@ def _apply_flags(parser) -> None:
 
 
 def command(args, out: TextIO, env) -> int:
-    from checks.service import load_settings, open_journal
+    """The command line is validated first (nothing read or written on bad input), then the journal's
+    setting, then Azure and the journal are asked."""
+    from checks.service import load_settings
 
     if getattr(args, "apply", False):
         refusal = _apply_refusal(args)
@@ -79,19 +85,60 @@ def command(args, out: TextIO, env) -> int:
             print(_("error: {reason}", reason=refusal), file=sys.stderr)
             return EXIT_USAGE
     settings = load_settings(env)
-    journal = open_journal(settings)
     ctx = restore.make_context(settings)
     try:
         if args.restore_command == "postgres":
-            return _postgres(ctx, journal, args, out)
+            return _postgres(ctx, args, out)
         if args.restore_command == "blobs":
-            return _blobs(ctx, journal, args, out)
-        return _status(ctx, journal, args, out)
+            return _blobs(ctx, args, out)
+        return _status(ctx, args, out)
     except NotConfigured as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     finally:
         ctx.close()
+
+
+def _journal(settings: Settings, required: bool = True) -> Any:
+    """The journal (no I/O yet); not configured is a configuration error when `required`, else None."""
+    from checks.service import open_journal
+
+    try:
+        return open_journal(settings)
+    except JournalUnavailable:  # the only reason before any I/O: neither setting is there
+        if required:
+            raise NotConfigured(_("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) or "
+                                  "AzureWebJobsStorage (connection string)")) from None
+        return None
+
+
+def _kept(ctx: RunContext, journal: Any, started: tuple[str, ...] = ()) -> Any:
+    """The journal as an incident restore writes it: this machine's copy first once Azure has accepted."""
+    from checks.restore.local import KeptJournal, folder_of
+
+    def warn(reason: str) -> None:
+        print(_("warning: {reason}; the incident record is kept on this machine in {folder} and written to the "
+                "journal by the next `python -m checks restore status`", reason=reason, folder=str(folder)),
+              file=sys.stderr)
+    folder = folder_of(ctx.settings)
+    return KeptJournal(journal, folder, warn, started)
+
+
+def _accepted(ctx: RunContext, out: TextIO, follow: str):
+    """Right after Azure accepted a restore, before the journal: the continuation on this machine, and printed."""
+    from checks.restore.local import folder_of, keep
+
+    def accepted(incident) -> None:
+        try:
+            where = str(keep(folder_of(ctx.settings), incident.to_entity()))
+        except (OSError, ValueError) as exc:
+            where = _("nowhere ({reason})", reason=str(exc))
+        out.write(_("Azure accepted the restore. Continuation kept in {path}", path=where) + "\n"
+                  + "  " + _("continuation token: {token}", token=incident.create_token) + "\n"
+                  + "  " + _("follow it from any machine: python -m checks restore status {follow}",
+                             follow=follow.format(incident=incident)) + "\n")
+        out.flush()
+    return accepted
 
 
 def _apply_refusal(args) -> str:
@@ -128,17 +175,23 @@ def _gate(plan, describe_fn, confirm_word: str, args, out: TextIO, nothing_to_do
 
 
 # --- postgres ---------------------------------------------------------------------------------------------------
-def _postgres(ctx: RunContext, journal, args, out: TextIO) -> int:
-    from checks.restore.postgres import apply_postgres, plan_postgres
+def _postgres(ctx: RunContext, args, out: TextIO) -> int:
+    from checks.restore.postgres import apply_postgres, plan_postgres, postgres_input
 
+    request, _point = postgres_input(ctx.settings, args.point, args.name, args.resource_group, ctx.now())
+    if not request.valid:  # the command line alone is wrong: neither the journal nor Azure is asked
+        return _gate(request, describe_plan, request.target_server, args, out)
+    journal = _journal(ctx.settings, required=args.apply)
     plan, source = plan_postgres(ctx, journal, args.point, args.name, args.resource_group)
     stop = _gate(plan, describe_plan, plan.target_server, args, out)
     if stop is not None:
         return stop
-    incident = apply_postgres(ctx, journal, plan, source, args.by.strip())
+    kept = _kept(ctx, journal)
+    incident = apply_postgres(ctx, kept, plan, source, args.by.strip(),
+                              accepted=_accepted(ctx, out, "--server {incident.target_server}"))
     out.write(_("Incident {incident_id}: restore requested ({target}).", incident_id=incident.incident_id,
                 target=incident.target_server) + "\n")
-    return _follow(ctx, journal, incident, args, out)
+    return _follow(ctx, kept, incident, args, out)
 
 
 def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any = None) -> int:
@@ -157,16 +210,20 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any =
             incident = watch_ranges(ctx, journal, incident, progress, args.wait_minutes, poller)
         elif incident.state in (PROVISIONING, "verifying"):
             incident = watch(ctx, journal, incident, progress, sleep, args.wait_minutes)
+    except CheckError as exc:  # nothing to follow with (a blob range restore without its continuation)
+        print(error_line(exc), file=sys.stderr)
+        out.write(_("→ {remediation}", remediation=current().message(exc.remediation or "")) + "\n")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         incident.event(ctx.now(), msg("watching interrupted (Ctrl-C); the restore goes on in Azure"))
         save(journal, incident, ctx.now())
         out.write("\n" + _("Interrupted: the restore goes on in Azure; the record is in the journal.") + "\n"
                   + _("Resume watching: python -m checks restore status {incident_id}",
-                      incident_id=incident.incident_id) + "\n")
+                      incident_id=_resume(incident)) + "\n")
         return EXIT_INTERRUPTED
     if incident.state == PROVISIONING:
         out.write(_("Still in progress after {minutes} min. Resume watching: python -m checks restore status "
-                    "{incident_id}", minutes=plain(args.wait_minutes), incident_id=incident.incident_id) + "\n")
+                    "{incident_id}", minutes=plain(args.wait_minutes), incident_id=_resume(incident)) + "\n")
         return EXIT_RUNNING
     out.write(describe(incident))
     if incident.state == FAILED:
@@ -176,22 +233,28 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any =
     return EXIT_OK if incident.outcome in ("pass", "warn") else EXIT_FAILED
 
 
+def _resume(incident) -> str:
+    """What `restore status` takes to resume: the id, or the server of a restore followed without a record."""
+    return incident.incident_id or f"--server {incident.target_server}"
+
+
 def _clock(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 # --- blobs ---------------------------------------------------------------------------------------------------
-def _blobs(ctx: RunContext, journal, args, out: TextIO) -> int:
-    from checks.restore.blobs import apply_blobs, plan_blobs
+def _blobs(ctx: RunContext, args, out: TextIO) -> int:
+    from checks.restore.blobs import apply_blobs, blob_input, plan_blobs
 
     if args.point is not None:
-        return _blob_ranges(ctx, journal, args, out)
-    plan = plan_blobs(ctx, args.container, args.prefix, args.deleted_since)
+        return _blob_ranges(ctx, args, out)
+    journal = None if blob_input(args.container, args.deleted_since)[0] or not args.apply else _journal(ctx.settings)
+    plan = plan_blobs(ctx, args.container, args.prefix, args.deleted_since)  # no I/O when the input is wrong
     stop = _gate(plan, describe_blob_plan, plan.container, args, out, nothing_to_do=not plan.candidates)
     if stop is not None:
         return stop
-    incident = apply_blobs(ctx, journal, plan, args.by.strip())
+    incident = apply_blobs(ctx, _kept(ctx, journal), plan, args.by.strip())
     if args.json:
         _dump(incident.public(), out)
     else:
@@ -199,44 +262,150 @@ def _blobs(ctx: RunContext, journal, args, out: TextIO) -> int:
     return EXIT_OK if incident.outcome in ("pass", "warn") else EXIT_FAILED
 
 
-def _blob_ranges(ctx: RunContext, journal, args, out: TextIO) -> int:
-    from checks.restore.blob_ranges import apply_ranges, plan_ranges
+def _blob_ranges(ctx: RunContext, args, out: TextIO) -> int:
+    from checks.restore.blob_ranges import apply_ranges, plan_ranges, ranges_input
 
+    request, _point = ranges_input(ctx.settings, args.container, args.prefix, args.point)
+    if args.deleted_since is not None:
+        request.reasons.append(msg("--deleted-since and --point do not go together (--point restores the whole "
+                                   "range)"))
+    if not request.valid:  # the command line alone is wrong: neither the journal nor Azure is asked
+        return _gate(request, describe_range_plan, request.range_start, args, out)
+    journal = _journal(ctx.settings) if args.apply else None
     plan = plan_ranges(ctx, args.container, args.prefix, args.point)
-    if args.deleted_since:
-        plan.reasons.append(msg("--deleted-since and --point do not go together (--point restores the whole range)"))
     stop = _gate(plan, describe_range_plan, plan.range_start, args, out)
     if stop is not None:
         return stop
-    incident, poller = apply_ranges(ctx, journal, plan, args.by.strip())
+    kept = _kept(ctx, journal)
+    incident, poller = apply_ranges(ctx, kept, plan, args.by.strip(),
+                                    accepted=_accepted(ctx, out, "{incident.incident_id}"))
     out.write(_("Incident {incident_id}: blob range restore requested ({start}).", incident_id=incident.incident_id,
                 start=plan.range_start) + "\n")
-    return _follow(ctx, journal, incident, args, out, poller)
+    return _follow(ctx, kept, incident, args, out, poller)
 
 
 # --- status -----------------------------------------------------------------------------------------------------
-def _status(ctx: RunContext, journal, args, out: TextIO) -> int:
-    from checks.restore.record import FAILED, WATCHABLE, load, recent
+def _status(ctx: RunContext, args, out: TextIO) -> int:
+    from checks.restore.record import FAILED, WATCHABLE, save
 
-    if not args.incident_id:
-        incidents = recent(journal)
-        if args.json:
-            _dump([i.public() for i in incidents], out)
-        else:
-            out.write("".join(describe(i) for i in incidents) or _("No incident restore recorded.") + "\n")
-        return EXIT_OK
-    incident = load(journal, args.incident_id)
+    refusal = _status_refusal(args)
+    if refusal:  # before anything is read
+        print(_("error: {reason}", reason=refusal), file=sys.stderr)
+        return EXIT_USAGE
+    journal = _journal(ctx.settings, required=not (args.incident_id or args.server))
+    if not args.incident_id and not args.server:
+        return _list(ctx, journal, args, out)
+    incident, local_newer, failure = _find(ctx, journal, args)
     if incident is None:
+        if failure:
+            print(_("error: {reason}; no record of {incident_id} on this machine: follow the restore with "
+                    "python -m checks restore status --server NAME", reason=failure, incident_id=args.incident_id),
+                  file=sys.stderr)
+            return EXIT_FAILED
         print(_("error: incident {incident_id} not found in the journal", incident_id=args.incident_id),
               file=sys.stderr)
         return EXIT_USAGE
+    if failure:
+        print(_("warning: {reason}; following the record kept on this machine", reason=failure), file=sys.stderr)
+    kept = _kept(ctx, journal, (incident.incident_id,)) if incident.incident_id else _Unrecorded()
     if incident.kind in ("postgres", "blob-ranges") and incident.state in WATCHABLE:
-        return _follow(ctx, journal, incident, args, out)
+        return _follow(ctx, kept, incident, args, out)
+    if local_newer:  # the journal missed the last writes: it gets them now (and the local copy goes when done)
+        save(kept, incident, ctx.now())
     if args.json:
         _dump(incident.public(), out)
     else:
         out.write(describe(incident))
     return EXIT_FAILED if incident.state == FAILED or incident.outcome in ("fail", "error") else EXIT_OK
+
+
+def _status_refusal(args) -> str:
+    from checks.drill.state import DrillGuardError, validate_server_name
+    from checks.restore.record import is_incident_id
+
+    if args.incident_id is not None and args.server is not None:
+        return _("give an incident id or --server NAME, not both")
+    if args.incident_id is not None and not is_incident_id(args.incident_id):
+        return _("incident id {incident_id} is not an id like 20261126T140000Z-3f9a1c",
+                 incident_id=repr(args.incident_id))
+    if args.server is not None:
+        try:
+            validate_server_name(args.server)
+        except DrillGuardError as exc:
+            return _("--server: {reason}", reason=current().message(exc.reason))
+    if args.resource_group is not None:
+        from checks.engine.config import parse_value
+        try:
+            parse_value("pg_resource_group", args.resource_group)
+        except ValueError as exc:
+            return _("--resource-group: {reason}", reason=current().message(exc.args[0]))
+    return ""
+
+
+def _find(ctx: RunContext, journal: Any, args) -> tuple[Any, bool, str]:
+    """(incident, the local copy is newer than the journal's, the journal's failure or ''): by id, or by
+    --server (this machine's copy, the journal, else the server itself in Azure)."""
+    from checks.restore import local
+    from checks.restore.incidents import load_readable
+    from checks.restore.record import PARTITION, load
+
+    folder = local.folder_of(ctx.settings)
+    mine = local.read(folder, args.incident_id) if args.incident_id else local.by_server(folder, args.server)
+    journaled, failure = None, ""
+    try:
+        if journal is None:
+            failure = _("journal not configured")
+        elif args.incident_id:
+            journaled = load(journal, args.incident_id)
+        else:
+            same = [e for e in journal.partition(PARTITION) if str(e.get("Target", "")).lower() == args.server.lower()]
+            journaled = load_readable(max(same, key=lambda e: e.get("RowKey", ""))) if same else None
+    except JournalUnavailable as exc:
+        failure = str(exc)
+    incident = local.newer(journaled, mine)
+    if incident is None and args.server:
+        incident = _from_server(ctx, args)
+    return incident, incident is mine and mine is not None and journaled is not mine, failure
+
+
+def _from_server(ctx: RunContext, args) -> Any:
+    """No record anywhere reachable: follow the restore from the server alone (nothing is recorded)."""
+    from checks.engine.timeutil import iso_z
+    from checks.restore.record import PROVISIONING, Incident
+
+    group = args.resource_group or ctx.settings.restore_drill_resource_group
+    if not group:
+        raise NotConfigured(_("--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set: where is "
+                              "the server {server}?", server=args.server))
+    incident = Incident(incident_id="", kind="postgres", state=PROVISIONING, by="-", requested_at=iso_z(ctx.now()),
+                        source_server=ctx.settings.pg_server_name or "", resource_group=group,
+                        target_server=args.server)
+    incident.event(ctx.now(), msg("no incident record found: following the server {server} itself (not recorded)",
+                                  server=args.server))
+    return incident
+
+
+class _Unrecorded:
+    """The journal of a restore followed from its server alone: nothing to record it under."""
+
+    def upsert(self, entity: dict) -> None:
+        pass
+
+
+def _list(ctx: RunContext, journal: Any, args, out: TextIO) -> int:
+    from checks.restore import local
+    from checks.restore.record import recent
+
+    try:
+        incidents, code = recent(journal), EXIT_OK
+    except JournalUnavailable as exc:  # what this machine keeps, said as such
+        print(_("warning: {reason}; showing the records kept on this machine", reason=str(exc)), file=sys.stderr)
+        incidents, code = local.all_kept(local.folder_of(ctx.settings))[:5], EXIT_FAILED
+    if args.json:
+        _dump([i.public() for i in incidents], out)
+    else:
+        out.write("".join(describe(i) for i in incidents) or _("No incident restore recorded.") + "\n")
+    return code
 
 
 def _dump(data: Any, out: TextIO) -> None:

@@ -38,7 +38,7 @@ from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SU
                                 choose_restore_point, drill_tags, expired_drill_servers, get_server, poll_delete,
                                 poll_restore, restore_window, target_names, validate_server_name)
 from checks.drill import slot
-from checks.drill.targets import Lookup, drill_context
+from checks.drill.targets import Lookup, drill_context, refuse_production_drill_group
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
@@ -115,6 +115,7 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
         raise NotConfigured(msg("{variable} is not true: the restore drill is opt-in (it creates a billable server "
                                 "for a few hours)", variable=variable_name("restore_drill_enabled")))
     s.require("azure_subscription_id", "pg_resource_group", "pg_server_name", "restore_drill_resource_group")
+    refuse_production_drill_group(s)  # never next to a production resource of any target (a discovered one too)
     client = postgres_client(ctx)
     now = ctx.now()
     drill_id = new_run_id(now)

@@ -26,7 +26,7 @@ from checks.engine.i18n import Message, msg
 from checks.engine.model import CheckError
 from checks.engine.redact import first_line
 from checks.engine.textfacts import facts_of, with_facts
-from checks.engine.timeutil import iso_z, parse_iso
+from checks.engine.timeutil import INPUT_EARLIEST, INPUT_LATEST, TimeInputError, input_time, iso_z, parse_iso
 
 PARTITION = "drill"
 CREATED_BY = "medicapp-backup-verifier"
@@ -419,12 +419,11 @@ def choose_restore_point(spec: str, earliest: datetime, latest: datetime,
         span = (latest - earliest).total_seconds()
         return (earliest + timedelta(seconds=int(span * rng.random()))).replace(microsecond=0), "random"
     try:
-        point = parse_iso(spec)
-    except ValueError:
-        point = None
-    if point is None:
-        raise DrillGuardError(msg("restore point {spec} is not latest, random or an ISO time with a zone",
-                                  spec=repr(spec)))
+        point = input_time(spec)  # the shared input validation: a zone, years 2000-2099
+    except TimeInputError:
+        raise DrillGuardError(msg("restore point {spec} is not latest, random or an ISO time with a zone "
+                                  "between {earliest} and {latest}", spec=repr(spec), earliest=iso_z(INPUT_EARLIEST),
+                                  latest=iso_z(INPUT_LATEST))) from None
     if not earliest <= point <= latest:
         raise DrillGuardError(msg("restore point {point} is outside the restore window {earliest} .. {latest}",
                                   point=iso_z(point), earliest=iso_z(earliest), latest=iso_z(latest)),

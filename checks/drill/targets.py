@@ -50,6 +50,41 @@ def production_servers(settings: Settings) -> set[str]:
     return {n for n in names if n}
 
 
+def production_groups(settings: Settings) -> dict[str, str]:
+    """Every resource group holding a production resource, lower-cased (Azure's names ignore case) ->
+    what it holds: each target's server and storage account (TARGETS, else the deployment's own; the
+    drilled target's own when discovered) and the journal (JOURNAL_RESOURCE_GROUP). No restore or drill
+    server ever goes into one of them."""
+    held: dict[str, str] = {}
+
+    def add(group: str | None, what: str) -> None:
+        if group:
+            held.setdefault(group.lower(), what)
+    add(settings.pg_resource_group, msg("the source server {server} (target {target})",
+                                        server=settings.pg_server_name or "-", target=settings.target_name))
+    for target in targets_of(settings):
+        own = target.settings_for(settings)
+        add(own.pg_resource_group, msg("the PostgreSQL server {server} of target {target}",
+                                       server=own.pg_server_name or "-", target=target.name))
+        add(own.storage_resource_group, msg("the storage account {account} of target {target}",
+                                            account=own.storage_account_name or "-", target=target.name))
+    add(settings.storage_resource_group, msg("the storage account {account} of target {target}",
+                                             account=settings.storage_account_name or "-",
+                                             target=settings.target_name))
+    add(settings.journal_resource_group, msg("the verifier's journal (JOURNAL_RESOURCE_GROUP)"))
+    return held
+
+
+def refuse_production_drill_group(settings: Settings) -> None:
+    """NotConfigured when RESTORE_DRILL_RESOURCE_GROUP holds a production resource (settings validation
+    refuses it for TARGETS; this catches a discovered target's groups before anything is asked of Azure)."""
+    group = settings.restore_drill_resource_group or ""
+    held = production_groups(settings).get(group.lower())
+    if held:
+        raise NotConfigured(msg("RESTORE_DRILL_RESOURCE_GROUP {group} holds {what}: drill servers never live next "
+                                "to production; choose a group of their own", group=group, what=held))
+
+
 def target_context(ctx: RunContext, settings: Settings) -> RunContext:
     """A context for a target's settings sharing the clock, credential and transport of `ctx`; its own
     SDK clients (another target may be in another subscription). `ctx` itself when nothing changes."""

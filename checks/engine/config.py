@@ -89,10 +89,14 @@ _RESTORE_POINT_FORM = _pattern(
 def _RESTORE_POINT(raw: str) -> str:
     value = _RESTORE_POINT_FORM(raw)  # ASCII digits and a zone: a zone-less time is ambiguous
     if value not in ("latest", "random"):
-        from checks.engine.timeutil import parse_iso
+        from checks.engine.timeutil import INPUT_EARLIEST, INPUT_LATEST, TimeInputError, input_time, iso_z
         try:
-            parse_iso(value)
-        except ValueError:
+            input_time(value)  # the shared validation of every input time (years 2000-2099)
+        except TimeInputError as exc:
+            if exc.kind == "range":
+                raise valueparse.invalid("expected a time between {earliest} and {latest}, got {value}",
+                                         earliest=iso_z(INPUT_EARLIEST), latest=iso_z(INPUT_LATEST),
+                                         value=repr(value)) from None
             raise valueparse.invalid("expected a real date and time with zone, e.g. 2026-11-01T03:00:00Z, got {value}",
                                      value=repr(value)) from None
     return value
@@ -138,6 +142,9 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
                                       "journal storage by connection string (UseDevelopmentStorage=true locally)")),
     ("journal_account_url", Var("JOURNAL_ACCOUNT_URL", _HTTPS_URL, None,
                                 "journal storage by account URL + managed identity (wins over the connection string)")),
+    ("journal_resource_group", Var("JOURNAL_RESOURCE_GROUP", _RESOURCE_GROUP, None,
+                                   "resource group of the journal's storage account; no restore or drill server "
+                                   "ever goes there")),
     ("verify_schedule", Var("VERIFY_SCHEDULE", _NCRONTAB, "0 0 6 1 * *", "NCRONTAB of the monthly run")),
     ("heartbeat_schedule", Var("HEARTBEAT_SCHEDULE", _NCRONTAB, "0 30 6 * * *",
                                "NCRONTAB of the daily heartbeat that feeds the dead-man alert")),
@@ -338,12 +345,15 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
     if lo > hi:
         problems["BLOB_RETENTION_MAX_DAYS"] = valueparse.form("expected >= BLOB_RETENTION_MIN_DAYS ({lo}), got {hi}",
                                                               lo=lo, hi=hi)
-    drill_group, production_group = values.get("restore_drill_resource_group"), values.get("pg_resource_group")
-    if drill_group and production_group and drill_group.lower() == production_group.lower():
-        # why: the drill's write/delete rights live in this group; production's must stay out of reach
-        problems["RESTORE_DRILL_RESOURCE_GROUP"] = valueparse.form(
-            "expected a resource group other than PG_RESOURCE_GROUP ({group}): drill servers never live next to "
-            "production", group=production_group)
+    drill_group = values.get("restore_drill_resource_group")
+    for attr in ("pg_resource_group", "storage_resource_group", "journal_resource_group"):
+        production_group = values.get(attr)  # compared as Azure compares group names: ignoring case
+        if drill_group and production_group and drill_group.lower() == production_group.lower():
+            # why: the drill's write/delete rights live in this group; production's must stay out of reach
+            problems["RESTORE_DRILL_RESOURCE_GROUP"] = valueparse.form(
+                "expected a resource group other than {variable} ({group}): drill servers never live next to "
+                "production", variable=_FIELDS[attr].name, group=production_group)
+            break
     if values.get("blob_recent_prefix") and values.get("blob_recent_prefix_template"):
         problems["BLOB_RECENT_PREFIX_TEMPLATE"] = valueparse.form(
             "expected BLOB_RECENT_PREFIX or BLOB_RECENT_PREFIX_TEMPLATE, not both")

@@ -37,7 +37,8 @@ _KEYS = {  # TARGETS key -> Settings attribute
 _CONNECTION_KEYS = {("postgres", "database"), ("postgres", "host")}
 # Deployment-wide: where evidence goes, how the verifier signs in, when it runs, which targets exist.
 DENIED_OVERRIDES = frozenset({
-    "journal_account_url", "journal_connection_string", "journal_table", "verifier_spool_dir", "log_level",
+    "journal_account_url", "journal_connection_string", "journal_table", "journal_resource_group",
+    "verifier_spool_dir", "log_level",
     "language", "database_url", "pg_auth", "blob_connection_string", "targets", "target_name",
     "verify_schedule", "restore_drill_schedule", "heartbeat_schedule", "restore_drill_resource_group",
     "restore_drill_prefix", "fleet_queue", "fleet_queue_service_uri", "fleet_queue_connection_string",

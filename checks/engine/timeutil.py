@@ -12,6 +12,20 @@ from typing import Any
 
 MONTH_RE = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")  # YYYY-MM, ASCII digits, 2000-2099
 EPOCH = datetime.fromtimestamp(0, timezone.utc)
+_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Times given as input (flags, HTTP fields, settings) lie in the years the months do (2000-2099): far
+# enough from datetime's limits (years 1 and 9999) that an offset, a margin or a window never overflows.
+INPUT_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+INPUT_LATEST = datetime(2099, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+
+
+class TimeInputError(ValueError):
+    """A time given as input is refused; `kind` says why: form (not ISO 8601), zone (none given) or
+    range (outside INPUT_EARLIEST .. INPUT_LATEST, or beyond what a datetime can hold in UTC)."""
+
+    def __init__(self, kind: str, text: str):
+        self.kind, self.text = kind, text
+        super().__init__(f"{kind}: {text!r}")
 
 
 def utcnow() -> datetime:
@@ -26,8 +40,13 @@ def to_utc(value: datetime | None) -> datetime | None:
 
 
 def iso_z(moment: datetime | None) -> str:
-    """'2026-11-01T06:00:00Z' ('' for None)."""
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else ""
+    """'2026-11-01T06:00:00Z' ('' for None); a time UTC cannot hold (year 1 at +01:00) as it is."""
+    if not moment:
+        return ""
+    try:
+        return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    except OverflowError:
+        return moment.isoformat()
 
 
 def iso_seconds(value: datetime | None) -> str | None:
@@ -48,6 +67,57 @@ def parse_iso(text: str | None) -> datetime | None:
         return None
     value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def input_time(text: Any, zone_required: bool = True) -> datetime:
+    """A time given as input (ISO 8601, Z allowed) -> aware UTC datetime inside the input range.
+
+    The one validation of every time a person or a caller gives (CLI flags, HTTP fields, settings).
+    Raises TimeInputError (kind form | zone | range); without `zone_required` a naive time is UTC.
+    """
+    raw = text if isinstance(text, str) else ""
+    value_text = raw.strip()
+    if not value_text or not value_text.isascii() or not value_text.isprintable():
+        raise TimeInputError("form", raw)
+    try:
+        value = datetime.fromisoformat(value_text.replace("Z", "+00:00"))
+    except ValueError:
+        raise TimeInputError("form", raw) from None
+    if value.tzinfo is None:
+        if zone_required:
+            raise TimeInputError("zone", raw)
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)  # year 1 at +01:00 or year 9999 at -01:00 cannot be held in UTC
+    except OverflowError:
+        raise TimeInputError("range", raw) from None
+    if not INPUT_EARLIEST <= value <= INPUT_LATEST:
+        raise TimeInputError("range", raw)
+    return value
+
+
+def input_day(text: Any) -> date:
+    """A day given as input (YYYY-MM-DD) inside the input range; TimeInputError (form | range)."""
+    raw = text if isinstance(text, str) else ""
+    try:
+        day = date.fromisoformat(raw.strip()) if _DAY_RE.fullmatch(raw.strip()) else None
+    except ValueError:  # 2026-02-30
+        day = None
+    if day is None:
+        raise TimeInputError("form", raw)
+    if not INPUT_EARLIEST.date() <= day <= INPUT_LATEST.date():
+        raise TimeInputError("range", raw)
+    return day
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, held at datetime's limits instead of raising OverflowError (window arithmetic
+    on a time read from Azure or the journal)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        limit = datetime.max if delta > timedelta(0) else datetime.min
+        return limit.replace(tzinfo=moment.tzinfo)
 
 
 def as_datetime(value: Any) -> datetime:

@@ -10,10 +10,10 @@ resumes watching after Ctrl-C.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from checks.engine.config import VARIABLES
+from checks.engine.config import VARIABLES, Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import N_, msg, plain
 from checks.engine.model import CheckError, new_run_id
@@ -61,12 +61,9 @@ def prefix_range(container: str, prefix: str) -> tuple[str, str]:
     return start, start[:-1] + chr(ord(start[-1]) + 1)
 
 
-def plan_ranges(ctx: RunContext, container: str, prefix: str | None, point_spec: str | None) -> RangePlan:
-    """The plan (reads the blob service's restore policy only). Raises NotConfigured without the account."""
-    from checks.connect.azure import blob_service_properties
-    from checks.families.storage_protection import blob_service_facts
-
-    s = ctx.settings
+def ranges_input(s: Settings, container: str, prefix: str | None, point_spec: str | None
+                 ) -> tuple[RangePlan, datetime | None]:
+    """The plan as far as the request alone decides it (no I/O). Raises NotConfigured without the account."""
     s.require("azure_subscription_id", "storage_resource_group", "storage_account_name")
     plan = RangePlan(account=s.storage_account_name, resource_group=s.storage_resource_group, container=container,
                      prefix=prefix or "")
@@ -80,6 +77,17 @@ def plan_ranges(ctx: RunContext, container: str, prefix: str | None, point_spec:
     point, why = parse_zoned("--point", point_spec)
     if why:
         plan.reasons.append(why)
+    return plan, point
+
+
+def plan_ranges(ctx: RunContext, container: str, prefix: str | None, point_spec: str | None) -> RangePlan:
+    """The plan (reads the blob service's restore policy only). Raises NotConfigured without the account."""
+    from checks.connect.azure import blob_service_properties
+    from checks.families.storage_protection import blob_service_facts
+
+    plan, point = ranges_input(ctx.settings, container, prefix, point_spec)
+    if plan.reasons:  # the request itself is wrong: nothing is asked of Azure
+        return plan
     try:
         facts = blob_service_facts(blob_service_properties(ctx), plan.account)
     except CheckError as exc:
@@ -102,8 +110,10 @@ def plan_ranges(ctx: RunContext, container: str, prefix: str | None, point_spec:
     return plan
 
 
-def apply_ranges(ctx: RunContext, journal, plan: RangePlan, by: str) -> tuple[Incident, Any]:
-    """Journal the incident, then ask Azure for the range restore: (incident, the SDK's poller or None)."""
+def apply_ranges(ctx: RunContext, journal, plan: RangePlan, by: str,
+                 accepted: Callable[[Incident], None] | None = None) -> tuple[Incident, Any]:
+    """Journal the incident, then ask Azure for the range restore: (incident, the SDK's poller or None).
+    Once Azure accepted it, `accepted` (the face: keep the continuation locally, print it) runs first."""
     from azure.core.exceptions import AzureError
     from azure.mgmt.storage.models import BlobRestoreParameters, BlobRestoreRange
     from checks.connect.azure import arm_error, storage_client
@@ -132,6 +142,8 @@ def apply_ranges(ctx: RunContext, journal, plan: RangePlan, by: str) -> tuple[In
         save(journal, incident, now)
         return incident, None
     incident.create_token = poller.continuation_token()
+    if accepted is not None:
+        accepted(incident)
     save(journal, incident, now)
     return incident, poller
 
@@ -143,6 +155,10 @@ def watch_ranges(ctx: RunContext, journal, incident: Incident, progress: Callabl
     from checks.connect.azure import storage_client
 
     account = incident.plan.get("account", "")
+    if poller is None and not incident.create_token:  # the SDK cannot rebuild a poller from nothing
+        raise CheckError(msg("no continuation token recorded for this blob range restore"),
+                         msg("See the restore's status on storage account {account} in the Azure portal (Data "
+                             "protection, point-in-time restore).", account=account))
     if poller is None:
         poller = storage_client(ctx).storage_accounts.begin_restore_blob_ranges(
             incident.resource_group, account, None, continuation_token=incident.create_token)

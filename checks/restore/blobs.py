@@ -114,6 +114,17 @@ def select_candidates(items: list[Any], since: datetime | None) -> list[BlobCand
     return out
 
 
+def blob_input(container: str, deleted_since: str | None) -> tuple[list[str], datetime | None]:
+    """(reasons, since) from the request alone (no I/O): the container's name, --deleted-since's form and range."""
+    reasons = []
+    try:
+        _CONTAINER(container)
+    except ValueError as exc:
+        reasons.append(msg("--container: {reason}", reason=str(exc)))
+    since, why = parse_zoned("--deleted-since", deleted_since) if deleted_since is not None else (None, "")
+    return reasons + ([why] if why else []), since
+
+
 def plan_blobs(ctx: RunContext, container: str, prefix: str | None, deleted_since: str | None) -> BlobPlan:
     """The plan (one bounded listing, no write). Raises NotConfigured without a blob endpoint."""
     from checks.connect.azure import account_label, blob_service, data_plane_error
@@ -121,15 +132,9 @@ def plan_blobs(ctx: RunContext, container: str, prefix: str | None, deleted_sinc
 
     service = blob_service(ctx)
     plan = BlobPlan(account=account_label(service), container=container, prefix=prefix or "")
-    try:
-        _CONTAINER(container)
-    except ValueError as exc:
-        plan.reasons.append(msg("--container: {reason}", reason=str(exc)))
-    since, why = parse_zoned("--deleted-since", deleted_since) if deleted_since else (None, "")
-    if why:
-        plan.reasons.append(why)
+    plan.reasons, since = blob_input(container, deleted_since)
     plan.deleted_since = iso_z(since)
-    if plan.reasons:
+    if plan.reasons:  # the request itself is wrong: nothing is asked of Azure
         return plan
     from azure.core.exceptions import AzureError
 

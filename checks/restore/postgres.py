@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from checks.drill.state import (CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TAG_PURPOSE, TAG_SOURCE,
-                                DrillGuardError, begin_restore, get_server, guard_drill_group, poll_restore,
-                                restore_window, validate_server_name)
-from checks.engine.config import VARIABLES
+                                DrillGuardError, LroStep, begin_restore, get_server, guard_drill_group,
+                                poll_restore, restore_window, validate_server_name)
+from checks.drill.targets import production_groups, production_servers
+from checks.engine.config import VARIABLES, Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import msg, msgn, plain
-from checks.engine.model import CheckError, new_run_id
+from checks.engine.model import CheckError, JournalUnavailable, new_run_id
 from checks.engine.timeutil import iso_z, minutes, parse_iso
 from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
 from checks.restore.timepoint import parse_zoned
@@ -92,8 +93,12 @@ def estimate(journal) -> tuple[float | None, str]:
 
     if journal is None:
         return None, msg("journal not available")
+    try:
+        drills = load_drills(journal)
+    except JournalUnavailable as exc:  # the estimate is a hint: a journal outage never stops a plan
+        return None, msg("journal not available: {reason}", reason=str(exc))
     durations = []
-    for drill in load_drills(journal):
+    for drill in drills:
         ready, requested = parse_iso(drill.ready_at), parse_iso(drill.requested_at)
         if ready and requested:
             durations.append(minutes(ready - requested))
@@ -106,7 +111,7 @@ def estimate(journal) -> tuple[float | None, str]:
                                               count=len(durations), durations=str(durations))
 
 
-def _check_names(plan: PostgresPlan) -> bool:
+def _check_names(plan: PostgresPlan, production: set[str]) -> bool:
     """Name and resource group checks that need no Azure call; True when the target may be looked up."""
     ok = True
     try:
@@ -125,7 +130,36 @@ def _check_names(plan: PostgresPlan) -> bool:
         plan.reasons.append(msg("--name: {server} is the production server itself; an incident restore always goes "
                                 "to a NEW server", server=plan.target_server))
         return False
+    if plan.target_server.lower() in {n.lower() for n in production}:
+        plan.reasons.append(msg("--name: {server} is a production server of the fleet (TARGETS); an incident "
+                                "restore always goes to a NEW server", server=plan.target_server))
+        return False
     return ok
+
+
+def _check_production_group(plan: PostgresPlan, s: Settings) -> None:
+    """Never into a group holding a production resource of any target (server, storage account, journal)."""
+    held = production_groups(s).get(plan.resource_group.lower())
+    if held:
+        plan.reasons.append(msg("--resource-group: refused: resource group {group} holds {what} (restore into "
+                                "another group, e.g. RESTORE_DRILL_RESOURCE_GROUP)", group=plan.resource_group,
+                                what=held))
+
+
+def postgres_input(s: Settings, point_spec: str | None, name: str | None, resource_group: str | None,
+                   now: datetime) -> tuple[PostgresPlan, datetime | None]:
+    """The plan as far as the request alone decides it (no I/O): the point's form and range, the names and
+    the resource group (never one holding a production resource). Raises NotConfigured like plan_postgres."""
+    s.require("azure_subscription_id", "pg_resource_group", "pg_server_name")
+    plan = PostgresPlan(source_server=s.pg_server_name, source_resource_group=s.pg_resource_group,
+                        resource_group=resource_group or s.restore_drill_resource_group or "",
+                        target_server=name or default_target(s.pg_server_name, now))
+    point, plan.point_mode, why = parse_point(point_spec)
+    if why:
+        plan.reasons.append(why)
+    _check_names(plan, production_servers(s))
+    _check_production_group(plan, s)
+    return plan, point
 
 
 def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | None = None,
@@ -136,16 +170,11 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
     """
     from checks.connect.azure import postgres_client
 
-    s = ctx.settings
-    s.require("azure_subscription_id", "pg_resource_group", "pg_server_name")
     now = ctx.now()
-    plan = PostgresPlan(source_server=s.pg_server_name, source_resource_group=s.pg_resource_group,
-                        resource_group=resource_group or s.restore_drill_resource_group or "",
-                        target_server=name or default_target(s.pg_server_name, now))
-    point, plan.point_mode, why = parse_point(point_spec)
-    if why:
-        plan.reasons.append(why)
-    names_ok = _check_names(plan)
+    plan, point = postgres_input(ctx.settings, point_spec, name, resource_group, now)
+    if plan.reasons:  # the request itself is wrong: nothing is asked of Azure or the journal
+        return plan, None
+    names_ok = True
     client = postgres_client(ctx)
     source = _read(client, plan.source_resource_group, plan.source_server, plan.reasons, "source server")
     if source is not None:
@@ -203,8 +232,10 @@ def incident_tags(incident_id: str, source: str) -> dict[str, str]:
             TAG_SOURCE: source}
 
 
-def apply_postgres(ctx: RunContext, journal, plan: PostgresPlan, source: Any, by: str) -> Incident:
-    """Journal the incident, then request the restore (guards first) and poll it once."""
+def apply_postgres(ctx: RunContext, journal, plan: PostgresPlan, source: Any, by: str,
+                   accepted: Callable[[Incident], None] | None = None) -> Incident:
+    """Journal the incident, then request the restore (guards first) and poll it once. Once Azure accepted
+    it, `accepted` (the face: keep the continuation on this machine, print it) runs before anything else."""
     from checks.connect.azure import postgres_client
 
     if not plan.valid or source is None:
@@ -228,10 +259,27 @@ def apply_postgres(ctx: RunContext, journal, plan: PostgresPlan, source: Any, by
         save(journal, incident, now)
         return incident
     incident.create_token = step.token
+    if accepted is not None:
+        accepted(incident)
     incident.event(now, msg("Azure accepted the restore (operation {status})", status=step.status))
     after_poll(incident, step, now)
     save(journal, incident, now)
     return incident
+
+
+def poll_server(client: Any, resource_group: str, name: str) -> LroStep:
+    """Follow a restore from its server alone (no continuation token: the journal lost it, another machine):
+    the restored server's state; Ready is done, anything else (not created yet: 404) still in progress."""
+    server = get_server(client, resource_group, name)
+    if server is not None and (server.tags or {}).get(TAG_PURPOSE) != PURPOSE_INCIDENT:
+        return LroStep("Failed", "", error=msg("server {server} does not carry the tag {tag}={value}: not an "
+                                               "incident restore", server=name, tag=TAG_PURPOSE,
+                                               value=PURPOSE_INCIDENT))
+    state = getattr(getattr(server, "properties", None), "state", None) if server is not None else None
+    state = str(getattr(state, "value", state) or "")
+    if state.lower() == "ready":
+        return LroStep("Succeeded", "", resource=server)
+    return LroStep(state or "NotFound", "")  # Azure's words, as the operation's status is shown
 
 
 def after_poll(incident: Incident, step: Any, now: datetime) -> None:
@@ -278,7 +326,8 @@ def watch(ctx: RunContext, journal, incident: Incident, progress: Progress, slee
             return incident
         sleep(poll_seconds)
         try:
-            step = poll_restore(client, incident.resource_group, incident.target_server, incident.create_token)
+            step = poll_restore(client, incident.resource_group, incident.target_server, incident.create_token) \
+                if incident.create_token else poll_server(client, incident.resource_group, incident.target_server)
         except CheckError as exc:  # transient: the next step asks again, the wait limit bounds it
             incident.event(ctx.now(), msg("status request failed: {reason}", reason=exc.reason))
             continue

@@ -7,6 +7,7 @@ A few flat columns read well in Storage Explorer; the whole record is in `Data` 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,11 @@ KEPT_WHEN_SHRUNK = 10  # list entries kept in each long list of an oversized rec
 
 PROVISIONING, VERIFYING, READY, FAILED, DONE = "provisioning", "verifying", "ready", "failed", "done"
 WATCHABLE = (PROVISIONING, VERIFYING)  # `restore status ID` resumes these
+_INCIDENT_ID = re.compile(r"20[0-9]{6}T[0-9]{6}Z-[0-9a-f]{6}")  # new_run_id's form: 20261126T140000Z-3f9a1c
+
+
+def is_incident_id(value: object) -> bool:
+    return isinstance(value, str) and _INCIDENT_ID.fullmatch(value) is not None
 
 
 @dataclass

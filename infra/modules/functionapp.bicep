@@ -156,6 +156,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // journal and scheduling
         { name: 'JOURNAL_TABLE', value: journalTable }
         { name: 'JOURNAL_ACCOUNT_URL', value: journalTableEndpoint }
+        { name: 'JOURNAL_RESOURCE_GROUP', value: resourceGroup().name } // the journal account lives here (modules/storage.bicep)
         { name: 'VERIFY_SCHEDULE', value: verifySchedule }
         { name: 'HEARTBEAT_SCHEDULE', value: '0 30 6 * * *' }
         { name: 'CHECK_TIMEOUT_SECONDS', value: '60' }
