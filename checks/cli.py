@@ -20,6 +20,7 @@ from checks.cli_argparse import install as install_argparse_words
 from checks.cli_text import print_run, print_run_list, reason_text, use_colour
 from checks.engine.config import ConfigError, read_settings_file
 from checks.engine.i18n import current, language, normalise_language, tr as _, tr_n as _n
+from checks.journal_cli import add_action as add_journal_action
 from checks.journal.store import JournalUnavailable
 from checks.journal.lease import RunInProgress
 from checks.engine.model import Status
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--until", type=_day, metavar="YYYY-MM-DD",
                          help=_("runs started on or before this day (UTC; default today)"))
     journal.add_argument("--json", action="store_true")
+    add_journal_action(journal)  # journal verify | seal (checks/journal_cli.py)
 
     sub.add_parser("list", help=_("list the known checks"))
 
@@ -273,6 +275,9 @@ def cmd_run(args, out: TextIO, env) -> int:
 def cmd_journal(args, out: TextIO, env) -> int:
     from checks.service import load_settings, open_journal
 
+    if args.action:  # journal verify | seal
+        from checks.journal_cli import command
+        return command(args, out, env)
     journal = open_journal(load_settings(env))
     if args.run:
         try:

@@ -221,12 +221,14 @@ def _verify_targets(body: dict[str, Any]) -> func.HttpResponse:
 
 def run_timer(past_due: bool) -> dict[str, Any]:
     """The monthly timer: run every check, record it; raises only on a bug (after the run is recorded)."""
+    from checks.journal.seal import seal_last_month
     from checks.service import RunRequest, load_settings, verify as run_verify
 
     if past_due:
         log.warning("timer is past due: running the monthly verification now")
     try:
         settings = load_settings()
+        seal_last_month(settings, _journal_or_none(settings))  # the previous month's seal (checks/journal/seal.py)
         if len(settings.targets) > 1 or (not settings.targets and settings.discover_tag):
             from checks.queue_face import fan_out_month  # a fleet, listed or tagged: one queue message per target
             result = fan_out_month(settings)

@@ -86,6 +86,9 @@ param discoverTag string = ''
 @description('Comma-separated subscription ids discoverTag searches (DISCOVER_SUBSCRIPTIONS); empty: this subscription')
 param discoverSubscriptions string = ''
 param journalTable string = 'BackupJournal'
+@description('Days each journal seal stays immutable (WORM; JOURNAL_SEAL_RETENTION_DAYS, default 10 years).')
+@minValue(1)
+param journalSealRetentionDays int = 3650
 param expectedAlembicRevision string = ''
 param essentialTables string = ''
 param signedDocumentTable string = ''
@@ -157,6 +160,7 @@ module storage 'modules/storage.bicep' = {
     journalAccountName: '${abbrs.storage}jrnl${resourceToken}'
     deploymentContainerName: deploymentContainerName
     journalTableName: journalTable
+    sealRetentionDays: journalSealRetentionDays
     privateAccess: privateMode
   }
 }
@@ -190,10 +194,11 @@ module app 'modules/functionapp.bicep' = {
     journalAccountName: storage.outputs.journalAccountName
     deploymentContainerName: deploymentContainerName
     lockContainerName: storage.outputs.lockContainerName
+    sealContainerName: storage.outputs.sealContainerName
     fleetQueueName: storage.outputs.fleetQueueName
     fleetPoisonQueueName: storage.outputs.fleetPoisonQueueName
     journalQueueEndpoint: storage.outputs.journalQueueEndpoint
-    journalTable: journalTable
+    journalTable: storage.outputs.journalTableName
     journalTableEndpoint: storage.outputs.journalTableEndpoint
     verifySchedule: verifySchedule
     logLevel: logLevel

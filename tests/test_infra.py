@@ -280,6 +280,7 @@ def test_role_assignments_are_exactly_the_least_privilege_set():
         ("modules/target-storage.bicep", "changeFeedReader"): (BLOB_DATA_READER, container),
         ("modules/functionapp.bicep", "hostBlobOwner"): (BLOB_DATA_OWNER, "Microsoft.Storage/storageAccounts"),
         ("modules/functionapp.bicep", "journalTableContributor"): (TABLE_DATA_CONTRIBUTOR, "Microsoft.Storage/storageAccounts"),
+        ("modules/functionapp.bicep", "sealBlobContributor"): (BLOB_DATA_CONTRIBUTOR, container),  # write-once seals
         ("modules/functionapp.bicep", "lockBlobContributor"): (BLOB_DATA_CONTRIBUTOR, container),
         ("modules/functionapp.bicep", "telemetryPublisher"): (METRICS_PUBLISHER, "Microsoft.Insights/components"),
         ("modules/functionapp.bicep", "fleetQueueSender"): (QUEUE_SENDER, queue),

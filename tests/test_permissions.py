@@ -62,6 +62,9 @@ def scope_ids(file: str, symbol: str | None) -> list[str]:
         ("modules/functionapp.bicep", "hostAccount"): [account_id(DEPLOYMENT["host"])],
         ("modules/functionapp.bicep", "journalAccount"): [journal],
         ("modules/functionapp.bicep", "lockContainer"): [f"{journal}/{containers}/verifier-locks"],
+        # the suite's seal containers have a random name per test (JOURNAL_SEAL_CONTAINER)
+        ("modules/functionapp.bicep", "sealContainer"): [f"{journal}/{containers}/journal-seals",
+                                                         f"{journal}/{containers}/seals-*"],
         # the suite's fleet queues have a random name per test (FLEET_QUEUE); the host's poison queue adds -poison
         ("modules/functionapp.bicep", "fleetQueue"): [f"{journal}/queueServices/default/queues/*"],
         ("modules/functionapp.bicep", "fleetPoisonQueue"): [f"{journal}/queueServices/default/queues/*-poison"],
@@ -236,7 +239,8 @@ def data_need(sent: Sent, url) -> Need:
                     f"{sent.method} /{first}")
     container, blob = first, "/".join(segments[1:])
     permission, data = blob_need(sent.method, container, blob, parse_qs(url.query))
-    account = DEPLOYMENT["journal"] if container == "verifier-locks" else DEPLOYMENT["checked"]
+    journal_own = container == "verifier-locks" or container.startswith(("journal-seals", "seals-"))  # + the seals
+    account = DEPLOYMENT["journal"] if journal_own else DEPLOYMENT["checked"]
     return Need(permission, data, f"{account_id(account)}/blobServices/default/containers/{container}",
                 f"{sent.method} /{container}{'/…' if blob else ''}?{url.query}")
 

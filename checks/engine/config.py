@@ -145,6 +145,8 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("journal_resource_group", Var("JOURNAL_RESOURCE_GROUP", _RESOURCE_GROUP, None,
                                    "resource group of the journal's storage account; no restore or drill server "
                                    "ever goes there")),
+    ("journal_seal_container", Var("JOURNAL_SEAL_CONTAINER", _CONTAINER, "journal-seals",
+                                   "blob container of the journal's monthly seals (immutable in Azure: WORM policy)")),
     ("verify_schedule", Var("VERIFY_SCHEDULE", _NCRONTAB, "0 0 6 1 * *", "NCRONTAB of the monthly run")),
     ("heartbeat_schedule", Var("HEARTBEAT_SCHEDULE", _NCRONTAB, "0 30 6 * * *",
                                "NCRONTAB of the daily heartbeat that feeds the dead-man alert")),

@@ -6,7 +6,10 @@ Layout (reads well in Azure Storage Explorer):
                 `<inverted ms timestamp>-<run id>-<check id>` for its checks, so the newest run
                 sorts first and a run's summary comes right before its checks.
 All entities of one run go in one `submit_transaction` (same partition; chunks of at most 100
-operations, the summary in the last chunk, so a run with a summary entity is complete).
+operations, the summary in the last chunk, so a run with a summary entity is complete). The last
+chunk also replaces the month's chain head on its ETag (checks/journal/chain.py): each run,
+acknowledgement and sign-off is a link of the month's hash chain. Entities are created, never
+overwritten (a replayed run that is already there is left as it is).
 """
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ from checks.engine.config import ConfigError, Settings, variable_name
 from checks.engine.model import CheckResult, JournalUnavailable, Run
 from checks.engine.redact import redact, redact_obj
 from checks.engine.target import Target
-from checks.journal.bounds import LIMITS, batches, bound_entity, bounded_json, cut
+from checks.engine.timeutil import is_month
+from checks.journal.bounds import LIMITS, bound_entity, bounded_json, cut
+from checks.journal.chain import ANCHOR_KINDS
 from checks.journal.entities import (COUNT_COLUMNS, EntityError, Unreadable, read_ack, read_check, read_partition, read_run, run_of,
                                      unreadable as entity_unreadable)
 
@@ -181,35 +186,44 @@ class Journal:
         except ResourceExistsError:
             raise  # a conflict is an answer, not an outage (insert decides what it means)
         except HttpResponseError as exc:
-            status = exc.status_code or 0
-            kind = JournalRejected if 400 <= status < 500 and status not in (401, 403, 408, 429) else JournalUnavailable
-            raise kind(f"journal {action} failed: {redact(_short(exc))}") from None
+            raise _translated(action, exc) from None
         except AzureError as exc:
             raise JournalUnavailable(f"journal {action} failed: {redact(_short(exc))}") from None
 
     # --- write side -------------------------------------------------------------------------
     def write_run(self, run: Run) -> None:
-        """All entities of the run in transactions within Azure's limits (summary last).
+        """All entities of the run in transactions within Azure's limits (summary last, with the chain
+        head: checks/journal/chain.py); a run already journaled (same RowKey) is left as it is.
 
         Raises JournalRejected on a 4xx (the same write would fail again) and JournalUnavailable
         on an outage."""
-        operations = [("upsert", check_entity(run, r)) for r in run.results]
-        operations.append(("upsert", run_entity(run)))
+        from checks.journal.append import write_run
         from checks.journal.baseline import record_run
         self._guard("table creation", self.ensure_table)
         record_run(self, run)  # first: a replay of this run writes its baseline again (checks/journal/baseline.py)
-        for batch in batches(operations):
-            self._guard("write", self._table.submit_transaction, batch)
+        write_run(self, run)
 
     def insert(self, entity: dict[str, Any]) -> bool:
-        """Create an entity that must never overwrite another: False when its RowKey is taken."""
+        """Create an entity that must never overwrite another: False when its RowKey is taken.
+        An acknowledgement or a sign-off in a month partition is appended to the month's chain."""
         from azure.core.exceptions import ResourceExistsError
         self._guard("table creation", self.ensure_table)
+        if entity.get("Kind") in ANCHOR_KINDS and is_month(str(entity.get("PartitionKey", ""))):
+            from checks.journal.append import append_link
+            return append_link(self, entity, [], [])
         try:
             self._guard("write", self._table.create_entity, entity)
         except ResourceExistsError:
             return False
         return True
+
+    def submit(self, action: str, operations: list, answers: tuple = ()) -> Any:
+        """One entity-group transaction (checks/journal/append.py); `answers` are re-raised as they are."""
+        return self._guard(action, self._table.submit_transaction, operations, answers=answers)
+
+    @staticmethod
+    def error(action: str, exc: Any) -> JournalUnavailable:
+        return _translated(action, exc)
 
     def get_entity(self, partition_key: str, row_key: str) -> tuple[dict[str, Any], str] | None:
         """(entity, etag) or None when it does not exist (for conditional updates)."""
@@ -258,6 +272,17 @@ class Journal:
     def partition(self, partition_key: str) -> list[dict[str, Any]]:
         """Every entity of one partition: one query (paged by the SDK)."""
         return self.query("PartitionKey eq @pk", {"pk": partition_key})
+
+    def partition_stamped(self, partition_key: str) -> list[dict[str, Any]]:
+        """Every entity of one partition with the service's own write time as `Timestamp` (journal verify)."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        try:
+            return [dict(_entity_dict(e), Timestamp=e.metadata.get("timestamp"))
+                    for e in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": partition_key})]
+        except ResourceNotFoundError:
+            return []
+        except AzureError as exc:
+            raise JournalUnavailable(f"journal read failed: {redact(_short(exc))}") from None
 
     def list_runs(self, month: str, unreadable: list[Unreadable] | None = None) -> list[dict[str, Any]]:
         """Run summaries of a month, newest first (one partition query); an unreadable summary is left
@@ -342,6 +367,13 @@ def _table_client(settings: Settings, credential: Any, client_kwargs: dict[str, 
                                                   table_name=settings.journal_table, **client_kwargs)
     raise JournalUnavailable("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
                              "or AzureWebJobsStorage (connection string)")
+
+
+def _translated(action: str, exc: Any) -> JournalUnavailable:
+    """A refused write (4xx: the same write would fail again) or an outage."""
+    status = exc.status_code or 0
+    kind = JournalRejected if 400 <= status < 500 and status not in (401, 403, 408, 429) else JournalUnavailable
+    return kind(f"journal {action} failed: {redact(_short(exc))}")
 
 
 def _short(exc: Exception) -> str:

@@ -333,7 +333,8 @@ def _signoffs(entries: list[dict[str, Any]], digest: str) -> list[SignOff]:
 def month_report(journal: Any, month: str, now: datetime | None = None, production: Target | None = None) -> MonthReport:
     """One month's checklist: one partition query."""
     check_month(month)
-    return build_month(month, journal.partition(month), now, production)
+    rows = journal.partition(month)
+    return with_chain(build_month(month, rows, now, production), journal, rows)
 
 
 def overview(journal: Any, last_month: str, months: int, now: datetime | None = None,
@@ -342,8 +343,17 @@ def overview(journal: Any, last_month: str, months: int, now: datetime | None = 
     check_month(last_month)
     months = check_months(months)
     now = now or datetime.now(timezone.utc)
-    reports = [build_month(m, journal.partition(m), now, production) for m in month_range(last_month, months)]
+    reports = [with_chain(build_month(m, rows, now, production), journal, rows)
+               for m in month_range(last_month, months) for rows in [journal.partition(m)]]
     return Overview(reports[0].month, reports[-1].month, journal_iso(now), reports)
+
+
+def with_chain(report: MonthReport, journal: Any, rows: list[dict[str, Any]]) -> MonthReport:
+    """The report with its journal line: the month's hash chain intact or what broke."""
+    from checks.report.chainline import chain_state
+    line, report.journal_chain = chain_state(journal, report.month, rows)
+    report.journal_chain["line"] = line  # shown under the notes (templates month.md, month.html); None: empty
+    return report
 
 
 # --- sign-off --------------------------------------------------------------------------------

@@ -138,9 +138,11 @@ class TargetJournal:
 
     def __init__(self, journal: Any, scope: Scope):
         self.journal, self.scope = journal, scope
+        self.whole_rows: dict[str, list[dict[str, Any]]] = {}  # the month's chain runs through every target
 
     def partition(self, key: str) -> list[dict[str, Any]]:
-        return self.scope.rows(self.journal.partition(key))
+        self.whole_rows[key] = rows = self.journal.partition(key)
+        return self.scope.rows(rows)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.journal, name)
@@ -179,9 +181,12 @@ def sign_off_target(journal: Any, month: str, by: Any, comment: Any, settings: A
                     *, via: str = "cli", now: datetime | None = None, force: bool = False) -> tuple[Any, MonthReport]:
     """Sign off one target's month (stored with its name); `target` None: the only target. `force`:
     checklist.sign_off (a month without evidence only with it and a comment)."""
+    from checks.journal.seal import seal_quietly
     scope = scope_named(settings, target)
-    return sign_off(TargetJournal(journal, scope), month, by, comment, via=via, now=now, production=scope.target,
-                    target_name=scope.name, force=force)
+    signed = sign_off(TargetJournal(journal, scope), month, by, comment, via=via, now=now, production=scope.target,
+                      target_name=scope.name, force=force)
+    seal_quietly(settings, journal, month, "signoff")  # the month's chain head, in a blob written once (WORM)
+    return signed
 
 
 # --- the fleet overview ------------------------------------------------------------------------

@@ -138,6 +138,7 @@ class MonthReport:
     acks: list[dict[str, Any]] = field(default_factory=list)  # acknowledged count drops (checks/report/acks.py)
     target_name: str = ""  # one target of several (checks/report/fleet.py); "" in a fleet of one
     undelivered: list[str] = field(default_factory=list)  # runs recording only a failed delivery (no evidence)
+    journal_chain: dict[str, Any] | None = None  # the month's hash chain (checks/report/chainline.py)
 
     @property
     def ticked(self) -> int:
@@ -164,6 +165,7 @@ class MonthReport:
             "target": self.target, "acks": list(self.acks),
             **({"target_name": self.target_name} if self.target_name else {}),
             **({"undelivered": list(self.undelivered)} if self.undelivered else {}),
+            **({"journal_chain": self.journal_chain} if self.journal_chain is not None else {}),
         }
 
 

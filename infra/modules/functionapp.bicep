@@ -14,6 +14,8 @@ param hostAccountName string
 param journalAccountName string
 param deploymentContainerName string
 param lockContainerName string
+@description('Container of the journal\'s seals (modules/storage.bicep, immutable).')
+param sealContainerName string
 @description('Fleet queue (FLEET_QUEUE) and the host\'s poison queue, in the journal account (modules/storage.bicep).')
 param fleetQueueName string
 param fleetPoisonQueueName string
@@ -79,6 +81,11 @@ resource journalBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023
 resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: journalBlobService
   name: lockContainerName
+}
+
+resource sealContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: journalBlobService
+  name: sealContainerName
 }
 
 resource journalQueueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
@@ -155,6 +162,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
         // journal and scheduling
         { name: 'JOURNAL_TABLE', value: journalTable }
+        { name: 'JOURNAL_SEAL_CONTAINER', value: sealContainerName } // write-once seals (modules/storage.bicep)
         { name: 'JOURNAL_ACCOUNT_URL', value: journalTableEndpoint }
         { name: 'JOURNAL_RESOURCE_GROUP', value: resourceGroup().name } // the journal account lives here (modules/storage.bicep)
         { name: 'VERIFY_SCHEDULE', value: verifySchedule }
@@ -295,7 +303,13 @@ resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // why: every run writes its results to the journal table (and creates it on first use); the
-// reports read it back. Table data rights only, on the journal account only.
+// reports read it back. Table data rights only, on the journal account only. Each right: read
+// (reports, journal verify, the chain head before each append), add (every run, result,
+// acknowledgement and sign-off is created, never overwritten: checks/journal/append.py), write (the
+// chain head's conditional replace, the fleet's claims, the drill state). The built-in role also
+// carries delete, which the month partitions never need: an edit or delete there is what the hash
+// chain and the write-once seals (sealBlobContributor) make visible. Still account-scoped: the
+// entity-group transactions ($batch) and create-table are authorized at the table service.
 resource journalTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(journalAccount.id, identityPrincipalId, storageTableDataContributor)
   scope: journalAccount
@@ -304,6 +318,20 @@ resource journalTableContributor 'Microsoft.Authorization/roleAssignments@2022-0
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     description: 'Write and read the journal table'
+  }
+}
+
+// why: a sign-off and the monthly timer write the month's seal (checks/journal/seal.py) as a new
+// blob (If-None-Match: *); the container's locked time-based immutability policy forbids changing
+// or deleting any seal, whatever role a caller holds. This container only.
+resource sealBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(sealContainer.id, identityPrincipalId, storageBlobDataContributor)
+  scope: sealContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Write the journal seals (write once)'
   }
 }
 

@@ -13,6 +13,12 @@ param journalAccountName string
 param deploymentContainerName string
 param journalTableName string
 param lockContainerName string = 'verifier-locks'
+@description('Container of the journal\'s monthly seals (JOURNAL_SEAL_CONTAINER): write-once blobs, checks/journal/seal.py.')
+param sealContainerName string = 'journal-seals'
+@description('Days a seal can be neither changed nor deleted (time-based immutability policy, JOURNAL_SEAL_RETENTION_DAYS).')
+@minValue(1)
+@maxValue(146000)
+param sealRetentionDays int = 3650
 @description('Fleet queue (FLEET_QUEUE): one message per target of the monthly run; the host adds -poison.')
 param fleetQueueName string = 'verifier-fleet'
 @description('Private mode: public network access off (private endpoints in modules/network.bicep).')
@@ -105,6 +111,29 @@ resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/container
   }
 }
 
+// The journal's seals (checks/journal/seal.py): a month's chain head and export, one blob per seal.
+// Time-based retention (WORM): no blob can be changed or deleted for sealRetentionDays, not even by
+// the account's owner; no append to protected blobs (allowProtectedAppendWrites false). ARM creates
+// the policy unlocked; `README.md` "Deploy" locks it in production (az storage container
+// immutability-policy lock): a locked policy can only be extended, never removed.
+resource sealContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: journalBlobService
+  name: sealContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource sealPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  parent: sealContainer
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: sealRetentionDays
+    allowProtectedAppendWrites: false
+    allowProtectedAppendWritesAll: false
+  }
+}
+
 resource journalTableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: journalAccount
   name: 'default'
@@ -139,6 +168,8 @@ output journalAccountName string = journalAccount.name
 output journalAccountId string = journalAccount.id
 output journalTableEndpoint string = journalAccount.properties.primaryEndpoints.table
 output lockContainerName string = lockContainer.name
+output sealContainerName string = sealContainer.name
+output journalTableName string = journalTable.name
 output journalQueueEndpoint string = journalAccount.properties.primaryEndpoints.queue
 output fleetQueueName string = fleetQueue.name
 output fleetPoisonQueueName string = fleetPoisonQueue.name

@@ -1,0 +1,111 @@
+"""`python -m checks journal verify [--month M]` and `journal seal --month M` (the tamper-evident journal).
+
+verify: recompute each month's hash chain and compare it with the month's seals; every edited,
+deleted, inserted or reordered entity is named by RowKey. Exit 0 intact, 1 broken (or the journal
+or the seal container unreachable), 2 bad input. Without --month: every sealed month and the 12
+months ending this one (one partition query each, one listing of the seals).
+seal: write the month's seal now (the monthly timer and a sign-off do it by themselves).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from checks.engine.i18n import N_, current, tr as _, tr_n as _n
+from checks.engine.timeutil import this_month
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_MONTHS = 12
+KIND_WORDS = {"edited": N_("edited"), "deleted": N_("deleted"), "inserted": N_("inserted"),
+              "reordered": N_("reordered"), "unsealed": N_("not sealed"), "seal": N_("seal")}
+
+
+def add_action(journal: Any) -> None:
+    journal.add_argument("action", nargs="?", choices=("verify", "seal"),
+                         help=_("verify: recompute the hash chain and compare it with the seals (exit 1 = broken); "
+                                "seal: seal --month now"))
+
+
+def command(args: Any, out: TextIO, env: Any) -> int:
+    from checks.journal.seal import SealUnavailable
+    from checks.service import load_settings, open_journal
+
+    settings = load_settings(env)
+    if args.run or args.since or args.until or (args.action == "seal" and not args.month):
+        print(_("error: {reason}", reason=_("journal {action} takes --month YYYY-MM only", action=args.action)),
+              file=sys.stderr)
+        return EXIT_USAGE
+    journal = open_journal(settings)
+    try:
+        if args.action == "seal":
+            return _seal(journal, settings, args, out)
+        return _verify(journal, settings, args, out)
+    except SealUnavailable as exc:
+        print(_("error: {reason}", reason=_("seal container unavailable: {reason}", reason=str(exc))), file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _seal(journal: Any, settings: Any, args: Any, out: TextIO) -> int:
+    from checks.journal.seal import container_client, seal_month
+    name = seal_month(journal, container_client(settings), args.month, "cli")
+    out.write((_("Sealed {month}: {seal}", month=args.month, seal=name) if name else
+               _("{month} is already sealed at its current head", month=args.month)) + "\n")
+    return EXIT_OK
+
+
+def _months(container: Any, month: str | None) -> list[str]:
+    if month:
+        return [month]
+    from checks.journal.seal import sealed_months
+    from checks.report.checklist import month_range
+    return sorted(set(sealed_months(container)) | set(month_range(this_month(), DEFAULT_MONTHS)))
+
+
+def _verify(journal: Any, settings: Any, args: Any, out: TextIO) -> int:
+    from checks.journal.seal import container_client, verify_month
+    container = container_client(settings)
+    results = [verify_month(journal, container, m) for m in _months(container, args.month)]
+    results = [r for r in results if r.entities or r.seals or r.findings or args.month]
+    if args.json:
+        json.dump({"intact": all(r.intact for r in results), "intact_since": intact_since(results),
+                   "months": [r.to_dict() for r in results]}, out, indent=2, default=str)
+        out.write("\n")
+    else:
+        for result in results:
+            print_month(result, out)
+        since = intact_since(results)
+        out.write((_("Journal intact since {month}.", month=since) if since and all(r.intact for r in results) else
+                   _("Journal intact since {month} (broken before).", month=since) if since else
+                   _("Journal broken in {month}.", month=results[-1].partition) if results else
+                   _("No journal entries in these months.")) + "\n")
+    return EXIT_OK if all(r.intact for r in results) else EXIT_FAILED
+
+
+def intact_since(results: list[Any]) -> str | None:
+    """The first month of the unbroken intact run of months that ends with the newest one."""
+    since = None
+    for result in reversed(results):
+        if not result.intact:
+            break
+        since = result.partition
+    return since
+
+
+def print_month(result: Any, out: TextIO) -> None:
+    t = current()
+    if result.intact:
+        out.write(_n("{month}: intact ({links} link; entities: {entities}; seals: {seals})",
+                     "{month}: intact ({links} links; entities: {entities}; seals: {seals})", "links",
+                     month=result.partition, links=result.links, entities=result.entities, seals=result.seals) + "\n")
+    else:
+        out.write(_n("{month}: BROKEN, {count} finding", "{month}: BROKEN, {count} findings", "count",
+                     month=result.partition, count=len(result.findings)) + "\n")
+    if result.unchained:
+        since = t.time(result.since) if result.since else "?"
+        out.write("  " + _n("{count} entity unchained (written before {since}): {rows}",
+                            "{count} entities unchained (written before {since}): {rows}", "count",
+                            count=len(result.unchained), since=since, rows=", ".join(result.unchained[:5])) + "\n")
+    for finding in result.findings:
+        word = t.gettext(KIND_WORDS.get(finding.kind, finding.kind))
+        out.write(f"  {word:<10} {finding.row_key}  {t.message(finding.detail)}\n")
