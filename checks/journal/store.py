@@ -332,12 +332,6 @@ class Journal:
         from checks.journal.baseline import read_baseline
         return read_baseline(self, target, tables, now)
 
-    def baseline(self, target: Target, tables: Iterable[str], now: datetime) -> dict[str, Any]:
-        """{table: Accepted}: each table's newest accepted count of this target and database, however old
-        (checks/journal/baseline.py)."""
-        from checks.journal.baseline import read_baseline
-        return read_baseline(self, target, tables, now)
-
     def latest_ack(self, check_id: str, months: Iterable[str]) -> dict[str, Any] | None:
         """The newest acknowledgement (Kind=ack) of a result of this check, as plain data, or None."""
         for month in months:
