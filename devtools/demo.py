@@ -3,16 +3,19 @@
 Runs `python -m checks` exactly as a user would: the database checks and the blob data-plane
 checks (`blob.recent_file`, `blob.deleted_visible` on the `documents` container) against the
 local services; the management-plane checks are skipped, each naming what it needs. Writes the
-monthly checklist as HTML under demo-output/ and prints its path.
+journal's linked pages (`report --site demo-output/site`: overview, months, runs) and prints the path
+of their index and of this month's checklist; every link of the site leads to a page it holds.
 
     python devtools/demo.py           # throwaway services on free ports, stopped at the end
     python devtools/demo.py --keep    # = make demo KEEP=1: the `make stack` services, left running
     python devtools/demo.py --fleet 2 # = make demo FLEET=2: two local targets (README "Several targets")
+    python devtools/demo.py --output DIR  # the pages under DIR/site instead of demo-output/site
 """
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,27 +63,50 @@ def cli(args: list[str], settings: Path | None, env: dict[str, str], **kwargs) -
 
 
 def show(settings: Path | None, fleet: int = 1) -> int:
-    """The demo's commands; returns the run's exit code. A fleet: its targets, then a run of all of
-    them (progress per target and the fleet summary)."""
+    """The demo's commands; returns the run's exit code (the site's when it could not be written). A
+    fleet: its targets, then a run of all of them (progress per target and the fleet summary)."""
     env = clean_environ()
     cli(["targets"] if fleet > 1 else ["list"], settings, env)
     run = cli(["run"], settings, env)
     cli(["journal"], settings, env)
     month = f"{datetime.now(timezone.utc):%Y-%m}"
-    OUTPUT.mkdir(exist_ok=True)
-    html = OUTPUT / f"checklist-{month}.html"
-    report = cli(["report", "--month", month, "--format", "html"], settings, env, capture_output=True, text=True)
-    html.write_text(report.stdout)
-    sys.stderr.write(report.stderr)
-    print(f"\nMonthly checklist written to {html}\n(boxes that need Azure evidence stay unticked locally: "
-          "see README, 'Against a real subscription')")
+    site = OUTPUT / "site"
+    _clear(site)
+    shown = site.relative_to(ROOT) if site.is_relative_to(ROOT) else site
+    report = cli(["report", "--site", str(shown), "--month", month], settings, env)
+    if report.returncode != 0:
+        return report.returncode
+    checklist = site / (f"fleet-{month}.html" if fleet > 1 else f"month-{month}.html")
+    print(f"\nReport pages written to {site / 'index.html'}\nThis month's checklist: {checklist}\n"
+          "(boxes that need Azure evidence stay unticked locally: see README, 'Against a real subscription')")
     return run.returncode
 
 
+def _clear(site: Path) -> None:
+    """A fresh site: the pages of an earlier demo (another, throwaway journal) and the single-page
+    checklists older demos wrote next to it (their links led nowhere) are removed."""
+    for old in OUTPUT.glob("checklist-*.html"):
+        old.unlink()
+    if site.is_dir():
+        shutil.rmtree(site)
+
+
+def output_arg(argv: list[str]) -> Path:
+    """`--output DIR`: where the demo's pages go (DIR/site); demo-output/ without it."""
+    if "--output" not in argv:
+        return OUTPUT
+    value = (argv[argv.index("--output") + 1:] or [""])[0]
+    if not value or value.startswith("--"):
+        raise ValueError("--output: expected a folder, e.g. --output /tmp/demo")
+    return Path(value).resolve()
+
+
 def main(argv: list[str]) -> int:
+    global OUTPUT
     try:
         fleet = stack.fleet_arg(argv)
         stack.fleet_parts(fleet)
+        OUTPUT = output_arg(argv)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -70,18 +70,22 @@ def test_stack_writes_settings_the_cli_reads_and_runs_five_checks(running_stack)
     assert stack.alive(stack.read_state(folder))
 
 
-def test_demo_shows_the_checks_and_leaves_an_html_checklist(running_stack, tmp_path, monkeypatch, capfd):
+def test_demo_shows_the_checks_and_leaves_the_linked_pages(running_stack, tmp_path, monkeypatch, capfd):
     home, _, _ = running_stack
     monkeypatch.setattr(demo, "OUTPUT", tmp_path / "demo-output")
+    (tmp_path / "demo-output").mkdir()
+    (tmp_path / "demo-output" / "checklist-2026-01.html").write_text("an older demo's page, its links broken")
     code = demo.show(home / "local.settings.json")
     out = capfd.readouterr().out
     assert code == 0, out
     assert re.search(r"^PASS\s+blob\.recent_file", out, re.M)
     assert len(re.findall(r"^(PASS|WARN|FAIL|ERROR)\s", out, re.M)) >= 5
     assert re.search(r"^SKIP\s+postgres\.retention .*AZURE_SUBSCRIPTION_ID", out, re.M)
-    pages = list((tmp_path / "demo-output").glob("checklist-*.html"))
-    assert len(pages) == 1 and pages[0].read_text().lstrip().lower().startswith("<!doctype html")
-    assert str(pages[0]) in out
+    site = tmp_path / "demo-output" / "site"
+    index, month = site / "index.html", next(site.glob("month-*.html"))
+    assert index.read_text().lstrip().lower().startswith("<!doctype html") and str(index) in out
+    assert str(site / f"month-{demo.datetime.now(demo.timezone.utc):%Y-%m}.html") in out and month.is_file()
+    assert list((tmp_path / "demo-output").glob("checklist-*.html")) == []  # tests/test_demo_site.py follows the links
 
 
 def readme_commands() -> list[str]:

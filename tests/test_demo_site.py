@@ -1,0 +1,75 @@
+"""`make demo` and `make demo FLEET=2` as a new user sees them: the pages the demo prints open in
+Chromium and every link of every page reachable from them leads to a page the demo wrote.
+
+The demo runs as `make demo` runs it (devtools/demo.py, its own throwaway PostgreSQL and Azurite),
+with `--output` pointing into the test's folder instead of demo-output/.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from test_pages_browser import CHROMIUM, Watched, browser  # noqa: F401  (the module's browser fixture)
+from test_stack import ROOT, user_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not __import__("os").environ.get("CI"),
+    reason=f"Chromium not found at {CHROMIUM}: apt-get install chromium (.ci/run installs it)")]
+
+
+def run_demo(folder: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "devtools" / "demo.py"), "--output", str(folder), *args],
+                          cwd=ROOT, env=user_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: a check warned or failed, not the demo
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def printed_pages(out: str) -> list[Path]:
+    """The HTML pages whose path the demo printed for the user to open."""
+    return [Path(p) for p in dict.fromkeys(re.findall(r"(/\S+\.html)\b", out))]
+
+
+def broken_links(browser, starts: list[Path]) -> tuple[list[Path], list[str], list[str]]:  # noqa: F811
+    """Open each page reachable from `starts` in Chromium, following every `<a href>` (previous/next
+    month included); (pages opened, links whose target does not exist, browser problems)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = Watched(context.new_page())
+    todo, seen, broken = list(starts), [], []
+    try:
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.append(path)
+            page.page.goto(path.as_uri())
+            for href in page.hrefs():
+                parts = urlsplit(href)
+                target = Path(unquote(parts.path))
+                if parts.scheme != "file" or not target.is_file():
+                    broken.append(f"{path.name} -> {href}")
+                elif target not in seen:
+                    todo.append(target)
+    finally:
+        context.close()
+    return seen, broken, page.problems
+
+
+@pytest.mark.parametrize("fleet", [1, 2])
+def test_the_demo_site_has_no_broken_link(browser, tmp_path, fleet):  # noqa: F811
+    out = run_demo(tmp_path, *(["--fleet", str(fleet)] if fleet > 1 else []))
+    site = tmp_path / "site"
+    starts = printed_pages(out)
+    assert site / "index.html" in starts, out  # the demo names its index ...
+    assert all(p.is_file() and p.parent == site for p in starts), out  # ... and only pages of its site
+    seen, broken, problems = broken_links(browser, starts)
+    assert broken == [] and problems == []
+    runs = list(site.glob("run-*.html"))
+    assert len(runs) == fleet and set(runs) <= set(seen)  # a run per target, each reached by a link
+    month_pages = 12 * (1 + fleet) if fleet > 1 else 12  # fleet pages and each target's months
+    assert len(seen) == 1 + month_pages + fleet and sorted(seen) == sorted(site.iterdir())
