@@ -31,6 +31,7 @@ from checks.engine.timeutil import this_month
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_SETTINGS_FILE = "local.settings.json"
 MAX_JOURNAL_MONTHS = 24  # --since/--until: one query per month, bounded
+DEFAULT_SITE_DIR = "reports/site"  # `report --site` without DIR: under reports/, which .gitignore ignores
 _FLAGS = {"PG_SERVER_NAME": "--azure-server", "PG_RESOURCE_GROUP": "--azure-resource-group"}
 
 __all__ = ["main", "build_parser", "print_run"]
@@ -130,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=_("language of the report (default: LANGUAGE, else en)"))
     report.add_argument("--months", type=int, default=None, metavar="N",
                         help=_("overview of N months ending --month (default 1; 12 with --site)"))
-    report.add_argument("--site", metavar="DIR", help=_("write the linked HTML pages (overview, months, runs, "
-                        "drills) into DIR as a static site; exit 0 once written"))
+    report.add_argument("--site", metavar="DIR", nargs="?", const=DEFAULT_SITE_DIR,
+                        help=_("write the linked HTML pages (overview, months, runs, drills) into DIR as a static "
+                               "site (default {folder}, which git ignores); exit 0 once written",
+                               folder=DEFAULT_SITE_DIR))
 
     ack = sub.add_parser("ack", help=_("accept a result's counts as the new baseline (e.g. after a known deletion)"))
     ack.add_argument("--run", required=True, metavar="RUN", help=_("run id whose counts to accept"))
