@@ -89,6 +89,14 @@ def _add_target_options(report: argparse.ArgumentParser, signoff: argparse.Argum
     signoff.add_argument("--target", metavar="NAME", help=_("the target signed off (required with several targets)"))
 
 
+def _add_site_option(report: argparse.ArgumentParser) -> None:
+    """`report --site [DIR]`: without DIR under reports/, which git ignores (pages about patients' records)."""
+    report.add_argument("--site", metavar="DIR", nargs="?", const=DEFAULT_SITE_DIR,
+                        help=_("write the linked HTML pages (overview, months, runs, drills) into DIR as a static "
+                               "site (default {folder}, which git ignores); exit 0 once written",
+                               folder=DEFAULT_SITE_DIR))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m checks",
                                      description=_("MedicApp backup & restore verifier"))
@@ -131,10 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=_("language of the report (default: LANGUAGE, else en)"))
     report.add_argument("--months", type=int, default=None, metavar="N",
                         help=_("overview of N months ending --month (default 1; 12 with --site)"))
-    report.add_argument("--site", metavar="DIR", nargs="?", const=DEFAULT_SITE_DIR,
-                        help=_("write the linked HTML pages (overview, months, runs, drills) into DIR as a static "
-                               "site (default {folder}, which git ignores); exit 0 once written",
-                               folder=DEFAULT_SITE_DIR))
+    _add_site_option(report)
 
     ack = sub.add_parser("ack", help=_("accept a result's counts as the new baseline (e.g. after a known deletion)"))
     ack.add_argument("--run", required=True, metavar="RUN", help=_("run id whose counts to accept"))
