@@ -69,7 +69,8 @@ def heartbeat(journal: Journal | None, now: datetime, days: int = DEAD_MAN_DAYS)
         age = round(elapsed.total_seconds() / 86400, 1)
         state = "ok" if elapsed <= timedelta(days=days) else "overdue"
         text = f"last run {run['run_id']} ({run['status']}) finished {run['finished_at']}, {age} days ago"
-    (log.info if state == "ok" else log.error)("%s %s %s", PREFIX, state, text, extra={"heartbeat": state})
+    # an ok beat is a WARNING: at LOG_LEVEL=warning or error it must still reach the dead-man alert
+    (log.warning if state == "ok" else log.error)("%s %s %s", PREFIX, state, text, extra={"heartbeat": state})
     return {"state": state, "message": text, "age_days": age, "run_id": run and run["run_id"]}
 
 

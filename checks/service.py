@@ -21,7 +21,7 @@ from checks.journal.store import Journal, JournalUnavailable
 from checks.journal.lease import HeldLease, RunInProgress, RunLease
 from checks.journal.spool import Spool, write_or_reduce
 from checks.engine.i18n import msg
-from checks.engine.model import Run, new_run_id, run_from_dict
+from checks.engine.model import Run, Status, new_run_id, run_from_dict
 from checks.engine.redact import redact, redacted_json, register_from_env
 from checks.engine.registry import select
 from checks.engine.runner import run_checks
@@ -106,10 +106,12 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
     finally:
         if held:
             held.release(run_id)
-    log.info("run %s finished: %s (%s)", run.run_id, run.status.value,
-             ", ".join(f"{k}={v}" for k, v in run.counts().items() if v),
-             extra={"run_id": run.run_id, "status": run.status.value, "trigger": run.trigger,
-                    "journal": run.journal_status})
+    # WARNING/ERROR: the run-failed alert reads this line whatever LOG_LEVEL is (checks/engine/logsetup.py)
+    log.log(logging.ERROR if run.status in (Status.FAIL, Status.ERROR) else logging.WARNING,
+            "run %s finished: %s (%s)", run.run_id, run.status.value,
+            ", ".join(f"{k}={v}" for k, v in run.counts().items() if v),
+            extra={"run_id": run.run_id, "status": run.status.value, "trigger": run.trigger,
+                   "journal": run.journal_status})
     return run
 
 
