@@ -42,7 +42,7 @@ from checks.drill.targets import Lookup, drill_context, refuse_production_drill_
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
-from checks.engine.model import (CheckError, CheckResult, NotConfigured, Outcome, Run, Severity,
+from checks.engine.model import (CheckError, CheckResult, JournalUnavailable, NotConfigured, Outcome, Run, Severity,
                                  Status, new_run_id)
 from checks.engine.i18n import N_, msg
 from checks.engine.registry import check
@@ -97,7 +97,7 @@ def save(journal, drill: Drill, now: datetime, held: slot.Held | None = None) ->
 
 # --- start --------------------------------------------------------------------------------------
 def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | None = None,
-                target_server: str | None = None, rng: random.Random | None = None, who: dict | None = None) -> Drill:
+                target_server: str | None = None, rng: random.Random | None = None) -> Drill:
     """Request the restore and persist the drill (state provisioning, or failed when refused).
 
     The drill is about the fleet target whose settings `ctx` carries (TARGET_NAME, or a TARGETS name:
@@ -125,11 +125,11 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
             raise CheckError(msg("source server {server} not found in resource group {group}", server=s.pg_server_name,
                                  group=s.pg_resource_group),
                              msg("Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID."))
-        drill = _new_drill(s, trigger, source, now, target_server, drill_id, who)  # who: the HTTP caller
+        drill = _new_drill(s, trigger, source, now, target_server, drill_id)
         try:
             step = _request(ctx, journal, client, drill, source, held, (restore_point, target_server, rng))
         except slot.SlotLost:
-            slot.abandon(journal, drill, ctx.now())
+            _forget(journal, drill_id)
             raise
         if step is None:
             return drill  # refused: recorded as a failed drill
@@ -173,14 +173,22 @@ def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.
         return None
 
 
-def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None, drill_id: str, who=None) -> Drill:
+def _forget(journal, drill_id: str) -> None:
+    """Remove the record of a start that lost its slot before its PUT (it may have saved it already): it never
+    reached Azure, and an active record would hold up every later drill."""
+    try:
+        journal.delete(PARTITION, drill_id)
+    except JournalUnavailable as exc:  # left provisioning: advanced to failed once stale (no server to delete)
+        log.error("restore drill %s lost its slot; its record could not be removed: %s", drill_id, exc)
+
+
+def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None, drill_id: str) -> Drill:
     keep = bool(s.restore_drill_keep)
     expires = now + timedelta(hours=s.restore_drill_max_hours + (s.restore_drill_keep_hours if keep else 0))
     return Drill(drill_id=drill_id, state=PROVISIONING, trigger=trigger, source_server=s.pg_server_name,
                  resource_group=s.restore_drill_resource_group, target_server=target or "", requested_at=iso(now),
                  restore_point="", restore_point_mode="", expires_at=iso(expires), keep=keep,
-                 location=source.location or "", target_name=s.target_name or "",
-                 **{f"requested_by_{key}": value for key, value in (who or {}).items()})
+                 location=source.location or "", target_name=s.target_name or "")
 
 
 def _stop(drill: Drill, kind: str, error: str, summary: str, settings: Settings) -> None:
