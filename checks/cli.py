@@ -366,7 +366,7 @@ def cmd_report(args, out: TextIO, env) -> int:
                                months=months, fleet=args.fleet)
     except ReportError as exc:
         raise UsageError(reason_text(exc)) from None
-    out.write(render(result, args.format))
+    out.write(render(result, args.format, standalone=True))  # one page: its links would lead nowhere
     return EXIT_OK if result.complete else EXIT_FAILED
 
 

@@ -73,3 +73,29 @@ def test_the_demo_site_has_no_broken_link(browser, tmp_path, fleet):  # noqa: F8
     assert len(runs) == fleet and set(runs) <= set(seen)  # a run per target, each reached by a link
     month_pages = 12 * (1 + fleet) if fleet > 1 else 12  # fleet pages and each target's months
     assert len(seen) == 1 + month_pages + fleet and sorted(seen) == sorted(site.iterdir())
+
+
+@pytest.mark.parametrize("months", ["1", "12"])
+def test_a_single_page_written_alone_has_no_broken_link(browser, env_patch, base_env, tmp_path, months):  # noqa: F811
+    """`report --format html > 2026-11.html` (the README's one page, to print or mail): nothing is
+    written next to it, so it links nowhere; what the links said is still there as text."""
+    import io
+
+    from checks.cli import main
+    from checks.engine.config import Settings
+    from checks.journal.store import Journal
+    from pages_seed import seed
+    from test_report import assert_balanced_html
+
+    env_patch(base_env)
+    ids = seed(Journal.from_settings(Settings.from_env(base_env)))
+    out = io.StringIO()
+    main(["report", "--month", ids.month, "--months", months, "--format", "html"], out=out, env=base_env)
+    page = tmp_path / f"{ids.month}.html"
+    page.write_text(out.getvalue(), encoding="utf-8")
+    seen, broken, problems = broken_links(browser, [page])
+    assert seen == [page] and broken == [] and problems == []
+    shown = ids.problem_run if months == "1" else ids.month
+    assert shown in out.getvalue() and "Overview" in out.getvalue() and "<a " not in out.getvalue()
+    assert_balanced_html(out.getvalue())
+    assert 'class="no-print"></p>' not in out.getvalue()  # no empty previous/next line left
