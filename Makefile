@@ -41,8 +41,12 @@ stack: install
 stop:
 	$(if $(wildcard $(VPY)),$(VPY),$(PY)) devtools/stack.py stop
 
-test: install install-infra
+test: install install-infra lint
 	$(VPY) -m pytest -q tests
+
+# ruff with the small rule set of ruff.toml (real mistakes only, no formatting); CI runs it through `make test`
+lint: install
+	$(VPY) -m ruff check .
 
 bench: install
 	$(VPY) bench/run_all.py

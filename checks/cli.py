@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
 from checks.cli_argparse import install as install_argparse_words
-from checks.cli_text import print_run, print_run_list, reason_text, use_colour
+from checks.cli_text import print_run, print_run_list, reason_text, unknown_check_text, use_colour
 from checks.engine.config import ConfigError, read_settings_file
 from checks.engine.i18n import current, language, normalise_language, tr as _, tr_n as _n
 from checks.journal_cli import add_action as add_journal_action
@@ -201,8 +201,7 @@ def error_text(exc: Exception) -> str:
         lines = [f"  {name}{colon}{current().message(why)}" for name, why in sorted(exc.problems.items())]
         return _("invalid configuration:") + "\n" + "\n".join(lines)
     if isinstance(exc, UnknownCheck):
-        return _("unknown check id or pattern: {unknown}; known checks: {known}", unknown=", ".join(exc.unknown),
-                 known=", ".join(exc.known))
+        return unknown_check_text(exc)
     if isinstance(exc, RunInProgress):
         return _("a verification run is already in progress for {target}: {run_id}", target=exc.target,
                  run_id=exc.running_run_id or _("unknown id"))

@@ -112,6 +112,21 @@ def print_run_list(runs: list[dict[str, Any]], heading: str, out: TextIO, colour
                     checks=r["check_count"], passed=c["pass"], warned=c["warn"], failed=c["fail"], errors=c["error"],
                     skipped=c["skipped"])
         out.write(f"  {r['run_id']}  {status} {r['trigger']:<5} {kind:<7} {started(r['started_at'])}  {counts}\n")
+        out.write(f"  {'':<23}  " + _("target: {target}", target=target_brief(r.get("target"))) + "\n")
+
+
+def target_brief(target: Mapping[str, Any] | None) -> str:
+    """Which target a listed run was for, in a few words: its fleet name, else its server and storage
+    account, else the database; a run journaled before targets were says so."""
+    if target is None:
+        return _("not recorded (run journaled before targets were)")
+    parts = [target.get("name") or ""]
+    if not parts[0]:
+        parts = [p for p in (target.get("server"), target.get("storage_account")) if p]
+    if not any(parts) and (target.get("database_host") or target.get("database_name")):
+        parts = [f"{target.get('database_host') or _('local socket')}/{target.get('database_name') or ''}"]
+    text = " + ".join(p for p in parts if p) or _("local stack (no Azure target)")
+    return _("{target} (override)", target=text) if target.get("override") else text
 
 
 def started(iso: str) -> str:
@@ -131,5 +146,22 @@ def reason_text(exc: Exception) -> str:
     return current().message(reason)
 
 
+def unknown_check_text(exc) -> str:
+    """A mistyped check id (registry.UnknownCheck): the ids it was probably meant to be, then every known id."""
+    if exc.did_you_mean:
+        return _("unknown check id or pattern: {unknown}; did you mean {suggestions}? Known checks: {known}",
+                 unknown=", ".join(exc.unknown), suggestions=", ".join(exc.did_you_mean), known=", ".join(exc.known))
+    return _("unknown check id or pattern: {unknown}; known checks: {known}", unknown=", ".join(exc.unknown),
+             known=", ".join(exc.known))
+
+
 def error_line(exc: Exception) -> str:
     return _("error: {reason}", reason=reason_text(exc))
+
+
+def error_and_hint(exc: Exception) -> str:
+    """The error line and, when the error says what to do (a CheckError's remediation: sign in with
+    az login, grant a role), that hint under it: the same for restore and drill commands."""
+    hint = getattr(exc, "remediation", None)
+    line = error_line(exc)
+    return line + "\n" + _("→ {remediation}", remediation=current().message(hint)) if hint else line

@@ -17,7 +17,7 @@ from checks.drill import restore_drill, schedule
 from checks.drill.state import FAILED, NOT_RECORDED, Drill, DrillActive, DrillGuardError, validate_server_name
 from checks.drill.targets import Lookup, UnknownTarget, fleet_lookup
 from checks.engine.config import ConfigError, Settings
-from checks.cli_text import error_line, reason_text
+from checks.cli_text import error_and_hint, error_line, reason_text
 from checks.engine.i18n import current, msg, tr as _
 from checks.engine.model import CheckError, NotConfigured
 from checks.service import load_settings, open_journal
@@ -166,7 +166,7 @@ def cli_command(args, out: TextIO, env) -> int:
                 print(error_line(exc), file=sys.stderr)
                 return EXIT_USAGE
             except (DrillActive, CheckError) as exc:
-                print(error_line(exc), file=sys.stderr)
+                print(error_and_hint(exc), file=sys.stderr)  # no credential: the sign-in hint, as restore gives
                 return EXIT_FAILED
         else:
             restore_drill.advance_all(ctx, journal, target_lookup(settings, ctx))
@@ -188,7 +188,7 @@ def _cli_cleanup(ctx, journal, args, out: TextIO) -> int:
         print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except CheckError as exc:
-        print(error_line(exc), file=sys.stderr)
+        print(error_and_hint(exc), file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         json.dump({"swept": swept}, out, indent=2)

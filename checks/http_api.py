@@ -148,7 +148,7 @@ def _answer(fn, req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
     except BadRequest as exc:
         return error_response(exc.message, exc.status, **exc.extra)
     except UnknownCheck as exc:
-        return error_response(str(exc), 400, known_checks=exc.known)
+        return error_response(str(exc), 400, known_checks=exc.known, did_you_mean=exc.did_you_mean)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return error_response(msg("the verifier is misconfigured"), 500, problems=exc.problems)
@@ -342,7 +342,8 @@ def journal_month(req: func.HttpRequest) -> func.HttpResponse:
         month = check_month(req.params.get("month") or this_month())
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
-    runs = open_journal(load_settings()).list_runs(month)
+    from checks.cli_text import target_brief  # "which target", in the caller's language
+    runs = [r | {"target_label": target_brief(r.get("target"))} for r in open_journal(load_settings()).list_runs(month)]
     return json_response({"month": month, "runs": runs})
 
 

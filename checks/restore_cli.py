@@ -19,7 +19,7 @@ from checks import restore
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import current, msg, plain, tr as _
-from checks.cli_text import error_line
+from checks.cli_text import error_and_hint, error_line
 from checks.engine.model import CheckError, JournalUnavailable, NotConfigured
 from checks.restore_text import describe, describe_blob_plan, describe_plan, describe_range_plan, runbook
 
@@ -211,8 +211,7 @@ def _follow(ctx: RunContext, journal, incident, args, out: TextIO, poller: Any =
         elif incident.state in (PROVISIONING, "verifying"):
             incident = watch(ctx, journal, incident, progress, sleep, args.wait_minutes)
     except CheckError as exc:  # nothing to follow with (a blob range restore without its continuation)
-        print(error_line(exc), file=sys.stderr)
-        out.write(_("→ {remediation}", remediation=current().message(exc.remediation or "")) + "\n")
+        print(error_and_hint(exc), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         incident.event(ctx.now(), msg("watching interrupted (Ctrl-C); the restore goes on in Azure"))

@@ -13,7 +13,7 @@ import pytest
 
 from avro_writer import container_file
 from azure_fakes import Canned, CannedTransport, StaticCredential, arm_error_body, arm_fixture, derive, sdk_kwargs
-from blob_xml import ACCOUNT_URL, XML, Item, http_date, list_blobs, storage_error
+from blob_xml import ACCOUNT_URL, XML, Item, http_date, list_blobs
 from changefeed_fakes import SCHEMA, FakeFeed, record
 from checks.connect.changefeed import ChangeFeed, day_prefixes, parse_subject, read_chunk, segment_start
 from checks.engine.config import ConfigError, Settings

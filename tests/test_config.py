@@ -85,7 +85,7 @@ def test_sample_settings_list_every_variable_with_a_valid_value():
 
 def test_function_app_schedules_come_from_app_settings():
     import json
-    import function_app
+    import function_app  # noqa: F401  (registers the functions FUNCTIONS reads)
     from test_function_app import FUNCTIONS
     schedules = {name: json.loads(f.get_function_json())["bindings"][0].get("schedule")
                  for name, f in FUNCTIONS.items()}

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from azure_fakes import Canned, CannedTransport, StaticCredential, arm_example, derive, sdk_kwargs
+from azure_fakes import Canned, CannedTransport, StaticCredential, derive, sdk_kwargs
 from checks.drill import restore_drill as drill_mod
 from checks.drill import schedule
-from checks.drill.state import CLEANING_UP, FAILED, PROVISIONING, SUCCEEDED, Drill
+from checks.drill.state import FAILED, PROVISIONING, SUCCEEDED, Drill
 from checks.drill.targets import UnknownTarget, drill_context, fleet_lookup
 from checks.engine.config import Settings
 from checks.engine.context import RunContext

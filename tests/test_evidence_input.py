@@ -68,7 +68,6 @@ def test_integer_settings_accept_ascii_digits_only(name, value):
 def test_traceback_in_a_debug_log_record_is_redacted(base_env, pg_cluster, monkeypatch):
     """LOG_LEVEL=debug: a check that raises with the password in its exception → the runner logs exc_info."""
     from checks import service
-    from checks.cli import _setup_logging
     from checks.engine.model import CheckSpec, Severity
     from checks.engine.redact import RedactingFilter
     from checks.service import RunRequest, load_settings, verify

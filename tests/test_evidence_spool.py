@@ -280,7 +280,8 @@ def test_an_own_subfolder_of_another_user_is_refused(base_env, only, monkeypatch
     settings = Settings.from_env(base_env)
     spool_dir = settings.spool_dir
     spool_dir.mkdir()
-    monkeypatch.setattr(os, "geteuid", lambda real=os.geteuid(): real + 4242)
+    real = os.geteuid()
+    monkeypatch.setattr(os, "geteuid", lambda: real + 4242)
     spool = Spool(spool_dir)
     planted(spool.own)
     refused_everywhere(spool, settings, only, "belongs to another user")

@@ -9,7 +9,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.journal.spool import Spool
 from checks.journal.store import Journal
-from checks.journal.lease import LOCK_CONTAINER, RunInProgress, RunLease, blob_service_for_journal
+from checks.journal.lease import RunInProgress, RunLease
 from checks.engine.model import CheckSpec, Outcome, Severity, Status
 from checks import service
 from checks.service import RunRequest, verify

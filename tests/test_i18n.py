@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from checks.engine.config import ConfigError, Settings
-from checks.engine.i18n import Message, language, msg, msgn, negotiate, placeholders, translator
+from checks.engine.i18n import msg, msgn, negotiate, placeholders, translator
 from checks.engine.model import CheckResult, Run, Severity, Status
 from checks.journal.store import Journal, check_entity, result_from_entity
 from checks.report.checklist import month_report

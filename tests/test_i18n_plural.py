@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from checks.engine.config import Settings
-from checks.engine.i18n import Message, from_fact, language, msgn, placeholders, translator, tr_n
+from checks.engine.i18n import from_fact, language, msgn, placeholders, translator, tr_n
 from checks.engine.i18n_renamed import RENAMED
 from checks.engine.runner import message_facts
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -14,7 +13,7 @@ from checks.engine.config import Settings
 from checks.journal.store import Journal
 from checks.report import pages
 from checks.report.pages import CSP, META_CSP, Links, parse_page_name
-from pages_seed import EVIL, seed
+from pages_seed import seed
 from test_function_app import FUNCTIONS
 from test_report import assert_balanced_html
 

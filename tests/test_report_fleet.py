@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 import re
-from pathlib import Path
 
 import azure.functions as func
 import pytest

@@ -16,7 +16,7 @@ from azure_fakes import CannedTransport, StaticCredential, arm_error_body, arm_f
 from checks import service
 from checks.connect.azure import postgres_client
 from checks.connect.database import connect
-from checks.drill import restore_drill, schedule, state
+from checks.drill import schedule, state
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, CheckSpec, JournalUnavailable, Outcome, Severity, Status

@@ -5,6 +5,7 @@ level: the function app cold-starts without loading them (see bench/bench_cold_s
 """
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
 from typing import Callable, Iterable
@@ -32,10 +33,30 @@ class UnknownCheck(ValueError):
     """A selection named a check that does not exist; the message lists the known ids."""
 
     def __init__(self, unknown: list[str], known: Iterable[str]):
-        self.unknown = unknown
+        self.unknown = [_shown(u) for u in unknown]  # echoed in messages: printable and short
         self.known = sorted(known)
+        self.did_you_mean = did_you_mean(unknown, self.known)
+        hint = f"; did you mean {', '.join(self.did_you_mean)}?" if self.did_you_mean else ""
         super().__init__(
-            f"unknown check id or pattern: {', '.join(unknown)}; known checks: {', '.join(self.known)}")
+            f"unknown check id or pattern: {', '.join(self.unknown)}{hint}; known checks: {', '.join(self.known)}")
+
+
+def _shown(text: str, limit: int = 100) -> str:
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def did_you_mean(unknown: Iterable[str], known: list[str]) -> list[str]:
+    """The known ids closest to each mistyped one (difflib, at most 3 each, in order, once)."""
+    names: dict[str, list[str]] = {}  # "retention" -> ["postgres.retention"]: a family left out
+    for cid in known:
+        names.setdefault(cid.partition(".")[2], []).append(cid)
+    found: list[str] = []
+    for text in (t[:200] for t in unknown):
+        near = difflib.get_close_matches(text, known, n=3, cutoff=0.8) or [
+            cid for name in difflib.get_close_matches(text, list(names), n=3, cutoff=0.8) for cid in names[name]]
+        found += [cid for cid in near if cid not in found]
+    return found
 
 
 def check(id: str, title: str, severity: Severity | str, remediation: str, risk: str,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from checks.connect.azure import blob_service_properties, storage_account
 from checks.engine.config import Settings

@@ -95,6 +95,23 @@ class Problem:
 
 
 @dataclass
+class ProblemGroup:
+    """The same check with the same status in several runs of the month, shown once: how many runs,
+    the first and the last time, and the latest run's reason (`latest`)."""
+    latest: Problem
+    first: Problem
+    runs: int
+
+
+def group_problems(problems: list[Problem]) -> list[ProblemGroup]:
+    """Problems (newest first) grouped by check and status, worst and newest first as they come."""
+    groups: dict[tuple[str, str], list[Problem]] = {}
+    for p in problems:
+        groups.setdefault((p.check_id, p.status), []).append(p)
+    return [ProblemGroup(latest=ps[0], first=ps[-1], runs=len(ps)) for ps in groups.values()]
+
+
+@dataclass
 class Drill:
     run_id: str
     at: str
@@ -147,6 +164,10 @@ class MonthReport:
     @property
     def complete(self) -> bool:
         return self.ticked == len(self.boxes)
+
+    @property
+    def problem_groups(self) -> list[ProblemGroup]:
+        return group_problems(self.problems)
 
     def box(self, key: str) -> Box:
         return next(b for b in self.boxes if b.key == key)

@@ -223,17 +223,34 @@ def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True)
 
 
 def detail_rows(details: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    """(key, value, kind) per detail; kind: 'block' (lists and objects as indented JSON), 'bool',
+    """(key, value, kind) per detail; kind: 'table' (an object of plain values, e.g. counts per table:
+    (key, localized value) pairs), 'block' (other lists and objects as indented JSON), 'bool',
     'none' or 'text' (the template words yes/no/– so they can be translated)."""
     rows = []
     for key, value in (details or {}).items():
-        if isinstance(value, (dict, list)):
+        if isinstance(value, dict) and value and all(_plain(v) for v in value.values()):
+            rows.append((str(key), [(str(k), _shown(v)) for k, v in value.items()], "table"))
+        elif isinstance(value, (dict, list)):
             rows.append((str(key), json.dumps(value, indent=1, ensure_ascii=False, default=str), "block"))
         elif isinstance(value, bool) or value is None:
             rows.append((str(key), value, "bool" if value is not None else "none"))
         else:
             rows.append((str(key), str(value), "text"))
     return rows
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float))
+
+
+def _shown(value: Any) -> str:
+    """A value of a details table: numbers the language's way (12 345, 0,5), None as –."""
+    from checks.engine.i18n import current
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return current().gettext("yes" if value else "no")
+    return str(current().value(value)) if isinstance(value, (int, float)) else value
 
 
 def _neighbours(month: str) -> tuple[str, str]:
