@@ -48,8 +48,8 @@ param blobCanaryContainer string = 'verifier-canary'
 
 @description('The checked account has blob change feed on: read $blobchangefeed (BLOB_ACTIVITY_SOURCE auto|change_feed).')
 param readBlobChangeFeed bool = false
-@description('Put a CanNotDelete lock on the production server.')
-param lockProductionServer bool = false
+@description('Put a CanNotDelete lock on every target\'s production server (on by default; false only when the server\'s owner manages its locks).')
+param lockProductionServer bool = true
 
 // --- restore drill -------------------------------------------------------------------------------
 @description('Restore drill (RESTORE_DRILL_ENABLED): creates the drill resource group and grants create/delete of flexible servers THERE only. Off by default.')
@@ -112,12 +112,48 @@ var tags = {
 var appName = '${abbrs.functionApp}verifier-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var readContainers = union(blobContainers, empty(signedDocumentContainer) ? [] : [signedDocumentContainer])
-var drillResourceGroupName = !empty(restoreDrillResourceGroup) ? restoreDrillResourceGroup : '${abbrs.resourceGroup}${environmentName}-drills'
+var drillGroupRequested = empty(restoreDrillResourceGroup) ? '${abbrs.resourceGroup}${environmentName}-drills' : restoreDrillResourceGroup
+// TARGETS (JSON, checks/engine/fleet.py): each target's server and storage account; what a target leaves
+// out is the deployment's own (pg*/storage* parameters), its subscription is postgres.subscription or this one
+var fleet = empty(targets) ? [] : json(targets)
+var ownSubscription = subscription().subscriptionId
+var fleetServers = [for t in fleet: {
+  name: t.name
+  subscription: (t.?postgres.?subscription) ?? ownSubscription
+  resourceGroup: (t.?postgres.?resource_group) ?? pgResourceGroup
+  server: (t.?postgres.?server) ?? pgServerName
+}]
+var fleetAccounts = [for t in fleet: {
+  name: t.name
+  subscription: (t.?postgres.?subscription) ?? ownSubscription
+  resourceGroup: (t.?storage.?resource_group) ?? storageResourceGroup
+  account: (t.?storage.?account) ?? storageAccountName
+  containers: union((t.?storage.?containers) ?? blobContainers, empty(signedDocumentContainer) ? [] : [signedDocumentContainer])
+}]
+// every resource group holding a production resource (lower case: Azure's group names ignore case)
+var serverGroups = [for t in fleetServers: toLower(t.resourceGroup)]
+var accountGroups = [for t in fleetAccounts: toLower(t.resourceGroup)]
+var productionGroups = union([toLower(pgResourceGroup), toLower(storageResourceGroup)], serverGroups, accountGroups)
+// production groups in this subscription: the Activity Log alert watches them (server delete, lock removal,
+// role assignment changes); a target in another subscription is not in its scope (README "Deploy")
+var ownGroupIds = ['${subscription().id}/resourceGroups/${toLower(pgResourceGroup)}', '${subscription().id}/resourceGroups/${toLower(storageResourceGroup)}']
+var serverGroupIds = [for t in fleetServers: (ownSubscription == (t.subscription)) ? '${subscription().id}/resourceGroups/${toLower(t.resourceGroup)}' : ownGroupIds[0]]
+var accountGroupIds = [for t in fleetAccounts: (ownSubscription == (t.subscription)) ? '${subscription().id}/resourceGroups/${toLower(t.resourceGroup)}' : ownGroupIds[0]]
+var productionGroupIds = union(ownGroupIds, serverGroupIds, accountGroupIds)
+// Guard: the drill's create/delete rights live in its group, so it is never a production group (nor the
+// verifier's own); the deployment fails here, before any resource is written.
+var drillResourceGroupName = (restoreDrillEnabled && contains(union(productionGroups, [toLower(verifierGroupName)]), toLower(drillGroupRequested))) ? any(stop)[drillGroupRefused] : drillGroupRequested
+// ARM evaluates only the chosen branch of ?: (if()); reading a missing property stops the deployment with
+// "The language expression property '<reason>' doesn't exist". Bicep's fail() says the same more plainly, but
+// checkov's Bicep parser (pycep 0.5) rejects it, and the template must stay scannable.
+var stop = {}
+var drillGroupRefused = 'restoreDrillResourceGroup (RESTORE_DRILL_RESOURCE_GROUP) must not be a production resource group (pgResourceGroup, storageResourceGroup, a TARGETS group) nor the verifier\'s own: drill servers never live next to production'
+var verifierGroupName = empty(resourceGroupName) ? '${abbrs.resourceGroup}${environmentName}' : resourceGroupName
 var privateMode = !empty(privateEndpointSubnetId)
 var discoveryScope = empty(discoverTag) ? [] : (empty(discoverSubscriptions) ? [subscription().subscriptionId] : split(discoverSubscriptions, ','))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
-  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourceGroup}${environmentName}'
+  name: verifierGroupName
   location: location
   tags: tags
 }
@@ -240,6 +276,23 @@ module pgAccess 'modules/target-postgres.bicep' = {
   }
 }
 
+// Each TARGETS server: Reader (its checks, and the drill's source), the delete lock. A target that leaves
+// its server out, or names the deployment's own, puts the same role assignment and lock (same names) again:
+// after pgAccess and one at a time (batchSize), so the same resource is never written twice at once.
+@batchSize(1)
+module fleetPgAccess 'modules/target-postgres.bicep' = [for t in fleetServers: {
+  name: take('target-postgres-access-${t.name}', 64)
+  scope: resourceGroup(t.subscription, t.resourceGroup)
+  dependsOn: [
+    pgAccess
+  ]
+  params: {
+    pgServerName: t.server
+    identityPrincipalId: identity.outputs.principalId
+    lockProductionServer: lockProductionServer
+  }
+}]
+
 module drill 'modules/drill.bicep' = if (restoreDrillEnabled) {
   name: 'restore-drill-access'
   scope: resourceGroup(drillResourceGroupName)
@@ -302,6 +355,24 @@ module storageAccess 'modules/target-storage.bicep' = {
   }
 }
 
+// Each TARGETS storage account: account Reader, Blob Data Reader on each of its checked containers, the
+// canary container; as for the servers, after storageAccess and one at a time.
+@batchSize(1)
+module fleetStorageAccess 'modules/target-storage.bicep' = [for t in fleetAccounts: {
+  name: take('target-storage-access-${t.name}', 64)
+  scope: resourceGroup(t.subscription, t.resourceGroup)
+  dependsOn: [
+    storageAccess
+  ]
+  params: {
+    storageAccountName: t.account
+    identityPrincipalId: identity.outputs.principalId
+    readContainers: t.containers
+    canaryContainer: blobCanaryContainer
+    readChangeFeed: readBlobChangeFeed
+  }
+}]
+
 module alerts 'modules/alerts.bicep' = {
   name: 'alerts'
   scope: rg
@@ -311,6 +382,7 @@ module alerts 'modules/alerts.bicep' = {
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     actionGroupName: '${abbrs.actionGroup}verifier-${resourceToken}'
     alertEmail: alertEmail
+    productionGroupIds: productionGroupIds
   }
 }
 

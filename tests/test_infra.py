@@ -340,6 +340,7 @@ def test_production_resource_group_gets_reader_only_and_an_optional_delete_lock(
     assert only["role"] == READER and only["scope"] == "server"
     lock = pg["resources"]["productionLock"]
     assert lock["config"]["condition"] == "lockProductionServer" and pg["parameters"]["lockProductionServer"]["default"] is False
+    assert parse("main.bicep")["parameters"]["lockProductionServer"]["default"] is True  # on unless said otherwise
     assert body(lock)["scope"] == "server" and body(lock)["properties"]["level"] == "CanNotDelete"
     main = parse("main.bicep")
     assert "restoreDrillEnabled" not in body(main["modules"]["pgAccess"])["params"]
@@ -356,7 +357,7 @@ def test_restore_drill_role_lives_in_its_own_resource_group_with_create_poll_del
     assert module["config"]["condition"] == "restoreDrillEnabled"
     assert body(module)["scope"]["function"]["parameters"]["resource_group_name"] == "drillResourceGroupName"
     assert body(module)["dependsOn"] == ["drillRg"]
-    default = json.dumps(main["variables"]["drillResourceGroupName"]["value"])
+    default = json.dumps(main["variables"]["drillGroupRequested"]["value"])  # drillResourceGroupName: its guard
     assert "restoreDrillResourceGroup" in default and "-drills" in default
     drill = parse("modules/drill.bicep")
     props = body(drill["resources"]["drillRole"])["properties"]

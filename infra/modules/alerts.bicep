@@ -15,13 +15,18 @@
 //  - dead man: no run completed in 32 days. A log search alert reads at most 2 days of data, so
 //    the app logs a daily heartbeat with the age of the last completed run from the journal
 //    (checks/heartbeat.py, "verifier heartbeat: ok|overdue|unknown ..."); the alert fires when the
-//    newest heartbeat is not `ok` or when no heartbeat arrived in 2 days (the app itself is down).
+//    newest heartbeat is not `ok` or when no heartbeat arrived in 2 days (the app itself is down);
+//  - production tampered with (Activity Log, not the app's logs: it fires even when the app is gone):
+//    a PostgreSQL server deleted, a lock removed, a role assignment written or deleted in a production
+//    resource group. `azd up` itself writes the verifier's Reader assignments there: one email per deployment.
 param location string
 param tags object
 param applicationInsightsId string
 param actionGroupName string
 @description('Who is told when a run fails or never happens.')
 param alertEmail string
+@description('Resource ids of the production resource groups in this subscription (the Activity Log alert\'s scopes).')
+param productionGroupIds array
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
@@ -298,6 +303,47 @@ union
     actions: {
       actionGroups: [
         actionGroup.id
+      ]
+    }
+  }
+}
+
+// Activity Log operations that take production's protection away or production itself: each one is
+// either a mistake or an attack, and none of them is something the verifier ever does.
+var tamperOperations = [
+  'Microsoft.DBforPostgreSQL/flexibleServers/delete'
+  'Microsoft.Authorization/locks/delete'
+  'Microsoft.Authorization/roleAssignments/write'
+  'Microsoft.Authorization/roleAssignments/delete'
+]
+
+resource productionTampered 'Microsoft.Insights/activityLogAlerts@2020-10-01' = {
+  name: 'backup-verifier-production-tampered'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'In a production resource group: a PostgreSQL server was deleted, a lock removed, or a role assignment written or deleted. Open the Activity Log entry: who did it, and was it planned?'
+    enabled: true
+    scopes: productionGroupIds
+    condition: {
+      allOf: [
+        {
+          field: 'category'
+          equals: 'Administrative'
+        }
+        {
+          anyOf: [for operation in tamperOperations: {
+            field: 'operationName'
+            equals: operation
+          }]
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        {
+          actionGroupId: actionGroup.id
+        }
       ]
     }
   }
