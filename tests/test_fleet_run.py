@@ -37,7 +37,8 @@ def comparable(run) -> list[tuple]:
 def entities(journal: Journal, run) -> list[dict]:
     """The run's journal entities without what differs between two runs (ids, times, durations)."""
     volatile = {"RowKey", "RunId", "StartedAt", "FinishedAt", "DurationMs", "Timestamp", "etag", "Details",
-                "Summary", "Messages", "CheckedAt", "Notes"}
+                "Summary", "Messages", "CheckedAt", "Notes", "NoteFacts",
+                "ChainedAt", "ChainMembers", "ChainHash"}  # the hash chain covers the ids and times above
     rows = journal.query("PartitionKey eq @pk and RunId eq @rid", {"pk": run.month, "rid": run.run_id})
     return sorted(({k: v for k, v in row.items() if k not in volatile} for row in rows),
                   key=lambda row: (row.get("Kind", ""), row.get("CheckId", "")))

@@ -84,6 +84,9 @@ COUNTED_ALLOWED = {
     "{field} field: range {span} runs backwards": "'runs' is the verb",
     "restore drill {drill_id} of target {target} is already active ({state}); one drill runs at a time for every "
     "target: wait for it to finish or see `python -m checks drill status`": "'of target' names a target, no count",
+    "a second result of {check_id} in run {run_id}": "'in run' names a run, no count",
+    "the PostgreSQL server {server} of target {target}": "'of target' names a target, no count",
+    "the storage account {account} of target {target}": "'of target' names a target, no count",
 }
 COUNTED_NOUN = re.compile(r"(\{\w+\}|%\(\w+\)s) (\w+ )?(days?|blobs?|rows?|runs?|targets?|backups?|versions?|checks?|"
                           r"drills?|files?|tables?|operations?|actions?|sign-offs?|months?|errors?)\b|(?<!http)\(s\)")

@@ -103,8 +103,10 @@ def test_readme_lists_cli_commands():
 
 
 # what the stack and a test do not provide: Azure targets, an enabled drill, a terminal to confirm
-# `restore --apply` (the README's example run ids are not in the journal: exit 1, below)
-NEEDS_AZURE = re.compile(r"AZURE_SUBSCRIPTION_ID|PG_SERVER_NAME|RESTORE_DRILL_ENABLED|--apply without a terminal")
+# `restore --apply` (the README's example run ids are not in the journal: exit 1, below); a run in the
+# README's example month (a sign-off of a month without runs is refused, exit 2)
+NEEDS_AZURE = re.compile(r"AZURE_SUBSCRIPTION_ID|PG_SERVER_NAME|RESTORE_DRILL_ENABLED|--apply without a terminal|"
+                         r"cannot sign off: no run of 2026-11 ")
 USAGE_ERROR = re.compile(r"usage:|unrecognized arguments|invalid choice|arguments are required|expected one argument")
 
 
