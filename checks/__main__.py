@@ -1,8 +1,11 @@
-"""`python -m checks ...`; a closed pipe (`... | head -1`) ends the command quietly."""
+"""`python -m checks ...`; a closed pipe (`... | head -1`) or Ctrl-C ends the command quietly."""
 import os
 import sys
 
 from checks.cli import main
+from checks.cli_interrupt import install as handle_interrupts
+
+handle_interrupts()  # Ctrl-C and SIGTERM: one line and exit 130/143, a run records what finished
 
 # SIGPIPE's conventional exit status (128 + 13), what `yes | head -1` leaves behind
 EXIT_BROKEN_PIPE = 141

@@ -69,10 +69,12 @@ def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
     parser.add_argument("--settings", metavar="FILE", default=default,
                         help=_("read variables from this local.settings.json (default ./{file} if present); "
                                "environment variables win", file=DEFAULT_SETTINGS_FILE))
+    parser.add_argument("--lang", choices=("en", "fr"), default=default,
+                        help=_("language of the output (default: LANGUAGE, else en)"))
 
 
 def _common_everywhere(parser: argparse.ArgumentParser) -> None:
-    """-v and --settings also after the subcommand (`python -m checks run -v`), at every level."""
+    """-v, --settings and --lang also after the subcommand (`python -m checks run --lang fr`), at every level."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in dict.fromkeys(action.choices.values()):
@@ -101,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m checks",
                                      description=_("MedicApp backup & restore verifier"))
     _add_common(parser, top=True)
-    parser.add_argument("--lang", choices=("en", "fr"), help=_("language of the output (default: LANGUAGE, else en)"))
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help=_("run the checks and record them in the journal"))
@@ -135,8 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help=_("the monthly checklist from the journal (exit 1 = not all boxes ticked)"))
     report.add_argument("--month", type=_month, help=_("YYYY-MM (default: this month, UTC); last month of --months"))
     report.add_argument("--format", choices=("md", "html", "json"), default="md")
-    report.add_argument("--lang", choices=("en", "fr"), default=argparse.SUPPRESS,
-                        help=_("language of the report (default: LANGUAGE, else en)"))
     report.add_argument("--months", type=int, default=None, metavar="N",
                         help=_("overview of N months ending --month (default 1; 12 with --site)"))
     _add_site_option(report)
@@ -159,7 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, env: Mapping[str, str] | None = None) -> int:
-    """`env`: the variables to use (tests); None = os.environ over ./local.settings.json."""
+    """`env`: the variables to use (tests); None = os.environ over ./local.settings.json.
+    Ctrl-C or SIGTERM: one line, exit 130/143, never a traceback (checks/cli_interrupt.py)."""
+    from checks.cli_interrupt import guarded
+    return guarded(lambda: _main(argv, out, env), _early_language(argv, env))
+
+
+def _main(argv: Sequence[str] | None, out: TextIO | None, env: Mapping[str, str] | None) -> int:
     out = out or sys.stdout
     install_argparse_words()  # "usage:", "options:" and argparse's errors follow --lang too
     try:
@@ -263,13 +268,17 @@ def cmd_run(args, out: TextIO, env) -> int:
             print(_("warning: {reason}; results will not be recorded", reason=reason_text(exc)), file=sys.stderr)
     request = RunRequest(trigger="cli", checks=args.check, dry_run=args.dry_run,
                          write_journal=not args.no_journal, overrides=overrides)
+    from checks.cli_interrupt import after_stop, run_stops_itself
     from checks.fleet_cli import FleetUsageError, cmd_run_fleet, wants_fleet
-    if wants_fleet(args, settings):
-        try:
-            return cmd_run_fleet(args, out, settings, journal, request)
-        except FleetUsageError as exc:
-            raise UsageError(str(exc)) from None
-    run = verify(request, settings, journal)
+    with run_stops_itself():  # Ctrl-C or SIGTERM: the run records what finished as an interrupted run
+        if wants_fleet(args, settings):
+            try:
+                return after_stop(cmd_run_fleet(args, out, settings, journal, request))
+            except FleetUsageError as exc:
+                raise UsageError(str(exc)) from None
+        run = verify(request, settings, journal)
+    if (code := after_stop(None, run)) is not None:
+        return code
     if args.json:
         json.dump(run.to_dict(), out, indent=2, default=str)
         out.write("\n")
@@ -345,7 +354,7 @@ def cmd_list(args, out: TextIO, env) -> int:
         if spec.on_demand:
             mode = "  " + _("(writes; on demand: python -m checks drill start|status)")
         title = current().gettext(spec.title)  # check titles are in the catalog: --lang fr lists them in French
-        out.write(f"{spec.id:<32} {spec.severity.value:<8} {title}{mode}\n")
+        out.write(f"{spec.id:<32} {current().word(spec.severity.value):<8} {title}{mode}\n")
     return EXIT_OK
 
 

@@ -21,7 +21,8 @@ from checks.journal.store import Journal, JournalUnavailable
 from checks.journal.lease import HeldLease, RunInProgress, RunLease
 from checks.journal.spool import Spool, write_or_reduce
 from checks.engine.i18n import msg
-from checks.engine.model import Run, Status, new_run_id, run_from_dict
+from checks.engine import stop
+from checks.engine.model import Run, Status, new_run_id, run_from_dict, was_interrupted
 from checks.engine.redact import redact, redacted_json, register_from_env
 from checks.engine.registry import select
 from checks.engine.runner import run_checks
@@ -39,6 +40,7 @@ class RunRequest:
     write_journal: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. pg_server_name from --azure-server
     origin: str = ""  # the fleet message it answers (checks/dispatch): journaled with the run, marks it done
+    requested_by: dict[str, str] | None = None  # the Entra caller of an HTTP run: {"object_id", "name"}
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -83,19 +85,24 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
     notes: list[str] = []
     held = _take_lease(request, settings, journal, lease, run_id, notes)
     try:
-        if journal is not None and request.write_journal:
-            notes.extend(Spool(settings.spool_dir).replay(journal))
-            if held and held.previous_run_id and held.previous_run_id != run_id:
-                notes.extend(_previous_run_missing(journal, held.previous_run_id))
+        try:
+            if journal is not None and request.write_journal:
+                notes.extend(Spool(settings.spool_dir).replay(journal))
+                if held and held.previous_run_id and held.previous_run_id != run_id:
+                    notes.extend(_previous_run_missing(journal, held.previous_run_id))
+        except KeyboardInterrupt:  # Ctrl-C before the checks: none starts, the run is recorded as interrupted
+            stop.request()
         try:
             run = run_checks(specs, ctx, trigger=request.trigger, dry_run=request.dry_run, run_id=run_id)
         finally:
             ctx.close()
         run.notes.extend(notes)
-        run.target, run.origin = target, request.origin
+        if run.interrupted:
+            run.notes.append(interrupted_note(run))
+        run.target, run.origin, run.requested_by = target, request.origin, request.requested_by
         if target.override:
-            run.notes.append(msg("run against an override ({target}): never evidence for production's checklist",
-                                 target=target.label()))
+            run.notes.append(msg("run against an override of the configured target: never evidence for production's "
+                                 "checklist"))
         if not request.write_journal:
             run.journal_status = "disabled"
         elif journal is None:
@@ -126,16 +133,25 @@ def _take_lease(request: RunRequest, settings: Settings, journal: Journal | None
     # storage down, access denied, no credential, a connection string the Blob SDK refuses (ValueError):
     # the checks still run, the note says the guard was off
     except (AzureError, ValueError) as exc:
-        notes.append(f"run lease not taken ({redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}); "
-                     "concurrent runs were not excluded")
+        notes.append(msg("run lease not taken ({reason}); concurrent runs were not excluded",
+                         reason=redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
         return None
 
 
+def interrupted_note(run: Run) -> str:
+    finished = sum(not was_interrupted([r]) for r in run.results)
+    return msg("interrupted ({signal}) after {finished} of {total} checks finished: the unfinished ones are recorded "
+               "as errors and the run is no evidence for the checklist", signal=run.interrupted, finished=finished,
+               total=len(run.results))
+
+
 def _previous_run_missing(journal: Journal, previous_run_id: str) -> list[str]:
+    # runs the journal could not take were replayed from the spool just before: one still missing ended
+    # before it was recorded (killed, crashed, power lost); nothing of it was kept, in the logs or elsewhere
     try:
         if journal.get_run(previous_run_id) is None:
-            return [f"the previous run {previous_run_id} was not recorded in the journal "
-                    "(it crashed or the journal was unavailable; its results are in the logs)"]
+            return [msg("the previous run {run_id} never reached the journal: it was stopped (killed or crashed) "
+                        "before it could record its results", run_id=previous_run_id)]
     except (JournalUnavailable, ValueError):
         pass
     return []
@@ -149,6 +165,11 @@ def record(run: Run, journal: Journal, spool: Spool) -> None:
         run.journal_status = msg("error: {reason}", reason=str(exc))
         spool.save(run)
         _log_full_run(run)
+    except KeyboardInterrupt:  # Ctrl-C again while writing: the spool keeps the run, the next run writes it
+        stop.request()
+        run.journal_status = msg("error: interrupted while writing the journal; kept in the outage spool for the "
+                                 "next run")
+        spool.save(run)
 
 
 def _log_full_run(run: Run) -> None:

@@ -58,8 +58,8 @@ def test_a_fleet_of_one_is_todays_run(local_env):
     assert comparable(outcome.run) == comparable(today) and len(today.results) == 3
     assert outcome.run.target == today.target and outcome.run.journal_status == today.journal_status == "written"
     # the same lock blob as today's run: it hands over today's run id (not in the fleet's journal table)
-    assert outcome.run.notes == [f"the previous run {today.run_id} was not recorded in the journal "
-                                 "(it crashed or the journal was unavailable; its results are in the logs)"]
+    assert outcome.run.notes == [f"the previous run {today.run_id} never reached the journal: it was stopped "
+                                 "(killed or crashed) before it could record its results"]
     assert entities(fleet_journal, outcome.run) == entities(journal, today)
     assert {e["TargetName"] for e in entities(journal, today)} == {"production"}
     # the same lock blob as before fleets existed

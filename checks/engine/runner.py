@@ -3,6 +3,8 @@
 A check that raises becomes an `error` result with the reason and its remediation; one that
 runs past its timeout becomes `error` too and the others go on. Checks run in daemon threads
 so a hung driver call cannot keep the process (or the CLI) alive after the run is reported.
+Ctrl-C or SIGTERM (checks/engine/stop.py) ends the wait: each unfinished check becomes an
+interrupted `error`, the finished ones are kept.
 """
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from datetime import datetime
 from typing import Sequence
 
 from checks.engine.context import RunContext
-from checks.engine.i18n import fact_of
-from checks.engine.model import CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status, new_run_id
+from checks.engine import stop
+from checks.engine.i18n import fact_of, msg, plain, msg
+from checks.engine.model import (INTERRUPTED, CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status,
+                                 new_run_id)
 from checks.engine.redact import log_crash, redact, redact_obj
 
 log = logging.getLogger("checks.engine.runner")
 
 MAX_DETAIL_KEYS = 40
+STOP_POLL_SECONDS = 0.2  # how soon a waiting run notices a stop asked in another thread
 
 
 def execute(spec: CheckSpec, ctx: RunContext) -> Outcome:
@@ -27,7 +32,7 @@ def execute(spec: CheckSpec, ctx: RunContext) -> Outcome:
     try:
         outcome = spec.run(ctx)
         if not isinstance(outcome, Outcome):
-            return Outcome.error(f"check returned {type(outcome).__name__}, not an Outcome")
+            return Outcome.error(msg("check returned {kind}, not an Outcome", kind=type(outcome).__name__))
         return outcome
     except NotConfigured as exc:
         reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # a Message stays one
@@ -75,6 +80,27 @@ def preload_azure_core() -> None:
     import azure.core.pipeline  # noqa: F401
 
 
+def _wait(thread: threading.Thread, deadline: float) -> None:
+    """Until the check ends, its deadline passes or a stop is asked (Ctrl-C here in the main thread,
+    or a signal seen by another thread: a fleet's targets run in worker threads)."""
+    try:
+        while thread.is_alive() and not stop.requested():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            thread.join(min(left, STOP_POLL_SECONDS))
+    except KeyboardInterrupt:  # the main thread's Ctrl-C: this run stops, records what finished
+        stop.request()
+
+
+def interrupted_outcome(signal_name: str) -> Outcome:
+    """An unfinished check of an interrupted run: an error (never evidence), marked so the checklist
+    leaves the whole run out (checks/report/checklist.py)."""
+    return Outcome(Status.ERROR, msg("interrupted ({signal}) before it finished: not verified", signal=signal_name),
+                   {INTERRUPTED: True, "signal": signal_name},
+                   msg("Run the checks again: an interrupted run is no evidence for the checklist."))
+
+
 def run_checks(specs: Sequence[CheckSpec], ctx: RunContext, trigger: str, dry_run: bool = False,
                run_id: str | None = None) -> Run:
     if uses_azure(ctx.settings):
@@ -96,16 +122,20 @@ def run_checks(specs: Sequence[CheckSpec], ctx: RunContext, trigger: str, dry_ru
     for spec in specs:
         starts[spec.id] = ctx.now()
         thread = threading.Thread(target=worker, args=(spec,), name=f"check:{spec.id}", daemon=True)
-        thread.start()
+        if not stop.requested():  # Ctrl-C before the checks started: none of them starts
+            thread.start()
         threads.append((spec, thread, time.monotonic() + (spec.timeout_seconds or default_timeout)))
 
     for spec, thread, deadline in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        _wait(thread, deadline)
         done = slots[spec.id]
-        if done is None:
+        if done is None and stop.requested():
+            run.interrupted = stop.signal_name()
+            done = (interrupted_outcome(run.interrupted), int((ctx.now() - starts[spec.id]).total_seconds() * 1000))
+        elif done is None:
             timeout = spec.timeout_seconds or default_timeout
-            done = (Outcome.error(f"timed out after {timeout:g} s; the check was abandoned",
-                                  "Find out why the target answers slowly, or raise CHECK_TIMEOUT_SECONDS.",
+            done = (Outcome.error(msg("timed out after {seconds} s; the check was abandoned", seconds=plain(timeout)),
+                                  msg("Find out why the target answers slowly, or raise CHECK_TIMEOUT_SECONDS."),
                                   timeout_seconds=timeout), int(timeout * 1000))
         result = _to_result(spec, done[0], starts[spec.id], done[1])
         run.results.append(result)
