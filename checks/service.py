@@ -40,7 +40,6 @@ class RunRequest:
     write_journal: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. pg_server_name from --azure-server
     origin: str = ""  # the fleet message it answers (checks/dispatch): journaled with the run, marks it done
-    requested_by: dict[str, str] | None = None  # the Entra caller of an HTTP run: {"object_id", "name"}
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -99,10 +98,10 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
         run.notes.extend(notes)
         if run.interrupted:
             run.notes.append(interrupted_note(run))
-        run.target, run.origin, run.requested_by = target, request.origin, request.requested_by
+        run.target, run.origin = target, request.origin
         if target.override:
-            run.notes.append(msg("run against an override of the configured target: never evidence for production's "
-                                 "checklist"))
+            run.notes.append(msg("run against an override ({target}): never evidence for production's checklist",
+                                 target=target.label()))
         if not request.write_journal:
             run.journal_status = "disabled"
         elif journal is None:
@@ -133,8 +132,8 @@ def _take_lease(request: RunRequest, settings: Settings, journal: Journal | None
     # storage down, access denied, no credential, a connection string the Blob SDK refuses (ValueError):
     # the checks still run, the note says the guard was off
     except (AzureError, ValueError) as exc:
-        notes.append(msg("run lease not taken ({reason}); concurrent runs were not excluded",
-                         reason=redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
+        notes.append(f"run lease not taken ({redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}); "
+                     "concurrent runs were not excluded")
         return None
 
 

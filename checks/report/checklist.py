@@ -63,14 +63,13 @@ FORMATS = ("md", "html", "json")
 
 def check_month(month: str) -> str:
     if not is_month(month):
-        raise ReportError(msg("month must be YYYY-MM (ASCII digits, 2000-2099), got {value}", value=repr(str(month)[:32])))
+        raise ReportError(f"month must be YYYY-MM (ASCII digits, 2000-2099), got {str(month)[:32]!r}")
     return month
 
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise ReportError(msg("format must be one of {formats}, got {value}", formats=", ".join(FORMATS),
-                              value=repr(str(fmt)[:16])))
+        raise ReportError(f"format must be one of {', '.join(FORMATS)}, got {str(fmt)[:16]!r}")
     return fmt
 
 
@@ -80,10 +79,9 @@ def check_months(months: Any) -> int:
             raise ValueError("ASCII digits only")  # int() would take "1_0" and other scripts' digits
         value = int(months)
     except (TypeError, ValueError):
-        value = repr(str(months)[:16])
-    if not isinstance(value, int) or not 1 <= value <= MAX_OVERVIEW_MONTHS:
-        raise ReportError(msg("months must be an integer between 1 and {most}, got {value}", most=MAX_OVERVIEW_MONTHS,
-                              value=str(value)))
+        raise ReportError(f"months must be an integer between 1 and {MAX_OVERVIEW_MONTHS}, got {str(months)[:16]!r}") from None
+    if not 1 <= value <= MAX_OVERVIEW_MONTHS:
+        raise ReportError(f"months must be an integer between 1 and {MAX_OVERVIEW_MONTHS}, got {value}")
     return value
 
 
@@ -152,8 +150,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     boxes.append(_dry_run_box(BOXES[3], about_database(verification, results, production, notes), results))
     boxes.append(_journal_box(BOXES[4], [r for r in evidence if r.run_id not in part.damaged]))
     if empty and not evidence:
-        boxes[-1].remarks = [msgn("{count} run recorded, but no check ran in it", "{count} runs recorded, but in none of "
-                                  "them did a check run", "count", count=len(empty))]
+        boxes[-1].remarks = [f"{len(empty)} run(s) recorded, but in none of them did a check run"]
     if undelivered and not evidence:  # a failed delivery is journaled, but it is not a verification result
         boxes[-1].remarks = [_undelivered(results[run_id][DELIVERY_CHECK]) for run_id in undelivered[:3]]
     problems = _problems(runs, results)
@@ -328,8 +325,7 @@ def _digest(month: str, runs: list[RunRef], boxes: list[Box]) -> str:
 def _signoffs(entries: list[dict[str, Any]], digest: str) -> list[SignOff]:
     out = [SignOff(by=e["by"], at=iso_z(e["at"]), comment=e["comment"], via=e["via"], digest=e["digest"],
                    run_count=e["run_count"], boxes_ticked=e["boxes_ticked"], current=e["digest"] == digest,
-                   forced=e["forced"], by_object_id=e.get("by_object_id", ""), proof=e.get("proof", ""))
-           for e in entries]
+                   forced=e["forced"]) for e in entries]
     return sorted(out, key=lambda s: s.at)
 
 
@@ -365,26 +361,24 @@ def with_chain(report: MonthReport, journal: Any, rows: list[dict[str, Any]]) ->
 
 def _clean_text(value: Any, what: str, limit: int, multiline: bool) -> str:
     if not isinstance(value, str):
-        raise ReportError(msg("{field} must be a string", field=what))
+        raise ReportError(f"{what} must be a string")
     text = value.strip()
     if len(text) > limit:
-        raise ReportError(msgn("{field} is too long: {count} character (limit {limit})", "{field} is too long: {count} "
-                               "characters (limit {limit})", "count", field=what, count=len(text), limit=limit))
+        raise ReportError(f"{what} is too long: {len(text)} characters (limit {limit})")
     allowed = {"\n"} if multiline else set()
     bad = sorted({repr(ch) for ch in text if not ch.isprintable() and ch not in allowed})
     if bad:
-        raise ReportError(msg("{field} contains control characters: {characters}", field=what,
-                              characters=", ".join(bad[:5])))
+        raise ReportError(f"{what} contains control characters: {', '.join(bad[:5])}")
     return text
 
 
 def validate_signoff(month: str, by: Any, comment: Any, now: datetime) -> tuple[str, str]:
     check_month(month)
     if month > month_of(now):
-        raise ReportError(msg("cannot sign off {month}: the month has not started yet", month=month))
+        raise ReportError(f"cannot sign off {month}: the month has not started yet")
     name = _clean_text(by, "name (--by)", MAX_SIGNER_CHARS, multiline=False)
     if not name:
-        raise ReportError(msg("name (--by) must not be empty"))
+        raise ReportError("name (--by) must not be empty")
     text = _clean_text(comment if comment is not None else "", "comment", MAX_COMMENT_CHARS, multiline=True)
     return name, text
 
@@ -396,7 +390,7 @@ class SignOffRefused(ReportError):
 
 def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str = "cli",
              now: datetime | None = None, production: Target | None = None,
-             target_name: str = "", force: bool = False, signer: dict | None = None) -> tuple[SignOff, MonthReport]:
+             target_name: str = "", force: bool = False) -> tuple[SignOff, MonthReport]:
     """Record who reviewed `month` (insert-only: an earlier sign-off is never overwritten), for the
     target called `target_name` (`journal` then shows that target's entities: fleet.TargetJournal).
     A month without evidence (no run recorded, or none that verified anything) is refused unless
@@ -419,12 +413,11 @@ def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str
         "Comment": redact(text), "Via": via,
         "ReportDigest": report.digest, "RunCount": len(report.runs), "BoxesTicked": report.ticked,
         "AppVersion": __version__, **({"TargetName": target_name} if target_name else {}),
-        **({"Forced": True} if forced else {}), **(signer or {}),  # SignedByObjectId, SignedByProof (HTTP)
+        **({"Forced": True} if forced else {}),
     }
     _insert(journal, entity, f"signoff-{now:%Y%m%dT%H%M%S%f}Z")
     stored = SignOff(by=name, at=journal_iso(now), comment=entity["Comment"], via=via, digest=report.digest,
-                     run_count=len(report.runs), boxes_ticked=report.ticked, current=True, forced=forced,
-                     by_object_id=entity.get("SignedByObjectId", ""), proof=entity.get("SignedByProof", ""))
+                     run_count=len(report.runs), boxes_ticked=report.ticked, current=True, forced=forced)
     report.signoffs.append(stored)
     return stored, report
 
@@ -447,4 +440,4 @@ def _insert(journal: Any, entity: dict[str, Any], row_prefix: str) -> None:
         entity["RowKey"] = f"{row_prefix}-{secrets.token_hex(3)}"
         if journal.insert(entity):
             return
-    raise JournalUnavailable(msg("journal write failed: could not find a free sign-off RowKey"))
+    raise JournalUnavailable("journal write failed: could not find a free sign-off RowKey")
