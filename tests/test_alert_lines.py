@@ -130,9 +130,20 @@ def heartbeat_ok() -> None:
     class Journal:
         def list_runs(self, month):
             return [{"run_id": "20261101T060000Z-abc123", "status": "pass", "finished_at": "2026-11-01T06:05:00+00:00",
-                     "counts": {"pass": 3}, "trigger": "timer"}]
+                     "counts": {"pass": 3}, "trigger": "timer", "target": {"name": "prod-eu"}}]
 
-    assert heartbeat.heartbeat(Journal(), NOW)["state"] == "ok"
+    assert heartbeat.heartbeat(Journal(), NOW, target="prod-eu", own="production")["state"] == "ok"
+
+
+def drill_overdue() -> None:
+    from checks import heartbeat
+    from checks.drill.state import SUCCEEDED, Drill
+
+    old = Drill(drill_id="20250901T060000Z-abc123", state=SUCCEEDED, trigger="timer", source_server="db",
+                resource_group="rg-drills", target_server="db-restore", requested_at="2025-09-01T06:00:00Z",
+                restore_point="", restore_point_mode="latest", expires_at="2025-09-02T06:00:00Z",
+                finished_at="2025-09-01T07:00:00Z", target_name="prod-eu")
+    assert heartbeat.drill_age([old], NOW, "prod-eu", "production", 12)["state"] == "overdue"
 
 
 # (code path, the alert whose query must read its line, what the line starts with)
@@ -142,7 +153,24 @@ PATHS = [
     (poisoned_message, "fleetPoisoned", "target prod-eu not verified this month"),
     (refused_message, "fleetPoisoned", "fleet message dropped (not a fleet message)"),
     (heartbeat_ok, "deadMan", "verifier heartbeat: ok"),
+    (drill_overdue, "drillOverdue", "verifier drill age: overdue last successful drill 20250901T060000Z-abc123"),
 ]
+
+
+def target_of(query: str, line: str) -> str:
+    """The alert's dimension: what the query's extract() takes from the line."""
+    pattern = re.search(r'extend target = coalesce\(extract\(@"([^"]+)", 1, message\)', query).group(1)
+    return re.search(pattern, line).group(1)
+
+
+def test_heartbeat_and_drill_age_lines_name_their_target_for_the_alerts_dimension(at_level, monkeypatch):
+    caught = at_level("warning")
+    heartbeat_ok()
+    drill_overdue()
+    beat, drill = (r.getMessage() for r in caught.records)
+    assert beat.endswith("(target prod-eu)") and target_of(queries()["deadMan"], beat) == "prod-eu"
+    assert "summarize arg_max(timestamp, message) by target" in queries()["deadMan"]  # each target's newest line
+    assert target_of(queries()["drillOverdue"], drill) == "prod-eu"
 
 
 def test_the_allowed_log_levels_are_the_ones_tested_here_and_in_the_template():

@@ -510,7 +510,7 @@ def test_every_alert_goes_to_the_email_action_group():
     assert group["properties"]["emailReceivers"][0]["emailAddress"] == "alertEmail"
     assert doc["parameters"]["alertEmail"].get("default") is None
     rules = resources_of(doc, "Microsoft.Insights/scheduledQueryRules")
-    assert set(rules) == {"runFailed", "drillFailed", "failedInvocations", "deadMan", "fleetPoisoned"}
+    assert set(rules) == {"runFailed", "drillFailed", "failedInvocations", "deadMan", "fleetPoisoned", "drillOverdue"}
     for name, rule in rules.items():
         props = body(rule)["properties"]
         assert props["enabled"] is True and props["scopes"] == ["applicationInsightsId"], name

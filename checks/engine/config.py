@@ -237,6 +237,8 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("restore_drill_keep", Var("RESTORE_DRILL_KEEP", _bool, False, "keep the restored server until its expiry tag")),
     ("restore_drill_keep_hours", Var("RESTORE_DRILL_KEEP_HOURS", _int(1, 24 * 30), 24, "expiry of a kept drill server")),
     ("restore_drill_max_hours", Var("RESTORE_DRILL_MAX_HOURS", _int(1, 72), 6, "a drill older than this fails")),
+    ("drill_max_age_months", Var("DRILL_MAX_AGE_MONTHS", _int(1, 120), 12,
+                                 "a target with no successful restore drill for this many months raises the drill-age alert")),
     ("restore_drill_schedule", Var("RESTORE_DRILL_SCHEDULE", _NCRONTAB, "0 */10 * * * *", "NCRONTAB of the drill advancer")),
     ("rpo_probe", Var("RPO_PROBE", _RPO_PROBE, None, "schema.table.timestamp_column measuring the drill's RPO")),
 )

@@ -12,10 +12,13 @@
 //    the poison queue (checks/dispatch/handler.py: "target <name> not verified this month (<month>):
 //    message poisoned after <n> attempts"), or a fleet message was dropped as unreadable or naming an
 //    unknown target ("fleet message dropped ...", "fleet poison message ...");
-//  - dead man: no run completed in 32 days. A log search alert reads at most 2 days of data, so
-//    the app logs a daily heartbeat with the age of the last completed run from the journal
-//    (checks/heartbeat.py, "verifier heartbeat: ok|overdue|unknown ..."); the alert fires when the
-//    newest heartbeat is not `ok` or when no heartbeat arrived in 2 days (the app itself is down);
+//  - dead man: a target without a full timer run in 32 days. A log search alert reads at most 2 days of
+//    data, so the app logs a daily heartbeat per target with the age of its last full timer run in the
+//    journal (checks/heartbeat.py, "verifier heartbeat: ok|overdue|unknown ... (target <name>)"; a run by
+//    hand never counts); the alert fires when a target's newest heartbeat is not `ok` or when no
+//    heartbeat arrived in 2 days (the app itself is down);
+//  - drill age: a target without a successful restore drill for DRILL_MAX_AGE_MONTHS (the same daily
+//    heartbeat: "verifier drill age: overdue ... (target <name>)");
 //  - production tampered with (Activity Log, not the app's logs: it fires even when the app is gone):
 //    a PostgreSQL server deleted, a lock removed, a role assignment written or deleted in a production
 //    resource group. `azd up` itself writes the verifier's Reader assignments there: one email per deployment.
@@ -272,7 +275,7 @@ resource deadMan 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: 'No backup verification run completed in 32 days'
-    description: 'Dead man: the daily heartbeat says the newest completed run in the journal is older than 32 days (or the journal is unreadable), or no heartbeat arrived in 2 days. Run POST /api/verify and check the timer.'
+    description: 'Dead man: the daily heartbeat says a target\'s newest full timer run in the journal is older than 32 days (or the journal is unreadable), or no heartbeat arrived in 2 days. Check the timer, then run POST /api/verify.'
     severity: 1
     enabled: true
     scopes: [
@@ -285,14 +288,69 @@ resource deadMan 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
       allOf: [
         {
           query: '''
-let beats = traces | where message startswith "verifier heartbeat:";
+let beats = traces | where message startswith "verifier heartbeat:"
+    | extend target = coalesce(extract(@"\(target ([a-z0-9-]+)\)$", 1, message), "all");
 union
-  (beats | summarize arg_max(timestamp, message) | where isnotempty(message) and message !startswith "verifier heartbeat: ok"),
+  (beats | summarize arg_max(timestamp, message) by target | where isnotempty(message) and message !startswith "verifier heartbeat: ok"),
   (print timestamp = now(), message = "no verifier heartbeat in 2 days" | where toscalar(beats | count) == 0)
 '''
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource drillOverdue 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'backup-verifier-no-successful-drill'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'No successful restore drill for DRILL_MAX_AGE_MONTHS'
+    description: 'The daily heartbeat says a target has had no successful restore drill for DRILL_MAX_AGE_MONTHS months (or never had one). Start one: POST /api/drill or python -m checks drill start.'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    // why: the line comes once a day: a 1-day window read every 6 hours sees it even late; one email a day per target
+    evaluationFrequency: 'PT6H'
+    windowSize: 'P1D'
+    muteActionsDuration: 'P1D'
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: '''
+traces
+| where message startswith "verifier drill age: overdue"
+| extend target = coalesce(extract(@"\(target ([a-z0-9-]+)\)$", 1, message), "unknown")
+| project timestamp, target, message
+'''
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'target'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
           failingPeriods: {
             numberOfEvaluationPeriods: 1
             minFailingPeriodsToAlert: 1

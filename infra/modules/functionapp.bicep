@@ -243,6 +243,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RESTORE_DRILL_KEEP', value: 'false' }
         { name: 'RESTORE_DRILL_KEEP_HOURS', value: '24' }
         { name: 'RESTORE_DRILL_MAX_HOURS', value: '6' }
+        { name: 'DRILL_MAX_AGE_MONTHS', value: '12' }
         { name: 'RESTORE_DRILL_SCHEDULE', value: '0 */10 * * * *' }
         { name: 'RPO_PROBE', value: '' }
       ]
