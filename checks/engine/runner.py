@@ -81,16 +81,14 @@ def preload_azure_core() -> None:
 
 
 def _wait(thread: threading.Thread, deadline: float) -> None:
-    """Until the check ends, its deadline passes or a stop is asked (Ctrl-C here in the main thread,
-    or a signal seen by another thread: a fleet's targets run in worker threads)."""
-    try:
-        while thread.is_alive() and not stop.requested():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            thread.join(min(left, STOP_POLL_SECONDS))
-    except KeyboardInterrupt:  # the main thread's Ctrl-C: this run stops, records what finished
-        stop.request()
+    """Until the check ends, its deadline passes or a stop is asked (checks/engine/stop.py: the CLI's
+    signal handler asks it; a fleet's targets run in worker threads and see it too). A KeyboardInterrupt
+    is not caught here: where the caller did not ask for a recorded stop (a drill's checks), it ends the command."""
+    while thread.is_alive() and not stop.requested():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        thread.join(min(left, STOP_POLL_SECONDS))
 
 
 def interrupted_outcome(signal_name: str) -> Outcome:
