@@ -354,7 +354,7 @@ def cmd_list(args, out: TextIO, env) -> int:
         if spec.on_demand:
             mode = "  " + _("(writes; on demand: python -m checks drill start|status)")
         title = current().gettext(spec.title)  # check titles are in the catalog: --lang fr lists them in French
-        out.write(f"{spec.id:<32} {spec.severity.value:<8} {title}{mode}\n")
+        out.write(f"{spec.id:<32} {current().word(spec.severity.value):<8} {title}{mode}\n")
     return EXIT_OK
 
 

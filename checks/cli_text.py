@@ -91,7 +91,8 @@ def print_attention(run: Run, out: TextIO, colour: bool = False) -> None:
     tr = current().message
     out.write("\n" + _("Needs attention:") + "\n")
     for status, reason, fix, ids in groups:
-        out.write(f"  {paint(mark(status), status, colour)} {', '.join(ids)}: {tr(reason)}\n")
+        colon = current().separator(": ")  # French typography: "ERREUR database.connectivity : ..."
+        out.write(f"  {paint(mark(status), status, colour)} {', '.join(ids)}{colon}{tr(reason)}\n")
         if fix:
             out.write(f"       → {tr(fix)}\n")
 

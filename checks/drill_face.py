@@ -194,7 +194,8 @@ def _cli_cleanup(ctx, journal, args, out: TextIO) -> int:
         json.dump({"swept": swept}, out, indent=2)
         out.write("\n")
     else:
-        out.write("".join(f"{r['server']}: {current().message(r['result'])}\n" for r in swept)
+        colon = current().separator(": ")
+        out.write("".join(f"{r['server']}{colon}{current().message(r['result'])}\n" for r in swept)
                   or _("No expired drill server.") + "\n")
     return EXIT_FAILED if any(r["result"].startswith(("refused", "failed")) for r in swept) else EXIT_OK
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.engine.config import Settings
-from checks.engine.i18n import current, plain, tr as _, tr_n
+from checks.engine.i18n import current, msgn, plain, tr as _, tr_n
 
 LABEL_WIDTH = 15  # the plan's labels, padded so the values line up (wider when a language's labels are)
 
@@ -23,6 +23,11 @@ def _reasons(plan) -> list[str]:
     return [f"  ✗ {current().message(reason)}" for reason in plan.reasons]
 
 
+def _window(window) -> str:
+    """A restore window's two ends, each time the language's way (1 nov. 2026 05:50 UTC in French)."""
+    return " .. ".join(str(current().value(end)) for end in window)
+
+
 def describe_plan(plan, applying: bool = False) -> str:
     tr = current().message
     free = _("free") if plan.target_free else _("not free") if plan.target_free is False else _("not checked")
@@ -30,8 +35,10 @@ def describe_plan(plan, applying: bool = False) -> str:
         if plan.estimated_minutes is not None else tr(plan.estimate_basis)
     lines = [_("Plan ({verdict}): point-in-time restore of {source} to a NEW server", verdict=_verdict(plan),
                source=plan.source_server)]
-    lines += _rows((_("restore point"), _("{point} ({mode}); window {window}", point=plan.point or "-",
-                                          mode=plan.point_mode or "-", window=" .. ".join(plan.window) or _("unknown"))),
+    point = _("{point} ({mode}); window {window}", point=plan.point or "-", mode=plan.point_mode or "-",
+              window=_window(plan.window)) if plan.window else \
+        _("{point} ({mode}); window unknown", point=plan.point or "-", mode=plan.point_mode or "-")  # fenêtre inconnue
+    lines += _rows((_("restore point"), point),
                    (_("target"), _("{target} in resource group {group} ({free})", target=plan.target_server,
                                    group=plan.resource_group, free=free)),
                    (_("location"), plan.location or "-"),
@@ -57,10 +64,11 @@ def describe(incident) -> str:
                       target=incident.target_server or "-", ready=ready)]
     if incident.summary:
         lines.append(f"  {tr(incident.summary)}")
-    lines += [f"    {r['name']}: {tr(r.get('result') or '')}, {tr(r.get('hash') or '-')}"
+    colon = current().separator(": ")  # French typography: a space before ':'
+    lines += [f"    {r['name']}{colon}{tr(r.get('result') or '')}, {tr(r.get('hash') or '-')}"
               for r in incident.verification.get("results", [])[:20]]
     checks = incident.verification.get("checks", {})
-    lines += [f"    {cid}: {current().word(c['status'])} — {tr(c['summary'])}" for cid, c in checks.items()]
+    lines += [f"    {cid}{colon}{current().word(c['status'])} — {tr(c['summary'])}" for cid, c in checks.items()]
     counts = incident.verification.get("counts", {})
     if counts:
         lines.append(f"    {_('table'):<32} {_('restored'):>10} {_('production'):>10}")
@@ -103,7 +111,8 @@ def describe_range_plan(plan, applying: bool = False) -> str:
     lines += _rows((_("range"), _("{start} (included) .. {end} (excluded)", start=plan.range_start or "-",
                                   end=plan.range_end or "-")),
                    (_("restore point"), _("{point}; window {window}", point=plan.point or "-",
-                                          window=" .. ".join(plan.window) or _("unknown"))))
+                                          window=_window(plan.window)) if plan.window else
+                    _("{point}; window unknown", point=plan.point or "-")))
     lines.append("  " + _("documented limits:"))
     lines += [f"    - {current().message(limit)}" for limit in plan.limits]
     lines += _reasons(plan)
@@ -119,9 +128,10 @@ def describe_blob_plan(plan, applying: bool = False) -> str:
     if plan.deleted_since:
         where += _(", deleted or overwritten since {since}", since=plan.deleted_since)
     lines = [_("Plan ({verdict}): restore blobs in {where}", verdict=_verdict(plan), where=where),
-             "  " + tr_n("{count} blob to restore, {bytes} bytes; {listed} listed",
-                         "{count} blobs to restore, {bytes} bytes; {listed} listed", "count", count=data["count"],
-                         bytes=data["bytes"], listed=plan.listed)
+             "  " + tr_n("{count} blob to restore, {size}; {listed} listed",
+                         "{count} blobs to restore, {size}; {listed} listed", "count", count=data["count"],
+                         size=msgn("{bytes} byte", "{bytes} bytes", "bytes", bytes=data["bytes"]),  # 0 octet
+                         listed=plan.listed)
              + (_(" (listing capped at BLOB_LIST_CAP: narrow with --prefix)") if plan.cap_hit else "")]
     lines += [f"    {c.action:<8} {c.name}  ({current().message(c.why)})" for c in plan.candidates[:5]]
     if len(plan.candidates) > 5:

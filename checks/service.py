@@ -132,8 +132,8 @@ def _take_lease(request: RunRequest, settings: Settings, journal: Journal | None
     # storage down, access denied, no credential, a connection string the Blob SDK refuses (ValueError):
     # the checks still run, the note says the guard was off
     except (AzureError, ValueError) as exc:
-        notes.append(f"run lease not taken ({redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}); "
-                     "concurrent runs were not excluded")
+        notes.append(msg("run lease not taken ({reason}); concurrent runs were not excluded",
+                         reason=redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)))
         return None
 
 

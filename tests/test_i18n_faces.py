@@ -192,7 +192,7 @@ def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_d
     assert code == 0, french
     assert french.startswith("Exécution ") and "(cli)" in french
     assert "Bilan : RÉUSSI — 1 réussi, 2 ignorés ; journal : écrit" in french
-    assert "AZURE_SUBSCRIPTION_ID et PG_RESOURCE_GROUP non défini(s)" in french  # a missing variable, from its message
+    assert "AZURE_SUBSCRIPTION_ID et PG_RESOURCE_GROUP non définis" in french  # missing variables, from their message
     assert "Overall" not in french and " not set" not in french
     code, english = _cli(["run", *checks], env)
     assert "Overall: PASS — 1 pass, 2 skipped; journal: written" in english
@@ -210,7 +210,7 @@ def test_cli_run_and_journal_in_french_and_unchanged_in_english(base_env, demo_d
 def test_cli_attention_summary_in_french(base_env):
     env = dict(base_env, DATABASE_URL="postgresql://nobody:pw@127.0.0.1:9/none", DB_CONNECT_TIMEOUT_SECONDS="2")
     code, french = _cli(["--lang", "fr", "run", "--check", "database.connectivity", "--no-journal"], env)
-    assert code == 1 and "\nÀ traiter :\n  ERREUR database.connectivity: " in french
+    assert code == 1 and "\nÀ traiter :\n  ERREUR database.connectivity : " in french
     assert "Bilan : ERREUR — 1 erreur ; journal : désactivé" in french
 
 
@@ -263,7 +263,7 @@ def test_blob_plan_and_incident_record_render_in_french():
     assert "Incident i1 (blobs) : TERMINÉ, demandé par Astreinte le 26 nov. 2026 04:00 UTC" in text
     # a record journaled before plural forms (old id "... blob(s) ...") renders in the counted form
     assert "1 sur 1 blob restauré (vérifiés par empreinte : 1, différents : 0)" in text
-    assert "2026/a.pdf: restauré, vérifié (le MD5 correspond)" in text
+    assert "2026/a.pdf : restauré, vérifié (le MD5 correspond)" in text
     assert "26 nov. 2026 04:00 UTC vérification : réussi" in text
     assert "1 of 1 blob restored" in describe(back)  # English from the same record
 
@@ -286,7 +286,7 @@ def test_missing_variables_render_in_french():
     reason = err.value.args[0]
     assert reason == "BLOB_ACCOUNT_URL (or BLOB_CONNECTION_STRING), BLOB_CONTAINERS and AZURE_SUBSCRIPTION_ID not set"
     assert translator("fr").message(reason) == (
-        "BLOB_ACCOUNT_URL (ou BLOB_CONNECTION_STRING), BLOB_CONTAINERS et AZURE_SUBSCRIPTION_ID non défini(s)")
+        "BLOB_ACCOUNT_URL (ou BLOB_CONNECTION_STRING), BLOB_CONTAINERS et AZURE_SUBSCRIPTION_ID non définis")
 
 
 def test_a_re_judged_drill_quotes_the_restored_checks_in_french():

@@ -85,6 +85,9 @@ COUNTED_ALLOWED = {
     "restore drill {drill_id} of target {target} is already active ({state}); one drill runs at a time for every "
     "target: wait for it to finish or see `python -m checks drill status`": "'of target' names a target, no count",
     "a second result of {check_id} in run {run_id}": "'in run' names a run, no count",
+    "no result of {check_id} in run {run_id} in the journal": "'in run' names a run, no count",
+    "nothing to acknowledge: {check_id} in run {run_id} is {status}": "'in run' names a run, no count",
+    "nothing to acknowledge: {check_id} in run {run_id} is {status} and has no counts": "'in run' names a run, no count",
     "the PostgreSQL server {server} of target {target}": "'of target' names a target, no count",
     "the storage account {account} of target {target}": "'of target' names a target, no count",
 }

@@ -48,7 +48,7 @@ def connect(settings: Settings, credential_getter=None, host: str | None = None)
     """Open a read-only session; failures become CheckError with a reason a person can act on."""
     if not settings.database_configured:
         from checks.engine.model import NotConfigured
-        raise NotConfigured(msg("{names} not set", names=msg("DATABASE_URL (or PGHOST/PGDATABASE)")))
+        raise NotConfigured(msg("{name} not set", name=msg("DATABASE_URL (or PGHOST/PGDATABASE)")))
     import psycopg  # lazy: cold start
 
     params = connection_params(settings, host)

@@ -312,8 +312,9 @@ class Settings:
         missing = [self._missing_label(need) for need in needs if not self._satisfied(need)]
         if missing:
             from checks.engine.i18n import join_messages, msg
-            names = missing[0] if len(missing) == 1 else msg("{names} and {last}",
-                                                             names=join_messages(missing[:-1], ", "), last=missing[-1])
+            if len(missing) == 1:  # one variable and several agree differently in French (non défini / définis)
+                raise NotConfigured(msg("{name} not set", name=missing[0]))
+            names = msg("{names} and {last}", names=join_messages(missing[:-1], ", "), last=missing[-1])
             raise NotConfigured(msg("{names} not set", names=names))
 
     def _satisfied(self, need: str | tuple[str, ...]) -> bool:

@@ -80,9 +80,14 @@ def from_fact(fact: Mapping[str, Any]) -> Message:
 
 def renamed(msgid: str, params: Mapping[str, Any]) -> Message | None:
     """A message journaled under an id that became a counted one (RENAMED), in its counted form now,
-    so runs stored before still render in French with the right plural."""
-    from checks.engine.i18n_renamed import RENAMED  # lazy: only old facts need it
+    or that was split in two (SPLIT), so runs stored before still render in French with the right plural."""
+    from checks.engine.i18n_renamed import RENAMED, SPLIT  # lazy: only old facts need it
 
+    if msgid in SPLIT:  # one id became two (one variable / several): which one by its parameter
+        name, several, single = SPLIT[msgid]
+        value = params.get(name)
+        if not (isinstance(value, Message) and value.msgid == several):
+            return Message(single, **{"name": value}) if name in params else None
     forms = RENAMED.get(msgid)
     if forms is None or forms[2] not in params:
         return None
@@ -147,7 +152,9 @@ STATUS_WORDS = (N_("pass"), N_("warn"), N_("fail"), N_("error"), N_("skipped"))
 STATE_WORDS = (N_("provisioning"), N_("verifying"), N_("cleaning_up"), N_("succeeded"), N_("failed"),
                N_("ready"), N_("done"), N_("written"), N_("not written"), N_("disabled"),
                N_("ticked"), N_("warning"), N_("partial"))  # the last three: a checklist box's state
-WORD_PARAMS = {"status": STATUS_WORDS, "outcome": STATUS_WORDS, "state": STATE_WORDS}
+# A check's severity (model.Severity values), read with "gravité": French agrees the word with it.
+SEVERITY_WORDS = (N_("low"), N_("medium"), N_("high"), N_("critical"))
+WORD_PARAMS = {"status": STATUS_WORDS, "outcome": STATUS_WORDS, "state": STATE_WORDS, "severity": SEVERITY_WORDS}
 
 
 # The separators join_messages is called with, as two-part templates so a catalog can give each
@@ -267,8 +274,9 @@ class Translator:
                 for key, value in params.items()}
 
     def word(self, token: Any) -> Any:
-        """A status or state token as this language's word ('fail' -> 'échec'); anything else as is."""
-        return self.gettext(token) if isinstance(token, str) and token in STATUS_WORDS + STATE_WORDS else token
+        """A status, state or severity token as this language's word ('fail' -> 'échec'); anything else as is."""
+        words = STATUS_WORDS + STATE_WORDS + SEVERITY_WORDS
+        return self.gettext(token) if isinstance(token, str) and token in words else token
 
     def value(self, value: Any) -> Any:
         """Numbers and times in the language's format (1 234,5 / 26 nov. 2026 06:00 UTC); an ISO time
@@ -364,6 +372,19 @@ def restored(text: str, fact: Mapping[str, Any] | None) -> str:
         return from_fact(fact)
     except (KeyError, IndexError, ValueError, TypeError):
         return text
+
+
+def restored_notes(notes: list[str], stored: Any) -> list[str]:
+    """A run's journaled notes as messages again where its NoteFacts (JSON: a fact or null per note) kept
+    their ids; a fact that does not give back the stored text is ignored: the stored text is the evidence."""
+    import json
+    try:
+        facts = json.loads(stored) if isinstance(stored, str) and stored else []
+    except (ValueError, RecursionError):
+        return notes
+    facts = facts if isinstance(facts, list) else []
+    back = [restored(note, fact) if isinstance(fact, dict) else note for note, fact in zip(notes, facts)]
+    return [again if str(again) == note else note for again, note in zip(back, notes)] + notes[len(back):]
 
 
 def summary_of(result: Any) -> str:

@@ -333,3 +333,11 @@ RENAMED: dict[str, tuple[str, str, str]] = {
          "{count} sign-offs recorded without a target (before targets had names): not shown",
          "count"),
 }
+
+
+# An id split in two, and how to tell which one an old fact meant: id -> (parameter, the parameter's id
+# when the fact meant several, the id for one). "{names} not set" named one variable or several
+# ("A, B and C"): French says "non défini" for one and "non définis" for several.
+SPLIT: dict[str, tuple[str, str, str]] = {
+    "{names} not set": ("names", "{names} and {last}", "{name} not set"),
+}

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from checks.engine.context import RunContext
 from checks.engine import stop
-from checks.engine.i18n import fact_of, msg
+from checks.engine.i18n import fact_of, msg, plain
 from checks.engine.model import (INTERRUPTED, CheckError, CheckResult, CheckSpec, NotConfigured, Outcome, Run, Status,
                                  new_run_id)
 from checks.engine.redact import log_crash, redact, redact_obj
@@ -32,7 +32,7 @@ def execute(spec: CheckSpec, ctx: RunContext) -> Outcome:
     try:
         outcome = spec.run(ctx)
         if not isinstance(outcome, Outcome):
-            return Outcome.error(f"check returned {type(outcome).__name__}, not an Outcome")
+            return Outcome.error(msg("check returned {kind}, not an Outcome", kind=type(outcome).__name__))
         return outcome
     except NotConfigured as exc:
         reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # a Message stays one
@@ -132,8 +132,8 @@ def run_checks(specs: Sequence[CheckSpec], ctx: RunContext, trigger: str, dry_ru
             done = (interrupted_outcome(run.interrupted), int((ctx.now() - starts[spec.id]).total_seconds() * 1000))
         elif done is None:
             timeout = spec.timeout_seconds or default_timeout
-            done = (Outcome.error(f"timed out after {timeout:g} s; the check was abandoned",
-                                  "Find out why the target answers slowly, or raise CHECK_TIMEOUT_SECONDS.",
+            done = (Outcome.error(msg("timed out after {seconds} s; the check was abandoned", seconds=plain(timeout)),
+                                  msg("Find out why the target answers slowly, or raise CHECK_TIMEOUT_SECONDS."),
                                   timeout_seconds=timeout), int(timeout * 1000))
         result = _to_result(spec, done[0], starts[spec.id], done[1])
         run.results.append(result)

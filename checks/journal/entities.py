@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from checks.engine.i18n import Message, msg, msgn
+from checks.engine.i18n import Message, msg, msgn, restored_notes
 from checks.engine.model import CheckResult, Run, Severity, Status
 from checks.engine.target import Target
 from checks.engine.timeutil import parse_iso
@@ -263,6 +263,7 @@ def read_run(row: Mapping[str, Any]) -> RunRow:
     notes = json_of(row, "Notes", list, [])
     if not all(isinstance(n, str) for n in notes):
         raise EntityError(msg("{field} is JSON but not a list of texts", field="Notes"))
+    notes = restored_notes(notes, row.get("NoteFacts"))
     duration = None if _get(row, "DurationMs") is None else integer(row, "DurationMs")
     return RunRow(row_key=str(row.get("RowKey", "")), run_id=run_id(row), trigger=name_text(row, "Trigger"),
                   status=enum_value(row, "Status", Status), started_at=started,

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from checks import __version__
 from checks.engine.config import ConfigError, Settings, variable_name
+from checks.engine.i18n import N_, fact_of, msg
 from checks.engine.model import INTERRUPTED, CheckResult, JournalUnavailable, Run
 from checks.engine.redact import redact, redact_obj
 from checks.engine.target import Target
@@ -46,7 +47,7 @@ def inverted_ms(moment: datetime) -> str:
 def month_of_run_id(run_id: str) -> str:
     """20261126T092114Z-3f9a1c -> 2026-11 (run ids carry their month)."""
     if len(run_id) < 8 or not run_id[:8].isdigit():
-        raise ValueError(f"not a run id: {run_id!r} (expected e.g. 20261126T092114Z-3f9a1c)")
+        raise ValueError(msg("not a run id: {value} (expected e.g. 20261126T092114Z-3f9a1c)", value=repr(run_id)))
     return f"{run_id[:4]}-{run_id[4:6]}"
 
 
@@ -73,6 +74,7 @@ def run_entity(run: Run) -> dict[str, Any]:
         "CheckCount": len(run.results),
         **{column: counts[status] for status, column in COUNT_COLUMNS.items()},
         "Notes": bounded_json([redact(n) for n in run.notes], LIMITS["Notes"]),
+        **_note_facts(run.notes),
         "AppVersion": __version__,
         **(run.target.to_columns() if run.target else {}),
         **({"FleetMessage": run.origin} if run.origin else {}),
@@ -101,6 +103,13 @@ def check_entity(run: Run, result: CheckResult) -> dict[str, Any]:
     }, f"run {run.run_id} check {result.check_id}")
 
 
+def _note_facts(notes: list[str]) -> dict[str, str]:
+    """NoteFacts: each note's message id and (redacted) parameters, null for a plain text, so a page
+    renders a journaled note (an override run, a lease not taken) in its reader's language."""
+    facts = [{**fact, "params": redact_obj(fact["params"])} if fact else None for fact in map(fact_of, notes)]
+    return {"NoteFacts": bounded_json(facts, LIMITS["Notes"])} if any(facts) else {}
+
+
 def reduced_run(run: Run, why: str) -> Run:
     """The run in its smallest form (texts cut short, details dropped) after the journal refused it."""
     import dataclasses
@@ -108,8 +117,8 @@ def reduced_run(run: Run, why: str) -> Run:
     results = [dataclasses.replace(r, summary=cut(r.summary, 500), remediation=cut(r.remediation, 500),
                                    title=cut(r.title, 200), details={**marker, **_kept(r.details)})
                for r in run.results]
-    notes = [cut(n, 500) for n in run.notes[:20]] + [f"journal refused the full run ({cut(why, 300)}); "
-                                                      "reduced form written, full run in the logs"]
+    notes = [cut(n, 500) for n in run.notes[:20]] + [
+        msg("journal refused the full run ({why}); reduced form written, full run in the logs", why=cut(why, 300))]
     return dataclasses.replace(run, results=results, notes=notes)
 
 
@@ -194,7 +203,7 @@ class Journal:
         except HttpResponseError as exc:
             raise _translated(action, exc) from None
         except AzureError as exc:
-            raise JournalUnavailable(f"journal {action} failed: {redact(_short(exc))}") from None
+            raise JournalUnavailable(_failed(action, redact(_short(exc)))) from None
 
     # --- write side -------------------------------------------------------------------------
     def write_run(self, run: Run) -> None:
@@ -268,12 +277,12 @@ class Journal:
         try:
             return [_entity_dict(e) for e in self._table.query_entities(filter_, parameters=parameters or {})]
         except (ValueError, TypeError, OverflowError) as exc:  # the SDK could not decode an entity (a bad Edm value)
-            raise JournalUnavailable(f"journal read failed: the Tables SDK could not decode an entity "
-                                     f"({redact(_short(exc))[:200]}); find it with Azure Storage Explorer") from None
+            raise JournalUnavailable(msg("journal read failed: the Tables SDK could not decode an entity ({reason}); "
+                                         "find it with Azure Storage Explorer", reason=redact(_short(exc))[:200])) from None
         except ResourceNotFoundError:
             return []  # no table yet = no entries
         except AzureError as exc:
-            raise JournalUnavailable(f"journal read failed: {redact(_short(exc))}") from None
+            raise JournalUnavailable(msg("journal read failed: {reason}", reason=redact(_short(exc)))) from None
 
     def partition(self, partition_key: str) -> list[dict[str, Any]]:
         """Every entity of one partition: one query (paged by the SDK)."""
@@ -288,7 +297,7 @@ class Journal:
         except ResourceNotFoundError:
             return []
         except AzureError as exc:
-            raise JournalUnavailable(f"journal read failed: {redact(_short(exc))}") from None
+            raise JournalUnavailable(msg("journal read failed: {reason}", reason=redact(_short(exc)))) from None
 
     def list_runs(self, month: str, unreadable: list[Unreadable] | None = None) -> list[dict[str, Any]]:
         """Run summaries of a month, newest first (one partition query); an unreadable summary is left
@@ -365,15 +374,24 @@ def _table_client(settings: Settings, credential: Any, client_kwargs: dict[str, 
     if settings.journal_connection_string:
         return TableClient.from_connection_string(settings.journal_connection_string,
                                                   table_name=settings.journal_table, **client_kwargs)
-    raise JournalUnavailable("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
-                             "or AzureWebJobsStorage (connection string)")
+    raise JournalUnavailable(msg("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
+                                 "or AzureWebJobsStorage (connection string)"))
 
 
 def _translated(action: str, exc: Any) -> JournalUnavailable:
     """A refused write (4xx: the same write would fail again) or an outage."""
     status = exc.status_code or 0
     kind = JournalRejected if 400 <= status < 500 and status not in (401, 403, 408, 429) else JournalUnavailable
-    return kind(f"journal {action} failed: {redact(_short(exc))}")
+    return kind(_failed(action, redact(_short(exc))))
+
+
+# "journal {action} failed" as one text per action, so each language words it whole
+FAILED = {"write": N_("journal write failed: {reason}"), "read": N_("journal read failed: {reason}"),
+          "table creation": N_("journal table creation failed: {reason}")}
+
+
+def _failed(action: str, reason: str) -> str:
+    return msg(FAILED[action], reason=reason) if action in FAILED else f"journal {action} failed: {reason}"
 
 
 def _short(exc: Exception) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from checks import __version__
+from checks.engine.i18n import msg
 from checks.engine.model import Status
 from checks.engine.redact import redact
 from checks.journal.store import ack_summary, month_of_run_id
@@ -27,10 +28,10 @@ class AckRefused(ReportError):
 
 def _text(value: Any, what: str, limit: int) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ReportError(f"{what} is required (1-{limit} characters)")
+        raise ReportError(msg("{field} is required (1-{limit} characters)", field=what, limit=limit))
     text = " ".join(value.split())
     if len(text) > limit or not text.isprintable():
-        raise ReportError(f"{what} must be 1-{limit} printable characters")
+        raise ReportError(msg("{field} must be 1-{limit} printable characters", field=what, limit=limit))
     return text
 
 
@@ -44,18 +45,20 @@ def acknowledge(journal: Any, run_id: str, check_id: str, by: Any, reason: Any, 
         raise ReportError(str(exc)) from None
     result = next((r for r in run.results if r.check_id == check_id), None) if run else None
     if result is None:
-        raise AckRefused(f"no result of {check_id} in run {run_id} in the journal")
+        raise AckRefused(msg("no result of {check_id} in run {run_id} in the journal", check_id=check_id, run_id=run_id))
     counts = result.details.get("counts")
     if result.status is Status.PASS or not isinstance(counts, dict) or not counts:
-        raise AckRefused(f"nothing to acknowledge: {check_id} in run {run_id} is {result.status.value}"
-                          + ("" if counts else " and has no counts"))
+        raise AckRefused(msg("nothing to acknowledge: {check_id} in run {run_id} is {status}", check_id=check_id,
+                             run_id=run_id, status=result.status.value) if counts else
+                         msg("nothing to acknowledge: {check_id} in run {run_id} is {status} and has no counts",
+                             check_id=check_id, run_id=run_id, status=result.status.value))
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     entity = {"PartitionKey": month_of_run_id(run_id), "RowKey": f"ack-{now:%Y%m%dT%H%M%S%f}Z-{run_id}-{check_id}",
               "Kind": "ack", "RunId": run_id, "CheckId": check_id, "AckBy": name, "AckReason": redact(why),
               "AckAt": now, "Counts": json.dumps(counts, sort_keys=True),
               "CountsTarget": str(result.details.get("target") or ""), "Via": via, "AppVersion": __version__}
     if not journal.insert(entity):
-        raise AckRefused("an acknowledgement with the same time already exists; try again")
+        raise AckRefused(msg("an acknowledgement with the same time already exists; try again"))
     _into_baseline(journal, run, result, now, name, why)
     return ack_summary(entity)
 

@@ -63,13 +63,14 @@ FORMATS = ("md", "html", "json")
 
 def check_month(month: str) -> str:
     if not is_month(month):
-        raise ReportError(f"month must be YYYY-MM (ASCII digits, 2000-2099), got {str(month)[:32]!r}")
+        raise ReportError(msg("month must be YYYY-MM (ASCII digits, 2000-2099), got {value}", value=repr(str(month)[:32])))
     return month
 
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise ReportError(f"format must be one of {', '.join(FORMATS)}, got {str(fmt)[:16]!r}")
+        raise ReportError(msg("format must be one of {formats}, got {value}", formats=", ".join(FORMATS),
+                              value=repr(str(fmt)[:16])))
     return fmt
 
 
@@ -79,9 +80,10 @@ def check_months(months: Any) -> int:
             raise ValueError("ASCII digits only")  # int() would take "1_0" and other scripts' digits
         value = int(months)
     except (TypeError, ValueError):
-        raise ReportError(f"months must be an integer between 1 and {MAX_OVERVIEW_MONTHS}, got {str(months)[:16]!r}") from None
-    if not 1 <= value <= MAX_OVERVIEW_MONTHS:
-        raise ReportError(f"months must be an integer between 1 and {MAX_OVERVIEW_MONTHS}, got {value}")
+        value = repr(str(months)[:16])
+    if not isinstance(value, int) or not 1 <= value <= MAX_OVERVIEW_MONTHS:
+        raise ReportError(msg("months must be an integer between 1 and {most}, got {value}", most=MAX_OVERVIEW_MONTHS,
+                              value=str(value)))
     return value
 
 
@@ -150,7 +152,8 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     boxes.append(_dry_run_box(BOXES[3], about_database(verification, results, production, notes), results))
     boxes.append(_journal_box(BOXES[4], [r for r in evidence if r.run_id not in part.damaged]))
     if empty and not evidence:
-        boxes[-1].remarks = [f"{len(empty)} run(s) recorded, but in none of them did a check run"]
+        boxes[-1].remarks = [msgn("{count} run recorded, but no check ran in it", "{count} runs recorded, but in none of "
+                                  "them did a check run", "count", count=len(empty))]
     if undelivered and not evidence:  # a failed delivery is journaled, but it is not a verification result
         boxes[-1].remarks = [_undelivered(results[run_id][DELIVERY_CHECK]) for run_id in undelivered[:3]]
     problems = _problems(runs, results)
@@ -361,24 +364,26 @@ def with_chain(report: MonthReport, journal: Any, rows: list[dict[str, Any]]) ->
 
 def _clean_text(value: Any, what: str, limit: int, multiline: bool) -> str:
     if not isinstance(value, str):
-        raise ReportError(f"{what} must be a string")
+        raise ReportError(msg("{field} must be a string", field=what))
     text = value.strip()
     if len(text) > limit:
-        raise ReportError(f"{what} is too long: {len(text)} characters (limit {limit})")
+        raise ReportError(msgn("{field} is too long: {count} character (limit {limit})", "{field} is too long: {count} "
+                               "characters (limit {limit})", "count", field=what, count=len(text), limit=limit))
     allowed = {"\n"} if multiline else set()
     bad = sorted({repr(ch) for ch in text if not ch.isprintable() and ch not in allowed})
     if bad:
-        raise ReportError(f"{what} contains control characters: {', '.join(bad[:5])}")
+        raise ReportError(msg("{field} contains control characters: {characters}", field=what,
+                              characters=", ".join(bad[:5])))
     return text
 
 
 def validate_signoff(month: str, by: Any, comment: Any, now: datetime) -> tuple[str, str]:
     check_month(month)
     if month > month_of(now):
-        raise ReportError(f"cannot sign off {month}: the month has not started yet")
+        raise ReportError(msg("cannot sign off {month}: the month has not started yet", month=month))
     name = _clean_text(by, "name (--by)", MAX_SIGNER_CHARS, multiline=False)
     if not name:
-        raise ReportError("name (--by) must not be empty")
+        raise ReportError(msg("name (--by) must not be empty"))
     text = _clean_text(comment if comment is not None else "", "comment", MAX_COMMENT_CHARS, multiline=True)
     return name, text
 
@@ -440,4 +445,4 @@ def _insert(journal: Any, entity: dict[str, Any], row_prefix: str) -> None:
         entity["RowKey"] = f"{row_prefix}-{secrets.token_hex(3)}"
         if journal.insert(entity):
             return
-    raise JournalUnavailable("journal write failed: could not find a free sign-off RowKey")
+    raise JournalUnavailable(msg("journal write failed: could not find a free sign-off RowKey"))

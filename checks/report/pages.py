@@ -235,7 +235,7 @@ def detail_rows(details: dict[str, Any]) -> list[tuple[str, Any, str]]:
         elif isinstance(value, bool) or value is None:
             rows.append((str(key), value, "bool" if value is not None else "none"))
         else:
-            rows.append((str(key), str(value), "text"))
+            rows.append((str(key), value if isinstance(value, (int, float)) else str(value), "text"))  # `number`
     return rows
 
 

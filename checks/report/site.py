@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from checks.engine.i18n import msg, tr as _, tr_n
 from checks.engine.timeutil import this_month
 from checks.journal.entities import RUN_ID, read_partition, run_of
 from checks.report.checklist import check_month, check_months, month_range
@@ -70,8 +71,9 @@ def http_page(journal: Any, name: str, params: dict[str, str], settings: Any) ->
     overview `month` (last month, default this month) and `months` (default 12)."""
     parsed = parse_page_name(name)
     if parsed is None:
-        raise NotFound(f"no page {name[:80]!r}: pages are {INDEX}, month-YYYY-MM.html, month-YYYY-MM-<target>.html, "
-                       "fleet-YYYY-MM.html, run-<run id>.html and drill-<drill id>.html")
+        raise NotFound(msg("no page {name}: pages are {index}, month-YYYY-MM.html, month-YYYY-MM-<target>.html, "
+                           "fleet-YYYY-MM.html, run-<run id>.html and drill-<drill id>.html", name=repr(name[:80]),
+                           index=INDEX))
     kind, value = parsed
     scopes = scopes_of(settings)
     several = len(scopes) > 1
@@ -96,11 +98,11 @@ def _run_or_drill(journal: Any, kind: str, value: str, links: Links) -> str:
     if kind == "run":
         run = journal.get_run(value)
         if run is None:
-            raise NotFound(f"run {value} not found in the journal")
+            raise NotFound(msg("run {run_id} not found in the journal", run_id=value))
         return run_page(run, links, drill_page=run.trigger == "drill" and load_drill(journal, value) is not None)
     drill = load_drill(journal, value)
     if drill is None:
-        raise NotFound(f"restore drill {value} not found in the journal")
+        raise NotFound(msg("restore drill {drill_id} not found in the journal", drill_id=value))
     return drill_page(drill, links)
 
 
@@ -126,7 +128,7 @@ def write_site(journal: Any, directory: Path, last_month: str, months: int = DEF
     check_month(last_month)
     months = check_months(months)
     if directory.exists() and not directory.is_dir():
-        raise ReportError(f"--site {directory}: exists and is not a directory")
+        raise ReportError(msg("--site {directory}: exists and is not a directory", directory=str(directory)))
     directory.mkdir(parents=True, exist_ok=True)
     reader, drills, written = _OncePerPartition(journal), _drills(journal), []
     scopes = scopes_of(settings)
@@ -170,6 +172,8 @@ def cli_site(args: Any, out: Any, journal: Any, usage_error: type[Exception], se
     except ReportError as exc:
         raise usage_error(str(exc)) from None
     except OSError as exc:
-        raise usage_error(f"--site {directory}: cannot write there ({exc.strerror or exc})") from None
-    out.write(f"Wrote {len(written)} pages to {directory}; open {directory / INDEX}\n")
+        raise usage_error(_("--site {directory}: cannot write there ({reason})", directory=str(directory),
+                             reason=exc.strerror or str(exc))) from None
+    out.write(tr_n("Wrote {count} page to {directory}; open {index}", "Wrote {count} pages to {directory}; open {index}",
+                   "count", count=len(written), directory=str(directory), index=str(directory / INDEX)) + "\n")
     return 0

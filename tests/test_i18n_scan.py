@@ -1,0 +1,323 @@
+"""Every user-visible text of checks/ goes through the catalog, and the French leftovers of issue 29
+item 7 read as French.
+
+The scan reads every module of checks/ with `ast` (tests/test_i18n_faces.py's `_words` decides what is a
+bare English text) and looks wider than the faces' list of sinks: everything written or printed, every
+exception raised with a text (it becomes a CLI error line, an HTTP error, a skipped/error result), a run's
+notes and journal status, a record's summary/error/cleanup, an Outcome. What is left out is said below,
+with why; a module needs no hand-listing to be scanned.
+"""
+from __future__ import annotations
+
+import ast
+import html
+import io
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from checks.engine.config import Settings
+from checks.engine.i18n import language, msg, translator
+from test_i18n_faces import TRANSLATING_CALLS, WORD, _words
+
+ROOT = Path(__file__).resolve().parent.parent
+UTC = timezone.utc
+MODULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "checks").rglob("*.py"))
+
+SINK_CALLS = {"print", "write", "event", "usage_error", "Outcome"}
+SINK_LISTS = {"lines", "reasons", "problems", "warnings", "notes"}
+SINK_ATTRIBUTES = {"summary", "cleanup", "error", "journal_status"}
+OUTCOME_FACTORIES = {"passed", "warn", "fail", "error", "skipped"}
+
+# Exceptions whose text never reaches a user as it is: a bug in the verifier (the runner turns any crash
+# into an error result naming the type, and the host logs it), Python's own protocol errors, and the
+# internal signals that a face catches and turns into its own translated text.
+INTERNAL_ERRORS = {
+    "RuntimeError", "AssertionError", "TypeError", "KeyError", "NotImplementedError", "AttributeError",
+    "RetryLater",  # dispatch/handler.py: makes the Functions host retry the queue message; logged only
+    "BadMessage",  # dispatch/message.py: a queue body that is not a fleet message; logged, then dropped
+    "CanaryGuardError",  # families/canary.py: "this is a bug": the canary wrote outside its own prefix
+}
+
+# Module-level allowances, each with why (path -> reason). Kept short on purpose: a new face or
+# family is scanned like the rest.
+ALLOWED_MODULES = {
+    # the queue's outcome records (ran / duplicate / refused ...) are what the host logs for operators and
+    # what the bench and tests assert on; nothing of the handler is shown in a report, page or CLI line
+    "checks/dispatch/handler.py": "queue outcome details go to the Functions log (operators, English)",
+    # tagged-resource discovery problems are the text of DiscoveryError, raised to the log of the
+    # timer/queue host and to `fleet list`'s error line; they quote Azure resource ids and tags verbatim
+    "checks/connect/discovery.py": "discovery errors quote Azure's resource ids and tags for operators",
+    # the Babel extraction and the old ids are data, not texts shown as they are
+    "checks/engine/i18n_renamed.py": "old message ids (data)",
+}
+
+
+# Single texts that look like English but are not shown as they are, each with why.
+ALLOWED_TEXTS = {
+    ("checks/report/checklist.py", "ASCII digits only"): "caught on the next line, replaced by the months error",
+    ("checks/restore/blobs.py", "apply_blobs needs a valid plan"): "a bug guard: the faces refuse first",
+    ("checks/restore/blob_ranges.py", "apply_ranges needs a valid plan"): "a bug guard: the faces refuse first",
+    ("checks/restore/postgres.py", "apply_postgres needs a valid plan"): "a bug guard: the faces refuse first",
+    ("checks/fleet_cli.py", " (--all-targets)"): "the flag as typed, after a translated text",
+}
+
+# Not yet through the catalog (issue 29 item 7 moved the runner, service, checklist, store, site and acks
+# ones): operator-facing errors of configuration (TARGETS), the fleet queue, the drill's ARM calls, the
+# journal's seals and baselines. The count per module may only go down: a new bare text fails here.
+PENDING = {
+    "checks/connect/changefeed.py": 1, "checks/dispatch/claims.py": 1, "checks/dispatch/queue.py": 4,
+    "checks/drill/rpo.py": 1, "checks/drill/state.py": 6, "checks/engine/fleet.py": 14,
+    "checks/families/postgres.py": 2, "checks/fleet_run.py": 2, "checks/heartbeat.py": 1,
+    "checks/journal/append.py": 1, "checks/journal/baseline.py": 3, "checks/journal/lease.py": 1,
+    "checks/journal/seal.py": 4, "checks/report/fleet.py": 6, "checks/restore/incidents.py": 1,
+    "checks/restore/local.py": 2,
+}
+
+
+def _raised(node: ast.Raise) -> list[ast.AST]:
+    exc = node.exc
+    if not isinstance(exc, ast.Call):
+        return []
+    name = getattr(exc.func, "id", None) or getattr(exc.func, "attr", None)
+    return [] if name in INTERNAL_ERRORS else [exc] if name in TRANSLATING else list(exc.args)
+
+
+def _call_sinks(node: ast.Call) -> list[ast.AST]:
+    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+    owner = getattr(node.func, "value", None)
+    owner_name = getattr(owner, "id", None) or getattr(owner, "attr", None)
+    if name == "write" and owner is not None or name in SINK_CALLS and name != "write":  # a bare write(name, page)
+        return [a for a in node.args if not (name == "print" and isinstance(a, ast.Name))]  # is a file helper
+    if name in ("append", "extend", "insert") and owner_name in SINK_LISTS:
+        return list(node.args[-1:])
+    if name in OUTCOME_FACTORIES and owner_name == "Outcome":
+        return list(node.args[:2]) + [k.value for k in node.keywords if k.arg in ("summary", "remediation")]
+    return []
+
+
+def sinks(tree: ast.AST) -> list[ast.AST]:
+    """Expressions that end up in front of a person."""
+    found: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise):
+            found += _raised(node)
+        elif isinstance(node, ast.Call):
+            found += _call_sinks(node)
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(getattr(t, "attr", None) in SINK_ATTRIBUTES or getattr(t, "id", None) in SINK_LISTS
+                   for t in targets) and node.value is not None:
+                found.append(node.value)
+    return found
+
+
+TRANSLATING = {"invalid", "form", "form_n", "_pattern"}  # devtools/i18n.py KEYWORDS beyond the faces' calls
+
+
+def _text(node: ast.AST) -> bool:
+    """A bare English text: _words' answer, less a single token ("disabled", "form": an id a face words)
+    and what goes through the configuration errors' translating calls."""
+    if isinstance(node, ast.Call) and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) in TRANSLATING:
+        return False
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and TOKEN.fullmatch(node.value):
+        return False
+    if isinstance(node, ast.JoinedStr):
+        return _words(node)
+    return _words(node) if not isinstance(node, ast.Call) or \
+        (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) in ("join", "format") else False
+
+
+TOKEN = re.compile(r"[a-z_]+")
+
+
+def _constants(node: ast.AST) -> list[str]:
+    """The string constants of an expression outside any translating call."""
+    if isinstance(node, ast.Call) and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) in \
+            TRANSLATING | TRANSLATING_CALLS:
+        return []
+    if isinstance(node, ast.Constant):
+        return [node.value] if isinstance(node.value, str) and WORD.search(node.value) else []
+    return [text for child in ast.iter_child_nodes(node) for text in _constants(child)]
+
+
+def _allowed(node: ast.AST, path: str) -> bool:
+    texts = _constants(node)
+    return bool(texts) and all((path, text) in ALLOWED_TEXTS for text in texts)
+
+
+def bare_texts(source: str, path: str = "") -> list[int]:
+    return sorted({sink.lineno for sink in sinks(ast.parse(source)) if _text(sink) and not _allowed(sink, path)})
+
+
+def test_the_scan_covers_every_module_of_checks():
+    assert len(MODULES) > 80 and "checks/engine/runner.py" in MODULES and "checks/report/site.py" in MODULES
+    assert set(ALLOWED_MODULES) | set(PENDING) | {path for path, _ in ALLOWED_TEXTS} <= set(MODULES)
+
+
+@pytest.mark.parametrize("path", [m for m in MODULES if m not in ALLOWED_MODULES])
+def test_no_user_visible_text_bypasses_the_catalog(path):
+    found = bare_texts((ROOT / path).read_text(), path)
+    assert len(found) == PENDING.get(path, 0), (found, "a text a person reads goes through msg()/_(); "
+                                                "a module with fewer bare texts lowers its PENDING count")
+
+
+def test_the_scan_sees_bare_texts_the_faces_list_did_not():
+    source = ('run.notes.append(f"lease not taken ({why})")\nraise ReportError(f"month must be {x}")\n'
+              'run.journal_status = "error: refused"\nout.write(f"Wrote {n} pages")\n'
+              'raise RuntimeError(f"bug {x}")\nlog.error("x %s failed", y)\nraise usage_error(_("bad {x}", x=1))\n'
+              'return Outcome.error(f"timed out after {t} s")\n')
+    assert bare_texts(source) == [1, 2, 3, 4, 8]
+
+
+def test_the_scan_would_have_seen_the_leftovers_of_issue_29():
+    # the texts as they were: runner's timeout, the site's line, the lease note, a report error
+    assert bare_texts('return Outcome.error(f"timed out after {t:g} s; the check was abandoned", "Raise it.")\n') == [1]
+    assert bare_texts('out.write(f"Wrote {len(w)} pages to {d}; open {d / INDEX}\\n")\n') == [1]
+    assert bare_texts('notes.append(f"run lease not taken ({why}); concurrent runs were not excluded")\n') == [1]
+    assert bare_texts('raise ReportError(f"cannot sign off {month}: the month has not started yet")\n') == [1]
+
+
+# --- the French leftovers, each as a French reader sees it -------------------------------------------
+
+def _run(**result):
+    from checks.engine.model import CheckResult, Run, Severity, Status
+    at = datetime(2026, 12, 6, 19, 47, 4, tzinfo=UTC)
+    run = Run(run_id="20261206T194704Z-3e42a1", trigger="cli", started_at=at,
+              finished_at=datetime(2026, 12, 6, 19, 47, 4, 100000, tzinfo=UTC))
+    base = dict(check_id="database.signed_document", title="Newest signed document: file present and intact",
+                status=Status.WARN, severity=Severity.HIGH, summary=msg("soft delete is OFF"), details={},
+                remediation="", started_at=at, duration_ms=1234)
+    run.results.append(CheckResult(**{**base, **result}))
+    return run
+
+
+def test_run_page_in_french_severity_duration_times_and_numbers():
+    from checks.engine.model import Severity
+    from checks.report.pages import run_page
+    details = {"ordered_at": "2026-12-03T19:46:35.992779+00:00", "latency_ms": 12.9, "size": 1234}
+    run = _run(details=details, severity=Severity.CRITICAL)
+    with language("fr"):
+        page = run_page(run)
+    assert "<dd>critique</dd>" in page and "<dd>0,1 s</dd>" in page and "1\u202f234 ms" in page
+    assert "3 déc. 2026 19:46:35 UTC" in page and "2026-12-03T19:46" not in page
+    assert ">12,9<" in page and ">1\u202f234<" in page
+    with language("en"):
+        english = run_page(run)
+    assert "<dd>critical</dd>" in english and "<dd>0.1 s</dd>" in english and "2026-12-03T19:46:35.992779+00:00" in english
+
+
+def test_severity_words_in_the_month_report_and_the_check_list(azurite, journal_table_name):
+    from checks.cli import main
+    from checks.journal.store import Journal
+    from checks.report.checklist import month_report
+    from checks.report.render import render
+    env = {"AzureWebJobsStorage": azurite.connection_string, "JOURNAL_TABLE": journal_table_name}
+    journal = Journal.from_settings(Settings.from_env(env))
+    journal.write_run(_run())
+    report = month_report(journal, "2026-12")
+    assert "gravité élevée" in render(report, "md", lang="fr") and "gravité élevée" in render(report, "html", lang="fr")
+    assert "severity high" in render(report, "md", lang="en")
+    out = io.StringIO()
+    assert main(["--lang", "fr", "list"], out=out, env={}) == 0
+    assert "database.connectivity            critique" in out.getvalue() and " high " not in out.getvalue()
+
+
+def test_site_line_and_journaled_notes_in_french(azurite, journal_table_name, tmp_path):
+    from checks.cli import main
+    from checks.journal.store import Journal
+    from checks.report.pages import run_page
+    env = {"AzureWebJobsStorage": azurite.connection_string, "JOURNAL_TABLE": journal_table_name}
+    journal = Journal.from_settings(Settings.from_env(env))
+    run = _run()
+    run.notes.append(msg("run lease not taken ({reason}); concurrent runs were not excluded", reason="403 Forbidden"))
+    run.notes.append("a plain note")
+    journal.write_run(run)
+    back = journal.get_run(run.run_id)
+    with language("fr"):
+        page = html.unescape(run_page(back))
+    assert "bail d'exécution non pris (403 Forbidden) ; les exécutions concurrentes n'ont pas été exclues" in page
+    assert "a plain note" in page
+    out = io.StringIO()
+    assert main(["--lang", "fr", "report", "--site", str(tmp_path / "site"), "--month", "2026-12", "--months", "1"],
+                out=out, env=env) == 0
+    assert out.getvalue().startswith("3 pages écrites dans ") and "Wrote" not in out.getvalue()
+    assert f" ; ouvrir {tmp_path / 'site' / 'index.html'}" in out.getvalue()
+
+
+def test_a_note_whose_fact_does_not_give_back_its_text_is_shown_as_stored():
+    from checks.engine.i18n import restored_notes
+    fact = {"id": "run lease not taken ({reason}); concurrent runs were not excluded", "params": {"reason": "x"}}
+    assert restored_notes(["edited text"], json.dumps([fact])) == ["edited text"]
+    assert restored_notes(["a", "b"], "not json") == ["a", "b"]
+    again = restored_notes(["run lease not taken (x); concurrent runs were not excluded"], json.dumps([fact]))
+    assert translator("fr").message(again[0]).startswith("bail d'exécution non pris (x)")
+
+
+def test_one_missing_variable_is_non_defini_several_are_non_definis():
+    from checks.engine.model import NotConfigured
+    S = Settings.from_env({})
+    with pytest.raises(NotConfigured) as one:
+        S.require("blob_canary_container")
+    assert str(one.value.args[0]) == "BLOB_CANARY_CONTAINER not set"
+    assert translator("fr").message(one.value.args[0]) == "BLOB_CANARY_CONTAINER non défini"
+    with pytest.raises(NotConfigured) as two:
+        S.require("azure_subscription_id", "pg_resource_group")
+    assert translator("fr").message(two.value.args[0]) == "AZURE_SUBSCRIPTION_ID et PG_RESOURCE_GROUP non définis"
+    # facts journaled before the split read right too
+    old_one = {"id": "{names} not set", "params": {"names": "BLOB_CANARY_CONTAINER"}}
+    old_two = {"id": "{names} not set", "params": {"names": {"$msg": {"id": "{names} and {last}",
+                                                                       "params": {"names": "A", "last": "B"}}}}}
+    assert translator("fr").message("BLOB_CANARY_CONTAINER not set", old_one) == "BLOB_CANARY_CONTAINER non défini"
+    assert translator("fr").message("A and B not set", old_two) == "A et B non définis"
+    assert translator("en").message("BLOB_CANARY_CONTAINER not set", old_one) == "BLOB_CANARY_CONTAINER not set"
+
+
+def test_restore_plans_say_fenetre_inconnue_and_zero_octet():
+    from checks.restore.blob_ranges import RangePlan
+    from checks.restore.blobs import BlobPlan
+    from checks.restore_text import describe_blob_plan, describe_range_plan
+    with language("fr"):
+        empty = describe_blob_plan(BlobPlan(account="acct", container="docs", prefix=""))
+        unknown = describe_range_plan(RangePlan(account="acct", resource_group="rg", container="docs", prefix=""))
+        known = describe_range_plan(RangePlan(account="acct", resource_group="rg", container="docs", prefix="",
+                                              window=["2026-11-01T05:50:00Z", "2026-12-01T05:50:00Z"]))
+    assert "0 blob à restaurer, 0 octet ; nombre listé : 0" in empty
+    assert "fenêtre inconnue" in unknown and "inconnu\n" not in unknown
+    assert "fenêtre 1 nov. 2026 05:50 UTC .. 1 déc. 2026 05:50 UTC" in known
+    english = describe_range_plan(RangePlan(account="acct", resource_group="rg", container="docs", prefix=""))
+    assert "- ; window unknown" not in english and "-; window unknown" in english
+    assert "0 blobs to restore, 0 bytes; 0 listed" in describe_blob_plan(BlobPlan(account="a", container="c", prefix=""))
+
+
+def test_attention_lines_put_a_space_before_the_colon_in_french():
+    from checks.cli_text import print_attention
+    out = io.StringIO()
+    with language("fr"):
+        print_attention(_run(), out)
+    assert "  AVERT. database.signed_document : " in out.getvalue()
+    english = io.StringIO()
+    print_attention(_run(), english)
+    assert "database.signed_document: soft delete is OFF" in english.getvalue()
+
+
+def test_a_check_that_times_out_reads_in_french():
+    import threading
+
+    from checks.engine.context import RunContext
+    from checks.engine.model import CheckSpec, Severity
+    from checks.engine.runner import run_checks
+    release = threading.Event()
+    spec = CheckSpec(id="t.slow", title="slow", severity=Severity.HIGH, remediation="", risk="r",
+                     run=lambda _ctx: release.wait(5), timeout_seconds=1)
+    try:
+        result = run_checks([spec], RunContext(settings=Settings.from_env({})), "cli").results[0]
+    finally:
+        release.set()
+    assert result.summary == "timed out after 1 s; the check was abandoned"
+    fr = translator("fr")
+    assert fr.message(result.summary, result.messages["summary"]) == "délai dépassé après 1 s ; le contrôle a été abandonné"
+    assert fr.message(result.remediation, result.messages["remediation"]).startswith("Trouver pourquoi la cible")
