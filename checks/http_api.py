@@ -316,6 +316,8 @@ def restore_plan(req: func.HttpRequest) -> func.HttpResponse:
     from checks.engine.i18n import current
     payload = plan.to_dict()  # the reasons in the caller's language (the plan's Messages, before JSON)
     payload["reasons"] = [current().message(reason) for reason in plan.reasons]
+    if "not_checked" in payload:  # a postgres plan: why each field it could not check was not checked
+        payload["not_checked"] = {name: current().message(why) for name, why in plan.not_checked.items()}
     return json_response(payload, 200 if plan.valid else 422)
 
 

@@ -29,26 +29,47 @@ def _window(window) -> str:
 
 
 def describe_plan(plan, applying: bool = False) -> str:
+    """Every field either checked (with its result) or `not checked: <why>`; --point echoed as given."""
     tr = current().message
-    free = _("free") if plan.target_free else _("not free") if plan.target_free is False else _("not checked")
     estimate = _("~{minutes} min ({basis})", minutes=plain(plan.estimated_minutes), basis=tr(plan.estimate_basis)) \
         if plan.estimated_minutes is not None else tr(plan.estimate_basis)
+    free = _("free (no server of that name)") if plan.target_free else \
+        _("taken: a server of that name exists") if plan.target_free is False else _("not looked up")
     lines = [_("Plan ({verdict}): point-in-time restore of {source} to a NEW server", verdict=_verdict(plan),
                source=plan.source_server)]
-    point = _("{point} ({mode}); window {window}", point=plan.point or "-", mode=plan.point_mode or "-",
-              window=_window(plan.window)) if plan.window else \
-        _("{point} ({mode}); window unknown", point=plan.point or "-", mode=plan.point_mode or "-")  # fenêtre inconnue
-    lines += _rows((_("restore point"), point),
-                   (_("target"), _("{target} in resource group {group} ({free})", target=plan.target_server,
-                                   group=plan.resource_group, free=free)),
-                   (_("location"), plan.location or "-"),
-                   (_("network"), tr(plan.network) or "-"),
-                   (_("estimated time"), estimate),
+    lines += _rows((_("restore point"), _("{point}; {window}", point=_point(plan), window=_plan_window(plan))),
+                   (_("target"), _("{target} in resource group {group}: {free}", target=plan.target_server,
+                                   group=plan.resource_group, free=_checked(plan, "target", free))),
+                   (_("location"), _checked(plan, "location", plan.location or _("not reported by Azure"))),
+                   (_("network"), _checked(plan, "network", tr(plan.network) or _("not reported by Azure"))),
+                   (_("estimated time"), _checked(plan, "estimate", estimate)),
                    (_("tags"), _("purpose=incident-restore (never deleted by the drill sweeper)")))
     lines += _reasons(plan)
     if plan.valid and not applying:
         lines.append(_("Nothing was written. Add --apply --by NAME to restore."))
     return "\n".join(lines) + "\n"
+
+
+def _checked(plan, name: str, result: str) -> str:
+    """A field's result, or why it was not checked (the plan's not_checked)."""
+    why = plan.not_checked.get(name)
+    return _("not checked: {why}", why=current().message(why)) if why else result
+
+
+def _point(plan) -> str:
+    """The point asked for in UTC beside --point as given ('latest' becomes a time once the window is known)."""
+    given = f"'{plan.point_given}'"
+    if plan.point_utc:
+        return _("{point} (given as {given})", point=plan.point_utc, given=given)
+    if plan.point_mode == "latest":
+        return _("the newest restorable moment (given as {given})", given=given)
+    return _("not a time we accept (given as {given})", given=given)
+
+
+def _plan_window(plan) -> str:
+    if plan.window:
+        return _("window {window}", window=_window(plan.window))
+    return _("window not checked: {why}", why=current().message(plan.not_checked.get("window") or ""))
 
 
 def describe(incident) -> str:

@@ -238,8 +238,10 @@ def test_another_servers_pass_never_ticks_productions_box(base_env, only, env_pa
     assert box.state != "ticked" and box.evidence.run_id == prod.run_id  # the newer other-db pass is ignored
     assert any(other.run_id in n and "other-db" in n and "not evidence" in n for n in report.notes)
     assert "medicapp-db" in report.target and "medicappdocs" in report.target
-    assert "Target: server 00000000-0000-0000-0000-000000000000/rg-medicapp/medicapp-db" in render(report, "md")
-    assert "Target: server 00000000-0000-0000-0000-000000000000/rg-medicapp/medicapp-db" in render(report, "html")
+    line = ("Target: production — PostgreSQL server medicapp-db (resource group rg-medicapp), storage account "
+            "medicappdocs, ")  # then the database, then the subscription
+    assert line in render(report, "md").replace("\\", "") and line in render(report, "html")
+    assert "subscription 00000000-0000-0000-0000-000000000000" in render(report, "html")
 
 
 def test_a_run_recorded_by_settings_for_another_server_does_not_count(base_env, only):

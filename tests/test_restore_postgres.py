@@ -134,8 +134,9 @@ def test_plan_is_valid_shows_window_target_network_estimate_and_writes_nothing(e
                          ready_at="2026-11-01T06:41:00Z").to_entity())
     code, text = h.run("postgres", "--point", "latest")
     assert code == 0, text
-    assert "Plan (VALID)" in text and f"target          {TARGET} in resource group {DRG} (free)" in text
-    assert "2026-11-26T13:50:00Z (latest); window 2026-11-19T14:00:00Z .. 2026-11-26T13:50:00Z" in text
+    assert "Plan (VALID)" in text
+    assert f"target          {TARGET} in resource group {DRG}: free (no server of that name)" in text
+    assert "2026-11-26T13:50:00Z (given as 'latest'); window 2026-11-19T14:00:00Z .. 2026-11-26T13:50:00Z" in text
     assert "public access Enabled (inherited from the source" in text
     assert "~41 min (median of the last 1 drill: [41.0] min)" in text
     assert set(h.arm.methods()) == {"GET"} and h.incidents() == []
@@ -330,8 +331,8 @@ def test_plan_apply_and_runbook_in_french_then_the_record_in_english(env, monkey
     code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "Astreinte")
     assert code == 0, text
     assert "Plan (VALIDE) : restauration à un instant donné de medicapp-db vers un NOUVEAU serveur" in text
-    assert "  point de restauration 26 nov. 2026 13:50 UTC (latest) ; fenêtre" in text  # times the French way
-    assert f"  cible                 {TARGET} dans le groupe de ressources {DRG} (libre)" in text
+    assert "  point de restauration 26 nov. 2026 13:50 UTC (saisi : 'latest') ; fenêtre" in text  # the French way
+    assert f"  cible                 {TARGET} dans le groupe de ressources {DRG} : libre (aucun serveur de ce nom)" in text
     assert "accès public Enabled (hérité de la source ; vérifier les règles de pare-feu)" in text
     assert "écoulé  " in text and "vérification : avertissement — " in text  # the status as a word
     assert f"écart supérieur à 3 % par rapport à la production : public.consultations {RESTORED_CONSULTATIONS}/" in text

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from checks.engine.i18n import Message, join_messages, msg
+
 _COLUMNS = {"name": "TargetName", "subscription": "TargetSubscription", "resource_group": "TargetResourceGroup",
             "server": "TargetServer", "storage_account": "TargetStorageAccount",
             "storage_resource_group": "TargetStorageResourceGroup"}
@@ -107,14 +109,43 @@ class Target:
             return "database not recorded"
         return f"{found[0] or 'local socket'}/{found[1]}"
 
-    def label(self) -> str:
-        server = "/".join(p for p in (self.subscription, self.resource_group, self.server) if p) or "no server"
-        account = self.storage_account or "no storage account"
-        database = f"; database {self.database_label()}" if self.database() is not None else ""
-        return f"server {server}; storage account {account}{database}" + (" (override)" if self.override else "")
+    def label(self) -> Message:
+        """The target in one readable line, the same in the CLI, the reports, the JSON and the fleet rows:
+        `production — PostgreSQL server psql-prod (resource group rg-prod), storage account stprod (resource
+        group rg-data), database psql-prod.postgres.database.azure.com/medicapp, subscription 1234...`; without
+        a server or storage account `local stack (no Azure target)` (or `no Azure target` when the database is
+        not on this machine)."""
+        what = join_messages(self._parts(), ", ")
+        if self.override:
+            return msg("{name} (override) — {what}", name=self.name, what=what) if self.name else \
+                msg("override — {what}", what=what)
+        return msg("{name} — {what}", name=self.name, what=what) if self.name else what
+
+    def _parts(self) -> list[Message]:
+        parts = []
+        if self.server:
+            parts.append(_resource(msg("PostgreSQL server {name}", name=self.server), self.resource_group))
+        if self.storage_account:
+            parts.append(_resource(msg("storage account {name}", name=self.storage_account),
+                                   self.storage_resource_group))
+        recorded = self.database()
+        host, dbname = recorded or ("", "")
+        if not parts:  # a run journaled before databases were: not known to be local
+            parts.append(msg("local stack (no Azure target)") if recorded is not None and _is_local(host)
+                         else msg("no Azure target"))
+        if host and dbname:
+            parts.append(msg("database {host}/{dbname}", host=host, dbname=dbname))
+        elif dbname:
+            parts.append(msg("database {dbname} (local socket)", dbname=dbname))
+        elif host:
+            parts.append(msg("database server {host}", host=host))
+        if self.subscription and (self.server or self.storage_account):
+            parts.append(msg("subscription {subscription}", subscription=self.subscription))
+        return parts
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields and, for people reading the JSON, its `label` (English; ignored by from_dict)."""
+        return asdict(self) | {"label": str(self.label())}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "Target | None":
@@ -138,6 +169,19 @@ class Target:
         return cls(**{attr: str(row.get(column) or "") for attr, column in _COLUMNS.items()},
                    override=bool(row.get("TargetOverride")),
                    **{attr: _column_text(row[column]) for attr, column in _DB_COLUMNS.items() if column in row})
+
+
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+
+
+def _is_local(host: str) -> bool:
+    """host[:port] on this machine (or a socket directory, or none: libpq's local socket)."""
+    address, _, port = host.rpartition(":")
+    return host in _LOCAL_HOSTS or host.startswith("/") or (port.isdigit() and address in _LOCAL_HOSTS)
+
+
+def _resource(what: Message, group: str) -> Message:
+    return msg("{what} (resource group {group})", what=what, group=group) if group else what
 
 
 def _column_text(value: Any) -> str:

@@ -29,7 +29,7 @@ from checks.engine.i18n import msg, msgn, plain
 from checks.engine.model import CheckError, JournalUnavailable, new_run_id
 from checks.engine.timeutil import iso_z, minutes, parse_iso
 from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
-from checks.restore.timepoint import parse_zoned
+from checks.restore.timepoint import SHOWN, parse_zoned
 
 LATEST_MARGIN = timedelta(minutes=10)  # 'latest' = now - margin: the newest WAL may not be archived yet
 POLL_SECONDS = 30.0  # between two status requests while watching (ARM asks for 15-60 s)
@@ -46,13 +46,16 @@ class PostgresPlan:
     target_server: str
     point: str = ""  # ISO UTC, once validated against the window
     point_mode: str = ""  # latest | given
+    point_given: str = ""  # --point as typed (echoed beside the point in UTC)
+    point_utc: str = ""  # the point asked for in UTC (ISO), inside the window or not; "" until known
     window: list[str] = field(default_factory=list)  # [earliest, latest]
-    target_free: bool | None = None
+    target_free: bool | None = None  # None: not looked up (not_checked["target"] says why)
     location: str = ""
     network: str = ""
     estimated_minutes: float | None = None
     estimate_basis: str = ""
     reasons: list[str] = field(default_factory=list)
+    not_checked: dict[str, str] = field(default_factory=dict)  # window|target|location|network|estimate -> why
 
     @property
     def valid(self) -> bool:
@@ -155,10 +158,14 @@ def postgres_input(s: Settings, point_spec: str | None, name: str | None, resour
                         resource_group=resource_group or s.restore_drill_resource_group or "",
                         target_server=name or default_target(s.pg_server_name, now))
     point, plan.point_mode, why = parse_point(point_spec)
+    plan.point_given = _given(point_spec)
+    plan.point_utc = iso_z(point) if point is not None else ""
     if why:
         plan.reasons.append(why)
     _check_names(plan, production_servers(s))
     _check_production_group(plan, s)
+    if plan.reasons:
+        _not_checked(plan, UNCHECKED_FIELDS, msg("the request is refused (see below)"))
     return plan, point
 
 
@@ -176,27 +183,55 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
         return plan, None
     names_ok = True
     client = postgres_client(ctx)
-    source = _read(client, plan.source_resource_group, plan.source_server, plan.reasons, "source server")
-    if source is not None:
+    source, answered = _read(client, plan.source_resource_group, plan.source_server, plan.reasons, "source server")
+    if source is None:
+        _not_checked(plan, ("window", "location", "network"),
+                     msg("the source server could not be read (see below)") if not answered else
+                     msg("the source server was not found (see below)"))
+        if not answered:  # no credential, refused, unreachable: the same identity cannot look the name up either
+            names_ok = False
+            _not_checked(plan, ("target",), msg("the source server could not be read (see below)"))
+    else:
         earliest, latest = restore_window(source, now, LATEST_MARGIN)
         plan.window = [iso_z(earliest), iso_z(latest)]
         plan.location, plan.network = source.location or "", network_mode(source)
         names_ok = _check_group(plan, source) and names_ok  # never look the target up in a refused group
         point = latest.replace(microsecond=0) if plan.point_mode == "latest" else point
+        plan.point_utc = iso_z(point) if point is not None else ""
         if point is not None and earliest <= point <= latest:
             plan.point = iso_z(point)
         elif point is not None:
             plan.reasons.append(msg("--point {point} is outside the restore window {earliest} .. {latest}",
                                     point=iso_z(point), earliest=plan.window[0], latest=plan.window[1]))
     if names_ok:
-        existing = _read(client, plan.resource_group, plan.target_server, plan.reasons, "target server")
-        plan.target_free = existing is None and not any("target server" in r for r in plan.reasons)
+        existing, answered = _read(client, plan.resource_group, plan.target_server, plan.reasons, "target server")
+        plan.target_free = existing is None if answered else None
+        if plan.target_free is None:
+            _not_checked(plan, ("target",), msg("the lookup failed (see below)"))
         if existing is not None:
             plan.reasons.append(msg("--name: server {server} already exists in {group}; a restore never overwrites "
                                     "a server (choose another --name)", server=plan.target_server,
                                     group=plan.resource_group))
+    elif "target" not in plan.not_checked:
+        _not_checked(plan, ("target",), msg("the resource group is refused (see below)"))
     plan.estimated_minutes, plan.estimate_basis = estimate(journal)
     return plan, source
+
+
+UNCHECKED_FIELDS = ("window", "target", "location", "network", "estimate")
+
+
+def _given(spec: Any) -> str:
+    """--point as typed, for echoing it: printable (NUL, newlines, escapes shown escaped, never raw), at most
+    SHOWN characters."""
+    text = spec if isinstance(spec, str) else "" if spec is None else str(spec)
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= SHOWN else text[:SHOWN - 1] + "…"
+
+
+def _not_checked(plan: PostgresPlan, names: tuple[str, ...], why: str) -> None:
+    for name in names:
+        plan.not_checked.setdefault(name, why)
 
 
 def _check_group(plan: PostgresPlan, source: Any) -> bool:
@@ -210,7 +245,8 @@ def _check_group(plan: PostgresPlan, source: Any) -> bool:
     return True
 
 
-def _read(client: Any, rg: str, name: str, reasons: list[str], what: str) -> Any | None:
+def _read(client: Any, rg: str, name: str, reasons: list[str], what: str) -> tuple[Any | None, bool]:
+    """(the server or None, whether Azure answered: False when the read failed, its reason added)."""
     try:
         server = get_server(client, rg, name)
     except CheckError as exc:
@@ -219,11 +255,11 @@ def _read(client: Any, rg: str, name: str, reasons: list[str], what: str) -> Any
         reasons.append(msg("{what}: {reason} ({remediation})", what=label, reason=exc.reason,
                            remediation=exc.remediation) if exc.remediation else
                        msg("{what}: {reason}", what=label, reason=exc.reason))
-        return None
+        return None, False
     if server is None and what == "source server":
         reasons.append(msg("source server {server} not found in resource group {group} "
                            "(check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID)", server=name, group=rg))
-    return server
+    return server, True
 
 
 def incident_tags(incident_id: str, source: str) -> dict[str, str]:

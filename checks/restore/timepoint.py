@@ -8,10 +8,19 @@ from checks.engine.i18n import msg
 from checks.engine.timeutil import INPUT_EARLIEST, INPUT_LATEST, TimeInputError, input_time, iso_z
 
 
+SHOWN = 100  # characters of a refused value quoted back at most (a huge value is not echoed whole)
+
+
+def quoted(value: str) -> str:
+    """`value` as a reason quotes it: repr (control characters escaped), at most SHOWN characters."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[:SHOWN - 2] + "…" + text[-1]
+
+
 def out_of_range(flag: str, value: str) -> str:
     """Why `value` given for `flag` is refused: outside the input range (or beyond what UTC can hold)."""
     return msg("{flag} {value} is out of range: expected a time between {earliest} and {latest}", flag=flag,
-               value=repr(value), earliest=iso_z(INPUT_EARLIEST), latest=iso_z(INPUT_LATEST))
+               value=quoted(value), earliest=iso_z(INPUT_EARLIEST), latest=iso_z(INPUT_LATEST))
 
 
 def parse_zoned(flag: str, text: str | None, latest_allowed: bool = False) -> tuple[datetime | None, str]:
@@ -24,11 +33,11 @@ def parse_zoned(flag: str, text: str | None, latest_allowed: bool = False) -> tu
         kind = exc.kind
     if kind == "zone":
         return None, msg("{flag} {value} has no time zone: add Z (UTC) or an offset, e.g. {example}", flag=flag,
-                         value=repr(value_text), example=f"{value_text}Z")
+                         value=quoted(value_text), example=f"{value_text[:SHOWN]}Z")
     if kind == "range":
         return None, out_of_range(flag, value_text)
     if latest_allowed:
         return None, msg("{flag} {value} is not 'latest' or an ISO time with a zone, e.g. 2026-11-26T03:00:00Z",
-                         flag=flag, value=repr(value_text))
+                         flag=flag, value=quoted(value_text))
     return None, msg("{flag} {value} is not an ISO time with a zone, e.g. 2026-11-26T03:00:00Z", flag=flag,
-                     value=repr(value_text))
+                     value=quoted(value_text))
