@@ -108,7 +108,8 @@ def fleet_targets(settings: Any) -> tuple[FleetTarget, ...]:
     try:
         return message_targets(settings)
     except DiscoveryError as exc:
-        raise ReportError(f"the targets of DISCOVER_TAG={settings.discover_tag} could not be discovered: {exc}") from None
+        raise ReportError(msg("the targets of DISCOVER_TAG={tag} could not be discovered: {reason}",
+                              tag=settings.discover_tag, reason=str(exc))) from None
 
 
 def scopes_of(settings: Any) -> list[Scope]:
@@ -122,13 +123,13 @@ def scope_named(settings: Any, name: str | None) -> Scope:
     scopes = scopes_of(settings)
     if name is None:
         if len(scopes) > 1:
-            raise ReportError(f"several targets are configured: name one with --target (field target); "
-                              f"known targets: {', '.join(s.name for s in scopes)}")
+            raise ReportError(msg("several targets are configured: name one with --target (field target); "
+                                  "known targets: {known}", known=", ".join(s.name for s in scopes)))
         return scopes[0]
     try:
         chosen = select_targets(fleet_targets(settings), [name])[0]
     except KeyError as exc:
-        raise ReportError(f"target: {exc.args[0]}") from None
+        raise ReportError(msg("target: {reason}", reason=exc.args[0])) from None
     return next(s for s in scopes if s.name == chosen.name)
 
 
@@ -165,14 +166,14 @@ def checklist_for(journal: Any, month: str, settings: Any, *, target: str | None
     """What `report` shows: the fleet overview (asked for: True or "1", or several targets and none named),
     else one target's checklist (`months` > 1: its overview). ReportError naming the conflicting options."""
     if fleet not in (None, False, True, "", "0", "1"):
-        raise ReportError(f"fleet must be 1 or 0, got {str(fleet)[:16]!r}")
+        raise ReportError(msg("fleet must be 1 or 0, got {value}", value=repr(str(fleet)[:16])))
     fleet = fleet in (True, "1")
     if fleet and target:
-        raise ReportError("fleet (--fleet) shows every target, target (--target) one of them: give only one")
+        raise ReportError(msg("fleet (--fleet) shows every target, target (--target) one of them: give only one"))
     if fleet or (target is None and len(scopes_of(settings)) > 1):
         if months != 1:
-            raise ReportError("the fleet overview shows one month (months 1); for several months name a "
-                              "target (--target)")
+            raise ReportError(msg("the fleet overview shows one month (months 1); for several months name a "
+                                  "target (--target)"))
         return fleet_overview(journal, month, settings, now)
     return target_report(journal, month, settings, target, months, now)
 
