@@ -239,6 +239,8 @@ def _setup_logging(verbose: bool, env: Mapping[str, str]) -> None:
     """LOG_LEVEL sets the level (the CLI's default: warning); -v raises it to at least info."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
+    if not verbose:  # a run's or drill's outcome line is WARNING for the alerts; the CLI prints the outcome itself
+        handler.addFilter(lambda record: not getattr(record, "outcome_line", False))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

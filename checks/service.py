@@ -117,7 +117,7 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
             "run %s finished: %s (%s)", run.run_id, run.status.value,
             ", ".join(f"{k}={v}" for k, v in run.counts().items() if v),
             extra={"run_id": run.run_id, "status": run.status.value, "trigger": run.trigger,
-                   "journal": run.journal_status})
+                   "journal": run.journal_status, "outcome_line": True})
     return run
 
 

@@ -393,7 +393,7 @@ def _finish(ctx: RunContext, journal, drill: Drill, now: datetime, held: slot.He
     # WARNING/ERROR: the drill-failed alert reads this line whatever LOG_LEVEL is (checks/engine/logsetup.py)
     log.log(logging.ERROR if drill.state == FAILED else logging.WARNING,
             "restore drill %s %s: %s", drill.drill_id, drill.state, drill.summary,
-            extra={"run_id": run.run_id, "status": run.status.value})
+            extra={"run_id": run.run_id, "status": run.status.value, "outcome_line": True})
 
 
 def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
