@@ -62,11 +62,21 @@ param pgSubnetId string = ''
 @description('Privately accessed source server only: resource id of its private DNS zone (the restored server joins it; the app VNet is linked to it).')
 param pgPrivateDnsZoneId string = ''
 
-// --- networks (README "Networks"); all empty = public mode ------------------------------------------
-@description('Private mode: subnet delegated to Microsoft.App/environments for the Function App (Flex Consumption VNet integration).')
+// --- networks (README "Networks"): private unless publicMode is set on purpose ------------------------
+@description('PUBLIC_MODE: true only on purpose (no VNet, storage reachable from the internet, a PostgreSQL server open to Azure). Default false: private mode, which needs appSubnetId and privateEndpointSubnetId.')
+param publicMode bool = false
+@description('Private mode (required): subnet delegated to Microsoft.App/environments for the Function App (Flex Consumption VNet integration).')
 param appSubnetId string = ''
-@description('Private mode: subnet of the private endpoints of the verifier\'s host and journal storage.')
+@description('Private mode (required): subnet of the private endpoints of the verifier\'s host and journal storage.')
 param privateEndpointSubnetId string = ''
+@description('Hub-and-spoke: resource id of an EXISTING privatelink.blob zone; empty = created here.')
+param blobPrivateDnsZoneId string = ''
+@description('Hub-and-spoke: resource id of an EXISTING privatelink.table zone; empty = created here.')
+param tablePrivateDnsZoneId string = ''
+@description('Hub-and-spoke: resource id of an EXISTING privatelink.queue zone; empty = created here.')
+param queuePrivateDnsZoneId string = ''
+@description('Existing storage zones: link each to the app\'s VNet (false when the hub links them already).')
+param linkStoragePrivateDnsZones bool = true
 @description('Private mode with pgPrivateDnsZoneId: link that zone to the app\'s VNet (false when it is linked already).')
 param linkPgPrivateDnsZone bool = true
 
@@ -149,7 +159,17 @@ var drillResourceGroupName = (restoreDrillEnabled && contains(union(productionGr
 var stop = {}
 var drillGroupRefused = 'restoreDrillResourceGroup (RESTORE_DRILL_RESOURCE_GROUP) must not be a production resource group (pgResourceGroup, storageResourceGroup, a TARGETS group) nor the verifier\'s own: drill servers never live next to production'
 var verifierGroupName = empty(resourceGroupName) ? '${abbrs.resourceGroup}${environmentName}' : resourceGroupName
-var privateMode = !empty(privateEndpointSubnetId)
+// Private unless PUBLIC_MODE=true: VNet integration and private endpoints come together, so a deployment
+// missing either subnet fails here, at template validation, before anything is created, instead of leaving the
+// app without a route to its own storage (or its storage open). ARM answers "The template variable
+// 'privateMode' is not valid: ... cannot convert provided value '<the text below>'": int() of the text is the
+// guard (Bicep's fail() would read better, but the pycep parser checkov uses does not know it yet).
+var missingSubnets = concat(empty(appSubnetId) ? ['appSubnetId (APP_SUBNET_ID)'] : [], empty(privateEndpointSubnetId) ? ['privateEndpointSubnetId (PRIVATE_ENDPOINT_SUBNET_ID)'] : [])
+var privateMode = publicMode ? false : (empty(missingSubnets) ? true : bool(int('Private mode (the default) needs both subnets: APP_SUBNET_ID (delegated to Microsoft.App/environments) and PRIVATE_ENDPOINT_SUBNET_ID; set them, or PUBLIC_MODE=true on purpose (README "Networks").')))
+var appVnetId = empty(appSubnetId) ? '' : split(appSubnetId, '/subnets/')[0]
+// existing zones of a hub (hub-and-spoke), each linked to the app's VNet unless the hub links it already
+var existingStorageZones = concat(empty(blobPrivateDnsZoneId) ? [] : [blobPrivateDnsZoneId], empty(tablePrivateDnsZoneId) ? [] : [tablePrivateDnsZoneId], empty(queuePrivateDnsZoneId) ? [] : [queuePrivateDnsZoneId])
+var linkedStorageZones = (privateMode && linkStoragePrivateDnsZones) ? existingStorageZones : []
 var discoveryScope = empty(discoverTag) ? [] : (empty(discoverSubscriptions) ? [subscription().subscriptionId] : split(discoverSubscriptions, ','))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -208,6 +228,12 @@ module network 'modules/network.bicep' = if (privateMode) {
     location: location
     tags: tags
     privateEndpointSubnetId: privateEndpointSubnetId
+    appVnetId: appVnetId
+    existingZoneIds: {
+      blob: blobPrivateDnsZoneId
+      table: tablePrivateDnsZoneId
+      queue: queuePrivateDnsZoneId
+    }
     hostAccountName: storage.outputs.hostAccountName
     journalAccountName: storage.outputs.journalAccountName
   }
@@ -316,7 +342,7 @@ module discovery 'modules/discovery.bicep' = [for sub in discoveryScope: {
 // VNet-integrated source: the restored server joins the source's subnet and private DNS zone.
 module drillSubnetJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled && !empty(pgSubnetId)) {
   name: 'restore-drill-subnet-join'
-  scope: resourceGroup(split(pgSubnetId, '/')[4])
+  scope: resourceGroup(split(pgSubnetId, '/')[2], split(pgSubnetId, '/')[4])
   params: {
     subnetId: pgSubnetId
     identityPrincipalId: identity.outputs.principalId
@@ -325,7 +351,7 @@ module drillSubnetJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnab
 
 module drillDnsJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled && !empty(pgPrivateDnsZoneId)) {
   name: 'restore-drill-dns-join'
-  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[4])
+  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[2], split(pgPrivateDnsZoneId, '/')[4])
   params: {
     privateDnsZoneId: pgPrivateDnsZoneId
     identityPrincipalId: identity.outputs.principalId
@@ -333,15 +359,27 @@ module drillDnsJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled
 }
 
 // Private mode with a privately accessed server: the app's VNet resolves the server's private name.
+// The zone may live in another subscription (a hub): the module goes where its id says.
 module pgDnsLink 'modules/pg-dns-link.bicep' = if (!empty(appSubnetId) && !empty(pgPrivateDnsZoneId) && linkPgPrivateDnsZone) {
   name: 'pg-private-dns-link'
-  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[4])
+  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[2], split(pgPrivateDnsZoneId, '/')[4])
   params: {
     privateDnsZoneName: last(split(pgPrivateDnsZoneId, '/'))
-    appVnetId: split(appSubnetId, '/subnets/')[0]
+    appVnetId: appVnetId
     tags: tags
   }
 }
+
+// Private mode with the hub's existing storage zones: each linked to the app's VNet (same module as above).
+module storageDnsLinks 'modules/pg-dns-link.bicep' = [for (zoneId, i) in linkedStorageZones: {
+  name: 'storage-private-dns-link-${i}'
+  scope: resourceGroup(split(zoneId, '/')[2], split(zoneId, '/')[4])
+  params: {
+    privateDnsZoneName: last(split(zoneId, '/'))
+    appVnetId: appVnetId
+    tags: tags
+  }
+}]
 
 module storageAccess 'modules/target-storage.bicep' = {
   name: 'target-storage-access'

@@ -39,6 +39,7 @@ class Sent:
     origin: str = ""  # the innermost project file that sent it: checks/... = the product, tests/... = setup
     test: str = ""  # the test that was running
     chain: tuple[str, ...] = ()  # every project file on the call stack, innermost first
+    parts: tuple[tuple[str, str], ...] = ()  # a batch ($batch): (method, url) of each operation it carries
 
 
 # Session-wide: every request the suite's CannedTransports and the Azurite-backed SDK clients send.
@@ -84,7 +85,18 @@ def record(request, response) -> None:
     test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
     chain = _chain()
     SESSION_REQUESTS.append(Sent(request.method.upper(), request.url, int(response.status_code), location,
-                                 chain[0] if chain else "", test, chain))
+                                 chain[0] if chain else "", test, chain, batch_parts(request)))
+
+
+def batch_parts(request) -> tuple[tuple[str, str], ...]:
+    """The operations inside a multipart batch (a table entity-group transaction: batch > changeset > ops)."""
+    info = getattr(request, "multipart_mixed_info", None)
+    if not info:
+        return ()
+    out: list[tuple[str, str]] = []
+    for part in info[0]:
+        out.extend(batch_parts(part) or [(part.method.upper(), part.url)])
+    return tuple(out)
 
 
 def arm_fixture(name: str, status: str = "200") -> dict:

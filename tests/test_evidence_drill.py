@@ -3,13 +3,14 @@ the other is refused (DrillActive, HTTP 409) before any ARM call."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from azure_fakes import Canned, CannedTransport, derive
+from azure_fakes import SESSION_REQUESTS, Canned, CannedTransport, derive
 from checks.drill import restore_drill as drill_mod
 from checks.drill import schedule, slot
 from checks.drill.state import FAILED, PROVISIONING, SUCCEEDED, DrillActive
@@ -163,6 +164,10 @@ def in_thread(name: str, work) -> tuple[threading.Thread, dict]:
     return thread, out
 
 
+def current_test() -> str:
+    return os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+
+
 def slot_holder(journal) -> str:
     return journal.get_entity(slot.SLOT_PARTITION, slot.SLOT_ROW)[0]["DrillId"]
 
@@ -211,6 +216,10 @@ def test_a_start_that_lost_the_slot_after_saving_its_drill_rechecks_before_the_p
     assert arm.sent("PUT") == [b.target_server]
     assert isinstance(a["value"], slot.SlotLost) and b.drill_id in a["value"].reason, a
     assert [d.drill_id for d in drill_mod.load_drills(journal_b)] == [b.drill_id]
+    # A's record is marked abandoned, never deleted (the app has no delete right on the journal: issue 28)
+    (lost,) = [e for e in journal_b.partition("drill") if e["RowKey"] != b.drill_id]
+    assert lost["State"] == "abandoned" and "lost the drill slot" in lost["Events"]
+    assert not [r for r in SESSION_REQUESTS if r.method == "DELETE" and r.test == current_test()]
 
 
 def test_an_advance_that_lost_the_slot_never_deletes_the_next_drills_server(env):

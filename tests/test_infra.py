@@ -279,7 +279,8 @@ def test_role_assignments_are_exactly_the_least_privilege_set():
         ("modules/target-storage.bicep", "canaryContributor"): (BLOB_DATA_CONTRIBUTOR, container),
         ("modules/target-storage.bicep", "changeFeedReader"): (BLOB_DATA_READER, container),
         ("modules/functionapp.bicep", "hostBlobOwner"): (BLOB_DATA_OWNER, "Microsoft.Storage/storageAccounts"),
-        ("modules/functionapp.bicep", "journalTableContributor"): (TABLE_DATA_CONTRIBUTOR, "Microsoft.Storage/storageAccounts"),
+        ("modules/functionapp.bicep", "journalTableWriter"): (custom("journalTableRole"),
+                                                              "Microsoft.Storage/storageAccounts/tableServices/tables"),
         ("modules/functionapp.bicep", "sealBlobContributor"): (BLOB_DATA_CONTRIBUTOR, container),  # write-once seals
         ("modules/functionapp.bicep", "lockBlobContributor"): (BLOB_DATA_CONTRIBUTOR, container),
         ("modules/functionapp.bicep", "telemetryPublisher"): (METRICS_PUBLISHER, "Microsoft.Insights/components"),
@@ -323,6 +324,35 @@ def test_write_rights_are_scoped_to_the_canary_and_lock_containers_and_the_journ
     assert body(storage["resources"]["journalBlobService"])["parent"] == "journalAccount"
     # the journal table lives in the journal account (the Table Data Contributor's scope)
     assert body(storage["resources"]["journalTableService"])["parent"] == "journalAccount"
+
+
+JOURNAL_TABLE_ACTIONS = ["Microsoft.Storage/storageAccounts/tableServices/tables/entities/read",
+                         "Microsoft.Storage/storageAccounts/tableServices/tables/entities/add/action",
+                         "Microsoft.Storage/storageAccounts/tableServices/tables/entities/write",
+                         "Microsoft.Storage/storageAccounts/tableServices/tables/entities/update/action"]
+
+
+def test_journal_role_is_scoped_to_the_journal_table_with_the_entity_rights_the_code_uses_and_no_delete():
+    """Issue 28: the built-in Table Data Contributor on the account (delete, create/delete tables) is gone."""
+    fa = parse("modules/functionapp.bicep")
+    props = body(fa["resources"]["journalTableRole"])["properties"]
+    assert props["type"] == "CustomRole" and props["permissions"] == [
+        {"actions": [], "notActions": [], "dataActions": "journalTableDataActions", "notDataActions": []}]
+    assert sorted(variable(fa, "journalTableDataActions")) == sorted(JOURNAL_TABLE_ACTIONS)
+    assert "tables/entities/delete'" not in "".join(p.read_text() for p in all_files())  # granted nowhere in infra/
+    # assigned on the journal table itself (the table of JOURNAL_TABLE, created by the deployment)
+    ra = role_assignments()[("modules/functionapp.bicep", "journalTableWriter")]
+    assert ra["scope"] == "journalTableResource" and ra["scope_existing"] is True
+    table = body(fa["resources"]["journalTableResource"])
+    assert table["name"] == "journalTable" and table["parent"] == "journalTableService"
+    assert body(fa["resources"]["journalTableService"])["parent"] == "journalAccount"
+    assert app_settings()["JOURNAL_TABLE"] == "journalTable"
+    storage = parse("modules/storage.bicep")
+    assert fa["resources"]["journalTableResource"]["existing"] is True
+    assert body(storage["resources"]["journalTable"])["name"] == "journalTableName"
+    assert storage["resources"]["journalTable"]["existing"] is False
+    wired = json.dumps(body(parse("main.bicep")["modules"]["app"])["params"]["journalTable"])
+    assert '"storage"' in wired and '"journalTableName"' in wired  # the table the storage module created
 
 
 DRILL_ACTIONS = ["Microsoft.DBforPostgreSQL/flexibleServers/read", "Microsoft.DBforPostgreSQL/flexibleServers/write",
@@ -387,6 +417,9 @@ def test_subnet_and_dns_joins_only_for_a_vnet_integrated_source():
         rg = body(m)["scope"]["function"]["parameters"]["resource_group_name"]["operator"]
         assert rg["operands"]["operand_2"] == 4 and rg["operands"]["operand_1"]["function"]["parameters"][
             "input_string"] == param  # the group named in the id: /subscriptions/s/resourceGroups/<rg>/...
+        sub = body(m)["scope"]["function"]["parameters"]["subscription_id"]["operator"]  # and its subscription (a hub)
+        assert sub["operands"]["operand_2"] == 2 and sub["operands"]["operand_1"]["function"]["parameters"][
+            "input_string"] == param
     join = parse("modules/drill-network-join.bicep")
     actions = body(join["resources"]["joinRole"])["properties"]["permissions"][0]["actions"]["function"]["parameters"]
     assert actions["arg_1"]["operator"]["operands"]["true_value"] == ["Microsoft.Network/virtualNetworks/subnets/join/action"]
@@ -404,40 +437,144 @@ def test_drill_timer_is_disabled_by_app_setting_when_drills_are_off():
 
 # --- networks ----------------------------------------------------------------------------------------------
 
-def test_public_mode_is_the_default_and_private_mode_is_wired_end_to_end():
+class BicepFail(Exception):
+    """The deployment fails at template validation with this text: fail(text), or int(text) of a text that is
+    no number (ARM: "cannot convert provided value '<text>' to integer value")."""
+
+
+def evaluate(expr, scope: dict):
+    """Evaluate a pycep expression tree with `scope` (parameter and variable values by name; a variable's value
+    is its own tree, evaluated when used). Enough of Bicep for the guards: ?:, !, &&, ||, empty, concat, int, bool,
+    fail, property access; pycep gives names and string literals alike, so a string naming nothing is a literal."""
+    if isinstance(expr, str):
+        return evaluate(scope[expr], scope) if expr in scope else expr
+    if isinstance(expr, list):
+        return [evaluate(e, scope) for e in expr]
+    if not isinstance(expr, dict):
+        return expr
+    if "operator" not in expr and "function" not in expr:  # an object
+        return {key: evaluate(value, scope) for key, value in expr.items()}
+    if "operator" in expr:
+        kind, ops = expr["operator"]["type"], expr["operator"]["operands"]
+        if kind == "conditional":
+            return evaluate(ops["true_value" if evaluate(ops["condition"], scope) else "false_value"], scope)
+        if kind == "not":
+            return not evaluate(ops["bool_value"], scope)
+        if kind in ("and", "or"):
+            first = evaluate(ops["operand_1"], scope)
+            return (first and evaluate(ops["operand_2"], scope)) if kind == "and" else (first or evaluate(ops["operand_2"], scope))
+        if kind == "property_accessor":
+            return evaluate(ops["operand_1"], scope)[ops["operand_2"]]
+        raise NotImplementedError(kind)
+    function, args = expr["function"]["type"], list(expr["function"]["parameters"].values())
+    if function == "fail":
+        raise BicepFail(evaluate(args[0], scope))
+    values = [evaluate(a, scope) for a in args]
+    if function == "empty":
+        return not values[0]
+    if function == "concat":
+        return [item for value in values for item in value]
+    if function == "int":
+        if not str(values[0]).lstrip("-").isdigit():
+            raise BicepFail(values[0])
+        return int(values[0])
+    if function == "bool":
+        return bool(values[0])
+    raise NotImplementedError(function)
+
+
+def main_scope(**params) -> dict:
+    """main.bicep's variables (as trees) and its parameters: the defaults, overridden by `params`."""
     main = parse("main.bicep")
-    for param in ("appSubnetId", "privateEndpointSubnetId", "pgPrivateDnsZoneId", "pgSubnetId"):
-        assert main["parameters"][param]["default"] == "", param  # all empty: public mode
-    assert json.dumps(main["variables"]["privateMode"]["value"]).count("privateEndpointSubnetId") == 1
-    # Flex Consumption VNet integration: the site's virtualNetworkSubnetId, null in public mode
-    fa = parse("modules/functionapp.bicep")
+    values = {name: p.get("default") for name, p in main["parameters"].items()}
+    return {**{k: v["value"] for k, v in main["variables"].items()}, **values, **params}
+
+
+APP_SUBNET = "/subscriptions/s/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-app"
+PE_SUBNET = "/subscriptions/s/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-pe"
+
+
+def test_private_mode_is_the_default_and_a_missing_subnet_fails_the_deployment():
+    """Issue 28 item 3: a health-data deployment is private unless PUBLIC_MODE=true; VNet integration and
+    private endpoints come together, and a deployment missing either subnet fails (Bicep fail())."""
+    main = parse("main.bicep")
+    assert main["parameters"]["publicMode"]["default"] is False
+    azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert azd["publicMode"]["value"] == "${PUBLIC_MODE=false}"
+    for given in ({}, {"appSubnetId": APP_SUBNET}, {"privateEndpointSubnetId": PE_SUBNET}):
+        with pytest.raises(BicepFail, match="APP_SUBNET_ID .*PRIVATE_ENDPOINT_SUBNET_ID.*PUBLIC_MODE=true"):
+            evaluate("privateMode", main_scope(**given))
+    assert evaluate("privateMode", main_scope(appSubnetId=APP_SUBNET, privateEndpointSubnetId=PE_SUBNET)) is True
+    assert evaluate("privateMode", main_scope(publicMode=True)) is False  # on purpose only
+    # private mode = private endpoints AND VNet integration AND storage closed to the internet
+    assert main["modules"]["network"]["config"]["condition"] == "privateMode"
+    assert body(main["modules"]["storage"])["params"]["privateAccess"] == "privateMode"
+    assert body(main["modules"]["app"])["params"]["appSubnetId"] == "appSubnetId"
+    fa = parse("modules/functionapp.bicep")  # Flex Consumption VNet integration: the site's virtualNetworkSubnetId
     vnet = body(fa["resources"]["functionApp"])["properties"]["virtualNetworkSubnetId"]["operator"]["operands"]
     assert vnet["true_value"] is None and vnet["false_value"] == "appSubnetId"
-    assert body(main["modules"]["app"])["params"]["appSubnetId"] == "appSubnetId"
-    # private endpoints for every storage service the app and its host use, with their DNS zones
-    assert main["modules"]["network"]["config"]["condition"] == "privateMode"
     net = parse("modules/network.bicep")
     endpoints = {(e["account"], e["service"]) for e in variable(net, "endpoints")}
     assert endpoints == {("hostAccountName", "blob"), ("journalAccountName", "blob"), ("journalAccountName", "table"),
                          ("journalAccountName", "queue")}
-    assert variable(net, "services") == ["blob", "table", "queue"]
-    assert body(net["resources"]["zones"])["name"] == "privatelink.${service}.${storageSuffix}"
-    assert body(net["resources"]["zoneLinks"])["properties"]["registrationEnabled"] is False
-    # ...and the accounts refuse public access in private mode only
     storage = parse("modules/storage.bicep")
-    assert body(main["modules"]["storage"])["params"]["privateAccess"] == "privateMode"
     access = storage["variables"]["networkAccess"]["value"]["operator"]["operands"]
     assert (access["condition"], access["true_value"], access["false_value"]) == ("privateAccess", "Disabled", "Enabled")
     for name in ("hostAccount", "journalAccount"):
         props = body(storage["resources"][name])["properties"]
         assert props["publicNetworkAccess"] == "networkAccess" and props["networkAcls"]["defaultAction"] == "networkDefault"
-    # a privately accessed PostgreSQL server: its DNS zone linked to the app's VNet
-    link = main["modules"]["pgDnsLink"]
-    cond = json.dumps(link["config"]["condition"])
-    assert all(p in cond for p in ('"appSubnetId"', '"pgPrivateDnsZoneId"', '"linkPgPrivateDnsZone"'))
+
+
+def test_no_firewall_rule_open_to_azure_in_the_default_deployment():
+    """No 0.0.0.0 rule in the template or its default parameters; a firewall rule only ever in public mode."""
+    for path in all_files():
+        doc = parse(path.relative_to(INFRA).as_posix())
+        for name, res in doc["resources"].items():
+            if "firewallRules" in res["type"]:
+                assert "publicMode" in json.dumps(res["config"].get("condition")), (path, name)
+        assert "0.0.0.0" not in path.read_text() or "publicMode" in path.read_text(), path
+    assert "0.0.0.0" not in (INFRA / "main.parameters.json").read_text()
+
+
+HUB_ZONE = "/subscriptions/hub/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.{}.core.windows.net"
+
+
+def test_existing_private_dns_zones_of_a_hub_are_used_and_linked_to_the_apps_vnet():
+    main, net = parse("main.bicep"), parse("modules/network.bicep")
+    zone_params = {f"{s}PrivateDnsZoneId": HUB_ZONE.format(s) for s in ("blob", "table", "queue")}
+    for name in zone_params:
+        assert main["parameters"][name]["default"] == ""  # empty: the zone is created here
+    given = body(main["modules"]["network"])["params"]["existingZoneIds"]
+    assert given == {"blob": "blobPrivateDnsZoneId", "table": "tablePrivateDnsZoneId", "queue": "queuePrivateDnsZoneId"}
+    # the module creates a zone only for a service without one...
+    created = lambda ids: evaluate("createdZones", {**{k: v["value"] for k, v in net["variables"].items()},  # noqa: E731
+                                                    "existingZoneIds": ids})
+    assert created({"blob": "", "table": "", "queue": ""}) == ["blob", "table", "queue"]
+    assert created({"blob": HUB_ZONE.format("blob"), "table": "", "queue": HUB_ZONE.format("queue")}) == ["table"]
+    assert body(net["resources"]["zones"])["name"] == "privatelink.${service}.${storageSuffix}"
+    assert net["resources"]["zones"]["config"]["loop_type"]["detail"]["array_name"] == "createdZones"
+    # ...and each endpoint's zone group takes the hub's zone when there is one
+    zone_id = body(net["resources"]["zoneGroups"])["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"]
+    assert json.dumps(zone_id["operator"]["operands"]["false_value"]).count("existingZoneIds") == 1
+    # zones created here are linked to the app's VNet; the hub's too, unless it links them already
+    links = body(net["resources"]["zoneLinks"])
+    assert links["properties"] == {"registrationEnabled": False, "virtualNetwork": {"id": "appVnetId"}}
+    assert body(main["modules"]["network"])["params"]["appVnetId"] == "appVnetId"
+    scope = main_scope(appSubnetId=APP_SUBNET, privateEndpointSubnetId=PE_SUBNET, **zone_params)
+    assert evaluate("linkedStorageZones", scope) == [HUB_ZONE.format(s) for s in ("blob", "table", "queue")]
+    assert evaluate("linkedStorageZones", dict(scope, linkStoragePrivateDnsZones=False)) == []
+    assert evaluate("linkedStorageZones", main_scope(publicMode=True, **zone_params)) == []
+    hub = main["modules"]["storageDnsLinks"]
+    assert hub["config"]["loop_type"]["detail"]["array_name"] == "linkedStorageZones"
+    rg = body(hub)["scope"]["function"]["parameters"]
+    assert json.dumps(rg).count('"zoneId"') == 2 and '2' in json.dumps(rg) and '4' in json.dumps(rg)  # its sub, its group
+    assert body(hub)["params"]["appVnetId"] == "appVnetId" and body(main["modules"]["pgDnsLink"])["params"]["appVnetId"] == "appVnetId"
     dns = parse("modules/pg-dns-link.bicep")
     assert dns["resources"]["zone"]["existing"] is True
     assert body(dns["resources"]["link"])["properties"]["virtualNetwork"] == {"id": "appVnetId"}
+    # a privately accessed PostgreSQL server: its DNS zone linked to the app's VNet
+    cond = json.dumps(main["modules"]["pgDnsLink"]["config"]["condition"])
+    assert all(p in cond for p in ('"appSubnetId"', '"pgPrivateDnsZoneId"', '"linkPgPrivateDnsZone"'))
 
 
 def readme_section(title: str) -> str:
@@ -455,9 +592,19 @@ def test_readme_deploy_and_networks_sections_name_every_parameter():
         env = re.match(r"\$\{(\w+)", str(azd.get(name, {}).get("value", "")))
         assert f"`{name}`" in docs or (env and env.group(1) in docs), f"README does not mention {name}"
     networks = readme_section("Networks")
-    for words in ("Microsoft.App/environments", "virtualNetworkSubnetId", "0.0.0.0", "privatelink.blob",
-                  "APP_SUBNET_ID", "PRIVATE_ENDPOINT_SUBNET_ID", "PG_PRIVATE_DNS_ZONE_ID"):
+    for words in ("Microsoft.App/environments", "virtualNetworkSubnetId", "privatelink.blob", "PUBLIC_MODE",
+                  "APP_SUBNET_ID", "PRIVATE_ENDPOINT_SUBNET_ID", "PG_PRIVATE_DNS_ZONE_ID", "TABLE_PRIVATE_DNS_ZONE_ID"):
         assert words in networks, words
+
+
+def test_readme_default_path_is_private_and_the_open_firewall_rule_only_in_the_public_opt_in():
+    """The README's default path (Deploy, then Networks up to the PUBLIC_MODE opt-in) never asks for the
+    'allow all Azure' rule on the production database; only the opt-in says it is what public mode costs."""
+    networks = readme_section("Networks")
+    opt_in = networks.index("\n### Public mode")
+    assert "0.0.0.0" not in readme_section("Deploy") and "0.0.0.0" not in networks[:opt_in]
+    assert "0.0.0.0" in networks[opt_in:] and "PUBLIC_MODE=true" in networks[opt_in:]
+    assert "PUBLIC_MODE" in readme_section("Deploy")
 
 
 # --- security posture --------------------------------------------------------------------------------------

@@ -152,3 +152,52 @@ def test_with_more_than_100_checks_the_summary_goes_in_the_last_transaction(jour
     journal.write_run(run)
     assert [len(c) for c in recording.calls] == [TRANSACTION_LIMIT, 7]  # 5 checks, the run, the chain head
     assert "run" not in recording.calls[0] and recording.calls[-1].count("run") == 1
+
+
+# --- the table: the deployment's (issue 28): the app's role is scoped to it and cannot create tables ---------
+class TableAsked:
+    """A table client that is missing its table (`missing`) and answers create_table with `status`."""
+
+    def __init__(self, missing: bool, status: int | None):
+        self.missing, self.status, self.created = missing, status, 0
+
+    def list_entities(self, **kwargs):
+        from azure.core.exceptions import ResourceNotFoundError
+        if self.missing:
+            raise ResourceNotFoundError("TableNotFound")
+        return iter([])
+
+    def create_table(self):
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+        self.created += 1
+        if self.status == 409:
+            raise ResourceExistsError("TableAlreadyExists")
+        if self.status:
+            error = HttpResponseError("This request is not authorized to perform this operation using this permission.")
+            error.status_code = self.status
+            raise error
+
+
+def test_an_existing_table_is_never_asked_to_be_created(journal, monkeypatch):
+    """Pins the old defect: every first write sent Create Table, which the table-scoped role refuses (403)."""
+    from azure.data.tables import TableClient
+    journal.write_run(make_run("20261111T060000Z-aaaaa1", datetime(2026, 11, 11, 6, tzinfo=timezone.utc), n=1))
+    asked = []
+    monkeypatch.setattr(TableClient, "create_table", lambda self, **k: asked.append(self.table_name))
+    fresh = Journal(journal.table_client)  # a new process: the table is there already
+    fresh.write_run(make_run("20261111T070000Z-aaaaa2", datetime(2026, 11, 11, 7, tzinfo=timezone.utc), n=1))
+    assert asked == [] and len(fresh.list_runs("2026-11")) == 2
+
+
+@pytest.mark.parametrize("status", [403, 409, None])
+def test_a_missing_table_is_created_and_a_refusal_or_a_conflict_counts_as_there(status):
+    table = TableAsked(missing=True, status=status)
+    Journal(table).ensure_table()  # 403: not ours to create (the deployment's); 409: created meanwhile
+    assert table.created == 1
+
+
+def test_table_creation_failing_otherwise_is_a_journal_error():
+    table = TableAsked(missing=True, status=500)
+    with pytest.raises(JournalUnavailable, match="table creation"):
+        Journal(table).insert({"PartitionKey": "drill", "RowKey": "x", "Kind": "x"})
+    assert table.created == 1

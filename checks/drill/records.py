@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from checks.drill.state import Drill
+from checks.drill.state import ABANDONED, Drill
 from checks.engine.i18n import msg
 from checks.journal.entities import RUN_ID, EntityError, check_columns, shown, unreadable
 
@@ -39,5 +39,6 @@ def readable_drill(entity: dict[str, Any]) -> Drill | None:
 
 
 def read_drills(entities: Iterable[dict[str, Any]]) -> list[Drill]:
-    """The drills among `entities` that read; each unreadable one is logged."""
-    return [d for d in (readable_drill(e) for e in entities) if d is not None]
+    """The drills among `entities` that read; each unreadable one is logged. The record of a start abandoned
+    before its restore request (checks/drill/restore_drill.py) never was a drill: left out."""
+    return [d for d in (readable_drill(e) for e in entities) if d is not None and d.state != ABANDONED]

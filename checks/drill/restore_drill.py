@@ -42,7 +42,7 @@ from checks.drill.targets import Lookup, drill_context, refuse_production_drill_
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
-from checks.engine.model import (CheckError, CheckResult, JournalUnavailable, NotConfigured, Outcome, Run, Severity,
+from checks.engine.model import (CheckError, CheckResult, NotConfigured, Outcome, Run, Severity,
                                  Status, new_run_id)
 from checks.engine.i18n import N_, msg
 from checks.engine.registry import check
@@ -129,7 +129,7 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
         try:
             step = _request(ctx, journal, client, drill, source, held, (restore_point, target_server, rng))
         except slot.SlotLost:
-            _forget(journal, drill_id)
+            slot.abandon(journal, drill, ctx.now())
             raise
         if step is None:
             return drill  # refused: recorded as a failed drill
@@ -171,15 +171,6 @@ def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.
         drill.event(now, msg("refused: {reason}", reason=exc.reason))
         _finish(ctx, journal, drill, now, held)
         return None
-
-
-def _forget(journal, drill_id: str) -> None:
-    """Remove the record of a start that lost its slot before its PUT (it may have saved it already): it never
-    reached Azure, and an active record would hold up every later drill."""
-    try:
-        journal.delete(PARTITION, drill_id)
-    except JournalUnavailable as exc:  # left provisioning: advanced to failed once stale (no server to delete)
-        log.error("restore drill %s lost its slot; its record could not be removed: %s", drill_id, exc)
 
 
 def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None, drill_id: str) -> Drill:

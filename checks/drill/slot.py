@@ -22,16 +22,19 @@ after the other. The refusal names the active drill's target.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from checks.drill.state import PARTITION, Drill, DrillActive
+from checks.drill.state import ABANDONED, PARTITION, Drill, DrillActive
 from checks.engine.i18n import msg
-from checks.engine.timeutil import as_datetime
+from checks.engine.model import JournalUnavailable
+from checks.engine.timeutil import as_datetime, iso_z
 
+log = logging.getLogger("checks.drill.slot")
 SLOT_PARTITION, SLOT_ROW = "drill-slot", "active"
 STALE_AFTER = timedelta(minutes=15)
 
@@ -163,3 +166,17 @@ def claimed(journal: Any, drill_id: str, now: datetime, target: str = "") -> Ite
     except BaseException:  # broad on purpose: whatever stopped the start (even Ctrl-C) frees the slot, then re-raises
         release(journal, drill_id)
         raise
+
+
+def abandon(journal: Any, drill: Drill, now: datetime) -> None:
+    """Mark the saved record of a start that lost the slot before its PUT `abandoned` (it never reached Azure;
+    an active record would hold up every later drill). Never deleted: the app has no delete right on the journal
+    (infra/modules/functionapp.bicep), and readers leave an abandoned record out (checks/drill/records.py)."""
+    if not drill.updated_at:  # never saved: nothing to mark
+        return
+    drill.state, drill.updated_at = ABANDONED, iso_z(now)
+    drill.event(now, msg("abandoned: this start lost the drill slot before its restore request; no server created"))
+    try:
+        journal.upsert(drill.to_entity())  # its own record only: the slot is another's now
+    except JournalUnavailable as exc:  # left provisioning: advanced to failed once stale (no server to delete)
+        log.error("restore drill %s lost its slot; its record could not be marked abandoned: %s", drill.drill_id, exc)

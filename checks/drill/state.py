@@ -37,6 +37,9 @@ TAG_PURPOSE, PURPOSE_INCIDENT = "purpose", "incident-restore"
 PROVISIONING, VERIFYING, CLEANING_UP, SUCCEEDED, FAILED = (
     "provisioning", "verifying", "cleaning_up", "succeeded", "failed")
 ACTIVE = (PROVISIONING, VERIFYING, CLEANING_UP)
+# a start that lost the drill slot before its PUT: its record is marked, never deleted (the app has no delete
+# right on the journal), and it is no drill for any reader (checks/drill/records.py)
+ABANDONED = "abandoned"
 TERMINAL = (SUCCEEDED, FAILED)
 
 _SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")

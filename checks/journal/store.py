@@ -182,13 +182,24 @@ class Journal:
         return self._table
 
     def ensure_table(self) -> None:
+        """Create the journal table only when it is missing. A deployment creates it (infra/modules/storage.bicep)
+        and the app's role, scoped to that table, has no right to create tables: one read finds it there,
+        so nothing is asked of Azure that the role refuses. Missing (local, Azurite): created; a 409 (created
+        meanwhile) or a 403 (not ours to create: the deployment's) counts as there."""
         if self._table_ready:
             return
-        from azure.core.exceptions import ResourceExistsError
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
         try:
-            self._table.create_table()
-        except ResourceExistsError:
-            pass
+            next(iter(self._table.list_entities(results_per_page=1, select=["PartitionKey"]).by_page()), None)
+        except ResourceNotFoundError:
+            try:
+                self._table.create_table()
+            except ResourceExistsError:
+                pass
+            except HttpResponseError as exc:
+                if exc.status_code != 403:
+                    raise
+                log.info("journal table not created: not ours to create (403); the deployment creates it")
         self._table_ready = True
 
     def _guard(self, action: str, fn, *args, answers: tuple = (), **kwargs):
@@ -266,10 +277,6 @@ class Journal:
         """One entity outside a run (drill state, sign-off)."""
         self._guard("table creation", self.ensure_table)
         self._guard("write", self._table.upsert_entity, entity)
-
-    def delete(self, partition_key: str, row_key: str) -> None:
-        """Remove one entity outside a run (the record of a drill start that never reached Azure); absent is fine."""
-        self._guard("delete", self._table.delete_entity, partition_key, row_key)
 
     # --- read side --------------------------------------------------------------------------
     def query(self, filter_: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:

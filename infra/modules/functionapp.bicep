@@ -59,7 +59,6 @@ param blobAccountUrl string
 // Built-in role definition ids (Azure built-in roles reference).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
 var storageQueueDataMessageProcessor = '8a0f0c08-91a1-4084-bc3d-661d67233fed'
@@ -86,6 +85,17 @@ resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/container
 resource sealContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: journalBlobService
   name: sealContainerName
+}
+
+resource journalTableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
+  parent: journalAccount
+  name: 'default'
+}
+
+// created by modules/storage.bicep: the app never creates it (its role below cannot)
+resource journalTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  parent: journalTableService
+  name: journalTable
 }
 
 resource journalQueueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
@@ -303,22 +313,54 @@ resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// why: every run writes its results to the journal table (and creates it on first use); the
-// reports read it back. Table data rights only, on the journal account only. Each right: read
-// (reports, journal verify, the chain head before each append), add (every run, result,
-// acknowledgement and sign-off is created, never overwritten: checks/journal/append.py), write (the
-// chain head's conditional replace, the fleet's claims, the drill state). The built-in role also
-// carries delete, which the month partitions never need: an edit or delete there is what the hash
-// chain and the write-once seals (sealBlobContributor) make visible. Still account-scoped: the
-// entity-group transactions ($batch) and create-table are authorized at the table service.
-resource journalTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(journalAccount.id, identityPrincipalId, storageTableDataContributor)
-  scope: journalAccount
+// The journal's own role: the four entity rights the code uses, no delete, no table management.
+//  - entities/read: reports, journal verify, the chain head read before each append, the table check
+//    (Journal.ensure_table reads one entity: the table is this deployment's, never created by the app);
+//  - entities/add/action: every run, result, acknowledgement and sign-off is inserted, never overwritten
+//    (checks/journal/append.py); a first claim is an insert that a taken RowKey refuses (409);
+//  - entities/write and entities/update/action: the chain head's conditional replace (If-Match), the fleet's
+//    claims, the drill state and the drill slot (upsert / conditional replace) -- Azure lists Insert Or
+//    Replace under write and Update/Merge under update/action.
+// No entities/delete: nothing in the code deletes an entity (a drill start that lost its slot is marked
+// abandoned, checks/drill/slot.py); an edit of a month's entities is what the hash chain and the write-once
+// seals (sealBlobContributor) expose.
+var journalTableDataActions = [
+  'Microsoft.Storage/storageAccounts/tableServices/tables/entities/read'
+  'Microsoft.Storage/storageAccounts/tableServices/tables/entities/add/action'
+  'Microsoft.Storage/storageAccounts/tableServices/tables/entities/write'
+  'Microsoft.Storage/storageAccounts/tableServices/tables/entities/update/action'
+]
+
+resource journalTableRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, resourceGroup().id, 'medicapp-backup-verifier-journal-table', journalTable)
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
+    roleName: 'MedicApp backup verifier journal writer (${subscription().subscriptionId}/${resourceGroup().name}/${journalTable})'
+    description: 'Read, add and update the verifier journal entities; no delete, no table management.'
+    type: 'CustomRole'
+    assignableScopes: [
+      resourceGroup().id
+    ]
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: journalTableDataActions
+        notDataActions: []
+      }
+    ]
+  }
+}
+
+// why: every run writes its results to the journal table and the reports read them back; the role
+// (journalTableRole) carries exactly the entity rights the code uses, on this table only (not the account).
+resource journalTableWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(journalTableResource.id, identityPrincipalId, journalTableRole.id)
+  scope: journalTableResource
+  properties: {
+    roleDefinitionId: journalTableRole.id
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    description: 'Write and read the journal table'
+    description: 'Read, add and update the journal entities (no delete)'
   }
 }
 

@@ -1,7 +1,8 @@
-// Private mode with a privately accessed PostgreSQL server: deployed to the resource group of the
-// server's EXISTING private DNS zone, it links that zone to the Function App's VNet so that the app
-// (and the restore drill's verification) resolves <server>.postgres.database.azure.com to the
-// private address. Not needed when the zone is already linked to that VNet.
+// Private mode with an EXISTING private DNS zone: deployed to the zone's resource group (and
+// subscription: a hub), it links the zone to the Function App's VNet. Used for a privately accessed
+// PostgreSQL server's zone (the app and the restore drill's verification resolve
+// <server>.postgres.database.azure.com to the private address) and for a hub's privatelink.blob|table|queue
+// zones (hub-and-spoke). Not needed when the zone is already linked to that VNet.
 param privateDnsZoneName string
 @description('Resource id of the VNet of the Function App integration subnet.')
 param appVnetId string

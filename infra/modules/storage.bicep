@@ -4,8 +4,8 @@
 //  - journal account: the journal table, the `verifier-locks` container of the run lease, and the
 //    fleet queue (one message per target of the monthly run) with the host's `<queue>-poison` queue.
 // Both: shared keys off (identity only), HTTPS only, TLS 1.2, no public blob access. With
-// privateAccess (README "Networks", private mode) both refuse public network access: the app reaches
-// them through the private endpoints of modules/network.bicep.
+// privateAccess (README "Networks": private mode, the default unless PUBLIC_MODE=true) both refuse
+// public network access: the app reaches them through the private endpoints of modules/network.bicep.
 param location string
 param tags object
 param hostAccountName string
@@ -28,8 +28,8 @@ var networkAccess = privateAccess ? 'Disabled' : 'Enabled'
 var networkDefault = privateAccess ? 'Deny' : 'Allow'
 
 resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35:Public mode is the default (privateAccess=true denies public access); shared keys are off, access is Entra-only
-  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is a parameter; only the app's identity has data rights
+  // checkov:skip=CKV_AZURE_35:Private mode is the default (privateAccess: public access Disabled, default action Deny) unless PUBLIC_MODE=true; checkov cannot resolve the parameter
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is Disabled unless PUBLIC_MODE=true on purpose
   // checkov:skip=CKV_AZURE_206:Host storage holds a redeployable package and host leases: LRS is enough
   // checkov:skip=CKV_AZURE_43:The name is a parameter ('st' + 'host' + uniqueString, 19 lowercase letters/digits) that checkov cannot resolve
   name: hostAccountName
@@ -67,8 +67,8 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 }
 
 resource journalAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_35:Public mode is the default (privateAccess=true denies public access); the journal is reached by the app's identity only
-  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is a parameter; no blob is public
+  // checkov:skip=CKV_AZURE_35:Private mode is the default (privateAccess: public access Disabled, default action Deny) unless PUBLIC_MODE=true; checkov cannot resolve the parameter
+  // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is Disabled unless PUBLIC_MODE=true on purpose
   // checkov:skip=CKV_AZURE_43:The name is a parameter ('st' + 'jrnl' + uniqueString, 19 lowercase letters/digits) that checkov cannot resolve
   name: journalAccountName
   location: location
