@@ -338,3 +338,27 @@ def test_report_input_errors_read_in_french():
         check_month("2026-13")
     assert fr.message(month.value.args[0]) == "mois attendu au format AAAA-MM (chiffres ASCII, 2000-2099), reçu '2026-13'"
     assert str(month.value) == "month must be YYYY-MM (ASCII digits, 2000-2099), got '2026-13'"  # English unchanged
+
+
+def test_detail_texts_on_a_run_page_read_in_french_through_the_journal(azurite, journal_table_name):
+    from checks.engine.model import Outcome
+    from checks.engine.runner import _to_result
+    from checks.journal.store import Journal
+    from checks.report.pages import run_page
+    from checks.engine.registry import all_checks
+    spec = all_checks()["blob.recent_file"]
+    outcome = Outcome.passed(msg("soft delete is OFF"), strategy="listing",
+                             strategy_reason=msg("change feed state unknown ({reason})",
+                                                 reason=msg("{name} not set", name="AZURE_SUBSCRIPTION_ID")),
+                             checked_at="2026-12-03T19:46:35Z")
+    run = _run()
+    run.results[:] = [_to_result(spec, outcome, run.started_at, 5)]
+    env = {"AzureWebJobsStorage": azurite.connection_string, "JOURNAL_TABLE": journal_table_name}
+    journal = Journal.from_settings(Settings.from_env(env))
+    journal.write_run(run)
+    back = journal.get_run(run.run_id)
+    assert back.results[0].details["strategy_reason"] == "change feed state unknown (AZURE_SUBSCRIPTION_ID not set)"
+    with language("fr"):
+        page = html.unescape(run_page(back))
+    assert "état du flux de modifications inconnu (AZURE_SUBSCRIPTION_ID non défini)" in page
+    assert "3 déc. 2026 19:46:35 UTC" in page and "change feed state" not in page

@@ -8,6 +8,7 @@ interrupted `error`, the finished ones are kept.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -52,7 +53,20 @@ def _to_result(spec: CheckSpec, outcome: Outcome, started: datetime, duration_ms
         check_id=spec.id, title=spec.title, status=outcome.status, severity=spec.severity,
         summary=redact(outcome.summary), details=redact_obj(details), remediation=redact(remediation),
         started_at=started, duration_ms=duration_ms,
-        messages=message_facts(summary=outcome.summary, remediation=remediation))
+        messages=_facts(outcome.summary, remediation, details))
+
+
+DETAIL_FACTS_BUDGET = 8_000  # characters of JSON: detail texts' facts never crowd out the summary's
+
+
+def _facts(summary: str, remediation: str, details: dict) -> dict[str, dict]:
+    """The summary's and remediation's message facts, and those of detail texts that are messages
+    ("details.<key>": the run page shows them in the reader's language) while they fit the budget."""
+    facts = message_facts(summary=summary, remediation=remediation)
+    texts = message_facts(**{f"details.{key}": value for key, value in details.items()})
+    if texts and len(json.dumps({**facts, **texts}, default=str)) <= DETAIL_FACTS_BUDGET:
+        facts.update(texts)
+    return facts
 
 
 def message_facts(**texts: object) -> dict[str, dict]:

@@ -52,19 +52,21 @@ def activity_strategy(ctx: RunContext) -> Strategy:
     try:
         props = blob_service_properties(ctx)
     except (NotConfigured, CheckError) as exc:
-        props, unknown = None, str(getattr(exc, "reason", exc))
+        reason = getattr(exc, "reason", None) or (exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc))
+        props, unknown = None, reason  # a Message stays one: the run page renders it in French
     feed = props.change_feed if props else None
     policy = props.delete_retention_policy if props else None
     kept = dict(feed_retention_days=feed.retention_in_days if feed else None,
                 soft_delete_days=policy.days if policy and policy.enabled else None)
     if source != "auto":
-        return Strategy(source, f"BLOB_ACTIVITY_SOURCE={source}", **kept)
+        return Strategy(source, msg("BLOB_ACTIVITY_SOURCE={source}", source=source), **kept)
     if props is None:
-        return Strategy("listing", f"change feed state unknown ({unknown})")
+        return Strategy("listing", msg("change feed state unknown ({reason})", reason=unknown))
     if feed and feed.enabled:
-        days = f"{feed.retention_in_days} days" if feed.retention_in_days else "unlimited"
-        return Strategy("change_feed", f"change feed on (retention {days})", **kept)
-    return Strategy("listing", "change feed off on the account")
+        reason = msgn("change feed on (retention {days} day)", "change feed on (retention {days} days)", "days",
+                      days=feed.retention_in_days) if feed.retention_in_days else msg("change feed on (retention unlimited)")
+        return Strategy("change_feed", reason, **kept)
+    return Strategy("listing", msg("change feed off on the account"))
 
 
 def _labelled(outcome: Outcome, strategy: Strategy) -> Outcome:

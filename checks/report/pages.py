@@ -201,7 +201,7 @@ def month_page(report: MonthReport, links: Links = Links(), drill_pages: bool = 
 
 def run_page(run: Run, links: Links = Links(), drill_page: bool = False) -> str:
     """One run: every result with status, summary, remediation and details."""
-    results = [(r, detail_rows(r.details)) for r in run.results]
+    results = [(r, detail_rows(r.details, r.messages)) for r in run.results]
     duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     return _page("run.html", links, run=run, month=run.month, results=results, counts=run.counts(),
                  duration=duration, drill_page=drill_page)
@@ -222,10 +222,12 @@ def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True)
                  run_link=drill.state in TERMINAL and run_page_exists)
 
 
-def detail_rows(details: dict[str, Any]) -> list[tuple[str, Any, str]]:
+def detail_rows(details: dict[str, Any], messages: dict[str, Any] | None = None) -> list[tuple[str, Any, str]]:
     """(key, value, kind) per detail; kind: 'table' (an object of plain values, e.g. counts per table:
     (key, localized value) pairs), 'block' (other lists and objects as indented JSON), 'bool',
-    'none' or 'text' (the template words yes/no/– so they can be translated)."""
+    'none' or 'text' (the template words yes/no/– so they can be translated); a text whose message fact
+    the journal kept (`messages["details.<key>"]`) in the language being rendered."""
+    from checks.engine.i18n import current
     rows = []
     for key, value in (details or {}).items():
         if isinstance(value, dict) and value and all(_plain(v) for v in value.values()):
@@ -235,7 +237,9 @@ def detail_rows(details: dict[str, Any]) -> list[tuple[str, Any, str]]:
         elif isinstance(value, bool) or value is None:
             rows.append((str(key), value, "bool" if value is not None else "none"))
         else:
-            rows.append((str(key), value if isinstance(value, (int, float)) else str(value), "text"))  # `number`
+            fact = (messages or {}).get(f"details.{key}")
+            shown = current().message(str(value), fact) if fact else str(value)
+            rows.append((str(key), value if isinstance(value, (int, float)) else shown, "text"))  # `number`
     return rows
 
 
