@@ -13,7 +13,8 @@ transaction also marks the message done).
                       message (claim + run + journal): the fleet's wall also holds the polls that find the
                       queue empty and starting the worker processes
   efficiency          (N x single-target wall) / (W x fleet wall); goal >= 0.8 at W = 16
-  journal writes      submit_transaction calls (one per run = N) and the claim writes beside them
+  journal writes      submit_transaction calls (one per run = N; more when runs of the month raced for the
+                      hash chain's head and one retried) and the reservation and claim writes beside them
   month read          Table queries (and HTTP pages) to read the month's journal for every target
   CPU floor           the round's CPU (verifier processes and Azurite, which stands in for Azure's storage
                       service on the same cores) divided by the machine's cores: no wall can be shorter
@@ -213,7 +214,7 @@ def drain_in_processes(host: LocalQueueHost, make_handler, workers: int) -> int:
 def fleet_row(result: dict, n: int, single: float, workers: int, counters: tuple, wait: float | None = None) -> dict:
     """One round's figures. The CPU floor: the round's CPU (verifier processes + Azurite) spread over every core
     of this machine, the shortest wall it allows; `bound` is the efficiency that floor leaves possible."""
-    transactions, creates, upserts = (c.reset() for c in counters)
+    transactions, creates, updates, upserts = (c.reset() for c in counters)
     cpu = result["cpu"] + result["storage_cpu"]
     floor = max(cpu / (os.cpu_count() or 1), n * single / workers)
     return {"workers": workers, "wait_s": wait, "single_s": round(single, 3), "wall_s": round(result["wall"], 2),
@@ -223,7 +224,8 @@ def fleet_row(result: dict, n: int, single: float, workers: int, counters: tuple
             "efficiency": round(n * single / (workers * result["wall"]), 2), "cpu_s": round(result["cpu"], 1),
             "storage_cpu_s": round(result["storage_cpu"], 1), "cpu_ms_per_target": round(cpu / n * 1000),
             "cpu_floor_s": round(floor, 1), "bound": round(min(1.0, n * single / (workers * floor)), 2),
-            "run_transactions": transactions, "claim_writes": creates + upserts, "result": result}
+            "run_transactions": transactions, "claim_writes": creates + updates + upserts,
+            "result": result}
 
 
 def month_read(journal, month: str, n: int, pages: Counter, queries: Counter, settings: Settings) -> dict:
@@ -262,7 +264,9 @@ def main() -> dict:
     worker_counts = [int(w) for w in os.environ.get("BENCH_FLEET_WORKERS", "1,4,16").split(",")]
     latency = float(os.environ.get("ARM_LATENCY_MS", ARM_LATENCY_MS)) / 1000
     transactions, queries = Counter(TableClient, "submit_transaction"), Counter(TableClient, "query_entities")
-    creates, upserts = Counter(TableClient, "create_entity"), Counter(TableClient, "upsert_entity")
+    # the fan-out reserves each message (create), its delivery claims the reservation (conditional replace)
+    creates, updates = Counter(TableClient, "create_entity"), Counter(TableClient, "update_entity")
+    upserts = Counter(TableClient, "upsert_entity")
     pages = Counter(RequestsTransport, "send")
     cluster, fresh = PostgresCluster.start(), None
     try:
@@ -270,7 +274,7 @@ def main() -> dict:
         fresh = FreshAzurite(cluster, n)
         check_ids = [s.id for s in select() if s.read_only]
         single, single_cpu = single_target(fresh, latency, check_ids)
-        counters = (transactions, creates, upserts)
+        counters = (transactions, creates, updates, upserts)
         COUNTED[:] = counters
         waited = waited_rows(fresh, latency, check_ids, single, worker_counts, n, counters)
         rows = [fleet_row(fresh.round(latency, check_ids, w), n, single, w, counters) for w in worker_counts]
