@@ -11,7 +11,8 @@ infra/modules/alerts.bicep read (WARNING when ok, ERROR otherwise: seen at every
   verifier drill age: ok|overdue last successful drill <id> finished <iso>, <n> months ago (target <name>)
   verifier drill age: overdue no successful drill in the journal (target <name>)
   verifier drill age: off restore drill disabled (RESTORE_DRILL_ENABLED=false)
-Only a full timer run counts (trigger `timer`, not a dry run, not against an override): a hand-made run
+Targets: TARGETS, else the discovered fleet (DISCOVER_TAG; a failed discovery is one `unknown` line), else
+TARGET_NAME. Only a full timer run counts (trigger `timer`, not a dry run, not against an override): a hand-made run
 of one check keeps nobody alive. The dead-man alert fires on a target whose newest line is not `ok`, and
 when no line arrived in two days; the drill-age alert on an `overdue` drill line (DRILL_MAX_AGE_MONTHS).
 """
@@ -124,9 +125,14 @@ def run_daily(now: datetime | None = None) -> dict[str, Any]:
         journal = open_journal(settings)
     except (ConfigError, JournalUnavailable) as exc:
         return heartbeat(_Unavailable(str(exc)), now)
-    from checks.engine.fleet import targets_of
+    from checks.connect.discovery import DiscoveryError
+    from checks.dispatch.targets import message_targets
 
-    names = [t.name for t in targets_of(settings)]  # TARGETS, else TARGET_NAME (a discovered fleet: README)
+    try:  # TARGETS, else the discovered fleet (DISCOVER_TAG), else TARGET_NAME: the targets the timer runs
+        names = [t.name for t in message_targets(settings)]
+    except DiscoveryError as exc:  # nothing can be verified either: the dead man says so, for every target
+        log.error("%s unknown target discovery failed: %s", PREFIX, redact(str(exc)))
+        return {"state": "unknown", "message": str(exc)}
     own = settings.target_name or ""
     beats = {name: heartbeat(journal, now, target=name, own=own) for name in names}
     return {"state": _worst(b["state"] for b in beats.values()), "targets": beats,

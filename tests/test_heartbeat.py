@@ -163,3 +163,29 @@ def test_the_daily_run_reads_the_drills_in_the_journal_when_drills_are_on(base_e
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("verifier drill age:")]
     assert line == ("verifier drill age: overdue last successful drill 20251101T060000Z-aaaaaa finished "
                     "2025-11-01T07:00:00+00:00, 4 months ago (target production)")
+
+
+def test_a_discovered_fleet_beats_for_each_discovered_target_and_a_failed_discovery_is_unknown(
+        base_env, env_patch, monkeypatch, caplog):
+    from checks.connect import discovery
+    from checks.dispatch import targets as dispatch_targets
+    from checks.engine.fleet import FleetTarget
+
+    env_patch(base_env | {"DISCOVER_TAG": "backup-verify", "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001"})
+    monkeypatch.setattr(dispatch_targets, "_found", {})
+    monkeypatch.setattr(discovery, "discover_fleet", lambda settings: (FleetTarget("found-a"),))
+    journal = journal_for(base_env)
+    write_target_run(journal, datetime(2026, 2, 28, 6, 0, tzinfo=timezone.utc), "20260228T055800Z-aaaaaa",
+                     target="found-a")
+    assert {n: b["state"] for n, b in heartbeat.run_daily(NOW)["targets"].items()} == {"found-a": "ok"}
+
+    def broken(settings):
+        raise discovery.DiscoveryError("Resource Graph: 403")
+    monkeypatch.setattr(dispatch_targets, "_found", {})
+    monkeypatch.setattr(discovery, "discover_fleet", broken)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="checks.heartbeat"):
+        assert heartbeat.run_daily(NOW)["state"] == "unknown"
+    (record,) = [r for r in caplog.records if r.name == "checks.heartbeat"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "verifier heartbeat: unknown target discovery failed: Resource Graph: 403"
