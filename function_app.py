@@ -3,11 +3,12 @@ import logging
 
 import azure.functions as func
 
-from checks import http_api
+from checks import http_api, http_auth
 from checks.engine.logsetup import configure_logging
 
 configure_logging()
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+# HTTP_AUTH_MODE=entra (default): App Service Authentication guards the routes (no key); function-key: the opt-out
+app = func.FunctionApp(http_auth_level=http_auth.auth_level())
 
 
 @app.timer_trigger(schedule="%VERIFY_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)

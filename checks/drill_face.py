@@ -201,10 +201,10 @@ def _cli_cleanup(ctx, journal, args, out: TextIO) -> int:
 
 
 # --- HTTP and timers ----------------------------------------------------------------------------
-def http_start(settings: Settings, body: dict[str, Any], query: Mapping[str, str] | None = None
-               ) -> tuple[int, dict[str, Any]]:
+def http_start(settings: Settings, body: dict[str, Any], query: Mapping[str, str] | None = None,
+               who: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     """POST /api/drill[?target=NAME] {"target": NAME, "restore_point": ..., "target_server": ...}:
-    (status code, payload)."""
+    (status code, payload). `who`: the Entra caller ({"object_id", "name"}), recorded on the drill."""
     target, asked = body.get("target"), (query or {}).get("target")
     if asked is not None and target is not None and asked != target:
         return _bad({"target": msg("?target={query} and the body's target {body} differ: give one", query=asked,
@@ -222,7 +222,7 @@ def http_start(settings: Settings, body: dict[str, Any], query: Mapping[str, str
     ctx = restore_drill.make_context(settings)
     try:
         drill = restore_drill.start_drill(ctx, journal, trigger="http", restore_point=body.get("restore_point"),
-                                          target_server=body.get("target_server"))
+                                          target_server=body.get("target_server"), who=who)
     except NotConfigured as exc:
         return 400, {"error": reason_text(exc)}
     except DrillActive as exc:

@@ -21,6 +21,9 @@ from checks.engine.redact import log_crash
 from checks.engine.target import Target
 from checks.engine.registry import UnknownCheck
 from checks.engine.timeutil import this_month
+from checks.engine.principal import DRILL, READ, RESTORE, RUN, SIGN_OFF
+from checks.engine.valueparse import json_depth
+from checks.http_auth import BadRequest, requested_by, requires, signer_of
 
 log = logging.getLogger("checks.http")
 
@@ -28,16 +31,6 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 8  # our bodies are flat; deeper nesting is a caller error, never a RecursionError
 _OVERRIDE_FIELDS = {"azure_server": "pg_server_name", "azure_resource_group": "pg_resource_group"}
 _VERIFY_KEYS = {"checks": list, "dry_run": bool, "azure_server": str, "azure_resource_group": str, "targets": object}
-
-
-class BadRequest(Exception):
-    """A caller error; `message` is a Message (or plain text) rendered in the caller's language."""
-
-    def __init__(self, message: str, status: int = 400, **extra: Any):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.extra = extra
 
 
 def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
@@ -85,17 +78,6 @@ def read_json_body(req: func.HttpRequest, allowed: dict[str, type]) -> dict[str,
     return data
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
 def checked_fields(body: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     """{attr: parsed value} for the body's fields that map to settings; 400 naming the first bad field."""
     from checks.engine.config import parse_value
@@ -128,18 +110,21 @@ def _configured_language() -> str | None:
         return None  # the handler reports the configuration error itself
 
 
-def handle(fn):
-    """Map the errors every handler can meet to JSON responses; never a stack trace to the caller.
-    The handler runs in the caller's language (?lang=, Accept-Language, else LANGUAGE)."""
-    def wrapper(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
-        try:
-            lang = request_language(req) or _configured_language()
-        except BadRequest as exc:
-            return error_response(exc.message, exc.status)
-        with language(lang):
-            return _answer(fn, req, *args, **kwargs)
-    wrapper.__name__ = fn.__name__
-    return wrapper
+def handle(role: str):
+    """JSON answers for every error, never a stack trace; the caller must hold app role `role` (checks/http_auth.py,
+    401/403 before the body is read); the handler speaks the caller's language (?lang=, Accept-Language, LANGUAGE)."""
+    def decorate(fn):
+        guarded = requires(role)(fn)
+        def wrapper(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
+            try:
+                lang = request_language(req) or _configured_language()
+            except BadRequest as exc:
+                return error_response(exc.message, exc.status)
+            with language(lang):
+                return _answer(guarded, req, *args, **kwargs)
+        wrapper.__name__ = fn.__name__
+        return wrapper
+    return decorate
 
 
 def _answer(fn, req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
@@ -170,7 +155,7 @@ def _journal_or_none(settings):
         return None
 
 
-@handle
+@handle(RUN)
 def verify(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/verify {"checks": [...], "dry_run": false, "azure_server": ..., "azure_resource_group": ...}"""
     from checks.service import RunRequest, load_settings, verify as run_verify
@@ -183,7 +168,8 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
         raise BadRequest(msg("field 'checks' must be a list of check ids or globs (strings)"))
     overrides = checked_fields(body, _OVERRIDE_FIELDS)  # a bad override is the caller's error: 400
     settings = load_settings()
-    request = RunRequest(trigger="http", checks=checks, dry_run=body.get("dry_run", False), overrides=overrides)
+    request = RunRequest(trigger="http", checks=checks, dry_run=body.get("dry_run", False), overrides=overrides,
+                         requested_by=requested_by())  # the Entra caller (None in function-key mode)
     run = run_verify(request, settings, _journal_or_none(settings))
     return json_response(run.to_dict(), 200)
 
@@ -256,7 +242,7 @@ def _monthly_drill(settings) -> dict[str, Any] | None:
 _DRILL_KEYS = {"restore_point": str, "target": str, "target_server": str}
 
 
-@handle
+@handle(DRILL)
 def drill_start(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/drill[?target=NAME] {"target": fleet target, "restore_point": ..., "target_server": new server}."""
     from checks.drill_face import http_start
@@ -264,7 +250,8 @@ def drill_start(req: func.HttpRequest) -> func.HttpResponse:
 
     body = read_json_body(req, _DRILL_KEYS)  # a field's form: 400 before any work
     checked_fields(body, {"restore_point": "restore_point", "target_server": "pg_server_name", "target": "target_name"})
-    status, payload = http_start(load_settings(), body, {k: v for k, v in req.params.items() if k == "target"})
+    status, payload = http_start(load_settings(), body, {k: v for k, v in req.params.items() if k == "target"},
+                                 requested_by())
     return json_response(payload, status)
 
 
@@ -285,7 +272,7 @@ _RESTORE_PLAN_KEYS = {"kind": str, "point": str, "name": str, "resource_group": 
                       "prefix": str, "deleted_since": str}
 
 
-@handle
+@handle(RESTORE)
 def restore_plan(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/restore/plan: the incident restore's plan (never a write), same validation as the CLI:
     {"kind": "postgres", "point": "latest|ISO", "name": ..., "resource_group": ...} or
@@ -334,7 +321,7 @@ def _restore_plan(ctx, settings, kind: str, body: dict[str, Any]):
 _RUN_ID = re.compile(r"20[0-9]{6}T[0-9]{6}Z-[0-9a-f]{6}")
 
 
-@handle
+@handle(READ)
 def journal_month(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/journal?month=YYYY-MM: the month's runs, newest first."""
     from checks.report.checklist import ReportError, check_month
@@ -349,7 +336,7 @@ def journal_month(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"month": month, "runs": runs})
 
 
-@handle
+@handle(READ)
 def journal_run(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/journal/{run_id}: one run with its check results."""
     from checks.service import load_settings, open_journal
@@ -364,7 +351,7 @@ def journal_run(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(run.to_dict())
 
 
-@handle
+@handle(READ)
 def report(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/report?month=YYYY-MM[&format=md|html|json][&months=N][&target=NAME|&fleet=1]: the checklist (of
     one target; fleet=1, the default with several: every target), N months' overview. Default: this month, JSON."""
@@ -391,7 +378,7 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
                              headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
 
 
-@handle
+@handle(READ)
 def pages(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/pages/{page}: the linked HTML pages (index.html = 12-month overview, month-YYYY-MM.html,
     run-<id>.html, drill-<id>.html); index.html takes ?month=YYYY-MM&months=N. Links are relative and
@@ -418,7 +405,7 @@ def html_response(html: str, status: int = 200) -> func.HttpResponse:
                                       "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
 
-@handle
+@handle(SIGN_OFF)
 def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/report/{month}/signoff {"by": "NAME", "comment": "...", "target": "NAME (required with several)",
     "force": true (a month without evidence; needs a comment)}: 409 when no run of the month verified anything."""
@@ -433,13 +420,12 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     except ReportError as exc:
         raise BadRequest(str(exc)) from None
     body = read_json_body(req, {"by": str, "comment": str, "target": str, "force": bool})
-    if "by" not in body:
-        raise BadRequest(msg("field 'by' (who reviewed the month) is required, e.g. {example}",
-                             example='{"by": "Dr. A. Example"}'))
+    by, signer = signer_of(body)  # entra: the token's name and object id; function-key: typed, unverified
     settings = load_settings()
     try:
-        stored, month_state = sign_off_target(open_journal(settings), month, body["by"], body.get("comment"),
-                                              settings, body.get("target"), via="http", force=body.get("force", False))
+        stored, month_state = sign_off_target(open_journal(settings), month, by, body.get("comment"), settings,
+                                              body.get("target"), via="http", force=body.get("force", False),
+                                              signer=signer)
     except SignOffRefused as exc:
         raise BadRequest(str(exc), 409) from None
     except ReportError as exc:

@@ -40,6 +40,7 @@ class RunRequest:
     write_journal: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. pg_server_name from --azure-server
     origin: str = ""  # the fleet message it answers (checks/dispatch): journaled with the run, marks it done
+    requested_by: dict[str, str] | None = None  # the Entra caller of an HTTP run: {"object_id", "name"}
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -98,7 +99,7 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
         run.notes.extend(notes)
         if run.interrupted:
             run.notes.append(interrupted_note(run))
-        run.target, run.origin = target, request.origin
+        run.target, run.origin, run.requested_by = target, request.origin, request.requested_by
         if target.override:
             run.notes.append(msg("run against an override of the configured target: never evidence for production's "
                                  "checklist"))

@@ -84,6 +84,14 @@ param linkPgPrivateDnsZone bool = true
 param verifySchedule string = '0 0 6 1 * *'
 @allowed(['debug', 'info', 'warning', 'error'])
 param logLevel string = 'info'
+@description('HTTP_AUTH_MODE: entra (default: App Service Authentication with Microsoft Entra ID in front of every route, app roles checked) or function-key (the documented opt-out, README "Security").')
+@allowed([
+  'entra'
+  'function-key'
+])
+param httpAuthMode string = 'entra'
+@description('AUTH_CLIENT_ID: client id of the app registration with the five app roles (infra/app-roles.json); required with httpAuthMode entra.')
+param authClientId string = ''
 @description('Language of reports, CLI and HTTP output (LANGUAGE): en or fr')
 @allowed(['en', 'fr'])
 param language string = 'en'
@@ -239,9 +247,21 @@ module network 'modules/network.bicep' = if (privateMode) {
   }
 }
 
+// Entra in front unless the opt-out: without a valid AUTH_CLIENT_ID this guard fails the deployment before the app
+module authGuard 'modules/auth-guard.bicep' = if (httpAuthMode == 'entra') {
+  name: 'auth-client-id-guard'
+  scope: rg
+  params: {
+    authClientId: authClientId
+  }
+}
+
 module app 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
+  dependsOn: [
+    authGuard
+  ]
   params: {
     location: location
     tags: tags
@@ -265,6 +285,8 @@ module app 'modules/functionapp.bicep' = {
     verifySchedule: verifySchedule
     logLevel: logLevel
     language: language
+    httpAuthMode: httpAuthMode
+    authClientId: authClientId
     targetName: targetName
     targets: targets
     discoverTag: discoverTag

@@ -100,6 +100,19 @@ def base_env(azurite, journal_table_name, tmp_path) -> dict[str, str]:
             "CHECK_TIMEOUT_SECONDS": "20", "VERIFIER_SPOOL_DIR": str(tmp_path / "spool")}
 
 
+@pytest.fixture(autouse=True)
+def http_auth_mode(monkeypatch):
+    """HTTP tests run in the function-key opt-out unless they ask for `entra` (then they send a caller:
+    tests/principal_headers.py; tests/test_http_principal.py, tests/test_function_app.py)."""
+    monkeypatch.setenv("HTTP_AUTH_MODE", "function-key")
+
+
+@pytest.fixture
+def entra(monkeypatch):
+    """HTTP_AUTH_MODE=entra, the default of a deployment: routes need X-MS-CLIENT-PRINCIPAL with the app role."""
+    monkeypatch.setenv("HTTP_AUTH_MODE", "entra")
+
+
 @pytest.fixture
 def env_patch(monkeypatch):
     """Replace the process environment with exactly the given variables (handlers read os.environ)."""

@@ -5,6 +5,8 @@ import azure.functions as func
 import pytest
 
 import function_app
+from checks import http_auth
+from principal_headers import signed_in
 
 
 FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}  # validates once
@@ -16,16 +18,16 @@ def fn(name):
 
 def post(body=b"", content_type="application/json", route="verify"):
     return func.HttpRequest(method="POST", url=f"/api/{route}", body=body,
-                            headers={"content-type": content_type} if content_type else {})
+                            headers=signed_in({"content-type": content_type} if content_type else {}))
 
 
 def get(route, params=None, route_params=None):
     return func.HttpRequest(method="GET", url=f"/api/{route}", body=b"", params=params or {},
-                            route_params=route_params or {})
+                            route_params=route_params or {}, headers=signed_in())
 
 
 @pytest.fixture
-def app_env(env_patch, base_env, demo_db_url):
+def app_env(env_patch, base_env, demo_db_url, entra):  # a deployment's default: callers from Entra ID
     env = dict(base_env, DATABASE_URL=demo_db_url)
     env_patch(env)
     return env
@@ -37,7 +39,11 @@ def test_bindings_schedule_and_auth():
     timer = json.loads(functions["monthly_verification"].get_function_json())["bindings"][0]
     assert timer["schedule"] == "%VERIFY_SCHEDULE%" and timer.get("runOnStartup") in (False, None)
     http = json.loads(functions["verify"].get_function_json())["bindings"][0]
-    assert http["authLevel"] == "FUNCTION" and http["methods"] == ["POST"]
+    # Entra (the default) guards the routes in front of the app: no key; the opt-out keeps the function key
+    assert http["authLevel"] == "ANONYMOUS" and http["methods"] == ["POST"]
+    assert http_auth.auth_level({}) == func.AuthLevel.ANONYMOUS
+    assert http_auth.auth_level({"HTTP_AUTH_MODE": "function-key"}) == func.AuthLevel.FUNCTION
+    assert http_auth.auth_level({"HTTP_AUTH_MODE": "open"}) == func.AuthLevel.FUNCTION  # invalid: never open
 
 
 def test_verify_runs_and_journals(app_env):
@@ -80,7 +86,7 @@ def test_unknown_check_lists_known_ids(app_env):
     assert "database.connectivity" in json.loads(resp.get_body())["known_checks"]
 
 
-def test_misconfiguration_is_a_json_500_naming_the_variable(env_patch, base_env):
+def test_misconfiguration_is_a_json_500_naming_the_variable(env_patch, base_env, entra):
     env_patch(dict(base_env, CHECK_TIMEOUT_SECONDS="forever"))
     resp = fn("verify")(post(b""))
     assert resp.status_code == 500

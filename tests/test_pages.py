@@ -58,10 +58,10 @@ def test_page_names(name, expected):
     assert parse_page_name(name) == expected
 
 
-def test_route_is_registered_with_function_key():
+def test_route_is_registered_behind_entra():
     import json
     binding = json.loads(FUNCTIONS["pages"].get_function_json())["bindings"][0]
-    assert binding["route"] == "pages/{page}" and binding["methods"] == ["GET"] and binding["authLevel"] == "FUNCTION"
+    assert binding["route"] == "pages/{page}" and binding["methods"] == ["GET"] and binding["authLevel"] == "ANONYMOUS"
 
 
 def test_http_pages_link_to_each_other_with_the_key(seeded):

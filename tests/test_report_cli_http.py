@@ -109,7 +109,7 @@ def http_env(env_patch, base_env):
 
 def test_routes_are_registered():
     spec = json.loads(FUNCTIONS["report"].get_function_json())["bindings"][0]
-    assert spec["route"] == "report" and spec["methods"] == ["GET"] and spec["authLevel"] == "FUNCTION"
+    assert spec["route"] == "report" and spec["methods"] == ["GET"] and spec["authLevel"] == "ANONYMOUS"
     spec = json.loads(FUNCTIONS["report_signoff"].get_function_json())["bindings"][0]
     assert spec["route"] == "report/{month}/signoff" and spec["methods"] == ["POST"]
 

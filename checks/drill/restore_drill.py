@@ -97,7 +97,7 @@ def save(journal, drill: Drill, now: datetime, held: slot.Held | None = None) ->
 
 # --- start --------------------------------------------------------------------------------------
 def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | None = None,
-                target_server: str | None = None, rng: random.Random | None = None) -> Drill:
+                target_server: str | None = None, rng: random.Random | None = None, who: dict | None = None) -> Drill:
     """Request the restore and persist the drill (state provisioning, or failed when refused).
 
     The drill is about the fleet target whose settings `ctx` carries (TARGET_NAME, or a TARGETS name:
@@ -125,7 +125,7 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
             raise CheckError(msg("source server {server} not found in resource group {group}", server=s.pg_server_name,
                                  group=s.pg_resource_group),
                              msg("Check PG_SERVER_NAME / PG_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID."))
-        drill = _new_drill(s, trigger, source, now, target_server, drill_id)
+        drill = _new_drill(s, trigger, source, now, target_server, drill_id, who)  # who: the HTTP caller
         try:
             step = _request(ctx, journal, client, drill, source, held, (restore_point, target_server, rng))
         except slot.SlotLost:
@@ -173,13 +173,14 @@ def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.
         return None
 
 
-def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None, drill_id: str) -> Drill:
+def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | None, drill_id: str, who=None) -> Drill:
     keep = bool(s.restore_drill_keep)
     expires = now + timedelta(hours=s.restore_drill_max_hours + (s.restore_drill_keep_hours if keep else 0))
     return Drill(drill_id=drill_id, state=PROVISIONING, trigger=trigger, source_server=s.pg_server_name,
                  resource_group=s.restore_drill_resource_group, target_server=target or "", requested_at=iso(now),
                  restore_point="", restore_point_mode="", expires_at=iso(expires), keep=keep,
-                 location=source.location or "", target_name=s.target_name or "")
+                 location=source.location or "", target_name=s.target_name or "",
+                 **{f"requested_by_{key}": value for key, value in (who or {}).items()})
 
 
 def _stop(drill: Drill, kind: str, error: str, summary: str, settings: Settings) -> None:

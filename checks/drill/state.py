@@ -98,6 +98,9 @@ class Drill:
     # the fleet target drilled (TARGET_NAME or a TARGETS name; column TargetName, as runs have it);
     # "" = recorded before drills named their target: the deployment's own target
     target_name: str = ""
+    # who asked for it over HTTP (Entra token's object id and name; "" = a timer, the CLI, or before callers were)
+    requested_by_object_id: str = ""
+    requested_by_name: str = ""
 
     @property
     def active(self) -> bool:

@@ -172,6 +172,9 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("discover_subscriptions", Var("DISCOVER_SUBSCRIPTIONS", _csv(_GUID), (),
                                    "subscriptions DISCOVER_TAG searches (default: AZURE_SUBSCRIPTION_ID)")),
     ("language", Var("LANGUAGE", _language, "en", "language of reports, CLI and HTTP output (en or fr)")),
+    ("http_auth_mode", Var("HTTP_AUTH_MODE", _choice("entra", "function-key"), "entra",
+                           "who may call the HTTP routes: entra (App Service Authentication + app roles) or "
+                           "function-key (opt-out: a key, no roles, sign-off names typed and unverified)")),
     # database (the application's view)
     ("database_url", Var("DATABASE_URL", connparse.database_url, None, "libpq URL; else the PG* variables (PGHOST, PGUSER, ...)")),
     ("pg_auth", Var("PG_AUTH", _choice("password", "entra"), "password", "password or Microsoft Entra token")),

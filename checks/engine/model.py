@@ -168,6 +168,7 @@ class Run:
     target: Target | None = None  # what the results are about (None: journaled before targets were)
     origin: str = ""  # the fleet message that asked for it (<month>/<target>.<attempt>), journaled with the run
     interrupted: str = ""  # SIGINT/SIGTERM that stopped it before every check finished (its results say so too)
+    requested_by: dict[str, str] | None = None  # the HTTP caller from Entra: {"object_id", "name"} (None: no caller)
 
     @property
     def status(self) -> Status:
@@ -202,6 +203,7 @@ class Run:
             "journal": self.journal_status,
             "target": self.target.to_dict() if self.target else None,
             "origin": self.origin,
+            "requested_by": dict(self.requested_by) if self.requested_by else None,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -220,12 +222,18 @@ def something_ran(counts: dict[str, int]) -> bool:
     return any(int(counts.get(k) or 0) > 0 for k in ("pass", "warn", "fail", "error"))
 
 
+def _caller_of(value: Any) -> dict[str, str] | None:
+    if isinstance(value, dict) and isinstance(value.get("object_id"), str) and isinstance(value.get("name"), str):
+        return {"object_id": value["object_id"], "name": value["name"]}
+    return None
+
+
 def run_from_dict(data: dict[str, Any]) -> Run:
     """Inverse of Run.to_dict (used to replay runs kept back by a journal outage)."""
     run = Run(run_id=data["run_id"], trigger=data["trigger"], started_at=parse_iso(data["started_at"]),
               finished_at=parse_iso(data.get("finished_at")), dry_run=bool(data.get("dry_run")),
               notes=list(data.get("notes") or []), target=Target.from_dict(data.get("target")),
-              origin=str(data.get("origin") or ""))
+              origin=str(data.get("origin") or ""), requested_by=_caller_of(data.get("requested_by")))
     for r in data.get("results", []):
         run.results.append(CheckResult(
             check_id=r["check_id"], title=r["title"], status=Status(r["status"]), severity=Severity(r["severity"]),

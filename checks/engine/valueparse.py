@@ -114,3 +114,14 @@ def abs_path(raw: str) -> str:
     if not os.path.isabs(raw.strip()):
         raise invalid("expected an absolute directory path, got {value}", value=repr(raw[:100]))
     return raw.strip()
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest

@@ -256,6 +256,7 @@ class RunRow:
     target: Target | None
     origin: str
     entity: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    requested_by: dict[str, str] | None = None  # the HTTP caller (RequestedByObjectId/Name); None before or without
 
 
 def read_run(row: Mapping[str, Any]) -> RunRow:
@@ -270,7 +271,14 @@ def read_run(row: Mapping[str, Any]) -> RunRow:
                   finished_at=moment(row, "FinishedAt", required=False) or started, duration_ms=duration,
                   dry_run=flag(row, "DryRun"), check_count=integer(row, "CheckCount"),
                   counts={status: integer(row, column) for status, column in COUNT_COLUMNS.items()},
-                  notes=notes, target=target(row), origin=name_text(row, "FleetMessage"), entity=row)
+                  notes=notes, target=target(row), origin=name_text(row, "FleetMessage"), entity=row,
+                  requested_by=requested_by(row, "RequestedBy"))
+
+
+def requested_by(row: Mapping[str, Any], prefix: str) -> dict[str, str] | None:
+    """{"object_id", "name"} of the caller columns {prefix}ObjectId/{prefix}Name; None when not recorded."""
+    object_id, name = name_text(row, prefix + "ObjectId"), name_text(row, prefix + "Name")
+    return {"object_id": object_id, "name": name} if object_id else None
 
 
 def read_check(row: Mapping[str, Any]) -> tuple[str, CheckResult]:
@@ -312,7 +320,8 @@ def read_signoff(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"by": name_text(row, "SignedBy", required=True), "at": moment(row, "SignedAt"),
             "comment": text(row, "Comment"), "via": name_text(row, "Via"), "digest": name_text(row, "ReportDigest"),
             "run_count": integer(row, "RunCount"), "boxes_ticked": integer(row, "BoxesTicked"),
-            "target_name": name_text(row, "TargetName"), "forced": flag(row, "Forced")}
+            "target_name": name_text(row, "TargetName"), "forced": flag(row, "Forced"),
+            "by_object_id": name_text(row, "SignedByObjectId"), "proof": name_text(row, "SignedByProof")}
 
 
 READERS = {"run": read_run, "check": read_check, "ack": read_ack, "signoff": read_signoff}
@@ -435,6 +444,6 @@ def run_of(head: RunRow, results: Mapping[str, CheckResult]) -> Run:
     """The `Run` of a read summary and its read results."""
     run = Run(run_id=head.run_id, trigger=head.trigger, started_at=head.started_at, finished_at=head.finished_at,
               dry_run=head.dry_run, notes=list(head.notes), journal_status="written", target=head.target,
-              origin=head.origin)
+              origin=head.origin, requested_by=head.requested_by)
     run.results = sorted(results.values(), key=lambda r: r.check_id)
     return run

@@ -78,6 +78,8 @@ def run_entity(run: Run) -> dict[str, Any]:
         "AppVersion": __version__,
         **(run.target.to_columns() if run.target else {}),
         **({"FleetMessage": run.origin} if run.origin else {}),
+        **({"RequestedByObjectId": run.requested_by["object_id"], "RequestedByName": run.requested_by["name"]}
+           if run.requested_by else {}),
     }, f"run {run.run_id}")
 
 
@@ -154,6 +156,7 @@ def run_summary(row: dict[str, Any]) -> dict[str, Any]:
         "counts": dict(head.counts), "notes": list(head.notes),
         "target": (head.target or Target()).to_dict() if head.target is not None else None,
         **({"origin": head.origin} if head.origin else {}),
+        **({"requested_by": dict(head.requested_by)} if head.requested_by else {}),
     }
 
 

@@ -328,7 +328,8 @@ def _digest(month: str, runs: list[RunRef], boxes: list[Box]) -> str:
 def _signoffs(entries: list[dict[str, Any]], digest: str) -> list[SignOff]:
     out = [SignOff(by=e["by"], at=iso_z(e["at"]), comment=e["comment"], via=e["via"], digest=e["digest"],
                    run_count=e["run_count"], boxes_ticked=e["boxes_ticked"], current=e["digest"] == digest,
-                   forced=e["forced"]) for e in entries]
+                   forced=e["forced"], by_object_id=e.get("by_object_id", ""), proof=e.get("proof", ""))
+           for e in entries]
     return sorted(out, key=lambda s: s.at)
 
 
@@ -395,7 +396,7 @@ class SignOffRefused(ReportError):
 
 def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str = "cli",
              now: datetime | None = None, production: Target | None = None,
-             target_name: str = "", force: bool = False) -> tuple[SignOff, MonthReport]:
+             target_name: str = "", force: bool = False, signer: dict | None = None) -> tuple[SignOff, MonthReport]:
     """Record who reviewed `month` (insert-only: an earlier sign-off is never overwritten), for the
     target called `target_name` (`journal` then shows that target's entities: fleet.TargetJournal).
     A month without evidence (no run recorded, or none that verified anything) is refused unless
@@ -418,11 +419,12 @@ def sign_off(journal: Any, month: str, by: Any, comment: Any = None, *, via: str
         "Comment": redact(text), "Via": via,
         "ReportDigest": report.digest, "RunCount": len(report.runs), "BoxesTicked": report.ticked,
         "AppVersion": __version__, **({"TargetName": target_name} if target_name else {}),
-        **({"Forced": True} if forced else {}),
+        **({"Forced": True} if forced else {}), **(signer or {}),  # SignedByObjectId, SignedByProof (HTTP)
     }
     _insert(journal, entity, f"signoff-{now:%Y%m%dT%H%M%S%f}Z")
     stored = SignOff(by=name, at=journal_iso(now), comment=entity["Comment"], via=via, digest=report.digest,
-                     run_count=len(report.runs), boxes_ticked=report.ticked, current=True, forced=forced)
+                     run_count=len(report.runs), boxes_ticked=report.ticked, current=True, forced=forced,
+                     by_object_id=entity.get("SignedByObjectId", ""), proof=entity.get("SignedByProof", ""))
     report.signoffs.append(stored)
     return stored, report
 

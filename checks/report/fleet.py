@@ -179,13 +179,14 @@ def checklist_for(journal: Any, month: str, settings: Any, *, target: str | None
 
 
 def sign_off_target(journal: Any, month: str, by: Any, comment: Any, settings: Any, target: str | None = None,
-                    *, via: str = "cli", now: datetime | None = None, force: bool = False) -> tuple[Any, MonthReport]:
+                    *, via: str = "cli", now: datetime | None = None, force: bool = False,
+                    signer: dict | None = None) -> tuple[Any, MonthReport]:
     """Sign off one target's month (stored with its name); `target` None: the only target. `force`:
     checklist.sign_off (a month without evidence only with it and a comment)."""
     from checks.journal.seal import seal_quietly
     scope = scope_named(settings, target)
     signed = sign_off(TargetJournal(journal, scope), month, by, comment, via=via, now=now, production=scope.target,
-                      target_name=scope.name, force=force)
+                      target_name=scope.name, force=force, signer=signer)
     seal_quietly(settings, journal, month, "signoff")  # the month's chain head, in a blob written once (WORM)
     return signed
 

@@ -137,6 +137,8 @@ class SignOff:
     boxes_ticked: int
     current: bool = True  # the report has not changed since
     forced: bool = False  # given with --force on a month where no run verified anything (the comment says why)
+    by_object_id: str = ""  # the signer's Entra object id (HTTP in entra mode: `by` is then the token's name)
+    proof: str = ""  # how `by` is known: "entra" (token), "typed, unverified" (HTTP function-key mode), "" (CLI)
 
 
 @dataclass

@@ -24,6 +24,14 @@ param journalQueueEndpoint string
 @description('Private mode: subnet delegated to Microsoft.App/environments for Flex Consumption VNet integration; empty = public mode.')
 param appSubnetId string = ''
 param maximumInstanceCount int = 40
+@description('HTTP_AUTH_MODE: entra (App Service Authentication below; the code checks the app roles) or function-key (the documented opt-out: a function key, no roles).')
+@allowed([
+  'entra'
+  'function-key'
+])
+param httpAuthMode string = 'entra'
+@description('Client id of the app registration callers get tokens for (AUTH_CLIENT_ID); its app roles: infra/app-roles.json.')
+param authClientId string = ''
 param instanceMemoryMB int = 2048
 
 // --- settings read by checks/config.py (names exactly as in VARIABLES) -----------------------------
@@ -133,8 +141,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_17:Client certificates are not used: callers present a function key over HTTPS
-  // checkov:skip=CKV_AZURE_222:Inbound stays public in both modes: the on-demand run and the reports are called over HTTPS with a function key (outbound goes through appSubnetId in private mode)
+  // checkov:skip=CKV_AZURE_17:Client certificates are not used: callers present a Microsoft Entra token (authSettings below) over HTTPS
+  // checkov:skip=CKV_AZURE_222:Inbound stays public in both modes: the on-demand run and the reports are called over HTTPS with an Entra token checked by App Service Authentication (outbound goes through appSubnetId in private mode)
   // checkov:skip=CKV_AZURE_213:Health check is not available on Flex Consumption and the app serves no traffic to balance
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero; a minimum instance count would cost for a monthly job
   name: appName
@@ -182,6 +190,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'VERIFIER_SPOOL_DIR', value: '' } // default: per journal account + table under $HOME/.local/state
         { name: 'LOG_LEVEL', value: logLevel }
         { name: 'LANGUAGE', value: language }
+        { name: 'HTTP_AUTH_MODE', value: httpAuthMode } // entra: authSettings below guards every route (README "Security")
         // fleet fan-out: the queue trigger's connection `FleetQueue` (identity-based: <connection>__queueServiceUri,
         // __credential, __clientId); checks/dispatch/queue.py enqueues through the same URL
         { name: 'FLEET_QUEUE', value: fleetQueueName }
@@ -276,6 +285,54 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       runtime: {
         name: 'python'
         version: '3.11'
+      }
+    }
+  }
+}
+
+// Who is calling (README "Security"): App Service Authentication validates a Microsoft Entra token for the app
+// registration authClientId before any request reaches the code, answers 401 itself to anonymous callers, and
+// passes the caller's claims in X-MS-CLIENT-PRINCIPAL (a header external requests cannot set while this is on);
+// the code checks the route's app role (Verifier.Read/Run/Drill/Restore/SignOff) and journals the caller.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (httpAuthMode == 'entra') {
+  // checkov:skip=CKV_AZURE_13:This resource IS App Service Authentication (authsettingsV2); checkov reads every sites/config as the 'web' config
+  // checkov:skip=CKV_AZURE_63:authsettingsV2 has no HTTP logging property (a 'web' config check); the app logs to Application Insights
+  // checkov:skip=CKV_AZURE_65:authsettingsV2 has no detailed-error property (a 'web' config check); errors are JSON without internals
+  // checkov:skip=CKV_AZURE_66:authsettingsV2 has no failed-request-tracing property (a 'web' config check); requests go to Application Insights
+  // checkov:skip=CKV_AZURE_80:authsettingsV2 has no .NET version (a 'web' config check); the app is Python 3.11 on Flex Consumption
+  // checkov:skip=CKV_AZURE_88:authsettingsV2 has no storage mounts (a 'web' config check); the app mounts no Azure Files share
+  // checkov:skip=CKV_AZURE_222:authsettingsV2 has no network access property (a 'web' config check); see the site's own justification
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${authClientId}'
+            authClientId
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false // the app reads the caller's claims, never its tokens
       }
     }
   }
