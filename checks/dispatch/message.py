@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from checks.engine.jsonnesting import json_nesting
 from checks.engine.redact import redact
 from checks.engine.timeutil import month_of
 
@@ -76,7 +77,7 @@ class FleetMessage:
         if not isinstance(text, str) or len(text.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
             size = len(text.encode("utf-8", "replace")) if isinstance(text, str) else 0
             raise BadMessage(f"message: {size} bytes, more than a fleet message's {MAX_MESSAGE_BYTES}")
-        if _nesting(text) > 1:
+        if json_nesting(text) > 1:
             raise BadMessage(f"message: expected a flat JSON object, got nested arrays or objects: {shown(text)}")
         try:
             data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
@@ -99,23 +100,6 @@ def shown(value: Any, limit: int = 60) -> str:
     """A value of a refused message as a log may show it: repr (NUL and control characters escaped), cut, redacted."""
     text = repr(value)
     return redact(text if len(text) <= limit else text[:limit] + "...")
-
-
-def _nesting(text: str) -> int:
-    """Deepest [ / { nesting outside strings, counted without parsing (no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

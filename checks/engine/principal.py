@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from checks.engine.i18n import msg
+from checks.engine.jsonnesting import json_nesting
 
 MAX_HEADER_CHARS = 16 * 1024
 MAX_JSON_DEPTH = 4  # {"claims": [{"typ": .., "val": ..}]} is 3 levels
@@ -86,7 +87,7 @@ def _decoded(raw: str) -> dict:
         text = base64.b64decode(raw, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise PrincipalError(msg("header {header} is not base64", header="X-MS-CLIENT-PRINCIPAL")) from None
-    if _depth(text) > MAX_JSON_DEPTH:
+    if json_nesting(text) > MAX_JSON_DEPTH:
         raise PrincipalError(msg("header {header}: JSON nested deeper than {depth} levels",
                                  header="X-MS-CLIENT-PRINCIPAL", depth=MAX_JSON_DEPTH))
     try:
@@ -96,23 +97,6 @@ def _decoded(raw: str) -> dict:
     if not isinstance(payload, dict):
         raise PrincipalError(msg("header {header} is not a JSON object with claims", header="X-MS-CLIENT-PRINCIPAL"))
     return payload
-
-
-def _depth(text: str) -> int:
-    """Bracket nesting outside strings, counted before json.loads ever recurses."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _claims(payload: dict) -> list[tuple[str, str]]:
