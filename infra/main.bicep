@@ -61,6 +61,8 @@ param restoreDrillPrefix string = 'medicapp-db-restore'
 param pgSubnetId string = ''
 @description('Privately accessed source server only: resource id of its private DNS zone (the restored server joins it; the app VNet is linked to it).')
 param pgPrivateDnsZoneId string = ''
+@description('Customer-managed-key source server only: comma-separated resource ids of its user-assigned identities (the restored drill server is given them; the drill may assign each).')
+param pgCmkIdentityIds string = ''
 
 // --- networks (README "Networks"): private unless publicMode is set on purpose ------------------------
 @description('PUBLIC_MODE: true only on purpose (no VNet, storage reachable from the internet, a PostgreSQL server open to Azure). Default false: private mode, which needs appSubnetId and privateEndpointSubnetId.')
@@ -178,6 +180,7 @@ var appVnetId = empty(appSubnetId) ? '' : split(appSubnetId, '/subnets/')[0]
 // existing zones of a hub (hub-and-spoke), each linked to the app's VNet unless the hub links it already
 var existingStorageZones = concat(empty(blobPrivateDnsZoneId) ? [] : [blobPrivateDnsZoneId], empty(tablePrivateDnsZoneId) ? [] : [tablePrivateDnsZoneId], empty(queuePrivateDnsZoneId) ? [] : [queuePrivateDnsZoneId])
 var linkedStorageZones = (privateMode && linkStoragePrivateDnsZones) ? existingStorageZones : []
+var cmkIdentityIds = (restoreDrillEnabled && !empty(pgCmkIdentityIds)) ? split(pgCmkIdentityIds, ',') : []
 var discoveryScope = empty(discoverTag) ? [] : (empty(discoverSubscriptions) ? [subscription().subscriptionId] : split(discoverSubscriptions, ','))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -379,6 +382,16 @@ module drillDnsJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled
     identityPrincipalId: identity.outputs.principalId
   }
 }
+
+// CMK source: the restored server gets the source's user-assigned identities (assign, on each identity only).
+module drillIdentityAssign 'modules/drill-identity-assign.bicep' = [for id in cmkIdentityIds: {
+  name: 'restore-drill-identity-${uniqueString(trim(id))}'
+  scope: resourceGroup(split(trim(id), '/')[2], split(trim(id), '/')[4])
+  params: {
+    userAssignedIdentityId: trim(id)
+    identityPrincipalId: identity.outputs.principalId
+  }
+}]
 
 // Private mode with a privately accessed server: the app's VNet resolves the server's private name.
 // The zone may live in another subscription (a hub): the module goes where its id says.

@@ -40,6 +40,7 @@ class Sent:
     test: str = ""  # the test that was running
     chain: tuple[str, ...] = ()  # every project file on the call stack, innermost first
     parts: tuple[tuple[str, str], ...] = ()  # a batch ($batch): (method, url) of each operation it carries
+    identities: tuple[str, ...] = ()  # an ARM PUT body's user-assigned identities (assigned to the new resource)
 
 
 # Session-wide: every request the suite's CannedTransports and the Azurite-backed SDK clients send.
@@ -85,7 +86,21 @@ def record(request, response) -> None:
     test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
     chain = _chain()
     SESSION_REQUESTS.append(Sent(request.method.upper(), request.url, int(response.status_code), location,
-                                 chain[0] if chain else "", test, chain, batch_parts(request)))
+                                 chain[0] if chain else "", test, chain, batch_parts(request),
+                                 assigned_identities(request)))
+
+
+def assigned_identities(request) -> tuple[str, ...]:
+    """The user-assigned identity ids an ARM PUT body gives its resource (`identity.userAssignedIdentities`)."""
+    if request.method.upper() != "PUT" or "management.azure.com" not in request.url:
+        return ()
+    content = getattr(request, "content", None) or getattr(request, "body", None)
+    try:
+        body = json.loads(content) if isinstance(content, (str, bytes)) else None
+    except ValueError:
+        return ()
+    identity = body.get("identity") if isinstance(body, dict) else None
+    return tuple((identity or {}).get("userAssignedIdentities") or ())
 
 
 def batch_parts(request) -> tuple[tuple[str, str], ...]:

@@ -61,7 +61,16 @@ def source_body() -> dict:
     body = derive(body, "name", SOURCE)
     body = derive(body, "id", f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.DBforPostgreSQL/"
                               f"flexibleServers/{SOURCE}")
-    return derive(body, "properties.backup.earliestRestoreDate", "2026-10-25T06:00:00Z")
+    body = derive(body, "properties.backup.earliestRestoreDate", "2026-10-25T06:00:00Z")
+    # the fixture's server is public access: production here is VNet-integrated, as deployed by default
+    return derive(body, "properties.network", PRIVATE_NETWORK)
+
+
+PRIVATE_NETWORK = {"publicNetworkAccess": "Disabled",
+                   "delegatedSubnetResourceId": f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/"
+                                                "Microsoft.Network/virtualNetworks/vnet/subnets/snet-pg",
+                   "privateDnsZoneArmResourceId": f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/"
+                                                  "Microsoft.Network/privateDnsZones/pg.private.postgres"}
 
 
 class Arm:
@@ -507,3 +516,44 @@ def test_sweeper_never_selects_the_source_server_even_when_tagged_and_expired(en
     assert [s.name for s in expired_drill_servers(client, DRILL_RG, SOURCE, T0)] == [TARGET]
     assert schedule.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "result": "deleted"}]
     assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
+
+
+# --- the source's network and encryption (issue 28, item 4) ------------------------------------------
+def test_public_access_source_is_refused_before_any_put_and_recorded(env):
+    """The vendored example server is public access (no delegated subnet): the drill is refused, no PUT."""
+    public = derive(source_body(), "properties.network", arm_fixture("postgresql_ServersGet.json")
+                    ["properties"]["network"])
+    assert public["properties"]["network"] == {"publicNetworkAccess": "Enabled"}
+    arm = Arm(create_status=["InProgress"])
+    arm.t.routes[0].responses = [Canned(200, public)]
+    ctx, journal = make(env, arm, Clock(T0))
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert drill.state == FAILED and drill.cleanup.startswith("not needed") and not drill.created
+    assert f"source server {SOURCE} uses public network access" in drill.error
+    assert "PUT" not in [m for m, _ in arm.methods()]
+    result = drill_run(journal, drill.drill_id)
+    assert result.status.value == "fail" and "public network access" in result.summary
+    assert result.remediation
+
+
+def test_cmk_source_restores_with_its_user_assigned_identity_and_key(env):
+    """A customer-managed-key source: the restore PUT carries its identity and dataEncryption (ARM example shape)."""
+    example = arm_example("postgresql_ServersUpdateWithDataEncryptionEnabled.json")["parameters"]["parameters"]
+    cmk = derive(source_body(), "identity", example["identity"])
+    cmk = derive(cmk, "properties.dataEncryption", example["properties"]["dataEncryption"])
+    arm = Arm(create_status=["InProgress"])
+    arm.t.routes[0].responses = [Canned(200, cmk)]
+    ctx, journal = make(env, arm, Clock(T0))
+    assert drill_mod.start_drill(ctx, journal, trigger="cli").state == PROVISIONING
+    put = arm.put_body()
+    assert put["identity"] == {"type": "UserAssigned",
+                               "userAssignedIdentities": {i: {} for i in example["identity"]["userAssignedIdentities"]}}
+    assert put["properties"]["dataEncryption"] == example["properties"]["dataEncryption"]
+    assert put["properties"]["createMode"] == "PointInTimeRestore"
+
+
+def test_system_managed_source_restores_without_identity_or_key(env):
+    arm = Arm(create_status=["InProgress"])
+    ctx, journal = make(env, arm, Clock(T0))
+    drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert "identity" not in arm.put_body() and "dataEncryption" not in arm.put_body()["properties"]

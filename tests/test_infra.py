@@ -275,6 +275,9 @@ def test_role_assignments_are_exactly_the_least_privilege_set():
         ("modules/drill.bicep", "drillAssignment"): (custom("drillRole"), None),  # the drill resource group
         ("modules/drill-network-join.bicep", "subnetJoin"): (custom("joinRole"), "Microsoft.Network/virtualNetworks/subnets"),
         ("modules/drill-network-join.bicep", "zoneJoin"): (custom("joinRole"), "Microsoft.Network/privateDnsZones"),
+        # a CMK source's user-assigned identity, one by one (PG_CMK_IDENTITY_IDS)
+        ("modules/drill-identity-assign.bicep", "identityAssign"): (custom("assignRole"),
+                                                                    "Microsoft.ManagedIdentity/userAssignedIdentities"),
         ("modules/target-storage.bicep", "accountReader"): (READER, "Microsoft.Storage/storageAccounts"),
         ("modules/target-storage.bicep", "containerReaders"): (BLOB_DATA_READER, container),
         ("modules/target-storage.bicep", "canaryContributor"): (BLOB_DATA_CONTRIBUTOR, container),
@@ -427,6 +430,27 @@ def test_subnet_and_dns_joins_only_for_a_vnet_integrated_source():
     assert actions["arg_2"]["operator"]["operands"]["true_value"] == ["Microsoft.Network/privateDnsZones/join/action"]
     assert join["resources"]["subnetJoin"]["config"]["condition"] == "joinSubnet"
     assert join["resources"]["zoneJoin"]["config"]["condition"] == "joinZone"
+
+
+def test_cmk_identity_assign_only_with_the_drill_and_only_the_assign_action_on_each_identity():
+    """Issue 28 item 4: a CMK source's restore gives the restored server the source's user-assigned
+    identities; the drill may assign each listed identity (PG_CMK_IDENTITY_IDS), nothing else."""
+    main = parse("main.bicep")
+    assert main["parameters"]["pgCmkIdentityIds"]["default"] == ""
+    azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert azd["pgCmkIdentityIds"]["value"] == "${PG_CMK_IDENTITY_IDS=}"
+    ids = json.dumps(main["variables"]["cmkIdentityIds"]["value"])
+    assert '"restoreDrillEnabled"' in ids and "pgCmkIdentityIds" in ids  # none without the drill
+    module = main["modules"]["drillIdentityAssign"]
+    assert module["config"]["loop_type"]["detail"]["array_name"] == "cmkIdentityIds"  # one module per identity
+    scope = json.dumps(module["config"]["config"]["scope"])  # in the identity's own group and subscription
+    assert scope.count('"string_to_trim": "id"') == 2 and '"operand_2": 4' in scope and '"operand_2": 2' in scope
+    assign = parse("modules/drill-identity-assign.bicep")
+    (perm,) = body(assign["resources"]["assignRole"])["properties"]["permissions"]
+    assert perm["actions"] == ["Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"]
+    assert perm["dataActions"] == [] and perm["notActions"] == []
+    assert body(assign["resources"]["identityAssign"])["scope"] == "userIdentity"
+    assert assign["resources"]["userIdentity"]["existing"] is True
 
 
 def test_drill_timer_is_disabled_by_app_setting_when_drills_are_off():

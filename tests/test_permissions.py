@@ -75,6 +75,10 @@ def scope_ids(file: str, symbol: str | None) -> list[str]:
             [f"{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/snet-pg"],
         ("modules/drill-network-join.bicep", "zone"):
             [f"{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/privateDnsZones/pg.private.postgres"],
+        # the CMK example's identities (tests/fixtures/arm/postgresql_ServersUpdateWithDataEncryptionEnabled.json)
+        ("modules/drill-identity-assign.bicep", "userIdentity"):
+            [f"{SUB}/resourceGroups/exampleresourcegroup/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
+             f"{name}" for name in ("exampleprimaryidentity", "examplegeoredundantidentity")],
     }[(file, symbol)]
 
 
@@ -256,6 +260,16 @@ def data_need(sent: Sent, url) -> Need:
                 f"{sent.method} /{container}{'/…' if blob else ''}?{url.query}")
 
 
+ASSIGN = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+
+
+def identity_needs(sent: Sent) -> list[Need]:
+    """A PUT giving its resource user-assigned identities (a CMK source's restore): Azure checks assign on each
+    identity (Learn, "Managed identities: ... assign a user-assigned identity ... needs .../assign/action")."""
+    return [Need(ASSIGN, False, re.sub(r"^/subscriptions/[^/]+", SUB, identity), f"{sent.method} identity {identity}")
+            for identity in sent.identities]
+
+
 PERSON_FACES = ("checks/restore_cli.py",)  # incident restore --apply: the on-call person's identity (README)
 
 
@@ -267,7 +281,7 @@ def needs(sent_list: list[Sent], person: bool = False) -> list[Need]:
     for sent in sent_list:
         url = urlparse(sent.url)
         if url.hostname == "management.azure.com":
-            found = [arm_need(sent, url.path, origins)]
+            found = [arm_need(sent, url.path, origins)] + identity_needs(sent)
             if sent.location:  # its operation's status URL is authorized against this resource
                 origins[re.sub(r"^/subscriptions/[^/]+", SUB, urlparse(sent.location).path)] = found[0].resource
         else:
@@ -314,7 +328,8 @@ def judge(all_needs: list[Need], all_grants: list[Grant]) -> tuple[list[Need], s
             used_patterns.add((grant.source, pattern))
     unused_grants = {g.source for g in all_grants} - used_grants
     custom = {(g.source, a) for g in all_grants for a in g.actions + g.data_actions
-              if g.source[0] in ("modules/drill.bicep", "modules/drill-network-join.bicep")}
+              if g.source[0] in ("modules/drill.bicep", "modules/drill-network-join.bicep",
+                                 "modules/drill-identity-assign.bicep")}
     return missing, unused_grants, custom - used_patterns
 
 
@@ -417,6 +432,22 @@ def test_removing_an_action_from_the_drill_role_breaks_the_contract(recorded, tm
     assert all(n.resource.split("/")[4] in DEPLOYMENT["drill_rgs"] for n in new)
     after, _, _ = judge(recorded, without(tmp_path / "b", f"{PG}/delete"))
     assert {n.request.split()[0] for n in after if n not in before} == {"DELETE"}
+
+
+def test_a_cmk_restore_needs_assign_on_each_identity_granted_by_the_identity_module_only(recorded, tmp_path):
+    """Issue 28 item 4: the restore PUT of a CMK source carries its user-assigned identities; each needs
+    assign on that identity, which only drill-identity-assign.bicep grants (and removing it breaks the contract)."""
+    assigns = [n for n in recorded if n.permission == ASSIGN]
+    assert {n.resource.rsplit("/", 1)[1] for n in assigns} == {"exampleprimaryidentity", "examplegeoredundantidentity"}
+    for need in assigns:
+        assert {g.source for g, _ in granting(need, grants())} == {("modules/drill-identity-assign.bicep",
+                                                                    "identityAssign")}
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy)
+    module = copy / "modules" / "drill-identity-assign.bicep"
+    module.write_text(module.read_text().replace(f"'{ASSIGN}'", "'Microsoft.ManagedIdentity/userAssignedIdentities/read'"))
+    missing, _, _ = judge(without_table_creation(recorded), without_discovery(grants(copy)))
+    assert {n.permission for n in missing} == {ASSIGN}
 
 
 def test_the_drill_cannot_write_production_and_production_is_read_only(recorded):

@@ -38,6 +38,7 @@ from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SU
                                 choose_restore_point, drill_tags, expired_drill_servers, get_server, poll_delete,
                                 poll_restore, restore_window, target_names, validate_server_name)
 from checks.drill import slot
+from checks.drill.source import refuse_public_source
 from checks.drill.targets import Lookup, drill_context, refuse_production_drill_group
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
 from checks.engine.config import Settings, variable_name
@@ -150,6 +151,7 @@ def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.
     restore_point, target_server, rng = asked
     rg = s.restore_drill_resource_group  # where the restored server goes
     try:
+        refuse_public_source(source)  # before any PUT: no firewall rule for a copy of health data
         earliest, latest = restore_window(source, now, LATEST_MARGIN)
         point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
         drill.restore_point, drill.restore_point_mode = iso(point), mode

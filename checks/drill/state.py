@@ -300,6 +300,7 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
     from azure.core.exceptions import AzureError
     from azure.mgmt.postgresqlflexibleservers.models import Server, ServerProperties
     from checks.connect.azure import arm_error
+    from checks.drill.source import cmk_restore_fields
 
     guard_drill_group(resource_group, drill_group, str(source.id or ""))
     validate_server_name(target)
@@ -311,8 +312,10 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
         raise DrillGuardError(msg("refused: server {target} already exists in {group}; a restore never overwrites "
                                   "a server", target=target, group=resource_group),
                               msg("Delete the old drill server or choose another target name."))
-    parameters = Server(location=source.location, tags=tags, properties=ServerProperties(
-        create_mode="PointInTimeRestore", source_server_resource_id=source.id, point_in_time_utc=point))
+    cmk = cmk_restore_fields(source)  # a CMK source: its identity and key (checks/drill/source.py)
+    parameters = Server(location=source.location, tags=tags, identity=cmk.get("identity"), properties=ServerProperties(
+        create_mode="PointInTimeRestore", source_server_resource_id=source.id, point_in_time_utc=point,
+        data_encryption=cmk.get("data_encryption")))
     if confirm is not None:
         confirm()  # right before the PUT: raises (slot.SlotLost) when another start took the slot
     try:
