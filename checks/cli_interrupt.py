@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from checks.engine import stop
-from checks.engine.i18n import current, language, tr as _
+from checks.engine.i18n import current, language, tr as _, tr_n
 from checks.engine.model import Run, was_interrupted
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as a shell reports it
@@ -94,10 +94,13 @@ def run_line(run: Run) -> str:
     counts = {"finished": finished, "total": len(run.results), "run_id": run.run_id}
     status = str(run.journal_status)
     if status == "written" or status.startswith("written"):
-        return _("interrupted: {finished} of {total} checks finished; recorded as run {run_id} (interrupted)",
-                 **counts)
+        return tr_n("interrupted: {finished} of {total} check finished; recorded as run {run_id} (interrupted)",
+                    "interrupted: {finished} of {total} checks finished; recorded as run {run_id} (interrupted)",
+                    "total", **counts)
     if status == "disabled":
-        return _("interrupted: {finished} of {total} checks finished; run {run_id} not recorded (--no-journal)",
-                 **counts)
-    return _("interrupted: {finished} of {total} checks finished; run {run_id} not in the journal ({why})",
-             why=current().message(run.journal_status), **counts)
+        return tr_n("interrupted: {finished} of {total} check finished; run {run_id} not recorded (--no-journal)",
+                    "interrupted: {finished} of {total} checks finished; run {run_id} not recorded (--no-journal)",
+                    "total", **counts)
+    return tr_n("interrupted: {finished} of {total} check finished; run {run_id} not in the journal ({why})",
+                "interrupted: {finished} of {total} checks finished; run {run_id} not in the journal ({why})",
+                "total", why=current().message(run.journal_status), **counts)

@@ -20,7 +20,7 @@ from checks.engine.target import Target
 from checks.journal.store import Journal, JournalUnavailable
 from checks.journal.lease import HeldLease, RunInProgress, RunLease
 from checks.journal.spool import Spool, write_or_reduce
-from checks.engine.i18n import msg
+from checks.engine.i18n import msg, msgn
 from checks.engine import stop
 from checks.engine.model import Run, Status, new_run_id, run_from_dict, was_interrupted
 from checks.engine.redact import redact, redacted_json, register_from_env
@@ -140,9 +140,11 @@ def _take_lease(request: RunRequest, settings: Settings, journal: Journal | None
 
 def interrupted_note(run: Run) -> str:
     finished = sum(not was_interrupted([r]) for r in run.results)
-    return msg("interrupted ({signal}) after {finished} of {total} checks finished: the unfinished ones are recorded "
-               "as errors and the run is no evidence for the checklist", signal=run.interrupted, finished=finished,
-               total=len(run.results))
+    return msgn("interrupted ({signal}) after {finished} of {total} check finished: the unfinished ones are recorded "
+                "as errors and the run is no evidence for the checklist",
+                "interrupted ({signal}) after {finished} of {total} checks finished: the unfinished ones are recorded "
+                "as errors and the run is no evidence for the checklist", "total", signal=run.interrupted,
+                finished=finished, total=len(run.results))
 
 
 def _previous_run_missing(journal: Journal, previous_run_id: str) -> list[str]:

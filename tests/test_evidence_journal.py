@@ -349,6 +349,7 @@ def test_journal_answers_are_classified_as_outage_or_rejection(status, outage):
     from checks.journal.store import JournalRejected
     transport = CannedTransport().add("POST", r"/Tables\?|/Tables$", Canned(409, {"odata.error": {
         "code": "TableAlreadyExists", "message": {"lang": "en-US", "value": "exists"}}}))
+    transport.add("GET", r"/Journal\(\)", Canned(200, {"value": []}))  # the table is there (one read finds it)
     transport.add("POST", r"/Journal(\?|$)", Canned(status, {"odata.error": {
         "code": "Refused", "message": {"lang": "en-US", "value": f"answer {status}"}}}))
     client = TableClient(endpoint="https://medicappjournal.table.core.windows.net", table_name="Journal",

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+import function_app  # at collection, as the host loads it: the deployment's default HTTP_AUTH_MODE (entra)
 from azure_fakes import (Canned, CannedTransport, StaticCredential, arm_error_body, arm_example, arm_fixture,
                          derive, lro_status, sdk_kwargs, sent_json)
 from checks import cli, restore, restore_cli
@@ -289,12 +290,12 @@ def test_sweeper_and_drill_cleanup_never_delete_an_incident_server(env):
 # --- HTTP: plan only --------------------------------------------------------------------------------------------
 def test_http_restore_plan_same_validation_json_and_never_writes(env, env_patch, monkeypatch):
     import azure.functions as func
-    import function_app
 
     monkeypatch.setattr(function_app.app, "functions_bindings", {})  # get_functions() from a clean slate
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     binding = json.loads(functions["restore_plan"].get_function_json())["bindings"][0]
-    assert binding["route"] == "restore/plan" and binding["methods"] == ["POST"] and binding["authLevel"] == "FUNCTION"
+    # behind Entra (App Service Authentication), no function key; the handler checks Verifier.Restore
+    assert binding["route"] == "restore/plan" and binding["methods"] == ["POST"] and binding["authLevel"] == "ANONYMOUS"
     handler = functions["restore_plan"].get_user_function()
     h = Harness(env, Arm(target_get=[not_found]), monkeypatch)
     env_patch(env)
