@@ -13,16 +13,15 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
-from checks import service
 from checks.engine.config import Settings
-from checks.engine.model import CheckResult, CheckSpec, Outcome, Run, Severity, Status
+from checks.engine.model import CheckResult, Outcome, Run, Severity, Status
 from checks.engine.redact import RedactingFilter, redact, redacted_json, register_secrets
 from checks.journal import spoolfs
 from checks.journal.spool import QUARANTINE, Spool, write_or_reduce
 from checks.journal.store import Journal, JournalRejected
 from checks.service import RunRequest, verify
+from test_evidence_journal import only, spec  # noqa: F401 (only is a fixture)
 
 DOWN_STORAGE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0a2V5;"
                 "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
@@ -31,17 +30,6 @@ NEIGHBOURS = ('"', "\\", "'", '\\"', '""', "\n", "\t", ";", "&", " ", "@", "/", 
               "]", "")
 KNOWN = "n0wn-Spool-Secret"  # masked wherever it stands alone; here after a backslash escape (\n0wn...)
 NAME = 'documents/2026/contract sig=1".pdf'  # the name of the issue: sig= next to a quote
-
-
-def spec(cid, fn):
-    return CheckSpec(id=cid, title=cid, severity=Severity.HIGH, remediation="r", risk="r", run=fn)
-
-
-@pytest.fixture
-def only(monkeypatch):
-    def use(*specs):
-        monkeypatch.setattr(service, "select", lambda patterns, read_only_only=False: list(specs))
-    return use
 
 
 def shape(value):
