@@ -335,36 +335,11 @@ class Journal:
         run.notes += [n for n in part.notes() if n not in run.notes]
         return run
 
-    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "",
-                      accepted_only: bool = False) -> CheckResult | None:
-        """The newest journaled result of a check in the given months (newest month first);
-        `accepted_only`: the newest that passed (a failed run's counts are never a baseline)."""
-        accepted = " and Status eq 'pass'" if accepted_only else ""
-        for month in months:
-            rows = self.query("PartitionKey eq @pk and Kind eq 'check' and CheckId eq @cid" + accepted,
-                              {"pk": month, "cid": check_id})
-            for row in rows:  # RowKey order = newest first
-                if row.get("RunId") != exclude_run_id:
-                    try:
-                        return result_from_entity(row)
-                    except EntityError as exc:  # never a baseline: logged, the next one is looked at
-                        log.warning("journal %s: %s", month, entity_unreadable(row, exc).note())
-        return None
-
     def baseline(self, target: Target, tables: Iterable[str], now: datetime) -> dict[str, Any]:
         """{table: Accepted}: each table's newest accepted count of this target and database, however old
         (checks/journal/baseline.py)."""
         from checks.journal.baseline import read_baseline
         return read_baseline(self, target, tables, now)
-
-    def latest_ack(self, check_id: str, months: Iterable[str]) -> dict[str, Any] | None:
-        """The newest acknowledgement (Kind=ack) of a result of this check, as plain data, or None."""
-        for month in months:
-            rows = self.query("PartitionKey eq @pk and Kind eq 'ack' and CheckId eq @cid", {"pk": month, "cid": check_id})
-            acks = read_partition(rows).acks  # an unreadable acknowledgement is never a baseline
-            if acks:
-                return max(acks, key=lambda a: a["at"])
-        return None
 
 
 def ack_summary(row: dict[str, Any]) -> dict[str, Any]:
