@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Protocol
 
 from checks.engine.config import Settings
-from checks.engine.model import CheckResult
 from checks.engine.redact import redact
 from checks.engine.timeutil import utcnow
 
@@ -24,13 +23,6 @@ class JournalReader(Protocol):
     """What a check may read from the journal (checks/journal/store.Journal provides it). A protocol,
     so that the engine does not depend on the journal part. Every read raises
     engine.model.JournalUnavailable when the journal cannot be read."""
-
-    def latest_result(self, check_id: str, months: Iterable[str], exclude_run_id: str = "",
-                      accepted_only: bool = False) -> CheckResult | None:
-        ...
-
-    def latest_ack(self, check_id: str, months: Iterable[str]) -> dict[str, Any] | None:
-        ...
 
     def baseline(self, target: Any, tables: Iterable[str], now: datetime) -> dict[str, Any]:
         """{table: accepted count (checks/journal/baseline.Accepted)} of the target and its database."""
