@@ -1,4 +1,5 @@
-"""`python -m checks journal verify [--month M]` and `journal seal --month M` (the tamper-evident journal).
+"""`python -m checks journal [--month M | --run ID | --since D --until D]`: the runs in the journal;
+`journal verify [--month M]` and `journal seal --month M`: the tamper-evident journal.
 
 verify: recompute each month's hash chain and compare it with the month's seals; every edited,
 deleted, inserted or reordered entity is named by RowKey. Exit 0 intact, 1 broken (or the journal
@@ -8,17 +9,32 @@ seal: write the month's seal now (the monthly timer and a sign-off do it by them
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TextIO
 
+from checks.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, day_arg, month_arg
+from checks.cli_text import print_run, print_run_list, reason_text
 from checks.engine.i18n import N_, current, tr as _, tr_n as _n
 from checks.engine.timeutil import this_month
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_MONTHS = 12
+MAX_JOURNAL_MONTHS = 24  # --since/--until: one query per month, bounded
 KIND_WORDS = {"edited": N_("edited"), "deleted": N_("deleted"), "inserted": N_("inserted"),
               "reordered": N_("reordered"), "unsealed": N_("not sealed"), "seal": N_("seal")}
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    journal = sub.add_parser("journal", help=_("read the journal"))
+    journal.add_argument("--month", type=month_arg, help=_("YYYY-MM (default: this month, UTC)"))
+    journal.add_argument("--run", metavar="ID", help=_("one run's results"))
+    journal.add_argument("--since", type=day_arg, metavar="YYYY-MM-DD", help=_("runs started on or after this day (UTC)"))
+    journal.add_argument("--until", type=day_arg, metavar="YYYY-MM-DD",
+                         help=_("runs started on or before this day (UTC; default today)"))
+    journal.add_argument("--json", action="store_true")
+    add_action(journal)
 
 
 def add_action(journal: Any) -> None:
@@ -27,7 +43,66 @@ def add_action(journal: Any) -> None:
                                 "seal: seal --month now"))
 
 
-def command(args: Any, out: TextIO, env: Any) -> int:
+def command(args, out: TextIO, env) -> int:
+    from checks.service import load_settings, open_journal
+
+    if args.action:  # journal verify | seal
+        return _verify_or_seal(args, out, env)
+    journal = open_journal(load_settings(env))
+    if args.run:
+        try:
+            run = journal.get_run(args.run)
+        except ValueError as exc:
+            raise UsageError(reason_text(exc)) from None
+        if run is None:
+            print(_("error: run {run_id} not found in the journal", run_id=args.run), file=sys.stderr)
+            return EXIT_FAILED
+        if args.json:
+            json.dump(run.to_dict(), out, indent=2, default=str)
+            out.write("\n")
+        else:
+            print_run(run, out, args.colour)
+        return EXIT_OK
+    runs, heading = _journal_runs(journal, args)
+    if args.json:
+        json.dump(runs, out, indent=2, default=str)
+        out.write("\n")
+        return EXIT_OK
+    print_run_list(runs, heading, out, args.colour)
+    return EXIT_OK
+
+
+def _journal_runs(journal, args) -> tuple[list[dict], str]:
+    """Runs of --month (default this month) or of --since/--until, one query per month."""
+    if args.month and (args.since or args.until):
+        raise UsageError(_("--month cannot be combined with --since/--until"))
+    if not (args.since or args.until):
+        month = args.month or this_month()
+        return journal.list_runs(month), _("in {month}", month=month)
+    until = args.until or datetime.now(timezone.utc).date()
+    since = args.since or until.replace(day=1)
+    if since > until:
+        raise UsageError(_("--since {since} is after --until {until}", since=since, until=until))
+    months = _months_between(since, until)
+    if len(months) > MAX_JOURNAL_MONTHS:
+        raise UsageError(_("--since/--until span {count} months; at most {limit}", count=len(months),
+                           limit=MAX_JOURNAL_MONTHS))
+    start = datetime.combine(since, time.min, timezone.utc)
+    end = datetime.combine(until + timedelta(days=1), time.min, timezone.utc)
+    runs = [r for month in reversed(months) for r in journal.list_runs(month)
+            if start <= datetime.fromisoformat(r["started_at"]) < end]
+    return runs, _("from {since} to {until}", since=since, until=until)
+
+
+def _months_between(since: date, until: date) -> list[str]:
+    months, year, month = [], since.year, since.month
+    while (year, month) <= (until.year, until.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _verify_or_seal(args: Any, out: TextIO, env: Any) -> int:
     from checks.journal.seal import SealUnavailable
     from checks.service import load_settings, open_journal
 
