@@ -15,6 +15,7 @@ import pytest
 
 from checks.cli import main
 from checks.engine.config import VARIABLES, ConfigError, Settings, read_settings_file
+from docs_text import page
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -242,10 +243,8 @@ def code_variables() -> set[str]:
 
 
 def readme_table_variables() -> set[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Configuration"):]
-    section = section[:section.index("\n## ", 1)]
-    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    """The names in the first column of docs/configuration.md's tables."""
+    rows = [line.split("|")[1] for line in page("configuration").splitlines() if line.startswith("| `")]
     return {name for row in rows for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", row)}
 
 

@@ -96,7 +96,7 @@ def test_function_app_schedules_come_from_app_settings():
 
 
 def test_readme_documents_every_variable():
-    from pathlib import Path
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    from docs_text import page
+    readme = page("configuration")
     undocumented = [var.name for _, var in VARIABLES if f"| `{var.name}` |" not in readme]
     assert undocumented == []

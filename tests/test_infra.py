@@ -24,6 +24,7 @@ import pytest
 from pycep import BicepParser
 
 from checks.engine.config import VARIABLES
+from docs_text import page, section
 from checks.journal.lease import LOCK_CONTAINER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -603,10 +604,8 @@ def test_existing_private_dns_zones_of_a_hub_are_used_and_linked_to_the_apps_vne
 
 
 def readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 4)
-    return text[start:end if end > 0 else None]
+    """A section of docs/deployment.md ("Deploy", "Networks")."""
+    return section(page("deployment"), title)
 
 
 def test_readme_deploy_and_networks_sections_name_every_parameter():

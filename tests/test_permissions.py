@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pytest
 
 from azure_fakes import SESSION_REQUESTS, Sent
+from docs_text import page
 from test_infra import INFRA, body, resources_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,7 +271,7 @@ def identity_needs(sent: Sent) -> list[Need]:
             for identity in sent.identities]
 
 
-PERSON_FACES = ("checks/restore_cli.py",)  # incident restore --apply: the on-call person's identity (README)
+PERSON_FACES = ("checks/restore_cli.py",)  # incident restore --apply: the on-call person's identity (docs/incident-restore.md)
 
 
 def needs(sent_list: list[Sent], person: bool = False) -> list[Need]:
@@ -515,7 +516,7 @@ def test_request_mapping_follows_azures_tables():
         (f"{ST}/restoreBlobRanges/action", account), (STORAGE_POLL, account)]
 
 
-# --- the incident restore: the on-call person's rights, as the README lists them ------------------------------
+# --- the incident restore: the on-call person's rights, as docs/incident-restore.md lists them ------------------------------
 # listed there because Azure may ask for it, though no request of the suite needs it
 LISTED_NOT_RECORDED = {
     "Microsoft.DBforPostgreSQL/locations/operationResults/read": "Location-header polling (the ARM examples "
@@ -523,17 +524,16 @@ LISTED_NOT_RECORDED = {
 }
 
 
-def incident_rights(readme: str) -> tuple[set[str], str]:
-    """The actions named in the **Permissions** paragraph of the README's "Incident restore", and the
+def incident_rights(text: str) -> tuple[set[str], str]:
+    """The actions named in the **Permissions** paragraph of docs/incident-restore.md, and the
     paragraph (whitespace joined)."""
-    section = readme[readme.index("## Incident restore"):].split("\n## ", 1)[0]
-    paragraph = " ".join(section[section.index("\n**Permissions**"):].split("\n\n", 1)[0].split())
+    paragraph = " ".join(text[text.index("\n**Permissions**"):].split("\n\n", 1)[0].split())
     return set(re.findall(r"`(Microsoft\.[A-Za-z]+/[A-Za-z/]+)`", paragraph)), paragraph
 
 
 def test_incident_restore_rights_in_the_readme_are_exactly_what_it_calls(recorded):
     person = needs(list(SESSION_REQUESTS), person=True)
-    listed, paragraph = incident_rights((ROOT / "README.md").read_text())
+    listed, paragraph = incident_rights(page("incident-restore"))
     called = {n.permission for n in person}
     missing = [n for n in person if n.permission not in listed]
     assert not missing, "the incident restore calls what the README does not list:\n" + explain(missing)

@@ -1,4 +1,4 @@
-"""`make stack` / `make stop` / `make demo`, and the README's commands, on a real local stack.
+"""`make stack` / `make stop` / `make demo`, and the commands of README.md and docs/, on a real local stack.
 
 The stack is started with the same code as `make stack` (devtools/stack.py), on free ports and in
 a temporary folder; the CLI runs as a user runs it: `python -m checks ...` in a folder holding the
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from checks.engine.config import VARIABLES, Settings
+from docs_text import doc_files
 from devtools import demo, stack
 from devtools.localstack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
 
 
 def user_env() -> dict[str, str]:
@@ -89,12 +89,13 @@ def test_demo_shows_the_checks_and_leaves_the_linked_pages(running_stack, tmp_pa
 
 
 def readme_commands() -> list[str]:
-    """Every `python -m checks ...` line of the README's code blocks, without its comment; an
-    optional `[...]` of a synopsis is left out."""
-    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)
+    """Every `python -m checks ...` line of the bash code blocks of README.md and docs/**/*.md, without
+    its comment, each once; an optional `[...]` of a synopsis is left out."""
+    blocks = [block for path in doc_files() for block in re.findall(r"```bash\n(.*?)```", path.read_text(), re.S)]
     blocks = [re.sub(r"\\\n\s*", "", block) for block in blocks]  # a `\` continuation joins its next line
     lines = [line.split(" #")[0].strip() for block in blocks for line in block.splitlines()]
-    return [re.sub(r"\s*\[[^\]]*\]", "", line) for line in lines if line.startswith("python -m checks")]
+    commands = [re.sub(r"\s*\[[^\]]*\]", "", line) for line in lines if line.startswith("python -m checks")]
+    return list(dict.fromkeys(commands))
 
 
 def test_readme_lists_cli_commands():

@@ -1,0 +1,83 @@
+"""The documentation set: a short README that links to every docs/ page, and links that lead somewhere.
+
+(The commands the docs show are run as printed by tests/test_stack.py, their report outputs checked by
+tests/test_report_outputs.py; the settings and the on-call rights by tests/test_config.py,
+tests/test_cli_polish.py and tests/test_permissions.py.)
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from docs_text import DOCS, README, ROOT, doc_files
+
+LINK = re.compile(r"(?<!!)\[[^\]\n]*\]\(([^)\s]+)\)")
+
+
+def prose(text: str) -> str:
+    """The text outside code blocks and inline code: what a Markdown viewer renders as links."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub gives the headings of a page: lower case, punctuation dropped, spaces to hyphens,
+    a repeated one numbered."""
+    seen: dict[str, int] = {}
+    found = set()
+    for title in re.findall(r"^#{1,6} +(.+?) *$", prose_headings(text), re.M):
+        slug = re.sub(r"[^\w\- ]", "", title.replace("`", "").lower()).replace(" ", "-")
+        found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def prose_headings(text: str) -> str:
+    """The text outside code blocks, inline code kept (a heading's `code` is part of its anchor)."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+
+
+def broken_links(path: Path) -> list[str]:
+    broken = []
+    for target in LINK.findall(prose(path.read_text(encoding="utf-8"))):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:: not ours to check offline
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        if not dest.exists():
+            broken.append(f"{target}: no file {dest.relative_to(ROOT) if ROOT in dest.parents else dest}")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no heading with anchor #{anchor} in {dest.name}")
+    return broken
+
+
+def test_every_relative_link_of_readme_and_docs_resolves():
+    broken = {str(path.relative_to(ROOT)): b for path in doc_files() if (b := broken_links(path))}
+    assert broken == {}
+    assert sum(len(LINK.findall(prose(p.read_text(encoding="utf-8")))) for p in doc_files()) >= 20  # links found
+
+
+def test_broken_links_are_found(tmp_path):
+    page = tmp_path / "page.md"
+    (tmp_path / "other.md").write_text("# Other\n\n## Public mode (opt-in: `PUBLIC_MODE=true`)\n")
+    page.write_text("[a](other.md) [b](other.md#public-mode-opt-in-public_modetrue) [c](missing.md)\n"
+                    "[d](other.md#nowhere) [e](#here)\n\n## Here\n\n```\n[f](in-code.md)\n```\n")
+    found = broken_links(page)
+    assert len(found) == 2 and found[0].startswith("missing.md") and found[1].startswith("other.md#nowhere")
+
+
+def test_readme_is_short_and_links_every_docs_page():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 80  # two screens
+    linked = {(README.parent / target.partition("#")[0]).resolve() for target in LINK.findall(prose(text))}
+    pages = sorted(DOCS.rglob("*.md"))
+    assert len(pages) >= 15
+    assert [str(p.relative_to(ROOT)) for p in pages if p.resolve() not in linked] == []
+
+
+def test_readme_shows_the_two_commands_and_the_on_call_path():
+    text = README.read_text(encoding="utf-8")
+    assert "make demo" in text and "make test" in text
+    on_call = text[text.index("## On call"):].split("\n## ", 1)[0]
+    for step in ("restore postgres --point", "--apply --by", "restore status"):
+        assert step in on_call, step
