@@ -81,3 +81,13 @@ def test_readme_shows_the_two_commands_and_the_on_call_path():
     on_call = text[text.index("## On call"):].split("\n## ", 1)[0]
     for step in ("restore postgres --point", "--apply --by", "restore status"):
         assert step in on_call, step
+
+
+def test_check_catalogue_is_generated_from_the_registry():
+    from checks.engine.registry import all_checks
+    from devtools import catalogue
+    text = (DOCS / "checks.md").read_text(encoding="utf-8")
+    assert text == catalogue.render(), "docs/checks.md differs from the registry: run `python -m devtools.catalogue`"
+    for spec in all_checks().values():  # the generator leaves none out
+        entry = text[text.index(f"\n### {spec.id}\n"):].split("\n### ", 2)[1]
+        assert spec.severity.value in entry and " ".join(spec.remediation.split()) in entry, spec.id
