@@ -3,7 +3,7 @@ import logging
 
 import azure.functions as func
 
-from checks import http_api, http_auth
+from checks import http_api, http_auth, http_report
 from checks.engine.logsetup import configure_logging
 
 configure_logging()
@@ -55,27 +55,27 @@ def verify(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="journal", methods=["GET"])
 def journal_month(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.journal_month(req)
+    return http_report.journal_month(req)
 
 
 @app.route(route="journal/{run_id}", methods=["GET"])
 def journal_run(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.journal_run(req)
+    return http_report.journal_run(req)
 
 
 @app.route(route="report", methods=["GET"])
 def report(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.report(req)
+    return http_report.report(req)
 
 
 @app.route(route="pages/{page}", methods=["GET"])
 def pages(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.pages(req)
+    return http_report.pages(req)
 
 
 @app.route(route="report/{month}/signoff", methods=["POST"])
 def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.report_signoff(req)
+    return http_report.report_signoff(req)
 
 
 @app.timer_trigger(schedule="%HEARTBEAT_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)

@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 import pytest
 
-from checks import heartbeat, http_api
+from checks import heartbeat, http_api, http_report
 from checks.cli import main
 from checks.engine.config import ConfigError, Settings
 from test_database_pg import one, scratch_db  # noqa: F401 (fixture)
@@ -195,7 +195,7 @@ def test_drill_restore_point_without_zone_or_with_bad_digits_is_a_400(point, bas
 @pytest.mark.parametrize("month", ["0000-01", "1999-12", "2100-01", "٢٠٢٦-11", "2026-1١"])
 def test_months_outside_2000_2099_or_non_ascii_are_400(month, base_env, env_patch, capsys):
     env_patch(base_env)
-    for handler in (http_api.journal_month, http_api.report):
+    for handler in (http_report.journal_month, http_report.report):
         resp = handler(func.HttpRequest(method="GET", url="/api/x", body=b"", params={"month": month}))
         assert resp.status_code == 400 and "month" in json.loads(resp.get_body())["error"]
     assert main(["report", "--month", month], out=io.StringIO(), env=base_env) == 2
@@ -205,6 +205,6 @@ def test_months_outside_2000_2099_or_non_ascii_are_400(month, base_env, env_patc
 def test_report_months_parameter_takes_ascii_digits_only(base_env, env_patch):
     env_patch(base_env)
     for months in ("1_2", "١٢"):
-        resp = http_api.report(func.HttpRequest(method="GET", url="/api/report", body=b"",
+        resp = http_report.report(func.HttpRequest(method="GET", url="/api/report", body=b"",
                                                 params={"month": "2026-11", "months": months}))
         assert resp.status_code == 400 and "months" in json.loads(resp.get_body())["error"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
-from checks import http_api
+from checks import http_api, http_report
 from checks.cli import main
 from checks.engine.config import Settings
 from checks.engine.i18n import language
@@ -80,7 +80,7 @@ def test_http_journal_listing_has_a_target_label(listed, env_patch, monkeypatch)
     env, runs = listed
     env_patch(env)
     monkeypatch.setenv("HTTP_AUTH_MODE", "function-key")  # the route itself, without a signed-in caller
-    answer = http_api.journal_month(func.HttpRequest(method="GET", url="/api/journal", body=b"", params={}))
+    answer = http_report.journal_month(func.HttpRequest(method="GET", url="/api/journal", body=b"", params={}))
     assert answer.status_code == 200
     labels = {r["run_id"]: r["target_label"] for r in json.loads(answer.get_body())["runs"]}
     assert labels[runs[0].run_id] == "production"
