@@ -91,3 +91,61 @@ def test_check_catalogue_is_generated_from_the_registry():
     for spec in all_checks().values():  # the generator leaves none out
         entry = text[text.index(f"\n### {spec.id}\n"):].split("\n### ", 2)[1]
         assert spec.severity.value in entry and " ".join(spec.remediation.split()) in entry, spec.id
+
+
+def shown(value) -> str:
+    """A default as docs/configuration.md writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def setting_rows(text: str) -> dict[str, list[str]]:
+    """name -> the cells of its row (default, form, meaning) in the settings table."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", cells[0]):
+                rows[name] = cells[1:]
+    return rows
+
+
+def default_disagreements(text: str) -> list[str]:
+    from checks.engine.config import VARIABLES
+    rows, wrong = setting_rows(text), []
+    names = {var.name for _, var in VARIABLES}
+    for _, var in VARIABLES:
+        if var.name not in rows:
+            continue  # tests/test_config.py requires every variable to have a row
+        cells = rows[var.name]
+        if len(cells) != 3 or not all(cells):
+            wrong.append(f"{var.name}: expected | `NAME` | default | form | meaning |, got {cells}")
+            continue
+        literal = re.fullmatch(r"`([^`]*)`", cells[0])
+        unset = var.default in (None, (), {}, "")
+        if literal and literal.group(1) not in names and literal.group(1) != shown(var.default):
+            wrong.append(f"{var.name}: documented default {cells[0]}, the code's is {shown(var.default)!r}")
+        elif cells[0] == "–" and not unset:
+            wrong.append(f"{var.name}: documented without default, the code's is {shown(var.default)!r}")
+        elif literal and unset and literal.group(1) not in names:
+            wrong.append(f"{var.name}: documented default {cells[0]}, the code has none")
+    return wrong
+
+
+def test_configuration_page_gives_the_codes_default_and_a_form_for_every_setting():
+    assert default_disagreements((DOCS / "configuration.md").read_text(encoding="utf-8")) == []
+
+
+def test_a_documented_default_that_differs_from_the_code_is_found():
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    changed = text.replace("| `BLOB_LIST_CAP` | `5000` |", "| `BLOB_LIST_CAP` | `500` |")
+    changed = changed.replace("| `LTR_MAX_AGE_DAYS` | `35` |", "| `LTR_MAX_AGE_DAYS` | – |")
+    assert changed != text
+    assert [w.split(":")[0] for w in default_disagreements(changed)] == ["LTR_MAX_AGE_DAYS", "BLOB_LIST_CAP"]
