@@ -28,7 +28,7 @@ running host.json's batch of messages at once, so W = 16 is 4 processes of 4 con
 (devtools/queue_host.py serve).
 
 Clearly a simulation of Azure's latency; the Functions host's own polling and scale-out delays are
-not in it (see README "Several targets" for the platform's limits). N and W: BENCH_FLEET_N,
+not in it (see docs/fleet.md for the platform's limits). N and W: BENCH_FLEET_N,
 BENCH_FLEET_WORKERS (default 200 and 1,4,16).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Who may call which HTTP route (README "Security").
+"""Who may call which HTTP route (docs/security.md).
 
 HTTP_AUTH_MODE=entra (default): App Service Authentication (authsettingsV2, infra/modules/functionapp.bicep)
 authenticates every request with Microsoft Entra ID and answers 401 itself to anonymous callers; the app

@@ -8,7 +8,7 @@ of their index and of this month's checklist; every link of the site leads to a 
 
     python devtools/demo.py           # throwaway services on free ports, stopped at the end
     python devtools/demo.py --keep    # = make demo KEEP=1: the `make stack` services, left running
-    python devtools/demo.py --fleet 2 # = make demo FLEET=2: two local targets (README "Several targets")
+    python devtools/demo.py --fleet 2 # = make demo FLEET=2: two local targets (docs/fleet.md)
     python devtools/demo.py --output DIR  # the pages under DIR/site instead of demo-output/site
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from devtools.localstack import Azurite, PostgresCluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "demo-output"
-# what a real subscription adds (README "Against a real subscription"): passed through when set
+# what a real subscription adds (docs/getting-started.md, "Against a real subscription"): passed through when set
 AZURE_TARGET = ("AZURE_SUBSCRIPTION_ID", "PG_RESOURCE_GROUP", "PG_SERVER_NAME", "STORAGE_RESOURCE_GROUP",
                 "STORAGE_ACCOUNT_NAME")
 
@@ -78,7 +78,7 @@ def show(settings: Path | None, fleet: int = 1) -> int:
         return report.returncode
     checklist = site / (f"fleet-{month}.html" if fleet > 1 else f"month-{month}.html")
     print(f"\nReport pages written to {site / 'index.html'}\nThis month's checklist: {checklist}\n"
-          "(boxes that need Azure evidence stay unticked locally: see README, 'Against a real subscription')")
+          "(boxes that need Azure evidence stay unticked locally: see docs/getting-started.md, 'Against a real subscription')")
     return run.returncode
 
 

@@ -312,7 +312,7 @@ def test_acknowledging_a_passed_or_unknown_result_is_refused(base_env, only, cap
     settings = Settings.from_env(base_env)
     run = verify(RunRequest(trigger="cli"), settings, Journal.from_settings(settings))
     args = ["ack", "--check", "database.essential_counts", "--by", "X", "--reason", "y"]
-    # understood but nothing in the journal to act on: 1 (README: as `journal --run` of an unknown run)
+    # understood but nothing in the journal to act on: 1 (docs/running.md: as `journal --run` of an unknown run)
     assert main(args[:1] + ["--run", run.run_id] + args[1:], env=base_env) == 1
     assert "nothing to acknowledge" in capsys.readouterr().err
     assert main(args[:1] + ["--run", "20261101T000000Z-000000"] + args[1:], env=base_env) == 1

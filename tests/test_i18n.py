@@ -188,7 +188,7 @@ def test_http_errors_and_pages_speak_the_callers_language(env_patch, base_env):
 # --- check families speak through messages ------------------------------------------------------
 
 # Families whose rules write every summary and remediation as msg(...); the others still write
-# English f-strings (README "Languages" says so) and join this list as they move.
+# English f-strings (docs/languages.md says so) and join this list as they move.
 CONVERTED_FAMILIES = ["checks/families/postgres.py", "checks/families/storage_protection.py",
                       "checks/families/postgres_protection.py",
                       "checks/families/storage_lifecycle.py",
