@@ -62,6 +62,10 @@ def print_run(run: Run, out: TextIO, colour: bool = False) -> None:
         listing = r.details.get("listing")
         for line in listing if isinstance(listing, list) else []:
             out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
+        if isinstance(listing, list) and isinstance(r.details.get("not_listed"), int):
+            more = _n("... and {count} older backup not shown", "... and {count} older backups not shown", "count",
+                      count=r.details["not_listed"])
+            out.write(f"{'':<6} {'':<{width}} {'':>10}    {more}\n")
     counts = ", ".join(counted_status(k, v) for k, v in run.counts().items() if v) or _("no checks")
     overall = paint(current().word(run.status.value).upper(), run.status.value, colour)
     out.write("\n" + _("Overall: {overall} — {counts}; journal: {journal}", overall=overall, counts=counts,

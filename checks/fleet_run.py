@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 from checks.engine.config import Settings
 from checks.engine.context import FailOnce, RunContext
 from checks.engine.fleet import FleetTarget, targets_of
+from checks.engine.i18n import msg
 from checks.engine.model import Run, Status
 from checks.engine.redact import log_crash, redact
 from checks.engine.registry import select
@@ -44,7 +45,7 @@ def resolve_fleet(settings: Settings, ctx: RunContext | None = None) -> Fleet:
     A `ctx` given is the caller's (its credential shared with the runs); one made here is closed here.
     """
     if settings.targets:
-        notes = [f"TARGETS is set: it is used and DISCOVER_TAG={settings.discover_tag} is ignored"] \
+        notes = [msg("TARGETS is set: it is used and DISCOVER_TAG={tag} is ignored", tag=settings.discover_tag)] \
             if settings.discover_tag else []
         return Fleet(tuple(settings.targets), "TARGETS", notes)
     if settings.discover_tag:
@@ -97,7 +98,8 @@ def run_fleet(request: RunRequest, settings: Settings, targets: Sequence[FleetTa
     `on_done` is called (serialised) as each target finishes, for progress lines.
     """
     if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ValueError(f"concurrency: expected 1 to {MAX_CONCURRENCY}, got {concurrency}")
+        raise ValueError(msg("concurrency: expected 1 to {limit}, got {value}", limit=MAX_CONCURRENCY,
+                             value=concurrency))
     select(request.checks, read_only_only=request.dry_run)  # UnknownCheck once, before any target starts
     if credential is None:
         from azure.identity import DefaultAzureCredential  # lazy: cold start

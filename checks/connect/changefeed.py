@@ -121,7 +121,8 @@ class ChangeFeed:
             try:
                 raw = self.client.get_blob_client(SEGMENTS_META).download_blob().readall()
             except ResourceNotFoundError as exc:
-                raise ChangeFeedNotStarted(f"{CONTAINER}/{SEGMENTS_META} not found") from exc
+                from checks.engine.i18n import msg
+                raise ChangeFeedNotStarted(msg("{path} not found", path=f"{CONTAINER}/{SEGMENTS_META}")) from exc
             value = json.loads(raw).get("lastConsumable")
             self._consumable = (parse_time(value) if value else None,)
         return self._consumable[0]

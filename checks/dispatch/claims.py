@@ -77,7 +77,9 @@ class Claims:
                 attempt += 1  # taken by a request at the same moment: the next one
             if attempt > MAX_ATTEMPT:
                 from checks.dispatch.queue import DispatchError
-                raise DispatchError(f"target {name}: no attempt number left for {month} (at most {MAX_ATTEMPT})")
+                from checks.engine.i18n import msg
+                raise DispatchError(msg("target {target}: no attempt number left for {month} (at most {limit})",
+                                        target=name, month=month, limit=MAX_ATTEMPT))
             messages.append(FleetMessage(month, name, attempt, trigger))
         return messages
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from checks.dispatch.message import FleetMessage
+from checks.engine.i18n import msg
 from checks.engine.redact import redact
 
 POISON_SUFFIX = "-poison"  # the Functions host's poison queue: <queue>-poison
@@ -42,8 +43,8 @@ def queue_client(settings: Any, queue_name: str | None = None, credential: Any =
     connection = settings.fleet_queue_connection_string or settings.journal_connection_string
     if connection:
         return QueueClient.from_connection_string(connection, name, **policies)
-    raise DispatchError("fleet queue not configured: set FleetQueue__queueServiceUri (managed identity) "
-                        "or FleetQueue / AzureWebJobsStorage (connection string)")
+    raise DispatchError(msg("fleet queue not configured: set FleetQueue__queueServiceUri (managed identity) "
+                            "or FleetQueue / AzureWebJobsStorage (connection string)"))
 
 
 def enqueue(settings: Any, messages: Iterable[FleetMessage], client: Any = None,
@@ -58,14 +59,19 @@ def enqueue(settings: Any, messages: Iterable[FleetMessage], client: Any = None,
         try:
             answer = client.send_message(message.to_json(), visibility_timeout=visible_in)
         except ResourceNotFoundError:
-            raise DispatchError(f"fleet queue {client.queue_name!r} does not exist: deploy infra/ (storage.bicep "
-                                "creates it) or, locally, `python -m devtools.stack start`", sent) from None
+            raise DispatchError(msg("fleet queue {queue} does not exist: deploy infra/ (storage.bicep creates it) "
+                                    "or, locally, `python -m devtools.stack start`", queue=repr(client.queue_name)),
+                                sent) from None
         except (ClientAuthenticationError, HttpResponseError) as exc:
             status = getattr(exc, "status_code", None)
-            hint = "; grant Storage Queue Data Message Sender on the queue" if status == 403 else ""
-            raise DispatchError(f"fleet queue {client.queue_name!r}: {_first_line(exc)}{hint}", sent) from None
+            queue, reason = repr(client.queue_name), _first_line(exc)
+            text = (msg("fleet queue {queue}: {reason}; grant Storage Queue Data Message Sender on the queue",
+                        queue=queue, reason=reason) if status == 403 else
+                    msg("fleet queue {queue}: {reason}", queue=queue, reason=reason))
+            raise DispatchError(text, sent) from None
         except AzureError as exc:
-            raise DispatchError(f"fleet queue {client.queue_name!r} unreachable: {_first_line(exc)}", sent) from None
+            raise DispatchError(msg("fleet queue {queue} unreachable: {reason}", queue=repr(client.queue_name),
+                                    reason=_first_line(exc)), sent) from None
         sent.append({"target": message.target, "attempt": message.attempt, "month": message.month,
                      "message_id": answer.id})
     return sent

@@ -101,7 +101,7 @@ def _read(ctx: RunContext, host: str | None, probe: str, t: datetime, newest: bo
             latest = conn.execute(sql.SQL("select max({}) from {}").format(col, tbl)).fetchone()[0] if newest else None
             count = conn.execute(upto, (t,)).fetchone()[0]
     except psycopg.Error as exc:
-        raise query_error(exc, f"RPO_PROBE {probe}") from None
+        raise query_error(exc, msg("RPO_PROBE {probe}", probe=probe)) from None
     finally:
         host_ctx.close()
     return to_utc(latest), int(count)

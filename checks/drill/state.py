@@ -289,7 +289,8 @@ def get_server(client: Any, resource_group: str, name: str) -> Any | None:
     except ResourceNotFoundError:
         return None
     except AzureError as exc:
-        raise arm_error(exc, f"server {name}", f"resource group {resource_group}") from None
+        raise arm_error(exc, msg("server {server}", server=name),
+                        msg("resource group {group}", group=resource_group)) from None
 
 
 def begin_restore(client: Any, resource_group: str, target: str, source: Any, point: datetime,
@@ -322,7 +323,8 @@ def begin_restore(client: Any, resource_group: str, target: str, source: Any, po
         poller = client.servers.begin_create_or_update(resource_group, target, parameters,
                                                        polling=_one_step_polling())
     except AzureError as exc:
-        raise arm_error(exc, f"server {target}", f"resource group {resource_group}", role=DRILL_ROLE) from None
+        raise arm_error(exc, msg("server {server}", server=target), msg("resource group {group}", group=resource_group),
+                        role=DRILL_ROLE) from None
     return _step(poller)
 
 
@@ -334,7 +336,8 @@ def poll_restore(client: Any, resource_group: str, target: str, token: str) -> L
                                                        polling=_one_step_polling())
         return _step(poller)
     except (AzureError, ValueError) as exc:  # ValueError: the SDK cannot read the saved continuation token
-        raise arm_error(exc, f"restore of {target}", f"resource group {resource_group}") from None
+        raise arm_error(exc, msg("restore of {server}", server=target),
+                        msg("resource group {group}", group=resource_group)) from None
 
 
 def begin_guarded_delete(client: Any, resource_group: str, name: str, source_name: str,
@@ -364,7 +367,8 @@ def begin_guarded_delete(client: Any, resource_group: str, name: str, source_nam
     try:
         poller = client.servers.begin_delete(resource_group, name, polling=_one_step_polling())
     except AzureError as exc:
-        raise arm_error(exc, f"server {name}", f"resource group {resource_group}", role=DRILL_ROLE) from None
+        raise arm_error(exc, msg("server {server}", server=name), msg("resource group {group}", group=resource_group),
+                        role=DRILL_ROLE) from None
     return _step(poller)
 
 
@@ -375,7 +379,8 @@ def poll_delete(client: Any, resource_group: str, name: str, token: str) -> LroS
         return _step(client.servers.begin_delete(resource_group, name, continuation_token=token,
                                                  polling=_one_step_polling()))
     except (AzureError, ValueError) as exc:  # ValueError: the SDK cannot read the saved continuation token
-        raise arm_error(exc, f"deletion of {name}", f"resource group {resource_group}") from None
+        raise arm_error(exc, msg("deletion of {server}", server=name),
+                        msg("resource group {group}", group=resource_group)) from None
 
 
 def expired_drill_servers(client: Any, resource_group: str, source_name: str | Collection[str],
@@ -388,7 +393,8 @@ def expired_drill_servers(client: Any, resource_group: str, source_name: str | C
     try:
         servers = list(client.servers.list_by_resource_group(resource_group))
     except AzureError as exc:
-        raise arm_error(exc, f"servers of {resource_group}", f"resource group {resource_group}") from None
+        raise arm_error(exc, msg("servers of {group}", group=resource_group),
+                        msg("resource group {group}", group=resource_group)) from None
     out = []
     for server in servers:
         tags = server.tags or {}

@@ -23,7 +23,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-NAME_FORM = "1-40 lowercase letters, digits or hyphens, starting with a letter or digit"
+from checks.engine.i18n import N_, join_messages, msg
+
+NAME_FORM = N_("1-40 lowercase letters, digits or hyphens, starting with a letter or digit")
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 _KEYS = {  # TARGETS key -> Settings attribute
     ("postgres", "subscription"): "azure_subscription_id",
@@ -40,13 +42,16 @@ DENIED_OVERRIDES = frozenset({
     "journal_account_url", "journal_connection_string", "journal_table", "journal_resource_group",
     "verifier_spool_dir", "log_level",
     "language", "database_url", "pg_auth", "blob_connection_string", "targets", "target_name",
-    "verify_schedule", "restore_drill_schedule", "heartbeat_schedule", "restore_drill_resource_group",
+    "verify_schedule", "restore_drill_schedule", "heartbeat_schedule", "restore_drill_max_concurrent",
     "restore_drill_prefix", "fleet_queue", "fleet_queue_service_uri", "fleet_queue_connection_string",
     "discover_tag", "discover_subscriptions"})
 
 # a fleet message the queue gave up on: the poison handler journals a run holding only this error result
 # (checks/dispatch/handler.py); the report counts it as a failed delivery, never as evidence
 DELIVERY_CHECK = "fleet.delivery"
+
+
+_TOP_KEYS = "name, postgres, storage, settings"  # a target's keys, as written in TARGETS
 
 
 class TargetsError(ValueError):
@@ -122,16 +127,19 @@ def parse_targets(raw: str) -> tuple[FleetTarget, ...]:
     try:
         document = json.loads(raw)
     except ValueError as exc:
-        raise TargetsError(f"expected a JSON list of targets, e.g. [{{\"name\": \"prod\", ...}}]; not JSON ({exc})") from None
+        raise TargetsError(msg("expected a JSON list of targets, e.g. {example}; not JSON ({reason})",
+                               example='[{"name": "prod", ...}]', reason=str(exc))) from None
     except RecursionError:  # json's own limit: an absurdly nested document must not escape as a traceback
-        raise TargetsError("expected a JSON list of targets; got a document nested too deeply") from None
+        raise TargetsError(msg("expected a JSON list of targets; got a document nested too deeply")) from None
     if not isinstance(document, list) or not document:
-        raise TargetsError('expected a non-empty JSON list of targets, e.g. [{"name": "prod", "postgres": {...}}]')
+        raise TargetsError(msg("expected a non-empty JSON list of targets, e.g. {example}",
+                               example='[{"name": "prod", "postgres": {...}}]'))
     targets, seen = [], set()
     for index, entry in enumerate(document, 1):
         target = _parse_one(index, entry)
         if target.name in seen:
-            raise TargetsError(f"target {index}: the name {target.name!r} is used twice; names must be unique")
+            raise TargetsError(msg("target {index}: the name {name} is used twice; names must be unique",
+                                   index=index, name=repr(target.name)))
         seen.add(target.name)
         targets.append(target)
     return tuple(targets)
@@ -139,14 +147,16 @@ def parse_targets(raw: str) -> tuple[FleetTarget, ...]:
 
 def _parse_one(index: int, entry: Any) -> FleetTarget:
     if not isinstance(entry, dict):
-        raise TargetsError(f"target {index}: expected an object with name, postgres, storage, settings")
+        raise TargetsError(msg("target {index}: expected an object with {keys}", index=index, keys=_TOP_KEYS))
     name = entry.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise TargetsError(f"target {index}: name: expected {NAME_FORM}, got {name!r}")
-    where = f"target {index} ({name})"
+        raise TargetsError(msg("target {index}: name: expected {form}, got {value}", index=index,
+                               form=msg(NAME_FORM), value=repr(name)))
+    where = msg("target {index} ({name})", index=index, name=name)
     unknown = sorted(set(entry) - {"name", "postgres", "storage", "settings"})
     if unknown:
-        raise TargetsError(f"{where}: unknown key {unknown[0]!r}; expected name, postgres, storage, settings")
+        raise TargetsError(msg("{where}: unknown key {key}; expected {keys}", where=where, key=repr(unknown[0]),
+                               keys=_TOP_KEYS))
     raw_changes: dict[str, Any] = {}
     connection: dict[str, str] = {}
     for part in ("postgres", "storage"):
@@ -161,20 +171,24 @@ def _read_part(where: str, part: str, value: Any, raw_changes: dict[str, Any], c
         return
     allowed = sorted(k for p, k in (*_KEYS, *_CONNECTION_KEYS) if p == part)
     if not isinstance(value, dict):
-        raise TargetsError(f"{where}: {part}: expected an object with {', '.join(allowed)}")
+        raise TargetsError(msg("{where}: {part}: expected an object with {keys}", where=where, part=part,
+                               keys=", ".join(allowed)))
     for key, item in value.items():
         if (part, key) in _CONNECTION_KEYS:
             if not isinstance(item, str) or not re.fullmatch(r"[A-Za-z0-9_.:\-\[\]/]{1,253}", item):
-                raise TargetsError(f"{where}: {part}.{key}: expected a {key} name, got {item!r}")
+                raise TargetsError(msg("{where}: {field}: expected a {key} name, got {value}", where=where,
+                                       field=f"{part}.{key}", key=key, value=repr(item)))
             connection[key] = item
         elif (part, key) in _KEYS:
             if key == "containers" and isinstance(item, list):
                 item = ",".join(str(c) for c in item)
             if not isinstance(item, str):
-                raise TargetsError(f"{where}: {part}.{key}: expected a string, got {type(item).__name__}")
+                raise TargetsError(msg("{where}: {field}: expected a string, got {kind}", where=where,
+                                       field=f"{part}.{key}", kind=type(item).__name__))
             raw_changes[_KEYS[(part, key)]] = item
         else:
-            raise TargetsError(f"{where}: {part}: unknown key {key!r}; expected {', '.join(allowed)}")
+            raise TargetsError(msg("{where}: {part}: unknown key {key}; expected {keys}", where=where, part=part,
+                                   key=repr(key), keys=", ".join(allowed)))
 
 
 def _read_settings(where: str, value: Any, raw_changes: dict[str, Any]) -> None:
@@ -182,24 +196,29 @@ def _read_settings(where: str, value: Any, raw_changes: dict[str, Any]) -> None:
     if value is None:
         return
     if not isinstance(value, dict):
-        raise TargetsError(f'{where}: settings: expected an object of variables, e.g. {{"BACKUP_MAX_AGE_HOURS": "30"}}')
+        raise TargetsError(msg("{where}: settings: expected an object of variables, e.g. {example}", where=where,
+                               example='{"BACKUP_MAX_AGE_HOURS": "30"}'))
     for name, item in value.items():
         attr = attribute_of(name)
         if attr is None:
-            raise TargetsError(f"{where}: settings: {name!r} is not a setting of the verifier")
+            raise TargetsError(msg("{where}: settings: {name} is not a setting of the verifier", where=where,
+                                   name=repr(name)))
         if attr in DENIED_OVERRIDES:
-            raise TargetsError(f"{where}: settings: {name} is deployment-wide and cannot change per target")
+            raise TargetsError(msg("{where}: settings: {name} is deployment-wide and cannot change per target",
+                                   where=where, name=name))
         raw_changes[attr] = item if isinstance(item, str) else json.dumps(item)
 
 
 def _parsed(where: str, raw_changes: Mapping[str, Any]) -> dict[str, Any]:
     from checks.engine.config import parse_value, variable_name  # lazy: see _read_settings
+    from checks.engine.valueparse import reason_of
     parsed = {}
     for attr, raw in raw_changes.items():
         try:
             parsed[attr] = parse_value(attr, raw.lower() if raw in ("True", "False") else raw)
         except ValueError as exc:
-            raise TargetsError(f"{where}: {variable_name(attr)}: {exc}") from None
+            raise TargetsError(msg("{where}: {name}: {reason}", where=where, name=variable_name(attr),
+                                   reason=reason_of(exc))) from None
     return parsed
 
 
@@ -213,9 +232,9 @@ def target_problems(values: Mapping[str, Any], deployment: Mapping[str, str],
     for target in values.get("targets", ()):
         problems: dict[str, str] = {}
         cross_checks({k: v for k, v in values.items() if k != "targets"} | dict(target.changes), problems)
-        found += [f"target {target.name}: {name}: {why}" for name, why in sorted(problems.items())
-                  if deployment.get(name) != why]
-    return {"TARGETS": "; ".join(found)} if found else {}
+        found += [msg("target {target}: {name}: {reason}", target=target.name, name=name, reason=why)
+                  for name, why in sorted(problems.items()) if deployment.get(name) != why]
+    return {"TARGETS": join_messages(found)} if found else {}
 
 
 def targets_of(settings: Any) -> tuple[FleetTarget, ...]:

@@ -210,7 +210,8 @@ def _by_strategy(ctx: RunContext, by_feed: Callable[..., Outcome], by_listing: C
         try:
             return _labelled(by_feed(ctx, service, account, containers, strategy), strategy)
         except ChangeFeedNotStarted as exc:
-            strategy = Strategy("listing", f"change feed on but not readable yet ({exc})")
+            strategy = Strategy("listing", msg("change feed on but not readable yet ({reason})",
+                                               reason=exc.args[0] if exc.args else str(exc)))
     return _labelled(by_listing(ctx, service, account, containers), strategy)
 
 

@@ -168,13 +168,20 @@ def _newest_first(backups: tuple[BackupItem, ...]) -> list[BackupItem]:
 
 
 def backup_listing(backups: tuple[BackupItem, ...], cap: int = LISTING_CAP) -> list[str]:
-    """One short line per backup, newest first, at most `cap` lines (+ one saying how many more)."""
-    ordered = _newest_first(backups)
-    lines = [f"{iso_seconds(b.completed_at) or 'in progress':<25}  {b.backup_type or '?':<18}  {b.name}"
-             + (f"  ({b.source})" if b.source else "") for b in ordered[:cap]]
-    if len(ordered) > cap:
-        lines.append(f"... and {len(ordered) - cap} older backups not shown")
-    return lines
+    """One short line of data per backup, newest first, at most `cap` lines: completion time (`-` while
+    in progress), type, name, source. Words about it are details of their own (`listed_backups`), so the
+    journal keeps no English sentence inside a list (pages and the CLI say them in the reader's language)."""
+    rows = _newest_first(backups)[:cap]
+    return [f"{iso_seconds(b.completed_at) or '-':<25}  {b.backup_type or '?':<18}  {b.name}"
+            + (f"  ({b.source})" if b.source else "") for b in rows]
+
+
+def listed_backups(backups: tuple[BackupItem, ...], cap: int = LISTING_CAP) -> dict[str, Any]:
+    """The listing detail and, when there are some, how many backups are in progress and how many
+    older ones the listing leaves out (numbers: each face words them)."""
+    running = sum(1 for b in backups if b.completed_at is None)
+    return {"listing": backup_listing(backups, cap), **({"in_progress": running} if running else {}),
+            **({"not_listed": len(backups) - cap} if len(backups) > cap else {})}
 
 
 def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
@@ -197,12 +204,12 @@ def evaluate_backup_recent(facts: BackupFacts, settings: Settings) -> Outcome:
             msg("no completed backup listed for server {server}", server=facts.server),
             msg("Check the server's Backup and restore blade: automatic backups should appear daily. "
                 "If none do, open an Azure support request and take an on-demand backup meanwhile."),
-            **details, last_backup_at=None, listing=backup_listing(facts.backups))
+            **details, last_backup_at=None, **listed_backups(facts.backups))
     newest = completed[0]
     age = now - newest.completed_at
     details.update(last_backup_name=newest.name, last_backup_type=newest.backup_type,
                    last_backup_source=newest.source, last_backup_at=iso_seconds(newest.completed_at),
-                   age_hours=_hours(age), listing=backup_listing(facts.backups))
+                   age_hours=_hours(age), **listed_backups(facts.backups))
     described = msg("{name} ({type}) completed {at}", name=newest.name, type=newest.backup_type or msg("unknown type"),
                     at=iso_seconds(newest.completed_at))
     if age < -FUTURE_SKEW_TOLERANCE:

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from checks.engine.i18n import msgn
 from checks.engine.model import JournalUnavailable, Run
 from checks.journal.bounds import batches
 from checks.journal.chain import HEAD_ROW, link
@@ -67,8 +68,9 @@ def append_link(journal: Any, anchor: dict[str, Any], members: list[dict[str, An
             if journal.get_entity(anchor["PartitionKey"], anchor["RowKey"]) is not None:
                 return False
             upsert = True  # members left by an interrupted write of this run: complete them
-    raise JournalUnavailable(f"journal write failed: the chain head of {anchor['PartitionKey']} kept moving "
-                             f"({CHAIN_ATTEMPTS} attempts)")
+    raise JournalUnavailable(msgn("journal write failed: the chain head of {partition} kept moving ({attempts} attempt)",
+                                  "journal write failed: the chain head of {partition} kept moving ({attempts} attempts)",
+                                  "attempts", partition=anchor["PartitionKey"], attempts=CHAIN_ATTEMPTS))
 
 
 def split_for_link(members: list[dict[str, Any]], anchor: dict[str, Any]) -> tuple[list[list[dict[str, Any]]],

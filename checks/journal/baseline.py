@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from checks.engine.i18n import msg, msgn
 from checks.engine.model import JournalUnavailable, Run, Status
 from checks.engine.redact import redact
 from checks.engine.target import Target, database_of_details
@@ -146,7 +147,7 @@ def first_month(journal: Any) -> str | None:
     except ResourceNotFoundError:
         return None
     except AzureError as exc:
-        raise JournalUnavailable(f"journal read failed: {_short(exc)}") from None
+        raise JournalUnavailable(msg("journal read failed: {reason}", reason=_short(exc))) from None
     return None
 
 
@@ -261,7 +262,9 @@ def write(journal: Any, key: str, target: Target, accepted: list[Accepted], seed
                 raise _failed(exc) from None
         except AzureError as exc:
             raise _failed(exc) from None
-    raise JournalUnavailable(f"journal baseline write failed: {key} kept changing ({WRITE_ATTEMPTS} attempts)")
+    raise JournalUnavailable(msgn("journal baseline write failed: {key} kept changing ({attempts} attempt)",
+                                  "journal baseline write failed: {key} kept changing ({attempts} attempts)",
+                                  "attempts", key=key, attempts=WRITE_ATTEMPTS))
 
 
 def _failed(exc: Any) -> JournalUnavailable:
@@ -269,7 +272,7 @@ def _failed(exc: Any) -> JournalUnavailable:
     from checks.journal.store import JournalRejected
     status = getattr(exc, "status_code", None) or 0
     kind = JournalRejected if 400 <= status < 500 and status not in (401, 403, 408, 429) else JournalUnavailable
-    return kind(f"journal baseline write failed: {_short(exc)}")
+    return kind(msg("journal baseline write failed: {reason}", reason=_short(exc)))
 
 
 def _short(exc: Any) -> str:
@@ -287,7 +290,7 @@ def _current(journal: Any, key: str) -> dict[str, tuple[dict[str, Any], str]]:
     except ResourceNotFoundError:
         return {}
     except AzureError as exc:
-        raise JournalUnavailable(f"journal read failed: {_short(exc)}") from None
+        raise JournalUnavailable(msg("journal read failed: {reason}", reason=_short(exc))) from None
 
 
 def _operations(key: str, target: Target, newest: Mapping[str, Accepted], seed: bool,

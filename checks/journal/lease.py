@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.engine.config import Settings
+from checks.engine.i18n import msg
 from checks.engine.redact import redact
 
 log = logging.getLogger("checks.journal.lease")
@@ -51,7 +52,8 @@ def blob_service_for_journal(settings: Settings, credential: Any = None, **kwarg
         return BlobServiceClient(url, credential=credential, **kwargs)
     if settings.journal_connection_string:
         return BlobServiceClient.from_connection_string(settings.journal_connection_string, **kwargs)
-    raise ValueError("journal not configured: set JOURNAL_ACCOUNT_URL or AzureWebJobsStorage")
+    raise ValueError(msg("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
+                         "or AzureWebJobsStorage (connection string)"))
 
 
 @dataclass

@@ -70,7 +70,7 @@ def container_client(settings: Any, service: Any = None) -> Any:
     try:
         service = service or blob_service_for_journal(settings)
     except ValueError as exc:
-        raise SealUnavailable(str(exc)) from None
+        raise SealUnavailable(exc.args[0] if exc.args else str(exc)) from None  # a Message keeps its id
     return service.get_container_client(settings.journal_seal_container)
 
 
@@ -85,7 +85,8 @@ def read_seals(container: Any, month: str) -> list[Seal]:
     except ResourceNotFoundError:
         return []
     except AzureError as exc:
-        raise SealUnavailable(f"seal container {getattr(container, 'container_name', '')}: {redact(_first(exc))}") from None
+        raise SealUnavailable(msg("seal container {container}: {reason}",
+                                  container=getattr(container, "container_name", ""), reason=redact(_first(exc)))) from None
     return sorted(out, key=lambda s: (s.length, s.name))
 
 
@@ -118,10 +119,11 @@ def seal_month(journal: Any, container: Any, month: str, reason: str, now: datet
             return name  # sealed at this length already: verify compares that seal with the table
         except ResourceNotFoundError:
             if attempt == 2:
-                raise SealUnavailable(f"seal container {container.container_name} not found") from None
+                raise SealUnavailable(msg("seal container {container} not found",
+                                          container=container.container_name)) from None
             _create_container(container)  # a local journal (Azurite); in Azure the container comes from infra
         except AzureError as exc:
-            raise SealUnavailable(f"seal {name}: {redact(_first(exc))}") from None
+            raise SealUnavailable(msg("seal {name}: {reason}", name=name, reason=redact(_first(exc)))) from None
     return name
 
 
@@ -226,7 +228,7 @@ def sealed_months(container: Any) -> list[str]:
     except ResourceNotFoundError:
         return []
     except AzureError as exc:
-        raise SealUnavailable(f"seal container: {redact(_first(exc))}") from None
+        raise SealUnavailable(msg("seal container: {reason}", reason=redact(_first(exc)))) from None
     return sorted({n.split("/")[1] for n in names if n.count("/") == 2})
 
 

@@ -42,7 +42,7 @@ def load_readable(entity: dict[str, Any]) -> Incident:
     try:
         return read_incident(entity)
     except EntityError as exc:
-        raise JournalUnavailable(f"journal read failed: {unreadable(entity, exc).note()}") from None
+        raise JournalUnavailable(msg("journal read failed: {reason}", reason=unreadable(entity, exc).note())) from None
 
 
 def read_incidents(entities: Iterable[dict[str, Any]]) -> list[Incident]:

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from checks.engine.i18n import msg
 from checks.engine.model import JournalUnavailable
 from checks.engine.timeutil import parse_iso
 from checks.restore.record import DONE, FAILED, PARTITION, READY, Incident, is_incident_id
@@ -31,7 +32,7 @@ def folder_of(settings: Any) -> Path:
 
 def _path(folder: Path, incident_id: str) -> Path:
     if not is_incident_id(incident_id):  # ids become file names: never a path of the caller's choosing
-        raise ValueError(f"not an incident id: {incident_id!r}")
+        raise ValueError(msg("not an incident id: {value}", value=repr(incident_id)))
     return folder / f"{incident_id}.json"
 
 
@@ -113,7 +114,7 @@ class KeptJournal:
             self._journal().upsert(entity)
         except JournalUnavailable as exc:
             if not self.failure:
-                self.warn(str(exc))
+                self.warn(exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc))  # a Message: translated
             self.failure = str(exc)
             return
         self.failure = ""
@@ -124,12 +125,13 @@ class KeptJournal:
         try:
             self.kept_at = keep(self.folder, entity)
         except (OSError, ValueError) as exc:
-            self.warn(f"local copy not written in {self.folder}: {exc}")
+            reason = exc.args[0] if isinstance(exc, ValueError) and exc.args else str(exc)
+            self.warn(msg("local copy not written in {folder}: {reason}", folder=str(self.folder), reason=reason))
 
     def _journal(self) -> Any:
         if self.journal is None:
-            raise JournalUnavailable("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
-                                     "or AzureWebJobsStorage (connection string)")
+            raise JournalUnavailable(msg("journal not configured: set JOURNAL_ACCOUNT_URL (managed identity) "
+                                         "or AzureWebJobsStorage (connection string)"))
         return self.journal
 
     def query(self, filter_: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
