@@ -6,6 +6,9 @@ tests/test_cli_polish.py and tests/test_permissions.py.)
 """
 from __future__ import annotations
 
+import ast
+import fnmatch
+import functools
 import re
 from pathlib import Path
 
@@ -149,3 +152,42 @@ def test_a_documented_default_that_differs_from_the_code_is_found():
     changed = changed.replace("| `LTR_MAX_AGE_DAYS` | `35` |", "| `LTR_MAX_AGE_DAYS` | – |")
     assert changed != text
     assert [w.split(":")[0] for w in default_disagreements(changed)] == ["LTR_MAX_AGE_DAYS", "BLOB_LIST_CAP"]
+
+
+@functools.lru_cache(maxsize=None)
+def functions_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def unknown_tests(cell: str) -> list[str]:
+    """The names in a faults row's test cell (`test_file :: test_a, test_b`; a file alone; a glob `test_blob_*`)
+    that are neither a test file nor a function of the file named before them."""
+    unknown, current = [], None
+    for token, marker in re.findall(r"(test_[\w*]+)(?:\.py)?(\s*::)?", cell):
+        files = sorted((ROOT / "tests").glob(f"{token}.py"))
+        if marker:
+            current = files[0] if len(files) == 1 else None
+            unknown += [] if current else [f"{token} (no such test file)"]
+        elif not (current and fnmatch.filter(functions_of(current), token)) and not files:
+            unknown.append(f"{current.stem} :: {token}" if current else f"{token} (no such test file)")
+    return unknown
+
+
+def fault_rows(text: str) -> list[list[str]]:
+    rows = [line.strip().strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ")]
+    return [cells for cells in rows if cells[0].strip() != "fault or bad input"]
+
+
+def test_every_test_the_faults_table_names_exists():
+    rows = fault_rows((DOCS / "faults.md").read_text(encoding="utf-8"))
+    assert len(rows) >= 100 and all(len(cells) >= 3 for cells in rows)
+    unknown = {cells[0][:80]: bad for cells in rows if (bad := unknown_tests(cells[-1]))}
+    assert unknown == {}
+
+
+def test_a_faults_row_naming_a_missing_test_is_found():
+    assert unknown_tests("test_docs :: test_a_faults_row_naming_a_missing_test_is_found, test_docs") == []
+    assert unknown_tests("test_runner, test_blob_* ; test_docs :: test_readme_*") == []
+    assert unknown_tests("test_docs :: test_no_such_thing; test_nowhere :: test_x") == [
+        "test_docs :: test_no_such_thing", "test_nowhere (no such test file)", "test_x (no such test file)"]
