@@ -74,16 +74,20 @@ PRIVATE_NETWORK = {"publicNetworkAccess": "Disabled",
 
 
 class Arm:
-    """Canned ARM for one drill: the source, the target (404 until created) and the LROs."""
+    """Canned ARM for one drill: the source, the target (404 until created, and again once its delete
+    operation answered Succeeded unless `gone_after_delete` is False) and the LROs."""
 
-    def __init__(self, create_status=(), delete_status=("Succeeded",), target_get=None):
+    def __init__(self, create_status=(), delete_status=("Succeeded",), target_get=None, gone_after_delete=True):
         self.t = CannedTransport()
+        self.gone = False
         self.t.json("GET", server_url(SOURCE, RG), source_body())
-        self.t.add("GET", server_url(TARGET), *(target_get or [self.not_found, self.not_found, self.restored]))
+        self.t.add("GET", server_url(TARGET), *[self.unless_gone(r) for r in
+                                                (target_get or [self.not_found, self.not_found, self.restored])])
         self.t.add("PUT", server_url(TARGET), Canned(202, None, dict(CREATE_HEADERS)))
         self.t.add("GET", r"azureAsyncOperation/aaaaaaaa", *[self.op(s) for s in create_status])
         self.t.add("DELETE", server_url(TARGET), Canned(202, None, dict(DELETE_HEADERS)))
-        self.t.add("GET", r"azureAsyncOperation/cccccccc", *[self.op(s) for s in delete_status])
+        self.t.add("GET", r"azureAsyncOperation/cccccccc", *[self.delete_op(s, gone_after_delete)
+                                                               for s in delete_status])
         self.t.add("GET", r"operationResults/dddddddd", Canned(204))
 
     not_found = Canned(404, arm_error_body("ResourceNotFound", f"server {TARGET} not found"))
@@ -96,6 +100,16 @@ class Arm:
         if status == "Failed":
             body["error"] = {"code": "PointInTimeRestoreFailed", "message": "restore of the backup failed"}
         return Canned(200, body)
+
+    def unless_gone(self, answer):
+        """The target's GET: `answer`, or 404 once its deletion succeeded."""
+        return lambda request: self.not_found if self.gone else answer(request) if callable(answer) else answer
+
+    def delete_op(self, status: str, gone: bool):
+        def answer(request):
+            self.gone = self.gone or (gone and status == "Succeeded")
+            return self.op(status)
+        return answer
 
     def put_body(self) -> dict:
         put = next(r for r in self.t.requests if r.method == "PUT")
@@ -275,11 +289,27 @@ def test_guard_existing_target_refused_and_day_name_falls_back_to_hhmm(env):
     taken = Canned(200, derive(source_body(), "name", TARGET))
     arm = Arm(target_get=[taken])
     ctx, journal = make(env, arm, Clock(T0))
-    # both candidate names exist → refused, no PUT
+    # every candidate name exists (day, day-HHMM, day-HHMM-<drill id's suffix>) → refused, no PUT
     arm.t.add("GET", server_url(TARGET + "-0600"), taken)
+    arm.t.add("GET", server_url(TARGET + "-0600-[a-z0-9]{6}"), taken)
     drill = drill_mod.start_drill(ctx, journal, trigger="cli")
-    assert drill.state == FAILED and "already exists" in drill.error and TARGET + "-0600" in drill.error
+    assert drill.state == FAILED and "already exists" in drill.error
+    assert f"{TARGET}-0600-{drill.drill_id[-6:]}" in drill.error
     assert "PUT" not in [m for m, _ in arm.methods()]
+
+
+def test_third_drill_in_the_same_minute_takes_the_drill_ids_suffix(env):
+    """Several targets' drills start in the same minute into one drill group (RESTORE_DRILL_MAX_CONCURRENT):
+    with the day's and the minute's names taken, the third takes its drill id's suffix instead of failing."""
+    taken = Canned(200, derive(source_body(), "name", TARGET))
+    arm = Arm(create_status=["InProgress"], target_get=[taken])
+    arm.t.add("GET", server_url(TARGET + "-0600"), taken)
+    arm.t.add("GET", server_url(TARGET + "-0600-[a-z0-9]{6}"), Arm.not_found)
+    arm.t.add("PUT", server_url(TARGET + "-0600-[a-z0-9]{6}"), Canned(202, None, dict(CREATE_HEADERS)))
+    ctx, journal = make(env, arm, Clock(T0))
+    drill = drill_mod.start_drill(ctx, journal, trigger="timer")
+    assert drill.state == PROVISIONING and drill.target_server == f"{TARGET}-0600-{drill.drill_id[-6:]}"
+    assert len(drill.target_server) <= 63
 
 
 def test_guard_delete_of_untagged_or_production_server_refused(env):
@@ -347,7 +377,7 @@ def test_keep_then_sweeper_deletes_only_expired_tagged_servers(env, restored_clu
                {"value": listing})
     clock.advance(hours=29)
     out = schedule.timer_tick(ctx, journal)
-    assert out["swept"] == [{"server": TARGET, "drill_id": drill.drill_id, "result": "deleted"}]
+    assert out["swept"] == [{"server": TARGET, "drill_id": drill.drill_id, "resource_group": DRILL_RG, "result": "deleted"}]
     assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
     assert drill_mod.load_drills(journal)[0].cleanup == "deleted by the sweeper after expiry"
 
@@ -375,7 +405,7 @@ def test_monthly_hook_starts_every_n_months(env):
     arm = Arm(create_status=["InProgress"])
     clock = Clock(T0)
     ctx, journal = make(env, arm, clock, RESTORE_DRILL_EVERY_MONTHS="3")
-    started = schedule.monthly_hook(ctx, journal)
+    (started,) = schedule.monthly_hook(ctx, journal)["started"]
     assert started["drill"] == PROVISIONING and started["target_server"] == TARGET
     assert schedule.monthly_hook(ctx, journal)["drill"] == "already active"
     drill = drill_mod.load_drills(journal)[0]
@@ -386,7 +416,7 @@ def test_monthly_hook_starts_every_n_months(env):
     clock.now = datetime(2027, 2, 1, 6, 0, tzinfo=timezone.utc)  # 3 months later: due again
     arm.t.add("GET", server_url("medicapp-db-restore-20270201"), Arm.not_found)
     arm.t.add("PUT", server_url("medicapp-db-restore-20270201"), Canned(202, None, dict(CREATE_HEADERS)))
-    assert schedule.monthly_hook(ctx, journal)["target_server"] == "medicapp-db-restore-20270201"
+    assert schedule.monthly_hook(ctx, journal)["started"][0]["target_server"] == "medicapp-db-restore-20270201"
 
 
 # --- entry points: HTTP, CLI, timer binding -----------------------------------------------------
@@ -514,7 +544,8 @@ def test_sweeper_never_selects_the_source_server_even_when_tagged_and_expired(en
                {"value": [tagged_source, upper, expired_drill]})
     client = __import__("checks.connect.azure", fromlist=["x"]).postgres_client(ctx)
     assert [s.name for s in expired_drill_servers(client, DRILL_RG, SOURCE, T0)] == [TARGET]
-    assert schedule.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "result": "deleted"}]
+    assert schedule.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "resource_group": DRILL_RG,
+                                  "result": "deleted"}]
     assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
 
 

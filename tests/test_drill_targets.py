@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -186,25 +186,13 @@ def drill_at(target: str, at: str, state: str = SUCCEEDED) -> Drill:
                  requested_at=at, restore_point="", restore_point_mode="", expires_at=at, target_name=target)
 
 
-@pytest.mark.parametrize("drills,expected", [
-    ([], "a"),  # nobody drilled yet: the first target
-    ([drill_at("a", "2026-10-01T06:00:00Z")], "b"),  # never drilled before one drilled last month
-    ([drill_at("b", "2026-10-01T06:00:00Z"), drill_at("a", "2026-07-01T06:00:00Z")], "a"),  # oldest last drill, due
-    ([drill_at("b", "2026-10-01T06:00:00Z"), drill_at("a", "2026-10-01T05:00:00Z")], None),  # neither due (3 months)
-    ([drill_at("", "2026-05-01T06:00:00Z")], "a"),  # an unnamed drill is nobody's in a fleet
-])
-def test_due_target_picks_the_target_that_waited_longest(drills, expected):
-    drills = sorted(drills, key=lambda d: d.drill_id, reverse=True)
-    now = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
-    assert schedule.due_target(drills, ["a", "b"], "", now, 3)[0] == expected
-
-
 def test_monthly_hook_of_a_fleet_starts_the_target_not_drilled_yet(fleet_env):
     arm = fleet_arm(create_status=["InProgress"])
     ctx, journal = make(fleet_env, arm, Clock(T0))
     journal.upsert(drill_at("prod", "2026-10-01T06:00:00Z").to_entity())
-    started = schedule.monthly_hook(ctx, journal, ["prod", "staging"])
-    assert started["drill"] == PROVISIONING and started["target"] == "staging"
+    out = schedule.monthly_hook(ctx, journal, ["prod", "staging"])
+    (started,) = out["started"]  # prod's drill last month is within its 3 months
+    assert started["drill"] == PROVISIONING and started["target"] == "staging" and out["waiting"] == []
     assert arm.put_body()["properties"]["sourceServerResourceId"].endswith(f"/flexibleServers/{STAGING_SERVER}")
     assert schedule.monthly_hook(ctx, journal, ["prod", "staging"])["drill"] == "already active"
 
@@ -235,7 +223,7 @@ def test_cli_drill_start_target_drills_that_target(fleet_env, canned, capsys):
     assert started["target_name"] == "staging" and started["source_server"] == STAGING_SERVER
     assert started["state"] == PROVISIONING
     again = io.StringIO()
-    assert cli.main(["drill", "start", "--target", "prod"], out=again, env=fleet_env) == 1  # one drill at a time
+    assert cli.main(["drill", "start", "--target", "staging"], out=again, env=fleet_env) == 1  # one per target
     assert f"restore drill {started['drill_id']} of target staging is already active" in capsys.readouterr().err
     status = io.StringIO()
     assert cli.main(["drill", "status", "--target", "staging"], out=status, env=fleet_env) == 0
@@ -269,7 +257,7 @@ def test_http_drill_start_target_in_body_or_query(fleet_env, env_patch, canned, 
     assert canned.t.requests == []
     code, body = post({}, "?target=staging")
     assert code == 202 and body["target_name"] == "staging" and body["source_server"] == STAGING_SERVER
-    code, again = post({"target": "prod"})
+    code, again = post({"target": "staging"})  # one drill per target at a time
     assert code == 409 and again["drill_id"] == body["drill_id"] and again["target"] == "staging"
 
 
@@ -289,7 +277,8 @@ def test_sweeper_of_a_fleet_needs_no_pg_server_name_and_spares_every_targets_ser
     assert ctx.settings.pg_server_name is None
     arm.t.json("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
                {"value": [disguised, expired]})
-    assert schedule.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "result": "deleted"}]
+    assert schedule.sweep(ctx) == [{"server": TARGET, "drill_id": "20261001T060000Z-aaaaaa", "resource_group": DRILL_RG,
+                                  "result": "deleted"}]
     assert [u for m, u in arm.methods() if m == "DELETE"] == [TARGET]
     bare, _ = make(fleet, Arm(), Clock(T0))  # no fleet and no PG_SERVER_NAME: still a configuration error
     with pytest.raises(drill_mod.NotConfigured, match="PG_SERVER_NAME"):
@@ -299,9 +288,12 @@ def test_sweeper_of_a_fleet_needs_no_pg_server_name_and_spares_every_targets_ser
 def test_monthly_entry_of_a_fleet_drills_a_configured_target_not_the_base_settings(fleet_env, canned):
     """The monthly run's hook with TARGETS: the first target never drilled, with its own settings."""
     from checks.drill_face import monthly_entry
-    settings = Settings.from_env(dict(fleet_env, PG_SERVER_NAME="", PG_RESOURCE_GROUP=""))  # no base server at all
-    started = monthly_entry(settings, Journal.from_settings(settings))
-    assert started["drill"] == PROVISIONING and started["target"] == "prod", started
+    settings = Settings.from_env(dict(fleet_env, PG_SERVER_NAME="", PG_RESOURCE_GROUP="",  # no base server at all
+                                      RESTORE_DRILL_MAX_CONCURRENT="1"))
+    out = monthly_entry(settings, Journal.from_settings(settings))
+    (started,) = out["started"]
+    assert started["drill"] == PROVISIONING and started["target"] == "prod", out
+    assert out["waiting"] == ["staging"]  # the bound: the drill timer starts it when prod's drill finishes
     assert canned.put_body()["properties"]["sourceServerResourceId"].endswith(f"/resourceGroups/{RG}/providers/"
                                                                               f"Microsoft.DBforPostgreSQL/flexibleServers/{SOURCE}")
 

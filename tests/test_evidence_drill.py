@@ -83,7 +83,7 @@ def test_a_start_that_fails_before_saving_frees_the_slot(env):
     ctx, journal = make(env, arm, Clock(T0))
     with pytest.raises(CheckError):
         drill_mod.start_drill(ctx, journal, trigger="cli")
-    assert journal.get_entity(slot.SLOT_PARTITION, slot.SLOT_ROW)[0]["DrillId"] == ""  # free again
+    assert slot.holder_ids(journal) == []  # free again
     ctx, journal = make(env, Arm(create_status=["InProgress"]), Clock(T0))
     assert drill_mod.start_drill(ctx, journal, trigger="cli").state == PROVISIONING
 
@@ -169,7 +169,7 @@ def current_test() -> str:
 
 
 def slot_holder(journal) -> str:
-    return journal.get_entity(slot.SLOT_PARTITION, slot.SLOT_ROW)[0]["DrillId"]
+    return ", ".join(slot.holder_ids(journal))
 
 
 def test_a_start_stalled_past_the_stale_threshold_loses_the_slot_and_never_puts(env):
@@ -291,7 +291,7 @@ def test_a_server_with_one_of_the_two_drill_tags_is_never_swept(env):
                        ("one-drill-id", {"drill-id": "20261001T060000Z-aaaaaa"}),
                        ("both-tags", {"created-by": "medicapp-backup-verifier", "drill-id": "20261001T060000Z-bbbbbb"})]:
         arm.servers[name] = dict(derive(source_body(), "name", name), tags=dict(tags, **expired))
-    assert schedule.sweep(ctx, journal) == [{"server": "both-tags", "drill_id": "20261001T060000Z-bbbbbb",
+    assert schedule.sweep(ctx, journal) == [{"server": "both-tags", "drill_id": "20261001T060000Z-bbbbbb", "resource_group": DRILL_RG,
                                              "result": "deleted"}]
     assert arm.sent("DELETE") == ["both-tags"]
 

@@ -120,7 +120,7 @@ def start_drill(ctx: RunContext, journal, trigger: str, restore_point: str | Non
     client = postgres_client(ctx)
     now = ctx.now()
     drill_id = new_run_id(now)
-    with slot.claimed(journal, drill_id, now, s.target_name) as held:  # atomic, refused while any drill is active
+    with slot.claimed(journal, drill_id, now, s.target_name, s.restore_drill_max_concurrent) as held:  # atomic
         source = get_server(client, s.pg_resource_group, s.pg_server_name)
         if source is None:
             raise CheckError(msg("source server {server} not found in resource group {group}", server=s.pg_server_name,
@@ -155,7 +155,8 @@ def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.
         earliest, latest = restore_window(source, now, LATEST_MARGIN)
         point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
         drill.restore_point, drill.restore_point_mode = iso(point), mode
-        drill.target_server = _pick_target(client, rg, s.pg_server_name, s.restore_drill_prefix, now, target_server)
+        drill.target_server = _pick_target(client, rg, s.pg_server_name, s.restore_drill_prefix, now, target_server,
+                                           drill.drill_id)
         drill.event(now, msg("restore of {source} at {point} ({mode}) to {target} requested ({trigger})",
                              source=s.pg_server_name, point=drill.restore_point, mode=mode, target=drill.target_server,
                              trigger=drill.trigger))
@@ -192,10 +193,14 @@ def _stop(drill: Drill, kind: str, error: str, summary: str, settings: Settings)
     drill.outcome = evaluate_drill(facts, settings).status.value
 
 
-def _pick_target(client, rg: str, source_name: str, prefix: str, now: datetime, target: str | None) -> str:
+def _pick_target(client, rg: str, source_name: str, prefix: str, now: datetime, target: str | None,
+                 drill_id: str = "") -> str:
     if target:
         return validate_server_name(target)  # the existence guard runs right before the PUT
-    names = [validate_server_name(n) for n in target_names(prefix, now)]
+    # several targets' drills start in the same minute (RESTORE_DRILL_MAX_CONCURRENT): then the drill id's suffix
+    unique = [f"{prefix[:42]}-{now:%Y%m%d-%H%M}-{drill_id[-6:]}"] if drill_id[-6:].isalnum() else []
+    names = [validate_server_name(n) for n in target_names(prefix, now) + unique]
+
     for name in names:
         if name.lower() != source_name.lower() and get_server(client, rg, name) is None:
             return name

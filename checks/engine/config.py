@@ -234,7 +234,12 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("restore_drill_enabled", Var("RESTORE_DRILL_ENABLED", _bool, False, "opt in to the restore drill")),
     ("restore_drill_resource_group", Var("RESTORE_DRILL_RESOURCE_GROUP", _RESOURCE_GROUP, None,
                                          "the only resource group where drills create and delete servers")),
-    ("restore_drill_every_months", Var("RESTORE_DRILL_EVERY_MONTHS", _int(1, 12), 3, "monthly run starts a drill every N months")),
+    ("restore_drill_every_months", Var("RESTORE_DRILL_EVERY_MONTHS", _int(1, 120), 3,
+                                       "a target is due for a drill when its last successful one is this many "
+                                       "calendar months old (per target in TARGETS settings)")),
+    ("restore_drill_max_concurrent", Var("RESTORE_DRILL_MAX_CONCURRENT", _int(1, 20), 2,
+                                         "drills running at once across the fleet (one per target); the due "
+                                         "targets left wait for the next drill timer tick")),
     ("restore_point", Var("RESTORE_POINT", _RESTORE_POINT, "latest", "latest, random or an ISO time")),
     ("restore_drill_prefix", Var("RESTORE_DRILL_PREFIX", _DRILL_PREFIX, "medicapp-db-restore", "name prefix of drill servers")),
     ("restore_drill_keep", Var("RESTORE_DRILL_KEEP", _bool, False, "keep the restored server until its expiry tag")),
@@ -362,11 +367,35 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
                 "expected a resource group other than {variable} ({group}): drill servers never live next to "
                 "production", variable=_FIELDS[attr].name, group=production_group)
             break
+    _drill_groups_apart(values, problems)
     if values.get("blob_recent_prefix") and values.get("blob_recent_prefix_template"):
         problems["BLOB_RECENT_PREFIX_TEMPLATE"] = valueparse.form(
             "expected BLOB_RECENT_PREFIX or BLOB_RECENT_PREFIX_TEMPLATE, not both")
     from checks.engine.fleet import target_problems  # lazy: fleet reads this module's table
     problems.update(target_problems(values, problems, _cross_checks))  # the same checks on each target's values
+
+
+_PRODUCTION_GROUPS = ("pg_resource_group", "storage_resource_group", "journal_resource_group")
+
+
+def _drill_groups_apart(values: dict[str, Any], problems: dict[str, str]) -> None:
+    """With TARGETS, each target may drill into a group of its own (RESTORE_DRILL_RESOURCE_GROUP in its
+    settings); no drill group, the deployment's or a target's, may be ANY target's production group."""
+    targets = values.get("targets") or ()
+    if not targets or "TARGETS" in problems:
+        return
+    base = {k: v for k, v in values.items() if k != "targets"}
+    every = [("", base)] + [(t.name, base | dict(t.changes)) for t in targets]
+    production = {str(v[a]).lower(): (name, a) for name, v in every for a in _PRODUCTION_GROUPS if v.get(a)}
+    for name, own in every:
+        group = own.get("restore_drill_resource_group")
+        if group and group.lower() in production and production[group.lower()][0] != name:
+            holder, attr = production[group.lower()]
+            problems["TARGETS"] = valueparse.form(
+                "expected every restore drill group apart from every target's production groups: {group} "
+                "(drill group of {drill}) is {variable} of {holder}", group=group, drill=name or "TARGET_NAME",
+                variable=_FIELDS[attr].name, holder=holder or "TARGET_NAME")
+            return
 
 
 def parse_value(attr: str, raw: str) -> Any:

@@ -1,0 +1,356 @@
+"""Every target drilled on its own cadence (issue 30 item 4): which targets are due (pure), the month's
+round started bounded by RESTORE_DRILL_MAX_CONCURRENT and continued by the drill timer, one slot per
+target plus the bound held by the journal's conditional writes (threads against Azurite), the settings
+validated before any I/O, and the sweeper over every target's drill resource group."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from azure_fakes import Canned, CannedTransport, derive
+from checks.drill import restore_drill as drill_mod
+from checks.drill import rounds, schedule, slot
+from checks.drill.state import ACTIVE, FAILED, PROVISIONING, SUCCEEDED, Drill, DrillActive
+from checks.engine.config import ConfigError, Settings
+from checks.journal.store import Journal
+from test_drill import (CREATE_HEADERS, DRILL_RG, RG, SUB, T0, Arm, Clock, env, make,  # noqa: F401
+                        source_body)
+
+
+def drill(target: str, at: str, state: str = SUCCEEDED) -> Drill:
+    return Drill(drill_id=at.replace("-", "").replace(":", "")[:15] + "Z-" + target[:6].ljust(6, "x"),
+                 state=state, trigger="timer", source_server="s", resource_group=DRILL_RG, target_server="t",
+                 requested_at=at, restore_point="", restore_point_mode="", expires_at=at, target_name=target)
+
+
+def due(drills, cadences, now, since=None) -> list[str]:
+    drills = sorted(drills, key=lambda d: d.drill_id, reverse=True)
+    return [d.name for d in rounds.due_targets(drills, cadences, "", now, since)]
+
+
+NOV = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
+
+
+# --- due selection (pure) -------------------------------------------------------------------------
+def test_every_due_target_oldest_first_never_drilled_first_in_fleet_order():
+    drills = [drill("a", "2026-01-10T06:00:00Z"), drill("b", "2025-06-01T06:00:00Z"), drill("d", "2026-10-01T06:00:00Z")]
+    assert due(drills, {"a": 3, "b": 3, "c": 3, "d": 3, "e": 3}, NOV) == ["c", "e", "b", "a"]
+
+
+def test_only_a_successful_drill_counts_a_failed_or_active_one_does_not():
+    drills = [drill("a", "2026-10-15T06:00:00Z", FAILED), drill("a", "2026-01-01T06:00:00Z"),
+              drill("b", "2026-10-31T06:00:00Z", PROVISIONING)]
+    assert due(drills, {"a": 3, "b": 3}, NOV) == ["a"]  # a failed last month: still due; b is running
+
+
+@pytest.mark.parametrize("last,now,every,is_due", [
+    ("2025-12-31T23:00:00Z", datetime(2026, 12, 1, tzinfo=timezone.utc), 12, True),  # Dec → Dec: 12 calendar months
+    ("2025-12-31T23:00:00Z", datetime(2026, 11, 30, 23, tzinfo=timezone.utc), 12, False),
+    ("2026-12-31T23:59:59Z", datetime(2027, 1, 1, tzinfo=timezone.utc), 1, True),  # across the new year
+    ("2026-01-01T00:00:00Z", datetime(2026, 12, 31, 23, 59, tzinfo=timezone.utc), 12, False),
+    ("2016-11-01T00:00:00Z", datetime(2026, 11, 1, tzinfo=timezone.utc), 120, True),  # the longest cadence
+    ("2016-11-02T00:00:00Z", datetime(2026, 10, 31, tzinfo=timezone.utc), 120, False),
+])
+def test_cadence_counts_calendar_months_across_years(last, now, every, is_due):
+    assert due([drill("a", last)], {"a": every}, now) == (["a"] if is_due else [])
+
+
+def test_each_target_has_its_own_cadence_and_a_round_leaves_out_what_it_started():
+    drills = [drill("monthly", "2026-10-01T06:00:00Z"), drill("yearly", "2026-10-01T06:00:00Z")]
+    assert due(drills, {"monthly": 1, "yearly": 12}, NOV) == ["monthly"]
+    again = drills + [drill("monthly", "2026-11-01T06:05:00Z", FAILED)]
+    assert due(again, {"monthly": 1, "yearly": 12}, NOV, since=NOV) == []  # attempted in this round: next month
+
+
+def test_fifty_targets_are_each_drilled_within_their_cadence_not_every_four_years():
+    """The issue's numbers: 50 targets, cadence 3, 2 at once, a drill takes 6 h. Simulate the monthly round and
+    the drill timer: every target gets a successful drill within every 3 calendar months."""
+    names = [f"t{i:02d}" for i in range(50)]
+    drills: list[Drill] = []
+    now = datetime(2026, 1, 1, 6, tzinfo=timezone.utc)
+    last: dict[str, datetime] = {}
+    while now < datetime(2028, 1, 1, tzinfo=timezone.utc):
+        start = now
+        pending = [d.name for d in rounds.due_targets(drills, dict.fromkeys(names, 3), "", now)]
+        while pending:  # two at a time, 6 h each: the timer starts the next ones
+            for name in pending[:2]:
+                drills.insert(0, drill(name, now.strftime("%Y-%m-%dT%H:%M:%SZ")))
+                last[name] = now
+            pending, now = pending[2:], now + timedelta(hours=6)
+        assert now - start < timedelta(days=28)
+        month = start.month % 12 + 1
+        now = start.replace(year=start.year + (month == 1), month=month)
+    assert set(last) == set(names)
+    assert all(d.requested_at >= "2027-10-01" for d in drills[:50])  # everyone drilled in the last 3 months
+
+
+# --- settings: validated before any I/O, naming the variable -----------------------------------------
+@pytest.mark.parametrize("variable,value", [
+    ("RESTORE_DRILL_EVERY_MONTHS", "0"), ("RESTORE_DRILL_EVERY_MONTHS", "121"), ("RESTORE_DRILL_EVERY_MONTHS", "1e3"),
+    ("RESTORE_DRILL_MAX_CONCURRENT", "0"), ("RESTORE_DRILL_MAX_CONCURRENT", "21"), ("RESTORE_DRILL_MAX_CONCURRENT", "two"),
+    ("RESTORE_DRILL_MAX_CONCURRENT", "2\x00"),
+])
+def test_cadence_and_bound_out_of_range_name_the_variable(env, variable, value):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(dict(env, **{variable: value}))
+    assert variable in caught.value.problems
+
+
+def test_cadence_120_and_bound_20_are_accepted(env):
+    s = Settings.from_env(dict(env, RESTORE_DRILL_EVERY_MONTHS="120", RESTORE_DRILL_MAX_CONCURRENT="20"))
+    assert (s.restore_drill_every_months, s.restore_drill_max_concurrent) == (120, 20)
+
+
+def fleet(**settings_of: dict) -> str:
+    return json.dumps([{"name": name, "postgres": {"resource_group": f"rg-{name}", "server": f"{name}-db"},
+                        "settings": own} for name, own in settings_of.items()])
+
+
+def test_a_target_overrides_its_cadence_and_drill_group_not_the_bound(env):
+    s = Settings.from_env(dict(env, TARGETS=fleet(a={"RESTORE_DRILL_EVERY_MONTHS": 1},
+                                                  b={"RESTORE_DRILL_RESOURCE_GROUP": "rg-b-drills"})))
+    assert schedule.cadences(s, ["a", "b"], None) == {"a": 1, "b": 3}
+    with pytest.raises(ConfigError, match=r"target 1 \(a\): RESTORE_DRILL_EVERY_MONTHS"):
+        Settings.from_env(dict(env, TARGETS=fleet(a={"RESTORE_DRILL_EVERY_MONTHS": "0"})))
+    with pytest.raises(ConfigError, match="RESTORE_DRILL_MAX_CONCURRENT is deployment-wide"):
+        Settings.from_env(dict(env, TARGETS=fleet(a={"RESTORE_DRILL_MAX_CONCURRENT": "5"})))
+
+
+def test_a_targets_drill_group_is_never_another_targets_production_group(env):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(dict(env, TARGETS=fleet(a={}, b={"RESTORE_DRILL_RESOURCE_GROUP": "RG-A"})))
+    assert "RG-A (drill group of b) is PG_RESOURCE_GROUP of a" in caught.value.problems["TARGETS"]
+
+
+# --- one slot per target plus the bound, under racing timers (Azurite) ------------------------------
+def race(env, claims: list[tuple[str, str]], limit: int, monkeypatch) -> tuple[list, Journal]:
+    """Every claim in its own thread, all reading the slot before any writes (the worst interleaving)."""
+    journal = Journal.from_settings(Settings.from_env(env))
+    barrier, local = threading.Barrier(len(claims)), threading.local()
+    original = Journal.get_entity
+
+    def read_then_wait(self, partition_key, row_key):
+        found = original(self, partition_key, row_key)
+        if partition_key == slot.SLOT_PARTITION and not getattr(local, "waited", False):
+            local.waited = True
+            barrier.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(Journal, "get_entity", read_then_wait)
+    out: list = [None] * len(claims)
+
+    def claim(i: int) -> None:
+        drill_id, target = claims[i]
+        try:
+            out[i] = slot.claim(Journal.from_settings(Settings.from_env(env)), drill_id, T0, target, limit)
+        except DrillActive as exc:
+            out[i] = exc
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(claims))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    monkeypatch.setattr(Journal, "get_entity", original)
+    return out, journal
+
+
+def test_racing_claims_never_exceed_the_bound(env, monkeypatch):
+    claims = [(f"20261101T060000Z-{i:06d}", f"t{i}") for i in range(5)]
+    out, journal = race(env, claims, 2, monkeypatch)
+    held = [o for o in out if isinstance(o, slot.Held)]
+    assert len(held) == 2 and all(isinstance(o, slot.DrillBusy) for o in out if o not in held), out
+    assert sorted(slot.holder_ids(journal)) == sorted(h.drill_id for h in held)
+    assert "RESTORE_DRILL_MAX_CONCURRENT is 2" in next(o for o in out if o not in held).reason
+
+
+def test_racing_claims_of_one_target_never_both_hold(env, monkeypatch):
+    claims = [("20261101T060000Z-aaaaaa", "prod"), ("20261101T060000Z-bbbbbb", "prod"),
+              ("20261101T060000Z-cccccc", "staging")]
+    out, journal = race(env, claims, 5, monkeypatch)
+    prod = [o for o in out[:2] if isinstance(o, slot.Held)]
+    assert len(prod) == 1 and isinstance(out[2], slot.Held), out
+    loser = next(o for o in out[:2] if not isinstance(o, slot.Held))
+    assert type(loser) is DrillActive and loser.drill_id == prod[0].drill_id and loser.target == "prod"
+    assert sorted(slot.holder_ids(journal)) == sorted([prod[0].drill_id, out[2].drill_id])
+
+
+def test_another_drills_confirm_does_not_take_a_holders_slot(env):
+    """Two drills of two targets hold the slot: each one's confirmations change the ETag, never the other's hold."""
+    journal = Journal.from_settings(Settings.from_env(env))
+    a = slot.claim(journal, "20261101T060000Z-aaaaaa", T0, "a", 2)
+    b = slot.claim(journal, "20261101T060000Z-bbbbbb", T0, "b", 2)
+    for minute in range(3):
+        a.confirm(T0 + timedelta(minutes=minute))
+        b.confirm(T0 + timedelta(minutes=minute))
+    stale = slot.Held(journal, a.drill_id, "someone-else", "a")  # an invocation whose entry was rewritten since
+    with pytest.raises(slot.SlotLost, match="another invocation is advancing"):
+        stale.confirm(T0)
+
+
+# --- the round: the monthly hook bounded, the timer continuing (Azurite, canned ARM) --------------------
+NAMES = ["t1", "t2", "t3", "t4"]
+ANY_DRILL_SERVER = rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers/([a-z0-9-]+)\?"
+
+
+class FleetArm:
+    """ONE ARM for a fleet of four targets (their servers in rg-<name>): a PUT creates the drill server."""
+
+    def __init__(self):
+        self.t = CannedTransport()
+        self.servers: dict[str, dict] = {}
+        for name in NAMES:
+            body = derive(derive(source_body(), "name", f"{name}-db"), "id",
+                          f"/subscriptions/{SUB}/resourceGroups/rg-{name}/providers/Microsoft.DBforPostgreSQL/"
+                          f"flexibleServers/{name}-db")
+            self.t.json("GET", rf"/resourceGroups/rg-{name}/providers/Microsoft\.DBforPostgreSQL/flexibleServers/"
+                               rf"{name}-db\?", body)
+        self.t.add("GET", ANY_DRILL_SERVER, lambda r: Canned(200, self.servers[self.name(r)])
+                   if self.name(r) in self.servers else Arm.not_found)
+        self.t.add("PUT", ANY_DRILL_SERVER, self.put)
+        self.t.add("GET", r"azureAsyncOperation/aaaaaaaa", Arm.op("InProgress"))
+
+    @staticmethod
+    def name(request) -> str:
+        import re
+        return re.search(ANY_DRILL_SERVER, request.url).group(1)
+
+    def put(self, request) -> Canned:
+        self.servers[self.name(request)] = dict(derive(source_body(), "name", self.name(request)),
+                                                tags=json.loads(request.body)["tags"])
+        return Canned(202, None, dict(CREATE_HEADERS))
+
+    def sources(self) -> list[str]:
+        return [json.loads(r.body)["properties"]["sourceServerResourceId"].rsplit("/", 1)[-1]
+                for r in self.t.requests if r.method == "PUT"]
+
+
+@pytest.fixture
+def four(env):
+    return dict(env, TARGETS=fleet(**{n: {} for n in NAMES}), RESTORE_DRILL_MAX_CONCURRENT="2")
+
+
+def test_monthly_hook_starts_the_due_targets_up_to_the_bound_and_the_timer_the_rest(four):
+    arm, clock = FleetArm(), Clock(T0)
+    ctx, journal = make(four, arm, clock)
+    journal.upsert(drill("t2", "2026-10-01T06:00:00Z").to_entity())  # drilled last month: not due (3 months)
+    journal.upsert(drill("t4", "2026-05-01T06:00:00Z").to_entity())  # drilled in May: due, after the never-drilled
+    out = schedule.monthly_hook(ctx, journal, NAMES)
+    assert [d["target"] for d in out["due"]] == ["t1", "t3", "t4"]
+    assert [s["target"] for s in out["started"]] == ["t1", "t3"] and out["waiting"] == ["t4"]
+    assert "t4: waiting for a free drill (RESTORE_DRILL_MAX_CONCURRENT 2)" in out["note"]
+    assert arm.sources() == ["t1-db", "t3-db"]
+    clock.advance(minutes=10)  # the drill timer: both still provisioning, t4 still waits (said in the result)
+    tick = schedule.timer_tick(ctx, journal)
+    assert tick["started"] == [] and tick["waiting"] == ["t4"] and len(arm.sources()) == 2
+    (first,) = [d for d in drill_mod.load_drills(journal) if d.target_name == "t1"]
+    assert first.state in ACTIVE
+    first.state = SUCCEEDED  # t1's drill finished
+    journal.upsert(first.to_entity())
+    clock.advance(minutes=10)
+    tick = schedule.timer_tick(ctx, journal)
+    assert [s["target"] for s in tick["started"]] == ["t4"] and arm.sources()[-1] == "t4-db"
+    clock.advance(minutes=10)
+    assert not schedule.timer_tick(ctx, journal).get("started")  # the round is done: nothing more this month
+    again = schedule.monthly_hook(ctx, journal, NAMES)  # a second monthly run this month keeps the round
+    assert again["pending"] == [] and len(arm.sources()) == 3
+
+
+def test_the_timer_starts_nothing_before_the_months_round_is_open(four):
+    arm, clock = FleetArm(), Clock(T0)
+    ctx, journal = make(four, arm, clock)
+    assert schedule.timer_tick(ctx, journal) == {"advanced": []}
+    assert arm.t.requests == []
+
+
+def test_two_timer_instances_racing_start_each_target_once_and_at_most_the_bound(four):
+    """The monthly hook ran in a busy month (no capacity); then two drill timer instances tick at once:
+    exactly two drills start, of two different targets, and the other two wait."""
+    arm, clock = FleetArm(), Clock(T0)
+    ctx, journal = make(four, arm, clock)
+    rounds.open_round(journal, T0, [rounds.Due(n, None, 3) for n in NAMES])
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def tick(i: int) -> None:
+        own, own_journal = make(four, arm, clock)
+        barrier.wait(timeout=30)
+        results[i] = schedule.timer_tick(own, own_journal)
+    threads = [threading.Thread(target=tick, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    active = [d for d in drill_mod.load_drills(journal) if d.active]
+    assert len(active) == 2 and len({d.target_name for d in active}) == 2, results
+    assert len(arm.sources()) == 2 and len(set(arm.sources())) == 2  # two PUTs, two targets, never more
+
+
+# --- the sweeper covers every target's drill resource group ------------------------------------------
+OTHER_SUB = "99999999-8888-7777-6666-555555555555"
+
+
+def test_sweeper_covers_every_targets_drill_group_in_its_subscription(env):
+    tags = {"created-by": "medicapp-backup-verifier", "drill-id": "20261001T060000Z-aaaaaa",
+            "expires-at": "2026-10-01T00:00:00Z"}
+    targets = json.dumps([
+        {"name": "a", "postgres": {"resource_group": "rg-a", "server": "a-db"}},
+        {"name": "b", "postgres": {"subscription": OTHER_SUB, "resource_group": "rg-b", "server": "b-db"},
+         "settings": {"RESTORE_DRILL_RESOURCE_GROUP": "rg-b-drills"}}])
+    t = CannedTransport()
+    for sub, group, server in ((SUB, DRILL_RG, "expired-a"), (OTHER_SUB, "rg-b-drills", "expired-b")):
+        listing = rf"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft\.DBforPostgreSQL/flexibleServers"
+        body = dict(derive(source_body(), "name", server), tags=dict(tags, **{"drill-id": f"20261001T060000Z-{server[-1]}aaaaa"}))
+        disguised = dict(derive(source_body(), "name", "b-db"), tags=tags)  # named like a target's server
+        foreign = dict(derive(source_body(), "name", "someone-else"), tags={"expires-at": "2026-10-01T00:00:00Z"})
+        t.json("GET", listing + r"\?", {"value": [body, disguised, foreign]})
+        t.json("GET", listing + rf"/{server}\?", body)
+        t.add("DELETE", listing + rf"/{server}\?", Canned(204))
+    arm = Arm()
+    arm.t = t
+    ctx, journal = make(env, arm, Clock(T0), TARGETS=targets, PG_SERVER_NAME="")
+    swept = schedule.sweep(ctx, journal)
+    assert [(r["resource_group"], r["server"], r["result"]) for r in swept] == [
+        (DRILL_RG, "expired-a", "deleted"), ("rg-b-drills", "expired-b", "deleted")]
+    deletes = [r.url for r in t.requests if r.method == "DELETE"]
+    assert len(deletes) == 2 and OTHER_SUB in deletes[1] and "/rg-b-drills/" in deletes[1]
+
+
+def test_a_group_the_sweeper_cannot_list_is_a_failed_row_and_the_others_are_still_swept(env):
+    from azure_fakes import arm_error_body
+    targets = json.dumps([
+        {"name": "a", "postgres": {"resource_group": "rg-a", "server": "a-db"}},
+        {"name": "b", "postgres": {"subscription": OTHER_SUB, "resource_group": "rg-b", "server": "b-db"},
+         "settings": {"RESTORE_DRILL_RESOURCE_GROUP": "rg-b-drills"}}])
+    t = CannedTransport()
+    t.add("GET", rf"/subscriptions/{OTHER_SUB}/resourceGroups/rg-b-drills/providers/Microsoft\.DBforPostgreSQL/"
+                 r"flexibleServers\?", Canned(403, arm_error_body("AuthorizationFailed", "no rights here")))
+    t.json("GET", rf"/subscriptions/{SUB}/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/"
+                  r"flexibleServers\?", {"value": []})
+    arm = Arm()
+    arm.t = t
+    ctx, journal = make(env, arm, Clock(T0), TARGETS=targets, PG_SERVER_NAME="")
+    (row,) = schedule.sweep(ctx, journal)
+    assert row["resource_group"] == "rg-b-drills" and row["result"].startswith("failed:")
+    assert len([r for r in t.requests if r.method == "GET"]) == 2  # both groups listed
+
+
+def test_the_sweeper_never_deletes_a_live_holders_server_in_a_targets_group(env):
+    targets = json.dumps([{"name": "b", "postgres": {"resource_group": "rg-b", "server": "b-db"},
+                           "settings": {"RESTORE_DRILL_RESOURCE_GROUP": "rg-b-drills"}}])
+    t = CannedTransport()
+    ctx, journal = make(env, Arm(), Clock(T0), TARGETS=targets)
+    held = slot.claim(journal, "20261101T055500Z-bbbbbb", T0, "b", 2)  # starting, fresh
+    body = dict(derive(source_body(), "name", "holder"), tags={
+        "created-by": "medicapp-backup-verifier", "drill-id": held.drill_id, "expires-at": "2026-10-01T00:00:00Z"})
+    listing = r"/resourceGroups/rg-b-drills/providers/Microsoft\.DBforPostgreSQL/flexibleServers"
+    t.json("GET", listing + r"\?", {"value": [body]}).json("GET", listing + r"/holder\?", body)
+    t.json("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?", {"value": []})
+    arm = Arm()
+    arm.t = t
+    ctx, journal = make(env, arm, Clock(T0), TARGETS=targets)
+    (row,) = schedule.sweep(ctx, journal)
+    assert row["result"].startswith("refused:") and held.drill_id in row["result"]
+    assert [r for r in t.requests if r.method == "DELETE"] == []
