@@ -78,6 +78,18 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     return http_report.report_signoff(req)
 
 
+@app.route(route="deviations", methods=["GET"])
+def deviations(req: func.HttpRequest) -> func.HttpResponse:
+    from checks import http_deviations  # lazy: cold start
+    return http_deviations.deviations(req)
+
+
+@app.route(route="deviations/{id}/close", methods=["POST"])
+def deviation_close(req: func.HttpRequest) -> func.HttpResponse:
+    from checks import http_deviations  # lazy: cold start
+    return http_deviations.deviation_close(req)
+
+
 @app.timer_trigger(schedule="%HEARTBEAT_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=False)
 def daily_heartbeat(timer: func.TimerRequest) -> None:
     """Feeds the dead-man alert (infra/modules/alerts.bicep): age of the newest journaled run."""

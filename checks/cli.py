@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     from checks.restore_cli import add_cli as add_restore_cli  # incident restore (checks/restore_cli.py)
     add_restore_cli(sub)
     add_checklist_cli(sub)  # report | ack | signoff (checks/checklist_cli.py)
+    from checks.deviations_cli import add_cli as add_deviations_cli  # deviations (checks/deviations_cli.py)
+    add_deviations_cli(sub)
     _common_everywhere(parser)
     return parser
 
@@ -253,6 +255,11 @@ def cmd_restore(args, out: TextIO, env) -> int:
     return command(args, out, env)
 
 
+def cmd_deviations(args, out: TextIO, env) -> int:
+    from checks.deviations_cli import command
+    return command(args, out, env)
+
+
 def cmd_targets(args, out: TextIO, env) -> int:
     from checks.fleet_cli import cmd_targets as targets
     return targets(args, out, env)
@@ -260,4 +267,4 @@ def cmd_targets(args, out: TextIO, env) -> int:
 
 COMMANDS = {"run": cmd_run, "journal": cmd_journal, "list": cmd_list, "report": cmd_report,
             "signoff": cmd_signoff, "ack": cmd_ack, "drill": cmd_drill, "restore": cmd_restore,
-            "targets": cmd_targets}
+            "targets": cmd_targets, "deviations": cmd_deviations}

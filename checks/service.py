@@ -109,6 +109,8 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
             run.journal_status = msg("error: journal not configured (set JOURNAL_ACCOUNT_URL or AzureWebJobsStorage)")
             _log_full_run(run)
         else:
+            from checks.journal.deviation_log import after_run  # before the run's write: its notes are journaled
+            run.notes.extend(after_run(journal, run, configured, settings.deviation_due_days))
             record(run, journal, Spool(settings.spool_dir))
     finally:
         if held:

@@ -162,6 +162,7 @@ BROAD_CATCHES_ALLOWED = {
     "checks.engine.runner:execute": "a check's crash (our bug) becomes an error result; the run goes on",
     "checks.http_api:_answer": "every route's last resort: a 500 JSON answer without internals",
     "checks.fleet_run:_verify_one": "one target's crash is that target's error; the other targets go on",
+    "checks.journal.deviation_log:after_run": "a crash updating deviations is a note of the run, never a lost run",
     "checks.drill.slot:claimed": "frees the drill slot whatever stopped the start, then re-raises",
     "checks.engine.redact:RedactingFilter.filter": "logging must never fail; a filter cannot log itself",
 }

@@ -106,6 +106,11 @@ _PREFIX_TEMPLATE = _pattern(r"[^{}]*(\{(yyyy|mm)\}[^{}]*)+",
                             "a blob name prefix with {yyyy} and/or {mm}, e.g. uploads/{yyyy}/{mm}/")
 
 
+_DUE_DEFAULT = {"critical": 7, "high": 30, "medium": 60, "low": 90}
+_DUE_DAYS = valueparse.keyed_integers(_DUE_DEFAULT, 1, 3650, valueparse.N_(
+    "severity=days pairs, e.g. critical=7,high=30,medium=60,low=90 (days 1-3650)"))
+
+
 def _target_name(raw: str) -> str:
     from checks.engine.fleet import NAME_FORM  # lazy: fleet reads this module's table
     return _pattern(r"[a-z0-9][a-z0-9-]{0,39}", NAME_FORM)(raw)
@@ -248,6 +253,8 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("drill_max_age_months", Var("DRILL_MAX_AGE_MONTHS", _int(1, 120), 12,
                                  "a target with no successful restore drill for this many months raises the drill-age alert")),
     ("restore_drill_schedule", Var("RESTORE_DRILL_SCHEDULE", _NCRONTAB, "0 */10 * * * *", "NCRONTAB of the drill advancer")),
+    ("deviation_due_days", Var("DEVIATION_DUE_DAYS", _DUE_DAYS, _DUE_DEFAULT,
+                               "days to close a deviation, by severity of its check")),
     ("rpo_probe", Var("RPO_PROBE", _RPO_PROBE, None, "schema.table.timestamp_column measuring the drill's RPO")),
 )
 

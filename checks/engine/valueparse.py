@@ -110,6 +110,22 @@ def csv(item: Callable[[str], str] | None = None) -> Callable[[str], tuple[str, 
     return parse
 
 
+def keyed_integers(defaults: dict[str, int], lo: int, hi: int, expected: str) -> Callable[[str], dict[str, int]]:
+    """`key=N,key=N` (keys of `defaults`, each once, N in lo..hi ASCII digits); keys left out keep their default."""
+    def parse(raw: str) -> dict[str, int]:
+        values, seen = dict(defaults), set()
+        for part in (p.strip() for p in raw.split(",")):
+            key, eq, number = (x.strip() for x in part.partition("="))
+            key = key.lower()
+            if not eq or key not in defaults or key in seen or not _ASCII_INT.fullmatch(number) \
+                    or number.startswith(("+", "-")) or not lo <= int(number) <= hi:
+                raise invalid("expected {form}, got {value}", form=form(expected), value=repr(part[:40]))
+            seen.add(key)
+            values[key] = int(number)
+        return values
+    return parse
+
+
 def abs_path(raw: str) -> str:
     if not os.path.isabs(raw.strip()):
         raise invalid("expected an absolute directory path, got {value}", value=repr(raw[:100]))

@@ -138,8 +138,10 @@ def clean_text(value: Any, what: str, limit: int, required: bool = True) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(msg("{field} must be text", field=what))
+    if len(value) > 4 * limit or not value.isprintable():  # no control or separator character (NUL, ESC, U+2028)
+        raise ValueError(msg("{field} must be 1-{limit} printable characters", field=what, limit=limit))
     text = " ".join(value.split())
-    if len(text) > limit or not text.isprintable() or len(value) > 4 * limit:
+    if len(text) > limit:
         raise ValueError(msg("{field} must be 1-{limit} printable characters", field=what, limit=limit))
     return text
 

@@ -158,6 +158,9 @@ def target_report(journal: Any, month: str, settings: Any, target: str | None = 
               else overview(view, month, months, now, scope.target))
     for report in [result] if months == 1 else result.months:
         report.target_name = scope.name if scope.size > 1 else ""
+    if months == 1:  # the month's deviations of this target (checks/report/deviations.py)
+        from checks.report.deviations import month_deviations
+        result.deviations = month_deviations(journal, month, scope.name, now)
     return result
 
 

@@ -264,6 +264,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RESTORE_DRILL_MAX_HOURS', value: '6' }
         { name: 'DRILL_MAX_AGE_MONTHS', value: '12' }
         { name: 'RESTORE_DRILL_SCHEDULE', value: '0 */10 * * * *' }
+        { name: 'DEVIATION_DUE_DAYS', value: 'critical=7,high=30,medium=60,low=90' }
         { name: 'RPO_PROBE', value: '' }
       ]
     }
