@@ -23,6 +23,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--months", type=int, default=None, metavar="N",
                         help=_("overview of N months ending --month (default 1; 12 with --site)"))
     _add_site_option(report)
+    from checks.controls_cli import add_options as add_framework_options  # --framework, --year (controls_cli.py)
+    add_framework_options(report)
 
     ack = sub.add_parser("ack", help=_("accept a result's counts as the new baseline (e.g. after a known deletion)"))
     ack.add_argument("--run", required=True, metavar="RUN", help=_("run id whose counts to accept"))
@@ -71,6 +73,9 @@ def cmd_report(args, out: TextIO, env) -> int:
     from checks.report.fleet import checklist_for
     from checks.report.render import render
     from checks.service import load_settings, open_journal
+    from checks import controls_cli
+    if controls_cli.wanted(args):  # a framework's controls (checks/controls_cli.py)
+        return controls_cli.command(args, out, env)
 
     settings = load_settings(env)
     if args.site:

@@ -50,12 +50,16 @@ def journal_run(req: func.HttpRequest) -> func.HttpResponse:
 @handle(READ)
 def report(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/report?month=YYYY-MM[&format=md|html|json][&months=N][&target=NAME|&fleet=1]: the checklist (of
-    one target; fleet=1, the default with several: every target), N months' overview. Default: this month, JSON."""
+    one target; fleet=1, the default with several: every target), N months' overview. Default: this month, JSON.
+    With ?framework=NAME[&year=YYYY]: that framework's controls (checks/http_controls.py)."""
     from checks.report.checklist import ReportError, check_format, check_month, check_months
     from checks.report.fleet import checklist_for, scopes_of
     from checks.report.pages import CSP, Links
     from checks.report.render import CONTENT_TYPES, render
     from checks.service import load_settings, open_journal
+    from checks import http_controls
+    if http_controls.wanted(req):  # ?framework=c5: a framework's controls (checks/http_controls.py)
+        return http_controls.answer(req)
 
     try:
         month = check_month(req.params.get("month") or this_month())

@@ -240,7 +240,7 @@ def test_site_line_and_journaled_notes_in_french(azurite, journal_table_name, tm
     out = io.StringIO()
     assert main(["--lang", "fr", "report", "--site", str(tmp_path / "site"), "--month", "2026-12", "--months", "1"],
                 out=out, env=env) == 0
-    assert out.getvalue().startswith("3 pages écrites dans ") and "Wrote" not in out.getvalue()
+    assert out.getvalue().startswith("11 pages écrites dans ") and "Wrote" not in out.getvalue()  # 8: frameworks
     assert f" ; ouvrir {tmp_path / 'site' / 'index.html'}" in out.getvalue()
 
 

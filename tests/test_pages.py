@@ -137,7 +137,9 @@ def test_static_site_has_the_same_pages_and_links(seeded, base_env, tmp_path):
     names = sorted(p.name for p in site.iterdir())
     assert out.getvalue() == f"Wrote {len(names)} pages to {site}; open {site / 'index.html'}\n"
     runs = {f"run-{r}.html" for r in (seeded.full_run, seeded.problem_run, seeded.drill_id, seeded.old_run)}
-    assert set(names) == {"index.html", f"drill-{seeded.drill_id}.html", *runs} | {
+    frameworks = {f"framework-{key}-{period}.html" for key in ("c5", "iso27001", "hds", "soc2")
+                  for period in (seeded.month, seeded.month[:4])}  # each framework's controls, month and year
+    assert set(names) == {"index.html", f"drill-{seeded.drill_id}.html", *runs, *frameworks} | {
         f"month-{m}.html" for m in pages_months(seeded.month)}
     for name in names:  # every link leads to a written page
         for href in Anchors((site / name).read_text()).hrefs:

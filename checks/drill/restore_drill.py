@@ -49,6 +49,7 @@ from checks.engine.i18n import N_, msg
 from checks.engine.registry import check
 from checks.engine.runner import message_facts
 from checks.engine.target import Target
+from checks.engine.controls import RESTORE_TEST
 from checks.engine.timeutil import iso_z as iso, minutes, parse_iso
 
 log = logging.getLogger("checks.drill.restore_drill")
@@ -71,7 +72,7 @@ __all__ = ["start_drill", "advance_all", "advance_drill", "load_drills", "evalua
 
 
 @check(id=CHECK_ID, title=TITLE, severity=SEVERITY, remediation=REMEDIATION, risk=RISK, read_only=False,
-       on_demand=True)
+       on_demand=True, controls=RESTORE_TEST)
 def restore(ctx: RunContext) -> Outcome:
     """The drill outlives a run, so a verification run never starts one: it runs through its own entry
     points and journals its own run (trigger `drill`). Its status: `evaluate_drill`."""

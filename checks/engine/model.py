@@ -114,6 +114,7 @@ class CheckSpec:
     read_only: bool = True
     timeout_seconds: float | None = None  # None = CHECK_TIMEOUT_SECONDS
     on_demand: bool = False  # only when selected by id or glob, never in a default run (the restore drill)
+    controls: tuple[str, ...] = ()  # audit controls it evidences (checks/engine/controls.py)
 
     @property
     def family(self) -> str:

@@ -60,16 +60,18 @@ def did_you_mean(unknown: Iterable[str], known: list[str]) -> list[str]:
 
 
 def check(id: str, title: str, severity: Severity | str, remediation: str, risk: str,
-          read_only: bool = True, timeout_seconds: float | None = None, on_demand: bool = False
-          ) -> Callable[[Callable[..., Outcome]], Callable[..., Outcome]]:
+          read_only: bool = True, timeout_seconds: float | None = None, on_demand: bool = False,
+          controls: tuple[str, ...] = ()) -> Callable[[Callable[..., Outcome]], Callable[..., Outcome]]:
     """Register `run(ctx) -> Outcome` under `id` with its metadata (`on_demand`: left out of a run
-    that selects nothing, run only when its id or a glob names it)."""
+    that selects nothing, run only when its id or a glob names it; `controls`: the audit controls it
+    evidences, ids of checks/engine/controls.py)."""
     def register(fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
         if id in _REGISTRY and _REGISTRY[id].run is not fn:
             raise RuntimeError(f"check id registered twice: {id}")
         _REGISTRY[id] = CheckSpec(id=id, title=title, severity=Severity(severity),
                                   remediation=remediation, risk=risk, run=fn,
-                                  read_only=read_only, timeout_seconds=timeout_seconds, on_demand=on_demand)
+                                  read_only=read_only, timeout_seconds=timeout_seconds, on_demand=on_demand,
+                                  controls=tuple(controls))
         return fn
     return register
 

@@ -22,6 +22,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, msgn
 from checks.engine.model import Outcome, Status
+from checks.engine.controls import PROTECTION
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
 
@@ -143,7 +144,8 @@ def container_soft_delete_note(facts: SoftDeleteFacts) -> str:
 @check(id="blob.soft_delete", title="Blob soft delete on, retention within policy", severity="critical",
        remediation="Enable blob soft delete (retention within BLOB_RETENTION_MIN_DAYS-BLOB_RETENTION_MAX_DAYS) "
                    "and container soft delete on the storage account.",
-       risk="Without soft delete a deleted or overwritten patient document is lost for good.")
+       risk="Without soft delete a deleted or overwritten patient document is lost for good.",
+        controls=PROTECTION)
 def soft_delete(ctx: RunContext) -> Outcome:
     props = blob_service_properties(ctx)
     policy = props.delete_retention_policy if props else None
@@ -191,7 +193,8 @@ def evaluate_versioning(facts: VersioningFacts, settings: Settings) -> Outcome:
 
 @check(id="blob.versioning", title="Blob versioning on", severity="high",
        remediation="Enable blob versioning on the storage account.",
-       risk="Without versioning an overwritten document cannot be brought back to its previous content.")
+       risk="Without versioning an overwritten document cannot be brought back to its previous content.",
+        controls=PROTECTION)
 def versioning(ctx: RunContext) -> Outcome:
     props = blob_service_properties(ctx)
     feed = props.change_feed if props else None
@@ -249,7 +252,8 @@ def evaluate_account_security(facts: AccountSecurityFacts, settings: Settings) -
 @check(id="storage.account_security", title="Storage account: no public access, TLS 1.2+, HTTPS only",
        severity="medium",
        remediation="Disable anonymous blob access, set minimum TLS 1.2 and require secure transfer.",
-       risk="Public access or weak transport can expose patient documents outside the backup's control.")
+       risk="Public access or weak transport can expose patient documents outside the backup's control.",
+        controls=PROTECTION)
 def account_security(ctx: RunContext) -> Outcome:
     account = _account_properties(ctx)
     tls = account.minimum_tls_version

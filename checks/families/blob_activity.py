@@ -22,6 +22,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import N_, join_messages, msg, msgn, plain
 from checks.engine.model import CheckError, NotConfigured, Outcome, Status
+from checks.engine.controls import MONITORING
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
 from checks.families.blob import (CANARY_PREFIX, DeletedVisibleFacts, RecentFileFacts, bounded_listing,
@@ -222,7 +223,8 @@ def _feed_days(wanted: float, strategy: Strategy) -> float:
 
 @check(id="blob.recent_file", title="A recent file is present in each container", severity="high",
        remediation="Check that the application still writes documents to the configured containers.",
-       risk="If no new file arrives, uploads are failing or going elsewhere, and the backup protects stale data.")
+       risk="If no new file arrives, uploads are failing or going elsewhere, and the backup protects stale data.",
+        controls=MONITORING)
 def recent_file(ctx: RunContext) -> Outcome:
     return _by_strategy(ctx, recent_by_feed, recent_by_listing)
 
@@ -366,7 +368,8 @@ def deleted_from_feed(ctx: RunContext, service: Any, account: str, containers: t
 
 @check(id="blob.deleted_visible", title="Deleted blobs are listed (restorable)", severity="high",
        remediation="Enable blob soft delete; set BLOB_CANARY_CONTAINER for a live deletion/restore proof.",
-       risk="If deleted files do not show as deleted blobs, they cannot be restored from soft delete.")
+       risk="If deleted files do not show as deleted blobs, they cannot be restored from soft delete.",
+        controls=MONITORING)
 def deleted_visible(ctx: RunContext) -> Outcome:
     return _by_strategy(ctx, deleted_by_feed, deleted_by_listing)
 

@@ -28,6 +28,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import msg, msgn
 from checks.engine.model import CheckError, Outcome, new_run_id
+from checks.engine.controls import MONITORING
 from checks.engine.registry import check
 
 CONTRIBUTOR_ROLE = "Storage Blob Data Contributor"
@@ -274,7 +275,8 @@ def _best_effort_delete(blob: Any) -> bool:
        remediation="Enable blob soft delete and versioning; grant the identity Storage Blob Data Contributor "
                    "on the canary container only.",
        risk="Settings can look right while restore does not work; only a live round trip proves it.",
-       read_only=False)
+       read_only=False,
+        controls=MONITORING)
 def canary(ctx: RunContext) -> Outcome:
     ctx.settings.require(("blob_account_url", "blob_connection_string"), "blob_canary_container")
     container = ctx.settings.blob_canary_container

@@ -21,6 +21,7 @@ from checks.engine.i18n import plain as plain_number
 from checks.engine.model import JournalUnavailable, Outcome
 from checks.connect.database import credential_getter, query_error, session, target_of, timed_connect
 from checks.engine.redact import first_line, redact
+from checks.engine.controls import INTEGRITY
 from checks.engine.registry import check
 from checks.engine.target import Target, database_of_details
 from checks.engine.timeutil import plain
@@ -65,7 +66,8 @@ def evaluate_connectivity(facts: ConnectivityFacts, settings: Settings) -> Outco
 
 @check(id="database.connectivity", title="Database connectivity (read-only session)", severity="critical",
        remediation="Check DATABASE_URL / PG* settings, network access and credentials of the verifier.",
-       risk="If the application's database cannot be reached, nothing else about it can be verified.")
+       risk="If the application's database cannot be reached, nothing else about it can be verified.",
+        controls=INTEGRITY)
 def connectivity(ctx: RunContext) -> Outcome:
     conn, latency = timed_connect(ctx.settings, credential_getter(ctx), host=ctx.db_host)
     with conn:
@@ -146,7 +148,8 @@ def read_migration(conn: Any, schema: str, table: str) -> MigrationFacts:
 
 @check(id="database.migration", title="Database schema revision (Alembic)", severity="high",
        remediation="Migrate the database to the release's revision, or set EXPECTED_ALEMBIC_REVISION to it.",
-       risk="A database at another schema revision than the application breaks it after a restore.")
+       risk="A database at another schema revision than the application breaks it after a restore.",
+        controls=INTEGRITY)
 def migration(ctx: RunContext) -> Outcome:
     s = ctx.settings
     with session(ctx) as conn:
@@ -386,7 +389,8 @@ def _baseline_text(accepted: Any) -> str:
 
 @check(id="database.essential_counts", title="Essential tables: row counts and drops", severity="critical",
        remediation="Check ESSENTIAL_TABLES and where the application's rows went.",
-       risk="Lost rows (a bad deploy, a wrong delete, a partial restore) go unnoticed until someone needs them.")
+       risk="Lost rows (a bad deploy, a wrong delete, a partial restore) go unnoticed until someone needs them.",
+        controls=INTEGRITY)
 def essential_counts(ctx: RunContext) -> Outcome:
     s = ctx.settings
     s.require(DATABASE, "essential_tables")  # every missing variable at once

@@ -20,6 +20,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import Outcome, Status
+from checks.engine.controls import MONITORING, PROTECTION
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_seconds, to_utc
 
@@ -347,7 +348,8 @@ def evaluate_retention(facts: ServerFacts, settings: Settings) -> Outcome:
 @check(id="postgres.backup_recent", title="PostgreSQL: a recent backup is listed", severity="high",
        remediation="Check the server's Backup and restore blade; take an on-demand backup and open an "
                    "Azure support request if automatic backups stopped.",
-       risk="Without a recent backup, a failure or a human error loses every change since the last one.")
+       risk="Without a recent backup, a failure or a human error loses every change since the last one.",
+        controls=MONITORING)
 def backup_recent(ctx: RunContext) -> Outcome:
     target = server_target(ctx)
     models = list_backups(ctx)
@@ -358,7 +360,8 @@ def backup_recent(ctx: RunContext) -> Outcome:
 @check(id="postgres.retention", title="PostgreSQL: backup retention and restore window", severity="high",
        remediation="Set the server's backup retention to at least MIN_BACKUP_RETENTION_DAYS and geo-redundant "
                    "backup as policy requires.",
-       risk="Too short a retention lets a human error go unnoticed past the last restorable point.")
+       risk="Too short a retention lets a human error go unnoticed past the last restorable point.",
+        controls=PROTECTION)
 def retention(ctx: RunContext) -> Outcome:
     server = shared_server(ctx)
     return evaluate_retention(server_facts(server, ctx.now()), ctx.settings)

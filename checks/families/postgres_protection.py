@@ -16,6 +16,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import Outcome
+from checks.engine.controls import LOCATION, MONITORING, PROTECTION
 from checks.engine.registry import check
 from checks.engine.timeutil import to_utc
 from checks.families.postgres import server_target, shared_server
@@ -92,7 +93,8 @@ def evaluate_immutable_backup(facts: ProtectionFacts, settings: Settings) -> Out
 
 @check(id="postgres.immutable_backup", title="PostgreSQL: immutable backups", severity="medium",
        remediation="Enable immutable backups on the flexible server.",
-       risk="Mutable backups can be deleted or shortened by an attacker holding administrative rights.")
+       risk="Mutable backups can be deleted or shortened by an attacker holding administrative rights.",
+        controls=PROTECTION)
 def immutable_backup(ctx: RunContext) -> Outcome:
     return evaluate_immutable_backup(protection_facts(shared_server(ctx)), ctx.settings)
 
@@ -135,7 +137,8 @@ def evaluate_encryption(facts: ProtectionFacts, settings: Settings) -> Outcome:
 
 @check(id="postgres.encryption", title="PostgreSQL: encryption keys usable", severity="critical",
        remediation="Keep the customer-managed key (and the geo-backup key) enabled and accessible to the server.",
-       risk="A revoked customer-managed key makes the server and every restore of its backups unreadable.")
+       risk="A revoked customer-managed key makes the server and every restore of its backups unreadable.",
+        controls=PROTECTION)
 def encryption(ctx: RunContext) -> Outcome:
     return evaluate_encryption(protection_facts(shared_server(ctx)), ctx.settings)
 
@@ -175,7 +178,8 @@ def evaluate_backup_residency(facts: ProtectionFacts, settings: Settings) -> Out
 
 @check(id="postgres.backup_residency", title="PostgreSQL: backups stay in allowed regions", severity="high",
        remediation="Keep the server and its geo-backup pair inside ALLOWED_BACKUP_REGIONS.",
-       risk="A geo-backup copied outside the EEA breaks French health-data hosting (HDS) rules.")
+       risk="A geo-backup copied outside the EEA breaks French health-data hosting (HDS) rules.",
+        controls=LOCATION)
 def backup_residency(ctx: RunContext) -> Outcome:
     return evaluate_backup_residency(protection_facts(shared_server(ctx)), ctx.settings)
 
@@ -254,7 +258,8 @@ def evaluate_long_term_retention(facts: LtrFacts, settings: Settings) -> Outcome
 @check(id="postgres.long_term_retention", title="PostgreSQL: recent long-term retention backup",
        severity="high",
        remediation="Keep long-term retention backups running (Azure Backup vault policy) when LTR_REQUIRED=true.",
-       risk="Without long-term backups, data older than the 35-day window is gone for audits or late discoveries.")
+       risk="Without long-term backups, data older than the 35-day window is gone for audits or late discoveries.",
+        controls=MONITORING)
 def long_term_retention(ctx: RunContext) -> Outcome:
     if not ctx.settings.ltr_required:  # no ARM call for a capability not asked for
         return Outcome.skipped(LTR_NOT_REQUIRED)

@@ -20,6 +20,7 @@ from checks.engine.context import RunContext
 from checks.engine.i18n import msg
 from checks.engine.model import CheckError, NotConfigured, Outcome
 from checks.engine.redact import first_line, redact
+from checks.engine.controls import INTEGRITY
 from checks.engine.registry import check
 from checks.engine.timeutil import plain
 from checks.families.database import TableSpec
@@ -202,7 +203,8 @@ def hash_blob(ctx: RunContext, container: str, path: str, with_hash: bool) -> di
 
 @check(id="database.signed_document", title="Newest signed document: file present and intact", severity="high",
        remediation="Check that signed documents' files are in Blob Storage and unchanged.",
-       risk="A database restore is useless for signed documents whose files are gone or altered.")
+       risk="A database restore is useless for signed documents whose files are gone or altered.",
+        controls=INTEGRITY)
 def signed_document(ctx: RunContext) -> Outcome:
     s = ctx.settings
     s.require(DATABASE, "signed_document_table")  # every missing variable at once

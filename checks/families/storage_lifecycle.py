@@ -15,6 +15,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import CheckError, Outcome
+from checks.engine.controls import PROTECTION
 from checks.engine.registry import check
 
 # the `delete` action's day conditions in the SDK (DateAfterModification / DateAfterCreation)
@@ -136,7 +137,8 @@ def management_policy(ctx: RunContext) -> Any:
 @check(id="blob.lifecycle", title="Lifecycle rules keep documents through the retention window",
        severity="high",
        remediation="Raise lifecycle delete conditions to at least BLOB_RETENTION_MIN_DAYS for the checked containers.",
-       risk="A lifecycle rule can silently delete documents or their versions before anyone notices a loss.")
+       risk="A lifecycle rule can silently delete documents or their versions before anyone notices a loss.",
+        controls=PROTECTION)
 def lifecycle(ctx: RunContext) -> Outcome:
     policy = management_policy(ctx)
     return evaluate_lifecycle(lifecycle_facts(policy, ctx.settings.storage_account_name,

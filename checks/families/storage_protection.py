@@ -18,6 +18,7 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, msgn
 from checks.engine.model import Outcome, Status
+from checks.engine.controls import PROTECTION
 from checks.engine.registry import check
 from checks.engine.timeutil import iso_or_none
 
@@ -105,7 +106,8 @@ def evaluate_container_soft_delete(facts: BlobServiceFacts, settings: Settings) 
 @check(id="blob.container_soft_delete", title="Container soft delete on, retention within policy",
        severity="high",
        remediation="Enable container soft delete with the blob soft delete retention (Data protection blade).",
-       risk="Deleting a container deletes every document in it; without container soft delete it is final.")
+       risk="Deleting a container deletes every document in it; without container soft delete it is final.",
+        controls=PROTECTION)
 def container_soft_delete(ctx: RunContext) -> Outcome:
     return evaluate_container_soft_delete(_blob_facts(ctx), ctx.settings)
 
@@ -158,7 +160,8 @@ def evaluate_point_in_time_restore(facts: BlobServiceFacts, settings: Settings) 
 
 @check(id="blob.point_in_time_restore", title="Blob point-in-time restore usable", severity="high",
        remediation="Enable point-in-time restore with versioning, change feed and a longer soft delete retention.",
-       risk="Without point-in-time restore a bulk overwrite or ransomware encryption must be undone blob by blob.")
+       risk="Without point-in-time restore a bulk overwrite or ransomware encryption must be undone blob by blob.",
+        controls=PROTECTION)
 def point_in_time_restore(ctx: RunContext) -> Outcome:
     return evaluate_point_in_time_restore(_blob_facts(ctx), ctx.settings)
 
@@ -201,7 +204,8 @@ def evaluate_change_feed(facts: BlobServiceFacts, settings: Settings) -> Outcome
 
 @check(id="blob.change_feed", title="Blob change feed on, kept long enough", severity="medium",
        remediation="Enable the blob change feed, kept at least as long as point-in-time restore goes back.",
-       risk="Point-in-time restore replays the change feed; without it the restore cannot run or cover the window.")
+       risk="Point-in-time restore replays the change feed; without it the restore cannot run or cover the window.",
+        controls=PROTECTION)
 def change_feed(ctx: RunContext) -> Outcome:
     return evaluate_change_feed(_blob_facts(ctx), ctx.settings)
 
@@ -242,7 +246,8 @@ def evaluate_key_access(facts: KeyAccessFacts, settings: Settings) -> Outcome:
 
 @check(id="storage.key_access", title="Storage: no Shared Key access, no permanent delete", severity="high",
        remediation="Disallow Shared Key access and keep permanent delete of soft-deleted blobs off.",
-       risk="A leaked account key bypasses RBAC; permanent delete lets deleted documents be purged early.")
+       risk="A leaked account key bypasses RBAC; permanent delete lets deleted documents be purged early.",
+        controls=PROTECTION)
 def key_access(ctx: RunContext) -> Outcome:
     account = storage_account(ctx)
     service = _blob_facts(ctx)
@@ -321,7 +326,8 @@ def container_worm(name: str, container: Any) -> ContainerWorm:
 
 @check(id="storage.immutability", title="Storage: immutable (WORM) protection reported", severity="medium",
        remediation="Enable version-level immutability (or container retention policies) when policy requires it.",
-       risk="Without WORM storage an attacker with write access can delete documents and their versions.")
+       risk="Without WORM storage an attacker with write access can delete documents and their versions.",
+        controls=PROTECTION)
 def immutability(ctx: RunContext) -> Outcome:
     account = storage_account(ctx)
     worm = account.immutable_storage_with_versioning

@@ -145,7 +145,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
                           "{count} incomplete runs without a run summary ignored: {runs}", "count",
                           count=len(part.orphans), runs=", ".join(sorted(str(o) for o in part.orphans)[:5])))
     notes += part.notes()
-    evidence, empty, undelivered = _evidence_runs(runs, results, production, notes)
+    evidence, empty, undelivered = evidence_runs(runs, results, production, notes)
     # a drill run's database checks look at the restored copy, not production: no evidence for boxes 1-4
     verification = [r for r in evidence if r.trigger != DRILL_TRIGGER]
     boxes = [_single_box(spec, verification, results) for spec in BOXES[:3]]
@@ -176,7 +176,7 @@ def _undelivered(result: CheckResult) -> str:
                "deliveries", **facts)
 
 
-def _evidence_runs(runs: list[RunRef], results: dict[str, dict[str, CheckResult]], production: Target | None,
+def evidence_runs(runs: list[RunRef], results: dict[str, dict[str, CheckResult]], production: Target | None,
                    notes: list[str]) -> tuple[list[RunRef], list[str], list[str]]:
     """(runs that are evidence, ids of runs where every check was skipped, ids of runs that only record a
     failed delivery); a note for each run left out."""

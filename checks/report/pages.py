@@ -40,7 +40,8 @@ _RUN_ID = r"20[0-9]{6}T[0-9]{6}Z-[0-9a-z]{6}"  # checks/journal/entities.py RUN_
 _MONTH = r"\d{4}-(?:0[1-9]|1[0-2])"
 PAGE_NAME = re.compile(rf"(?P<index>index)\.html|month-(?P<month>{_MONTH})\.html|"
                        rf"run-(?P<run>{_RUN_ID})\.html|drill-(?P<drill>{_RUN_ID})\.html|"
-                       rf"fleet-(?P<fleet>{_MONTH})\.html|month-(?P<target>{_MONTH}-[a-z0-9][a-z0-9-]{{0,39}})\.html")
+                       rf"fleet-(?P<fleet>{_MONTH})\.html|month-(?P<target>{_MONTH}-[a-z0-9][a-z0-9-]{{0,39}})\.html|"
+                       rf"framework-(?P<framework>(?:c5|iso27001|hds|soc2)-\d{{4}}(?:-(?:0[1-9]|1[0-2]))?)\.html")
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,14 @@ class Links:
     def drill(self, drill_id: str) -> str:
         return self._href(f"drill-{drill_id}.html")
 
+    def framework(self, framework: str, period: str) -> str:
+        """A framework's control view (checks/report/control_evidence.py) of a month (YYYY-MM) or a year (YYYY)."""
+        return self._href(f"framework-{framework}-{period}.html")
+
 
 def parse_page_name(name: str) -> tuple[str, str] | None:
-    """('index'|'month'|'run'|'drill'|'fleet'|'target', value) for a valid page name, else None;
-    'target' values are `YYYY-MM-<target name>`."""
+    """('index'|'month'|'run'|'drill'|'fleet'|'target'|'framework', value) for a valid page name, else None;
+    'target' values are `YYYY-MM-<target name>`, 'framework' values `<framework>-<YYYY-MM or YYYY>`."""
     match = PAGE_NAME.fullmatch(name or "")
     if match is None:
         return None
@@ -130,7 +135,8 @@ def environment():
 
     env.filters.update(utc=utc_time, md=md_escape, code=md_code, number=lambda v: i18n.current().value(v),
                        label=detail_label, word=lambda token: i18n.current().word(token))
-    env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS,
+    from checks.engine.controls import FRAMEWORKS
+    env.globals.update(boxes=BOXES, dry_run_checks=DRY_RUN_CHECKS, frameworks=FRAMEWORKS,
                        tm=lambda text, fact=None: i18n.current().message(text, fact),
                        sep=lambda separator: i18n.current().separator(separator))
     return env
@@ -183,6 +189,11 @@ def fleet_index_page(fleets: list[Any], links: Links = Links()) -> str:
     with how many targets ticked each box and signed the month off."""
     rows = [(f, f.to_dict()) for f in reversed(fleets)]
     return _page("fleet_index.html", links, rows=rows, first=fleets[0].month, last=fleets[-1].month)
+
+
+def framework_page(report: Any, links: Links = Links(), months: set[str] | None = None) -> str:
+    """A framework's controls with their verdicts (control_evidence.FrameworkReport); `months` as for month_page."""
+    return _page("framework.html", links, report=report, pages=months)
 
 
 def overview_page(ov: Overview, links: Links = Links()) -> str:

@@ -72,7 +72,8 @@ def http_page(journal: Any, name: str, params: dict[str, str], settings: Any) ->
     parsed = parse_page_name(name)
     if parsed is None:
         raise NotFound(msg("no page {name}: pages are {index}, month-YYYY-MM.html, month-YYYY-MM-<target>.html, "
-                           "fleet-YYYY-MM.html, run-<run id>.html and drill-<drill id>.html", name=repr(name[:80]),
+                           "fleet-YYYY-MM.html, run-<run id>.html, drill-<drill id>.html and framework-<framework>-<YYYY-MM or "
+                           "YYYY>.html", name=repr(name[:80]),
                            index=INDEX))
     kind, value = parsed
     scopes = scopes_of(settings)
@@ -91,6 +92,9 @@ def http_page(journal: Any, name: str, params: dict[str, str], settings: Any) ->
             raise NotFound(str(exc)) from None
         has_drill = report.drill is not None and load_drill(journal, report.drill.run_id) is not None
         return month_page(report, links, drill_pages=has_drill)
+    if kind == "framework":
+        from checks.report.control_evidence import page_of
+        return page_of(journal, settings, value, links)
     return _run_or_drill(journal, kind, value, links)
 
 
@@ -158,6 +162,9 @@ def write_site(journal: Any, directory: Path, last_month: str, months: int = DEF
             write(row.page, month_page(row.report, links, drill_pages=drill_linked, months=in_range))
     for drill_id in sorted(run_ids & set(drills)):
         write(f"drill-{drill_id}.html", drill_page(drills[drill_id], links, run_page_exists=True))
+    from checks.report.control_evidence import site_pages  # every framework's controls, month and year
+    for name, html in site_pages(reader, settings, last_month, in_range, links, now):
+        write(name, html)
     write(INDEX, _index(reader, settings, last_month, months, links, now))
     return written
 
