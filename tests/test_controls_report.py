@@ -72,7 +72,7 @@ def test_the_page_in_english_links_runs_drills_and_months_and_escapes_the_journa
     assert "<h1>BSI C5:2020: controls, 2026-11</h1>" in html and '<html lang="en">' in html
     for href in (f"run-{ids.problem_run}.html", f"drill-{ids.drill_id}.html", f"month-{ids.month}.html"):
         assert f'href="{href}"' in html
-    assert "Restore tests at least once a year" in html and ">not met<" in html and ">met, with findings<" in html
+    assert "Restore tests at least once a year" in html and ">Not met<" in html and ">Met, with findings<" in html
     assert "<script>" not in html and EVIL not in html and "&lt;script&gt;" in html
     alone = render_framework(report, "html", lang="en", standalone=True)
     assert 'href="run-' not in alone and ids.problem_run in alone  # written alone: the links' text, no link
@@ -83,11 +83,11 @@ def test_the_page_in_french(seeded, settings):
     report = framework_report(journal, settings, "c5", month=ids.month, now=NOW)
     html = render_framework(report, "html", Links(), lang="fr")
     assert '<html lang="fr">' in html and "BSI C5:2020 : mesures, 2026-11" in html
-    assert "Tests de restauration au moins une fois par an" in html and ">non satisfaite<" in html
+    assert "Tests de restauration au moins une fois par an" in html and ">Non satisfaite<" in html
     assert f"l&#39;exercice de restauration {ids.drill_id} n&#39;a pas mesuré le RPO" in html
     assert "did not measure" not in html and "Restore tests at least" not in html
     md = render_framework(report, "md", lang="fr")
-    assert md.startswith("# BSI C5:2020 : mesures, 2026-11") and "non satisfaite" in md
+    assert md.startswith("# BSI C5:2020 : mesures, 2026-11") and "Non satisfaite" in md
 
 
 def test_json_gives_each_control_text_in_both_languages(seeded, settings):
@@ -109,7 +109,7 @@ def run_cli(args, env):
 def test_cli_report_framework(seeded, base_env):
     _journal, ids = seeded
     code, out = run_cli(["report", "--framework", "C5", "--month", ids.month], base_env)
-    assert code == 1 and "## OPS-08 — met, with findings" in out and "RPO –," in out
+    assert code == 1 and "## OPS-08 — Met, with findings" in out and "RPO –," in out
     code, out = run_cli(["report", "--framework", "iso27001", "--month", ids.month, "--format", "json", "--lang",
                          "fr"], base_env)
     assert code == 1 and json.loads(out)["controls"][0]["id"] == "iso27001:A.8.13"
@@ -147,7 +147,7 @@ def test_http_report_framework(seeded, env_patch, base_env):
     assert [c["id"] for c in json.loads(resp.get_body())["controls"]] == ["soc2:A1.2", "soc2:A1.3"]
     resp = report(get({"framework": "c5", "month": ids.month, "format": "html", "lang": "fr"}))
     body = resp.get_body().decode()
-    assert resp.status_code == 200 and resp.mimetype == "text/html" and "non satisfaite" in body
+    assert resp.status_code == 200 and resp.mimetype == "text/html" and "Non satisfaite" in body
     assert f'href="pages/run-{ids.problem_run}.html?lang=fr"' in body
     assert resp.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
