@@ -27,8 +27,17 @@ ARGPARSE_TEXTS = (
 )
 
 
+# section headings: argparse writes `<heading>:` itself, so the language's space before a colon (French
+# "options :") is added to the heading here
+HEADINGS = ("positional arguments", "options")
+
+
 def _gettext(text: str) -> str:
-    return current().gettext(text)
+    translated = current().gettext(text)
+    if text in HEADINGS:
+        colon = current().separator(": ")  # " : " in French, from the catalog's "{p0}: {p1}"
+        translated += colon[:colon.index(":")] if ":" in colon else ""
+    return translated
 
 
 def _ngettext(singular: str, plural: str, n: Any) -> str:

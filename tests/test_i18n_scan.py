@@ -444,3 +444,24 @@ def test_detail_keys_of_a_monthly_run_have_french_labels():
     assert shown == ["tables sans comptage accepté", "référence lue en entier", "sauvegardes listées",
                      "sauvegardes plus anciennes non listées", "nom de la dernière sauvegarde",
                      "accès par clé partagée autorisé", "témoin supprimé à la fin"]
+
+
+def test_token_values_of_details_are_words_of_the_readers_language():
+    from checks.report.pages import detail_rows
+    details = {"strategy": "listing", "methods": {"public.documents": "estimate", "public.patients": "exact"},
+               "prefix": "listing"}  # another key's value is shown as stored
+    with language("fr"):
+        rows = {key: value for key, value, _ in detail_rows(details)}
+    assert rows == {"strategy": "listage", "methods": [("public.documents", "estimation"), ("public.patients", "exact")],
+                    "prefix": "listing"}
+    english = {key: value for key, value, _ in detail_rows(details)}
+    assert english["strategy"] == "listing" and english["methods"][0] == ("public.documents", "estimate")
+
+
+def test_argparse_headings_put_a_space_before_the_colon_in_french(capsys):
+    from checks.cli import main
+    assert main(["--lang", "fr", "--help"], out=io.StringIO(), env={}) == 0
+    text = capsys.readouterr().out
+    assert "\narguments positionnels :\n" in text and "\noptions :\n" in text
+    assert main(["--help"], out=io.StringIO(), env={}) == 0
+    assert "\npositional arguments:\n" in capsys.readouterr().out  # English unchanged

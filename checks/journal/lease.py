@@ -28,7 +28,8 @@ class RunInProgress(Exception):
     def __init__(self, target: str, running_run_id: str):
         self.target = target
         self.running_run_id = running_run_id
-        super().__init__(f"a verification run is already in progress for {target}: {running_run_id or 'unknown id'}")
+        super().__init__(msg("a verification run is already in progress for {target}: {run_id}", target=target,
+                             run_id=running_run_id or msg("unknown id")))
 
 
 def lease_target(settings: Settings) -> str:

@@ -84,3 +84,17 @@ def detail_label(key: object) -> str:
     text = str(key)
     label = DETAIL_LABELS.get(text)
     return current().gettext(label) if label else text.replace("_", " ")
+
+
+# Detail values that are tokens a family stores (the journal keeps the token, a machine's key), with
+# the words a person reads for them: key -> {token: word}. Any other value is shown as stored.
+DETAIL_VALUES: dict[str, dict[str, str]] = {
+    "strategy": {"listing": N_("listing"), "change_feed": N_("change feed")},  # blob_activity.Strategy.name
+    "methods": {"exact": N_("exact"), "estimate": N_("estimate")},  # database.TableCount.method
+}
+
+
+def detail_value(key: object, value: object) -> object:
+    """A detail's value in the language being rendered when it is one of its key's tokens, else as is."""
+    word = DETAIL_VALUES.get(str(key), {}).get(value) if isinstance(value, str) else None
+    return current().gettext(word) if word else value

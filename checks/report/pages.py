@@ -239,17 +239,18 @@ def detail_rows(details: dict[str, Any], messages: dict[str, Any] | None = None)
     'none' or 'text' (the template words yes/no/– so they can be translated); a text whose message fact
     the journal kept (`messages["details.<key>"]`) in the language being rendered."""
     from checks.engine.i18n import current
+    from checks.report.labels import detail_value  # a stored token (strategy listing) as the reader's word
     rows = []
     for key, value in (details or {}).items():
         if isinstance(value, dict) and value and all(_plain(v) for v in value.values()):
-            rows.append((str(key), [(str(k), _shown(v)) for k, v in value.items()], "table"))
+            rows.append((str(key), [(str(k), detail_value(key, _shown(v))) for k, v in value.items()], "table"))
         elif isinstance(value, (dict, list)):
             rows.append((str(key), json.dumps(value, indent=1, ensure_ascii=False, default=str), "block"))
         elif isinstance(value, bool) or value is None:
             rows.append((str(key), value, "bool" if value is not None else "none"))
         else:
             fact = (messages or {}).get(f"details.{key}")
-            shown = current().message(str(value), fact) if fact else str(value)
+            shown = current().message(str(value), fact) if fact else str(detail_value(key, str(value)))
             rows.append((str(key), value if isinstance(value, (int, float)) else shown, "text"))  # `number`
     return rows
 
