@@ -11,14 +11,49 @@ targetScope = 'subscription'
 @description('azd environment name; names and tags derive from it.')
 param environmentName string
 
-@minLength(1)
-@description('Region of the verifier (a region that offers Flex Consumption).')
+// The verifier's own region (a region that offers Flex Consumption) and the EEA regions with a pair.
+// regions: begin (rendered from checks/engine/regions.py by devtools/regions.py)
+@allowed([
+  'austriaeast'
+  'belgiumcentral'
+  'denmarkeast'
+  'francecentral'
+  'francesouth'
+  'germanynorth'
+  'germanywestcentral'
+  'italynorth'
+  'northeurope'
+  'norwayeast'
+  'norwaywest'
+  'polandcentral'
+  'spaincentral'
+  'swedencentral'
+  'swedensouth'
+  'westeurope'
+])
+@description('Region of the verifier: an EEA region (HDS: the journal and logs stay in the EEA).')
 @metadata({
   azd: {
     type: 'location'
   }
 })
 param location string
+
+// EEA regions with a paired region: only there can the journal be geo-redundant (GRS); Azure offers
+// no GRS in a nonpaired region (the journal is zone-redundant there)
+var geoPairedRegions = [
+  'francecentral'
+  'francesouth'
+  'germanynorth'
+  'germanywestcentral'
+  'northeurope'
+  'norwayeast'
+  'norwaywest'
+  'swedencentral'
+  'swedensouth'
+  'westeurope'
+]
+// regions: end
 
 @description('Resource group of the verifier; default rg-<environmentName>.')
 param resourceGroupName string = ''
@@ -225,6 +260,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     hostAccountName: '${abbrs.storage}host${resourceToken}'
     journalAccountName: '${abbrs.storage}jrnl${resourceToken}'
+    journalGeoRedundant: contains(geoPairedRegions, location)
     deploymentContainerName: deploymentContainerName
     journalTableName: journalTable
     sealRetentionDays: journalSealRetentionDays

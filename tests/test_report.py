@@ -284,7 +284,7 @@ def test_twelve_month_overview_reads_one_partition_per_month(settings):
     assert rows["2026-05"]["boxes_ticked"] == 0 and rows["2026-05"]["drill"] is None
     md = render(ov, "md")
     assert md.count("\n| 20") == 12
-    assert "| 2026-10 | ✔ | ✔ | ✔ | ✔ | ✔ | 5/5 | 10 no evidence | – | A. Auditor |" in md
+    assert "| 2026-10 | ✔ | ✔ | ✔ | ✔ | ✔ | 5/5 | 13 no evidence | – | A. Auditor |" in md
     html = render(ov, "html")
     assert html.count('<th scope="row"><a href="month-20') == 12
     assert_balanced_html(html)

@@ -24,7 +24,7 @@ def journal(base_env):
 
 def test_every_protection_check_exists_in_the_catalogue():
     ids = [cid for cid, _ in PROTECTION_CHECKS]
-    assert len(ids) == 10 and set(ids) <= set(all_checks())
+    assert len(ids) == 13 and set(ids) <= set(all_checks())
 
 
 def test_month_lists_newest_state_of_each_protection(journal):
@@ -64,7 +64,7 @@ def test_overview_counts_protection_states(journal):
     ov = overview(journal, "2026-10", 2, now=at(28))
     rows = {m["month"]: m for m in ov.to_dict()["months"]}
     assert rows["2026-10"]["protections"]["storage.key_access"] == "warn"
-    assert rows["2026-10"]["protections_summary"] == "1 pass, 1 warn, 8 no evidence"
-    assert rows["2026-09"]["protections_summary"] == "10 no evidence"
-    assert "| 1 pass, 1 warn, 8 no evidence |" in render(ov, "md")
+    assert rows["2026-10"]["protections_summary"] == "1 pass, 1 warn, 11 no evidence"
+    assert rows["2026-09"]["protections_summary"] == "13 no evidence"
+    assert "| 1 pass, 1 warn, 11 no evidence |" in render(ov, "md")
     assert_balanced_html(render(ov, "html"))

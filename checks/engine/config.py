@@ -69,11 +69,8 @@ _RPO_PROBE = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,6
                       "schema.table.timestamp_column, e.g. public.consultations.created_at")
 _REGION = _pattern(r"[a-z][a-z0-9]{2,39}", "Azure region names as ARM spells them, e.g. francecentral,westeurope")
 
-# European Economic Area regions (EU + Norway): HDS (French health-data hosting) keeps data in the EEA.
-# Switzerland and the UK are not in the EEA. Source: Microsoft Learn, "Azure geographies" / region list.
-EEA_REGIONS = ("austriaeast", "belgiumcentral", "francecentral", "francesouth", "germanynorth",
-               "germanywestcentral", "italynorth", "northeurope", "norwayeast", "norwaywest", "polandcentral",
-               "spaincentral", "swedencentral", "swedensouth", "westeurope")
+# EEA regions (HDS: health data stays in the EEA): the one table is checks/engine/regions.py
+from checks.engine.regions import EEA_REGIONS  # noqa: E402  (re-exported: ALLOWED_BACKUP_REGIONS' default)
 
 
 def _regions(raw: str) -> tuple[str, ...]:

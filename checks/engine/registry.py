@@ -23,6 +23,8 @@ FAMILIES = (
     "checks.families.storage_protection",
     "checks.families.storage_lifecycle",
     "checks.families.postgres_protection",
+    "checks.families.residency",
+    "checks.drill.residency",  # postgres.restore_residency
     "checks.drill.restore_drill",  # drill.restore: on demand, through the drill's own entry points
 )
 

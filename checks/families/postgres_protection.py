@@ -17,35 +17,15 @@ from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, msgn, plain
 from checks.engine.model import Outcome
 from checks.engine.controls import LOCATION, MONITORING, PROTECTION
+from checks.engine.regions import REGIONS, lookup, region_key
 from checks.engine.registry import check
 from checks.engine.timeutil import to_utc
 from checks.families.postgres import server_target, shared_server
+from checks.families.residency import Copy, copy_row
 
-# Azure region pairs: where a geo-redundant backup of a flexible server is kept (its region's pair).
-# Source: Microsoft Learn, "Azure region pairs and nonpaired regions"
-# (https://learn.microsoft.com/azure/reliability/cross-region-replication-azure), read 2026-11-26;
-# PostgreSQL flexible server "Backup and restore" (geo-redundant backup goes to the paired region).
-# One-way pairs are written as such (brazilsouth's pair is southcentralus: OUTSIDE its geography).
-# A region missing here is nonpaired (e.g. polandcentral, italynorth, spaincentral): the check warns.
-_PAIRS = (
-    ("eastasia", "southeastasia"), ("australiaeast", "australiasoutheast"),
-    ("australiacentral", "australiacentral2"), ("canadacentral", "canadaeast"),
-    ("chinanorth", "chinaeast"), ("chinanorth2", "chinaeast2"), ("chinanorth3", "chinaeast3"),
-    ("northeurope", "westeurope"), ("francecentral", "francesouth"), ("germanywestcentral", "germanynorth"),
-    ("centralindia", "southindia"), ("japaneast", "japanwest"), ("koreacentral", "koreasouth"),
-    ("eastus", "westus"), ("eastus2", "centralus"), ("northcentralus", "southcentralus"),
-    ("westus2", "westcentralus"), ("norwayeast", "norwaywest"), ("southafricanorth", "southafricawest"),
-    ("swedencentral", "swedensouth"), ("switzerlandnorth", "switzerlandwest"), ("uaenorth", "uaecentral"),
-    ("uksouth", "ukwest"),
-)
-_ONE_WAY = {"brazilsouth": "southcentralus", "brazilsoutheast": "brazilsouth", "westindia": "southindia",
-            "westus3": "eastus"}
-REGION_PAIRS: dict[str, str] = {**{a: b for a, b in _PAIRS}, **{b: a for a, b in _PAIRS}, **_ONE_WAY}
-
-
-def region_key(name: str | None) -> str:
-    """ARM answers "eastus" or "East US": compare without case and spaces."""
-    return (name or "").lower().replace(" ", "")
+# Region pairs (where a geo-redundant backup goes: the region's pair, PostgreSQL flexible server "Backup and
+# restore") and the EEA list live in one table, checks/engine/regions.py (sources cited there).
+REGION_PAIRS: dict[str, str] = {name: r.pair for name, r in REGIONS.items() if r.pair}
 
 
 @dataclass(frozen=True)
@@ -158,7 +138,14 @@ def evaluate_backup_residency(facts: ProtectionFacts, settings: Settings) -> Out
     outside = [r for r in regions if r not in allowed]
     details = {"server": facts.server, "region": region, "geo_redundant_backup": facts.geo_redundant_backup,
                "geo_backup_region": pair, "backup_regions": regions, "outside": outside,
-               "allowed_regions": sorted(allowed)}
+               "allowed_regions": sorted(allowed), "copies": _copies(facts.server, region, geo, pair, allowed)}
+    unknown = [r for r in outside if lookup(r) is None]
+    if unknown:
+        return Outcome.fail(msg("unknown region {region} holds backups of server {server}: cannot prove it is in "
+                                "the EEA", region=", ".join(r or "?" for r in unknown), server=facts.server),
+                            msg("Check the server's region; add the region to checks/engine/regions.py (with its "
+                                "pair and whether it is in the EEA) if Azure opened it, or to ALLOWED_BACKUP_REGIONS."),
+                            **details)
     if outside:
         return Outcome.fail(msg("backups of server {server} are kept in {regions}, outside "
                                 "ALLOWED_BACKUP_REGIONS (health data must stay in the EEA under HDS)",
@@ -170,10 +157,17 @@ def evaluate_backup_residency(facts: ProtectionFacts, settings: Settings) -> Out
         return Outcome.warn(msg("geo-redundant backup is on but region {region} has no pair in the verifier's "
                                 "table: the geo-backup region of server {server} is unknown",
                                 region=region, server=facts.server),
-                            msg("Look up the server's geo-backup region in the portal and update the region pair "
-                                "table (checks/families/postgres_protection.py) if Azure added a pair."), **details)
+                            msg("Look up the server's geo-backup region in the portal and update the region table "
+                                "(checks/engine/regions.py) if Azure added a pair."), **details)
     return Outcome.passed(msg("backups of server {server} stay in {regions} (allowed)", server=facts.server,
                               regions=", ".join(regions)), **details)
+
+
+def _copies(server: str, region: str, geo: bool, pair: str | None, allowed: set[str]) -> list[dict[str, Any]]:
+    """The copies as facts for the report's "all copies in the EEA" line (checks/report/residency.py)."""
+    why = msg("no paired region: the geo-backup region is unknown")
+    copies = [Copy("server", server, region or None)] + ([Copy("geo_backup", server, pair, why)] if geo else [])
+    return [copy_row(c, allowed) for c in copies]
 
 
 @check(id="postgres.backup_residency", title="PostgreSQL: backups stay in allowed regions", severity="high",

@@ -48,7 +48,7 @@ from checks.engine.target import Target
 from checks.engine.redact import redact
 from checks.report.databases import about_database
 from checks.report.interrupted import interrupted_runs
-from checks.report.protections import month_protections
+from checks.report.protections import protection_fields
 from checks.engine.timeutil import is_month, iso_z, journal_iso, month_of
 from checks.report.model import (BOXES, DELIVERY_CHECK, ERROR, FAILED, NO_EVIDENCE, PARTIAL, STATE_OF, TICKED, WARNING,
                                   Box, BoxSpec, DRILL_CHECK, DRILL_TRIGGER, Drill, Evidence, MonthReport, Overview,
@@ -163,7 +163,7 @@ def build_month(month: str, rows: list[dict[str, Any]], generated_at: datetime |
     signoffs = _signoffs(part.signoffs, digest)
     return MonthReport(month=month, generated_at=journal_iso(generated_at or datetime.now(timezone.utc)), runs=runs,
                        boxes=boxes, problems=problems, drill=drill, signoffs=signoffs, notes=notes, digest=digest,
-                       protections=month_protections(verification, results),
+                       **protection_fields(verification, results),  # protections, residency line
                        target=production.label() if production else "",
                        acks=sorted(part.acks, key=lambda a: a["at"]),
                        undelivered=undelivered)

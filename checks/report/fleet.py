@@ -238,7 +238,8 @@ class FleetRow:
                           if (d := self.report.drill) else None),  # the target's own latest drill of the month
                 "signed_off_by": [s.by for s in signoffs],
                 "signoffs": [{"by": s.by, "at": s.at, "current": s.current, "forced": s.forced} for s in signoffs],
-                "signoff_current": bool(signoffs) and signoffs[-1].current}
+                "signoff_current": bool(signoffs) and signoffs[-1].current,
+                "residency": self.report.residency.to_dict() if self.report.residency else None}
 
 
 @dataclass

@@ -158,6 +158,7 @@ class MonthReport:
     target_name: str = ""  # one target of several (checks/report/fleet.py); "" in a fleet of one
     undelivered: list[str] = field(default_factory=list)  # runs recording only a failed delivery (no evidence)
     journal_chain: dict[str, Any] | None = None  # the month's hash chain (checks/report/chainline.py)
+    residency: Any = None  # the "all copies in the EEA" line (checks/report/residency.py)
     deviations: dict[str, Any] | None = None  # open and closed deviations (checks/report/deviations.py)
 
     @property
@@ -190,6 +191,7 @@ class MonthReport:
             **({"target_name": self.target_name} if self.target_name else {}),
             **({"undelivered": list(self.undelivered)} if self.undelivered else {}),
             **({"journal_chain": self.journal_chain} if self.journal_chain is not None else {}),
+            **({"residency": self.residency.to_dict()} if self.residency is not None else {}),
             **({"deviations": self.deviations} if self.deviations is not None else {}),
         }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from checks.engine.i18n import N_, summary_of
 from checks.engine.model import CheckResult, Status
+from checks.report.residency import month_residency
 
 PROTECTION_CHECKS: tuple[tuple[str, str], ...] = (
     ("blob.container_soft_delete", N_("Container soft delete")),
@@ -22,6 +23,9 @@ PROTECTION_CHECKS: tuple[tuple[str, str], ...] = (
     ("postgres.immutable_backup", N_("PostgreSQL immutable backups")),
     ("postgres.encryption", N_("PostgreSQL encryption keys usable")),
     ("postgres.backup_residency", N_("PostgreSQL backups in allowed regions")),
+    ("storage.replication_residency", N_("Storage replicas in allowed regions")),
+    ("postgres.restore_residency", N_("Drill and incident-restore servers in allowed regions")),
+    ("postgres.ltr_residency", N_("Long-term retention backups in allowed regions")),
     ("postgres.long_term_retention", N_("PostgreSQL long-term retention")),
 )
 NO_EVIDENCE = "no evidence"
@@ -51,6 +55,12 @@ def month_protections(runs: list[Any], results: dict[str, dict[str, CheckResult]
         run, result = deciding
         out.append(Protection(check_id, label, result.status.value, summary_of(result), run.run_id, run.started_at))
     return out
+
+
+def protection_fields(runs: list[Any], results: dict[str, dict[str, CheckResult]]) -> dict[str, Any]:
+    """The month report's protections and its "all copies in the EEA" line (checks/report/residency.py)."""
+    protections = month_protections(runs, results)
+    return {"protections": protections, "residency": month_residency(protections, results)}
 
 
 def counts_text(protections: list[Protection]) -> str:

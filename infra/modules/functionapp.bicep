@@ -231,7 +231,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MIN_BACKUP_RETENTION_DAYS', value: '7' }
         { name: 'REQUIRE_GEO_REDUNDANT_BACKUP', value: 'false' }
         { name: 'RESTORE_WINDOW_TOLERANCE_HOURS', value: '24' }
-        { name: 'ALLOWED_BACKUP_REGIONS', value: 'austriaeast,belgiumcentral,francecentral,francesouth,germanynorth,germanywestcentral,italynorth,northeurope,norwayeast,norwaywest,polandcentral,spaincentral,swedencentral,swedensouth,westeurope' }
+        { name: 'ALLOWED_BACKUP_REGIONS', value: 'austriaeast,belgiumcentral,denmarkeast,francecentral,francesouth,germanynorth,germanywestcentral,italynorth,northeurope,norwayeast,norwaywest,polandcentral,spaincentral,swedencentral,swedensouth,westeurope' }
         { name: 'LTR_REQUIRED', value: 'false' }
         { name: 'LTR_MAX_AGE_DAYS', value: '35' }
         // Blob Storage (the checked account)

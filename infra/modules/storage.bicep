@@ -23,6 +23,8 @@ param sealRetentionDays int = 3650
 param fleetQueueName string = 'verifier-fleet'
 @description('Private mode: public network access off (private endpoints in modules/network.bicep).')
 param privateAccess bool = false
+@description('Journal geo-redundant (GRS, a copy in the paired region): false in a nonpaired region, where Azure offers no GRS (zone-redundant there).')
+param journalGeoRedundant bool = true
 
 var networkAccess = privateAccess ? 'Disabled' : 'Enabled'
 var networkDefault = privateAccess ? 'Deny' : 'Allow'
@@ -70,13 +72,15 @@ resource journalAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35:Private mode is the default (privateAccess: public access Disabled, default action Deny) unless PUBLIC_MODE=true; checkov cannot resolve the parameter
   // checkov:skip=CKV_AZURE_59:Same as CKV_AZURE_35: public network access is Disabled unless PUBLIC_MODE=true on purpose
   // checkov:skip=CKV_AZURE_43:The name is a parameter ('st' + 'jrnl' + uniqueString, 19 lowercase letters/digits) that checkov cannot resolve
+  // checkov:skip=CKV_AZURE_206:Replicated: GRS in an EEA region with a pair, ZRS in a nonpaired one (Azure offers no GRS there); checkov cannot resolve journalGeoRedundant
   name: journalAccountName
   location: location
   tags: tags
   kind: 'StorageV2'
   sku: {
-    // the journal is the audit evidence of the backup procedure: keep a copy in the paired region
-    name: 'Standard_GRS'
+    // the journal is the audit evidence of the backup procedure: keep a copy in the paired region (in the
+    // EEA: main.bicep's geoPairedRegions); a nonpaired region has no GRS, zones keep the copies there
+    name: journalGeoRedundant ? 'Standard_GRS' : 'Standard_ZRS'
   }
   properties: {
     supportsHttpsTrafficOnly: true
