@@ -95,7 +95,7 @@ def test_json_gives_each_control_text_in_both_languages(seeded, settings):
     data = json.loads(render_framework(framework_report(journal, settings, "hds", month=ids.month, now=NOW), "json"))
     exi28 = next(c for c in data["controls"] if c["reference"] == "EXI 28")
     assert exi28["text"]["fr"].startswith("Les données de santé, sauvegardes comprises")
-    assert exi28["checks"] == ["postgres.backup_residency"] and exi28["verdict"] == "no evidence"
+    assert "postgres.backup_residency" in exi28["checks"] and exi28["verdict"] == "no evidence"
     assert data["framework"] == "hds" and data["period"] == ids.month
 
 
@@ -196,3 +196,34 @@ def test_a_framework_page_over_http_pages(seeded, env_patch, base_env):
     bad = pages(func.HttpRequest(method="GET", url="/api/pages/x", body=b"", params={},
                                  route_params={"page": "framework-c5-2101.html"}))
     assert bad.status_code == 400 and "year must be YYYY" in json.loads(bad.get_body())["error"]
+
+
+# --- deviations, opened by the run code -----------------------------------------------------------------
+
+def test_an_overdue_deviation_opened_by_a_run_makes_its_controls_not_met(settings):
+    from checks.engine.model import Status
+    from checks.engine.target import Target
+    from checks.journal.deviation_log import update
+    from test_report import make_run
+
+    journal, production = Journal.from_settings(settings), Target.from_settings(settings)
+    opened = datetime(2026, 9, 2, 6, tzinfo=timezone.utc)  # high: due 30 days later, 2026-10-02
+    failed = make_run("20260902T060000Z-e1e1e1", opened, [("storage.key_access", Status.FAIL, "shared key on", {})])
+    passed = make_run("20261005T060000Z-e2e2e2", datetime(2026, 10, 5, 6, tzinfo=timezone.utc),
+                      [("blob.soft_delete", Status.PASS, "on", {})])
+    for run in (failed, passed):
+        run.target = production
+        journal.write_run(run)
+        update(journal, run, production, settings.deviation_due_days, now=run.started_at)
+    september = framework_report(journal, settings, "c5", month="2026-09", now=NOW)
+    assert september.controls[0].verdict == NOT_MET  # the failure itself; its deviation not due yet then
+    assert [(d.check_id, d.status, d.overdue) for d in september.controls[0].deviations] == [
+        ("storage.key_access", "open", False)]
+    october = framework_report(journal, settings, "c5", month="2026-10", now=NOW)
+    ops06, ops07 = october.controls[:2]
+    assert ops06.verdict == NOT_MET and ops06.reasons == [
+        "deviation of storage.key_access for production open since 2026-09-02T06:00:00Z, due "
+        "2026-10-02T06:00:00Z: overdue"]
+    assert ops07.deviations == []  # storage.key_access evidences OPS-06, not OPS-07
+    html = render_framework(october, "html", Links(), lang="fr")
+    assert "ouvert, en retard" in html and "<code>storage.key_access</code>" in html

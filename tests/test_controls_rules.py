@@ -37,7 +37,8 @@ def test_the_restore_drill_evidences_the_restore_test_controls():
     specs = list(all_checks().values())
     for cid in ("c5:OPS-08", "soc2:A1.3", "iso27001:A.5.30"):
         assert "drill.restore" in mapped_checks(cid, specs) and CONTROLS[cid].drill_required
-    assert mapped_checks("hds:EXI 28", specs) == ("postgres.backup_residency",)
+    location = mapped_checks("hds:EXI 28", specs)
+    assert "postgres.backup_residency" in location and all("residency" in cid for cid in location)
 
 
 def test_a_control_without_a_check_is_procedural_with_what_to_see():
