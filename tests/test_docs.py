@@ -7,9 +7,12 @@ tests/test_cli_polish.py and tests/test_permissions.py.)
 from __future__ import annotations
 
 import ast
+import contextlib
 import fnmatch
 import functools
+import io
 import re
+import shlex
 from pathlib import Path
 
 from docs_text import DOCS, README, ROOT, doc_files
@@ -191,3 +194,57 @@ def test_a_faults_row_naming_a_missing_test_is_found():
     assert unknown_tests("test_runner, test_blob_* ; test_docs :: test_readme_*") == []
     assert unknown_tests("test_docs :: test_no_such_thing; test_nowhere :: test_x") == [
         "test_docs :: test_no_such_thing", "test_nowhere (no such test file)", "test_x (no such test file)"]
+
+
+# placeholders of the docs' synopses, given a value the parser takes; a synopsis with `...`, `<...>` or VERB
+# stands for many commands and is left out
+PLACEHOLDERS = {"M": "2026-11", "ID": "20261126T092114Z-3f9a1c", "NAME": "medicapp-db", "DIR": "reports/site",
+                "N": "3", "FILE": "local.settings.json", "TEXT": "why", "RG": "rg-medicapp"}
+
+
+def parsed_commands(lines: list[str]) -> list[list[str]]:
+    """The argument lists of documented `python -m checks ...` lines, each `a|b` alternative spelled out."""
+    commands = []
+    for line in lines:
+        line = re.sub(r"^\$ ", "", line.strip())
+        if not line.startswith("python -m checks") or re.search(r"\.\.\.|<|\bVERB\b", line):
+            continue
+        line = re.split(r" \| | >>? ?| #", re.sub(r"\s*\[[^\]]*\]", "", line))[0]
+        words = [PLACEHOLDERS.get(w, w) for w in shlex.split(line)[3:]]
+        choices = [i for i, w in enumerate(words) if re.fullmatch(r"[a-z]+(\|[a-z]+)+", w)]
+        variants = [words]
+        for i in choices:
+            variants = [v[:i] + [alt] + v[i + 1:] for v in variants for alt in v[i].split("|")]
+        commands += variants
+    return commands
+
+
+def parse_errors(commands: list[list[str]]) -> list[str]:
+    from checks.cli import build_parser
+    errors = []
+    for words in commands:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                build_parser().parse_args(words)
+            except SystemExit as stop:
+                if stop.code:
+                    errors.append(f"python -m checks {' '.join(words)}: {err.getvalue().strip().splitlines()[-1]}")
+    return errors
+
+
+def test_every_documented_command_is_what_the_cli_parses():
+    """Prose and code blocks alike (tests/test_stack.py runs the code blocks' commands on a real stack):
+    a verb, flag or value the CLI does not take is found here."""
+    from test_report_outputs import documented_commands
+    commands = parsed_commands(documented_commands())
+    assert len(commands) >= 50
+    assert parse_errors(commands) == []
+
+
+def test_a_documented_command_the_cli_does_not_take_is_found():
+    commands = parsed_commands(["python -m checks drill start|stop", "python -m checks run --check-all",
+                                "$ python -m checks journal --month M  # fine", "python -m checks restore ..."])
+    assert [" ".join(c) for c in commands] == ["drill start", "drill stop", "run --check-all", "journal --month 2026-11"]
+    errors = parse_errors(commands)
+    assert len(errors) == 2 and "drill stop" in errors[0] and "--check-all" in errors[1]
