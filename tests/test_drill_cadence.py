@@ -354,3 +354,52 @@ def test_the_sweeper_never_deletes_a_live_holders_server_in_a_targets_group(env)
     (row,) = schedule.sweep(ctx, journal)
     assert row["result"].startswith("refused:") and held.drill_id in row["result"]
     assert [r for r in t.requests if r.method == "DELETE"] == []
+
+
+# --- the fleet overview: each target's last successful drill, overdue in red ------------------------
+def report_env(base_env) -> dict:
+    from test_report_fleet import TARGETS
+    targets = [dict(t) for t in TARGETS]
+    targets[1]["settings"] = {"RESTORE_DRILL_EVERY_MONTHS": "1"}  # preprod: monthly
+    return dict(base_env, TARGETS=json.dumps(targets), RESTORE_DRILL_ENABLED="true",
+                RESTORE_DRILL_RESOURCE_GROUP="rg-drills")
+
+
+def test_fleet_overview_shows_each_targets_last_successful_drill_and_overdue(base_env):
+    from checks.report.fleet import fleet_overview
+    from checks.report.pages import Links, fleet_page
+    from checks.cli import main
+    import io
+    env = report_env(base_env)
+    settings = Settings.from_env(env)
+    journal = Journal.from_settings(settings)
+    prod = drill("prod", "2026-09-01T06:00:00Z")
+    for d in (prod, drill("preprod", "2026-08-15T06:00:00Z"), drill("preprod", "2026-10-20T06:00:00Z", FAILED),
+              drill("prod", "2026-11-02T06:00:00Z")):  # prod's November drill is after the month shown
+        journal.upsert(d.to_entity())
+    fleet = fleet_overview(journal, "2026-10", settings, now=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    rows = {r["target"]: r["drill_standing"] for r in fleet.to_dict()["rows"]}
+    assert rows["prod"] == {"last_success_drill_id": prod.drill_id, "last_success_at": "2026-09-01T06:00:00Z",
+                            "every_months": 3, "months_since": 1, "overdue": False}
+    assert rows["preprod"]["every_months"] == 1 and rows["preprod"]["months_since"] == 2 and rows["preprod"]["overdue"]
+    assert rows["staging"]["last_success_drill_id"] is None and rows["staging"]["overdue"]  # never drilled
+    html = fleet_page(fleet, Links())
+    assert f'<a href="drill-{prod.drill_id}.html">' in html
+    assert html.count('<span class="status s-fail">overdue</span>') == 2 and "every 3 months" in html
+    out = io.StringIO()
+    main(["report", "--month", "2026-10", "--fleet"], out=out, env=env)
+    line = next(x for x in out.getvalue().splitlines() if x.startswith("| staging"))
+    assert "Last successful drill: never **overdue**" in line
+    out = io.StringIO()
+    main(["--lang", "fr", "report", "--month", "2026-10", "--fleet", "--format", "html"], out=out, env=env)
+    assert "Dernier exercice réussi :" in out.getvalue() and ">en retard</span>" in out.getvalue()
+    assert "tous les 3 mois" in out.getvalue() and "jamais" in out.getvalue()
+
+
+def test_no_drill_standing_when_the_drill_is_not_enabled(base_env):
+    from checks.report.fleet import fleet_overview
+    env = dict(report_env(base_env), RESTORE_DRILL_ENABLED="false")
+    settings = Settings.from_env(env)
+    fleet = fleet_overview(Journal.from_settings(settings), "2026-10", settings,
+                           now=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert {r["drill_standing"] is None for r in fleet.to_dict()["rows"]} == {True}

@@ -202,6 +202,7 @@ class FleetRow:
     configured: bool
     report: MonthReport
     page: str | None = None  # the target's month page (configured targets)
+    drill_standing: Any = None  # its last successful drill and cadence (checks/report/drill_standing.py)
 
     @property
     def missing(self) -> bool:
@@ -236,6 +237,7 @@ class FleetRow:
                 "problems": len(self.report.problems), "page": self.page,
                 "drill": ({"status": d.status, "run_id": d.run_id, "at": d.at, "rto_minutes": d.rto_minutes}
                           if (d := self.report.drill) else None),  # the target's own latest drill of the month
+                "drill_standing": self.drill_standing.to_dict() if self.drill_standing else None,
                 "signed_off_by": [s.by for s in signoffs],
                 "signoffs": [{"by": s.by, "at": s.at, "current": s.current, "forced": s.forced} for s in signoffs],
                 "signoff_current": bool(signoffs) and signoffs[-1].current,
@@ -270,11 +272,13 @@ def fleet_overview(journal: Any, month: str, settings: Any, now: datetime | None
     rows = journal.partition(month)
     scopes = scopes_of(settings)
     own, other = split(rows, scopes)
+    from checks.report.drill_standing import fleet_standings
+    standing = fleet_standings(journal, settings, fleet_targets(settings), month, now)
     out = []
     for scope in scopes:
         report = build_month(month, own[scope.name], now, scope.target)
         report.target_name = scope.name if scope.size > 1 else ""
-        out.append(FleetRow(scope.name, True, report, month_page_name(month, scope)))
+        out.append(FleetRow(scope.name, True, report, month_page_name(month, scope), standing.get(scope.name)))
     for name, entities in sorted(other.items()):
         report = build_month(month, with_acks(entities, rows), now, None)
         report.target_name, report.target = name or NOT_RECORDED, _label(entities)
