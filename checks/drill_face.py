@@ -161,7 +161,7 @@ def cli_command(args, out: TextIO, env) -> int:
         if args.drill_command == "start":
             try:
                 drills = [restore_drill.start_drill(ctx, journal, trigger="cli", restore_point=args.restore_point,
-                                                    target_server=args.target_server)]
+                                                    target_server=args.target_server, who={"user": cli_user(env)})]
             except NotConfigured as exc:  # not enabled, or the Azure target not set: configuration
                 print(error_line(exc), file=sys.stderr)
                 return EXIT_USAGE
@@ -179,6 +179,21 @@ def cli_command(args, out: TextIO, env) -> int:
     else:
         out.write("".join(describe(d) for d in drills) or _("No restore drill recorded.") + "\n")
     return EXIT_FAILED if drills and drills[0].state == FAILED else EXIT_OK
+
+
+def cli_user(env: Mapping[str, str] | None = None) -> str:
+    """Who runs the CLI, recorded as who started a drill: the login name (LOGNAME, USER, LNAME, USERNAME of the
+    environment, else the account's), printable characters only, at most 64; "" when the system cannot tell."""
+    import getpass
+    import os
+    env = os.environ if env is None else env
+    name = next((env[k] for k in ("LOGNAME", "USER", "LNAME", "USERNAME") if env.get(k)), None)
+    if name is None:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError, ImportError):  # no such variable and no account entry (a container's uid)
+            return ""
+    return "".join(c for c in str(name) if c.isprintable())[:64]
 
 
 def _cli_cleanup(ctx, journal, args, out: TextIO) -> int:

@@ -9,16 +9,21 @@ invocations (the drill timer, `python -m checks drill status`), each step doing 
 
 * provisioning: one status poll of the restore's long-running operation per invocation
   (continuation token in the state). Ready time = the operation's endTime (else when seen).
-* verifying: the database checks (`database.*`) run against the restored server
+* verifying: first the access-parity check (checks/drill/parity.py: the drill server's network, public
+  access, firewall rules, key and authentication against production's as read at the start); a copy more
+  open than production fails the drill before any data is read. Then the database checks (`database.*`) run against the restored server
   (RunContext.db_host = its FQDN from ARM, same credentials and auth mode), production's
   essential counts are taken at the same time, and `evaluate_drill` compares them: the restored
   server must not hold MORE rows than production (production only grew since the restore point),
   a shortfall above COUNT_DROP_THRESHOLD_PERCENT is reported, the Alembic revision must match.
 * cleaning_up: guarded delete (only a server carrying this drill's tags), unless
-  RESTORE_DRILL_KEEP, when the server stays until its `expires-at` tag and the sweeper deletes it.
+  RESTORE_DRILL_KEEP, when the server stays until its `expires-at` tag and the sweeper deletes it. The
+  deletion is proven (checks/drill/disposal.py: the operation's id, its completion, a final GET answering 404)
+  or the drill shows its disposal pending.
 
 When a drill ends, a run with trigger `drill` and one result `drill.restore` is written to the
-journal (details: rto_minutes, restore_point, target_server, drill_id, verification), so the
+journal (details: rto_minutes, restore_point, target_server, drill_id, verification, and what an auditor
+reads: checks/drill/record.py), so the
 monthly report finds it. The drill's own database results are nested in `verification` rather
 than journaled as `database.*` results: they describe the restored server, not production, and
 must not feed production's count-drop comparison.
@@ -34,35 +39,28 @@ import random
 from datetime import datetime, timedelta
 
 from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
-                                Drill, DrillActive, LroStep, DrillGuardError, begin_guarded_delete, begin_restore,
-                                choose_restore_point, drill_tags, expired_drill_servers, get_server, poll_delete,
+                                Drill, DrillActive, LroStep, DrillGuardError, begin_restore,
+                                choose_restore_point, drill_tags, expired_drill_servers, get_server,
                                 poll_restore, restore_window, target_names, validate_server_name)
+from checks.drill import disposal, parity
+from checks.drill.record import CHECK_ID, REMEDIATION, SEVERITY, TITLE, drill_run, drill_target  # noqa: F401
 from checks.drill import slot
 from checks.drill.source import refuse_public_source
 from checks.drill.targets import Lookup, drill_context, refuse_production_drill_group
-from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts, recorded_facts, rpo_figures
+from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts
 from checks.engine.config import Settings, variable_name
 from checks.engine.context import RunContext
-from checks.engine.model import (CheckError, CheckResult, NotConfigured, Outcome, Run, Severity,
-                                 Status, new_run_id)
-from checks.engine.i18n import N_, msg
+from checks.engine.model import CheckError, NotConfigured, Outcome, Status, new_run_id
+from checks.engine.i18n import N_, msg, msgn
 from checks.engine.registry import check
-from checks.engine.runner import message_facts
-from checks.engine.target import Target
 from checks.engine.controls import RESTORE_TEST
 from checks.engine.timeutil import iso_z as iso, minutes, parse_iso
 
 log = logging.getLogger("checks.drill.restore_drill")
 
-CHECK_ID = "drill.restore"
-TITLE = N_("Restore drill: point-in-time restore to a new server")
-SEVERITY = Severity.HIGH
-REMEDIATION = N_("Read the drill's events (python -m checks drill status); fix what failed (restore permissions: "
-               "Contributor on the resource group; network access of the verifier to the restored server), "
-               "then start a new drill.")
 RISK = N_("A backup that has never been restored is a hope, not a backup: the drill proves restore works and how long it takes.")
 LATEST_MARGIN = timedelta(minutes=10)  # 'latest' = now - margin: the newest WAL may not be archived yet
-CLEANUP_GRACE = timedelta(hours=24)  # a delete still not done this long after the deadline is left to the sweeper
+CLEANUP_GRACE = disposal.CLEANUP_GRACE  # a deletion still not proven this long after the deadline: the sweeper's
 MAX_STEPS = 4  # per invocation: provisioning → verifying → cleaning_up → done
 NO_SERVER = msg("not needed (no server was created)")
 
@@ -156,6 +154,7 @@ def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.
         earliest, latest = restore_window(source, now, LATEST_MARGIN)
         point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
         drill.restore_point, drill.restore_point_mode = iso(point), mode
+        drill.restore_window = {"earliest": iso(earliest), "latest": iso(latest)}
         drill.target_server = _pick_target(client, rg, s.pg_server_name, s.restore_drill_prefix, now, target_server,
                                            drill.drill_id)
         drill.event(now, msg("restore of {source} at {point} ({mode}) to {target} requested ({trigger})",
@@ -184,6 +183,7 @@ def _new_drill(s: Settings, trigger: str, source, now: datetime, target: str | N
                  resource_group=s.restore_drill_resource_group, target_server=target or "", requested_at=iso(now),
                  restore_point="", restore_point_mode="", expires_at=iso(expires), keep=keep,
                  location=source.location or "", target_name=s.target_name or "",
+                 production_access=parity.access_of(source),  # what the drill server's access is compared with
                  **{f"requested_by_{key}": value for key, value in (who or {}).items()})
 
 
@@ -310,10 +310,8 @@ def _after_restore_poll(drill: Drill, step, now: datetime, settings: Settings) -
 
 
 def _verifying(ctx: RunContext, drill: Drill, now: datetime) -> None:
-    if not drill.target_host:
-        server = get_server(arm_client(ctx), drill.resource_group, drill.target_server)
-        drill.target_host = (server.properties.fully_qualified_domain_name or "") if server and server.properties \
-            else ""
+    if not drill.parity and not _access_matches(ctx, drill, now):
+        return  # a drill server more open than production: stopped before any data is read
     facts = gather_facts(ctx, drill.target_server, drill.target_host, drill.restore_point, drill.requested_at,
                          drill.ready_at)
     outcome = evaluate_drill(facts, ctx.settings)
@@ -329,48 +327,39 @@ def _verifying(ctx: RunContext, drill: Drill, now: datetime) -> None:
         drill.state = CLEANING_UP
 
 
-def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime, held: slot.Held) -> None:
-    if not drill.created:
-        drill.cleanup = drill.cleanup or NO_SERVER
-        drill.state = _final_state(drill)
-        return
+def _access_matches(ctx: RunContext, drill: Drill, now: datetime) -> bool:
+    """The access-parity check (checks/drill/parity.py) on the drill server as ARM shows it now, recorded in
+    `drill.parity`; False (the drill stopped, its server to be deleted) when a difference fails it."""
     client = arm_client(ctx)
-    try:
-        if drill.delete_token:
-            step = poll_delete(client, drill.resource_group, drill.target_server, drill.delete_token)
-        else:
-            step = begin_guarded_delete(client, drill.resource_group, drill.target_server, drill.source_server,
-                                        drill.drill_id, drill_group=ctx.settings.restore_drill_resource_group,
-                                        confirm=lambda: held.confirm(now))  # right before the DELETE
-    except DrillGuardError as exc:
-        drill.cleanup = msg("refused: {reason}", reason=exc.reason)
-        drill.event(now, drill.cleanup)
+    server = get_server(client, drill.resource_group, drill.target_server)
+    if server is None:
+        raise CheckError(msg("restored server {server} not found in {group}", server=drill.target_server,
+                             group=drill.resource_group))
+    props = getattr(server, "properties", None)
+    drill.target_host = drill.target_host or (getattr(props, "fully_qualified_domain_name", None) or "")
+    if not drill.production_access:  # started before production's access was recorded: nothing to compare
+        drill.parity = {"status": "not checked", "findings": []}
+        return True
+    drill.parity = dict(parity.evaluate_parity(drill.production_access, parity.read_access(
+        client, drill.resource_group, drill.target_server, server)), checked_at=iso(now))
+    failing = [f["field"] for f in drill.parity["findings"] if f["severity"] == "fail"]
+    drill.event(now, msgn("access parity with production: {status} ({count} finding)",
+                          "access parity with production: {status} ({count} findings)", "count",
+                          status=drill.parity["status"], count=len(drill.parity["findings"])))
+    if not failing:
+        return True
+    error = msg("access parity: the drill server's {fields} differ from production's; no data was read",
+                fields=", ".join(failing))
+    _stop(drill, "parity", error, error, ctx.settings)
+    drill.keep = False  # a copy more open than production is never kept
+    drill.state = CLEANING_UP
+    return False
+
+
+def _cleaning_up(ctx: RunContext, drill: Drill, now: datetime, held: slot.Held) -> None:
+    if disposal.cleaning_up(lambda: arm_client(ctx), drill, now, ctx.settings.restore_drill_resource_group,
+                            ctx.settings.restore_drill_max_hours, confirm=lambda: held.confirm(now)):
         drill.state = _final_state(drill)
-        return
-    except CheckError as exc:
-        if now - parse_iso(drill.requested_at) > timedelta(hours=ctx.settings.restore_drill_max_hours) + CLEANUP_GRACE:
-            drill.cleanup = msg("failed: {reason}; the sweeper deletes it after {expires}", reason=exc.reason,
-                                expires=drill.expires_at)
-            drill.event(now, drill.cleanup)
-            drill.state = _final_state(drill)
-            return
-        raise
-    if step is None:
-        drill.cleanup = drill.cleanup or msg("not needed (the server does not exist)")
-        drill.event(now, msg("cleanup: {server} does not exist", server=drill.target_server))
-        drill.state = _final_state(drill)
-        return
-    drill.delete_token = step.token
-    if not step.done:
-        if drill.cleanup != "deleting":
-            drill.event(now, msg("deletion of {server} requested", server=drill.target_server))
-        drill.cleanup = msg("deleting")
-        return
-    drill.cleanup = msg("deleted") if step.succeeded else msg(
-        "failed: {reason}; the sweeper deletes it after {expires}", reason=step.error or step.status,
-        expires=drill.expires_at)
-    drill.event(now, msg("cleanup: {cleanup}", cleanup=drill.cleanup))
-    drill.state = _final_state(drill)
 
 
 def _final_state(drill: Drill) -> str:
@@ -394,53 +383,6 @@ def _finish(ctx: RunContext, journal, drill: Drill, now: datetime, held: slot.He
     log.log(logging.ERROR if drill.state == FAILED else logging.WARNING,
             "restore drill %s %s: %s", drill.drill_id, drill.state, drill.summary,
             extra={"run_id": run.run_id, "status": run.status.value, "outcome_line": True})
-
-
-def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
-    """The journal run of a finished drill: trigger `drill`, one result `drill.restore` (status: evaluate_drill)."""
-    requested = parse_iso(drill.requested_at)
-    ready = parse_iso(drill.ready_at)
-    rto = minutes(ready - requested) if ready else None
-    cleanup = drill.cleanup or ""
-    if drill.verification:
-        facts = recorded_facts(drill.target_server, drill.verification, rto, drill.restore_point, cleanup)
-    else:
-        facts = DrillFacts(drill.target_server, stopped_by=drill.stopped_by, stop_reason=drill.error,
-                           stop_summary=drill.summary or drill.error or msg("drill {state}", state=drill.state),
-                           cleanup=cleanup)
-    outcome = evaluate_drill(facts, settings)
-    details = {
-        "drill_id": drill.drill_id,
-        "target": drill.target_name or None,
-        "target_server": drill.target_server,
-        "source_server": drill.source_server,
-        "restore_point": drill.restore_point,
-        "restore_point_mode": drill.restore_point_mode,
-        "requested_at": drill.requested_at,
-        "ready_at": drill.ready_at or None,
-        "rto_minutes": rto, **rpo_figures(drill.verification),  # RPO_PROBE: measured RPO and loss
-        "verification": drill.verification or {"status": "not run", "reason": drill.error or drill.summary},
-        "cleanup": cleanup,
-        "state": drill.state,
-        "trigger": drill.trigger,
-    }
-    remediation = REMEDIATION if outcome.status != Status.PASS else ""
-    result = CheckResult(check_id=CHECK_ID, title=TITLE, status=outcome.status, severity=SEVERITY,
-                         summary=outcome.summary, details=details, remediation=remediation,
-                         started_at=requested, duration_ms=int((now - requested).total_seconds() * 1000),
-                         messages=message_facts(summary=outcome.summary))
-    return Run(run_id=drill.drill_id, trigger="drill", started_at=requested, finished_at=now, results=[result],
-               target=drill_target(drill, settings))
-
-
-def drill_target(drill: Drill, settings: Settings) -> Target | None:
-    """The run's target: the drilled fleet target (its name and source server); None for a drill recorded
-    before drills named their target (its run reads as the runs of that time: target not recorded)."""
-    if not drill.target_name:
-        return None
-    if settings.target_name != drill.target_name:  # its target is no longer configured: what the drill knows
-        return Target(name=drill.target_name, server=drill.source_server)
-    return Target.from_settings(settings)
 
 
 # --- context of a drill invocation -------------------------------------------------------------

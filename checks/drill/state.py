@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Collection
 
+from checks.drill.lro import LroStep, one_step_polling as _one_step_polling, step as _step  # noqa: F401
 from checks.engine.i18n import Message, msg
 from checks.engine.model import CheckError
-from checks.engine.redact import first_line
 from checks.engine.textfacts import facts_of, with_facts
 from checks.engine.timeutil import INPUT_EARLIEST, INPUT_LATEST, TimeInputError, input_time, iso_z, parse_iso
 
@@ -44,6 +44,7 @@ TERMINAL = (SUCCEEDED, FAILED)
 
 _SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 MAX_EVENTS = 40
+JSON_FIELDS = ("verification", "events", "restore_window", "production_access", "parity", "disposal")
 EVENT = "{at} {event}"  # an event line: its time, then what happened (a message of its own)
 NOT_RECORDED = msg("(target not recorded)")  # a drill recorded before drills named their fleet target
 DRILL_ROLE = "the restore drill role of infra/modules/drill.bicep (assigned on RESTORE_DRILL_RESOURCE_GROUP)"
@@ -101,6 +102,15 @@ class Drill:
     # who asked for it over HTTP (Entra token's object id and name; "" = a timer, the CLI, or before callers were)
     requested_by_object_id: str = ""
     requested_by_name: str = ""
+    # what an auditor reads (checks/drill/record.py): the OS user of a CLI start; the restore window the point was
+    # chosen in; production's access settings read at the start and the drill server's access-parity findings
+    # (checks/drill/parity.py); the proof of the drill server's disposal (checks/drill/disposal.py). Empty: not
+    # recorded (a drill recorded before these existed, or a step it never reached)
+    requested_by_user: str = ""
+    restore_window: dict[str, Any] = field(default_factory=dict)
+    production_access: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    disposal: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -133,8 +143,8 @@ class Drill:
             if name not in entity:
                 continue
             value = entity[name]
-            if key in ("verification", "events"):
-                value = json.loads(value or ("{}" if key == "verification" else "[]"))
+            if key in JSON_FIELDS:
+                value = json.loads(value or ("[]" if key == "events" else "{}"))
             kwargs[key] = value
         if "StoppedBy" not in entity and kwargs.get("outcome") in ("fail", "error") and not kwargs.get("verification"):
             # stored before `stopped_by` existed: keep the status decided then (verify.STOPPED_STATUS)
@@ -200,85 +210,6 @@ def guard_drill_group(resource_group: str, drill_group: str | None, source_id: s
 
 
 # --- ARM --------------------------------------------------------------------------------------
-def _one_step_polling():
-    """ARMPolling that sends at most one status request per call and never sleeps.
-
-    The SDK's poller runs `run()` in a thread; with this method it returns after one status GET
-    (plus the final GET when the operation has just succeeded), so `poller.wait()` is short and
-    the function's invocation ends. The next invocation rebuilds the poller from the continuation
-    token kept in the drill state and polls once more.
-    """
-    from azure.mgmt.core.polling.arm_polling import ARMPolling
-
-    class _PollLater(Exception):
-        pass
-
-    class OneStepARMPolling(ARMPolling):
-        last_status_body: dict = {}
-
-        def _delay(self) -> None:  # where the SDK would sleep until the next poll
-            raise _PollLater()
-
-        def update_status(self) -> None:
-            super().update_status()
-            try:
-                body = self._pipeline_response.http_response.json()
-                self.last_status_body = body if isinstance(body, dict) else {}
-            except ValueError:  # a status answer without a JSON body (Location polling)
-                self.last_status_body = {}
-
-        def run(self) -> None:
-            try:
-                super().run()
-            except _PollLater:
-                pass
-
-    return OneStepARMPolling(0)
-
-
-@dataclass
-class LroStep:
-    """What one poll of a long-running operation found."""
-    status: str  # InProgress | Succeeded | Failed | Canceled
-    token: str
-    resource: Any = None
-    error: str = ""
-    end_time: datetime | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.status.lower() in ("succeeded", "failed", "canceled")
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status.lower() == "succeeded"
-
-
-def _step(poller) -> LroStep:
-    from azure.core.exceptions import HttpResponseError
-
-    method = poller.polling_method()
-    try:
-        poller.wait(60)  # one status request: bounded by the transport's timeouts, not by Azure
-        failure = None
-    except HttpResponseError as exc:
-        failure = exc
-    body = getattr(method, "last_status_body", {}) or {}
-    try:
-        end_time = parse_iso(body.get("endTime"))
-    except ValueError:
-        end_time = None
-    token = poller.continuation_token()
-    if failure is not None:
-        exc = failure
-        error = body.get("error") or {}
-        detail = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ") if error else ""
-        return LroStep("Failed", token, error=detail or first_line(str(exc)), end_time=end_time)
-    status = method.status()
-    return LroStep(status, token, method.resource() if status.lower() == "succeeded" else None,
-                   end_time=end_time)
-
-
 def get_server(client: Any, resource_group: str, name: str) -> Any | None:
     """The server, or None on 404; other errors become CheckError."""
     from azure.core.exceptions import AzureError, ResourceNotFoundError

@@ -15,14 +15,19 @@ from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import join_messages, msg, msgn, plain, summary_of
 from checks.engine.model import Outcome, Status
+from checks.drill.objectives import REMEDIATION as OBJECTIVES_REMEDIATION, score_objectives
 from checks.drill.rpo import RpoFacts, evaluate_rpo, measure_rpo, rpo_figures  # noqa: F401 (re-exported)
 from checks.engine.timeutil import minutes, parse_iso
 
 # why a drill stopped before its verification → the status it gets
 STOPPED_STATUS = {"guard": Status.FAIL, "conflict": Status.FAIL, "restore_failed": Status.FAIL,
                   "overdue": Status.FAIL, "azure": Status.ERROR,
+                  "parity": Status.FAIL,  # the drill server's access differs from production's (checks/drill/parity.py)
                   "failed": Status.FAIL}  # a drill stored before `stopped_by` existed, that had failed
-CLEANUP_PROBLEMS = ("refused", "failed")  # how a cleanup line starts when the server may still exist
+CLEANUP_PROBLEMS = ("refused", "failed", "disposal pending")  # a cleanup line when the server may still exist
+PARITY_REMEDIATION = msg("Give the drill servers production's access rules (network: the same VNet subnet or private "
+                         "endpoint, public access off; the same customer-managed key; Entra-only authentication "
+                         "when production is), see the drill's parity findings, then start a new drill.")
 
 
 @dataclass(frozen=True)
@@ -53,12 +58,16 @@ def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
     otherwise. Warns when the shortfall of a table exceeds COUNT_DROP_THRESHOLD_PERCENT, when there
     were no counts to compare, or when a passing drill's server could not be cleaned up (refused or
     failed delete: the sweeper has to remove it). With RPO_PROBE, `evaluate_rpo` adds its verdict
-    (fail: not restored to T, or rows up to T missing; warn: not measured)."""
+    (fail: not restored to T, or rows up to T missing; warn: not measured). A measured RTO above
+    RTO_TARGET_MINUTES or RPO above RPO_TARGET_SECONDS fails (checks/drill/objectives.py: warns when a target
+    is set and its figure was not measured); a drill stopped by the access-parity check fails; a drill whose
+    server's disposal is not proven (cleanup "disposal pending") warns."""
     if facts.stopped_by is not None:
         status = STOPPED_STATUS.get(facts.stopped_by, Status.ERROR)
         reason = facts.stop_reason or facts.stop_summary
         outcome = Outcome(status, facts.stop_summary or reason, {"verification": {"status": "not run",
-                                                                                  "reason": reason}})
+                                                                                  "reason": reason}},
+                          PARITY_REMEDIATION if facts.stopped_by == "parity" else None)
     else:
         outcome = _verification(facts, settings)
     if not facts.cleanup:
@@ -139,6 +148,10 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
     if rpo_record is not None:
         verification["rpo"] = rpo_record
         (problems if rpo_status is Status.FAIL else warnings if rpo_status is Status.WARN else []).append(rpo_line)
+    objective_problems, objective_warnings, verification["objectives"] = score_objectives(
+        facts.rto_minutes, rpo_record, settings)  # RTO_TARGET_MINUTES, RPO_TARGET_SECONDS: a breach fails
+    problems += objective_problems
+    warnings += objective_warnings
     if short:
         warnings.append(msg("shortfall above {threshold}% vs production: {tables}", threshold=plain(threshold),
                             tables=join_messages(short, ", ")))
@@ -152,8 +165,8 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
         verification["status"] = Status.FAIL.value
         return Outcome.fail(msg("restore drill to {server} failed verification: {problems}", server=facts.target_server,
                                 problems=join_messages(problems, "; ")),
-                            msg("Investigate the restored server before trusting the backups; re-run the drill "
-                                "with RESTORE_DRILL_KEEP=true to inspect it."), verification=verification)
+                            _remedy(len(problems) > len(objective_problems), bool(objective_problems)),
+                            verification=verification)
     if warnings:
         verification["status"] = Status.WARN.value
         return Outcome.warn(msg("restored {server} ({rto}); {warnings}", server=facts.target_server, rto=rto,
@@ -169,6 +182,14 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
                   server=facts.target_server, point=facts.restore_point, rto=rto, checks=len(facts.restored_checks),
                   compared=compared, revision=str(facts.restored_revision))
     return Outcome.passed(join_messages([passed, rpo_line], "; ") if rpo_line else passed, verification=verification)
+
+
+def _remedy(verification_failed: bool, objective_missed: bool) -> str:
+    investigate = msg("Investigate the restored server before trusting the backups; re-run the drill "
+                      "with RESTORE_DRILL_KEEP=true to inspect it.")
+    if not objective_missed:
+        return investigate
+    return join_messages([investigate, OBJECTIVES_REMEDIATION], " ") if verification_failed else OBJECTIVES_REMEDIATION
 
 
 def recorded_facts(target_server: str, verification: dict[str, Any], rto_minutes: float | None,

@@ -253,6 +253,10 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("deviation_due_days", Var("DEVIATION_DUE_DAYS", _DUE_DAYS, _DUE_DEFAULT,
                                "days to close a deviation, by severity of its check")),
     ("rpo_probe", Var("RPO_PROBE", _RPO_PROBE, None, "schema.table.timestamp_column measuring the drill's RPO")),
+    ("rto_target_minutes", Var("RTO_TARGET_MINUTES", _int(1, 7 * 24 * 60), None,
+                               "a drill whose RTO (restore request to server ready) is longer fails")),
+    ("rpo_target_seconds", Var("RPO_TARGET_SECONDS", _int(0, 7 * 24 * 3600), None,
+                               "a drill whose measured RPO (RPO_PROBE) is longer fails")),
 )
 
 _FIELDS = {attr: var for attr, var in VARIABLES}
@@ -372,6 +376,9 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
                 "production", variable=_FIELDS[attr].name, group=production_group)
             break
     _drill_groups_apart(values, problems)
+    if values.get("rpo_target_seconds") is not None and not values.get("rpo_probe"):
+        problems["RPO_TARGET_SECONDS"] = valueparse.form(
+            "expected RPO_PROBE to be set too: the drill measures its RPO through it")
     if values.get("blob_recent_prefix") and values.get("blob_recent_prefix_template"):
         problems["BLOB_RECENT_PREFIX_TEMPLATE"] = valueparse.form(
             "expected BLOB_RECENT_PREFIX or BLOB_RECENT_PREFIX_TEMPLATE, not both")

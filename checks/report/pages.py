@@ -221,6 +221,7 @@ def run_page(run: Run, links: Links = Links(), drill_page: bool = False) -> str:
 def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True) -> str:
     """A restore drill's state (checks.drill.state.Drill): history, RTO, restore point, cleanup."""
     from checks.drill.state import EVENT, NOT_RECORDED, TERMINAL
+    from checks.report.drillview import drill_audit  # who, backup, RTO/RPO vs targets, parity, disposal
 
     requested, ready = parse_iso(drill.requested_at), parse_iso(drill.ready_at)
     rto = minutes(ready - requested) if requested and ready else None  # as in the drill's journal run
@@ -229,7 +230,7 @@ def drill_page(drill: Any, links: Links = Links(), run_page_exists: bool = True)
     month = drill.requested_at[:7] if requested else None
     return _page("drill.html", links, drill=drill, rto=rto, events=events, month=month,
                  target=drill.target_name or NOT_RECORDED,  # a drill recorded before drills named their target
-                 verification=detail_rows(drill.verification),
+                 verification=detail_rows(drill.verification), audit=drill_audit(drill),
                  run_link=drill.state in TERMINAL and run_page_exists)
 
 

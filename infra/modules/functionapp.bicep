@@ -266,6 +266,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RESTORE_DRILL_SCHEDULE', value: '0 */10 * * * *' }
         { name: 'DEVIATION_DUE_DAYS', value: 'critical=7,high=30,medium=60,low=90' }
         { name: 'RPO_PROBE', value: '' }
+        { name: 'RTO_TARGET_MINUTES', value: '' }
+        { name: 'RPO_TARGET_SECONDS', value: '' }
       ]
     }
     functionAppConfig: {
