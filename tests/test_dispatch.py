@@ -313,7 +313,7 @@ def test_host_json_retries_and_poisons_as_the_handler_says():
     queues = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
     assert queues["maxDequeueCount"] == MAX_DEQUEUE_COUNT
     assert queues["messageEncoding"] == "base64"  # checks/dispatch/queue.py sends base64 text
-    assert queues["batchSize"] + queues["newBatchThreshold"] <= 8  # per-instance runs: see README "Several targets"
+    assert queues["batchSize"] + queues["newBatchThreshold"] <= 8  # per-instance runs: see docs/fleet.md
 
 
 # --- the faces: function_app, timer, HTTP ----------------------------------------------------------------

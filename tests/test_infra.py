@@ -82,7 +82,7 @@ def test_every_bicep_file_parses_and_main_wires_every_module():
         "modules/identity.bicep", "modules/drill.bicep", "modules/drill-network-join.bicep",
         "modules/network.bicep", "modules/pg-dns-link.bicep"}
     for path in files:
-        # auth-guard.bicep only validates AUTH_CLIENT_ID (README "Security"): nothing to create
+        # auth-guard.bicep only validates AUTH_CLIENT_ID (docs/security.md): nothing to create
         assert parse(path.relative_to(INFRA).as_posix()).get("resources") or path.name == "auth-guard.bicep", path
     main = parse("main.bicep")
     assert main["globals"]["scope"]["value"] == "subscription"
@@ -614,7 +614,7 @@ def test_readme_deploy_and_networks_sections_name_every_parameter():
     azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     for name in main["parameters"]:
         env = re.match(r"\$\{(\w+)", str(azd.get(name, {}).get("value", "")))
-        assert f"`{name}`" in docs or (env and env.group(1) in docs), f"README does not mention {name}"
+        assert f"`{name}`" in docs or (env and env.group(1) in docs), f"docs/deployment.md does not mention {name}"
     networks = readme_section("Networks")
     for words in ("Microsoft.App/environments", "virtualNetworkSubnetId", "privatelink.blob", "PUBLIC_MODE",
                   "APP_SUBNET_ID", "PRIVATE_ENDPOINT_SUBNET_ID", "PG_PRIVATE_DNS_ZONE_ID", "TABLE_PRIVATE_DNS_ZONE_ID"):
@@ -622,7 +622,7 @@ def test_readme_deploy_and_networks_sections_name_every_parameter():
 
 
 def test_readme_default_path_is_private_and_the_open_firewall_rule_only_in_the_public_opt_in():
-    """The README's default path (Deploy, then Networks up to the PUBLIC_MODE opt-in) never asks for the
+    """docs/deployment.md's default path (Deploy, then Networks up to the PUBLIC_MODE opt-in) never asks for the
     'allow all Azure' rule on the production database; only the opt-in says it is what public mode costs."""
     networks = readme_section("Networks")
     opt_in = networks.index("\n### Public mode")
