@@ -48,7 +48,7 @@ def test_the_c5_month_view_judges_each_control_from_the_journal(seeded, settings
     assert any(r.startswith(f"database.essential_counts error for production in run {ids.problem_run}")
                for r in ops07.reasons)
     assert [d.drill_id for d in ops08.drills] == [ids.drill_id] and ops08.drills[0].rto_minutes == 18.5
-    assert ops08.reasons == [f"restore drill {ids.drill_id} did not measure the RPO (set RPO_PROBE)"]
+    assert ops08.reasons[0] == f"restore drill {ids.drill_id} did not measure the RPO (set RPO_PROBE)"
     assert report.window == "2025-12 to 2026-11" and not report.complete
 
 

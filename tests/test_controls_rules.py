@@ -183,6 +183,20 @@ def test_a_drill_without_rto_rpo_or_disposal_is_a_finding(changes, words):
     assert view.verdict == FINDINGS and any(words in r for r in view.reasons)
 
 
+@pytest.mark.parametrize("parity, disposal, verdict, words", [
+    ("pass", "proven", MET, None),
+    (None, None, MET, None),  # drills that keep no such record: the cleanup text decides
+    ("fail", "proven", NOT_MET, "was more open than production"),
+    ("warn", "proven", FINDINGS, "access rules differ from production's"),
+    ("", "proven", FINDINGS, "access parity with production not recorded"),
+    ("pass", "pending", FINDINGS, "disposal of the restored copy not proven yet"),
+])
+def test_access_parity_and_proof_of_disposal_of_the_latest_drill(parity, disposal, verdict, words):
+    seen_drill = DrillSeen("prod", "d1", "2026-06-01T00:00:00Z", "pass", "ok", 20, 30, "deleted", True, parity, disposal)
+    view = judge_ops08([seen_drill])
+    assert view.verdict == verdict and (view.reasons == [] if words is None else words in view.reasons[0])
+
+
 def test_every_target_needs_its_own_drill():
     view = judge_ops08([drill(target="a")], targets=("a", "b"))
     assert view.verdict == NOT_MET and view.reasons == ["no restore drill of b in 2025-12 to 2026-11"]

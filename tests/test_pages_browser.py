@@ -129,7 +129,7 @@ def _crawl(page, start: str, same: str) -> list[str]:
 def test_no_console_errors_under_the_csp(site, page):
     server, ids = site
     seen = _crawl(page, f"{server.base}/api/pages/index.html?code={KEY}", f"{server.base}/api/pages/")
-    assert len(seen) == 12 + 1 + 4 + 1  # overview, 12 months, 4 runs, 1 drill
+    assert len(seen) == 12 + 1 + 4 + 1 + 8  # overview, 12 months, 4 runs, 1 drill, 4 frameworks' month and year
     assert page.problems == []
     response = page.page.goto(f"{server.base}/api/pages/month-{ids.month}.html?code={KEY}")
     assert "script-src" not in response.headers["content-security-policy"]
@@ -192,7 +192,7 @@ def test_static_site_in_the_browser(site, page, base_env, tmp_path):
     link(p, "Overview", "nav.crumbs")
     assert Path(urlsplit(p.url).path).name == "index.html"
     seen = _crawl(page, (tmp_path / "index.html").as_uri(), tmp_path.as_uri())
-    assert len(seen) == 12 + 1 + 4 + 1 and page.problems == []
+    assert len(seen) == 12 + 1 + 4 + 1 + 8 and page.problems == []  # 8: the frameworks' controls
 
 
 # --- several targets: the fleet pages (checks/report/fleet.py) ---------------------------------
@@ -244,8 +244,8 @@ def test_fleet_pages_link_to_every_target_and_run_without_errors(fleet_site, pag
     link(p, month, "nav.crumbs")  # a month without a target: the fleet page
     assert urlsplit(p.url).path == f"/api/pages/fleet-{month}.html"
     seen = _crawl(page, f"{server.base}/api/pages/index.html?code={KEY}&lang=fr", f"{server.base}/api/pages/")
-    # index, 12 fleet pages, 3 targets' month page each (the same run pages), 2 runs
-    assert len(seen) == 1 + 12 + 12 * 3 + 2 and all("lang=fr" in url for url in seen)
+    # index, 12 fleet pages, 3 targets' month page each (the same run pages), 2 runs, 4 frameworks' month and year
+    assert len(seen) == 1 + 12 + 12 * 3 + 2 + 8 and all("lang=fr" in url for url in seen)
     p.goto(f"{server.base}/api/pages/fleet-{month}.html?code={KEY}&lang=fr")
     assert "MANQUANTE" in _status_words(p) and p.locator("h1").inner_text().startswith("Checklist des sauvegardes")
     assert page.problems == [] and all(status == 200 for _, status in server.requests)

@@ -196,8 +196,17 @@ def drills_seen(journal: Any, targets: list[str], alone: bool, window: set[str],
         out.append(DrillSeen(name, drill.drill_id, drill.requested_at, drill.outcome or "error",
                              drill.summary or drill.error, minutes(ready - requested) if ready else None,
                              rpo.get("rpo_seconds") if isinstance(rpo, dict) else None, drill.cleanup,
-                             pages is None or month in pages))
+                             pages is None or month in pages, _recorded(drill, "parity"), _recorded(drill, "disposal")))
     return sorted(out, key=lambda d: d.at, reverse=True)
+
+
+def _recorded(drill: Any, part: str) -> str | None:
+    """The status of a drill's `parity` or `disposal` record ("" when not recorded); None when drills keep none."""
+    if not hasattr(drill, part):
+        return None
+    record = getattr(drill, part)
+    status = record.get("status") if isinstance(record, dict) else None
+    return status if isinstance(status, str) else ""
 
 
 def deviations_seen(journal: Any, targets: list[str], months: list[str], now: datetime) -> list[DeviationSeen]:

@@ -56,6 +56,8 @@ class DrillSeen:
     rpo_seconds: Any
     cleanup: str        # deleted | kept until ... | not needed | refused: ... | failed: ...
     linked: bool = True  # its page exists (the static site writes drills of its months only)
+    parity: str | None = None    # access parity with production: pass | warn | fail, "" not recorded, None not kept
+    disposal: str | None = None  # proof of disposal: proven | pending | not needed, "" not recorded, None not kept
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,10 @@ def drill_part(control: Control, drills: list[DrillSeen], targets: list[str], wi
                                      target=target, drill_id=latest.drill_id, status=latest.status,
                                      summary=latest.summary))
             continue
+        if latest.parity == "fail":  # C5 OPS-08: restores only where access rules match production's
+            found.verdict = NOT_MET
+            found.reasons.append(msg("restore drill {drill_id}: the drill server was more open than production",
+                                     drill_id=latest.drill_id))
         for why in _drill_findings(latest):
             found.reasons.append(why)
             found.verdict = _worse(found.verdict, FINDINGS)
@@ -155,7 +161,14 @@ def _drill_findings(drill: DrillSeen) -> list[str]:
         out.append(msg("restore drill {drill_id} did not measure the RTO", drill_id=drill.drill_id))
     if drill.rpo_seconds is None:
         out.append(msg("restore drill {drill_id} did not measure the RPO (set RPO_PROBE)", drill_id=drill.drill_id))
-    if not drill.cleanup or drill.cleanup.startswith(_NOT_DISPOSED):
+    if drill.parity == "warn":
+        out.append(msg("restore drill {drill_id}: the drill server's access rules differ from production's",
+                       drill_id=drill.drill_id))
+    elif drill.parity == "":
+        out.append(msg("restore drill {drill_id}: access parity with production not recorded", drill_id=drill.drill_id))
+    if drill.disposal == "pending":
+        out.append(msg("restore drill {drill_id}: disposal of the restored copy not proven yet", drill_id=drill.drill_id))
+    elif not drill.cleanup or drill.cleanup.startswith(_NOT_DISPOSED):
         out.append(msg("restore drill {drill_id}: disposal of the restored copy not recorded ({cleanup})",
                        drill_id=drill.drill_id, cleanup=drill.cleanup or "–"))
     return out
