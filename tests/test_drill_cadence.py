@@ -286,6 +286,10 @@ def test_two_timer_instances_racing_start_each_target_once_and_at_most_the_bound
     active = [d for d in drill_mod.load_drills(journal) if d.active]
     assert len(active) == 2 and len({d.target_name for d in active}) == 2, results
     assert len(arm.sources()) == 2 and len(set(arm.sources())) == 2  # two PUTs, two targets, never more
+    # the later of two racing starts sees the earlier in the slot and takes its drill id's suffix as the server's
+    # name: no start is refused for a name the other one picked at the same moment
+    assert [d.state for d in drill_mod.load_drills(journal)] == [PROVISIONING, PROVISIONING]
+    assert sum(len(r.get("started", [])) for r in results) == 2 and len(set(arm.servers)) == 2
 
 
 # --- the sweeper covers every target's drill resource group ------------------------------------------

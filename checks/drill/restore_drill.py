@@ -155,8 +155,9 @@ def _request(ctx: RunContext, journal, client, drill: Drill, source, held: slot.
         point, mode = choose_restore_point(restore_point or s.restore_point, earliest, latest, rng)
         drill.restore_point, drill.restore_point_mode = iso(point), mode
         drill.restore_window = {"earliest": iso(earliest), "latest": iso(latest)}
+        others = [h for h in slot.live_holders(journal, now) if h.drill_id != drill.drill_id]  # racing starts
         drill.target_server = _pick_target(client, rg, s.pg_server_name, s.restore_drill_prefix, now, target_server,
-                                           drill.drill_id)
+                                           drill.drill_id, bool(others))
         drill.event(now, msg("restore of {source} at {point} ({mode}) to {target} requested ({trigger})",
                              source=s.pg_server_name, point=drill.restore_point, mode=mode, target=drill.target_server,
                              trigger=drill.trigger))
@@ -195,12 +196,14 @@ def _stop(drill: Drill, kind: str, error: str, summary: str, settings: Settings)
 
 
 def _pick_target(client, rg: str, source_name: str, prefix: str, now: datetime, target: str | None,
-                 drill_id: str = "") -> str:
+                 drill_id: str = "", others: bool = False) -> str:
+    """The new server's name: `<prefix>-YYYYMMDD`, else `-HHMM`, else `-HHMM-<drill id's suffix>`; only the last
+    when `others` (another drill holds the slot: two starts that both found the day's name free would both
+    pick it; each claimed its slot before picking, so of two racing starts the later sees the earlier)."""
     if target:
         return validate_server_name(target)  # the existence guard runs right before the PUT
-    # several targets' drills start in the same minute (RESTORE_DRILL_MAX_CONCURRENT): then the drill id's suffix
     unique = [f"{prefix[:42]}-{now:%Y%m%d-%H%M}-{drill_id[-6:]}"] if drill_id[-6:].isalnum() else []
-    names = [validate_server_name(n) for n in target_names(prefix, now) + unique]
+    names = [validate_server_name(n) for n in (unique if others and unique else target_names(prefix, now) + unique)]
 
     for name in names:
         if name.lower() != source_name.lower() and get_server(client, rg, name) is None:
