@@ -227,3 +227,15 @@ def test_an_overdue_deviation_opened_by_a_run_makes_its_controls_not_met(setting
     assert ops07.deviations == []  # storage.key_access evidences OPS-06, not OPS-07
     html = render_framework(october, "html", Links(), lang="fr")
     assert "ouvert, en retard" in html and "<code>storage.key_access</code>" in html
+
+
+def test_a_site_ending_in_a_month_of_next_year_still_writes_every_framework_page(settings, tmp_path):
+    """`report --site --month` a month ahead of today (allowed for the month pages): the year page covers that
+    year up to the site's month instead of refusing the whole site."""
+    from checks.report.site import write_site
+    journal = Journal.from_settings(settings)
+    ahead = f"{datetime.now(timezone.utc).year + 1}-02"
+    names = {p.name for p in write_site(journal, tmp_path, ahead, 2, settings=settings)}
+    assert f"framework-c5-{ahead[:4]}.html" in names and f"framework-soc2-{ahead}.html" in names
+    year_page = (tmp_path / f"framework-c5-{ahead[:4]}.html").read_text()
+    assert f'href="month-{ahead[:4]}-01.html"' in year_page and f'href="month-{ahead}.html"' in year_page

@@ -68,7 +68,7 @@ def check_year(year: Any) -> str:
 def check_period(framework: Any, month: Any = None, year: Any = None, now: datetime | None = None,
                  through: str | None = None) -> tuple[str, str, list[str]]:
     """(framework key, period, months judged), every input checked before any I/O; a year's months end
-    with this month (or `through`, the static site's last month)."""
+    with this month (or `through`, the static site's last month, which may be ahead of today as its pages are)."""
     try:
         key = check_framework(framework)
     except UnknownFramework as exc:
@@ -78,9 +78,9 @@ def check_period(framework: Any, month: Any = None, year: Any = None, now: datet
     current = month_of(now or datetime.now(timezone.utc))
     if year:
         year = check_year(year)
-        if year > current[:4]:
+        if year > current[:4] and through is None:
             raise ReportError(msg("year {year} has not started yet", year=year))
-        last = min(f"{year}-12", current, through or current)
+        last = min(f"{year}-12", through or current)  # the static site: its months, as its month pages
         if last < f"{year}-01":
             raise ReportError(msg("year {year} is after the last month shown, {month}", year=year, month=last))
         return key, year, month_range(last, int(last[5:7]))
