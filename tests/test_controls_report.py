@@ -73,6 +73,7 @@ def test_the_page_in_english_links_runs_drills_and_months_and_escapes_the_journa
     for href in (f"run-{ids.problem_run}.html", f"drill-{ids.drill_id}.html", f"month-{ids.month}.html"):
         assert f'href="{href}"' in html
     assert "Restore tests at least once a year" in html and ">Not met<" in html and ">Met, with findings<" in html
+    assert 'class="status s-not-met">Not met<' in html and "open deviations. Verdicts: met;" in html
     assert "<script>" not in html and EVIL not in html and "&lt;script&gt;" in html
     alone = render_framework(report, "html", lang="en", standalone=True)
     assert 'href="run-' not in alone and ids.problem_run in alone  # written alone: the links' text, no link
