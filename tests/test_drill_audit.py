@@ -305,3 +305,30 @@ def test_a_delete_that_never_reaches_404_leaves_the_disposal_pending(env, restor
     page = drill_page(drill_mod.load_drills(journal)[0])
     assert "DISPOSAL PENDING" in page and "the delete completed but the server still answers its GET" in page
     assert "not answered 404 yet" in page
+
+
+def test_the_sweepers_deletion_of_a_kept_server_records_the_same_proof(env, restored_cluster):
+    from checks.drill import schedule
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"], gone_after_delete=False)
+    clock = Clock(T0)
+    ctx, journal = make(env, arm, clock, RESTORE_DRILL_KEEP="true", RESTORE_DRILL_KEEP_HOURS="24")
+    drill = drill_mod.start_drill(ctx, journal, trigger="cli")
+    assert drill.cleanup.startswith("kept until") and drill.disposal == {}
+    listed = {"value": [arm.restored().body]}
+    arm.t.add("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
+              lambda request: Canned(200, {"value": []} if arm.gone else listed))
+    clock.advance(hours=31)  # expired: the sweeper deletes it; the server still answers its GET
+    schedule.timer_tick(ctx, journal)
+    (drill,) = drill_mod.load_drills(journal)
+    assert drill.disposal["by"] == "sweeper" and drill.disposal["status"] == "pending"
+    assert drill.disposal["operation_id"] == "cccccccc-cccc-aaaa-aaaa-aaaaaaaaaaaa"
+    assert drill.disposal["pending_reason"] == "still_exists" and drill.cleanup.startswith("disposal pending")
+    arm.gone = True  # gone now: no longer listed; the next tick's GET answers 404
+    clock.advance(minutes=10)
+    schedule.timer_tick(ctx, journal)
+    (drill,) = drill_mod.load_drills(journal)
+    assert drill.disposal["status"] == "proven" and drill.disposal["final_get_status"] == 404
+    assert drill.disposal["operation_id"] == "cccccccc-cccc-aaaa-aaaa-aaaaaaaaaaaa" and "pending_reason" not in drill.disposal
+    assert drill.cleanup == "deleted by the sweeper after expiry"
+    page = drill_page(drill)
+    assert "the sweeper (after the kept server" in page and "404 Not Found at" in page

@@ -58,18 +58,26 @@ def prove(client: Any, resource_group: str, name: str, step: LroStep | None, now
     """The proof record of one deletion step (the sweeper's: one step, no later poll): proven when the
     operation succeeded (or the server was already gone) and a GET now answers 404; else pending."""
     record: dict[str, Any] = {"by": by, "status": PENDING}
-    if step is not None:
-        record.update(operation_fields(step), delete_requested_at=iso(now))
-        if not step.done:
-            return dict(record, pending_reason="deleting")
-        record = completed(record, step, now)
-        if not step.succeeded:
-            return dict(record, pending_reason="delete_failed", detail=str(step.error or step.status)[:300])
+    if step is None:  # the guard's GET right before answered 404: gone already
+        return absent(record, now)
+    record.update(operation_fields(step), delete_requested_at=iso(now))
+    if not step.done:
+        return dict(record, pending_reason="deleting")
+    record = completed(record, step, now)
+    if not step.succeeded:
+        return dict(record, pending_reason="delete_failed", detail=str(step.error or step.status)[:300])
+    return recheck(client, resource_group, name, now, record)
+
+
+def recheck(client: Any, resource_group: str, name: str, now: datetime,
+            record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A GET of the server: 404 proves the disposal `record` describes; else it stays pending (why)."""
+    record = {k: v for k, v in (record or {}).items() if k not in ("pending_reason", "detail")}
     try:
         still = get_server(client, resource_group, name)
     except CheckError as exc:
-        return dict(record, pending_reason="error", detail=str(exc.reason)[:300])
-    return absent(record, now) if still is None else dict(record, pending_reason="still_exists")
+        return dict(record, status=PENDING, pending_reason="error", detail=str(exc.reason)[:300])
+    return absent(record, now) if still is None else dict(record, status=PENDING, pending_reason="still_exists")
 
 
 def cleaning_up(client_of: Callable[[], Any], drill: Drill, now: datetime, drill_group: str, max_hours: int,

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from checks.drill.restore_drill import advance_all, arm_client, load_drills, save, start_drill
-from checks.drill import rounds, slot
+from checks.drill import disposal, rounds, slot
 from checks.drill.state import (TAG_DRILL_ID, TAG_SOURCE, Drill, DrillActive, DrillGuardError, begin_guarded_delete,
                                 expired_drill_servers)
 from checks.drill.targets import Lookup, UnknownTarget, drill_context, fleet_lookup, production_servers, target_context
@@ -27,12 +27,14 @@ from checks.engine.timeutil import parse_iso
 log = logging.getLogger("checks.drill.schedule")
 
 
-def sweep(ctx: RunContext, journal=None, targets: Sequence[Settings] | None = None) -> list[dict[str, str]]:
+def sweep(ctx: RunContext, journal=None, targets: Sequence[Settings] | None = None,
+          proofs: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[dict[str, str]]:
     """Delete expired drill servers (drill tags and expires-at passed) in EVERY drill resource group: the
     deployment's RESTORE_DRILL_RESOURCE_GROUP and each target's own (`targets`: their settings, default
     TARGETS'), each in its target's subscription; never one named like a target's server, never the server
     of a drill holding the slot (`journal`: checked right before each DELETE; that drill's own cleanup
-    deletes it). A group that cannot be listed is one `failed` row; the other groups are still swept."""
+    deletes it). A group that cannot be listed is one `failed` row; the other groups are still swept.
+    `proofs`: filled with each deletion's proof (checks/drill/disposal.py), by (group, server) in lower case."""
     s = ctx.settings
     fleet = list(targets) if targets is not None else [t.settings_for(s) for t in targets_of(s)] if s.targets else []
     groups = drill_groups(s, fleet)
@@ -45,7 +47,7 @@ def sweep(ctx: RunContext, journal=None, targets: Sequence[Settings] | None = No
     for settings in groups:
         own = target_context(ctx, settings)
         try:
-            report += _sweep_group(own, journal, sources)
+            report += _sweep_group(own, journal, sources, proofs)
         except CheckError as exc:  # this group could not be listed (rights, subscription): the others go on
             report.append({"server": "", "drill_id": "", "resource_group": settings.restore_drill_resource_group,
                            "result": msg("failed: {reason}", reason=exc.reason)})
@@ -67,16 +69,20 @@ def drill_groups(settings: Settings, fleet: Sequence[Settings]) -> list[Settings
     return out
 
 
-def _sweep_group(ctx: RunContext, journal, sources: set[str]) -> list[dict[str, str]]:
+def _sweep_group(ctx: RunContext, journal, sources: set[str], proofs: dict | None = None) -> list[dict[str, str]]:
     s, report = ctx.settings, []
     client = arm_client(ctx)
     rg = s.restore_drill_resource_group
     for server in expired_drill_servers(client, rg, sources, ctx.now()):
         name = str(server.name)
         source = (server.tags or {}).get(TAG_SOURCE) or s.pg_server_name or ""
+        proof: dict[str, Any] = {}
         try:
             step = begin_guarded_delete(client, rg, name, source, drill_group=rg,
                                         confirm=lambda: _not_the_slot_holders(journal, server, ctx.now()))
+            proof = disposal.prove(client, rg, name, step, ctx.now(), "sweeper")  # operation id, completion, 404
+            if proofs is not None:
+                proofs[(rg.lower(), name.lower())] = proof
             outcome = msg("absent") if step is None else (msg("deleted") if step.succeeded else msg("deleting")
                                                           if not step.done else msg("failed: {reason}", reason=step.error))
         except CheckError as exc:
@@ -84,7 +90,8 @@ def _sweep_group(ctx: RunContext, journal, sources: set[str]) -> list[dict[str, 
                 else msg("failed: {reason}", reason=exc.reason)
         report.append({"server": name, "drill_id": (server.tags or {}).get("drill-id", ""), "resource_group": rg,
                        "result": outcome})
-        log.info("drill sweeper: %s/%s %s", rg, name, outcome)
+        log.info("drill sweeper: %s/%s %s (disposal %s, operation %s)", rg, name, outcome,
+                 proof.get("status", "-"), proof.get("operation_id") or "-")
     return report
 
 
@@ -115,7 +122,8 @@ def timer_tick(ctx: RunContext, journal, lookup: Lookup | None = None) -> dict[s
         if pending:
             out.update(start_due(ctx, journal, pending, lookup))
             drills = load_drills(journal)
-    expired_kept = [d for d in drills if d.keep and d.cleanup.startswith("kept") and parse_iso(d.expires_at) <= now]
+    expired_kept = [d for d in drills if d.keep and parse_iso(d.expires_at) <= now and (d.cleanup.startswith("kept") or (
+        d.disposal.get("by") == "sweeper" and d.disposal.get("status") == disposal.PENDING))]  # until proven gone
     if expired_kept:
         out["swept"] = _sweep_kept(ctx, journal, expired_kept, now, lookup)
     return out
@@ -131,14 +139,31 @@ def _sweep_kept(ctx: RunContext, journal, expired_kept: list[Drill], now: dateti
                 fleet.append(lookup(name))
             except UnknownTarget as exc:  # gone from the fleet: the deployment's own group is still swept
                 log.warning("drill sweeper: %s", exc.reason)
-    swept = sweep(ctx, journal, fleet)
+    proofs: dict[tuple[str, str], dict[str, Any]] = {}
+    swept = sweep(ctx, journal, fleet, proofs)
     for d in expired_kept:
-        d.cleanup = msg("deleted by the sweeper after expiry") if any(
-            r["server"] == d.target_server and r["result"] in ("deleted", "deleting", "absent") for r in swept) \
-            else d.cleanup
+        proof = proofs.get((d.resource_group.lower(), d.target_server.lower())) or _recheck(ctx, d, lookup, now)
+        if proof:
+            d.disposal = {k: v for k, v in {**d.disposal, **proof}.items()
+                          if proof.get("status") == disposal.PENDING or k not in ("pending_reason", "detail")}
+        d.cleanup = msg("deleted by the sweeper after expiry") if d.disposal.get("status") == disposal.PROVEN else \
+            msg("disposal pending: the sweeper deleted {server}, not yet proven gone", server=d.target_server) if any(
+                r["server"] == d.target_server and r["result"] in ("deleted", "deleting") for r in swept) else d.cleanup
         d.event(now, msg("sweeper: {cleanup}", cleanup=d.cleanup))
         save(journal, d, now)
     return swept
+
+
+def _recheck(ctx: RunContext, drill: Drill, lookup: Lookup | None, now: datetime) -> dict[str, Any] | None:
+    """The final GET for a kept drill's server the sweeper deleted earlier (no longer listed): its proof."""
+    if drill.disposal.get("by") != "sweeper":
+        return None
+    try:
+        with drill_context(ctx, drill.target_name, lookup) as (own, _problem):
+            return disposal.recheck(arm_client(own), drill.resource_group, drill.target_server, now, drill.disposal)
+    except CheckError as exc:  # its target cannot be looked up now: the next tick asks again
+        log.warning("drill sweeper: disposal of %s not rechecked: %s", drill.target_server, exc.reason)
+        return None
 
 
 def start_due(ctx: RunContext, journal, names: Sequence[str], lookup: Lookup | None) -> dict[str, Any]:
