@@ -293,3 +293,12 @@ def test_the_partition_is_insert_only(journal, monkeypatch):
     ops = [op for batch in calls for op in batch if op[1].get("PartitionKey") == PARTITION]
     assert {op[0] for op in ops if op[1]["RowKey"] != "chain-head"} == {"create"}
     assert not any(op[0] == "delete" for op in ops)
+
+
+def test_a_due_date_past_the_journals_years_is_kept_within_them(journal):
+    """A low-severity deviation first seen late in 2099 with 3650 days would fall due after 2099, which the
+    journal's reader refuses: the due date is kept within the journal's years and the deviation reads."""
+    late = datetime(2099, 11, 10, 6, tzinfo=timezone.utc)
+    record(journal, make_run(Status.FAIL, late, severity=Severity.LOW), due=dict(DUE, low=3650))
+    state = read_state(journal)
+    assert state.unreadable == [] and [d.due.year for d in state.deviations.values()] == [2099]

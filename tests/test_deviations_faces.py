@@ -235,7 +235,8 @@ def test_an_unreadable_chained_event_is_named_and_the_rest_read():
     from checks.journal.deviations import read_rows
     good = {"PartitionKey": PARTITION, "RowKey": DEV, "Kind": "deviation", "DeviationId": DEV,
             "TargetName": "production", "TargetOverride": False, "CheckId": CHECK, "Severity": "high",
-            "FirstRunId": "20261101T000000Z-abcdef", "FirstSeenAt": NOW, "FirstStatus": "fail", "DueAt": NOW}
+            "FirstRunId": "20261101T000000Z-abcdef", "FirstSeenAt": NOW, "FirstStatus": "fail", "DueAt": NOW,
+            "Summary": "retention \x1b[2J\x1b]0;pwned\x07 fail"}
     bad = dict(good, RowKey=deviation_id("production", "blob.soft_delete", 1),
                DeviationId=deviation_id("production", "blob.soft_delete", 1), CheckId="blob.soft_delete",
                FirstSeenAt="not a time", Severity=7)
@@ -243,5 +244,19 @@ def test_an_unreadable_chained_event_is_named_and_the_rest_read():
     second, head = link(bad, [], head, NOW)
     state = read_rows([first, second, head])
     assert list(state.deviations) == [DEV] and not state.findings
+    assert state.deviations[DEV].summary.isprintable()  # a terminal never receives the stored escapes
     [gone] = state.unreadable
     assert gone.row_key == bad["RowKey"] and "Severity" in gone.why
+
+
+def test_http_close_without_a_caller_needs_a_typed_by(journal, app_env):
+    """HTTP_AUTH_MODE=function-key (the opt-out): no token, so "by" is required and recorded as typed."""
+    recorded(journal, app_env, Status.FAIL, NOW - timedelta(days=2))
+    recorded(journal, app_env, Status.PASS, NOW - timedelta(days=1), dry_run=True)
+    route = {"id": DEV}
+    status, body = call("deviation_close", {}, {"note": "fixed"}, route_params=route)
+    assert status == 400 and "by" in body["error"]
+    status, body = call("deviation_close", {}, {"note": "fixed", "by": "a\u0000b"}, route_params=route)
+    assert status == 400
+    status, body = call("deviation_close", {}, {"note": "fixed", "by": "Dr. B"}, route_params=route)
+    assert status == 200 and read_deviations(journal)[0].closed_by == "Dr. B"

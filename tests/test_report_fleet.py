@@ -189,6 +189,8 @@ def test_a_fleet_of_one_reads_exactly_as_before(base_env):
     for run in (legacy, current, override):
         journal.write_run(run)
     before = month_report(journal, MONTH, at(26), Target.from_settings(settings))
+    from checks.report.deviations import month_deviations  # the section of the report's target (none here)
+    before.deviations = month_deviations(journal, MONTH, "production")
     for fmt in ("md", "json", "html"):
         code, out = cli(["report", "--month", MONTH, "--format", fmt], base_env)
         expected = render(before, fmt, standalone=True)

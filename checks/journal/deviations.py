@@ -147,7 +147,9 @@ def clean_text(value: Any, what: str, limit: int, required: bool = True) -> str:
 
 
 def due_date(first_seen: datetime, severity: str, due_days: Mapping[str, int]) -> datetime:
-    return first_seen + timedelta(days=int(due_days.get(severity, due_days.get("medium", 60))))
+    """First seen + the severity's days, kept within the journal's years (a time after 2099 reads as unreadable)."""
+    due = first_seen + timedelta(days=int(due_days.get(severity, due_days.get("medium", 60))))
+    return min(due, fields.LATEST - timedelta(seconds=1))
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def _opened(row: Mapping[str, Any]) -> Deviation:
                               value=fields.shown(f"{severity}/{status}")))
     return Deviation(id=dev_id, target=target, check_id=check_id, severity=severity,
                      first_run_id=fields.run_id(row, "FirstRunId"), first_seen=fields.moment(row, "FirstSeenAt"),
-                     first_status=status, summary=fields.text(row, "Summary")[:MAX_SUMMARY_CHARS],
+                     first_status=status, summary=fields.shown(fields.text(row, "Summary"), MAX_SUMMARY_CHARS),
                      due=fields.moment(row, "DueAt"), owner=fields.name_text(row, "OwnerName"),
                      owner_object_id=fields.name_text(row, "OwnerObjectId"),
                      opened_via=fields.name_text(row, "Via"))
@@ -192,7 +194,7 @@ def _closed(row: Mapping[str, Any], dev: Deviation) -> Deviation:
         raise EntityError(msg("{field} is before the deviation was opened", field="ClosedAt"))
     return _replace(dev, closed_at=closed, closed_by=fields.name_text(row, "ClosedBy"),
                     closed_by_object_id=fields.name_text(row, "ClosedByObjectId"),
-                    closing_note=fields.text(row, "ClosingNote")[:MAX_NOTE_CHARS], evidence_run_id=evidence,
+                    closing_note=fields.shown(fields.text(row, "ClosingNote"), MAX_NOTE_CHARS), evidence_run_id=evidence,
                     closed_via=fields.name_text(row, "Via"))
 
 
