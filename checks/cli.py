@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=_("its resource group (overrides PG_RESOURCE_GROUP)"))
     run.add_argument("--json", action="store_true", help=_("print the run as JSON"))
     run.add_argument("--no-journal", action="store_true", help=_("do not write the journal"))
+    run.add_argument("--owner", metavar="NAME", help=_("owner of the deviations this run opens (default: unassigned)"))
     from checks.fleet_cli import add_cli as add_fleet_cli  # --target/--all-targets, `targets` (checks/fleet_cli.py)
     add_fleet_cli(sub, run)
     add_journal_cli(sub)  # journal [verify|seal] (checks/journal_cli.py)
@@ -192,6 +193,8 @@ def cmd_run(args, out: TextIO, env) -> int:
     except ConfigError as exc:  # report the flag the user typed, not the variable it overrides
         raise UsageError("; ".join(f"{_FLAGS.get(n, n)}: {current().message(why)}"
                                    for n, why in sorted(exc.problems.items()))) from None
+    from checks.deviations_cli import owner_arg
+    owner = owner_arg(args.owner)  # checked before anything is read or written (UsageError)
     journal = None
     if not args.no_journal:
         try:
@@ -199,7 +202,7 @@ def cmd_run(args, out: TextIO, env) -> int:
         except JournalUnavailable as exc:
             print(_("warning: {reason}; results will not be recorded", reason=reason_text(exc)), file=sys.stderr)
     request = RunRequest(trigger="cli", checks=args.check, dry_run=args.dry_run,
-                         write_journal=not args.no_journal, overrides=overrides)
+                         write_journal=not args.no_journal, overrides=overrides, owner=owner)
     from checks.cli_interrupt import after_stop, run_stops_itself
     from checks.fleet_cli import FleetUsageError, cmd_run_fleet, wants_fleet
     with run_stops_itself():  # Ctrl-C or SIGTERM: the run records what finished as an interrupted run

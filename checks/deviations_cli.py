@@ -71,6 +71,18 @@ def _validated(args: Any, settings: Any) -> dict[str, Any]:
     return checked
 
 
+def owner_arg(value: str | None) -> str:
+    """`run --owner NAME`: short printable text ("" when not given); UsageError (exit 2) naming the flag."""
+    if value is None:
+        return ""
+    from checks.cli_common import UsageError
+    from checks.journal.deviations import MAX_OWNER_CHARS, clean_text
+    try:
+        return clean_text(value, "--owner", MAX_OWNER_CHARS)
+    except ValueError as exc:
+        raise UsageError(_reason(exc)) from None
+
+
 def _login() -> str:
     import getpass
     try:

@@ -41,6 +41,7 @@ class RunRequest:
     overrides: dict[str, Any] = field(default_factory=dict)  # e.g. pg_server_name from --azure-server
     origin: str = ""  # the fleet message it answers (checks/dispatch): journaled with the run, marks it done
     requested_by: dict[str, str] | None = None  # the Entra caller of an HTTP run: {"object_id", "name"}
+    owner: str = ""  # who owns the deviations this run opens (CLI --owner; an HTTP run: its caller)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -110,7 +111,7 @@ def verify(request: RunRequest, settings: Settings, journal: Journal | None = No
             _log_full_run(run)
         else:
             from checks.journal.deviation_log import after_run  # before the run's write: its notes are journaled
-            run.notes.extend(after_run(journal, run, configured, settings.deviation_due_days))
+            run.notes.extend(after_run(journal, run, configured, settings.deviation_due_days, owner=request.owner))
             record(run, journal, Spool(settings.spool_dir))
     finally:
         if held:

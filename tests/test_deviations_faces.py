@@ -260,3 +260,23 @@ def test_http_close_without_a_caller_needs_a_typed_by(journal, app_env):
     assert status == 400
     status, body = call("deviation_close", {}, {"note": "fixed", "by": "Dr. B"}, route_params=route)
     assert status == 200 and read_deviations(journal)[0].closed_by == "Dr. B"
+
+
+def test_cli_run_owner_owns_the_deviations_it_opens(app_env, monkeypatch):
+    from checks import service
+    from checks.engine.model import CheckSpec, Outcome
+    spec = CheckSpec(id="t.broken", title="t", severity=Severity.LOW, remediation="r", risk="r",
+                     run=lambda c: Outcome.fail("broken"))
+    monkeypatch.setattr(service, "select", lambda patterns, read_only_only=False: [spec])
+    code, out, err = cli(["run", "--owner", "DBA team"], app_env)
+    assert code == 1, err  # the check failed
+    [dev] = read_deviations(Journal.from_settings(Settings.from_env(app_env)))
+    assert (dev.check_id, dev.owner, dev.owner_object_id) == ("t.broken", "DBA team", "")
+
+
+@pytest.mark.parametrize("owner", ["", "x" * 101, "a\x00b", "a\nb"])
+def test_cli_run_bad_owner_is_exit_2_before_any_check(app_env, owner, monkeypatch):
+    from checks import service
+    monkeypatch.setattr(service, "verify", lambda *a, **k: pytest.fail("ran with a bad --owner"))
+    code, out, err = cli(["run", "--owner", owner], app_env)
+    assert code == 2 and "--owner" in err and "Traceback" not in err, err

@@ -38,10 +38,11 @@ class DeviationRefused(ValueError):
 
 # --- after a run -----------------------------------------------------------------------------
 
-def after_run(journal: Any, run: Run, production: Any, due_days: Any, now: datetime | None = None) -> list[str]:
+def after_run(journal: Any, run: Run, production: Any, due_days: Any, now: datetime | None = None,
+              owner: str = "") -> list[str]:
     """Update the deviations of the run's target; a failure is a note of the run, never its end."""
     try:
-        update(journal, run, production, due_days, now)
+        update(journal, run, production, due_days, now, owner)
         return []
     except JournalUnavailable as exc:
         log.warning("run %s: deviations not updated: %s", run.run_id, exc)
@@ -51,8 +52,10 @@ def after_run(journal: Any, run: Run, production: Any, due_days: Any, now: datet
         return [journal_failure(exc)]
 
 
-def update(journal: Any, run: Run, production: Any, due_days: Any, now: datetime | None = None) -> None:
-    """Open and close the run's target's deviations (pure rules in checks/journal/deviations.py)."""
+def update(journal: Any, run: Run, production: Any, due_days: Any, now: datetime | None = None,
+           owner: str = "") -> None:
+    """Open and close the run's target's deviations (pure rules in checks/journal/deviations.py); the ones it
+    opens are owned by the run's HTTP caller, else `owner` (CLI --owner), else nobody yet."""
     if not counts_for_production(run.trigger, run.target, production) or not run.results:
         return
     target = run.target.name
@@ -65,7 +68,7 @@ def update(journal: Any, run: Run, production: Any, due_days: Any, now: datetime
             continue
         current = open_for(state, target, result.check_id)
         if current is None and _opens(journal, run, result, production):
-            _open(journal, run, result, next_seq(state, keys, target, result.check_id), due_days, now)
+            _open(journal, run, result, next_seq(state, keys, target, result.check_id), due_days, owner)
         elif current is not None and result.status is Status.PASS and full:
             _write_close(journal, current, now or datetime.now(timezone.utc), evidence=run.run_id, via="run")
 
@@ -80,8 +83,8 @@ def _opens(journal: Any, run: Run, result: CheckResult, production: Any) -> bool
     return warn_persists([(r.started_at, r.status) for _, r in history if r.started_at < run.started_at], start)
 
 
-def _open(journal: Any, run: Run, result: CheckResult, seq: int, due_days: Any, now: datetime | None) -> bool:
-    owner = run.requested_by or {}
+def _open(journal: Any, run: Run, result: CheckResult, seq: int, due_days: Any, named: str) -> bool:
+    owner = run.requested_by or ({"name": named, "object_id": ""} if named else {})
     entity = {"PartitionKey": PARTITION, "RowKey": deviation_id(run.target.name, result.check_id, seq),
               "Kind": OPEN_KIND, **run.target.to_columns(), "CheckId": result.check_id,
               "Severity": result.severity.value, "FirstRunId": run.run_id, "FirstSeenAt": run.started_at,
