@@ -128,13 +128,15 @@ def write_site(journal: Any, directory: Path, last_month: str, months: int = DEF
                now: datetime | None = None, settings: Any = None) -> list[Path]:
     """Write the overview of `months` months ending with `last_month`, each month (with several targets:
     each month's fleet page and each target's month), each run of those months and each drill they
-    recorded into `directory` (created if missing; other files kept)."""
+    recorded, and each framework's controls of `last_month` and of its year into `directory` (created if
+    missing; other files kept). The year's months before the range are read too (one query each)."""
     check_month(last_month)
     months = check_months(months)
     if directory.exists() and not directory.is_dir():
         raise ReportError(msg("--site {directory}: exists and is not a directory", directory=str(directory)))
     directory.mkdir(parents=True, exist_ok=True)
-    reader, drills, written = _OncePerPartition(journal), _drills(journal), []
+    reader, written = _OncePerPartition(journal), []
+    drills = _drills(reader)  # the drill partition read once (the framework pages read it too)
     scopes = scopes_of(settings)
     links = Links(several=len(scopes) > 1)
     in_range = set(month_range(last_month, months))
