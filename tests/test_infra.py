@@ -363,7 +363,8 @@ def test_journal_role_is_scoped_to_the_journal_table_with_the_entity_rights_the_
 DRILL_ACTIONS = ["Microsoft.DBforPostgreSQL/flexibleServers/read", "Microsoft.DBforPostgreSQL/flexibleServers/write",
                  "Microsoft.DBforPostgreSQL/flexibleServers/delete",
                  "Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read",
-                 "Microsoft.DBforPostgreSQL/locations/operationResults/read"]
+                 "Microsoft.DBforPostgreSQL/locations/operationResults/read",
+                 "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules/read"]
 
 
 def test_production_resource_group_gets_reader_only_and_an_optional_delete_lock():

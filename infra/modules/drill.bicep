@@ -10,6 +10,7 @@ var drillActions = [
   'Microsoft.DBforPostgreSQL/flexibleServers/delete' // DELETE the drill server after verification / expiry
   'Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read' // poll the restore's and the delete's operation
   'Microsoft.DBforPostgreSQL/locations/operationResults/read' // final GET of the delete's Location header
+  'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules/read' // access parity: a public drill server's open rules
 ]
 
 // Name unique per subscription AND resource group: role names are unique per tenant, and two
