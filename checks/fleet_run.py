@@ -125,7 +125,7 @@ def _verify_one(request: RunRequest, settings: Settings, target: FleetTarget, jo
     try:
         return TargetOutcome(target.name, verify(request, target_settings, journal, ctx=ctx))
     except RunInProgress as exc:
-        return TargetOutcome(target.name, error=str(exc))
+        return TargetOutcome(target.name, error=exc.args[0])  # a Message: the fleet summary translates it
     except Exception as exc:  # broad on purpose (isolation): one target's unexpected failure must not stop the others
         log_crash(log, "target %s: run failed", target.name, extra={"target": target.name})
         return TargetOutcome(target.name, error=f"{type(exc).__name__}: {redact(str(exc).splitlines()[0] if str(exc) else '')}")

@@ -117,7 +117,8 @@ def _verify_or_seal(args: Any, out: TextIO, env: Any) -> int:
             return _seal(journal, settings, args, out)
         return _verify(journal, settings, args, out)
     except SealUnavailable as exc:
-        print(_("error: {reason}", reason=_("seal container unavailable: {reason}", reason=str(exc))), file=sys.stderr)
+        print(_("error: {reason}", reason=_("seal container unavailable: {reason}", reason=reason_text(exc))),
+              file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -19,7 +19,7 @@ from checks import restore
 from checks.engine.config import Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import current, msg, plain, tr as _
-from checks.cli_text import error_and_hint, error_line
+from checks.cli_text import error_and_hint, error_line, reason_text
 from checks.engine.model import CheckError, JournalUnavailable, NotConfigured
 from checks.restore_text import describe, describe_blob_plan, describe_plan, describe_range_plan, runbook
 
@@ -132,7 +132,7 @@ def _accepted(ctx: RunContext, out: TextIO, follow: str):
         try:
             where = str(keep(folder_of(ctx.settings), incident.to_entity()))
         except (OSError, ValueError) as exc:
-            where = _("nowhere ({reason})", reason=str(exc))
+            where = _("nowhere ({reason})", reason=reason_text(exc))
         out.write(_("Azure accepted the restore. Continuation kept in {path}", path=where) + "\n"
                   + "  " + _("continuation token: {token}", token=incident.create_token) + "\n"
                   + "  " + _("follow it from any machine: python -m checks restore status {follow}",
@@ -398,7 +398,7 @@ def _list(ctx: RunContext, journal: Any, args, out: TextIO) -> int:
     try:
         incidents, code = recent(journal), EXIT_OK
     except JournalUnavailable as exc:  # what this machine keeps, said as such
-        print(_("warning: {reason}; showing the records kept on this machine", reason=str(exc)), file=sys.stderr)
+        print(_("warning: {reason}; showing the records kept on this machine", reason=reason_text(exc)), file=sys.stderr)
         incidents, code = local.all_kept(local.folder_of(ctx.settings))[:5], EXIT_FAILED
     if args.json:
         _dump([i.public() for i in incidents], out)

@@ -21,6 +21,7 @@ from checks.journal.store import Journal, JournalUnavailable
 from checks.journal.lease import HeldLease, RunInProgress, RunLease
 from checks.journal.spool import Spool, write_or_reduce
 from checks.engine.i18n import msg, msgn
+from checks.engine.valueparse import reason_of
 from checks.engine import stop
 from checks.engine.model import Run, Status, new_run_id, run_from_dict, was_interrupted
 from checks.engine.redact import redact, redacted_json, register_from_env
@@ -167,7 +168,7 @@ def record(run: Run, journal: Journal, spool: Spool) -> None:
     try:
         run.journal_status = write_or_reduce(run, journal)
     except JournalUnavailable as exc:
-        run.journal_status = msg("error: {reason}", reason=str(exc))
+        run.journal_status = msg("error: {reason}", reason=reason_of(exc))  # a Message keeps its id
         spool.save(run)
         _log_full_run(run)
     except KeyboardInterrupt:  # Ctrl-C again while writing: the spool keeps the run, the next run writes it

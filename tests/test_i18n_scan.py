@@ -465,3 +465,25 @@ def test_argparse_headings_put_a_space_before_the_colon_in_french(capsys):
     assert "\narguments positionnels :\n" in text and "\noptions :\n" in text
     assert main(["--help"], out=io.StringIO(), env={}) == 0
     assert "\npositional arguments:\n" in capsys.readouterr().out  # English unchanged
+
+
+def test_a_reason_quoted_inside_another_text_keeps_its_language(tmp_path):
+    """str(exc) turned a message into plain English inside a French line: the reason is the message itself."""
+    from checks.drill.rpo import RpoFacts, evaluate_rpo
+    from checks.engine.model import JournalUnavailable, Run
+    from checks.journal.spool import Spool
+    from checks.restore.blobs import blob_input
+    from checks.service import record
+    fr = translator("fr")
+    reasons, _ = blob_input("Bad_Name", None)
+    assert fr.message(reasons[0]).startswith("--container : attendu : ") and "expected" not in fr.message(reasons[0])
+
+    class Down:
+        def write_run(self, run):
+            raise JournalUnavailable(msg("journal write failed: {reason}", reason="503"))
+    run = Run(run_id="20261206T194704Z-3e42a1", trigger="cli", started_at=datetime(2026, 12, 6, tzinfo=UTC))
+    record(run, Down(), Spool(tmp_path))
+    assert fr.message(run.journal_status) == "erreur : échec de l'écriture du journal : 503"
+    _, summary, stored = evaluate_rpo(RpoFacts("public.documents.created_at", datetime(2026, 12, 1, tzinfo=UTC),
+                                               error=msg("{name} not set", name="RPO_PROBE")))
+    assert fr.message(summary) == "RPO non mesuré (RPO_PROBE non défini)" and stored["error"] == "RPO_PROBE not set"

@@ -19,6 +19,7 @@ from checks.engine.context import RunContext
 from checks.engine.i18n import msg, msgn, plain
 from checks.engine.model import CheckError, NotConfigured, Status
 from checks.engine.timeutil import iso_z, parse_iso, to_utc
+from checks.engine.valueparse import reason_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def evaluate_rpo(facts: RpoFacts) -> tuple[Status, str, dict[str, Any]]:
                               "rpo_seconds": None, "rows_lost": None}
     if facts.error:
         record["error"] = facts.error[:300]
-        return Status.WARN, msg("RPO not measured ({error})", error=facts.error[:160]), record
+        error = facts.error if len(facts.error) <= 160 else facts.error[:160]  # a short Message stays one
+        return Status.WARN, msg("RPO not measured ({error})", error=error), record
     if facts.restored_newest is None:
         return Status.WARN, msg("RPO not measured: no row in {probe} on the restored server", probe=facts.probe), record
     gap = (facts.restore_point - facts.restored_newest).total_seconds()
@@ -118,7 +120,7 @@ def measure_rpo(ctx: RunContext, restored_host: str | None, restore_point: str) 
         newest, restored_upto = _read(ctx, restored_host, probe, t, newest=True)
         _, production_upto = _read(ctx, None, probe, t, newest=False)
     except (CheckError, NotConfigured) as exc:
-        return RpoFacts(probe, t, error=str(exc))
+        return RpoFacts(probe, t, error=getattr(exc, "reason", None) or reason_of(exc))  # a Message keeps its id
     return RpoFacts(probe, t, newest, restored_upto, production_upto)
 
 

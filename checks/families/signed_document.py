@@ -18,6 +18,7 @@ from checks.connect.database import query_error, session
 from checks.engine.config import DATABASE, Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import msg
+from checks.engine.valueparse import reason_of
 from checks.engine.model import CheckError, NotConfigured, Outcome
 from checks.engine.redact import first_line, redact
 from checks.engine.controls import INTEGRITY
@@ -219,7 +220,7 @@ def signed_document(ctx: RunContext) -> Outcome:
     try:
         s.require("signed_document_container", ("blob_account_url", "blob_connection_string"))
     except NotConfigured as exc:
-        return evaluate_signed_document(SignedDocumentFacts(**base, not_checked_reason=str(exc)), s)
+        return evaluate_signed_document(SignedDocumentFacts(**base, not_checked_reason=reason_of(exc)), s)
     blob = hash_blob(ctx, s.signed_document_container, path,
                      with_hash=bool(s.signed_document_checksum_column and stored))
     return evaluate_signed_document(SignedDocumentFacts(

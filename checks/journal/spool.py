@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from checks.engine.i18n import Message, join_messages, msg, msgn
+from checks.engine.valueparse import reason_of
 from checks.engine.model import Run, run_from_dict
 from checks.engine.redact import redact, redacted_json
 from checks.journal import spoolfs
@@ -42,7 +43,7 @@ def write_or_reduce(run: Run, journal: Journal) -> str:
         log.error("journal refused run %s (%s); full run: %s", run.run_id, exc,
                   redacted_json(run.to_dict()), extra={"run_id": run.run_id})
         journal.write_run(reduced_run(run, str(exc)))
-        return msg("written in reduced form (the journal refused the full run: {reason})", reason=str(exc))
+        return msg("written in reduced form (the journal refused the full run: {reason})", reason=reason_of(exc))
 
 
 class Spool:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
 from checks.engine.i18n import N_, msg, msgn
+from checks.engine.valueparse import reason_of
 from checks.engine.model import new_run_id
 from checks.engine.timeutil import iso_z, parse_iso
 from checks.restore.record import DONE, FAILED, Incident, save
@@ -120,7 +121,7 @@ def blob_input(container: str, deleted_since: str | None) -> tuple[list[str], da
     try:
         _CONTAINER(container)
     except ValueError as exc:
-        reasons.append(msg("--container: {reason}", reason=str(exc)))
+        reasons.append(msg("--container: {reason}", reason=reason_of(exc)))
     since, why = parse_zoned("--deleted-since", deleted_since) if deleted_since is not None else (None, "")
     return reasons + ([why] if why else []), since
 

@@ -26,6 +26,7 @@ from checks.drill.targets import production_groups, production_servers
 from checks.engine.config import VARIABLES, Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import msg, msgn, plain
+from checks.engine.valueparse import reason_of
 from checks.engine.model import CheckError, JournalUnavailable, new_run_id
 from checks.engine.timeutil import iso_z, minutes, parse_iso
 from checks.restore.record import FAILED, PROVISIONING, READY, VERIFYING, Incident, save
@@ -99,7 +100,7 @@ def estimate(journal) -> tuple[float | None, str]:
     try:
         drills = load_drills(journal)
     except JournalUnavailable as exc:  # the estimate is a hint: a journal outage never stops a plan
-        return None, msg("journal not available: {reason}", reason=str(exc))
+        return None, msg("journal not available: {reason}", reason=reason_of(exc))
     durations = []
     for drill in drills:
         ready, requested = parse_iso(drill.ready_at), parse_iso(drill.requested_at)
@@ -120,7 +121,7 @@ def _check_names(plan: PostgresPlan, production: set[str]) -> bool:
     try:
         _RESOURCE_GROUP(plan.resource_group)
     except ValueError as exc:
-        plan.reasons.append(msg("--resource-group: {reason}", reason=str(exc)) if plan.resource_group else
+        plan.reasons.append(msg("--resource-group: {reason}", reason=reason_of(exc)) if plan.resource_group else
                             msg("--resource-group not given and RESTORE_DRILL_RESOURCE_GROUP not set: where should "
                                 "the new server go? (never production's group)"))
         ok = False
