@@ -203,6 +203,15 @@ var drillResourceGroupName = (restoreDrillEnabled && contains(union(productionGr
 // checkov's Bicep parser (pycep 0.5) rejects it, and the template must stay scannable.
 var stop = {}
 var drillGroupRefused = 'restoreDrillResourceGroup (RESTORE_DRILL_RESOURCE_GROUP) must not be a production resource group (pgResourceGroup, storageResourceGroup, a TARGETS group) nor the verifier\'s own: drill servers never live next to production'
+// Each TARGETS target drills in its own subscription, into its RESTORE_DRILL_RESOURCE_GROUP (settings) or the
+// deployment's; the same guard as the deployment's group: never a production group nor the verifier's own.
+var fleetDrillTargets = restoreDrillEnabled ? fleet : []
+var fleetDrills = [for t in fleetDrillTargets: {
+  name: t.name
+  subscription: (t.?postgres.?subscription) ?? ownSubscription
+  resourceGroup: contains(union(productionGroups, [toLower(verifierGroupName)]), toLower((t.?settings.?RESTORE_DRILL_RESOURCE_GROUP) ?? drillResourceGroupName)) ? any(stop)[fleetDrillGroupRefused] : ((t.?settings.?RESTORE_DRILL_RESOURCE_GROUP) ?? drillResourceGroupName)
+}]
+var fleetDrillGroupRefused = 'a TARGETS target\'s RESTORE_DRILL_RESOURCE_GROUP must not be a production resource group (pgResourceGroup, storageResourceGroup, a TARGETS group) nor the verifier\'s own: drill servers never live next to production'
 var verifierGroupName = empty(resourceGroupName) ? '${abbrs.resourceGroup}${environmentName}' : resourceGroupName
 // Private unless PUBLIC_MODE=true: VNet integration and private endpoints come together, so a deployment
 // missing either subnet fails here, at template validation, before anything is created, instead of leaving the
@@ -390,6 +399,37 @@ module drill 'modules/drill.bicep' = if (restoreDrillEnabled) {
     identityPrincipalId: identity.outputs.principalId
   }
 }
+
+// Each TARGETS target's drill group, in the target's subscription (a drill restores next to nothing of production,
+// but in the source server's subscription): RESTORE_DRILL_RESOURCE_GROUP of its settings, else the deployment's.
+// Created there with the drill role (the monthly drill round starts each target's drill with its own settings;
+// the sweeper lists and deletes in each). After the deployment's own group and one at a time (batchSize): a group
+// shared by several targets, or the deployment's own, gets the same resources again, never twice at once.
+@batchSize(1)
+module fleetDrillGroups 'modules/drill-group.bicep' = [for d in fleetDrills: {
+  name: take('restore-drill-group-${d.name}', 64)
+  scope: subscription(d.subscription)
+  dependsOn: [
+    drill
+  ]
+  params: {
+    name: d.resourceGroup
+    location: location
+    tags: tags
+  }
+}]
+
+@batchSize(1)
+module fleetDrill 'modules/drill.bicep' = [for d in fleetDrills: {
+  name: take('restore-drill-access-${d.name}', 64)
+  scope: resourceGroup(d.subscription, d.resourceGroup)
+  dependsOn: [
+    fleetDrillGroups
+  ]
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+  }
+}]
 
 // Reader at each subscription discovery searches (only with discoverTag).
 module discovery 'modules/discovery.bicep' = [for sub in discoveryScope: {

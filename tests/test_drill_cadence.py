@@ -407,3 +407,40 @@ def test_no_drill_standing_when_the_drill_is_not_enabled(base_env):
     fleet = fleet_overview(Journal.from_settings(settings), "2026-10", settings,
                            now=datetime(2026, 11, 5, tzinfo=timezone.utc))
     assert {r["drill_standing"] is None for r in fleet.to_dict()["rows"]} == {True}
+
+
+# --- infra: each target's drill group, in its subscription, gets the drill role -----------------------------
+def fleet_drills(**params):
+    from bicep_eval import Evaluator
+    from test_infra import parse
+    from test_infra_guards import BASE, TARGETS
+    targets = [dict(t) for t in TARGETS]
+    targets[1] = dict(targets[1], settings={"RESTORE_DRILL_RESOURCE_GROUP": "rg-us-drills"})
+    return Evaluator(parse("main.bicep"), BASE | {"targets": json.dumps(targets)} | params).var("fleetDrills")
+
+
+def test_each_targets_drill_group_is_created_in_its_subscription_with_the_drill_role():
+    from test_infra import body, parse
+    assert [(d["name"], d["subscription"], d["resourceGroup"]) for d in fleet_drills()] == [
+        ("prod-eu", "SUB", "rg-medicapp-drills"), ("prod-us", "SUB2", "rg-us-drills"),
+        ("own", "SUB", "rg-medicapp-drills")]
+    assert fleet_drills(restoreDrillEnabled=False) == []
+    main = parse("main.bicep")
+    groups, roles = main["modules"]["fleetDrillGroups"], main["modules"]["fleetDrill"]
+    assert "drill-group.bicep" in json.dumps(groups) and "fleetDrills" in json.dumps(groups)
+    assert roles["detail"]["path"] == "modules/drill.bicep"
+    assert roles["config"]["loop_type"]["detail"] == {"item_name": "d", "array_name": "fleetDrills"}
+    scope = roles["config"]["config"]["scope"]["function"]  # resourceGroup(its subscription, its drill group)
+    assert scope["type"] == "resource_group"
+    assert {k: v["operator"]["operands"]["operand_2"] for k, v in scope["parameters"].items()} == {
+        "subscription_id": "subscription", "resource_group_name": "resourceGroup"}
+    assert body(parse("modules/drill-group.bicep")["resources"]["drillGroup"])["name"] == "name"
+
+
+@pytest.mark.parametrize("group", ["rg-eu", "RG-MEDICAPP", "rg-medicapp-env"])
+def test_a_targets_drill_group_that_is_a_production_group_stops_the_deployment(group):
+    from bicep_eval import BicepFail
+    with pytest.raises(BicepFail, match="RESTORE_DRILL_RESOURCE_GROUP must not be a production resource group"):
+        fleet_drills(resourceGroupName="rg-medicapp-env", targets=json.dumps([
+            {"name": "a", "postgres": {"resource_group": "rg-eu", "server": "db-eu"},
+             "settings": {"RESTORE_DRILL_RESOURCE_GROUP": group}}]))

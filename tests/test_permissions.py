@@ -34,8 +34,10 @@ SUB = "/subscriptions/SUB"
 ST = "Microsoft.Storage/storageAccounts"
 PG = "Microsoft.DBforPostgreSQL/flexibleServers"
 DEPLOYMENT = {
-    "production": [("exampleresourcegroup", "exampleserver"), ("rg-medicapp", "medicapp-db")],
-    "drill_rgs": ["rg-medicapp-drills", "rg-medicapp-restore"],
+    "production": [("exampleresourcegroup", "exampleserver"), ("rg-medicapp", "medicapp-db"),
+                   *((f"rg-t{i}", f"t{i}-db") for i in range(1, 5))],  # tests/test_drill_cadence.py's fleet
+    # the deployment's drill group and each TARGETS target's own (main.bicep fleetDrill: the drill role on each)
+    "drill_rgs": ["rg-medicapp-drills", "rg-medicapp-restore", "rg-b-drills"],
     "checked": ("rg-medicapp", "medicappdocs"),
     "canary": "canary",
     "journal": ("rg-verifier", "stjrnlverifier"),

@@ -257,6 +257,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         // drills off: the drill timer (function restore_drill_timer) does not even start
         { name: 'AzureWebJobs.restore_drill_timer.Disabled', value: restoreDrillEnabled ? 'false' : 'true' }
         { name: 'RESTORE_DRILL_EVERY_MONTHS', value: '3' }
+        { name: 'RESTORE_DRILL_MAX_CONCURRENT', value: '2' }
         { name: 'RESTORE_POINT', value: 'latest' }
         { name: 'RESTORE_DRILL_PREFIX', value: restoreDrillPrefix }
         { name: 'RESTORE_DRILL_KEEP', value: 'false' }
