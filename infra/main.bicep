@@ -3,7 +3,7 @@
 // the identity least-privilege rights on the EXISTING targets (PostgreSQL flexible server, checked
 // storage account and containers), which this template references but never creates or changes
 // (except the verifier's own canary container in the checked account).
-// After deployment: run infra/sql/grant_readonly.sql on the database (README, "Deploy").
+// After deployment: run infra/sql/grant_readonly.sql on the database (docs/deployment.md, "Deploy").
 targetScope = 'subscription'
 
 @minLength(1)
@@ -99,7 +99,7 @@ param pgPrivateDnsZoneId string = ''
 @description('Customer-managed-key source server only: comma-separated resource ids of its user-assigned identities (the restored drill server is given them; the drill may assign each).')
 param pgCmkIdentityIds string = ''
 
-// --- networks (README "Networks"): private unless publicMode is set on purpose ------------------------
+// --- networks (docs/deployment.md, "Networks"): private unless publicMode is set on purpose ------------------------
 @description('PUBLIC_MODE: true only on purpose (no VNet, storage reachable from the internet, a PostgreSQL server open to Azure). Default false: private mode, which needs appSubnetId and privateEndpointSubnetId.')
 param publicMode bool = false
 @description('Private mode (required): subnet delegated to Microsoft.App/environments for the Function App (Flex Consumption VNet integration).')
@@ -121,7 +121,7 @@ param linkPgPrivateDnsZone bool = true
 param verifySchedule string = '0 0 6 1 * *'
 @allowed(['debug', 'info', 'warning', 'error'])
 param logLevel string = 'info'
-@description('HTTP_AUTH_MODE: entra (default: App Service Authentication with Microsoft Entra ID in front of every route, app roles checked) or function-key (the documented opt-out, README "Security").')
+@description('HTTP_AUTH_MODE: entra (default: App Service Authentication with Microsoft Entra ID in front of every route, app roles checked) or function-key (the documented opt-out, docs/security.md).')
 @allowed([
   'entra'
   'function-key'
@@ -190,7 +190,7 @@ var serverGroups = [for t in fleetServers: toLower(t.resourceGroup)]
 var accountGroups = [for t in fleetAccounts: toLower(t.resourceGroup)]
 var productionGroups = union([toLower(pgResourceGroup), toLower(storageResourceGroup)], serverGroups, accountGroups)
 // production groups in this subscription: the Activity Log alert watches them (server delete, lock removal,
-// role assignment changes); a target in another subscription is not in its scope (README "Deploy")
+// role assignment changes); a target in another subscription is not in its scope (docs/deployment.md, "Deploy")
 var ownGroupIds = ['${subscription().id}/resourceGroups/${toLower(pgResourceGroup)}', '${subscription().id}/resourceGroups/${toLower(storageResourceGroup)}']
 var serverGroupIds = [for t in fleetServers: (ownSubscription == (t.subscription)) ? '${subscription().id}/resourceGroups/${toLower(t.resourceGroup)}' : ownGroupIds[0]]
 var accountGroupIds = [for t in fleetAccounts: (ownSubscription == (t.subscription)) ? '${subscription().id}/resourceGroups/${toLower(t.resourceGroup)}' : ownGroupIds[0]]
@@ -219,7 +219,7 @@ var verifierGroupName = empty(resourceGroupName) ? '${abbrs.resourceGroup}${envi
 // 'privateMode' is not valid: ... cannot convert provided value '<the text below>'": int() of the text is the
 // guard (Bicep's fail() would read better, but the pycep parser checkov uses does not know it yet).
 var missingSubnets = concat(empty(appSubnetId) ? ['appSubnetId (APP_SUBNET_ID)'] : [], empty(privateEndpointSubnetId) ? ['privateEndpointSubnetId (PRIVATE_ENDPOINT_SUBNET_ID)'] : [])
-var privateMode = publicMode ? false : (empty(missingSubnets) ? true : bool(int('Private mode (the default) needs both subnets: APP_SUBNET_ID (delegated to Microsoft.App/environments) and PRIVATE_ENDPOINT_SUBNET_ID; set them, or PUBLIC_MODE=true on purpose (README "Networks").')))
+var privateMode = publicMode ? false : (empty(missingSubnets) ? true : bool(int('Private mode (the default) needs both subnets: APP_SUBNET_ID (delegated to Microsoft.App/environments) and PRIVATE_ENDPOINT_SUBNET_ID; set them, or PUBLIC_MODE=true on purpose (docs/deployment.md, "Networks").')))
 var appVnetId = empty(appSubnetId) ? '' : split(appSubnetId, '/subnets/')[0]
 // existing zones of a hub (hub-and-spoke), each linked to the app's VNet unless the hub links it already
 var existingStorageZones = concat(empty(blobPrivateDnsZoneId) ? [] : [blobPrivateDnsZoneId], empty(tablePrivateDnsZoneId) ? [] : [tablePrivateDnsZoneId], empty(queuePrivateDnsZoneId) ? [] : [queuePrivateDnsZoneId])

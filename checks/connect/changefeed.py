@@ -1,5 +1,5 @@
 """Blob change feed reader: the documented `$blobchangefeed` layout, read with the Avro reader
-that azure-storage-blob ships (no preview package; why: README, "Blob activity").
+that azure-storage-blob ships (no preview package; why: docs/blob-checks.md, "Blob activity").
 
 Layout (learn.microsoft.com, "Change feed support in Azure Blob Storage", Specifications):
   meta/segments.json                           {"lastConsumable": "<ISO time>", ...}

@@ -38,7 +38,7 @@ def refuse_public_source(source: Any) -> None:
                 "or private-endpoint source (the restored server would have no firewall rule for the verifier)",
                 server=str(getattr(source, "name", "") or "?")),
             msg("Drill a VNet-integrated source (PUBLIC_MODE=false, the default), or restore by hand and add the "
-                "firewall rule yourself (README: Restore drill)."))
+                "firewall rule yourself (docs/restore-drill.md)."))
 
 
 def cmk_restore_fields(source: Any) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def _language(raw: str) -> str:
     return found
 
 
-# Every variable the verifier reads. Order = order in local.settings.sample.json and the README.
+# Every variable the verifier reads. Order = order in local.settings.sample.json and docs/configuration.md.
 VARIABLES: tuple[tuple[str, Var], ...] = (
     # journal and scheduling
     ("journal_table", Var("JOURNAL_TABLE", _TABLE_NAME, "BackupJournal", "Table Storage table of the journal")),

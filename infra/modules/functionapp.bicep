@@ -190,7 +190,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'VERIFIER_SPOOL_DIR', value: '' } // default: per journal account + table under $HOME/.local/state
         { name: 'LOG_LEVEL', value: logLevel }
         { name: 'LANGUAGE', value: language }
-        { name: 'HTTP_AUTH_MODE', value: httpAuthMode } // entra: authSettings below guards every route (README "Security")
+        { name: 'HTTP_AUTH_MODE', value: httpAuthMode } // entra: authSettings below guards every route (docs/security.md)
         // fleet fan-out: the queue trigger's connection `FleetQueue` (identity-based: <connection>__queueServiceUri,
         // __credential, __clientId); checks/dispatch/queue.py enqueues through the same URL
         { name: 'FLEET_QUEUE', value: fleetQueueName }
@@ -294,7 +294,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// Who is calling (README "Security"): App Service Authentication validates a Microsoft Entra token for the app
+// Who is calling (docs/security.md): App Service Authentication validates a Microsoft Entra token for the app
 // registration authClientId before any request reaches the code, answers 401 itself to anonymous callers, and
 // passes the caller's claims in X-MS-CLIENT-PRINCIPAL (a header external requests cannot set while this is on);
 // the code checks the route's app role (Verifier.Read/Run/Drill/Restore/SignOff) and journals the caller.

@@ -4,7 +4,7 @@
 //  - journal account: the journal table, the `verifier-locks` container of the run lease, and the
 //    fleet queue (one message per target of the monthly run) with the host's `<queue>-poison` queue.
 // Both: shared keys off (identity only), HTTPS only, TLS 1.2, no public blob access. With
-// privateAccess (README "Networks": private mode, the default unless PUBLIC_MODE=true) both refuse
+// privateAccess (docs/deployment.md, "Networks": private mode, the default unless PUBLIC_MODE=true) both refuse
 // public network access: the app reaches them through the private endpoints of modules/network.bicep.
 param location string
 param tags object
@@ -118,7 +118,7 @@ resource lockContainer 'Microsoft.Storage/storageAccounts/blobServices/container
 // The journal's seals (checks/journal/seal.py): a month's chain head and export, one blob per seal.
 // Time-based retention (WORM): no blob can be changed or deleted for sealRetentionDays, not even by
 // the account's owner; no append to protected blobs (allowProtectedAppendWrites false). ARM creates
-// the policy unlocked; `README.md` "Deploy" locks it in production (az storage container
+// the policy unlocked; docs/deployment.md, "Deploy", locks it in production (az storage container
 // immutability-policy lock): a locked policy can only be extended, never removed.
 resource sealContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: journalBlobService

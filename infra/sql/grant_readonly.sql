@@ -4,7 +4,7 @@
 --   identity_name  the user-assigned identity's name (azd output VERIFIER_IDENTITY_NAME; it is PGUSER)
 --   identity_oid   its object (principal) id        (azd output VERIFIER_IDENTITY_PRINCIPAL_ID)
 --   app_db         the application database        (azd output PGDATABASE)
--- e.g. (README "Deploy"):
+-- e.g. (docs/deployment.md, "Deploy"):
 --   psql "host=$PGHOST dbname=postgres user=<admin@tenant> sslmode=require" \
 --        -v identity_name=... -v identity_oid=... -v app_db=medicapp -f infra/sql/grant_readonly.sql
 -- Idempotent: run it again after new tables appear (or rely on the default privileges below).
