@@ -125,7 +125,6 @@ def _reason(exc: Exception) -> str:
 
 
 def _change(journal: Any, args: Any, checked: dict[str, Any], settings: Any, out: TextIO) -> int:
-    from checks.engine.target import Target
     from checks.journal.deviation_log import assign, close_by_hand, find
     if args.action == "assign":
         dev = assign(journal, checked["id"], checked["owner"], "", checked["by"], "cli")
@@ -135,7 +134,7 @@ def _change(journal: Any, args: Any, checked: dict[str, Any], settings: Any, out
     target = find(journal, checked["id"]).target
     scope = next((s for s in scopes_of(settings) if s.name == target), None)
     dev = close_by_hand(journal, checked["id"], checked["note"], checked["by"], "", "cli",
-                        scope.target if scope else Target.from_settings(settings))
+                        scope.target if scope else None)  # None: a target no longer configured, its own runs
     out.write((_("Deviation {id} closed; evidence: run {run_id}.", id=dev.id, run_id=dev.evidence_run_id)
                if dev.evidence_run_id else _("Deviation {id} closed (no newer result of its check).", id=dev.id)) + "\n")
     return EXIT_OK

@@ -86,11 +86,8 @@ def deviation_close(req: func.HttpRequest) -> func.HttpResponse:
     journal = open_journal(settings)
     try:
         target = find(journal, dev_id).target
-        scope = next((s for s in scopes_of(settings) if s.name == target), None)
-        if scope is None:
-            raise DeviationRefused(msg("deviation {id} is about {target}, not a configured target", id=dev_id,
-                                       target=target))
-        dev = close_by_hand(journal, dev_id, note, by, object_id, "http", scope.target)
+        scope = next((s for s in scopes_of(settings) if s.name == target), None)  # None: no longer configured
+        dev = close_by_hand(journal, dev_id, note, by, object_id, "http", scope.target if scope else None)
     except DeviationRefused as exc:
         raise BadRequest(exc.reason, exc.status) from None
     return json_response({"deviation": dev.to_dict()}, 200)

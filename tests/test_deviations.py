@@ -302,3 +302,12 @@ def test_a_due_date_past_the_journals_years_is_kept_within_them(journal):
     record(journal, make_run(Status.FAIL, late, severity=Severity.LOW), due=dict(DUE, low=3650))
     state = read_state(journal)
     assert state.unreadable == [] and [d.due.year for d in state.deviations.values()] == [2099]
+
+
+def test_a_skipped_result_after_the_failure_does_not_let_a_hand_close_through(journal):
+    record(journal, make_run(Status.FAIL))
+    record(journal, make_run(Status.SKIPPED, T0 + timedelta(days=1)))  # the check did not run: still failing
+    with pytest.raises(DeviationRefused):
+        close_by_hand(journal, deviation_id("production", CHECK, 1), "x", "a", "", "cli", PROD,
+                      now=T0 + timedelta(days=2))
+

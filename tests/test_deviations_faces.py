@@ -280,3 +280,20 @@ def test_cli_run_bad_owner_is_exit_2_before_any_check(app_env, owner, monkeypatc
     monkeypatch.setattr(service, "verify", lambda *a, **k: pytest.fail("ran with a bad --owner"))
     code, out, err = cli(["run", "--owner", owner], app_env)
     assert code == 2 and "--owner" in err and "Traceback" not in err, err
+
+
+def test_a_deviation_of_a_target_no_longer_configured_is_judged_by_its_own_runs(journal, app_env):
+    """The target left the fleet: its own journaled results still refuse a close while it fails (it must not
+    slip through because none of them is about a configured target), over the CLI and HTTP."""
+    gone = Target(name="old-clinic", server="psql-old", resource_group="rg-old")
+    run = Run(run_id=f"{NOW:%Y%m%dT%H%M%SZ}-{next(_SEQ):06x}", trigger="timer", started_at=NOW - timedelta(days=1),
+              target=gone)
+    run.results.append(CheckResult(CHECK, "Retention", Status.FAIL, Severity.HIGH, "short", {}, "",
+                                   NOW - timedelta(days=1), 5))
+    update(journal, run, gone, DUE)
+    journal.write_run(run)
+    dev_id = deviation_id("old-clinic", CHECK, 1)
+    code, _, err = cli(["deviations", "close", dev_id, "--note", "moved", "--by", "alice"], app_env)
+    assert code == 2 and "still fails" in err
+    status, body = call("deviation_close", {}, {"note": "moved", "by": "alice"}, route_params={"id": dev_id})
+    assert status == 409 and "still fails" in body["error"]

@@ -123,7 +123,8 @@ def _target_rows(journal: Any, target: str) -> list[dict[str, Any]]:
 
 def _results(journal: Any, target: str, check_id: str, production: Any,
              moments: list[datetime]) -> list[tuple[str, CheckResult]]:
-    """(run id, result) of a check for a target in the months of `moments`, from runs about production."""
+    """(run id, result) of a check for a target in the months of `moments`, from runs about production (None:
+    a target no longer configured, its own runs), skipped and interrupted results left out."""
     from checks.engine.target import Target
     from checks.engine.timeutil import month_of
     out = []
@@ -135,7 +136,7 @@ def _results(journal: Any, target: str, check_id: str, production: Any,
                 run_id, result = read_check(row)
             except EntityError:
                 continue  # an unreadable entity is never a result (its month's report names it)
-            if result.details.get(INTERRUPTED) is True or \
+            if result.status is Status.SKIPPED or result.details.get(INTERRUPTED) is True or \
                     not counts_for_production(str(row.get("Trigger", "")), Target.from_columns(row), production):
                 continue
             out.append((run_id, result))
