@@ -115,8 +115,28 @@ def describe(drill: Drill) -> str:
         lines.append(f"  {tr(drill.summary)}")
     if drill.cleanup:
         lines.append("  " + _("cleanup: {cleanup}", cleanup=tr(drill.cleanup)))
+    lines += _audit_lines(drill)
     lines += [f"    {tr(e)}" for e in drill.events[-8:]]
     return "\n".join(lines) + "\n"
+
+
+def _audit_lines(drill: Drill) -> list[str]:
+    """Access parity and proof of disposal, when the drill recorded them (read tolerantly: checks/report/drillview.py)."""
+    from checks.report.drillview import disposal, parity
+
+    lines, found, proof = [], parity(drill), disposal(drill)
+    if found and found["status"]:
+        fails = [f["field"] for f in found["findings"] if f["severity"] == "fail"]
+        lines.append("  " + _("access parity with production: {status}; failing: {fields}",
+                              status=current().word(found["status"]), fields=", ".join(fails) or "-"))
+    if proof and proof["status"] == "proven":
+        lines.append("  " + _("disposal proven: delete operation {operation}, completed {completed}, GET answered 404 "
+                              "at {at}", operation=proof["operation_id"] or "-", completed=proof["completed_at"] or "-",
+                              at=proof["final_get_at"] or "-"))
+    elif proof and proof["status"] == "pending":
+        lines.append("  " + _("DISPOSAL PENDING: delete operation {operation}; {why}", operation=proof["operation_id"] or "-",
+                              why=current().message(proof["pending"]) if proof["pending"] else "-"))
+    return lines
 
 
 # --- CLI ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from checks.drill.parity import access_of, evaluate_parity
 from checks.drill.records import read_drill
 from checks.drill.state import CLEANING_UP, FAILED, SUCCEEDED, Drill
 from checks.drill.verify import DrillFacts, evaluate_drill
+from checks.drill_face import describe
 from checks.engine.config import ConfigError, Settings
 from checks.engine.i18n import language
 from checks.journal.entities import EntityError
@@ -249,8 +250,12 @@ def test_drill_records_who_backup_targets_parity_and_proven_disposal(env, restor
     for text in ("the command line, user alice", "cccccccc-cccc-aaaa-aaaa-aaaaaaaaaaaa", "404 Not Found at",
                  "60 min", "No difference: network"):
         assert text in page
+    text = describe(drill_mod.load_drills(journal)[0])  # python -m checks drill status
+    assert "access parity with production: pass; failing: -" in text
+    assert "disposal proven: delete operation cccccccc-cccc-aaaa-aaaa-aaaaaaaaaaaa, completed 2026-11-01T07:05:30Z" in text
     with language("fr"):
         french = drill_page(drill_mod.load_drills(journal)[0])
+        assert "suppression prouvée : opération de suppression cccccccc" in describe(drill_mod.load_drills(journal)[0])
     assert "Preuve de suppression" in french and "404 Not Found" not in french
 
 
@@ -305,6 +310,8 @@ def test_a_delete_that_never_reaches_404_leaves_the_disposal_pending(env, restor
     page = drill_page(drill_mod.load_drills(journal)[0])
     assert "DISPOSAL PENDING" in page and "the delete completed but the server still answers its GET" in page
     assert "not answered 404 yet" in page
+    assert "DISPOSAL PENDING: delete operation cccccccc-cccc-aaaa-aaaa-aaaaaaaaaaaa; the delete completed but the " \
+           "server still answers its GET" in describe(drill_mod.load_drills(journal)[0])
 
 
 def test_the_sweepers_deletion_of_a_kept_server_records_the_same_proof(env, restored_cluster):
