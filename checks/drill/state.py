@@ -55,12 +55,12 @@ class DrillGuardError(CheckError):
 
 
 class DrillActive(Exception):
-    """A drill is already running: one at a time, whatever its target (checks/drill/slot.py says why)."""
+    """A drill of this target is already running: one at a time per target (checks/drill/slot.py says why)."""
 
     def __init__(self, drill_id: str, state: str, target: str = ""):
         self.drill_id, self.state, self.target = drill_id, state, target
         self.reason = msg("restore drill {drill_id} of target {target} is already active ({state}); one drill runs "
-                          "at a time for every target: wait for it to finish or see `python -m checks drill status`",
+                          "at a time per target: wait for it to finish or see `python -m checks drill status`",
                           drill_id=drill_id, target=target, state=state) if target else \
             msg("restore drill {drill_id} is already active ({state}); wait for it to finish or see "
                 "`python -m checks drill status`", drill_id=drill_id, state=state)
