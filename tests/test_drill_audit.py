@@ -146,6 +146,15 @@ def test_rto_breach_fails_the_drill_with_reason_and_remediation():
                                                                      "met": False}
 
 
+def test_a_parity_difference_that_does_not_fail_warns_the_drill():
+    facts = DrillFacts("srv", restored_checks={"database.connectivity": ("pass", "ok")}, restored_revision="r",
+                       production_revision="r", rto_minutes=5.0, restored_counts={"public.patients": 3},
+                       production_counts={"public.patients": 3}, parity_warnings=2)
+    outcome = evaluate_drill(facts, settings())
+    assert outcome.status.value == "warn"
+    assert "access parity: 2 differences from production that do not fail the drill" in outcome.summary
+
+
 @pytest.mark.parametrize("variables,variable", [
     ({"RTO_TARGET_MINUTES": "0"}, "RTO_TARGET_MINUTES"),
     ({"RTO_TARGET_MINUTES": "1e3"}, "RTO_TARGET_MINUTES"),
@@ -321,6 +330,7 @@ def test_the_sweepers_deletion_of_a_kept_server_records_the_same_proof(env, rest
     ctx, journal = make(env, arm, clock, RESTORE_DRILL_KEEP="true", RESTORE_DRILL_KEEP_HOURS="24")
     drill = drill_mod.start_drill(ctx, journal, trigger="cli")
     assert drill.cleanup.startswith("kept until") and drill.disposal == {}
+    assert "Not yet: the server is kept until its expiry" in drill_page(drill)
     listed = {"value": [arm.restored().body]}
     arm.t.add("GET", rf"/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers\?",
               lambda request: Canned(200, {"value": []} if arm.gone else listed))
@@ -339,3 +349,22 @@ def test_the_sweepers_deletion_of_a_kept_server_records_the_same_proof(env, rest
     assert drill.cleanup == "deleted by the sweeper after expiry"
     page = drill_page(drill)
     assert "the sweeper (after the kept server" in page and "404 Not Found at" in page
+
+
+def test_a_drill_server_in_another_subnet_is_verified_and_warns(env, restored_cluster):
+    """Both private, another delegated subnet: a finding that warns; the verification still runs."""
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"])
+    other = dict(PRIVATE_NETWORK, delegatedSubnetResourceId=PRIVATE_NETWORK["delegatedSubnetResourceId"] + "-drills")
+
+    def restored_elsewhere(request):
+        return Canned(200, derive(arm.restored(request).body, "properties.network", other))
+    arm.t.routes[1].responses = [arm.unless_gone(r) for r in (Arm.not_found, Arm.not_found, restored_elsewhere)]
+    drill, journal = finished(env, arm, Clock(T0 + timedelta(hours=1)))
+    result = drill_run(journal, drill.drill_id)
+    assert drill.state == SUCCEEDED and result.details["verification"]["status"] == "warn"
+    assert result.status.value == "warn" and "access parity: 1 difference from production" in result.summary
+    (finding,) = result.details["parity"]["findings"]
+    assert (finding["field"], finding["severity"], finding["rule"]) == ("network.delegatedSubnetResourceId", "warn",
+                                                                       "different")
+    assert finding["drill"].endswith("snet-pg-drills")
+    assert "differs from production" in drill_page(drill_mod.load_drills(journal)[0])

@@ -9,6 +9,7 @@ recorded before it existed, a step it never reached) is None.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
         facts = DrillFacts(drill.target_server, stopped_by=drill.stopped_by, stop_reason=drill.error,
                            stop_summary=drill.summary or drill.error or msg("drill {state}", state=drill.state),
                            cleanup=cleanup)
-    outcome = evaluate_drill(facts, settings)
+    outcome = evaluate_drill(replace(facts, parity_warnings=parity_warnings(drill)), settings)
     details = {
         "drill_id": drill.drill_id,
         "target": drill.target_name or None,
@@ -67,6 +68,13 @@ def drill_run(drill: Drill, now: datetime, settings: Settings) -> Run:
         if drill.requested_by_object_id else None
     return Run(run_id=drill.drill_id, trigger="drill", started_at=requested, finished_at=now, results=[result],
                target=drill_target(drill, settings), requested_by=caller)
+
+
+def parity_warnings(drill: Drill) -> int:
+    """How many of the drill's access-parity findings warn (0 when not recorded or not readable)."""
+    findings = drill.parity.get("findings") if isinstance(drill.parity, dict) else None
+    return sum(1 for f in findings if isinstance(f, dict) and f.get("severity") == "warn") \
+        if isinstance(findings, list) else 0
 
 
 def auditor_details(drill: Drill, objectives: dict[str, Any] | None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SUCCEEDED, TERMINAL, VERIFYING,
@@ -43,7 +44,8 @@ from checks.drill.state import (CLEANING_UP, FAILED, PARTITION, PROVISIONING, SU
                                 choose_restore_point, drill_tags, expired_drill_servers, get_server,
                                 poll_restore, restore_window, target_names, validate_server_name)
 from checks.drill import disposal, parity
-from checks.drill.record import CHECK_ID, REMEDIATION, SEVERITY, TITLE, drill_run, drill_target  # noqa: F401
+from checks.drill.record import (CHECK_ID, REMEDIATION, SEVERITY, TITLE, drill_run, drill_target,  # noqa: F401
+                                 parity_warnings)
 from checks.drill import slot
 from checks.drill.source import refuse_public_source
 from checks.drill.targets import Lookup, drill_context, refuse_production_drill_group
@@ -317,7 +319,7 @@ def _verifying(ctx: RunContext, drill: Drill, now: datetime) -> None:
         return  # a drill server more open than production: stopped before any data is read
     facts = gather_facts(ctx, drill.target_server, drill.target_host, drill.restore_point, drill.requested_at,
                          drill.ready_at)
-    outcome = evaluate_drill(facts, ctx.settings)
+    outcome = evaluate_drill(replace(facts, parity_warnings=parity_warnings(drill)), ctx.settings)
     drill.outcome, drill.summary = outcome.status.value, outcome.summary
     drill.verification = dict(outcome.details.get("verification", {}))
     drill.event(now, msg("verification {status}: {summary}", status=outcome.status.value, summary=outcome.summary))

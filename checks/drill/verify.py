@@ -47,6 +47,7 @@ class DrillFacts:
     stop_summary: str = ""  # what the drill said about it ("drill not started: ...")
     cleanup: str = ""  # how the cleanup of the restored server ended ("" = not yet)
     rpo: RpoFacts | None = None  # RPO_PROBE measured on both servers (None = not configured)
+    parity_warnings: int = 0  # access-parity differences that warn (checks/drill/parity.py); failing ones stop it
 
 
 def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
@@ -58,7 +59,8 @@ def evaluate_drill(facts: DrillFacts, settings: Settings) -> Outcome:
     otherwise. Warns when the shortfall of a table exceeds COUNT_DROP_THRESHOLD_PERCENT, when there
     were no counts to compare, or when a passing drill's server could not be cleaned up (refused or
     failed delete: the sweeper has to remove it). With RPO_PROBE, `evaluate_rpo` adds its verdict
-    (fail: not restored to T, or rows up to T missing; warn: not measured). A measured RTO above
+    (fail: not restored to T, or rows up to T missing; warn: not measured). An access-parity difference that
+    does not fail the drill warns (checks/drill/parity.py). A measured RTO above
     RTO_TARGET_MINUTES or RPO above RPO_TARGET_SECONDS fails (checks/drill/objectives.py: warns when a target
     is set and its figure was not measured); a drill stopped by the access-parity check fails; a drill whose
     server's disposal is not proven (cleanup "disposal pending") warns."""
@@ -159,6 +161,10 @@ def _verification(facts: DrillFacts, settings: Settings) -> Outcome:
         warnings.append(msg("no essential table counts to compare (ESSENTIAL_TABLES / database.essential_counts)"))
     if warned:
         warnings.append(msg("warnings on the restored server: {checks}", checks=", ".join(warned)))
+    if facts.parity_warnings:
+        warnings.append(msgn("access parity: {count} difference from production that does not fail the drill (see "
+                             "its parity findings)", "access parity: {count} differences from production that do not "
+                             "fail the drill (see its parity findings)", "count", count=facts.parity_warnings))
     rto = msg("RTO {minutes} min", minutes=plain(facts.rto_minutes)) if facts.rto_minutes is not None \
         else msg("RTO unknown")
     if problems:
