@@ -100,7 +100,8 @@ def test_cadence_and_bound_out_of_range_name_the_variable(env, variable, value):
 
 
 def test_cadence_120_and_bound_20_are_accepted(env):
-    s = Settings.from_env(dict(env, RESTORE_DRILL_EVERY_MONTHS="120", RESTORE_DRILL_MAX_CONCURRENT="20"))
+    s = Settings.from_env(dict(env, RESTORE_DRILL_EVERY_MONTHS="120", RESTORE_DRILL_MAX_CONCURRENT="20",
+                               DRILL_MAX_AGE_MONTHS="120"))
     assert (s.restore_drill_every_months, s.restore_drill_max_concurrent) == (120, 20)
 
 
@@ -444,3 +445,14 @@ def test_a_targets_drill_group_that_is_a_production_group_stops_the_deployment(g
         fleet_drills(resourceGroupName="rg-medicapp-env", targets=json.dumps([
             {"name": "a", "postgres": {"resource_group": "rg-eu", "server": "db-eu"},
              "settings": {"RESTORE_DRILL_RESOURCE_GROUP": group}}]))
+
+
+def test_a_cadence_longer_than_the_drill_age_alert_is_refused_per_target_too(env):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(dict(env, RESTORE_DRILL_EVERY_MONTHS="24"))
+    assert "at most DRILL_MAX_AGE_MONTHS (12), got 24" in caught.value.problems["RESTORE_DRILL_EVERY_MONTHS"]
+    assert Settings.from_env(dict(env, RESTORE_DRILL_EVERY_MONTHS="24", DRILL_MAX_AGE_MONTHS="24"))
+    with pytest.raises(ConfigError, match=r"target a: RESTORE_DRILL_EVERY_MONTHS: expected at most DRILL_MAX_AGE"):
+        Settings.from_env(dict(env, TARGETS=fleet(a={"RESTORE_DRILL_EVERY_MONTHS": "13"})))
+    one = Settings.from_env(dict(env, TARGETS=fleet(a={"RESTORE_DRILL_EVERY_MONTHS": "24", "DRILL_MAX_AGE_MONTHS": "30"})))
+    assert schedule.cadences(one, ["a"], None) == {"a": 24}

@@ -376,6 +376,12 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
                 "production", variable=_FIELDS[attr].name, group=production_group)
             break
     _drill_groups_apart(values, problems)
+    every = values.get("restore_drill_every_months", _FIELDS["restore_drill_every_months"].default)
+    alarm = values.get("drill_max_age_months", _FIELDS["drill_max_age_months"].default)
+    if every > alarm:  # why: the drill-age alert would fire every cycle before the target is even due
+        problems["RESTORE_DRILL_EVERY_MONTHS"] = valueparse.form(
+            "expected at most DRILL_MAX_AGE_MONTHS ({alarm}), got {every}: the drill-age alert would fire before "
+            "the target is due; raise DRILL_MAX_AGE_MONTHS too", alarm=alarm, every=every)
     if values.get("rpo_target_seconds") is not None and not values.get("rpo_probe"):
         problems["RPO_TARGET_SECONDS"] = valueparse.form(
             "expected RPO_PROBE to be set too: the drill measures its RPO through it")
