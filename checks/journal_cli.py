@@ -143,19 +143,23 @@ def _verify(journal: Any, settings: Any, args: Any, out: TextIO) -> int:
     container = container_client(settings)
     results = [verify_month(journal, container, m) for m in _months(container, args.month)]
     results = [r for r in results if r.entities or r.seals or r.findings or args.month]
+    from checks.journal.deviations import verify_partition  # its own chain (checks/journal/deviations.py)
+    deviations = None if args.month else verify_partition(journal)
+    intact = all(r.intact for r in results) and (deviations is None or deviations.intact)
     if args.json:
-        json.dump({"intact": all(r.intact for r in results), "intact_since": intact_since(results),
-                   "months": [r.to_dict() for r in results]}, out, indent=2, default=str)
+        json.dump({"intact": intact, "intact_since": intact_since(results),
+                   "months": [r.to_dict() for r in results],
+                   **({"deviations": deviations.to_dict()} if deviations else {})}, out, indent=2, default=str)
         out.write("\n")
     else:
-        for result in results:
+        for result in results + ([deviations] if deviations and deviations.entities else []):
             print_month(result, out)
         since = intact_since(results)
         out.write((_("Journal intact since {month}.", month=since) if since and all(r.intact for r in results) else
                    _("Journal intact since {month} (broken before).", month=since) if since else
                    _("Journal broken in {month}.", month=results[-1].partition) if results else
                    _("No journal entries in these months.")) + "\n")
-    return EXIT_OK if all(r.intact for r in results) else EXIT_FAILED
+    return EXIT_OK if intact else EXIT_FAILED
 
 
 def intact_since(results: list[Any]) -> str | None:

@@ -297,3 +297,22 @@ def test_a_deviation_of_a_target_no_longer_configured_is_judged_by_its_own_runs(
     assert code == 2 and "still fails" in err
     status, body = call("deviation_close", {}, {"note": "moved", "by": "alice"}, route_params={"id": dev_id})
     assert status == 409 and "still fails" in body["error"]
+
+
+def test_journal_verify_checks_the_deviation_chain_and_names_an_edit(journal, app_env):
+    """`journal verify` (every month) verifies the deviation partition's own hash chain: an edited event is
+    named by RowKey and the exit code is 1; an intact one is a line of its own."""
+    import uuid
+    env = dict(app_env, JOURNAL_SEAL_CONTAINER="seals-" + uuid.uuid4().hex[:12])
+    recorded(journal, env, Status.FAIL, NOW - timedelta(days=2))
+    code, out, err = cli(["journal", "verify"], env)
+    assert code == 0 and "deviation: intact (1 link" in out, out + err
+    table = journal.table_client
+    entity = dict(table.get_entity(PARTITION, DEV))
+    table.update_entity(dict(entity, DueAt=NOW + timedelta(days=3650)), mode="replace")  # a later due date
+    code, out, err = cli(["journal", "verify"], env)
+    assert code == 1 and "deviation: BROKEN" in out and DEV in out
+    code, out, _ = cli(["journal", "verify", "--json"], env)
+    data = json.loads(out)
+    assert not data["intact"] and [f["row_key"] for f in data["deviations"]["findings"]] == [DEV]
+    assert DEV not in [d.id for d in read_deviations(journal)]  # an edited event is never believed

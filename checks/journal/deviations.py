@@ -248,6 +248,18 @@ def _not_chained(row: Mapping[str, Any]) -> Any:
     return Finding("inserted", fields.shown(row.get("RowKey")), msg("no link of the chain covers it"))
 
 
+def verify_partition(journal: Any) -> Any:
+    """The `deviation` partition's chain checked (`journal verify`): integrity.PartitionCheck, an event no
+    link covers counted as inserted."""
+    from checks.journal.integrity import verify_rows
+    rows = [r for r in journal.partition_stamped(PARTITION) if r.get("Kind") in KINDS or r.get("RowKey") == "chain-head"]
+    result = verify_rows(PARTITION, rows)
+    for row in rows:
+        if row.get("Kind") in KINDS and "ChainHash" not in row:
+            result.add("inserted", fields.shown(row.get("RowKey")), msg("no link of the chain covers it"))
+    return result
+
+
 def read_state(journal: Any) -> DeviationState:
     """The whole `deviation` partition, read and verified (one partition query)."""
     return read_rows(journal.partition(PARTITION))
