@@ -316,3 +316,19 @@ def test_journal_verify_checks_the_deviation_chain_and_names_an_edit(journal, ap
     data = json.loads(out)
     assert not data["intact"] and [f["row_key"] for f in data["deviations"]["findings"]] == [DEV]
     assert DEV not in [d.id for d in read_deviations(journal)]  # an edited event is never believed
+
+
+@pytest.mark.parametrize("head", [{"ChainLength": "abc", "ChainHash": "0" * 64}, {"ChainLength": 3}],
+                         ids=["length not a number", "no hash"])
+def test_an_edited_chain_head_is_an_error_line_never_a_traceback(journal, app_env, head):
+    recorded(journal, app_env, Status.FAIL, NOW - timedelta(days=2))
+    recorded(journal, app_env, Status.PASS, NOW - timedelta(days=1), dry_run=True)
+    journal.table_client.upsert_entity({"PartitionKey": PARTITION, "RowKey": "chain-head", "Kind": "chain-head",
+                                        **head}, mode="replace")
+    code, out, err = cli(["deviations", "close", DEV, "--note", "fixed", "--by", "alice"], app_env)
+    assert code == 1 and "chain head" in err and "Traceback" not in err, err
+    run = Run(run_id=f"{NOW:%Y%m%dT%H%M%SZ}-{next(_SEQ):06x}", trigger="timer", started_at=NOW, target=production(app_env))
+    run.results.append(CheckResult("blob.soft_delete", "t", Status.FAIL, Severity.HIGH, "off", {}, "", NOW, 5))
+    from checks.journal.deviation_log import after_run
+    [note] = after_run(journal, run, production(app_env), DUE)
+    assert "deviations not updated" in note and "chain head" in note

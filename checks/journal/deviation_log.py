@@ -114,7 +114,12 @@ def append_event(journal: Any, entity: dict[str, Any]) -> bool:
     except AzureError as exc:
         raise JournalUnavailable(msg("journal write failed: {reason}", reason=redact(str(exc).splitlines()[0])[:200])) \
             from None
-    return append_link(journal, bound_entity(entity, f"deviation {entity['RowKey']}"), [], [])
+    try:
+        return append_link(journal, bound_entity(entity, f"deviation {entity['RowKey']}"), [], [])
+    except (ValueError, TypeError, KeyError) as exc:  # a chain head someone edited (ChainLength not a number, ...)
+        raise JournalUnavailable(msg("journal write failed: the chain head of partition {partition} is unreadable "
+                                     "({reason}); python -m checks journal verify names what changed",
+                                     partition=PARTITION, reason=type(exc).__name__)) from None
 
 
 def _target_rows(journal: Any, target: str) -> list[dict[str, Any]]:
