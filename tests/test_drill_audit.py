@@ -368,3 +368,46 @@ def test_a_drill_server_in_another_subnet_is_verified_and_warns(env, restored_cl
                                                                        "different")
     assert finding["drill"].endswith("snet-pg-drills")
     assert "differs from production" in drill_page(drill_mod.load_drills(journal)[0])
+
+
+def test_a_drill_started_before_production_access_was_recorded_is_not_checked_and_still_verified(env, restored_cluster):
+    arm = Arm(create_status=["InProgress", "Succeeded"], delete_status=["Succeeded"])
+    clock = Clock(T0)
+    ctx, journal = make(env, arm, clock)
+    drill = drill_mod.start_drill(ctx, journal, trigger="timer")
+    entity = drill_mod.load_drills(journal)[0].to_entity()
+    for column in ("ProductionAccess", "RestoreWindow"):
+        entity[column] = "{}"  # as the previous version had it: nothing (an upsert merges: a column stays)
+    journal.upsert(entity)
+    clock.advance(minutes=40)
+    (drill,) = drill_mod.advance_all(ctx, journal)
+    assert drill.state == SUCCEEDED and drill.parity == {"status": "not checked", "findings": []}
+    result = drill_run(journal, drill.drill_id)
+    assert result.status.value == "pass" and result.details["disposal"]["status"] == "proven"
+    assert result.details["backup"]["window"] is None
+    assert "Not checked: production" in drill_page(drill)
+
+
+@pytest.mark.parametrize("variables,expected", [
+    ({"LOGNAME": "alice"}, "alice"),
+    ({"USER": "eve\x1b[31m\x00\n" + "x" * 100}, "eve[31m" + "x" * 57),
+    ({"USERNAME": "bob", "LOGNAME": ""}, "bob"),
+])
+def test_the_cli_user_is_printable_and_bounded(variables, expected):
+    from checks.drill_face import cli_user
+    assert cli_user(variables) == expected
+
+
+def test_a_cli_start_records_the_login_name(env, monkeypatch):
+    import io
+    from checks import cli
+    from checks.engine.context import RunContext
+    from azure_fakes import StaticCredential, sdk_kwargs
+    arm = Arm(create_status=["InProgress"])
+    monkeypatch.setattr(drill_mod, "make_context", lambda s: RunContext(
+        settings=s, clock=Clock(T0), credential=StaticCredential(), azure_kwargs=sdk_kwargs(arm.t)))
+    out = io.StringIO()
+    assert cli.main(["drill", "start", "--json"], out=out, env=dict(env, LOGNAME="carol")) == 0
+    (started,) = json.loads(out.getvalue())
+    assert started["trigger"] == "cli" and started["requested_by_user"] == "carol"
+    assert started["production_access"]["properties"]["network"] == PRIVATE_NETWORK
