@@ -411,3 +411,18 @@ def test_a_cli_start_records_the_login_name(env, monkeypatch):
     (started,) = json.loads(out.getvalue())
     assert started["trigger"] == "cli" and started["requested_by_user"] == "carol"
     assert started["production_access"]["properties"]["network"] == PRIVATE_NETWORK
+
+
+def test_firewall_rules_that_cannot_be_listed_are_not_reported_and_the_public_copy_still_fails(env):
+    from azure_fakes import arm_error_body
+    arm = Arm(create_status=["Succeeded"], delete_status=["Succeeded"])
+
+    def restored_public(request):
+        return Canned(200, derive(arm.restored(request).body, "properties.network", {"publicNetworkAccess": "Enabled"}))
+    arm.t.routes[1].responses = [arm.unless_gone(r) for r in (Arm.not_found, Arm.not_found, restored_public)]
+    arm.t.add("GET", rf"flexibleServers/{TARGET}/firewallRules\?",
+              Canned(403, arm_error_body("AuthorizationFailed", "no firewallRules/read")))
+    drill, journal = finished(env, arm, Clock(T0 + timedelta(hours=1)), DATABASE_URL="postgresql://nobody@127.0.0.9:1/x")
+    assert drill.state == FAILED and drill.verification == {}  # not held up until RESTORE_DRILL_MAX_HOURS
+    found = {(f["field"], f["severity"], f["rule"]) for f in drill_run(journal, drill.drill_id).details["parity"]["findings"]}
+    assert ("network.mode", "fail", "public_copy") in found and ("firewallRules", "warn", "not_reported") in found
