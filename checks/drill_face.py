@@ -218,7 +218,7 @@ def cli_user(env: Mapping[str, str] | None = None) -> str:
 
 def _cli_cleanup(ctx, journal, args, out: TextIO) -> int:
     try:
-        swept = schedule.sweep(ctx, journal)
+        swept = schedule.sweep(ctx, journal, _discovered_settings(ctx))
     except NotConfigured as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -230,9 +230,19 @@ def _cli_cleanup(ctx, journal, args, out: TextIO) -> int:
         out.write("\n")
     else:
         colon = current().separator(": ")
-        out.write("".join(f"{r['server']}{colon}{current().message(r['result'])}\n" for r in swept)
+        out.write("".join(f"{r['server'] or r.get('resource_group', '')}{colon}{current().message(r['result'])}\n"
+                          for r in swept)
                   or _("No expired drill server.") + "\n")
     return EXIT_FAILED if any(r["result"].startswith(("refused", "failed")) for r in swept) else EXIT_OK
+
+
+def _discovered_settings(ctx) -> list[Settings] | None:
+    """The sweeper's targets of a DISCOVER_TAG fleet (each in its own subscription: its drill group is there);
+    None: TARGETS' or the deployment's own, the sweeper's default. A failed discovery is a CheckError."""
+    settings = ctx.settings
+    if settings.targets or not settings.discover_tag:
+        return None
+    return [t.settings_for(settings) for t in _discovered(settings, ctx)]
 
 
 # --- HTTP and timers ----------------------------------------------------------------------------

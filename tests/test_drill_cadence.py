@@ -18,6 +18,7 @@ from checks.engine.config import ConfigError, Settings
 from checks.journal.store import Journal
 from test_drill import (CREATE_HEADERS, DRILL_RG, RG, SUB, T0, Arm, Clock, env, make,  # noqa: F401
                         source_body)
+from test_drill_targets import canned, fleet_env  # noqa: F401  (fixtures)
 
 
 def drill(target: str, at: str, state: str = SUCCEEDED) -> Drill:
@@ -456,3 +457,52 @@ def test_a_cadence_longer_than_the_drill_age_alert_is_refused_per_target_too(env
         Settings.from_env(dict(env, TARGETS=fleet(a={"RESTORE_DRILL_EVERY_MONTHS": "13"})))
     one = Settings.from_env(dict(env, TARGETS=fleet(a={"RESTORE_DRILL_EVERY_MONTHS": "24", "DRILL_MAX_AGE_MONTHS": "30"})))
     assert schedule.cadences(one, ["a"], None) == {"a": 24}
+
+
+# --- the bound at the entry points: CLI exit 1, HTTP 409, naming the setting, before any ARM call -------------
+def test_cli_and_http_start_refused_by_the_bound_name_the_setting(fleet_env, canned, env_patch, monkeypatch, capsys):
+    import io
+    import azure.functions as func
+    import function_app
+    from checks import cli
+    env = dict(fleet_env, RESTORE_DRILL_MAX_CONCURRENT="1")
+    assert cli.main(["drill", "start", "--target", "staging"], out=io.StringIO(), env=env) == 0
+    before = len(canned.t.requests)
+    assert cli.main(["drill", "start", "--target", "prod"], out=io.StringIO(), env=env) == 1
+    assert "RESTORE_DRILL_MAX_CONCURRENT is 1 and that many restore drills are active" in capsys.readouterr().err
+    monkeypatch.setattr(function_app.app, "functions_bindings", {})
+    handler = {f.get_function_name(): f for f in function_app.app.get_functions()}["drill_start"].get_user_function()
+    env_patch(env)
+    resp = handler(func.HttpRequest(method="POST", url="/api/drill", body=json.dumps({"target": "prod"}).encode(),
+                                    headers={"content-type": "application/json"}, params={}))
+    body = json.loads(resp.get_body())
+    assert resp.status_code == 409 and "RESTORE_DRILL_MAX_CONCURRENT is 1" in body["error"] and body["target"] == "staging"
+    assert len(canned.t.requests) == before  # refused before any ARM call
+
+
+def test_drill_cleanup_of_a_discovered_fleet_sweeps_each_subscriptions_drill_group(base_env, monkeypatch, capsys):
+    """DISCOVER_TAG finds servers in two subscriptions: `drill cleanup` lists the drill group in each (a drill
+    restores in its source's subscription) and deletes the expired drill server found in the other one."""
+    import io
+    from azure_fakes import StaticCredential, sdk_kwargs
+    from checks import cli
+    from checks.engine.context import RunContext
+    from test_discovery import BASE, GRAPH, SUB as DSUB, page, row
+    t = CannedTransport().json("POST", GRAPH, page([row("server", "db-a", "A"), row("server", "db-b", "B", sub=OTHER_SUB)]))
+    expired = dict(derive(source_body(), "name", "expired-b"), tags={
+        "created-by": "medicapp-backup-verifier", "drill-id": "20261001T060000Z-bbbbbb",
+        "expires-at": "2026-10-01T00:00:00Z"})
+    for sub, listing in ((DSUB, []), (OTHER_SUB, [expired])):
+        servers = rf"/subscriptions/{sub}/resourceGroups/{DRILL_RG}/providers/Microsoft\.DBforPostgreSQL/flexibleServers"
+        t.json("GET", servers + r"\?", {"value": listing})
+    t.json("GET", rf"/subscriptions/{OTHER_SUB}/resourceGroups/{DRILL_RG}/.*/flexibleServers/expired-b\?", expired)
+    t.add("DELETE", rf"/subscriptions/{OTHER_SUB}/resourceGroups/{DRILL_RG}/.*/flexibleServers/expired-b\?", Canned(204))
+    monkeypatch.setattr(drill_mod, "make_context", lambda settings: RunContext(
+        settings=settings, clock=Clock(T0), credential=StaticCredential(), azure_kwargs=sdk_kwargs(t)))
+    env = base_env | BASE | {"RESTORE_DRILL_ENABLED": "true", "RESTORE_DRILL_RESOURCE_GROUP": DRILL_RG}
+    out = io.StringIO()
+    assert cli.main(["drill", "cleanup"], out=out, env=env) == 0, capsys.readouterr().err
+    assert out.getvalue() == "expired-b: deleted\n"
+    listed = [r.url.split("/resourceGroups/")[0].rsplit("/", 1)[-1] for r in t.requests
+              if r.method == "GET" and r.url.split("?")[0].endswith("/flexibleServers")]
+    assert sorted(listed) == sorted([DSUB, OTHER_SUB])

@@ -392,18 +392,15 @@ def _cross_checks(values: dict[str, Any], problems: dict[str, str]) -> None:
     problems.update(target_problems(values, problems, _cross_checks))  # the same checks on each target's values
 
 
-_PRODUCTION_GROUPS = ("pg_resource_group", "storage_resource_group", "journal_resource_group")
-
-
 def _drill_groups_apart(values: dict[str, Any], problems: dict[str, str]) -> None:
-    """With TARGETS, each target may drill into a group of its own (RESTORE_DRILL_RESOURCE_GROUP in its
-    settings); no drill group, the deployment's or a target's, may be ANY target's production group."""
+    """No drill group (the deployment's, a target's own in TARGETS settings) is ANY target's production group."""
+    attrs = ("pg_resource_group", "storage_resource_group", "journal_resource_group")
     targets = values.get("targets") or ()
     if not targets or "TARGETS" in problems:
         return
     base = {k: v for k, v in values.items() if k != "targets"}
     every = [("", base)] + [(t.name, base | dict(t.changes)) for t in targets]
-    production = {str(v[a]).lower(): (name, a) for name, v in every for a in _PRODUCTION_GROUPS if v.get(a)}
+    production = {str(v[a]).lower(): (name, a) for name, v in every for a in attrs if v.get(a)}
     for name, own in every:
         group = own.get("restore_drill_resource_group")
         if group and group.lower() in production and production[group.lower()][0] != name:
