@@ -380,6 +380,8 @@ def _finish(ctx: RunContext, journal, drill: Drill, now: datetime, held: slot.He
     drill.finished_at = drill.finished_at or iso(now)
     drill.create_token = drill.delete_token = ""  # no use any more; keeps the entity small
     run = drill_run(drill, now, ctx.settings)
+    from checks.journal.deviation_log import after_drill  # a failed drill opens a deviation, a passing one closes it
+    run.notes.extend(after_drill(journal, run, ctx.settings))
     journal.write_run(run)
     drill.event(now, msg("drill {state}; recorded as run {run_id} ({status})", state=drill.state, run_id=run.run_id,
                          status=run.status.value))

@@ -52,11 +52,18 @@ def after_run(journal: Any, run: Run, production: Any, due_days: Any, now: datet
         return [journal_failure(exc)]
 
 
+def after_drill(journal: Any, run: Run, settings: Any) -> list[str]:
+    """A restore drill's run (checks/drill/restore_drill.py): its drill.restore result for the drilled target."""
+    from checks.engine.target import Target
+    production = Target.from_settings(settings) if run.target and run.target.name == settings.target_name else None
+    return after_run(journal, run, production, settings.deviation_due_days)
+
+
 def update(journal: Any, run: Run, production: Any, due_days: Any, now: datetime | None = None,
            owner: str = "") -> None:
     """Open and close the run's target's deviations (pure rules in checks/journal/deviations.py); the ones it
     opens are owned by the run's HTTP caller, else `owner` (CLI --owner), else nobody yet."""
-    if not counts_for_production(run.trigger, run.target, production) or not run.results:
+    if run.target is None or not run.results:
         return
     target = run.target.name
     rows = _target_rows(journal, target)
@@ -64,7 +71,8 @@ def update(journal: Any, run: Run, production: Any, due_days: Any, now: datetime
     keys = [str(r.get("RowKey", "")) for r in rows]
     full = not run.dry_run and not run.interrupted and not was_interrupted(run.results)
     for result in run.results:
-        if result.status is Status.SKIPPED or result.details.get(INTERRUPTED) is True:
+        if result.status is Status.SKIPPED or result.details.get(INTERRUPTED) is True or \
+                not counts_for_production(run.trigger, run.target, production, result.check_id):
             continue
         current = open_for(state, target, result.check_id)
         if current is None and _opens(journal, run, result, production):
@@ -142,7 +150,8 @@ def _results(journal: Any, target: str, check_id: str, production: Any,
             except EntityError:
                 continue  # an unreadable entity is never a result (its month's report names it)
             if result.status is Status.SKIPPED or result.details.get(INTERRUPTED) is True or \
-                    not counts_for_production(str(row.get("Trigger", "")), Target.from_columns(row), production):
+                    not counts_for_production(str(row.get("Trigger", "")), Target.from_columns(row), production,
+                                              result.check_id):
                 continue
             out.append((run_id, result))
     return out

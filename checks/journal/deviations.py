@@ -45,7 +45,7 @@ MAX_SEQ = 9999
 MAX_NOTE_CHARS = 1000
 MAX_OWNER_CHARS = 100
 MAX_SUMMARY_CHARS = 500
-DRILL_TRIGGER = "drill"
+DRILL_TRIGGER, DRILL_CHECK = "drill", "drill.restore"
 OPENING = (Status.FAIL, Status.ERROR)  # a warn opens one only when it persists (warn_persists)
 
 
@@ -275,10 +275,11 @@ def read_deviations(journal: Any, *, open_only: bool = False, target: str | None
 
 # --- pure rules ------------------------------------------------------------------------------
 
-def counts_for_production(trigger: str, target: Any, production: Any) -> bool:
-    """A run whose results may open or close production's deviations: not the drill's restored copy, not
-    an override of the target, and when both are known, production's database (TargetDatabaseHost)."""
-    if trigger == DRILL_TRIGGER or target is None or target.override:
+def counts_for_production(trigger: str, target: Any, production: Any, check_id: str = "") -> bool:
+    """A result that may open or close production's deviations: of a drill run, only the drill's own result
+    (its database checks read the restored copy); not an override of the target; and when both are known,
+    production's database (TargetDatabaseHost)."""
+    if (trigger == DRILL_TRIGGER and check_id != DRILL_CHECK) or target is None or target.override:
         return False
     if production is None:
         return True
