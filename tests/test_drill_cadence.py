@@ -506,3 +506,12 @@ def test_drill_cleanup_of_a_discovered_fleet_sweeps_each_subscriptions_drill_gro
     listed = [r.url.split("/resourceGroups/")[0].rsplit("/", 1)[-1] for r in t.requests
               if r.method == "GET" and r.url.split("?")[0].endswith("/flexibleServers")]
     assert sorted(listed) == sorted([DSUB, OTHER_SUB])
+
+
+def test_a_round_of_a_thousand_due_targets_fits_the_journal_and_keeps_the_oldest(env, caplog):
+    journal = Journal.from_settings(Settings.from_env(env))
+    due_list = [rounds.Due(f"target-{i:04d}-" + "x" * 28, None, 3) for i in range(1000)]  # 40-character names
+    opened = rounds.open_round(journal, T0, due_list)
+    assert 500 < len(opened.due) < 1000 and opened.due == tuple(d.name for d in due_list[:len(opened.due)])
+    assert "holds the" in caplog.text and "oldest due targets of 1000" in caplog.text
+    assert rounds.read_round(journal, T0) == opened

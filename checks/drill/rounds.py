@@ -25,6 +25,7 @@ from checks.engine.timeutil import as_datetime, iso_z, months_between, parse_iso
 
 log = logging.getLogger("checks.drill.rounds")
 ROUND_PARTITION = "drill-round"
+DETAIL_MAX = 30000
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,16 @@ def read_round(journal: Any, now: datetime) -> Round | None:
 def open_round(journal: Any, now: datetime, due: Sequence[Due]) -> Round:
     """Write the month's round once (an insert: a second monthly run this month keeps the first's) and
     return the round as stored."""
+    names = [d.name for d in due]
+    while len(json.dumps(names)) > DETAIL_MAX:  # a table property holds 32K characters (about 700 names)
+        names = names[:len(names) * 9 // 10]
+    if len(names) < len(due):  # the oldest first: the others are due again next month
+        log.warning("drill round %s holds the %d oldest due targets of %d (journal property size); the others "
+                    "wait for next month's round", month_of(now), len(names), len(due))
     entity = {"PartitionKey": ROUND_PARTITION, "RowKey": month_of(now), "Kind": "drill-round",
-              "StartedAt": iso_z(now), "Due": json.dumps([d.name for d in due]),
-              "Detail": json.dumps([d.describe() for d in due])[:30000]}
+              "StartedAt": iso_z(now), "Due": json.dumps(names)}
+    detail = json.dumps([d.describe() for d in due[:len(names)]])
+    if len(detail) <= DETAIL_MAX:
+        entity["Detail"] = detail
     journal.insert(entity)
-    return read_round(journal, now) or Round(month_of(now), now, tuple(d.name for d in due))
+    return read_round(journal, now) or Round(month_of(now), now, tuple(names))
