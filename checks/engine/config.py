@@ -10,13 +10,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from checks.engine import connparse, ncrontab, valueparse
+from checks.engine import connparse, valueparse
+from checks.engine.validators import (CONTAINER as _CONTAINER, DRILL_PREFIX as _DRILL_PREFIX, DUE_DAYS as _DUE_DAYS,
+                                      DUE_DEFAULT as _DUE_DEFAULT, essential_entry as _essential_entry,
+                                      GUID as _GUID, HTTPS_URL as _HTTPS_URL, IDENT as _IDENT, language as _language,
+                                      NCRONTAB as _NCRONTAB, PG_SERVER as _PG_SERVER,
+                                      PREFIX_TEMPLATE as _PREFIX_TEMPLATE, QUALIFIED as _QUALIFIED,
+                                      QUEUE_NAME as _QUEUE_NAME, regions as _regions,
+                                      RESOURCE_GROUP as _RESOURCE_GROUP, RESTORE_POINT as _RESTORE_POINT,
+                                      RPO_PROBE as _RPO_PROBE, STORAGE_ACCOUNT as _STORAGE_ACCOUNT,
+                                      TABLE_NAME as _TABLE_NAME, TAG_NAME as _TAG_NAME, target_name as _target_name,
+                                      targets as _targets)
 from checks.engine.model import NotConfigured
+# EEA regions (HDS: health data stays in the EEA): the one table is checks/engine/regions.py
+from checks.engine.regions import EEA_REGIONS  # re-exported: ALLOWED_BACKUP_REGIONS' default
+
+# --- value parsers: each returns the parsed value or raises ValueError(expected form, a message) ---
+_int, _float, _bool, _choice, _pattern, _csv = (valueparse.integer, valueparse.number, valueparse.boolean,
+                                                valueparse.choice, valueparse.pattern, valueparse.csv)
+_abs_path = valueparse.abs_path
 
 
 class ConfigError(ValueError):
@@ -28,96 +44,6 @@ class ConfigError(ValueError):
         super().__init__("invalid configuration:\n" + "\n".join(lines))
 
 
-# --- value parsers: each returns the parsed value or raises ValueError(expected form, a message) ---
-_int, _float, _bool, _choice, _pattern, _csv = (valueparse.integer, valueparse.number, valueparse.boolean,
-                                                valueparse.choice, valueparse.pattern, valueparse.csv)
-_abs_path = valueparse.abs_path
-
-
-_NCRONTAB = ncrontab.validate  # field by field: ranges, steps, names
-_TABLE_NAME = _pattern(r"[A-Za-z][A-Za-z0-9]{2,62}",
-                       "3-63 letters and digits, starting with a letter (Azure table name)")
-_GUID = _pattern(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
-                 "a subscription id (GUID, e.g. 00000000-0000-0000-0000-000000000000)")
-_RESOURCE_GROUP = _pattern(r"[-\w._()]{1,90}", "a resource group name (1-90 letters, digits, -_.())")
-_PG_SERVER = _pattern(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
-                      "a flexible server name (3-63 lowercase letters, digits and hyphens)")
-_STORAGE_ACCOUNT = _pattern(r"[a-z0-9]{3,24}",
-                            "a storage account name (3-24 lowercase letters and digits)")
-_CONTAINER = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]",
-                      "container names (3-63 lowercase letters, digits, single hyphens)")
-_TAG_NAME = _pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
-                     "a tag name (1-128 letters, digits, '.', '_' or '-', starting with a letter or digit)")
-_HTTPS_URL = connparse.url  # host and port must parse, not just look like a URL
-# queue names are 3-63 characters; 56 leaves room for the host's "-poison" suffix
-_QUEUE_NAME = _pattern(r"[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]",
-                       "3-56 lowercase letters, digits, single hyphens (Azure queue name; the host adds -poison)")
-
-_IDENT = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", "a SQL identifier (letters, digits, _)")
-_QUALIFIED = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}",
-                      "a table name, optionally schema-qualified (schema.table)")
-_ESSENTIAL_FORM = _pattern(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}(>=\d+)?",
-                           "comma-separated tables, optionally with a minimum, e.g. public.patients>=1")
-
-
-def _essential_entry(raw: str) -> str:
-    """One ESSENTIAL_TABLES entry; `public.patients >= 1` is read as `public.patients>=1`."""
-    return _ESSENTIAL_FORM(re.sub(r"\s*>=\s*", ">=", raw.strip()))
-_DRILL_PREFIX = _pattern(r"[a-z][a-z0-9-]{1,48}",
-                         "2-49 lowercase letters, digits or hyphens, starting with a letter")
-_RPO_PROBE = _pattern(r"[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}\.[A-Za-z_][A-Za-z0-9_$]{0,62}",
-                      "schema.table.timestamp_column, e.g. public.consultations.created_at")
-_REGION = _pattern(r"[a-z][a-z0-9]{2,39}", "Azure region names as ARM spells them, e.g. francecentral,westeurope")
-
-# EEA regions (HDS: health data stays in the EEA): the one table is checks/engine/regions.py
-from checks.engine.regions import EEA_REGIONS  # noqa: E402  (re-exported: ALLOWED_BACKUP_REGIONS' default)
-
-
-def _regions(raw: str) -> tuple[str, ...]:
-    # "France Central" and "francecentral" are the same region (ARM answers either form)
-    return _csv(_REGION)(raw.lower().replace(" ", ""))
-
-
-_RESTORE_POINT_FORM = _pattern(
-    r"latest|random|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})",
-    "latest, random, or an ISO time with zone, e.g. 2026-11-01T03:00:00Z")
-
-
-def _RESTORE_POINT(raw: str) -> str:
-    value = _RESTORE_POINT_FORM(raw)  # ASCII digits and a zone: a zone-less time is ambiguous
-    if value not in ("latest", "random"):
-        from checks.engine.timeutil import INPUT_EARLIEST, INPUT_LATEST, TimeInputError, input_time, iso_z
-        try:
-            input_time(value)  # the shared validation of every input time (years 2000-2099)
-        except TimeInputError as exc:
-            if exc.kind == "range":
-                raise valueparse.invalid("expected a time between {earliest} and {latest}, got {value}",
-                                         earliest=iso_z(INPUT_EARLIEST), latest=iso_z(INPUT_LATEST),
-                                         value=repr(value)) from None
-            raise valueparse.invalid("expected a real date and time with zone, e.g. 2026-11-01T03:00:00Z, got {value}",
-                                     value=repr(value)) from None
-    return value
-
-
-_PREFIX_TEMPLATE = _pattern(r"[^{}]*(\{(yyyy|mm)\}[^{}]*)+",
-                            "a blob name prefix with {yyyy} and/or {mm}, e.g. uploads/{yyyy}/{mm}/")
-
-
-_DUE_DEFAULT = {"critical": 7, "high": 30, "medium": 60, "low": 90}
-_DUE_DAYS = valueparse.keyed_integers(_DUE_DEFAULT, 1, 3650, valueparse.N_(
-    "severity=days pairs, e.g. critical=7,high=30,medium=60,low=90 (days 1-3650)"))
-
-
-def _target_name(raw: str) -> str:
-    from checks.engine.fleet import NAME_FORM  # lazy: fleet reads this module's table
-    return _pattern(r"[a-z0-9][a-z0-9-]{0,39}", NAME_FORM)(raw)
-
-
-def _targets(raw: str) -> tuple:
-    from checks.engine.fleet import parse_targets  # lazy: fleet reads this module's table
-    return parse_targets(raw)
-
-
 @dataclass(frozen=True)
 class Var:
     """One environment variable: its name, parser, default and what it is for."""
@@ -125,15 +51,6 @@ class Var:
     parse: Callable[[str], Any] = str
     default: Any = None
     doc: str = ""
-
-
-def _language(raw: str) -> str:
-    """en or fr; also a POSIX LANGUAGE list (fr_FR:fr), whose first supported entry wins."""
-    from checks.engine.i18n import normalise_language
-    found = next((code for part in raw.split(":") if (code := normalise_language(part))), None)
-    if found is None:
-        raise valueparse.invalid("en or fr (a POSIX list such as fr_FR:fr is accepted)")
-    return found
 
 
 # Every variable the verifier reads. Order = order in local.settings.sample.json and docs/configuration.md.
@@ -216,7 +133,7 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("blob_account_url", Var("BLOB_ACCOUNT_URL", _HTTPS_URL, None, "data plane URL (managed identity)")),
     ("blob_connection_string", Var("BLOB_CONNECTION_STRING", connparse.storage_connection_string, None, "data plane by connection string (local)")),
     ("blob_containers", Var("BLOB_CONTAINERS", _csv(_CONTAINER), (), "containers to check")),
-    ("blob_recent_prefix", Var("BLOB_RECENT_PREFIX", str, None, "only blobs under this prefix count as recent")),
+    ("blob_recent_prefix", Var("BLOB_RECENT_PREFIX", valueparse.blob_prefix, None, "only blobs under this prefix count as recent")),
     ("blob_retention_min_days", Var("BLOB_RETENTION_MIN_DAYS", _int(1, 365), 30, "soft delete retention lower bound")),
     ("blob_retention_max_days", Var("BLOB_RETENTION_MAX_DAYS", _int(1, 365), 90, "soft delete retention upper bound")),
     ("recent_file_max_age_days", Var("RECENT_FILE_MAX_AGE_DAYS", _int(1, 365), 7, "newest blob must be younger")),

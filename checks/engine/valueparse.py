@@ -13,6 +13,7 @@ import re
 from typing import Any, Callable
 
 _ASCII_INT = re.compile(r"[+-]?[0-9]+")
+_MAX_DIGITS = 18  # every bound is far below 10**18; int() refuses 4300+ digits with a message of its own
 _ASCII_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -56,6 +57,9 @@ def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int
     def parse(raw: str) -> int:
         if not _ASCII_INT.fullmatch(raw.strip()):  # int() would also take "1_0" and non-ASCII digits
             raise invalid("expected {form} (ASCII digits), got {value}", form=_int_form(lo, hi), value=repr(raw[:40]))
+        digits = raw.strip().lstrip("+-").lstrip("0")
+        if len(digits) > _MAX_DIGITS:
+            raise invalid("expected {form}, got a number of {digits} digits", form=_int_form(lo, hi), digits=len(digits))
         value = int(raw.strip())
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise invalid("expected {form}, got {value}", form=_int_form(lo, hi), value=value)
@@ -118,7 +122,7 @@ def keyed_integers(defaults: dict[str, int], lo: int, hi: int, expected: str) ->
             key, eq, number = (x.strip() for x in part.partition("="))
             key = key.lower()
             if not eq or key not in defaults or key in seen or not _ASCII_INT.fullmatch(number) \
-                    or number.startswith(("+", "-")) or not lo <= int(number) <= hi:
+                    or number.startswith(("+", "-")) or len(number.lstrip("0")) > _MAX_DIGITS or not lo <= int(number) <= hi:
                 raise invalid("expected {form}, got {value}", form=form(expected), value=repr(part[:40]))
             seen.add(key)
             values[key] = int(number)
@@ -126,10 +130,53 @@ def keyed_integers(defaults: dict[str, int], lo: int, hi: int, expected: str) ->
     return parse
 
 
+# Azure's blob names (learn.microsoft.com, "Naming and Referencing Containers, Blobs, and Metadata"): 1-1024
+# characters; control characters (0x00-0x1F, 0x7F, 0x80-0x9F such as U+0081) and code points that are not valid
+# Unicode characters (U+E000 private use, U+FFFE/U+FFFF; lone surrogates: what os.environ holds for bytes that
+# are not UTF-8) are refused, and would fail the listing with a 400 or an encoding error
+BLOB_NAME_MAX = 1024
+_NOT_IN_BLOB_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffe\uffff]")
+BLOB_PREFIX_FORM = N_("a blob name prefix of at most 1024 characters without control characters, e.g. uploads/")
+
+
+def blob_prefix(raw: str, expected: str = BLOB_PREFIX_FORM, length: int | None = None) -> str:
+    """A blob name prefix as given (spaces are legal in blob names); `length`: its length once expanded."""
+    bad = _NOT_IN_BLOB_NAME.search(raw)
+    if bad:
+        raise invalid("expected {form}; got character {character} at position {position} of {value}",
+                      form=form(expected), character=f"U+{ord(bad.group()):04X}", position=bad.start() + 1,
+                      value=repr(raw[:60]))
+    if (len(raw) if length is None else length) > BLOB_NAME_MAX:
+        raise invalid("expected {form}; got {length} characters", form=form(expected),
+                      length=len(raw) if length is None else length)
+    return raw
+
+
+_TEMPLATE_FORM = pattern(r"[^{}]*(\{(yyyy|mm)\}[^{}]*)+",
+                         N_("a blob name prefix with {yyyy} and/or {mm}, e.g. uploads/{yyyy}/{mm}/"))
+
+
+def blob_prefix_template(raw: str) -> str:
+    """BLOB_RECENT_PREFIX_TEMPLATE: {yyyy} and/or {mm}, and once expanded a blob name prefix."""
+    value = _TEMPLATE_FORM(raw)
+    expanded = value.replace("{yyyy}", "0000").replace("{mm}", "00")
+    return blob_prefix(value, N_("a blob name prefix with {yyyy} and/or {mm}, at most 1024 characters once "
+                                 "expanded, without control characters, e.g. uploads/{yyyy}/{mm}/"),
+                       length=len(expanded))
+
+
+# Linux's PATH_MAX. NUL cannot be in a path at all (every os call raises ValueError: a run would die on its
+# spool) and a control character in a directory name is a typo or a trap, never a spool.
+PATH_MAX = 4096
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def abs_path(raw: str) -> str:
-    if not os.path.isabs(raw.strip()):
-        raise invalid("expected an absolute directory path, got {value}", value=repr(raw[:100]))
-    return raw.strip()
+    value = raw.strip()
+    if not os.path.isabs(value) or len(value) > PATH_MAX or _CONTROL.search(value):
+        raise invalid("expected an absolute directory path (at most {max} characters, no control characters), "
+                      "got {value}", max=PATH_MAX, value=repr(raw[:100]))
+    return value
 
 
 def json_depth(value: Any) -> int:
