@@ -8,7 +8,7 @@ local stack as tests/test_drill.py runs it (real PostgreSQL clusters, the journa
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
