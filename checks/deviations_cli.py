@@ -2,8 +2,9 @@
 and `deviations assign ID --owner NAME` (issue 30 item 1; checks/journal/deviations.py).
 
 Every input is checked before the journal is read: the id has our form, the note and the names are
-short printable text, the target is one of the fleet's. Exit 0 done, 1 journal unavailable, 2 bad input
-or a close the journal refuses (the check still fails for its target, or the deviation is closed).
+short printable text, the target is one of the fleet's. Exit 0 done, 1 journal unavailable or no such
+deviation, 2 bad input or a close the journal refuses (the check still fails for its target, or the
+deviation is closed already).
 """
 from __future__ import annotations
 
@@ -111,9 +112,9 @@ def command(args: Any, out: TextIO, env: Any) -> int:
         if args.action == "list":
             return _list(journal, args, checked, out)
         return _change(journal, args, checked, settings, out)
-    except DeviationRefused as exc:
+    except DeviationRefused as exc:  # unknown: nothing to act on (1, like ack of a run not there); refused: 2
         print(_("error: {reason}", reason=_reason(exc)), file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILED if exc.status == 404 else EXIT_USAGE
     except JournalUnavailable as exc:
         print(_("error: {reason}", reason=str(exc)), file=sys.stderr)
         return EXIT_FAILED
@@ -177,7 +178,7 @@ def print_one(dev: Any, now: datetime, out: TextIO) -> None:
     else:
         out.write(f"{dev.id}  {_('closed')}  {dev.target}  {dev.check_id}  " + _(
             "closed {at} by {by} via {via}; evidence: {evidence}", at=t.time(dev.closed_at),
-            by=dev.closed_by or _("the verifier"), via=dev.closed_via,
+            by=dev.closed_by or (_("the verifier") if dev.closed_via == "run" else "–"), via=dev.closed_via,
             evidence=(_("run {run_id}", run_id=dev.evidence_run_id) if dev.evidence_run_id else _("none"))) + "\n")
         if dev.closing_note:
             out.write("    " + _("Note:") + " " + dev.closing_note + "\n")

@@ -332,3 +332,8 @@ def test_an_edited_chain_head_is_an_error_line_never_a_traceback(journal, app_en
     from checks.journal.deviation_log import after_run
     [note] = after_run(journal, run, production(app_env), DUE)
     assert "deviations not updated" in note and "chain head" in note
+
+
+def test_cli_an_unknown_deviation_is_exit_1_like_an_unknown_run(journal, app_env):
+    code, _, err = cli(["deviations", "close", DEV, "--note", "x", "--by", "a"], app_env)
+    assert code == 1 and "not found" in err
