@@ -262,6 +262,15 @@ def test_drill_records_who_backup_targets_parity_and_proven_disposal(env, restor
     text = describe(drill_mod.load_drills(journal)[0])  # python -m checks drill status
     assert "access parity with production: pass; failing: -" in text
     assert "disposal proven: delete operation cccccccc-cccc-aaaa-aaaa-aaaaaaaaaaaa, completed 2026-11-01T07:05:30Z" in text
+    # the month's report (markdown, HTML, JSON): the drill against its targets, parity and disposal in one line
+    from checks.report.checklist import month_report
+    from checks.report.render import render
+    report = month_report(journal, "2026-11")
+    line = "Against targets: RTO met, RPO not scored; access parity with production: no difference; proof of " \
+           "disposal: proven"
+    assert line in render(report, "md") and line in render(report, "html")
+    assert json.loads(render(report, "json"))["drill"]["disposal"] == "proven"
+    assert "preuve de suppression : prouvée" in render(report, "md", lang="fr")
     with language("fr"):
         french = drill_page(drill_mod.load_drills(journal)[0])
         assert "suppression prouvée : opération de suppression cccccccc" in describe(drill_mod.load_drills(journal)[0])
@@ -316,6 +325,9 @@ def test_a_delete_that_never_reaches_404_leaves_the_disposal_pending(env, restor
     result = drill_run(journal, drill.drill_id)
     assert result.status.value == "warn" and "disposal pending" in result.summary
     assert result.details["disposal"]["status"] == "pending" and "final_get_status" not in result.details["disposal"]
+    from checks.report.checklist import month_report
+    from checks.report.render import render
+    assert "proof of disposal: DISPOSAL PENDING" in render(month_report(journal, "2026-11"), "md")
     page = drill_page(drill_mod.load_drills(journal)[0])
     assert "DISPOSAL PENDING" in page and "the delete completed but the server still answers its GET" in page
     assert "not answered 404 yet" in page

@@ -312,10 +312,8 @@ def _drill(runs: list[RunRef], results: dict[str, dict[str, CheckResult]]) -> Dr
     for run in runs:
         r = results[run.run_id].get(DRILL_CHECK)
         if r is not None:
-            return Drill(run.run_id, run.started_at, run.trigger, r.status.value, summary_of(r),
-                         r.details.get("rto_minutes"), r.details.get("restore_point"), r.details.get("target_server"),
-                         r.details.get("rpo_seconds"), r.details.get("rows_lost"),
-                         run.target.name if run.target and run.target.name else None)
+            return Drill.of(run.run_id, run.started_at, run.trigger, r.status.value, summary_of(r), r.details,
+                            run.target.name if run.target and run.target.name else None)
     return None
 
 

@@ -124,6 +124,27 @@ class Drill:
     rpo_seconds: Any = None  # RPO_PROBE: T − newest probe time restored
     rows_lost: Any = None  # rows with probe time ≤ T missing on the restored server
     target_name: str | None = None  # the fleet target drilled; None: recorded before drills named it
+    # what an auditor reads (checks/drill/record.py), None when not recorded: {"rto": met, "rpo": met} (True, False,
+    # None = not scored), the access parity's status (pass | warn | fail | not checked), the disposal's (proven |
+    # pending | not needed)
+    objectives: dict[str, Any] | None = None
+    parity: str | None = None
+    disposal: str | None = None
+
+    @classmethod
+    def of(cls, run_id: str, at: str, trigger: str, status: str, summary: str, details: dict[str, Any],
+           target_name: str | None) -> "Drill":
+        """The month's drill from its `drill.restore` result's details, read tolerantly (a field of another shape:
+        None)."""
+        def part(key: str) -> dict[str, Any]:
+            return details.get(key) if isinstance(details.get(key), dict) else {}
+        scored = {k: part("objectives")[k].get("met") for k in ("rto", "rpo") if isinstance(part("objectives").get(k), dict)}
+        word = (lambda v, allowed: v if v in allowed else None)
+        return cls(run_id, at, trigger, status, summary, details.get("rto_minutes"), details.get("restore_point"),
+                   details.get("target_server"), details.get("rpo_seconds"), details.get("rows_lost"), target_name,
+                   {k: v if isinstance(v, bool) else None for k, v in scored.items()} or None,
+                   word(part("parity").get("status"), ("pass", "warn", "fail", "not checked")),
+                   word(part("disposal").get("status"), ("proven", "pending", "not needed")))
 
 
 @dataclass
