@@ -169,6 +169,18 @@ def test_objective_targets_are_validated(variables, variable):
     assert list(err.value.problems) == [variable]
 
 
+def test_objective_targets_may_differ_per_target_and_are_validated_there_too():
+    from checks.engine.fleet import targets_of
+    entry = {"name": "a", "postgres": {"server": "srv-a", "resource_group": "rg-a"},
+             "settings": {"RTO_TARGET_MINUTES": "30"}}
+    base = Settings.from_env({"TARGETS": json.dumps([entry]), "RTO_TARGET_MINUTES": "60"})
+    assert [t.settings_for(base).rto_target_minutes for t in targets_of(base)] == [30]
+    entry["settings"] = {"RPO_TARGET_SECONDS": "60"}
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"TARGETS": json.dumps([entry])})
+    assert "target a: RPO_TARGET_SECONDS: expected RPO_PROBE" in err.value.problems["TARGETS"]
+
+
 # --- old and crafted records ---------------------------------------------------------------------------------
 def old_entity() -> dict:
     """A drill as recorded before the auditor's fields existed."""
