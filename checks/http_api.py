@@ -196,7 +196,9 @@ def _verify_targets(body: dict[str, Any]) -> func.HttpResponse:
         raise BadRequest(msg("unknown target(s) {unknown}; known targets: {known}", unknown=", ".join(unknown),
                              known=", ".join(known)), known_targets=known)
     try:
-        answer = fan_out(settings, trigger="http", names=() if names == "all" else list(dict.fromkeys(names)))
+        # the caller goes into each message's reservation (the journal), never into the message itself
+        answer = fan_out(settings, trigger="http", names=() if names == "all" else list(dict.fromkeys(names)),
+                         requested_by=requested_by())
     except DispatchError as exc:
         return error_response(str(exc), 503, enqueued=exc.enqueued)
     return json_response(answer, 202)

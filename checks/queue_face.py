@@ -22,10 +22,13 @@ log = logging.getLogger("checks.dispatch")
 
 
 def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), journal: Any = None,
-            client: Any = None, now: datetime | None = None) -> dict[str, Any]:
+            client: Any = None, now: datetime | None = None,
+            requested_by: dict[str, str] | None = None) -> dict[str, Any]:
     """One message per target (all, or `names`: KeyError naming the unknown ones), for the current month, each
     reserved in the journal before it is sent (claims.py allocate): the timer's messages are attempt 1 of the
-    month (a second firing is a duplicate); an on-demand one takes the next free attempt from 2."""
+    month (a second firing is a duplicate); an on-demand one takes the next free attempt from 2. The
+    reservation records `requested_by` (the Entra caller; None: the timer, or the function-key opt-out):
+    the worker journals the run under it."""
     from checks.dispatch.claims import Claims
     from checks.dispatch.queue import enqueue
     from checks.service import open_journal
@@ -35,7 +38,8 @@ def fan_out(settings: Any, trigger: str = "timer", names: Sequence[str] = (), jo
     now = now or utcnow()
     month = month_of(now)
     # attempt 1 is the timer's: an on-demand run never takes it, so it never hides the month's timer run
-    messages = Claims(journal or open_journal(settings)).allocate(month, [t.name for t in chosen], trigger, now)
+    messages = Claims(journal or open_journal(settings)).allocate(month, [t.name for t in chosen], trigger, now,
+                                                                  requested_by)
     sent = enqueue(settings, messages, client=client)
     log.info("fleet: %d message(s) enqueued on %s for %s: %s", len(sent), settings.fleet_queue, month,
              ", ".join(f"{m['target']}#{m['attempt']}" for m in sent))
@@ -61,11 +65,13 @@ def fan_out_month(settings: Any) -> dict[str, Any]:
 
 
 def run_target_with(settings: Any, journal: Any):
-    """The handler's run of one target: the same run as the timer's, with the target's own settings."""
+    """The handler's run of one target: the same run as the timer's, with the target's own settings, journaled
+    under the caller its reservation names (handler.py)."""
     from checks.service import RunRequest, verify
 
-    def run_target(target, message: FleetMessage):
-        return verify(RunRequest(trigger=message.trigger, origin=message.origin), target.settings_for(settings), journal)
+    def run_target(target, message: FleetMessage, requested_by: dict[str, str]):
+        return verify(RunRequest(trigger=message.trigger, origin=message.origin, requested_by=requested_by),
+                      target.settings_for(settings), journal)
     return run_target
 
 

@@ -53,13 +53,13 @@ def settings_of(env) -> Settings:
 
 def journaling_run(journal, calls: list[str]):
     """A stand-in for service.verify that journals one passing result for the target (the real one is below)."""
-    def run_target(target, message):
+    def run_target(target, message, requested_by=None):
         calls.append(target.name)
         now = utcnow()
         result = CheckResult("database.connectivity", "Database reachable", Status.PASS, Severity.HIGH, "ok", {}, "",
                              now, 1)
         run = Run(new_run_id(now), message.trigger, now, now, [result], target=Target(name=target.name),
-                  origin=message.origin)
+                  origin=message.origin, requested_by=requested_by)
         journal.write_run(run)
         run.journal_status = "written"
         return run
@@ -164,8 +164,8 @@ def test_a_worker_that_died_after_journaling_is_not_run_again(fleet_env, host):
     calls: list[str] = []
     run = journaling_run(journal, calls)
 
-    def journal_then_die(target, message):
-        run(target, message)
+    def journal_then_die(target, message, requested_by=None):
+        run(target, message, requested_by)
         raise SystemExit("worker killed before marking its claim")  # not an Exception: nothing catches it
 
     message = reserved(journal, FleetMessage(this_month(), "gamma"))[0].to_json()
@@ -215,7 +215,7 @@ def test_a_run_that_does_not_carry_its_message_is_a_bug_not_a_result(fleet_env, 
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
 
-    def forgets_origin(target, message):
+    def forgets_origin(target, message, requested_by=None):
         return journaling_run(journal, [])(target, FleetMessage(message.month, target.name, 9))
 
     reserved(journal, FleetMessage(this_month(), "beta"))
@@ -247,11 +247,11 @@ def test_a_busy_target_is_retried_by_the_host_then_runs(fleet_env, host):
     run = journaling_run(journal, calls)
     busy = {"left": 2}
 
-    def lease_held_twice(target, message):
+    def lease_held_twice(target, message, requested_by=None):
         if busy["left"]:
             busy["left"] -= 1
             raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
-        return run(target, message)
+        return run(target, message, requested_by)
 
     enqueue(settings, reserved(journal, FleetMessage(this_month(), "alpha")))
     host.drain(lambda body, count: handle_message(body, count, settings, journal, lease_held_twice))
@@ -274,7 +274,7 @@ def test_a_message_that_always_fails_is_poisoned_journaled_as_an_error_and_logge
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
 
-    def always_fails(target, message):
+    def always_fails(target, message, requested_by=None):
         raise ConnectionError("database unreachable")
 
     enqueue(settings, reserved(journal, FleetMessage(this_month(), "beta")))
@@ -535,11 +535,11 @@ def test_a_busy_target_is_sent_again_later_without_failing_the_invocation(fleet_
     calls: list[str] = []
     run, busy, delays, outcomes = journaling_run(journal, calls), {"left": 2}, [], []
 
-    def lease_held_twice(target, message):
+    def lease_held_twice(target, message, requested_by=None):
         if busy["left"]:
             busy["left"] -= 1
             raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
-        return run(target, message)
+        return run(target, message, requested_by)
 
     def defer(later, seconds):  # the deployed one hides the copy `seconds`; here it is visible at once
         delays.append((later.deferred, seconds))
@@ -557,7 +557,7 @@ def test_deferral_ends_in_the_hosts_retries_after_its_limit_or_when_the_queue_re
     settings = settings_of(fleet_env)
     journal = Journal.from_settings(settings)
 
-    def busy(target, message):
+    def busy(target, message, requested_by=None):
         raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
 
     def refused(later, seconds):
@@ -575,7 +575,7 @@ def test_the_queue_function_defers_a_busy_target_with_a_hidden_copy(fleet_env, h
     from checks import queue_face
 
     def busy(settings, journal):
-        def run_target(target, message):
+        def run_target(target, message, requested_by=None):
             raise RunInProgress("run-x", "20261126T000000Z-aaaaaa")
         return run_target
 

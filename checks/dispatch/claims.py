@@ -14,6 +14,13 @@ enqueued, claimed, or poisoned. A run is done when its journal entity carries th
 after its run. A claim found with no such run belongs to a worker that died: it can be taken over
 (conditional replace on its ETag, so of two redeliveries only one does). Claims written `done` by
 earlier versions still count as done.
+
+Who asked for the run is the reservation's to say, never the message's: the sender writes the caller
+(RequestedByObjectId/Name: the Entra caller of POST /api/verify, `timer` for the monthly fan-out,
+`function key` for a caller the function-key opt-out does not identify) with the reservation, and the
+worker journals the run under that caller (`Claim.requested_by`). A message has no caller field (one
+with it is not a fleet message), so a forged or edited message cannot claim one. A reservation written
+before callers were recorded reads as `unknown`.
 """
 from __future__ import annotations
 
@@ -25,6 +32,8 @@ from checks.dispatch.message import MAX_ATTEMPT, FleetMessage
 from checks.engine.timeutil import as_datetime, month_of
 
 ENQUEUED, CLAIMED, DONE, POISONED = "enqueued", "claimed", "done", "poisoned"  # done: earlier versions only
+TIMER, FUNCTION_KEY, UNKNOWN = "timer", "function key", "unknown"  # callers with no Entra object id
+MAX_CALLER_CHARS = 200  # checks/engine/principal.py MAX_NAME_CHARS: a longer stored name is not the sender's
 
 
 def partition(month: str) -> str:
@@ -49,6 +58,27 @@ class Claim:
     def claimed_at(self) -> datetime:
         return as_datetime(self.entity.get("ClaimedAt"))
 
+    @property
+    def requested_by(self) -> dict[str, str]:
+        return reserved_caller(self.entity)
+
+
+def caller_columns(trigger: str, requested_by: dict[str, str] | None) -> dict[str, str]:
+    """The reservation's caller columns: the Entra caller, else `timer` or `function key` (no object id)."""
+    if requested_by:
+        return {"RequestedByObjectId": requested_by["object_id"], "RequestedByName": requested_by["name"]}
+    return {"RequestedByObjectId": "", "RequestedByName": {"timer": TIMER, "http": FUNCTION_KEY}.get(trigger, UNKNOWN)}
+
+
+def reserved_caller(entity: dict[str, Any]) -> dict[str, str]:
+    """{"object_id", "name"} the sender recorded with the reservation; `unknown` when it recorded none (a
+    reservation of an earlier version) or the columns are not short printable texts."""
+    object_id, name = entity.get("RequestedByObjectId", ""), entity.get("RequestedByName")
+    texts = isinstance(object_id, str) and isinstance(name, str) and bool(name)
+    if not texts or not all(len(v) <= MAX_CALLER_CHARS and v.isprintable() for v in (object_id, name)):
+        return {"object_id": "", "name": UNKNOWN}
+    return {"object_id": object_id, "name": name}
+
 
 class Claims:
     """The claims of the fleet's messages, in the journal table (checks/journal/store.py Journal)."""
@@ -56,15 +86,18 @@ class Claims:
     def __init__(self, journal: Any):
         self.journal = journal
 
-    def reserve(self, message: FleetMessage, now: datetime) -> bool:
-        """Record that the verifier sends this message; False when it was reserved already."""
-        entity = dict(_entity(message, ENQUEUED, now, 0), EnqueuedAt=now)
+    def reserve(self, message: FleetMessage, now: datetime, requested_by: dict[str, str] | None = None) -> bool:
+        """Record that the verifier sends this message, and for whom; False when it was reserved already."""
+        entity = dict(_entity(message, ENQUEUED, now, 0), EnqueuedAt=now,
+                      **caller_columns(message.trigger, requested_by))
         del entity["ClaimedAt"]
         return self.journal.insert(entity)
 
-    def allocate(self, month: str, names: Iterable[str], trigger: str, now: datetime) -> list[FleetMessage]:
+    def allocate(self, month: str, names: Iterable[str], trigger: str, now: datetime,
+                 requested_by: dict[str, str] | None = None) -> list[FleetMessage]:
         """Reserve one message per target: attempt 1 for the timer (a second firing re-sends the same
-        message, a duplicate), else each target's next free attempt from 2. DispatchError when none is left."""
+        message, a duplicate), else each target's next free attempt from 2. DispatchError when none is left.
+        `requested_by`: the Entra caller who asked (recorded with each reservation; None: timer or function key)."""
         if trigger == "timer":
             messages = [FleetMessage(month, name, 1, trigger) for name in names]
             for message in messages:
@@ -73,7 +106,8 @@ class Claims:
         highest, messages = self.attempts(month), []
         for name in names:
             attempt = max(highest.get(name, 0), 1) + 1
-            while attempt <= MAX_ATTEMPT and not self.reserve(FleetMessage(month, name, attempt, trigger), now):
+            while attempt <= MAX_ATTEMPT and not self.reserve(FleetMessage(month, name, attempt, trigger), now,
+                                                              requested_by):
                 attempt += 1  # taken by a request at the same moment: the next one
             if attempt > MAX_ATTEMPT:
                 from checks.dispatch.queue import DispatchError

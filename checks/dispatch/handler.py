@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from checks.dispatch.claims import DONE, POISONED, Claim, Claims, journaled_run, partition
+from checks.dispatch.claims import DONE, POISONED, Claim, Claims, journaled_run, partition, reserved_caller
 from checks.dispatch.message import BadMessage, FleetMessage, shown
 from checks.dispatch.targets import message_target, message_targets
 from checks.engine.fleet import DELIVERY_CHECK, FleetTarget
@@ -36,7 +36,8 @@ log = logging.getLogger("checks.dispatch")
 
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount (tests/test_dispatch.py keeps them equal)
 
-RunTarget = Callable[[FleetTarget, FleetMessage], Run]  # the face's run: service.verify for that target
+# the face's run: service.verify for that target, journaled under the caller its reservation names
+RunTarget = Callable[[FleetTarget, FleetMessage, dict[str, str]], Run]
 Defer = Callable[[FleetMessage, int], Any]  # send this copy again, hidden that many seconds (queue.enqueue)
 DEFER_SECONDS = 300  # longer than a normal run: the run holding the lease has usually ended by then
 MAX_DEFERRALS = 12   # an hour of a held lease; then the host retries and poisons it, and the alert fires
@@ -83,7 +84,9 @@ def handle_message(body: str | bytes, dequeue_count: int, settings: Any, journal
             log.warning("fleet message %s/%s attempt %s: previous delivery did not finish; running it again",
                         message.month, message.target, message.attempt)
     try:
-        run = run_target(target, message)  # journals the run with message.origin: that marks the claim done
+        # journals the run with message.origin (that marks the claim done), under the reservation's caller: the
+        # sender's record in the journal, never a field of the message (claims.py)
+        run = run_target(target, message, claim.requested_by)
     except RunInProgress as exc:
         return _defer(message, defer, exc)
     if run.origin != message.origin:  # the face's contract (queue_face.run_target_with): a bug, not an outage
@@ -175,6 +178,7 @@ def handle_poison(body: str | bytes, settings: Any, journal: Any, attempts: int 
     if not claims.poison_marker(message, now, attempts):
         return Outcome("duplicate", message.target, detail="poisoned message already recorded")
     run = poisoned_run(message, settings, text, attempts, now)
+    run.requested_by = reserved_caller(entity)  # who asked for the run that never happened
     journal.write_run(run)
     claims.finish(message, POISONED, run.run_id)
     return Outcome("poisoned", message.target, run.run_id, Status.ERROR.value, text)

@@ -276,9 +276,10 @@ def read_run(row: Mapping[str, Any]) -> RunRow:
 
 
 def requested_by(row: Mapping[str, Any], prefix: str) -> dict[str, str] | None:
-    """{"object_id", "name"} of the caller columns {prefix}ObjectId/{prefix}Name; None when not recorded."""
+    """{"object_id", "name"} of the caller columns {prefix}ObjectId/{prefix}Name; None when not recorded. A
+    queued run's caller may have a name and no object id (`timer`, `function key`, `unknown`: claims.py)."""
     object_id, name = name_text(row, prefix + "ObjectId"), name_text(row, prefix + "Name")
-    return {"object_id": object_id, "name": name} if object_id else None
+    return {"object_id": object_id, "name": name} if object_id or name else None
 
 
 def read_check(row: Mapping[str, Any]) -> tuple[str, CheckResult]:
