@@ -42,12 +42,23 @@ def describe_plan(plan, applying: bool = False) -> str:
                                    group=plan.resource_group, free=_checked(plan, "target", free))),
                    (_("location"), _checked(plan, "location", plan.location or _("not reported by Azure"))),
                    (_("network"), _checked(plan, "network", tr(plan.network) or _("not reported by Azure"))),
+                   (_("rights"), _rights(plan)),
                    (_("estimated time"), _checked(plan, "estimate", estimate)),
                    (_("tags"), _("purpose=incident-restore (never deleted by the drill sweeper)")))
     lines += _reasons(plan)
     if plan.valid and not applying:
         lines.append(_("Nothing was written. Add --apply --by NAME to restore."))
     return "\n".join(lines) + "\n"
+
+
+def _rights(plan) -> str:
+    """What applying needs beyond creating the server (a CMK source: assign on each identity), and that it is
+    not checked."""
+    if not plan.rights:
+        return _checked(plan, "rights", _("nothing beyond creating the server (no customer-managed key)"))
+    needed = "; ".join(_("{action} on {scope}", action=r["action"], scope=r["scope"]) for r in plan.rights)
+    return _("{rights} (customer-managed key: the new server uses the source's identities and key); not checked: "
+             "{why}", rights=needed, why=current().message(plan.not_checked.get("rights") or ""))
 
 
 def _checked(plan, name: str, result: str) -> str:

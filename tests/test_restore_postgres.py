@@ -359,3 +359,49 @@ def test_invalid_plan_reasons_in_french(env, monkeypatch):
     assert code == 2 and "Plan (INVALIDE)" in text
     assert "✗ --point '2026-11-26T03:00:00' n'a pas de fuseau horaire : ajouter Z (UTC) ou un décalage" in text
     assert f"✗ --name : {SOURCE} est le serveur de production lui-même" in text
+
+
+# --- a customer-managed-key source (issue 28 item 4) --------------------------------------------------------------
+ASSIGN = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+CMK = arm_example("postgresql_ServersUpdateWithDataEncryptionEnabled.json")["parameters"]["parameters"]
+
+
+def test_plan_of_a_cmk_source_names_assign_on_each_identity_and_apply_sends_identity_and_key(env, monkeypatch):
+    body = derive(derive(source_body(), "identity", CMK["identity"]), "properties.dataEncryption",
+                  CMK["properties"]["dataEncryption"])
+    identities = list(CMK["identity"]["userAssignedIdentities"])
+    arm = Arm(create_status=["Failed"], target_get=[not_found])
+    arm.t.routes[0].responses = [Canned(200, body)]
+    h = Harness(env, arm, monkeypatch)
+    code, text = h.run("postgres", "--point", "latest", "--json")
+    plan = json.loads(text)
+    assert code == 0 and plan["valid"], text
+    assert plan["rights"] == [{"action": ASSIGN, "scope": i} for i in identities]
+    assert "not asked of Azure" in plan["not_checked"]["rights"]  # named, never claimed as held
+    code, text = h.run("postgres", "--point", "latest")
+    assert code == 0 and all(f"{ASSIGN} on {i}" in text for i in identities), text
+    assert "customer-managed key" in text and "not checked: whether you hold it is not asked of Azure" in text
+    assert set(h.arm.methods()) == {"GET"}
+    # applying: the restore request carries the source's identities and key, as the drill's does
+    code, text = h.run("postgres", "--point", "latest", "--apply", "--yes", "--by", "On-call")
+    put = h.arm.put_body()
+    assert put["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {i: {} for i in identities}}
+    assert put["properties"]["dataEncryption"] == CMK["properties"]["dataEncryption"]
+
+
+def test_plan_without_azure_says_the_rights_were_not_checked(env, monkeypatch):
+    denied = Canned(403, arm_error_body("AuthorizationFailed", "no access"))
+    arm = Arm()
+    arm.t.routes[0].responses = [denied]
+    h = Harness(env, arm, monkeypatch)
+    code, text = h.run("postgres", "--point", "latest", "--json")
+    plan = json.loads(text)
+    assert code == 2 and plan["rights"] == []
+    assert plan["not_checked"]["rights"] == "the source server could not be read (see below)"
+    code, text = h.run("postgres", "--point", "latest")
+    assert "rights          not checked: the source server could not be read (see below)" in text, text
+    # a source without a customer-managed key needs nothing more, and the plan says so
+    h = Harness(env, Arm(target_get=[not_found]), monkeypatch)
+    code, text = h.run("postgres", "--point", "latest", "--json")
+    assert json.loads(text)["rights"] == [] and "rights" not in json.loads(text)["not_checked"]
+    assert "nothing beyond creating the server (no customer-managed key)" in h.run("postgres", "--point", "latest")[1]

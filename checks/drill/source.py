@@ -41,6 +41,17 @@ def refuse_public_source(source: Any) -> None:
                 "firewall rule yourself (docs/restore-drill.md)."))
 
 
+ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+
+
+def restore_rights(source: Any) -> list[dict[str, str]]:
+    """What a restore of `source` needs beyond creating a server in the target group: for a CMK source,
+    assign on each user-assigned identity the restore request carries (Azure checks it on the PUT).
+    [{"action", "scope"}], [] for a source without a customer-managed key."""
+    identity = cmk_restore_fields(source).get("identity")
+    return [{"action": ASSIGN_IDENTITY, "scope": i} for i in (identity.user_assigned_identities if identity else {})]
+
+
 def cmk_restore_fields(source: Any) -> dict[str, Any]:
     """{"identity": ..., "data_encryption": ...} for a CMK source (keyword arguments of the SDK's Server),
     else {}: the restored server uses the source's user-assigned identities and key."""

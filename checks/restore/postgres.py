@@ -2,8 +2,9 @@
 
 plan (no write): the point inside [earliestRestoreDate, now - 10 min], the target name (default
 `<PG_SERVER_NAME>-pitr-YYYYMMDD-HHMM`), free (GET answers 404) and not production's, the resource
-group (default RESTORE_DRILL_RESOURCE_GROUP; never the source's, the drill's guard), the network mode the restored server inherits from the source, and an estimate from past
-drills' RTO. Every problem is a reason; a plan without reasons is valid.
+group (default RESTORE_DRILL_RESOURCE_GROUP; never the source's, the drill's guard), the network mode the restored server inherits from the source, the rights
+the restore needs beyond creating a server (a CMK source: assign on each of its user-assigned identities,
+which the restore request carries), and an estimate from past drills' RTO. Every problem is a reason; a plan without reasons is valid.
 
 apply: the drill's guarded PUT (checks/drill/state.begin_restore: name valid, not the source, GET 404
 right before the PUT), tagged `purpose=incident-restore` so no drill cleanup or sweeper ever deletes
@@ -55,8 +56,10 @@ class PostgresPlan:
     network: str = ""
     estimated_minutes: float | None = None
     estimate_basis: str = ""
+    # what the restore needs beyond creating the server: a CMK source's identities, [{"action", "scope"}]
+    rights: list[dict[str, str]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
-    not_checked: dict[str, str] = field(default_factory=dict)  # window|target|location|network|estimate -> why
+    not_checked: dict[str, str] = field(default_factory=dict)  # window|target|location|network|rights|estimate -> why
 
     @property
     def valid(self) -> bool:
@@ -186,7 +189,7 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
     client = postgres_client(ctx)
     source, answered = _read(client, plan.source_resource_group, plan.source_server, plan.reasons, "source server")
     if source is None:
-        _not_checked(plan, ("window", "location", "network"),
+        _not_checked(plan, ("window", "location", "network", "rights"),
                      msg("the source server could not be read (see below)") if not answered else
                      msg("the source server was not found (see below)"))
         if not answered:  # no credential, refused, unreachable: the same identity cannot look the name up either
@@ -196,6 +199,7 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
         earliest, latest = restore_window(source, now, LATEST_MARGIN)
         plan.window = [iso_z(earliest), iso_z(latest)]
         plan.location, plan.network = source.location or "", network_mode(source)
+        _rights(plan, source)
         names_ok = _check_group(plan, source) and names_ok  # never look the target up in a refused group
         point = latest.replace(microsecond=0) if plan.point_mode == "latest" else point
         plan.point_utc = iso_z(point) if point is not None else ""
@@ -219,7 +223,18 @@ def plan_postgres(ctx: RunContext, journal, point_spec: str | None, name: str | 
     return plan, source
 
 
-UNCHECKED_FIELDS = ("window", "target", "location", "network", "estimate")
+UNCHECKED_FIELDS = ("window", "target", "location", "network", "rights", "estimate")
+
+
+def _rights(plan: PostgresPlan, source: Any) -> None:
+    """A CMK source's restore carries its user-assigned identities: the one who applies needs assign on each
+    (checks/drill/source.py). Named in the plan; whether the caller holds it is not asked of Azure."""
+    from checks.drill.source import restore_rights
+
+    plan.rights = restore_rights(source)
+    if plan.rights:
+        plan.not_checked["rights"] = msg("whether you hold it is not asked of Azure; the restore request is refused "
+                                         "without it")
 
 
 def _given(spec: Any) -> str:
