@@ -210,7 +210,7 @@ def cmd_run(args, out: TextIO, env) -> int:
             try:
                 return after_stop(cmd_run_fleet(args, out, settings, journal, request))
             except FleetUsageError as exc:
-                raise UsageError(str(exc)) from None
+                raise UsageError(exc.args[0] if exc.args else str(exc)) from None  # a Message keeps its language
         run = verify(request, settings, journal)
     if (code := after_stop(None, run)) is not None:
         return code

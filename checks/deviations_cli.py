@@ -116,7 +116,7 @@ def command(args: Any, out: TextIO, env: Any) -> int:
         print(_("error: {reason}", reason=_reason(exc)), file=sys.stderr)
         return EXIT_FAILED if exc.status == 404 else EXIT_USAGE
     except JournalUnavailable as exc:
-        print(_("error: {reason}", reason=str(exc)), file=sys.stderr)
+        print(_("error: {reason}", reason=_reason(exc)), file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -19,7 +19,7 @@ from checks.engine.model import Status
 from checks.engine.redact import log_crash
 from checks.engine.registry import UnknownCheck
 from checks.engine.principal import DRILL, RESTORE, RUN
-from checks.engine.valueparse import json_depth
+from checks.engine.valueparse import json_depth, reason_of
 from checks.http_auth import BadRequest, requested_by, requires
 
 log = logging.getLogger("checks.http")
@@ -84,7 +84,7 @@ def checked_fields(body: dict[str, Any], fields: dict[str, str]) -> dict[str, An
             try:
                 parsed[attr] = parse_value(attr, body[name])
             except ValueError as exc:
-                raise BadRequest(msg("field {field}: {reason}", field=repr(name), reason=str(exc))) from None
+                raise BadRequest(msg("field {field}: {reason}", field=repr(name), reason=reason_of(exc))) from None
     return parsed
 
 
@@ -130,14 +130,15 @@ def _answer(fn, req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
     except BadRequest as exc:
         return error_response(exc.message, exc.status, **exc.extra)
     except UnknownCheck as exc:
-        return error_response(str(exc), 400, known_checks=exc.known, did_you_mean=exc.did_you_mean)
+        from checks.cli_text import unknown_check_text  # the same words as the CLI, in the caller's language
+        return error_response(unknown_check_text(exc), 400, known_checks=exc.known, did_you_mean=exc.did_you_mean)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return error_response(msg("the verifier is misconfigured"), 500, problems=exc.problems)
     except JournalUnavailable as exc:
-        return error_response(str(exc), 503)
+        return error_response(reason_of(exc), 503)
     except RunInProgress as exc:
-        return error_response(str(exc), 409, running_run_id=exc.running_run_id)
+        return error_response(reason_of(exc), 409, running_run_id=exc.running_run_id)
     except Exception:  # broad on purpose: the last resort of every route, a 500 without internals
         log_crash(log, "unexpected error in %s", fn.__name__)
         return error_response(msg("internal error; see the function's logs"), 500)
@@ -200,7 +201,7 @@ def _verify_targets(body: dict[str, Any]) -> func.HttpResponse:
         answer = fan_out(settings, trigger="http", names=() if names == "all" else list(dict.fromkeys(names)),
                          requested_by=requested_by())
     except DispatchError as exc:
-        return error_response(str(exc), 503, enqueued=exc.enqueued)
+        return error_response(reason_of(exc), 503, enqueued=exc.enqueued)
     return json_response(answer, 202)
 
 

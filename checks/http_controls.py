@@ -10,6 +10,7 @@ import azure.functions as func
 
 from checks.engine.controls import FRAMEWORKS
 from checks.engine.i18n import msg
+from checks.engine.valueparse import reason_of
 from checks.http_auth import BadRequest
 
 _FIELDS = ("framework", "month", "year", "format", "target", "code", "lang")
@@ -43,7 +44,7 @@ def answer(req: func.HttpRequest) -> func.HttpResponse:
                                   params.get("month") or None, params.get("year") or None,
                                   target=params.get("target") or None)
     except ReportError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(reason_of(exc)) from None
     links = Links(base="pages/", code=params.get("code") or None, lang=params.get("lang") or None,
                   several=len(scopes_of(settings)) > 1)
     mimetype = CONTENT_TYPES[fmt].partition("; charset=")[0]

@@ -9,6 +9,7 @@ import re
 import azure.functions as func
 
 from checks.engine.i18n import msg
+from checks.engine.valueparse import reason_of
 from checks.engine.principal import READ, SIGN_OFF
 from checks.engine.timeutil import this_month
 from checks.http_api import error_response, handle, json_response, read_json_body
@@ -26,7 +27,7 @@ def journal_month(req: func.HttpRequest) -> func.HttpResponse:
     try:
         month = check_month(req.params.get("month") or this_month())
     except ReportError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(reason_of(exc)) from None
     from checks.cli_text import target_brief  # "which target", in the caller's language
     runs = [r | {"target_label": target_brief(r.get("target"))} for r in open_journal(load_settings()).list_runs(month)]
     return json_response({"month": month, "runs": runs})
@@ -69,7 +70,7 @@ def report(req: func.HttpRequest) -> func.HttpResponse:
         result = checklist_for(open_journal(settings), month, settings, target=req.params.get("target") or None,
                                months=months, fleet=req.params.get("fleet"))
     except ReportError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(reason_of(exc)) from None
     mimetype, _, _charset = CONTENT_TYPES[fmt].partition("; charset=")
     # the linked pages live under /api/pages/; key and language go along only when given in the URL
     links = Links(base="pages/", code=req.params.get("code") or None, lang=req.params.get("lang") or None,
@@ -92,9 +93,9 @@ def pages(req: func.HttpRequest) -> func.HttpResponse:
         settings = load_settings()
         html = http_page(open_journal(settings), page, dict(req.params), settings)
     except ReportError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(reason_of(exc)) from None
     except NotFound as exc:
-        return error_response(str(exc), 404)
+        return error_response(reason_of(exc), 404)
     return html_response(html)
 
 
@@ -118,7 +119,7 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
     try:
         check_month(month)
     except ReportError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(reason_of(exc)) from None
     body = read_json_body(req, {"by": str, "comment": str, "target": str, "force": bool})
     by, signer = signer_of(body)  # entra: the token's name and object id; function-key: typed, unverified
     settings = load_settings()
@@ -127,9 +128,9 @@ def report_signoff(req: func.HttpRequest) -> func.HttpResponse:
                                               body.get("target"), via="http", force=body.get("force", False),
                                               signer=signer)
     except SignOffRefused as exc:
-        raise BadRequest(str(exc), 409) from None
+        raise BadRequest(reason_of(exc), 409) from None
     except ReportError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(reason_of(exc)) from None
     return json_response({"month": month, "target": body.get("target"), "signoff": asdict(stored),
                           "boxes_ticked": month_state.ticked, "boxes_total": len(month_state.boxes),
                           "complete": month_state.complete, "digest": month_state.digest}, 201)

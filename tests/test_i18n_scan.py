@@ -487,3 +487,103 @@ def test_a_reason_quoted_inside_another_text_keeps_its_language(tmp_path):
     _, summary, stored = evaluate_rpo(RpoFacts("public.documents.created_at", datetime(2026, 12, 1, tzinfo=UTC),
                                                error=msg("{name} not set", name="RPO_PROBE")))
     assert fr.message(summary) == "RPO non mesuré (RPO_PROBE non défini)" and stored["error"] == "RPO_PROBE not set"
+
+
+# A caught exception quoted in a message as str(exc) loses the message it carries (str() of an exception is
+# plain English text): in French the reason reads in English mid-sentence ("--container : expected ...").
+# Quote the message itself (valueparse.reason_of, cli_text.reason_text). Left as text, each with why:
+# (path, exception caught, message template) -> reason.
+STR_REASONS = {
+    ("checks/engine/config.py", "ValueError", "not valid JSON: {reason}"): "json's parser (English, line and column)",
+    ("checks/engine/fleet.py", "ValueError", "expected a JSON list of targets, e.g. {example}; not JSON ({reason})"):
+        "json's parser (English, line and column)",
+    ("checks/http_api.py", "JSONDecodeError,UnicodeDecodeError", "malformed JSON body: {reason}"):
+        "json's parser (English, line and column)",
+    ("checks/http_api.py", "DiscoveryError", "error_response(str(exc))"): "discovery errors quote Azure ids",
+    ("checks/fleet_cli.py", "DiscoveryError", "error: {reason}"): "discovery errors quote Azure ids (ALLOWED_MODULES)",
+    ("checks/report/fleet.py", "DiscoveryError",
+     "the targets of DISCOVER_TAG={tag} could not be discovered: {reason}"): "the same discovery errors",
+}
+
+
+def str_reasons(source: str, path: str = "") -> list[tuple[str, str, str]]:
+    """(path, exception caught, template) of each message quoting a caught exception as str(exc)."""
+    found = []
+    for handler in (n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ExceptHandler) and n.name):
+        caught = ",".join(sorted(getattr(t, "id", None) or getattr(t, "attr", "?") for t in
+                                 (handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type])))
+        for node in (n for part in handler.body for n in ast.walk(part) if isinstance(n, ast.Call)):
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            quoted = [k for k in node.keywords if isinstance(k.value, ast.Call) and getattr(k.value.func, "id", None)
+                      == "str" and [getattr(a, "id", None) for a in k.value.args] == [handler.name]]
+            if name in TRANSLATING | TRANSLATING_CALLS and quoted and node.args and isinstance(node.args[0], ast.Constant):
+                found.append((path, caught, node.args[0].value))
+            passed_on = [a for a in node.args[:1] if isinstance(a, ast.Call) and getattr(a.func, "id", None) == "str"
+                         and [getattr(b, "id", None) for b in a.args] == [handler.name]]
+            if passed_on and (name in REASON_CARRIERS or name.endswith(("Error", "Unavailable", "Refused"))) \
+                    and name not in INTERNAL_ERRORS:  # raise ReportError(str(exc)), BadRequest(str(exc)), ...
+                found.append((path, caught, f"{name}(str(exc))"))
+    return [f for f in found if f not in STR_REASONS]
+
+
+# faces' calls that show their first argument as an error (a message there renders in the caller's language)
+REASON_CARRIERS = {"BadRequest", "NotFound", "usage_error", "error_response", "UsageError", "FleetUsageError"}
+
+
+@pytest.mark.parametrize("path", [m for m in MODULES if m not in ALLOWED_MODULES])
+def test_no_caught_message_is_quoted_as_plain_text(path):
+    assert str_reasons((ROOT / path).read_text(), path) == []
+
+
+def test_the_quoting_scan_sees_str_of_a_caught_exception():
+    source = ('try:\n    f()\nexcept JournalUnavailable as exc:\n    note = msg("error: {reason}", reason=str(exc))\n'
+              'except ValueError as exc:\n    note = msg("error: {reason}", reason=reason_of(exc))\n')
+    assert str_reasons(source, "x.py") == [("x.py", "JournalUnavailable", "error: {reason}")]
+    passed_on = 'try:\n    f()\nexcept ReportError as exc:\n    raise BadRequest(str(exc)) from None\n'
+    assert str_reasons(passed_on, "x.py") == [("x.py", "ReportError", "BadRequest(str(exc))")]
+
+
+def test_report_input_errors_passed_on_keep_their_french(tmp_path):
+    from types import SimpleNamespace
+
+    from checks.report.control_evidence import check_period
+    from checks.report.model import ReportError
+    from checks.report.site import cli_site
+
+    class Usage(Exception):
+        pass
+    fr = translator("fr")
+    with pytest.raises(Usage) as site:
+        cli_site(SimpleNamespace(month="2026-12", site=str(tmp_path / "s"), months=999), io.StringIO(), None, Usage,
+                 Settings.from_env({}))
+    assert fr.message(site.value.args[0]) == "months doit être un entier entre 1 et 36, reçu 999"
+    with pytest.raises(ReportError) as framework:
+        check_period("nope")
+    assert fr.message(framework.value.args[0]).startswith("le référentiel doit être l'un de iso27001")
+
+
+def test_an_unknown_target_name_reads_in_french():
+    from checks.engine.fleet import FleetTarget, select_targets
+    with pytest.raises(KeyError) as unknown:
+        select_targets((FleetTarget("prod"), FleetTarget("staging")), ["nope"])
+    assert translator("fr").message(unknown.value.args[0]) == "cible inconnue : nope ; cibles connues : prod, staging"
+    assert unknown.value.args[0] == "unknown target nope; known targets: prod, staging"  # English unchanged
+
+
+def test_http_errors_that_pass_a_reason_on_speak_the_callers_language(env_patch, base_env):
+    import azure.functions as func
+
+    from checks import http_api, http_report
+    env_patch(base_env)
+
+    def get(handler, url, **params):
+        answer = handler(func.HttpRequest("GET", url, body=b"", params=params))
+        return answer.status_code, json.loads(answer.get_body())
+    code, body = get(http_report.journal_month, "/api/journal", month="2026-13", lang="fr")
+    assert code == 400 and body["error"].startswith("mois attendu au format AAAA-MM") and body["error_id"]
+    code, english = get(http_report.journal_month, "/api/journal", month="2026-13")
+    assert english["error"].startswith("month must be YYYY-MM")
+    post = func.HttpRequest("POST", "/api/verify", headers={"content-type": "application/json"},
+                            body=json.dumps({"checks": ["database.conectivity"]}).encode(), params={"lang": "fr"})
+    unknown = json.loads(http_api.verify(post).get_body())
+    assert unknown["error"].startswith("identifiant ou motif de contrôle inconnu : database.conectivity")

@@ -247,5 +247,6 @@ def select_targets(fleet: tuple[FleetTarget, ...], names: list[str] | tuple[str,
     by_name = {t.name: t for t in fleet}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise KeyError(f"unknown target {', '.join(unknown)}; known targets: {', '.join(by_name)}")
+        raise KeyError(msg("unknown target {unknown}; known targets: {known}", unknown=", ".join(unknown),
+                           known=", ".join(by_name)))  # a Message: the faces quote exc.args[0]
     return tuple(by_name[n] for n in names)

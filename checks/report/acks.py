@@ -15,6 +15,7 @@ from checks import __version__
 from checks.engine.i18n import msg
 from checks.engine.model import Status
 from checks.engine.redact import redact
+from checks.engine.valueparse import reason_of
 from checks.journal.store import ack_summary, month_of_run_id
 from checks.report.model import ReportError
 
@@ -42,7 +43,7 @@ def acknowledge(journal: Any, run_id: str, check_id: str, by: Any, reason: Any, 
     try:
         run = journal.get_run(run_id)
     except ValueError as exc:
-        raise ReportError(str(exc)) from None
+        raise ReportError(reason_of(exc)) from None
     result = next((r for r in run.results if r.check_id == check_id), None) if run else None
     if result is None:
         raise AckRefused(msg("no result of {check_id} in run {run_id} in the journal", check_id=check_id, run_id=run_id))

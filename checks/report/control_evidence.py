@@ -17,6 +17,7 @@ from checks.engine.controls import FRAMEWORKS, UnknownFramework, check_framework
 from checks.engine.i18n import msg, summary_of
 from checks.engine.model import Status
 from checks.engine.timeutil import iso_z, journal_iso, minutes, month_of, parse_iso
+from checks.engine.valueparse import reason_of
 from checks.journal.entities import read_partition
 from checks.report.checklist import check_month, evidence_runs, month_range
 from checks.report.controls import MET, PROCEDURAL, CheckSeen, ControlView, DeviationSeen, DrillSeen, judge
@@ -72,7 +73,7 @@ def check_period(framework: Any, month: Any = None, year: Any = None, now: datet
     try:
         key = check_framework(framework)
     except UnknownFramework as exc:
-        raise ReportError(str(exc)) from None
+        raise ReportError(reason_of(exc)) from None
     if month and year:
         raise ReportError(msg("give a month (--month, field month) or a year (--year, field year), not both"))
     current = month_of(now or datetime.now(timezone.utc))

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from checks.engine.i18n import msg
+from checks.engine.valueparse import reason_of
 from checks.journal.deviations import (MAX_NOTE_CHARS, MAX_OWNER_CHARS, Deviation, JournalUnavailable, check_id_form,
                                        clean_text, read_state)
 from checks.report.model import ReportError
@@ -88,5 +89,5 @@ def month_deviations(journal: Any, month: str, target: str, now: datetime | None
     try:
         state = read_state(journal)
     except JournalUnavailable as exc:
-        return section([], month, target, now, [msg("deviations not shown: {reason}", reason=str(exc))])
+        return section([], month, target, now, [msg("deviations not shown: {reason}", reason=reason_of(exc))])
     return section(list(state.deviations.values()), month, target, now, state.notes())

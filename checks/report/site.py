@@ -14,6 +14,7 @@ from typing import Any
 
 from checks.engine.i18n import msg, tr as _, tr_n
 from checks.engine.timeutil import this_month
+from checks.engine.valueparse import reason_of
 from checks.journal.entities import RUN_ID, read_partition, run_of
 from checks.report.checklist import check_month, check_months, month_range
 from checks.report.fleet import fleet_overview, scopes_of, target_report
@@ -89,7 +90,7 @@ def http_page(journal: Any, name: str, params: dict[str, str], settings: Any) ->
         try:
             report = target_report(journal, month, settings, target)
         except ReportError as exc:
-            raise NotFound(str(exc)) from None
+            raise NotFound(reason_of(exc)) from None
         has_drill = report.drill is not None and load_drill(journal, report.drill.run_id) is not None
         return month_page(report, links, drill_pages=has_drill)
     if kind == "framework":
@@ -179,7 +180,7 @@ def cli_site(args: Any, out: Any, journal: Any, usage_error: type[Exception], se
         written = write_site(journal, directory, month, DEFAULT_SITE_MONTHS if args.months is None else args.months,
                              settings=settings)
     except ReportError as exc:
-        raise usage_error(str(exc)) from None
+        raise usage_error(reason_of(exc)) from None  # a Message: the CLI says it in its language
     except OSError as exc:
         raise usage_error(_("--site {directory}: cannot write there ({reason})", directory=str(directory),
                              reason=exc.strerror or str(exc))) from None
