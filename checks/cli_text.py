@@ -59,13 +59,8 @@ def print_run(run: Run, out: TextIO, colour: bool = False) -> None:
         shown = paint(f"{mark(status):<6}", status, colour)
         duration = _("{milliseconds} ms", milliseconds=r.duration_ms)
         out.write(f"{shown} {r.check_id:<{width}} {duration:>10}  {summary}\n")
-        listing = r.details.get("listing")
-        for line in listing if isinstance(listing, list) else []:
+        for line in listing_lines(r.details):
             out.write(f"{'':<6} {'':<{width}} {'':>10}    {line}\n")
-        if isinstance(listing, list) and isinstance(r.details.get("not_listed"), int):
-            more = _n("... and {count} older backup not shown", "... and {count} older backups not shown", "count",
-                      count=r.details["not_listed"])
-            out.write(f"{'':<6} {'':<{width}} {'':>10}    {more}\n")
     counts = ", ".join(counted_status(k, v) for k, v in run.counts().items() if v) or _("no checks")
     overall = paint(current().word(run.status.value).upper(), run.status.value, colour)
     out.write("\n" + _("Overall: {overall} — {counts}; journal: {journal}", overall=overall, counts=counts,
@@ -99,6 +94,22 @@ def print_attention(run: Run, out: TextIO, colour: bool = False) -> None:
         out.write(f"  {paint(mark(status), status, colour)} {', '.join(ids)}{colon}{tr(reason)}\n")
         if fix:
             out.write(f"       → {tr(fix)}\n")
+
+
+def listing_lines(details: Mapping[str, Any]) -> list[str]:
+    """A result's `listing` (postgres.backup_recent: data lines) and, in words, what its numbers say."""
+    listing = details.get("listing")
+    if not isinstance(listing, list):
+        return []
+    lines = [str(line) for line in listing]
+    if isinstance(details.get("in_progress"), int):
+        lines.append(_n("({count} backup in progress: no completion time yet, shown as -)",
+                        "({count} backups in progress: no completion time yet, shown as -)", "count",
+                        count=details["in_progress"]))
+    if isinstance(details.get("not_listed"), int):
+        lines.append(_n("... and {count} older backup not shown", "... and {count} older backups not shown", "count",
+                        count=details["not_listed"]))
+    return lines
 
 
 def print_run_list(runs: list[dict[str, Any]], heading: str, out: TextIO, colour: bool = False) -> None:

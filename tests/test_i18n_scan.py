@@ -431,9 +431,11 @@ def test_older_backups_not_listed_are_said_in_the_readers_language():
     with language("fr"):
         print_run(run, out)
     assert "... et 6 sauvegardes plus anciennes non affichées" in out.getvalue() and "older" not in out.getvalue()
+    assert "(1 sauvegarde en cours : pas encore d'heure de fin, affichée -)" in out.getvalue()
     english = io.StringIO()
     print_run(run, english)
     assert "... and 6 older backups not shown" in english.getvalue()
+    assert "(1 backup in progress: no completion time yet, shown as -)" in english.getvalue()
 
 
 def test_detail_keys_of_a_monthly_run_have_french_labels():
