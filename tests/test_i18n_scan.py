@@ -34,9 +34,10 @@ OUTCOME_FACTORIES = {"passed", "warn", "fail", "error", "skipped"}
 
 # Exceptions whose text never reaches a user as it is: a bug in the verifier (the runner turns any crash
 # into an error result naming the type, and the host logs it), Python's own protocol errors, and the
-# internal signals that a face catches and turns into its own translated text.
+# internal signals that a face catches and turns into its own translated text. Not KeyError: select_targets'
+# "unknown target" is shown by every face that takes --target.
 INTERNAL_ERRORS = {
-    "RuntimeError", "AssertionError", "TypeError", "KeyError", "NotImplementedError", "AttributeError",
+    "RuntimeError", "AssertionError", "TypeError", "NotImplementedError", "AttributeError",
     "RetryLater",  # dispatch/handler.py: makes the Functions host retry the queue message; logged only
     "BadMessage",  # dispatch/message.py: a queue body that is not a fleet message; logged, then dropped
     "CanaryGuardError",  # families/canary.py: "this is a bug": the canary wrote outside its own prefix
