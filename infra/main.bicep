@@ -140,6 +140,10 @@ param targets string = ''
 param discoverTag string = ''
 @description('Comma-separated subscription ids discoverTag searches (DISCOVER_SUBSCRIPTIONS); empty: this subscription')
 param discoverSubscriptions string = ''
+@description('Comma-separated resource groups discoverTag looks in, each `group` (this subscription) or `subscriptionId/group`; the identity gets Reader on each. Empty: the production groups this deployment knows (pgResourceGroup, storageResourceGroup, each TARGETS group).')
+param discoverResourceGroups string = ''
+@description('Reader on each whole subscription of discoverSubscriptions instead of on resource groups: only to discover servers in groups not known when deploying (it reads every resource of the subscription).')
+param discoverSubscriptionWide bool = false
 param journalTable string = 'BackupJournal'
 @description('Days each journal seal stays immutable (WORM; JOURNAL_SEAL_RETENTION_DAYS, default 10 years).')
 @minValue(1)
@@ -203,6 +207,7 @@ var drillResourceGroupName = (restoreDrillEnabled && contains(union(productionGr
 // checkov's Bicep parser (pycep 0.5) rejects it, and the template must stay scannable.
 var stop = {}
 var drillGroupRefused = 'restoreDrillResourceGroup (RESTORE_DRILL_RESOURCE_GROUP) must not be a production resource group (pgResourceGroup, storageResourceGroup, a TARGETS group) nor the verifier\'s own: drill servers never live next to production'
+
 // Each TARGETS target drills in its own subscription, into its RESTORE_DRILL_RESOURCE_GROUP (settings) or the
 // deployment's; the same guard as the deployment's group: never a production group nor the verifier's own.
 var fleetDrillTargets = restoreDrillEnabled ? fleet : []
@@ -225,7 +230,31 @@ var appVnetId = empty(appSubnetId) ? '' : split(appSubnetId, '/subnets/')[0]
 var existingStorageZones = concat(empty(blobPrivateDnsZoneId) ? [] : [blobPrivateDnsZoneId], empty(tablePrivateDnsZoneId) ? [] : [tablePrivateDnsZoneId], empty(queuePrivateDnsZoneId) ? [] : [queuePrivateDnsZoneId])
 var linkedStorageZones = (privateMode && linkStoragePrivateDnsZones) ? existingStorageZones : []
 var cmkIdentityIds = (restoreDrillEnabled && !empty(pgCmkIdentityIds)) ? split(pgCmkIdentityIds, ',') : []
-var discoveryScope = empty(discoverTag) ? [] : (empty(discoverSubscriptions) ? [subscription().subscriptionId] : split(discoverSubscriptions, ','))
+// Discovery's Reader: per resource group (discoverResourceGroups, else the production groups known here), or
+// per whole subscription only when discoverSubscriptionWide says so (servers in groups not known yet).
+var discoverySubscriptions = empty(discoverSubscriptions) ? [subscription().subscriptionId] : split(discoverSubscriptions, ',')
+var discoveryScope = (discoverSubscriptionWide && !empty(discoverTag)) ? discoverySubscriptions : []
+var ownGroupRefs = [{
+  subscription: ownSubscription
+  resourceGroup: toLower(pgResourceGroup)
+}, {
+  subscription: ownSubscription
+  resourceGroup: toLower(storageResourceGroup)
+}]
+var serverGroupRefs = [for t in fleetServers: {
+  subscription: t.subscription
+  resourceGroup: toLower(t.resourceGroup)
+}]
+var accountGroupRefs = [for t in fleetAccounts: {
+  subscription: t.subscription
+  resourceGroup: toLower(t.resourceGroup)
+}]
+var givenGroupRefs = [for g in (empty(discoverResourceGroups) ? [] : split(discoverResourceGroups, ',')): {
+  subscription: contains(trim(g), '/') ? trim(split(trim(g), '/')[0]) : ownSubscription
+  resourceGroup: toLower(trim(last(split(trim(g), '/'))))
+}]
+var discoveryGroupRefs = empty(discoverResourceGroups) ? union(ownGroupRefs, serverGroupRefs, accountGroupRefs) : union(givenGroupRefs, [])
+var discoveryGroups = (empty(discoverTag) || discoverSubscriptionWide) ? [] : discoveryGroupRefs
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: verifierGroupName
@@ -431,7 +460,16 @@ module fleetDrill 'modules/drill.bicep' = [for d in fleetDrills: {
   }
 }]
 
-// Reader at each subscription discovery searches (only with discoverTag).
+// Reader on each resource group discovery looks in (only with discoverTag; the default).
+module discoveryGroupReaders 'modules/discovery-group.bicep' = [for g in discoveryGroups: {
+  name: 'discovery-reader-${uniqueString(g.subscription, g.resourceGroup)}'
+  scope: resourceGroup(g.subscription, g.resourceGroup)
+  params: {
+    identityPrincipalId: identity.outputs.principalId
+  }
+}]
+
+// Reader at each whole subscription discovery searches (only with discoverTag and discoverSubscriptionWide).
 module discovery 'modules/discovery.bicep' = [for sub in discoveryScope: {
   name: 'discovery-reader-${trim(sub)}'
   scope: subscription(trim(sub))

@@ -5,7 +5,7 @@ evaluates the template's own expressions with given parameter values, as ARM wou
 Only what main.bicep uses: literals, parameters, variables, for-expressions, lambdas (map, filter), property
 access (always null-safe, as `.?` is: pycep drops the `?`), `x[i]` (a missing property stops the deployment,
 as ARM does), `??`, `?:`, `&&`, `||`, `!`, `==`, `!=`, and the functions union, map, filter, toLower,
-contains, json, empty, length, intersection, any, subscription and fail.
+contains, json, empty, length, split, trim, last, intersection, any, subscription and fail.
 pycep writes a name and a string literal alike: a string that names a parameter, variable or lambda
 variable is that value, any other string is itself.
 """
@@ -67,7 +67,7 @@ class Evaluator:
             return self.function(node["function"]["type"], list(node["function"]["parameters"].values()), scope)
         if "loop_type" in node:  # [for item in array: value]
             item, array = node["loop_type"]["detail"]["item_name"], node["loop_type"]["detail"]["array_name"]
-            return [self.eval(node["config"], scope | {item: x}) for x in self.name(array, scope)]
+            return [self.eval(node["config"], scope | {item: x}) for x in self.eval(array, scope)]  # a name or an expression
         if node.get("type") == "lambda_expression":
             return node["detail"]
         return {k: self.eval(v, scope) for k, v in node.items()}
@@ -123,12 +123,14 @@ class Evaluator:
         if kind == "filter":
             return [x for x in values[0] if self.call(values[1], scope, x)]
         if kind == "union":
-            out: list = []
-            for value in values:
-                out += [x for x in value if x not in out]
+            out: list = []  # ARM's union: each distinct value once, also within one array
+            for x in (x for value in values for x in value):
+                if x not in out:
+                    out.append(x)
             return out
         if kind == "intersection":
             return [x for x in values[0] if all(x in v for v in values[1:])]
         simple = {"any": lambda v: v, "to_lower": lambda v: v.lower(), "contains": lambda c, i: i in c, "json": json.loads,
-                  "empty": lambda v: not v, "length": len}
+                  "empty": lambda v: not v, "length": len, "split": lambda s, d: s.split(d), "trim": lambda s: s.strip(),
+                  "last": lambda v: v[-1]}
         return simple[kind](*values)

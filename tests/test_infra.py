@@ -272,7 +272,9 @@ def test_role_assignments_are_exactly_the_least_privilege_set():
     queue = "Microsoft.Storage/storageAccounts/queueServices/queues"
     assert got == {
         ("modules/target-postgres.bicep", "serverReader"): (READER, "Microsoft.DBforPostgreSQL/flexibleServers"),
-        ("modules/discovery.bicep", "discoveryReader"): (READER, None),  # each subscription DISCOVER_TAG searches
+        # each resource group DISCOVER_TAG looks in (the default), or each whole subscription (discoverSubscriptionWide)
+        ("modules/discovery-group.bicep", "discoveryReader"): (READER, None),
+        ("modules/discovery.bicep", "discoveryReader"): (READER, None),
         ("modules/drill.bicep", "drillAssignment"): (custom("drillRole"), None),  # the drill resource group
         ("modules/drill-network-join.bicep", "subnetJoin"): (custom("joinRole"), "Microsoft.Network/virtualNetworks/subnets"),
         ("modules/drill-network-join.bicep", "zoneJoin"): (custom("joinRole"), "Microsoft.Network/privateDnsZones"),

@@ -119,3 +119,33 @@ def test_activity_log_alert_on_server_delete_lock_removal_and_role_changes_in_pr
     assert body(parse("main.bicep")["modules"]["alerts"])["params"]["productionGroupIds"] == "productionGroupIds"
     assert evaluate("productionGroupIds") == [f"/subscriptions/SUB/resourceGroups/{g}" for g in
                                               ("rg-medicapp", "rg-medicapp-docs", "rg-eu", "rg-eu-docs")]
+
+
+def test_discovery_reader_is_granted_per_resource_group_unless_subscription_wide_is_asked_for():
+    """Issue 28 item 4: discovery's Reader on the resource groups it looks in (given, or the production groups the
+    deployment knows); on whole subscriptions only behind discoverSubscriptionWide (groups not known yet)."""
+    assert evaluate("discoveryGroups") == [] and evaluate("discoveryScope") == []  # no discoverTag: no discovery
+    tagged = {"discoverTag": "backup-verify"}
+    assert evaluate("discoveryScope", **tagged) == []  # never a whole subscription by default
+    assert evaluate("discoveryGroups", **tagged) == [
+        {"subscription": sub, "resourceGroup": rg} for sub, rg in
+        (("SUB", "rg-medicapp"), ("SUB", "rg-medicapp-docs"), ("SUB", "rg-eu"), ("SUB2", "rg-us"),
+         ("SUB", "rg-eu-docs"), ("SUB2", "rg-medicapp-docs"))]  # every TARGETS group, once, in its subscription
+    given = evaluate("discoveryGroups", **tagged, discoverResourceGroups=" rg-a, SUB3/RG-B ,rg-a")
+    assert given == [{"subscription": "SUB", "resourceGroup": "rg-a"}, {"subscription": "SUB3", "resourceGroup": "rg-b"}]
+    wide = tagged | {"discoverSubscriptionWide": True}
+    assert evaluate("discoveryGroups", **wide) == [] and evaluate("discoveryScope", **wide) == ["SUB"]
+    assert evaluate("discoveryScope", **wide, discoverSubscriptions="S1,S2") == ["S1", "S2"]
+    main = parse("main.bicep")
+    assert main["parameters"]["discoverSubscriptionWide"]["default"] is False
+    azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert azd["discoverSubscriptionWide"]["value"] == "${DISCOVER_SUBSCRIPTION_WIDE=false}"
+    for module, array, path in (("discoveryGroupReaders", "discoveryGroups", "modules/discovery-group.bicep"),
+                                ("discovery", "discoveryScope", "modules/discovery.bicep")):
+        m = main["modules"][module]
+        assert m["detail"]["path"] == path and m["config"]["loop_type"]["detail"]["array_name"] == array
+    scope = main["modules"]["discoveryGroupReaders"]["config"]["config"]["scope"]["function"]
+    assert scope["type"] == "resource_group"
+    assert {k: v["operator"]["operands"]["operand_2"] for k, v in scope["parameters"].items()} == {
+        "subscription_id": "subscription", "resource_group_name": "resourceGroup"}
+    assert parse("modules/discovery-group.bicep")["globals"]["scope"]["value"] == "resourceGroup"

@@ -57,7 +57,9 @@ def scope_ids(file: str, symbol: str | None) -> list[str]:
         ("modules/target-postgres.bicep", "server"):
             [f"{SUB}/resourceGroups/{rg}/providers/{PG}/{name}" for rg, name in DEPLOYMENT["production"]],
         ("modules/drill.bicep", None): [f"{SUB}/resourceGroups/{rg}" for rg in DEPLOYMENT["drill_rgs"]],
-        ("modules/discovery.bicep", None): [SUB],  # deployed at each subscription discovery searches
+        # deployed on each resource group discovery looks in (by default the production groups)
+        ("modules/discovery-group.bicep", None): sorted({f"{SUB}/resourceGroups/{rg}" for rg, _ in DEPLOYMENT["production"]}),
+        ("modules/discovery.bicep", None): [SUB],  # only with discoverSubscriptionWide: each subscription it searches
         ("modules/target-storage.bicep", "account"): [checked],
         ("modules/target-storage.bicep", "containers"): [f"{checked}/{containers}/*"],
         ("modules/target-storage.bicep", "canary"): [f"{checked}/{containers}/{DEPLOYMENT['canary']}"],
@@ -152,7 +154,8 @@ def arm_need(sent: Sent, path: str, origins: dict[str, str]) -> Need:
     path = re.sub(r"^/subscriptions/[^/]+", SUB, path)
     if path.lower() == "/providers/microsoft.resourcegraph/resources":
         # a Resource Graph query: Azure checks .../resources/read and returns only the rows the caller
-        # may read in each subscription of the query (the tests' discovery scope is SUB)
+        # may read in each subscription of the query (the tests' discovery scope is SUB): a Reader on a
+        # resource group of SUB (discovery-group.bicep) answers it for that group's rows (`granting`)
         return Need("Microsoft.ResourceGraph/resources/read", False, SUB, f"{sent.method} {path}")
     tail = path.split("/providers/", 1)[1].split("/")
     if sent.method == "POST":
@@ -307,11 +310,19 @@ def covers(scope: str, resource: str) -> bool:
     return re.match(pattern + "(/|$)", resource.lower()) is not None
 
 
+def in_group_of(scope: str, subscription: str) -> bool:
+    """`scope` is a resource group of `subscription`."""
+    return re.fullmatch(re.escape(subscription) + r"/resourceGroups/[^/]+", scope, re.I) is not None
+
+
 def granting(need: Need, all_grants: list[Grant]) -> list[tuple[Grant, str]]:
-    """The (assignment, pattern) pairs that allow `need`."""
+    """The (assignment, pattern) pairs that allow `need`. A Resource Graph query (its resource: the subscription
+    searched) is also answered by a grant on a resource group of that subscription, for that group's rows."""
+    graph = need.permission.startswith("Microsoft.ResourceGraph/")
     found = []
     for grant in all_grants:
-        if not any(covers(scope, need.resource) for scope in grant.scopes):
+        if not any(covers(scope, need.resource) or (graph and in_group_of(scope, need.resource))
+                   for scope in grant.scopes):
             continue
         for pattern in (grant.data_actions if need.data else grant.actions):
             if matches(pattern, need.permission):
@@ -350,12 +361,14 @@ def explain(missing: list[Need]) -> str:
     return "\n".join(f"  {n.permission} on {n.resource} ({n.request}; {n.test})" for n in missing)
 
 
-DISCOVERY = "modules/discovery.bicep"  # Reader on whole subscriptions, deployed only with discoverTag
+DISCOVERY = "modules/discovery.bicep"  # Reader on whole subscriptions, only with discoverTag and discoverSubscriptionWide
+DISCOVERY_GROUP = "modules/discovery-group.bicep"  # Reader on each resource group discovery looks in (its default)
 
 
 def without_discovery(all_grants: list[Grant]) -> list[Grant]:
-    """The deployment without discoverTag: its subscription-wide Reader would hide a missing read grant."""
-    return [g for g in all_grants if g.source[0] != DISCOVERY]
+    """The deployment without discoverTag: discovery's Readers (a subscription's, a production group's) would hide
+    a missing read grant."""
+    return [g for g in all_grants if g.source[0] not in (DISCOVERY, DISCOVERY_GROUP)]
 
 
 CREATE_TABLE = f"{TABLE}/write"
@@ -453,6 +466,22 @@ def test_a_cmk_restore_needs_assign_on_each_identity_granted_by_the_identity_mod
     missing, _, _ = judge([n for n in without_table_creation(recorded)
                            if not n.permission.startswith("Microsoft.ResourceGraph/")], without_discovery(grants(copy)))
     assert {n.permission for n in missing} == {ASSIGN}
+
+
+def test_discovery_is_granted_by_reader_on_resource_groups_not_on_the_subscription(recorded):
+    """Issue 28 item 4: the Resource Graph query is answered by discovery's Reader on each resource group it looks
+    in (discovery-group.bicep); the subscription-wide Reader (discovery.bicep) is an opt-in, not needed."""
+    graph = [n for n in recorded if n.permission.startswith("Microsoft.ResourceGraph/")]
+    assert graph, "no Resource Graph query recorded: tests/test_discovery.py did not run"
+    by_default = [g for g in grants() if g.source[0] != DISCOVERY]
+    for need in graph:
+        assert {g.source for g, _ in granting(need, by_default)} == {(DISCOVERY_GROUP, "discoveryReader")}, need
+    groups = next(g for g in grants() if g.source[0] == DISCOVERY_GROUP)
+    assert groups.scopes and all(in_group_of(scope, SUB) for scope in groups.scopes)  # never the subscription
+    elsewhere = Need(f"{PG}/read", False, f"{SUB}/resourceGroups/rg-other/providers/{PG}/db", "GET")
+    assert not granting(elsewhere, by_default)  # a server in a group discovery does not look in stays unread
+    missing, _, _ = judge(graph, [g for g in by_default if g.source[0] != DISCOVERY_GROUP])
+    assert missing == graph  # nothing else answers the query
 
 
 def test_the_drill_cannot_write_production_and_production_is_read_only(recorded):

@@ -7,8 +7,12 @@ continuation is followed by azure-core's pager. `group_targets` (pure) groups th
 account. The groups become a TARGETS document and are parsed like one, so a discovered fleet
 is validated exactly like a configured one.
 
-The verifier's identity needs Reader at the discovery scope (each searched subscription);
-Reader includes Microsoft.ResourceGraph/resources/read.
+The verifier's identity needs Reader where the tagged resources live; Reader includes
+Microsoft.ResourceGraph/resources/read, and Resource Graph returns only the rows its caller may read.
+The deployment grants it on each resource group discovery looks in (infra/modules/discovery-group.bicep:
+DISCOVER_RESOURCE_GROUPS, else the production groups it knows), and on whole subscriptions only when
+DISCOVER_SUBSCRIPTION_WIDE asks for it (infra/modules/discovery.bicep). A tagged server in a group
+without that Reader is simply not found: the query still searches the subscriptions.
 """
 from __future__ import annotations
 
@@ -215,5 +219,7 @@ def discover_fleet(settings: Any, ctx: RunContext | None = None) -> tuple[FleetT
         raise DiscoveryError(f"no PostgreSQL flexible server or storage account carries the tag "
                              f"{settings.discover_tag}",
                              "Tag each environment's server and storage account with it (any value) and "
-                             "with medicapp-env=<environment>, or set TARGETS.")
+                             "with medicapp-env=<environment>, or set TARGETS. Discovery finds only what the "
+                             "identity may read: Reader on each resource group holding them (DISCOVER_RESOURCE_GROUPS "
+                             "when deploying).")
     return found

@@ -1,6 +1,9 @@
 // Deployed once per subscription that DISCOVER_TAG searches (DISCOVER_SUBSCRIPTIONS, default the
-// deployment's subscription), only when discoverTag is set: Azure Resource Graph returns only the
-// resources its caller may read, so the identity needs Reader where the targets live.
+// deployment's subscription), only when discoverTag is set AND discoverSubscriptionWide is true: Azure
+// Resource Graph returns only the resources its caller may read, so the identity needs Reader where the
+// targets live. By default Reader is granted per resource group instead (discovery-group.bicep); the
+// whole subscription is for servers in groups not known when deploying (a group created later is
+// discovered without a new deployment), at the price of reading every resource of the subscription.
 targetScope = 'subscription'
 
 param identityPrincipalId string
