@@ -195,7 +195,7 @@ def test_leftover_from_crashed_run_is_cleaned_recent_one_left_alone():
         Item(RECENT_OTHER, NOW - timedelta(minutes=10))])
     out = run(make_ctx(svc))
     assert out.status is Status.PASS
-    assert out.summary.endswith("deleted again; cleaned 1 canary(ies) left by earlier runs")
+    assert out.summary.endswith("deleted again; cleaned 1 canary left by an earlier run")
     assert out.details["cleaned_leftovers"] == [OLD_LEFTOVER] and out.details["left_alone"] == [RECENT_OTHER]
     deletes = [c for c in svc.calls() if c.startswith("DELETE")]
     assert deletes == [f"DELETE {OLD_LEFTOVER}", f"DELETE {BLOB}", f"DELETE {BLOB}"]

@@ -446,7 +446,7 @@ def test_detail_keys_of_a_monthly_run_have_french_labels():
                                                "last_backup_name", "allow_shared_key_access", "final_delete")]
     assert shown == ["tables sans comptage accepté", "référence lue en entier", "sauvegardes listées",
                      "sauvegardes plus anciennes non listées", "nom de la dernière sauvegarde",
-                     "accès par clé partagée autorisé", "témoin supprimé à la fin"]
+                     "accès par clé partagée autorisé", "canari supprimé à la fin"]
 
 
 def test_token_values_of_details_are_words_of_the_readers_language():
@@ -590,3 +590,26 @@ def test_http_errors_that_pass_a_reason_on_speak_the_callers_language(env_patch,
                             body=json.dumps({"checks": ["database.conectivity"]}).encode(), params={"lang": "fr"})
     unknown = json.loads(http_api.verify(post).get_body())
     assert unknown["error"].startswith("identifiant ou motif de contrôle inconnu : database.conectivity")
+
+
+def test_the_canarys_steps_and_restore_read_as_french_words():
+    from checks.engine.i18n import from_fact
+    from checks.families.canary import STEPS, CanaryFacts, evaluate_canary
+    fr = translator("fr")
+    failed = evaluate_canary(CanaryFacts("acct", "canary", "c.bin", reached=STEPS[:4], listed_as_deleted=False),
+                             Settings.from_env({}))
+    assert fr.message(failed.summary).startswith("échec de l'aller-retour du canari à l'étape « listé comme supprimé » : ")
+    assert failed.details["failed_step"] == "listed as deleted"  # the journal keeps the token
+    passed = evaluate_canary(CanaryFacts("acct", "canary", "c.bin", reached=STEPS, restored_by="copy of previous version",
+                                         overwritten_version="v1", versions_listed=2, previous_version_listed=True,
+                                         listed_as_deleted=True, copy_status="success", sha256="ab", expected_sha256="ab",
+                                         final_delete=True, cleaned=("a", "b")), Settings.from_env({}))
+    french = fr.message(passed.summary)
+    assert "restauré par copie de la version précédente" in french and "previous" not in french
+    assert french.endswith(" ; 2 canaris laissés par des exécutions précédentes supprimés")
+    old = {"id": "; cleaned {count} canary(ies) left by earlier runs", "params": {"count": 1}}  # journaled before
+    assert fr.render(from_fact(old)) == " ; 1 canari laissé par une exécution précédente supprimé"
+    with language("fr"):
+        from checks.report.pages import detail_rows
+        rows = {key: value for key, value, _ in detail_rows(failed.details)}
+    assert rows["failed_step"] == "listé comme supprimé"

@@ -154,7 +154,13 @@ STATE_WORDS = (N_("provisioning"), N_("verifying"), N_("cleaning_up"), N_("succe
                N_("ticked"), N_("warning"), N_("partial"))  # the last three: a checklist box's state
 # A check's severity (model.Severity values), read with "gravité": French agrees the word with it.
 SEVERITY_WORDS = (N_("low"), N_("medium"), N_("high"), N_("critical"))
-WORD_PARAMS = {"status": STATUS_WORDS, "outcome": STATUS_WORDS, "state": STATE_WORDS, "severity": SEVERITY_WORDS}
+# The canary's steps and how it restored the blob (families/canary.py STEPS, restored_by), named in its
+# summaries as parameters `step` and `restored_by`: "à l'étape « listé comme supprimé »", "restauré par copie de la
+# version précédente" (canary results journaled earlier render the same way: their params hold the tokens).
+CANARY_WORDS = (N_("upload"), N_("overwrite"), N_("delete"), N_("listed as deleted"), N_("restore"), N_("verify"),
+                N_("delete again"), N_("undelete"), N_("copy of previous version"))
+WORD_PARAMS = {"status": STATUS_WORDS, "outcome": STATUS_WORDS, "state": STATE_WORDS, "severity": SEVERITY_WORDS,
+               "step": CANARY_WORDS, "restored_by": CANARY_WORDS}
 
 
 # The separators join_messages is called with, as two-part templates so a catalog can give each
@@ -274,8 +280,9 @@ class Translator:
                 for key, value in params.items()}
 
     def word(self, token: Any) -> Any:
-        """A status, state or severity token as this language's word ('fail' -> 'échec'); anything else as is."""
-        words = STATUS_WORDS + STATE_WORDS + SEVERITY_WORDS
+        """A status, state, severity or canary-step token as this language's word ('fail' -> 'échec'); anything
+        else as is."""
+        words = STATUS_WORDS + STATE_WORDS + SEVERITY_WORDS + CANARY_WORDS
         return self.gettext(token) if isinstance(token, str) and token in words else token
 
     def value(self, value: Any) -> Any:

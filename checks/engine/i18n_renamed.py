@@ -5,6 +5,8 @@ id that was ever journaled becomes a msgn(...)."""
 from __future__ import annotations
 
 RENAMED: dict[str, tuple[str, str, str]] = {
+    "; cleaned {count} canary(ies) left by earlier runs":
+        ("; cleaned {count} canary left by an earlier run", "; cleaned {count} canaries left by earlier runs", "count"),
     "blob soft delete keeps deleted blobs {days} days on {account}, below the required {min_days}-{max_days} days":
         ("blob soft delete keeps deleted blobs {days} day on {account}, below the required {min_days}-{max_days} "
          "days",

@@ -119,8 +119,8 @@ def evaluate_canary(facts: CanaryFacts, settings: Settings) -> Outcome:
                "restored_by": facts.restored_by if facts.copy_status in (None, "success") else None,
                "sha256": facts.sha256, "final_delete": facts.final_delete,
                "cleaned_leftovers": list(facts.cleaned), "left_alone": list(facts.left_alone)}
-    cleaned = msg("; cleaned {count} canary(ies) left by earlier runs", count=len(facts.cleaned)) \
-        if facts.cleaned else ""
+    cleaned = msgn("; cleaned {count} canary left by an earlier run", "; cleaned {count} canaries left by earlier runs",
+                   "count", count=len(facts.cleaned)) if facts.cleaned else ""
     if unmet:
         details["failed_step"] = unmet[0]
         return Outcome.fail(msg("canary round trip failed at '{step}': {problem}{cleaned}", step=unmet[0],

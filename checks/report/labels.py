@@ -4,7 +4,7 @@ and the Markdown report show labels. A key without a label is shown with its und
 """
 from __future__ import annotations
 
-from checks.engine.i18n import N_, current
+from checks.engine.i18n import CANARY_WORDS, N_, current
 
 DETAIL_LABELS: dict[str, str] = {
     # the checklist boxes' evidence (checks/report/model.py BOXES, the journal box)
@@ -91,6 +91,8 @@ def detail_label(key: object) -> str:
 DETAIL_VALUES: dict[str, dict[str, str]] = {
     "strategy": {"listing": N_("listing"), "change_feed": N_("change feed")},  # blob_activity.Strategy.name
     "methods": {"exact": N_("exact"), "estimate": N_("estimate")},  # database.TableCount.method
+    "failed_step": {word: word for word in CANARY_WORDS},  # blob.canary: ids of i18n.CANARY_WORDS
+    "restored_by": {word: word for word in CANARY_WORDS},
 }
 
 
