@@ -176,10 +176,13 @@ def print_one(dev: Any, now: datetime, out: TextIO) -> None:
             severity=dev.severity, at=t.time(dev.first_seen), run_id=dev.first_run_id,
             days=dev.age_days(now), due=t.time(dev.due), owner=owner) + "\n")
     else:
-        out.write(f"{dev.id}  {_('closed')}  {dev.target}  {dev.check_id}  " + _(
-            "closed {at} by {by} via {via}; evidence: {evidence}", at=t.time(dev.closed_at),
-            by=dev.closed_by or (_("the verifier") if dev.closed_via == "run" else "–"), via=dev.closed_via,
-            evidence=(_("run {run_id}", run_id=dev.evidence_run_id) if dev.evidence_run_id else _("none"))) + "\n")
+        closed = _("closed")  # each text its own call: Babel does not extract a call nested in another's arguments
+        evidence = _("run {run_id}", run_id=dev.evidence_run_id) if dev.evidence_run_id else _("none")
+        line = _("closed {at} automatically; evidence: {evidence}", at=t.time(dev.closed_at), evidence=evidence) \
+            if dev.closed_via == "run" else \
+            _("closed {at} by {by} via {via}; evidence: {evidence}", at=t.time(dev.closed_at), by=dev.closed_by or "–",
+              via=dev.closed_via, evidence=evidence)
+        out.write(f"{dev.id}  {closed}  {dev.target}  {dev.check_id}  {line}\n")
         if dev.closing_note:
             out.write("    " + _("Note:") + " " + dev.closing_note + "\n")
     if dev.summary:

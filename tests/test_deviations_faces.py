@@ -337,3 +337,11 @@ def test_an_edited_chain_head_is_an_error_line_never_a_traceback(journal, app_en
 def test_cli_an_unknown_deviation_is_exit_1_like_an_unknown_run(journal, app_env):
     code, _, err = cli(["deviations", "close", DEV, "--note", "x", "--by", "a"], app_env)
     assert code == 1 and "not found" in err
+
+
+def test_cli_shows_a_closed_deviation_in_french_too(journal, app_env):
+    recorded(journal, app_env, Status.FAIL, NOW - timedelta(days=3))
+    passing = recorded(journal, app_env, Status.PASS, NOW - timedelta(days=1))
+    code, out, _ = cli(["--lang", "fr", "deviations"], app_env)
+    assert code == 0 and f"clos automatiquement le" in out and f"preuve : exécution {passing.run_id}" in out
+    assert "  clos  " in out and "closed" not in out
