@@ -208,6 +208,7 @@ def test_the_report_shows_open_and_closed_deviations_in_both_languages(journal, 
     assert [d["evidence_run_id"] for d in data["closed"]] == [passing.run_id]
     fr = report(app_env, "md", "fr")
     assert "## Écarts" in fr and "EN RETARD" in fr and "non attribué" in fr and "Clos ce mois-ci" in fr
+    assert "` : clos le " in fr and " UTC ; preuve : exécution " in fr  # French punctuation
 
 
 # --- crafted entities ------------------------------------------------------------------------
