@@ -92,9 +92,9 @@ param restoreDrillEnabled bool = false
 @description('The drill resource group (RESTORE_DRILL_RESOURCE_GROUP), created here; default rg-<environmentName>-drills. Never pgResourceGroup.')
 param restoreDrillResourceGroup string = ''
 param restoreDrillPrefix string = 'medicapp-db-restore'
-@description('VNet-integrated source server only: resource id of its delegated subnet (the restored server joins it).')
+@description('VNet-integrated source servers only (the deployment\'s own and any TARGETS server the drill restores): comma-separated resource ids of their delegated subnets (the restored server joins its source\'s).')
 param pgSubnetId string = ''
-@description('Privately accessed source server only: resource id of its private DNS zone (the restored server joins it; the app VNet is linked to it).')
+@description('Privately accessed source servers only (the deployment\'s own and any TARGETS server): comma-separated resource ids of their private DNS zones (the restored server joins its source\'s; the app VNet is linked to each).')
 param pgPrivateDnsZoneId string = ''
 @description('Customer-managed-key source server only: comma-separated resource ids of its user-assigned identities (the restored drill server is given them; the drill may assign each).')
 param pgCmkIdentityIds string = ''
@@ -230,6 +230,14 @@ var appVnetId = empty(appSubnetId) ? '' : split(appSubnetId, '/subnets/')[0]
 var existingStorageZones = concat(empty(blobPrivateDnsZoneId) ? [] : [blobPrivateDnsZoneId], empty(tablePrivateDnsZoneId) ? [] : [tablePrivateDnsZoneId], empty(queuePrivateDnsZoneId) ? [] : [queuePrivateDnsZoneId])
 var linkedStorageZones = (privateMode && linkStoragePrivateDnsZones) ? existingStorageZones : []
 var cmkIdentityIds = (restoreDrillEnabled && !empty(pgCmkIdentityIds)) ? split(pgCmkIdentityIds, ',') : []
+// VNet-integrated or privately accessed sources: every drilled server's subnet and zone, each once
+var pgSubnetList = [for id in (empty(pgSubnetId) ? [] : split(pgSubnetId, ',')): trim(id)]
+var pgSubnetIds = union(pgSubnetList, [])
+var pgPrivateDnsZoneList = [for id in (empty(pgPrivateDnsZoneId) ? [] : split(pgPrivateDnsZoneId, ',')): trim(id)]
+var pgPrivateDnsZoneIds = union(pgPrivateDnsZoneList, [])
+var drillSubnetIds = restoreDrillEnabled ? pgSubnetIds : []
+var drillDnsZoneIds = restoreDrillEnabled ? pgPrivateDnsZoneIds : []
+var linkedPgZoneIds = (empty(appSubnetId) || !linkPgPrivateDnsZone) ? [] : pgPrivateDnsZoneIds
 // Discovery's Reader: per resource group (discoverResourceGroups, else the production groups known here), or
 // per whole subscription only when discoverSubscriptionWide says so (servers in groups not known yet).
 var discoverySubscriptions = empty(discoverSubscriptions) ? [subscription().subscriptionId] : split(discoverSubscriptions, ',')
@@ -478,24 +486,28 @@ module discovery 'modules/discovery.bicep' = [for sub in discoveryScope: {
   }
 }]
 
-// VNet-integrated source: the restored server joins the source's subnet and private DNS zone.
-module drillSubnetJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled && !empty(pgSubnetId)) {
-  name: 'restore-drill-subnet-join'
-  scope: resourceGroup(split(pgSubnetId, '/')[2], split(pgSubnetId, '/')[4])
+// VNet-integrated sources (the deployment's own and each TARGETS server drilled): the restored server joins its
+// source's subnet and private DNS zone. One subnet (zone) at a time: two of one resource group write the same
+// join role definition.
+@batchSize(1)
+module drillSubnetJoin 'modules/drill-network-join.bicep' = [for id in drillSubnetIds: {
+  name: 'restore-drill-subnet-join-${uniqueString(id)}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
-    subnetId: pgSubnetId
+    subnetId: id
     identityPrincipalId: identity.outputs.principalId
   }
-}
+}]
 
-module drillDnsJoin 'modules/drill-network-join.bicep' = if (restoreDrillEnabled && !empty(pgPrivateDnsZoneId)) {
-  name: 'restore-drill-dns-join'
-  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[2], split(pgPrivateDnsZoneId, '/')[4])
+@batchSize(1)
+module drillDnsJoin 'modules/drill-network-join.bicep' = [for id in drillDnsZoneIds: {
+  name: 'restore-drill-dns-join-${uniqueString(id)}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
-    privateDnsZoneId: pgPrivateDnsZoneId
+    privateDnsZoneId: id
     identityPrincipalId: identity.outputs.principalId
   }
-}
+}]
 
 // CMK source: the restored server gets the source's user-assigned identities (assign, on each identity only).
 module drillIdentityAssign 'modules/drill-identity-assign.bicep' = [for id in cmkIdentityIds: {
@@ -507,17 +519,17 @@ module drillIdentityAssign 'modules/drill-identity-assign.bicep' = [for id in cm
   }
 }]
 
-// Private mode with a privately accessed server: the app's VNet resolves the server's private name.
-// The zone may live in another subscription (a hub): the module goes where its id says.
-module pgDnsLink 'modules/pg-dns-link.bicep' = if (!empty(appSubnetId) && !empty(pgPrivateDnsZoneId) && linkPgPrivateDnsZone) {
-  name: 'pg-private-dns-link'
-  scope: resourceGroup(split(pgPrivateDnsZoneId, '/')[2], split(pgPrivateDnsZoneId, '/')[4])
+// Private mode with privately accessed servers: the app's VNet resolves each server's private name.
+// A zone may live in another subscription (a hub): the module goes where its id says.
+module pgDnsLink 'modules/pg-dns-link.bicep' = [for id in linkedPgZoneIds: {
+  name: 'pg-private-dns-link-${uniqueString(id)}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
-    privateDnsZoneName: last(split(pgPrivateDnsZoneId, '/'))
+    privateDnsZoneName: last(split(id, '/'))
     appVnetId: appVnetId
     tags: tags
   }
-}
+}]
 
 // Private mode with the hub's existing storage zones: each linked to the app's VNet (same module as above).
 module storageDnsLinks 'modules/pg-dns-link.bicep' = [for (zoneId, i) in linkedStorageZones: {

@@ -417,17 +417,20 @@ def test_restore_drill_role_lives_in_its_own_resource_group_with_create_poll_del
 
 def test_subnet_and_dns_joins_only_for_a_vnet_integrated_source():
     main = parse("main.bicep")
-    for module, param in (("drillSubnetJoin", "pgSubnetId"), ("drillDnsJoin", "pgPrivateDnsZoneId")):
+    for module, param, ids in (("drillSubnetJoin", "pgSubnetId", "drillSubnetIds"),
+                               ("drillDnsJoin", "pgPrivateDnsZoneId", "drillDnsZoneIds")):
         m = main["modules"][module]
         assert main["parameters"][param]["default"] == ""
-        cond = json.dumps(m["config"]["condition"])
-        assert '"restoreDrillEnabled"' in cond and f'"item_to_test": "{param}"' in cond
+        # one module per listed id (tests/test_infra_guards.py evaluates the lists), only with the drill
+        assert m["config"]["loop_type"]["detail"] == {"item_name": "id", "array_name": ids}
+        assert '"restoreDrillEnabled"' in json.dumps(main["variables"][ids]["value"])
+        assert {"type": "batchSize", "argument": 1} in m["decorators"]  # one join role per group, written once at a time
         rg = body(m)["scope"]["function"]["parameters"]["resource_group_name"]["operator"]
         assert rg["operands"]["operand_2"] == 4 and rg["operands"]["operand_1"]["function"]["parameters"][
-            "input_string"] == param  # the group named in the id: /subscriptions/s/resourceGroups/<rg>/...
+            "input_string"] == "id"  # the group named in the id: /subscriptions/s/resourceGroups/<rg>/...
         sub = body(m)["scope"]["function"]["parameters"]["subscription_id"]["operator"]  # and its subscription (a hub)
         assert sub["operands"]["operand_2"] == 2 and sub["operands"]["operand_1"]["function"]["parameters"][
-            "input_string"] == param
+            "input_string"] == "id"
     join = parse("modules/drill-network-join.bicep")
     actions = body(join["resources"]["joinRole"])["properties"]["permissions"][0]["actions"]["function"]["parameters"]
     assert actions["arg_1"]["operator"]["operands"]["true_value"] == ["Microsoft.Network/virtualNetworks/subnets/join/action"]
@@ -601,9 +604,10 @@ def test_existing_private_dns_zones_of_a_hub_are_used_and_linked_to_the_apps_vne
     dns = parse("modules/pg-dns-link.bicep")
     assert dns["resources"]["zone"]["existing"] is True
     assert body(dns["resources"]["link"])["properties"]["virtualNetwork"] == {"id": "appVnetId"}
-    # a privately accessed PostgreSQL server: its DNS zone linked to the app's VNet
-    cond = json.dumps(main["modules"]["pgDnsLink"]["config"]["condition"])
-    assert all(p in cond for p in ('"appSubnetId"', '"pgPrivateDnsZoneId"', '"linkPgPrivateDnsZone"'))
+    # privately accessed PostgreSQL servers: each DNS zone linked to the app's VNet
+    assert main["modules"]["pgDnsLink"]["config"]["loop_type"]["detail"]["array_name"] == "linkedPgZoneIds"
+    cond = json.dumps(main["variables"]["linkedPgZoneIds"]["value"])
+    assert all(p in cond for p in ('"appSubnetId"', '"pgPrivateDnsZoneIds"', '"linkPgPrivateDnsZone"'))
 
 
 def readme_section(title: str) -> str:

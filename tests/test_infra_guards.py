@@ -149,3 +149,26 @@ def test_discovery_reader_is_granted_per_resource_group_unless_subscription_wide
     assert {k: v["operator"]["operands"]["operand_2"] for k, v in scope["parameters"].items()} == {
         "subscription_id": "subscription", "resource_group_name": "resourceGroup"}
     assert parse("modules/discovery-group.bicep")["globals"]["scope"]["value"] == "resourceGroup"
+
+
+def test_every_drilled_sources_subnet_zone_and_identity_gets_its_join_or_assign_right():
+    """Issue 28 item 4: the drill of any target (the deployment's own, a TARGETS server) restores into its
+    source's subnet and DNS zone and with its CMK identities: each listed id gets its own join/assign module,
+    once, only with the drill; each zone is linked to the app's VNet (private mode)."""
+    subnet = "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/pg"
+    zone = "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/privateDnsZones/{}.private.postgres"
+    subnets = [subnet.format("SUB", "rg-net"), subnet.format("SUB2", "rg-net-us")]
+    zones = [zone.format("SUB", "rg-net", "eu"), zone.format("HUB", "rg-dns", "us")]
+    given = {"pgSubnetId": f" {subnets[0]}, {subnets[1]},{subnets[0]}", "pgPrivateDnsZoneId": ",".join(zones),
+             "appSubnetId": subnet.format("SUB", "rg-app")}
+    assert evaluate("drillSubnetIds", **given) == subnets and evaluate("drillDnsZoneIds", **given) == zones
+    assert evaluate("linkedPgZoneIds", **given) == zones
+    assert evaluate("linkedPgZoneIds", **given, linkPgPrivateDnsZone=False) == []
+    assert evaluate("drillSubnetIds", **given, restoreDrillEnabled=False) == []
+    assert evaluate("drillDnsZoneIds", **given, restoreDrillEnabled=False) == []
+    assert evaluate("linkedPgZoneIds", **given, restoreDrillEnabled=False) == zones  # the app resolves them anyway
+    assert evaluate("drillSubnetIds") == [] and evaluate("drillDnsZoneIds") == []  # a public or plain source: none
+    identity = "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}"
+    identities = [identity.format("SUB", "rg-eu", "id-eu"), identity.format("SUB2", "rg-us", "id-us")]
+    assert evaluate("cmkIdentityIds", pgCmkIdentityIds=",".join(identities)) == identities  # one module each
+    assert evaluate("cmkIdentityIds", pgCmkIdentityIds=",".join(identities), restoreDrillEnabled=False) == []
