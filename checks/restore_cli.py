@@ -248,7 +248,8 @@ def _blobs(ctx: RunContext, args, out: TextIO) -> int:
 
     if args.point is not None:
         return _blob_ranges(ctx, args, out)
-    journal = None if blob_input(args.container, args.deleted_since)[0] or not args.apply else _journal(ctx.settings)
+    journal = None if blob_input(args.container, args.deleted_since, args.prefix)[0] or not args.apply \
+        else _journal(ctx.settings)
     plan = plan_blobs(ctx, args.container, args.prefix, args.deleted_since)  # no I/O when the input is wrong
     stop = _gate(plan, describe_blob_plan, plan.container, args, out, nothing_to_do=not plan.candidates)
     if stop is not None:

@@ -31,7 +31,7 @@ def test_every_setting_is_validated():
     ("uploads/\x00", "U+0000"), ("uploads/\n", "U+000A"), ("up\x1bloads/", "U+001B"), ("uploads\x7f/", "U+007F"),
     ("uploads/\x81", "U+0081"),  # a C1 control character, Azure's own example
     ("uploads/\udc80", "U+DC80"),  # a byte that is not UTF-8 in the environment (os.environ's surrogateescape)
-    ("uploads/\ue000", "U+E000"),  # not a valid Unicode character for Azure
+    ("uploads/\ue000", "U+E000"), ("uploads/\U0010ffff", "U+10FFFF"),  # private use: not valid for Azure
 ])
 def test_blob_recent_prefix_refuses_control_and_invalid_characters(value, shown):
     why = problem({"BLOB_RECENT_PREFIX": value}, "BLOB_RECENT_PREFIX")

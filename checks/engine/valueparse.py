@@ -132,10 +132,10 @@ def keyed_integers(defaults: dict[str, int], lo: int, hi: int, expected: str) ->
 
 # Azure's blob names (learn.microsoft.com, "Naming and Referencing Containers, Blobs, and Metadata"): 1-1024
 # characters; control characters (0x00-0x1F, 0x7F, 0x80-0x9F such as U+0081) and code points that are not valid
-# Unicode characters (U+E000 private use, U+FFFE/U+FFFF; lone surrogates: what os.environ holds for bytes that
-# are not UTF-8) are refused, and would fail the listing with a 400 or an encoding error
+# Unicode characters (private use U+E000-U+F8FF and planes 15-16, U+FFFE/U+FFFF; lone surrogates: what os.environ
+# holds for bytes that are not UTF-8) are refused: the listing would fail with a 400 or an encoding error
 BLOB_NAME_MAX = 1024
-_NOT_IN_BLOB_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffe\uffff]")
+_NOT_IN_BLOB_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffe\uffff\U000f0000-\U0010ffff]")
 BLOB_PREFIX_FORM = N_("a blob name prefix of at most 1024 characters without control characters, e.g. uploads/")
 
 

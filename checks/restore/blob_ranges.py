@@ -16,7 +16,7 @@ from typing import Any, Callable
 from checks.engine.config import VARIABLES, Settings
 from checks.engine.context import RunContext
 from checks.engine.i18n import N_, msg, plain
-from checks.engine.valueparse import reason_of
+from checks.engine.valueparse import blob_prefix, reason_of
 from checks.engine.model import CheckError, new_run_id
 from checks.engine.timeutil import iso_z, parse_iso
 from checks.restore.record import DONE, FAILED, PROVISIONING, Incident, save
@@ -70,9 +70,14 @@ def ranges_input(s: Settings, container: str, prefix: str | None, point_spec: st
                      prefix=prefix or "")
     try:
         _CONTAINER(container)
-        plan.range_start, plan.range_end = prefix_range(container, plan.prefix)
     except ValueError as exc:
         plan.reasons.append(msg("--container: {reason}", reason=reason_of(exc)))
+    try:
+        blob_prefix(plan.prefix)  # a blob name's characters and length, as `restore blobs` without --point
+    except ValueError as exc:
+        plan.reasons.append(msg("--prefix: {reason}", reason=reason_of(exc)))
+    if not plan.reasons:
+        plan.range_start, plan.range_end = prefix_range(container, plan.prefix)
     if not plan.prefix:
         plan.reasons.append(msg("--prefix is required with --point (the restore covers that prefix's range only)"))
     point, why = parse_zoned("--point", point_spec)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from checks.engine.config import VARIABLES
 from checks.engine.context import RunContext
 from checks.engine.i18n import N_, msg, msgn
-from checks.engine.valueparse import reason_of
+from checks.engine.valueparse import blob_prefix, reason_of
 from checks.engine.model import new_run_id
 from checks.engine.timeutil import iso_z, parse_iso
 from checks.restore.record import DONE, FAILED, Incident, save
@@ -115,13 +115,19 @@ def select_candidates(items: list[Any], since: datetime | None) -> list[BlobCand
     return out
 
 
-def blob_input(container: str, deleted_since: str | None) -> tuple[list[str], datetime | None]:
-    """(reasons, since) from the request alone (no I/O): the container's name, --deleted-since's form and range."""
+def blob_input(container: str, deleted_since: str | None, prefix: str | None = None
+               ) -> tuple[list[str], datetime | None]:
+    """(reasons, since) from the request alone (no I/O): the container's name, the prefix (a blob name's
+    characters: a lone surrogate made the SDK raise UnicodeEncodeError), --deleted-since's form and range."""
     reasons = []
     try:
         _CONTAINER(container)
     except ValueError as exc:
         reasons.append(msg("--container: {reason}", reason=reason_of(exc)))
+    try:
+        blob_prefix(prefix or "")
+    except ValueError as exc:
+        reasons.append(msg("--prefix: {reason}", reason=reason_of(exc)))
     since, why = parse_zoned("--deleted-since", deleted_since) if deleted_since is not None else (None, "")
     return reasons + ([why] if why else []), since
 
@@ -133,7 +139,7 @@ def plan_blobs(ctx: RunContext, container: str, prefix: str | None, deleted_sinc
 
     service = blob_service(ctx)
     plan = BlobPlan(account=account_label(service), container=container, prefix=prefix or "")
-    plan.reasons, since = blob_input(container, deleted_since)
+    plan.reasons, since = blob_input(container, deleted_since, prefix)
     plan.deleted_since = iso_z(since)
     if plan.reasons:  # the request itself is wrong: nothing is asked of Azure
         return plan
