@@ -120,3 +120,12 @@ def test_deviation_due_days_of_any_length_are_refused_with_the_form():
 
 def test_integers_with_leading_zeros_still_read():
     assert Settings.from_env({"EXACT_COUNT_MAX_ROWS": "0" * 30 + "5"}).exact_count_max_rows == 5
+
+
+@pytest.mark.parametrize("name", ["PG_RESOURCE_GROUP", "STORAGE_RESOURCE_GROUP", "JOURNAL_RESOURCE_GROUP",
+                                  "RESTORE_DRILL_RESOURCE_GROUP"])
+def test_a_resource_group_ending_in_a_period_is_refused(name):
+    # Azure refuses the name; taken, every ARM call on it failed as if the group were missing
+    assert "not ending in '.'" in problem({name: "rg-medicapp."}, name)
+    for value in ("rg-medicapp", "rg_(prod).1", "rg-santé", "r"):
+        assert getattr(Settings.from_env({name: value}), name.lower()) == value

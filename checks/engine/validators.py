@@ -17,7 +17,9 @@ TABLE_NAME = _pattern(r"[A-Za-z][A-Za-z0-9]{2,62}",
                       "3-63 letters and digits, starting with a letter (Azure table name)")
 GUID = _pattern(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
                 "a subscription id (GUID, e.g. 00000000-0000-0000-0000-000000000000)")
-RESOURCE_GROUP = _pattern(r"[-\w._()]{1,90}", "a resource group name (1-90 letters, digits, -_.())")
+# Azure: letters and digits (Unicode too), -_.() and not ending in a period
+RESOURCE_GROUP = _pattern(r"[-\w._()]{0,89}[-\w()]",
+                          "a resource group name (1-90 letters, digits, -_.(), not ending in '.')")
 PG_SERVER = _pattern(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
                      "a flexible server name (3-63 lowercase letters, digits and hyphens)")
 STORAGE_ACCOUNT = _pattern(r"[a-z0-9]{3,24}",
