@@ -12,7 +12,6 @@ from checks.engine.model import Outcome, Status
 from checks.families import residency as fr
 from checks.families.postgres_protection import ProtectionFacts, evaluate_backup_residency
 from checks.journal.store import Journal
-from checks.report.checklist import month_report
 from checks.report.fleet import fleet_overview
 from checks.report.protections import Protection
 from checks.report.render import render

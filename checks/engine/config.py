@@ -123,7 +123,7 @@ VARIABLES: tuple[tuple[str, Var], ...] = (
     ("restore_window_tolerance_hours", Var("RESTORE_WINDOW_TOLERANCE_HOURS", _int(0, 240), 24,
                                            "slack when comparing the earliest restore point with the window")),
     ("allowed_backup_regions", Var("ALLOWED_BACKUP_REGIONS", _regions, EEA_REGIONS,
-                                   "regions backups may live in (server region + geo-backup pair)")),
+                                   "regions every copy may live in (server, geo-backup pair, blob replica, drill, LTR)")),
     ("ltr_required", Var("LTR_REQUIRED", _bool, False, "long-term retention backups required")),
     ("ltr_max_age_days", Var("LTR_MAX_AGE_DAYS", _int(1, 3650), 35,
                              "newest succeeded long-term retention backup must be younger")),
