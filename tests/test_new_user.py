@@ -202,7 +202,7 @@ def test_restore_plan_json_and_http_say_why_fields_were_not_checked(no_credentia
     plan = json.loads(text)
     assert code == 2 and plan["point_given"] == "latest" and plan["target_free"] is None
     assert plan["not_checked"] == {name: "the source server could not be read (see below)"
-                                   for name in ("window", "location", "network", "target")}
+                                   for name in ("window", "location", "network", "rights", "target")}
     env_patch(dict(no_credential, LANGUAGE="fr"))
     resp = http_api.restore_plan(func.HttpRequest(method="POST", url="/api/restore/plan",
                                                   headers={"Content-Type": "application/json"},
