@@ -110,7 +110,7 @@ def test_each_fleet_row_names_its_target_in_one_line(base_env):
             f"group rg-prod), database {PROD_HOST}/medicapp, subscription {SUB}")  # the server's host, its database
     local_b = "local-b — local stack (no Azure target), database 127.0.0.1/medicapp_b"
     _, html = cli("report", "--month", "2026-10", "--format", "html", env=env)
-    assert sorted(re.findall(r'<div class="meta">([^<]*)</div></th>', html)) == [local_b, prod]
+    assert sorted(re.findall(r'<div class="meta target-line">([^<]*)</div>', html)) == [local_b, prod]
     _, data = cli("report", "--month", "2026-10", "--format", "json", env=env)
     assert sorted(row["label"] for row in json.loads(data)["rows"]) == [local_b, prod]
     _, french = cli("report", "--month", "2026-10", "--format", "html", "--lang", "fr", env=env)
