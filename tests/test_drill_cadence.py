@@ -515,3 +515,46 @@ def test_a_round_of_a_thousand_due_targets_fits_the_journal_and_keeps_the_oldest
     assert 500 < len(opened.due) < 1000 and opened.due == tuple(d.name for d in due_list[:len(opened.due)])
     assert "holds the" in caplog.text and "oldest due targets of 1000" in caplog.text
     assert rounds.read_round(journal, T0) == opened
+
+
+# --- a start that fails before any drill record: counted in the round, tried a bounded number of times ------
+def test_a_target_whose_start_fails_is_counted_in_the_round_and_not_retried_every_tick(env):
+    from azure_fakes import arm_error_body
+    arm, clock = FleetArm(), Clock(T0)
+    arm.t.json("GET", r"/resourceGroups/rg-gone/providers/Microsoft\.DBforPostgreSQL/flexibleServers/gone-db\?",
+               arm_error_body("ResourceNotFound", "The Resource 'gone-db' was not found."), 404)
+    targets = json.loads(fleet(t1={}))
+    targets.append({"name": "gone", "postgres": {"resource_group": "rg-gone", "server": "gone-db"}})
+    ctx, journal = make(dict(env, TARGETS=json.dumps(targets)), arm, clock)
+    out = schedule.monthly_hook(ctx, journal, ["t1", "gone"])
+    assert [s["target"] for s in out["started"]] == ["t1"]
+    (error,) = out["errors"]
+    assert error["target"] == "gone" and error["tries"] == 1 and not error["gave_up"] and "gone-db" in error["error"]
+    gets = lambda: len([r for r in arm.t.requests if "gone-db" in r.url])  # noqa: E731
+    for tick in range(2, rounds.ROUND_MAX_TRIES + 1):
+        clock.advance(minutes=10)
+        (error,) = schedule.timer_tick(ctx, journal)["errors"]
+        assert error["tries"] == tick
+    assert error["gave_up"] and gets() == rounds.ROUND_MAX_TRIES
+    for _ in range(5):  # the rest of the month: never asked again, said on every tick
+        clock.advance(minutes=10)
+        tick = schedule.timer_tick(ctx, journal)
+        assert "errors" not in tick and tick["gave_up"] == ["gone"]
+    assert gets() == rounds.ROUND_MAX_TRIES
+    current = rounds.read_round(journal, clock())
+    assert current.attempts["gone"]["tries"] == rounds.ROUND_MAX_TRIES and "gone-db" in current.attempts["gone"]["error"]
+    view = current.describe(drill_mod.load_drills(journal), "")
+    assert view["started"] == ["t1"] and view["gave_up"] == ["gone"] and view["pending"] == []
+    clock.now = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)  # next month's round tries it again
+    again = schedule.monthly_hook(ctx, journal, ["t1", "gone"])
+    assert "gone" in again["pending"] and again["errors"][0]["tries"] == 1
+
+
+def test_a_corrupt_attempts_property_is_read_as_no_attempts(env):
+    arm, clock = FleetArm(), Clock(T0)
+    ctx, journal = make(dict(env, TARGETS=fleet(t1={})), arm, clock)
+    rounds.open_round(journal, T0, [rounds.Due("t1", None, 3)])
+    row, etag = journal.get_entity(rounds.ROUND_PARTITION, "2026-11")
+    journal.replace_if_unchanged(dict(row, Attempts='{"t1": {"tries": "x"}}'), etag)
+    assert rounds.read_round(journal, T0).pending([], "") == ["t1"]
+    assert rounds.record_failed_start(journal, T0, "t1", "boom") == 1

@@ -10,13 +10,15 @@ starts as many of them as RESTORE_DRILL_MAX_CONCURRENT allows (checks/drill/slot
 timer (RESTORE_DRILL_SCHEDULE, every 10 minutes by default) starts the round's next targets whenever a
 drill finishes. A target started in the round (its drill requested since the round began, whatever
 its outcome) is not started again in that round: a failed drill waits for the next month's round,
-never a retry every tick.
+never a retry every tick. A target that fails before any drill record is written (its source server not
+found, its settings, Azure refusing) is counted in the round's `Attempts` (tries, last error, when): it is
+tried again on the next ticks up to ROUND_MAX_TRIES times, then waits for next month's round.
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -26,6 +28,8 @@ from checks.engine.timeutil import as_datetime, iso_z, months_between, parse_iso
 log = logging.getLogger("checks.drill.rounds")
 ROUND_PARTITION = "drill-round"
 DETAIL_MAX = 30000
+ROUND_MAX_TRIES = 3  # a target that cannot start is tried this often in a round, then next month
+ERROR_MAX = 300
 
 
 @dataclass(frozen=True)
@@ -75,11 +79,31 @@ class Round:
     month: str
     started_at: datetime
     due: tuple[str, ...]
+    # target -> {"tries": n, "last_at": ISO time, "error": text}: starts that failed before a drill was recorded
+    attempts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def started(self, drills: Sequence[Drill], own: str) -> list[str]:
+        """The round's targets with a drill requested since the round began (or active)."""
+        return [n for n in self.due if any(d.active or parse_iso(d.requested_at) >= self.started_at
+                                           for d in _of(drills, n, own))]
+
+    def gave_up(self) -> list[str]:
+        """The round's targets that failed to start ROUND_MAX_TRIES times: next month's round tries them again."""
+        return [n for n in self.due if int(self.attempts.get(n, {}).get("tries", 0)) >= ROUND_MAX_TRIES]
 
     def pending(self, drills: Sequence[Drill], own: str) -> list[str]:
-        """The round's targets not started yet (no drill requested since the round began, none active)."""
-        return [n for n in self.due if not any(d.active or parse_iso(d.requested_at) >= self.started_at
-                                               for d in _of(drills, n, own))]
+        """The round's targets not started yet (no drill requested since the round began, none active) and
+        not given up (ROUND_MAX_TRIES failed starts)."""
+        done = set(self.started(drills, own)) | set(self.gave_up())
+        return [n for n in self.due if n not in done]
+
+    def describe(self, drills: Sequence[Drill], own: str) -> dict[str, Any]:
+        """The round as `drill status` shows it: due, started, pending (waiting for a place or the next tick),
+        failed starts (tries, last error) and the targets given up until next month."""
+        return {"month": self.month, "started_at": iso_z(self.started_at), "due": list(self.due),
+                "started": self.started(drills, own), "pending": self.pending(drills, own),
+                "failed_starts": {n: dict(a) for n, a in self.attempts.items()}, "gave_up": self.gave_up(),
+                "max_tries": ROUND_MAX_TRIES}
 
 
 def month_of(now: datetime) -> str:
@@ -94,7 +118,11 @@ def read_round(journal: Any, now: datetime) -> Round | None:
     row = found[0]
     try:
         names = json.loads(row.get("Due") or "[]")
-        return Round(month_of(now), as_datetime(row.get("StartedAt")), tuple(str(n) for n in names))
+        attempts = json.loads(row.get("Attempts") or "{}")
+        if not isinstance(attempts, dict):
+            raise ValueError("Attempts is not an object")
+        return Round(month_of(now), as_datetime(row.get("StartedAt")), tuple(str(n) for n in names),
+                     {str(k): v for k, v in attempts.items() if isinstance(v, dict) and isinstance(v.get("tries"), int)})
     except (ValueError, TypeError) as exc:
         log.warning("drill round %s unreadable (%s): the next monthly run's round starts the due targets",
                     month_of(now), exc)
@@ -117,3 +145,40 @@ def open_round(journal: Any, now: datetime, due: Sequence[Due]) -> Round:
         entity["Detail"] = detail
     journal.insert(entity)
     return read_round(journal, now) or Round(month_of(now), now, tuple(names))
+
+
+def record_failed_start(journal: Any, now: datetime, name: str, error: str) -> int:
+    """Count a failed start of `name` in the month's round (a conditional replace: racing timers each count
+    theirs) and return its tries so far; 0 when there is no round to count in (the caller still reports it)."""
+    for _ in range(5):
+        found = journal.get_entity(ROUND_PARTITION, month_of(now))
+        if found is None:
+            return 0
+        row, etag = found
+        try:
+            attempts = json.loads(row.get("Attempts") or "{}")
+        except ValueError:
+            attempts = {}
+        attempts = attempts if isinstance(attempts, dict) else {}
+        mine = attempts.get(name) if isinstance(attempts.get(name), dict) else {}
+        tries = (mine.get("tries") if isinstance(mine.get("tries"), int) else 0) + 1
+        attempts[name] = {"tries": tries, "last_at": iso_z(now), "error": error[:ERROR_MAX]}
+        text = _fitted(attempts)
+        if text is None:
+            log.warning("drill round %s: too many failed starts to count %s's (journal property size)",
+                        month_of(now), name)
+            return 0
+        if journal.replace_if_unchanged(dict(row, Attempts=text), etag):
+            return tries
+    log.warning("drill round %s: the failed start of %s was not counted (the round kept changing)", month_of(now), name)
+    return 0
+
+
+def _fitted(attempts: dict[str, dict[str, Any]]) -> str | None:
+    """The attempts as JSON within a table property (32K characters): errors shortened, then left out."""
+    for keep in (ERROR_MAX, 60, 0):
+        text = json.dumps({n: {k: (v[:keep] if k == "error" else v) for k, v in a.items() if keep or k != "error"}
+                           for n, a in attempts.items()})
+        if len(text) <= DETAIL_MAX:
+            return text
+    return None

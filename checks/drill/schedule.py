@@ -122,6 +122,8 @@ def timer_tick(ctx: RunContext, journal, lookup: Lookup | None = None) -> dict[s
         if pending:
             out.update(start_due(ctx, journal, pending, lookup))
             drills = load_drills(journal)
+        if current.gave_up():  # visible on every tick: they wait for next month's round
+            out["gave_up"] = current.gave_up()
     expired_kept = [d for d in drills if d.keep and parse_iso(d.expires_at) <= now and (d.cleanup.startswith("kept") or (
         d.disposal.get("by") == "sweeper" and d.disposal.get("status") == disposal.PENDING))]  # until proven gone
     if expired_kept:
@@ -188,12 +190,26 @@ def start_due(ctx: RunContext, journal, names: Sequence[str], lookup: Lookup | N
         except DrillActive as exc:  # this target's drill is running (another timer started it): not ours to start
             log.info("restore drill of %s not started: %s", name, exc.reason)
         except expected_errors() as exc:  # this target cannot start now; the others still do
-            log.error("restore drill of %s not started: %s", name, exc)
-            errors.append({"target": name, "error": str(exc)[:300]})
+            errors.append(_failed_start(ctx, journal, name, exc))
         else:
             started.append({"drill": drill.state, "drill_id": drill.drill_id, "target_server": drill.target_server,
                             "target": drill.target_name})
     return {"started": started, "waiting": [], "errors": errors}
+
+
+def _failed_start(ctx: RunContext, journal, name: str, exc: Exception) -> dict[str, Any]:
+    """Count a start that failed before any drill record in the month's round (tried again on the next ticks
+    up to rounds.ROUND_MAX_TRIES times, then next month) and say so: the timer's and monthly hook's error row."""
+    error = str(exc)[:rounds.ERROR_MAX]
+    try:
+        tries = rounds.record_failed_start(journal, ctx.now(), name, error)
+    except JournalUnavailable as journal_exc:  # not counted: the next tick tries (and counts) again
+        log.warning("drill round: failed start of %s not counted: %s", name, journal_exc)
+        tries = 0
+    gave_up = tries >= rounds.ROUND_MAX_TRIES
+    log.error("restore drill of %s not started (try %d of %d%s): %s", name, tries, rounds.ROUND_MAX_TRIES,
+              "; next month's round tries again" if gave_up else "", exc)
+    return {"target": name, "error": error, "tries": tries, "max_tries": rounds.ROUND_MAX_TRIES, "gave_up": gave_up}
 
 
 def cadences(s: Settings, fleet: Sequence[str], lookup: Lookup | None) -> dict[str, int]:
