@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any, Mapping, TextIO
 
-from checks.drill import restore_drill, schedule
+from checks.drill import restore_drill, rounds, schedule
 from checks.drill.state import FAILED, NOT_RECORDED, Drill, DrillActive, DrillGuardError, validate_server_name
 from checks.drill.targets import Lookup, UnknownTarget, fleet_lookup
 from checks.engine.config import ConfigError, Settings
@@ -190,15 +190,58 @@ def cli_command(args, out: TextIO, env) -> int:
                 return EXIT_FAILED
         else:
             restore_drill.advance_all(ctx, journal, target_lookup(settings, ctx))
-            drills = [d for d in restore_drill.load_drills(journal) if target is None or d.target_name == target][:5]
+            every = restore_drill.load_drills(journal)
+            drills = [d for d in every if target is None or d.target_name == target][:5]
+            view = round_view(settings, journal, ctx.now(), every, target)
     finally:
         ctx.close()
-    if args.json:
-        json.dump([d.public() for d in drills], out, indent=2, default=str)
+    if args.json:  # status: the drills and the month's round; start: the drill
+        shown = [d.public() for d in drills]
+        json.dump(shown if args.drill_command == "start" else {"drills": shown, "round": view}, out, indent=2,
+                  default=str)
         out.write("\n")
     else:
         out.write("".join(describe(d) for d in drills) or _("No restore drill recorded.") + "\n")
+        if args.drill_command == "status" and settings.restore_drill_enabled:
+            out.write(round_text(view))
     return EXIT_FAILED if drills and drills[0].state == FAILED else EXIT_OK
+
+
+def round_view(settings: Settings, journal, now, drills: list[Drill], target: str | None) -> dict[str, Any] | None:
+    """The month's drill round (checks/drill/rounds.py) as `drill status` shows it, about `target` only when
+    given; None when the drill is off or the monthly run has not opened this month's round."""
+    current = rounds.read_round(journal, now) if settings.restore_drill_enabled else None
+    if current is None:
+        return None
+    own = "" if settings.targets or settings.discover_tag else settings.target_name
+    view = current.describe(drills, own, settings.restore_drill_max_concurrent)
+    if target is not None:
+        for key in ("due", "started", "pending", "gave_up"):
+            view[key] = [n for n in view[key] if n == target]
+        view["failed_starts"] = {n: a for n, a in view["failed_starts"].items() if n == target}
+    return view
+
+
+def round_text(view: dict[str, Any] | None) -> str:
+    """The round for people: who is due, started, waiting (for a place or the next tick), failed to start."""
+    if view is None:
+        return _("No drill round this month yet: the monthly run opens it with the due targets.") + "\n"
+    lines = [_("Drill round {month} (opened {opened}): due {due}", month=view["month"], opened=view["started_at"],
+               due=", ".join(view["due"]) or "-"),
+             "  " + _("started: {targets}", targets=", ".join(view["started"]) or "-")]
+    if view["pending"] and view["waiting_for_place"]:
+        lines.append("  " + _("waiting for a free drill (RESTORE_DRILL_MAX_CONCURRENT {limit}, {active} active): "
+                              "{targets}", limit=view["limit"], active=view["active"], targets=", ".join(view["pending"])))
+    elif view["pending"]:
+        lines.append("  " + _("to start at the next drill timer tick: {targets}", targets=", ".join(view["pending"])))
+    for name, attempt in view["failed_starts"].items():
+        lines.append("  " + _("failed to start: {target} ({tries} of {max_tries} tries, last {at}): {error}",
+                              target=name, tries=attempt.get("tries", "?"), max_tries=view["max_tries"],
+                              at=attempt.get("last_at", "-"), error=attempt.get("error") or "-"))
+    if view["gave_up"]:
+        lines.append("  " + _("not tried again this month (next month's round tries again): {targets}",
+                              targets=", ".join(view["gave_up"])))
+    return "\n".join(lines) + "\n"
 
 
 def cli_user(env: Mapping[str, str] | None = None) -> str:

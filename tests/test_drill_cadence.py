@@ -558,3 +558,39 @@ def test_a_corrupt_attempts_property_is_read_as_no_attempts(env):
     journal.replace_if_unchanged(dict(row, Attempts='{"t1": {"tries": "x"}}'), etag)
     assert rounds.read_round(journal, T0).pending([], "") == ["t1"]
     assert rounds.record_failed_start(journal, T0, "t1", "boom") == 1
+
+
+def test_drill_status_shows_the_months_round_in_english_french_and_json(env, monkeypatch):
+    import io
+    from azure_fakes import StaticCredential, arm_error_body, sdk_kwargs
+    from checks import cli
+    from checks.engine.context import RunContext
+    arm, clock = FleetArm(), Clock(T0)
+    arm.t.json("GET", r"/resourceGroups/rg-gone/providers/Microsoft\.DBforPostgreSQL/flexibleServers/gone-db\?",
+               arm_error_body("ResourceNotFound", "The Resource 'gone-db' was not found."), 404)
+    targets = json.loads(fleet(**{n: {} for n in NAMES}))
+    targets.insert(0, {"name": "gone", "postgres": {"resource_group": "rg-gone", "server": "gone-db"}})
+    four_and_gone = dict(env, TARGETS=json.dumps(targets), RESTORE_DRILL_MAX_CONCURRENT="2")
+    monkeypatch.setattr(drill_mod, "make_context", lambda settings: RunContext(
+        settings=settings, clock=clock, credential=StaticCredential(), azure_kwargs=sdk_kwargs(arm.t)))
+    status = io.StringIO()
+    assert cli.main(["drill", "status"], out=status, env=four_and_gone) == 0
+    assert "No drill round this month yet" in status.getvalue()
+    ctx, journal = make(four_and_gone, arm, clock)
+    schedule.monthly_hook(ctx, journal, ["gone"] + NAMES)  # gone fails to start; t1, t2 start; t3, t4 wait
+    status = io.StringIO()
+    assert cli.main(["drill", "status"], out=status, env=four_and_gone) == 0
+    text = status.getvalue()
+    assert "Drill round 2026-11 (opened 2026-11-01T06:00:00Z): due gone, t1, t2, t3, t4\n  started: t1, t2\n" in text
+    assert "  waiting for a free drill (RESTORE_DRILL_MAX_CONCURRENT 2, 2 active): gone, t3, t4\n" in text
+    assert "  failed to start: gone (1 of 3 tries, last 2026-11-01T06:00:00Z): " in text and "gone-db" in text
+    french = io.StringIO()
+    assert cli.main(["drill", "status", "--lang", "fr"], out=french, env=four_and_gone) == 0
+    assert "Tournée d'exercices 2026-11 (ouverte le 1 nov. 2026 06:00 UTC) : dues gone, t1, t2, t3, t4" in french.getvalue()
+    assert "en attente d'un exercice libre (RESTORE_DRILL_MAX_CONCURRENT 2, 2 actifs) : gone, t3, t4" in french.getvalue()
+    assert "échec du démarrage : gone (essai 1 sur 3, dernier le 1 nov. 2026 06:00 UTC) : " in french.getvalue()
+    as_json = io.StringIO()
+    assert cli.main(["drill", "status", "--json", "--target", "gone"], out=as_json, env=four_and_gone) == 0
+    shown = json.loads(as_json.getvalue())
+    assert shown["drills"] == [] and shown["round"]["due"] == ["gone"] and shown["round"]["pending"] == ["gone"]
+    assert shown["round"]["failed_starts"]["gone"]["tries"] == 1 and shown["round"]["waiting_for_place"] is True

@@ -230,7 +230,7 @@ def test_cli_drill_start_target_drills_that_target(fleet_env, canned, capsys):
     assert "  target staging\n" in status.getvalue() and f"{STAGING_SERVER} → {TARGET}" in status.getvalue()
     other = io.StringIO()
     assert cli.main(["drill", "status", "--target", "prod"], out=other, env=fleet_env) == 0
-    assert other.getvalue() == "No restore drill recorded.\n"
+    assert other.getvalue().startswith("No restore drill recorded.\n")  # then the month's round
 
 
 def test_http_drill_start_target_in_body_or_query(fleet_env, env_patch, canned, monkeypatch):

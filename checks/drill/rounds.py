@@ -97,11 +97,14 @@ class Round:
         done = set(self.started(drills, own)) | set(self.gave_up())
         return [n for n in self.due if n not in done]
 
-    def describe(self, drills: Sequence[Drill], own: str) -> dict[str, Any]:
-        """The round as `drill status` shows it: due, started, pending (waiting for a place or the next tick),
-        failed starts (tries, last error) and the targets given up until next month."""
+    def describe(self, drills: Sequence[Drill], own: str, limit: int | None = None) -> dict[str, Any]:
+        """The round as `drill status` shows it: due, started, pending (waiting for a place when `limit`,
+        RESTORE_DRILL_MAX_CONCURRENT, drills are active; else for the next drill timer tick), failed starts
+        (tries, last error) and the targets given up until next month."""
+        active = sum(1 for d in drills if d.active)
         return {"month": self.month, "started_at": iso_z(self.started_at), "due": list(self.due),
                 "started": self.started(drills, own), "pending": self.pending(drills, own),
+                "waiting_for_place": limit is not None and active >= limit, "active": active, "limit": limit,
                 "failed_starts": {n: dict(a) for n, a in self.attempts.items()}, "gave_up": self.gave_up(),
                 "max_tries": ROUND_MAX_TRIES}
 
