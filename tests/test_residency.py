@@ -242,3 +242,18 @@ def test_metadata_and_docstrings():
     for rule in (fr.evaluate_storage_residency, fr.evaluate_ltr_residency, dr.evaluate_restore_residency, fr.judge):
         doc = rule.__doc__.lower()
         assert "pass" in doc and "fail" in doc and "warn" in doc
+
+
+def test_no_vault_found_says_to_grant_reader_on_the_vaults_group_through_discover_resource_groups():
+    """Discovery's Reader is per resource group (DISCOVER_RESOURCE_GROUPS): a vault in another group is invisible;
+    the warning says what to grant, where, and through which setting, in the reader's language."""
+    from checks.engine.i18n import language
+    t = CannedTransport().add("POST", GRAPH, Canned(200, graph([])))
+    out = run("postgres.ltr_residency", t, LTR_REQUIRED="true")
+    assert out.status is Status.WARN and out.details["grant"] == "Reader"
+    remedy = str(out.remediation)
+    assert "Reader on the resource group of the Backup vault" in remedy and "DISCOVER_RESOURCE_GROUPS" in remedy
+    assert "subscription/group" in remedy
+    with language("fr") as tr:
+        french = tr.render(out.remediation)
+    assert "Reader sur le groupe de ressources du coffre Backup" in french and "DISCOVER_RESOURCE_GROUPS" in french

@@ -185,9 +185,12 @@ def evaluate_ltr_residency(facts: LtrResidencyFacts, settings: Settings) -> Outc
     if not facts.vaults:
         return Outcome.warn(msg("no Backup vault with a backup instance of server {server} was found: where its "
                                 "long-term retention backups live cannot be told", server=facts.server),
-                            msg("Give the verifier Reader on the Backup vault (Azure Resource Graph lists only what "
-                                "it can read), or protect the server with a Backup vault in an allowed region."),
-                            copies=[], **details)
+                            msg("Give the verifier's identity Reader on the resource group of the Backup vault "
+                                "(Azure Resource Graph lists only what it can read; discovery's Reader is granted per "
+                                "resource group): add the group to DISCOVER_RESOURCE_GROUPS (subscription/group when "
+                                "it is in another subscription) and deploy again, or assign Reader on it by hand; or "
+                                "protect the server with a Backup vault in an allowed region."),
+                            copies=[], grant="Reader", scope="resource group of the Backup vault", **details)
     return judge(ltr_copies(facts), settings, msg("server {server} (long-term retention)", server=facts.server),
                  **details)
 
