@@ -257,3 +257,23 @@ def test_no_vault_found_says_to_grant_reader_on_the_vaults_group_through_discove
     with language("fr") as tr:
         french = tr.render(out.remediation)
     assert "Reader sur le groupe de ressources du coffre Backup" in french and "DISCOVER_RESOURCE_GROUPS" in french
+
+
+def test_restore_residency_of_a_fleet_target_lists_its_own_drill_group_in_its_subscription():
+    """A target's own RESTORE_DRILL_RESOURCE_GROUP (TARGETS settings) and subscription: its run's settings
+    (FleetTarget.settings_for, as the fleet run, the queue handler and --target build them) are the check's."""
+    from checks.engine.fleet import targets_of
+    sub_b = "eeeeeeee-ffff-ffff-ffff-ffffffffffff"
+    settings = Settings.from_env({"AZURE_SUBSCRIPTION_ID": SUB, "RESTORE_DRILL_RESOURCE_GROUP": DRILL_RG,
+                                  "TARGETS": json.dumps([{"name": "b", "postgres": {
+                                      "resource_group": PG_RG, "server": SERVER, "subscription": sub_b},
+                                      "settings": {"RESTORE_DRILL_RESOURCE_GROUP": "rg-b-drills"}}])})
+    t = CannedTransport().json("GET", SERVER_RE, derive(SERVER_BODY, "location", "francecentral"))
+    t.json("GET", rf"/subscriptions/{sub_b}/resourceGroups/rg-b-drills/providers/Microsoft\.DBforPostgreSQL/"
+                  r"flexibleServers\?", {"value": [restored("exampleserver-restore-1", "eastus", DRILL_TAGS)]})
+    own = RunContext(settings=targets_of(settings)[0].settings_for(settings), clock=lambda: NOW,
+                     credential=StaticCredential(), azure_kwargs=sdk_kwargs(t))
+    out = execute(all_checks()["postgres.restore_residency"], own)
+    assert out.status is Status.FAIL and "drill server exampleserver-restore-1 in East US" in out.summary
+    assert out.details["drill_resource_group"] == "rg-b-drills"
+    assert f"/subscriptions/{sub_b}/resourceGroups/rg-b-drills/providers/" in t.requests[1].url

@@ -122,8 +122,7 @@ def read_round(journal: Any, now: datetime) -> Round | None:
     try:
         names = json.loads(row.get("Due") or "[]")
         attempts = json.loads(row.get("Attempts") or "{}")
-        if not isinstance(attempts, dict):
-            raise ValueError("Attempts is not an object")
+        attempts = attempts if isinstance(attempts, dict) else {}  # unreadable attempts: counted again from 0
         return Round(month_of(now), as_datetime(row.get("StartedAt")), tuple(str(n) for n in names),
                      {str(k): v for k, v in attempts.items() if isinstance(v, dict) and isinstance(v.get("tries"), int)})
     except (ValueError, TypeError) as exc:

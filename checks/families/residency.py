@@ -190,7 +190,7 @@ def evaluate_ltr_residency(facts: LtrResidencyFacts, settings: Settings) -> Outc
                                 "resource group): add the group to DISCOVER_RESOURCE_GROUPS (subscription/group when "
                                 "it is in another subscription) and deploy again, or assign Reader on it by hand; or "
                                 "protect the server with a Backup vault in an allowed region."),
-                            copies=[], grant="Reader", scope="resource group of the Backup vault", **details)
+                            copies=[], grant="Reader", **details)
     return judge(ltr_copies(facts), settings, msg("server {server} (long-term retention)", server=facts.server),
                  **details)
 
