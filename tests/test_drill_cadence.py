@@ -386,7 +386,7 @@ def test_fleet_overview_shows_each_targets_last_successful_drill_and_overdue(bas
     fleet = fleet_overview(journal, "2026-10", settings, now=datetime(2026, 11, 5, tzinfo=timezone.utc))
     rows = {r["target"]: r["drill_standing"] for r in fleet.to_dict()["rows"]}
     assert rows["prod"] == {"last_success_drill_id": prod.drill_id, "last_success_at": "2026-09-01T06:00:00Z",
-                            "every_months": 3, "months_since": 1, "overdue": False}
+                            "every_months": 3, "months_since": 1, "overdue": False, "round": None}
     assert rows["preprod"]["every_months"] == 1 and rows["preprod"]["months_since"] == 2 and rows["preprod"]["overdue"]
     assert rows["staging"]["last_success_drill_id"] is None and rows["staging"]["overdue"]  # never drilled
     html = fleet_page(fleet, Links())
@@ -594,3 +594,36 @@ def test_drill_status_shows_the_months_round_in_english_french_and_json(env, mon
     shown = json.loads(as_json.getvalue())
     assert shown["drills"] == [] and shown["round"]["due"] == ["gone"] and shown["round"]["pending"] == ["gone"]
     assert shown["round"]["failed_starts"]["gone"]["tries"] == 1 and shown["round"]["waiting_for_place"] is True
+
+
+def test_fleet_overview_shows_where_each_target_stands_in_the_months_round(base_env):
+    import io
+    from checks.cli import main
+    from checks.report.fleet import fleet_overview
+    from checks.report.pages import Links, fleet_page
+    env = report_env(base_env)
+    settings = Settings.from_env(env)
+    journal = Journal.from_settings(settings)
+    rounds.open_round(journal, T0, [rounds.Due(n, None, 3) for n in ("staging", "preprod", "prod")])
+    journal.upsert(drill("preprod", "2026-11-01T06:05:00Z", PROVISIONING).to_entity())  # started in the round
+    for _ in range(rounds.ROUND_MAX_TRIES):
+        rounds.record_failed_start(journal, T0, "staging", "source server staging-db not found")
+    rounds.record_failed_start(journal, T0, "prod", "AuthorizationFailed")
+    fleet = fleet_overview(journal, "2026-11", settings, now=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    rows = {r["target"]: r["drill_standing"]["round"] for r in fleet.to_dict()["rows"]}
+    assert rows == {"prod": {"state": "failed_start", "failed_tries": 1},
+                    "preprod": {"state": "started", "failed_tries": 0},
+                    "staging": {"state": "gave_up", "failed_tries": 3}}
+    html = fleet_page(fleet, Links())
+    assert "this month's drill round: failed to start (3 tries), tried again next month" in html
+    assert "this month's drill round: started" in html
+    out = io.StringIO()
+    main(["report", "--month", "2026-11", "--fleet"], out=out, env=env)
+    line = next(x for x in out.getvalue().splitlines() if x.startswith("| prod"))
+    assert "**this month's drill round: failed to start (1 tries), tried again**" in line
+    out = io.StringIO()
+    main(["--lang", "fr", "report", "--month", "2026-11", "--fleet", "--format", "html"], out=out, env=env)
+    assert "tournée d'exercices du mois : échec du démarrage (3 essais), essayé de nouveau le mois prochain" \
+        in out.getvalue()
+    october = fleet_overview(journal, "2026-10", settings, now=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert {r["drill_standing"]["round"] is None for r in october.to_dict()["rows"]} == {True}  # October had none

@@ -97,6 +97,18 @@ class Round:
         done = set(self.started(drills, own)) | set(self.gave_up())
         return [n for n in self.due if n not in done]
 
+    def state_of(self, name: str, drills: Sequence[Drill], own: str) -> tuple[str | None, int]:
+        """(state, failed tries) of `name` in the round: started | gave_up | failed_start (tried, will be again) |
+        waiting; None when the round does not hold it (not due this month)."""
+        tries = int(self.attempts.get(name, {}).get("tries", 0))
+        if name not in self.due:
+            return None, 0
+        if name in self.started(drills, own):
+            return "started", tries
+        if tries >= ROUND_MAX_TRIES:
+            return "gave_up", tries
+        return ("failed_start" if tries else "waiting"), tries
+
     def describe(self, drills: Sequence[Drill], own: str, limit: int | None = None) -> dict[str, Any]:
         """The round as `drill status` shows it: due, started, pending (waiting for a place when `limit`,
         RESTORE_DRILL_MAX_CONCURRENT, drills are active; else for the next drill timer tick), failed starts

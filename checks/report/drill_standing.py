@@ -1,13 +1,14 @@
 """Each target's restore drill standing in the fleet overview: its last successful drill (date, link to
 the drill's page), its cadence (RESTORE_DRILL_EVERY_MONTHS, its own in TARGETS settings) and whether it
 is overdue: never drilled, or its last successful drill more calendar months old than its cadence at the
-end of the month shown (during the due month the drill round is still starting it: due, not overdue).
+end of the month shown (during the due month the drill round is still starting it: due, not overdue),
+and where it stands in that month's drill round (started, waiting, failed to start, given up until next month).
 
 Pure over the drill records (one partition query, checks/drill/records.py's tolerant reader)."""
 from __future__ import annotations
 
 from calendar import monthrange
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -21,6 +22,8 @@ class DrillStanding:
     drill_id: str | None = None   # the last successful drill (None: never drilled)
     at: str | None = None         # when it was requested (ISO)
     months: int | None = None     # calendar months since, at the end of the month shown (or now)
+    round_state: str | None = None  # in the month's drill round: started | waiting | failed_start | gave_up
+    round_tries: int = 0          # its failed starts in that round (checks/drill/rounds.py ROUND_MAX_TRIES)
 
     @property
     def overdue(self) -> bool:
@@ -28,7 +31,8 @@ class DrillStanding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"last_success_drill_id": self.drill_id, "last_success_at": self.at, "every_months": self.every_months,
-                "months_since": self.months, "overdue": self.overdue}
+                "months_since": self.months, "overdue": self.overdue,
+                "round": {"state": self.round_state, "failed_tries": self.round_tries} if self.round_state else None}
 
 
 def month_end(month: str, now: datetime) -> datetime:
@@ -64,6 +68,13 @@ def fleet_standings(journal: Any, settings: Any, targets: Sequence[Any], month: 
         return {}
     from checks.drill.records import read_drills
     from checks.drill.state import PARTITION
+    from checks.drill.rounds import read_round
     cadences = {t.name: t.settings_for(settings).restore_drill_every_months for t in targets}
     own = targets[0].name if len(targets) == 1 else ""
-    return standings(read_drills(journal.partition(PARTITION)), cadences, own, month_end(month, now))
+    drills, at = read_drills(journal.partition(PARTITION)), month_end(month, now)
+    out = standings(drills, cadences, own, at)
+    current = read_round(journal, at)  # the round of the month shown: where each due target stands in it
+    if current is None:
+        return out
+    states = {name: current.state_of(name, drills, own) for name in out}
+    return {name: replace(st, round_state=states[name][0], round_tries=states[name][1]) for name, st in out.items()}
