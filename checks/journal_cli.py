@@ -5,7 +5,8 @@ verify: recompute each month's hash chain and compare it with the month's seals;
 deleted, inserted or reordered entity is named by RowKey. Exit 0 intact, 1 broken (or the journal
 or the seal container unreachable), 2 bad input. Without --month: every sealed month and the 12
 months ending this one (one partition query each, one listing of the seals).
-seal: write the month's seal now (the monthly timer and a sign-off do it by themselves).
+seal: write the month's seal now (the monthly timer and a sign-off do it by themselves), and the
+deviation chain's head with it (seals/deviation/); verify compares that chain with those seals too.
 """
 from __future__ import annotations
 
@@ -123,10 +124,14 @@ def _verify_or_seal(args: Any, out: TextIO, env: Any) -> int:
 
 
 def _seal(journal: Any, settings: Any, args: Any, out: TextIO) -> int:
-    from checks.journal.seal import container_client, seal_month
-    name = seal_month(journal, container_client(settings), args.month, "cli")
+    from checks.journal.seal import container_client, seal_deviations, seal_month
+    container = container_client(settings)
+    name = seal_month(journal, container, args.month, "cli")
     out.write((_("Sealed {month}: {seal}", month=args.month, seal=name) if name else
                _("{month} is already sealed at its current head", month=args.month)) + "\n")
+    deviations = seal_deviations(journal, container, "cli")  # the deviation chain's head with every month's seal
+    if deviations:
+        out.write(_("Sealed the deviation chain: {seal}", seal=deviations) + "\n")
     return EXIT_OK
 
 
@@ -144,7 +149,7 @@ def _verify(journal: Any, settings: Any, args: Any, out: TextIO) -> int:
     results = [verify_month(journal, container, m) for m in _months(container, args.month)]
     results = [r for r in results if r.entities or r.seals or r.findings or args.month]
     from checks.journal.deviations import verify_partition  # its own chain (checks/journal/deviations.py)
-    deviations = None if args.month else verify_partition(journal)
+    deviations = None if args.month else verify_partition(journal, container)
     intact = all(r.intact for r in results) and (deviations is None or deviations.intact)
     if args.json:
         json.dump({"intact": intact, "intact_since": intact_since(results),
@@ -181,6 +186,9 @@ def print_month(result: Any, out: TextIO) -> None:
     else:
         out.write(_n("{month}: BROKEN, {count} finding", "{month}: BROKEN, {count} findings", "count",
                      month=result.partition, count=len(result.findings)) + "\n")
+    if result.partition == "deviation" and result.entities and not result.seals:  # like this month's: not a failure
+        out.write("  " + _("not sealed yet (sealed with the next month's seal: timer, sign-off or journal seal)")
+                  + "\n")
     if result.unchained:
         since = t.time(result.since) if result.since else "?"
         out.write("  " + _n("{count} entity unchained (written before {since}): {rows}",

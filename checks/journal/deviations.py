@@ -213,7 +213,7 @@ def read_rows(rows: Iterable[Mapping[str, Any]], verify: bool = True) -> Deviati
     """The deviations of the partition's entities (pure). Each entity is read through the tolerant
     parser: an unreadable one is named, never a crash; with `verify`, the chain is checked and an
     event no link covers (or whose link was edited) is left out and named."""
-    rows = [r for r in rows if r.get("Kind") in KINDS or r.get("RowKey") == "chain-head"]
+    rows = chained_rows(rows)
     state = DeviationState()
     doubtful: set[str] = set()
     if verify:
@@ -248,15 +248,24 @@ def _not_chained(row: Mapping[str, Any]) -> Any:
     return Finding("inserted", fields.shown(row.get("RowKey")), msg("no link of the chain covers it"))
 
 
-def verify_partition(journal: Any) -> Any:
+def chained_rows(rows: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """The partition's events and its chain head (what is verified and sealed)."""
+    return [r for r in rows if r.get("Kind") in KINDS or r.get("RowKey") == "chain-head"]
+
+
+def verify_partition(journal: Any, container: Any = None, now: datetime | None = None) -> Any:
     """The `deviation` partition's chain checked (`journal verify`): integrity.PartitionCheck, an event no
-    link covers counted as inserted."""
+    link covers counted as inserted; with the seal `container`, compared with its seals too
+    (seals/deviation/, checks/journal/seal.py): events deleted or edited after a seal, a rewritten head."""
     from checks.journal.integrity import verify_rows
-    rows = [r for r in journal.partition_stamped(PARTITION) if r.get("Kind") in KINDS or r.get("RowKey") == "chain-head"]
+    rows = chained_rows(journal.partition_stamped(PARTITION))
     result = verify_rows(PARTITION, rows)
     for row in rows:
         if row.get("Kind") in KINDS and "ChainHash" not in row:
             result.add("inserted", fields.shown(row.get("RowKey")), msg("no link of the chain covers it"))
+    if container is not None:
+        from checks.journal.seal import compare, read_seals
+        compare(result, rows, read_seals(container, PARTITION), now or datetime.now(timezone.utc))
     return result
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -31,6 +32,7 @@ from checks.journal.integrity import PartitionCheck, verify_rows
 log = logging.getLogger("checks.journal.seal")
 
 SEAL_PREFIX = "seals"
+MONTH_FOLDER = re.compile(r"\d{4}-\d{2}\Z")  # seals/deviation/ holds the deviation chain's (seal_deviations)
 FORMAT = 1
 
 
@@ -101,9 +103,24 @@ def _parsed(name: str, data: bytes) -> Seal:
 def seal_month(journal: Any, container: Any, month: str, reason: str, now: datetime | None = None) -> str:
     """Write the month's seal unless its newest seal already holds the current head: the blob name,
     or "" when nothing new had to be sealed. Never overwrites a blob (If-None-Match: *)."""
+    return _write_seal(container, month, journal.partition(month), reason, now or datetime.now(timezone.utc))
+
+
+def seal_deviations(journal: Any, container: Any, reason: str, now: datetime | None = None) -> str:
+    """The `deviation` partition's chain head (checks/journal/deviations.py), sealed whenever a month is:
+    blob `seals/deviation/<length>.json`, written once like a month's; "" when there is nothing new.
+    Its own blobs, not a field of the month's seal: that chain grows in every month, and a month whose
+    head did not change gets no new seal (nor one after its sign-off), so a deviation head kept inside
+    it would stay unsealed; verify also wants the newest deviation seal whatever the month."""
+    from checks.journal.deviations import PARTITION, chained_rows
+    rows = chained_rows(journal.partition(PARTITION))
+    if not any(r.get("RowKey") != HEAD_ROW for r in rows):
+        return ""
+    return _write_seal(container, PARTITION, rows, reason, now or datetime.now(timezone.utc))
+
+
+def _write_seal(container: Any, month: str, rows: list[dict[str, Any]], reason: str, now: datetime) -> str:
     from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-    now = now or datetime.now(timezone.utc)
-    rows = journal.partition(month)
     seals = read_seals(container, month)
     body = build_seal(month, rows, seals[-1] if seals else None, reason, now)
     if seals and _same_state(seals[-1].body, body):
@@ -132,10 +149,16 @@ def seal_quietly(settings: Any, journal: Any, month: str, reason: str, now: date
     month as not sealed), never raised: the sign-off or the run stands without it."""
     from checks.engine.model import JournalUnavailable
     try:
-        return seal_month(journal, container_client(settings), month, reason, now)
+        container = container_client(settings)
+        name = seal_month(journal, container, month, reason, now)
     except (SealUnavailable, JournalUnavailable) as exc:
         log.error("journal %s not sealed (%s): %s", month, reason, redact(str(exc)))
         return ""
+    try:
+        seal_deviations(journal, container, reason, now)  # the deviation chain's head with it
+    except (SealUnavailable, JournalUnavailable) as exc:
+        log.error("journal deviation partition not sealed (%s): %s", reason, redact(str(exc)))
+    return name
 
 
 def seal_last_month(settings: Any, journal: Any, now: datetime | None = None) -> str:
@@ -229,7 +252,7 @@ def sealed_months(container: Any) -> list[str]:
         return []
     except AzureError as exc:
         raise SealUnavailable(msg("seal container: {reason}", reason=redact(_first(exc)))) from None
-    return sorted({n.split("/")[1] for n in names if n.count("/") == 2})
+    return sorted({n.split("/")[1] for n in names if n.count("/") == 2 and MONTH_FOLDER.match(n.split("/")[1])})
 
 
 def _int(value: Any) -> int:
@@ -244,4 +267,4 @@ def _first(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-__all__ = ["Seal", "SealUnavailable", "seal_month", "verify_month", "read_seals", "sealed_months"]
+__all__ = ["Seal", "SealUnavailable", "seal_month", "seal_deviations", "verify_month", "read_seals", "sealed_months"]
