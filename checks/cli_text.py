@@ -140,7 +140,8 @@ def target_brief(target: Mapping[str, Any] | None) -> str:
     if not parts[0]:
         parts = [p for p in (target.get("server"), target.get("storage_account")) if p]
     if not any(parts) and (target.get("database_host") or target.get("database_name")):
-        parts = [f"{target.get('database_host') or _('local socket')}/{target.get('database_name') or ''}"]
+        host = target.get("database_host") or _("local socket")  # not inside the f-string: Babel would miss it
+        parts = [f"{host}/{target.get('database_name') or ''}"]
     text = " + ".join(p for p in parts if p) or _("local stack (no Azure target)")
     return _("{target} (override)", target=text) if target.get("override") else text
 

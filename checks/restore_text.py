@@ -103,7 +103,8 @@ def describe(incident) -> str:
     lines += [f"    {cid}{colon}{current().word(c['status'])} — {tr(c['summary'])}" for cid, c in checks.items()]
     counts = incident.verification.get("counts", {})
     if counts:
-        lines.append(f"    {_('table'):<32} {_('restored'):>10} {_('production'):>10}")
+        heads = (_("table"), _("restored"), _("production"))  # outside the f-string: Babel skips f-strings
+        lines.append(f"    {heads[0]:<32} {heads[1]:>10} {heads[2]:>10}")
         lines += [f"    {table:<32} {_n(c.get('restored')):>10} {_n(c.get('production')):>10}"
                   for table, c in counts.items()]
     lines += [f"    {tr(e)}" for e in incident.events[-6:]]

@@ -118,19 +118,19 @@ def _problems(facts: DrillFacts, counts: dict[str, Any], larger: list[str]) -> l
     if not any(st == "pass" for st, _ in facts.restored_checks.values()):
         problems.append(msg("nothing was verified on the restored server (no database check passed; "
                             "is the database configured?)"))
-    if failing:
-        problems.append(msg("on the restored server: {checks}", checks=join_messages([
-            msg("{check_id} {status} ({summary})", check_id=cid, status=facts.restored_checks[cid][0],
-                summary=_cut(facts.restored_checks[cid][1], 120)) for cid in failing], "; ")))
+    if failing:  # each inner msg() outside the outer call's arguments: Babel does not extract nested calls
+        each = [msg("{check_id} {status} ({summary})", check_id=cid, status=facts.restored_checks[cid][0],
+                    summary=_cut(facts.restored_checks[cid][1], 120)) for cid in failing]
+        problems.append(msg("on the restored server: {checks}", checks=join_messages(each, "; ")))
     unknown = msg("unknown")
     if facts.restored_revision != facts.production_revision:
         problems.append(msg("Alembic revision {restored} on the restored server, {production} in production",
                             restored=facts.restored_revision or unknown, production=facts.production_revision or unknown))
     if larger:
+        tables = [msg("{table} {restored}>{production}", table=t, restored=counts[t]["restored"],
+                      production=counts[t]["production"]) for t in larger]
         problems.append(msg("more rows restored than in production (wrong source, or production lost rows): {tables}",
-                            tables=join_messages([msg("{table} {restored}>{production}", table=t,
-                                                      restored=counts[t]["restored"], production=counts[t]["production"])
-                                                  for t in larger], ", ")))
+                            tables=join_messages(tables, ", ")))
     return problems
 
 

@@ -199,8 +199,9 @@ def restore_one(container: Any, candidate: BlobCandidate, account: str, containe
         result["result"] = "restored"
         result["hash"] = _verify(blob, candidate.content_md5)
     except AzureError as exc:  # per blob: an SDK error becomes this blob's result, the others go on
-        result["result"] = msg("failed: {reason}", reason=data_plane_error(
-            exc, account, container_name, msg("restoring {blob}", blob=candidate.name), role=CONTRIBUTOR_ROLE).reason)
+        doing = msg("restoring {blob}", blob=candidate.name)  # not nested in msg(): Babel would miss it
+        reason = data_plane_error(exc, account, container_name, doing, role=CONTRIBUTOR_ROLE).reason
+        result["result"] = msg("failed: {reason}", reason=reason)
     return result
 
 
