@@ -620,7 +620,7 @@ def test_fleet_overview_shows_where_each_target_stands_in_the_months_round(base_
     out = io.StringIO()
     main(["report", "--month", "2026-11", "--fleet"], out=out, env=env)
     line = next(x for x in out.getvalue().splitlines() if x.startswith("| prod"))
-    assert "**this month's drill round: failed to start (1 tries), tried again**" in line
+    assert "**this month's drill round: failed to start (1 try), tried again**" in line
     out = io.StringIO()
     main(["--lang", "fr", "report", "--month", "2026-11", "--fleet", "--format", "html"], out=out, env=env)
     assert "tournée d'exercices du mois : échec du démarrage (3 essais), essayé de nouveau le mois prochain" \
