@@ -157,13 +157,16 @@ def _verify(journal: Any, settings: Any, args: Any, out: TextIO) -> int:
                    **({"deviations": deviations.to_dict()} if deviations else {})}, out, indent=2, default=str)
         out.write("\n")
     else:
-        for result in results + ([deviations] if deviations and deviations.entities else []):
+        shown = deviations is not None and (deviations.entities or deviations.seals or deviations.findings)
+        for result in results + ([deviations] if shown else []):  # every event deleted after a seal: shown
             print_month(result, out)
         since = intact_since(results)
         out.write((_("Journal intact since {month}.", month=since) if since and all(r.intact for r in results) else
                    _("Journal intact since {month} (broken before).", month=since) if since else
                    _("Journal broken in {month}.", month=results[-1].partition) if results else
                    _("No journal entries in these months.")) + "\n")
+        if deviations is not None and not deviations.intact:  # the line above speaks of the months only
+            out.write(_("The deviation chain is broken: see its findings above.") + "\n")
     return EXIT_OK if intact else EXIT_FAILED
 
 

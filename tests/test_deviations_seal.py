@@ -78,6 +78,18 @@ def test_a_rewritten_tail_of_the_same_length_is_named_too(journal, env):
     assert code == 1 and f"deleted    {SECOND}" in out and "seals/deviation/000002.json" in out, out + err
 
 
+def test_every_event_and_the_head_deleted_after_a_seal_is_named(journal, env):
+    two_deviations(journal, env)
+    assert cli(["journal", "seal", "--month", MONTH], env)[0] == 0
+    table = journal.table_client
+    for row in list(table.query_entities("PartitionKey eq @pk", parameters={"pk": PARTITION})):
+        table.delete_entity(PARTITION, row["RowKey"])
+    code, out, err = cli(["journal", "verify"], env)
+    assert code == 1 and "deviation: BROKEN" in out, out + err
+    assert f"deleted    {FIRST}" in out and f"deleted    {SECOND}" in out
+    assert "The deviation chain is broken" in out
+
+
 def test_an_unsealed_deviation_chain_says_not_sealed_without_failing(journal, env):
     two_deviations(journal, env)
     code, out, err = cli(["journal", "verify"], env)
