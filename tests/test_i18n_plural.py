@@ -82,8 +82,13 @@ COUNTED_ALLOWED = {
     "Acknowledged {check_id} in run {run_id} by {by} at {at}; the next run compares with these counts: {counts}":
         "'in run' names a run, no count",
     "{field} field: range {span} runs backwards": "'runs' is the verb",
-    "restore drill {drill_id} of target {target} is already active ({state}); one drill runs at a time for every "
+    "restore drill {drill_id} of target {target} is already active ({state}); one drill runs at a time per "
     "target: wait for it to finish or see `python -m checks drill status`": "'of target' names a target, no count",
+    "deviation {id} cannot be closed: {check_id} still fails for {target} (newest result {status} in run {run_id}); "
+    "fix it and run the check again": "'in run' names a run, no count",
+    "unknown region {region} holds backups of server {server}: cannot prove it is in the EEA":
+        "'holds backups' is a verb and its object, no count",
+    "{check_id} {status} for {target} in run {run_id}: {summary}": "'in run' names a run, no count",
     "a second result of {check_id} in run {run_id}": "'in run' names a run, no count",
     "no result of {check_id} in run {run_id} in the journal": "'in run' names a run, no count",
     "nothing to acknowledge: {check_id} in run {run_id} is {status}": "'in run' names a run, no count",
