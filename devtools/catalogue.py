@@ -4,13 +4,14 @@
     python -m devtools.catalogue --check   # exit 1 when docs/checks.md differs from what the registry gives
 
 tests/test_docs.py regenerates it and fails when the committed page differs: after adding or changing a
-check's id, title, severity, risk or remediation, run the first command and commit docs/checks.md.
+check's id, title, severity, risk, remediation or controls, run the first command and commit docs/checks.md.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from checks.engine.controls import CONTROLS, FRAMEWORKS
 from checks.engine.model import CheckSpec
 from checks.engine.registry import all_checks
 
@@ -31,7 +32,9 @@ hand; tests/test_docs.py fails when this page and the code disagree. -->
 Every check the verifier knows, as `python -m checks list` shows it. **Dry run**: read-only, part of
 `run --dry-run`. **On demand**: left out of a run that selects nothing; runs only when its id or a glob names
 it. Each check's result is one of pass, warn, fail, error or skipped, with its reason and, when it is not
-a pass, the remediation below.
+a pass, the remediation below. **Controls**: the audit controls its results evidence (the registry's
+`controls` metadata, catalogue in `checks/engine/controls.py`), written `framework:reference` as
+`report --framework` names them; each framework's view: [For auditors](auditors.md).
 """
 
 
@@ -45,16 +48,29 @@ def when(spec: CheckSpec) -> str:
     return ", ".join(parts + (["on demand"] if spec.on_demand else []))
 
 
+def controls_cell(spec: CheckSpec) -> str:
+    """The check's controls as `report --framework` names them, e.g. `c5:OPS-06`; – for none."""
+    return ", ".join(f"`{c}`" for c in spec.controls) or "–"
+
+
+def controls_line(spec: CheckSpec) -> str:
+    """Each control with its framework's name and its short text."""
+    named = [f"{FRAMEWORKS[CONTROLS[c].framework]} {CONTROLS[c].reference} ({cell(CONTROLS[c].text)})"
+             for c in spec.controls]
+    return "; ".join(named) or "none"
+
+
 def family_section(family: str, specs: list[CheckSpec]) -> list[str]:
     title, page = FAMILY_PAGES.get(family, (f"{family}.*", ""))
     lines = [f"## `{family}.*`", ""]
     if page:
         lines += [f"In detail: [{title}]({page}).", ""]
-    lines += ["| id | title | severity | runs |", "|---|---|---|---|"]
-    lines += [f"| `{s.id}` | {cell(s.title)} | {s.severity.value} | {when(s)} |" for s in specs]
+    lines += ["| id | title | severity | runs | controls |", "|---|---|---|---|---|"]
+    lines += [f"| `{s.id}` | {cell(s.title)} | {s.severity.value} | {when(s)} | {controls_cell(s)} |" for s in specs]
     for s in specs:
         lines += ["", f"### {s.id}", "", f"{cell(s.title)}. Severity **{s.severity.value}**; {when(s)}.", "",
-                  f"- **Risk**: {cell(s.risk)}", f"- **Remediation**: {cell(s.remediation)}"]
+                  f"- **Risk**: {cell(s.risk)}", f"- **Remediation**: {cell(s.remediation)}",
+                  f"- **Controls**: {controls_line(s)}"]
     return lines + [""]
 
 

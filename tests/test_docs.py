@@ -90,6 +90,7 @@ def test_readme_shows_the_two_commands_and_the_on_call_path():
 
 
 def test_check_catalogue_is_generated_from_the_registry():
+    from checks.engine.controls import CONTROLS
     from checks.engine.registry import all_checks
     from devtools import catalogue
     text = (DOCS / "checks.md").read_text(encoding="utf-8")
@@ -97,6 +98,9 @@ def test_check_catalogue_is_generated_from_the_registry():
     for spec in all_checks().values():  # the generator leaves none out
         entry = text[text.index(f"\n### {spec.id}\n"):].split("\n### ", 2)[1]
         assert spec.severity.value in entry and " ".join(spec.remediation.split()) in entry, spec.id
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{spec.id}` |"))
+        assert spec.controls and all(f"`{c}`" in row.split(" | ")[-1] for c in spec.controls), spec.id  # controls column
+        assert all(CONTROLS[c].reference in entry.split("**Controls**: ")[1] for c in spec.controls), spec.id
 
 
 def shown(value) -> str:
