@@ -197,7 +197,8 @@ def compare(result: PartitionCheck, rows: list[dict[str, Any]], seals: list[Seal
     result.sealed_links = newest.length if newest else 0
     if newest is not None:
         _inserted_since(result, entities, newest)
-    if result.partition < month_of(now) and entities and (newest is None or result.links > newest.length):
+    past = bool(MONTH_FOLDER.match(result.partition)) and result.partition < month_of(now)  # not `deviation`
+    if past and entities and (newest is None or result.links > newest.length):
         result.add("unsealed", seal_name(result.partition, result.links), msgn(
             "{count} link of a past month after the newest seal", "{count} links of a past month after the newest seal",
             "count", count=result.links - result.sealed_links) if result.links > result.sealed_links
