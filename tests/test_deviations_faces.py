@@ -211,6 +211,19 @@ def test_the_report_shows_open_and_closed_deviations_in_both_languages(journal, 
     assert "` : clos le " in fr and " UTC ; preuve : exécution " in fr  # French punctuation
 
 
+def test_the_linked_sites_month_page_shows_the_deviations_too(journal, app_env, tmp_path):
+    """`report --site` (the demo's and the auditor's folder) writes the month page with the same section."""
+    recorded(journal, app_env, Status.FAIL, NOW - timedelta(days=40), check="blob.soft_delete")  # overdue
+    recorded(journal, app_env, Status.FAIL, NOW - timedelta(seconds=30))
+    passing = recorded(journal, app_env, Status.PASS, NOW - timedelta(seconds=10))
+    for lang, heading in (("en", "Deviations"), ("fr", "Écarts")):
+        code, out, err = cli(["report", "--site", str(tmp_path / lang), "--month", MONTH, "--lang", lang], app_env)
+        assert code == 0, out + err
+        html = (tmp_path / lang / f"month-{MONTH}.html").read_text(encoding="utf-8")
+        assert f">{heading}<" in html and 'class="overdue"' in html and "blob.soft_delete" in html, lang
+        assert f'href="run-{passing.run_id}.html"' in html and 'class="deviations-closed"' in html, lang
+
+
 # --- crafted entities ------------------------------------------------------------------------
 
 def test_crafted_deviation_entities_are_named_never_a_crash(journal, app_env):

@@ -17,6 +17,7 @@ from checks.engine.timeutil import this_month
 from checks.engine.valueparse import reason_of
 from checks.journal.entities import RUN_ID, read_partition, run_of
 from checks.report.checklist import check_month, check_months, month_range
+from checks.report.deviations import month_deviations
 from checks.report.fleet import fleet_overview, scopes_of, target_report
 from checks.report.model import MonthReport, Overview, ReportError
 from checks.report.pages import (INDEX, Links, drill_page, fleet_index_page, fleet_page, month_page, overview_page,
@@ -161,6 +162,8 @@ def write_site(journal: Any, directory: Path, last_month: str, months: int = DEF
         if links.several:
             write(f"fleet-{month}.html", fleet_page(fleet, links, months=in_range))
         for row in (r for r in fleet.rows if r.page):
+            if row.report.deviations is None:  # the month's deviations, as `report --month` shows them
+                row.report.deviations = month_deviations(reader, month, row.name, now)
             drill_linked = row.report.drill is not None and row.report.drill.run_id in drills
             write(row.page, month_page(row.report, links, drill_pages=drill_linked, months=in_range))
     for drill_id in sorted(run_ids & set(drills)):
