@@ -51,11 +51,11 @@ from checks.drill.source import refuse_public_source
 from checks.drill.targets import Lookup, drill_context, refuse_production_drill_group
 from checks.drill.verify import DrillFacts, evaluate_drill, gather_facts
 from checks.engine.config import Settings, variable_name
+from checks.engine.controls import RESTORE_TEST
 from checks.engine.context import RunContext
 from checks.engine.model import CheckError, NotConfigured, Outcome, Status, new_run_id
 from checks.engine.i18n import N_, msg, msgn
 from checks.engine.registry import check
-from checks.engine.controls import RESTORE_TEST
 from checks.engine.timeutil import iso_z as iso, minutes, parse_iso
 
 log = logging.getLogger("checks.drill.restore_drill")
@@ -206,7 +206,6 @@ def _pick_target(client, rg: str, source_name: str, prefix: str, now: datetime, 
         return validate_server_name(target)  # the existence guard runs right before the PUT
     unique = [f"{prefix[:42]}-{now:%Y%m%d-%H%M}-{drill_id[-6:]}"] if drill_id[-6:].isalnum() else []
     names = [validate_server_name(n) for n in (unique if others and unique else target_names(prefix, now) + unique)]
-
     for name in names:
         if name.lower() != source_name.lower() and get_server(client, rg, name) is None:
             return name
