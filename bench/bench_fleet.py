@@ -93,12 +93,12 @@ def handler_for(settings: Settings, latency: float, check_ids: list[str]):
 
     journal = Journal.from_settings(settings)
 
-    def run_target(target, message):
+    def run_target(target, message, requested_by):
         target_settings = target.settings_for(settings)
         ctx = RunContext(settings=target_settings, credential=StaticCredential(),
                          azure_kwargs={"transport": SlowTransport.build(latency), "retry_total": 0})
-        return verify(RunRequest(trigger=message.trigger, checks=check_ids, origin=message.origin), target_settings,
-                      journal, ctx=ctx)
+        return verify(RunRequest(trigger=message.trigger, checks=check_ids, origin=message.origin,
+                                 requested_by=requested_by), target_settings, journal, ctx=ctx)
 
     return lambda body, count: handle_message(body, count, settings, journal, run_target)
 
@@ -114,7 +114,7 @@ def waiting_handler_for(settings: Settings, wait: float, check_ids: list[str]):
 
     journal = Journal.from_settings(settings)
 
-    def run_target(target, message):
+    def run_target(target, message, requested_by):  # the caller of its reservation: the timer's here
         started = utcnow()
         time.sleep(wait)
         done = utcnow()

@@ -329,3 +329,16 @@ def test_signoff_seals_the_month(journal, settings, container):
     names = [b.name for b in container.list_blobs(name_starts_with=f"seals/{MONTH}/")]
     assert names == [f"seals/{MONTH}/000006.json"]
     assert seals.verify_month(journal, container, MONTH, AFTER).intact
+
+
+def test_cli_seal_says_it_in_the_readers_language_not_as_a_raw_log_line(journal, container, env, capsys):
+    """The seal's log line is WARNING (the audit trail at logLevel=warning); the CLI prints its own sentence
+    and keeps the raw English line for -v, as it does with a run's outcome line."""
+    write_month(journal)
+    code, out = cli(["--lang", "fr", "journal", "seal", "--month", MONTH], env)
+    err = capsys.readouterr().err
+    assert code == 0 and "checks.journal.seal" not in err and "sealed" not in err and MONTH in out
+    journal.insert({"PartitionKey": MONTH, "RowKey": "ack-20261111T000000000000Z-y", "Kind": "ack",
+                    "RunId": "20261103T060000Z-000000", "CheckId": "fam.check000", "AckBy": "Dr. B", "AckAt": T0})
+    assert cli(["-v", "journal", "seal", "--month", MONTH], env)[0] == 0
+    assert "checks.journal.seal: journal 2026-11 sealed" in capsys.readouterr().err

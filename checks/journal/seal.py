@@ -129,8 +129,10 @@ def _write_seal(container: Any, month: str, rows: list[dict[str, Any]], reason: 
     for attempt in (1, 2):
         try:
             container.get_blob_client(name).upload_blob(data, overwrite=False)
-            log.warning("journal %s sealed: %s (%d links, %d entities, %s)", month, name, body["chain_length"],
-                        body["entity_count"], reason)
+            # WARNING so it reaches the logs at logLevel=warning (the audit trail); outcome_line: the CLI says
+            # it in the reader's language instead, unless -v
+            log.warning("journal %s sealed: %s (chain length %d, entities %d, %s)", month, name,
+                        body["chain_length"], body["entity_count"], reason, extra={"outcome_line": True})
             return name
         except ResourceExistsError:
             return name  # sealed at this length already: verify compares that seal with the table
