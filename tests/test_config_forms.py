@@ -129,3 +129,12 @@ def test_a_resource_group_ending_in_a_period_is_refused(name):
     assert "not ending in '.'" in problem({name: "rg-medicapp."}, name)
     for value in ("rg-medicapp", "rg_(prod).1", "rg-santé", "r"):
         assert getattr(Settings.from_env({name: value}), name.lower()) == value
+
+
+@pytest.mark.parametrize("value", [",", " , ", ",,,"])
+def test_allowed_backup_regions_of_separators_only_is_refused_not_an_empty_list(value):
+    """An empty allow-list would fail every residency check without saying the setting is wrong."""
+    text = problem({"ALLOWED_BACKUP_REGIONS": value}, "ALLOWED_BACKUP_REGIONS")
+    assert "francecentral,westeurope" in text and repr(value.strip()) in text
+    assert Settings.from_env({"ALLOWED_BACKUP_REGIONS": "France Central, westeurope"}).allowed_backup_regions == (
+        "francecentral", "westeurope")

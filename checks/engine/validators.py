@@ -54,7 +54,11 @@ REGION = _pattern(r"[a-z][a-z0-9]{2,39}", "Azure region names as ARM spells them
 
 def regions(raw: str) -> tuple[str, ...]:
     # "France Central" and "francecentral" are the same region (ARM answers either form)
-    return _csv(REGION)(raw.lower().replace(" ", ""))
+    found = _csv(REGION)(raw.lower().replace(" ", ""))
+    if not found:  # "," or " , ": an empty allow-list would fail every residency check, not say why
+        raise valueparse.invalid("expected {form}, got {value}", value=repr(raw.strip()), form=valueparse.form(
+            "Azure region names as ARM spells them, e.g. francecentral,westeurope"))
+    return found
 
 
 RESTORE_POINT_FORM = _pattern(
