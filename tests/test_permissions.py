@@ -35,7 +35,8 @@ ST = "Microsoft.Storage/storageAccounts"
 PG = "Microsoft.DBforPostgreSQL/flexibleServers"
 DEPLOYMENT = {
     "production": [("exampleresourcegroup", "exampleserver"), ("rg-medicapp", "medicapp-db"),
-                   *((f"rg-t{i}", f"t{i}-db") for i in range(1, 5))],  # tests/test_drill_cadence.py's fleet
+                   *((f"rg-t{i}", f"t{i}-db") for i in range(1, 5)),  # tests/test_drill_cadence.py's fleet
+                   ("rg-gone", "gone-db")],  # its target whose server is gone (a start that fails before any record)
     # the deployment's drill group and each TARGETS target's own (main.bicep fleetDrill: the drill role on each)
     "drill_rgs": ["rg-medicapp-drills", "rg-medicapp-restore", "rg-b-drills"],
     "checked": ("rg-medicapp", "medicappdocs"),
