@@ -121,7 +121,7 @@ def waiting_handler_for(settings: Settings, wait: float, check_ids: list[str]):
         results = [CheckResult(c, c, Status.PASS, Severity.MEDIUM, "ok", {}, "", started, int(wait * 1000))
                    for c in check_ids]
         run = Run(new_run_id(started), message.trigger, started, done, results, target=Target(name=target.name),
-                  origin=message.origin)
+                  origin=message.origin, requested_by=requested_by)
         journal.write_run(run)
         run.journal_status = "written"
         return run
