@@ -164,7 +164,8 @@ def restores(source: str, *servers: dict) -> CannedTransport:
 def test_restore_residency_lists_drill_and_incident_servers_through_the_sdk():
     t = restores("francecentral", restored("exampleserver-restore-1", "francecentral", DRILL_TAGS, "Enabled"),
                  restored("exampleserver-incident", "francecentral", INCIDENT_TAGS),
-                 restored("someone-elses", "eastus", {}))  # not created by the verifier: not its copy
+                 restored("someone-elses", "eastus", {}),  # not created by the verifier: not its copy
+                 restored("other-target-drill", "eastus", dict(DRILL_TAGS, source="other-db")))  # a shared group
     out = run("postgres.restore_residency", t, RESTORE_DRILL_RESOURCE_GROUP=DRILL_RG)
     assert out.status is Status.PASS, out.summary
     assert [(c["copy"], c["of"], c["region"]) for c in out.details["copies"]] == [

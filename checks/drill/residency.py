@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.connect.azure import arm_error, postgres_client, sdk_text
-from checks.drill.state import CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TAG_DRILL_ID, TAG_PURPOSE
+from checks.drill.state import CREATED_BY, PURPOSE_INCIDENT, TAG_CREATED_BY, TAG_DRILL_ID, TAG_PURPOSE, TAG_SOURCE
 from checks.engine.config import Settings
 from checks.engine.controls import LOCATION  # the audit controls this check evidences (issue 30 item 2)
 from checks.engine.context import RunContext
@@ -50,11 +50,14 @@ def restored_kind(tags: dict[str, str] | None) -> str | None:
     return "drill_server" if tags.get(TAG_DRILL_ID) else None
 
 
-def restored_servers(models: list[Any]) -> tuple[RestoredServer, ...]:
+def restored_servers(models: list[Any], source: str | None = None) -> tuple[RestoredServer, ...]:
+    """The verifier's servers in a drill group; with `source`, only those restored from it: a group shared by
+    several targets holds other targets' copies (a server without a source tag is kept: it cannot be told)."""
     out = []
     for m in models:
         kind = restored_kind(m.tags)
-        if kind is None:
+        tagged = (m.tags or {}).get(TAG_SOURCE)
+        if kind is None or (source and tagged and tagged.lower() != source.lower()):
             continue
         backup = getattr(getattr(m, "properties", None), "backup", None)
         out.append(RestoredServer(str(m.name), kind, m.location,
@@ -107,6 +110,6 @@ def listed_servers(ctx: RunContext, group: str) -> list[Any]:
 def restore_residency(ctx: RunContext) -> Outcome:
     source = shared_server(ctx)
     group = ctx.settings.restore_drill_resource_group
-    servers = restored_servers(listed_servers(ctx, group)) if group else ()
+    servers = restored_servers(listed_servers(ctx, group), str(source.name)) if group else ()
     return evaluate_restore_residency(RestoreResidencyFacts(str(source.name), source.location, group, servers),
                                       ctx.settings)
