@@ -94,6 +94,7 @@ def cmd_report(args, out: TextIO, env) -> int:
 def cmd_signoff(args, out: TextIO, env) -> int:
     from checks.report.checklist import ReportError
     from checks.report.fleet import sign_off_target
+    from checks.report.pages import utc_time  # the moment as the reports show it, never raw ISO
     from checks.service import load_settings, open_journal
 
     settings = load_settings(env)
@@ -107,13 +108,13 @@ def cmd_signoff(args, out: TextIO, env) -> int:
                      "run, report digest {digest}",
                      "Signed off {month} for {target} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} "
                      "runs, report digest {digest}", "runs",
-                     month=args.month, target=args.target, by=stored.by, at=_moment(stored.at),
+                     month=args.month, target=args.target, by=stored.by, at=utc_time(stored.at),
                      ticked=report.ticked, boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
     else:
         out.write(_n("Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} run, report "
                      "digest {digest}",
                      "Signed off {month} by {by} at {at}: {ticked} of {boxes} boxes ticked, {runs} runs, report "
-                     "digest {digest}", "runs", month=args.month, by=stored.by, at=_moment(stored.at), ticked=report.ticked,
+                     "digest {digest}", "runs", month=args.month, by=stored.by, at=utc_time(stored.at), ticked=report.ticked,
                      boxes=len(report.boxes), runs=len(report.runs), digest=report.digest) + "\n")
     if not report.complete:
         flag = f" --target {args.target}" if args.target else ""
@@ -124,6 +125,7 @@ def cmd_signoff(args, out: TextIO, env) -> int:
 
 def cmd_ack(args, out: TextIO, env) -> int:
     from checks.report.acks import AckRefused, acknowledge
+    from checks.report.pages import utc_time
     from checks.report.checklist import ReportError
     from checks.service import load_settings, open_journal
 
@@ -135,15 +137,6 @@ def cmd_ack(args, out: TextIO, env) -> int:
     except ReportError as exc:
         raise UsageError(reason_text(exc)) from None
     out.write(_("Acknowledged {check_id} in run {run_id} by {by} at {at}; the next run compares with these counts: "
-                "{counts}", check_id=ack["check_id"], run_id=ack["run_id"], by=ack["by"], at=_moment(ack["at"]),
+                "{counts}", check_id=ack["check_id"], run_id=ack["run_id"], by=ack["by"], at=utc_time(ack["at"]),
                 counts=json.dumps(ack["counts"], sort_keys=True)) + "\n")
     return EXIT_OK
-
-
-def _moment(value: object) -> str:
-    """A stored ISO time as the reports show it ('6 déc. 2026 22:44:28 UTC'), never raw with microseconds."""
-    from datetime import datetime
-    try:
-        return current().time(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
-    except ValueError:  # a crafted or older value: shown as stored
-        return str(value)
