@@ -55,9 +55,8 @@ REGION = _pattern(r"[a-z][a-z0-9]{2,39}", "Azure region names as ARM spells them
 def regions(raw: str) -> tuple[str, ...]:
     # "France Central" and "francecentral" are the same region (ARM answers either form)
     found = _csv(REGION)(raw.lower().replace(" ", ""))
-    if not found:  # "," or " , ": an empty allow-list would fail every residency check, not say why
-        raise valueparse.invalid("expected {form}, got {value}", value=repr(raw.strip()), form=valueparse.form(
-            "Azure region names as ARM spells them, e.g. francecentral,westeurope"))
+    if not found:  # "," or " , ": an empty allow-list would fail every residency check, not say why;
+        REGION(raw)  # separators never match the pattern, which raises its own "expected <form>, got ','"
     return found
 
 
